@@ -1,1 +1,31 @@
-//! placeholder
+//! Samplers over the denoiser contract `D(x; σ) ≈ E[x₀ | x]` with `x = x₀ + σ·ε`
+//! (Karras et al. 2022; k-diffusion's design), generic over the latent type.
+//!
+//! Seams: [`Latent`] (linear combinations), [`Denoiser`] (what the model says),
+//! [`Noise`] (randomness is an argument), [`Observer`] (progress and cancellation).
+//! Each sampler is a short function that loops over a [`Sigmas`] list ending in 0.
+//! No backend, no I/O, prints nothing.
+
+mod denoiser;
+mod error;
+mod latent;
+mod noise;
+mod observer;
+mod philox;
+mod registry;
+pub mod samplers;
+
+pub use denoiser::{Denoiser, Network, Preconditioned};
+pub use error::{BoxError, SampleError};
+pub use latent::Latent;
+pub use noise::Noise;
+pub use observer::{Observer, StepInfo};
+pub use philox::{philox4x32_10, Philox4x32};
+pub use registry::{sample, SamplerKind, SamplerOptions};
+pub use samplers::{ddim, ddpm, dpmpp_2m, euler, euler_ancestral, heun};
+
+// What front ends need to build a schedule without naming stipple-math themselves.
+pub use stipple_math::{
+    BetaSchedule, DiscreteSchedule, ParseNameError, Prediction, Scalings, SigmaSchedule, Sigmas,
+    SigmasError, TimestepSpacing,
+};

@@ -1,0 +1,38 @@
+//! Progress, previews and cancellation.
+
+use std::ops::ControlFlow;
+
+/// What an observer sees after each step.
+#[derive(Debug)]
+pub struct StepInfo<'a, L> {
+    /// The step just completed, 0-based.
+    pub step: usize,
+    /// The total number of steps.
+    pub steps: usize,
+    /// The noise level the step started from.
+    pub sigma: f64,
+    /// The noise level the step moved to (0 after the last step).
+    pub sigma_next: f64,
+    /// The latent after the step (at `sigma_next`).
+    pub x: &'a L,
+    /// The denoised estimate D(x; sigma) made during the step (a preview).
+    pub denoised: &'a L,
+}
+
+/// Called after every step; `ControlFlow::Break(())` cancels sampling.
+pub trait Observer<L> {
+    fn on_step(&mut self, info: &StepInfo<'_, L>) -> ControlFlow<()>;
+}
+
+/// The silent observer: never cancels.
+impl<L> Observer<L> for () {
+    fn on_step(&mut self, _info: &StepInfo<'_, L>) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+impl<L, O: Observer<L> + ?Sized> Observer<L> for &mut O {
+    fn on_step(&mut self, info: &StepInfo<'_, L>) -> ControlFlow<()> {
+        (**self).on_step(info)
+    }
+}

@@ -1,0 +1,40 @@
+use super::{check_eta, denoise, lincomb, noise_like, notify};
+use crate::{Denoiser, Latent, Noise, Observer, SampleError};
+use stipple_math::{ancestral_step, Sigmas};
+
+/// Ancestral Euler (k-diffusion `sample_euler_ancestral`): each step σ → σ' is split by
+/// [`ancestral_step`] into an Euler step of the probability-flow ODE down to σ_down and
+/// fresh noise of standard deviation σ_up, with σ_down² + σ_up² = σ'². η = 0 is Euler.
+///
+/// x' = (σ_down/σ)·x + (1 − σ_down/σ)·D(x;σ) + σ_up·z, z ~ N(0, I); the step to σ' = 0
+/// returns D (σ_down = σ_up = 0, no noise drawn). Noise is drawn only when σ_up > 0.
+pub fn euler_ancestral<L: Latent>(
+    model: &mut impl Denoiser<L>,
+    x: L,
+    sigmas: &Sigmas,
+    eta: f64,
+    noise: &mut impl Noise<L>,
+    observer: &mut impl Observer<L>,
+) -> Result<L, SampleError> {
+    check_eta(eta)?;
+    let s = sigmas.as_slice();
+    let mut x = x;
+    for i in 0..sigmas.steps() {
+        let (sigma, sigma_next) = (s[i], s[i + 1]);
+        let denoised = denoise(model, &x, sigma)?;
+        x = if sigma_next == 0.0 {
+            denoised.clone()
+        } else {
+            let (sigma_down, sigma_up) = ancestral_step(sigma, sigma_next, eta);
+            let r = sigma_down / sigma;
+            if sigma_up > 0.0 {
+                let z = noise_like(noise, &x)?;
+                lincomb(&[(r, &x), (1.0 - r, &denoised), (sigma_up, &z)])?
+            } else {
+                lincomb(&[(r, &x), (1.0 - r, &denoised)])?
+            }
+        };
+        notify(observer, s, i, &x, &denoised)?;
+    }
+    Ok(x)
+}
