@@ -1,0 +1,78 @@
+//! Spatial self-attention over the pixels of a feature map.
+//!
+//! Source: diffusers `src/diffusers/models/attention_processor.py` `Attention` as built by
+//! `AttnDownBlock2D` / `UNetMidBlock2D` (`residual_connection=True`, `bias=True`,
+//! `norm_num_groups` set, `_from_deprecated_attn_block=True`) run by `AttnProcessor2_0`:
+//! `h = GroupNorm(x)` flattened to `(B, HW, C)`, `q, k, v = to_q(h), to_k(h), to_v(h)` split
+//! into `heads` of `d = attention_head_dim`, `softmax(q kᵀ / √d) v` (Vaswani et al. 2017, eq. 1),
+//! merged, `to_out.0`, reshaped back, `out = (that + x) / rescale_output_factor`.
+
+use candle_core::{Module, Result, Tensor, D};
+use candle_nn::{GroupNorm, Linear, VarBuilder};
+
+/// diffusers `Attention` (spatial form). Parameters: `group_norm`, `to_q`, `to_k`, `to_v`,
+/// `to_out.0` (`to_out.1` is a parameter-free dropout with p = 0 in these blocks).
+#[derive(Debug, Clone)]
+pub struct SpatialAttention {
+    group_norm: GroupNorm,
+    to_q: Linear,
+    to_k: Linear,
+    to_v: Linear,
+    to_out: Linear,
+    heads: usize,
+    rescale_output_factor: f64,
+}
+
+impl SpatialAttention {
+    /// `heads · head_dim` must equal `channels` (checked by `UNetConfig::validate`).
+    pub fn new(
+        vb: VarBuilder,
+        channels: usize,
+        heads: usize,
+        groups: usize,
+        eps: f64,
+        rescale_output_factor: f64,
+    ) -> Result<Self> {
+        if heads == 0 || channels % heads != 0 {
+            candle_core::bail!("attention: {heads} heads do not divide {channels} channels");
+        }
+        Ok(Self {
+            group_norm: candle_nn::group_norm(groups, channels, eps, vb.pp("group_norm"))?,
+            to_q: candle_nn::linear(channels, channels, vb.pp("to_q"))?,
+            to_k: candle_nn::linear(channels, channels, vb.pp("to_k"))?,
+            to_v: candle_nn::linear(channels, channels, vb.pp("to_v"))?,
+            to_out: candle_nn::linear(channels, channels, vb.pp("to_out").pp("0"))?,
+            heads,
+            rescale_output_factor,
+        })
+    }
+
+    /// # Shapes
+    /// - `x`: `(B, C, H, W)`
+    /// - returns `(B, C, H, W)`
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = x.dims4()?;
+        let (n, heads, d) = (h * w, self.heads, c / self.heads);
+        // Contiguous before the Linear layers: candle 0.11.1's batched matmul of a transposed
+        // (B, N, C) view against the broadcast weight mixes batch items (seen in tests).
+        let hs = self.group_norm.forward(x)?.reshape((b, c, n))?.transpose(1, 2)?.contiguous()?; // (B, N, C)
+        let split = |t: Tensor| -> Result<Tensor> {
+            t.reshape((b, n, heads, d))?.transpose(1, 2)?.contiguous() // (B, heads, N, d)
+        };
+        let q = split(self.to_q.forward(&hs)?)?;
+        let k = split(self.to_k.forward(&hs)?)?;
+        let v = split(self.to_v.forward(&hs)?)?;
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (d as f64).sqrt()))?; // (B, heads, N, N)
+        // `softmax`, not `softmax_last_dim`: the fused op has no backward in candle.
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let out = probs.matmul(&v)?; // (B, heads, N, d)
+        let out = out.transpose(1, 2)?.reshape((b, n, c))?;
+        let out = self.to_out.forward(&out)?.transpose(1, 2)?.reshape((b, c, h, w))?;
+        let out = (out + x)?;
+        if self.rescale_output_factor == 1.0 {
+            Ok(out)
+        } else {
+            out / self.rescale_output_factor
+        }
+    }
+}

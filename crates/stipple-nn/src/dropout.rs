@@ -1,0 +1,86 @@
+//! Dropout with host-side, seeded masks, so that a training run resumes bit-exactly.
+//!
+//! Inverted dropout (Srivastava et al. 2014; PyTorch `nn.Dropout`): each element is kept with
+//! probability `1 − p` and scaled by `1 / (1 − p)`, so inference needs no rescaling.
+//! candle's own CPU random generator cannot be seeded, so the mask comes from SplitMix64
+//! (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number generators") evaluated as a
+//! counter-based generator: element `i` of layer `id` under seed `s` uses
+//! `mix(key + (i+1)·γ)` with `key = mix(s ⊕ mix(id))`, γ = 0x9E3779B97F4A7C15.
+
+use candle_core::{Result, Tensor};
+
+/// Whether a forward pass applies dropout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// No dropout (sampling, evaluation).
+    Inference,
+    /// Dropout with masks derived from `seed` (one seed per training step).
+    Train { seed: u64 },
+}
+
+const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The SplitMix64 output function (Steele et al. 2014, Fig. 1 / `mix64variant13`).
+pub fn splitmix64_mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A stable 64-bit id for a layer from its parameter path (FNV-1a), so masks do not depend on
+/// the order in which layers were built.
+pub fn layer_id(path: &str) -> u64 {
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+    for b in path.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    h
+}
+
+/// The inverted-dropout mask: `n` values, each `0` or `1 / (1 − p)`.
+pub fn dropout_mask(n: usize, p: f64, seed: u64, layer: u64) -> Vec<f32> {
+    let key = splitmix64_mix(seed ^ splitmix64_mix(layer));
+    let scale = (1.0 / (1.0 - p)) as f32;
+    (0..n as u64)
+        .map(|i| {
+            let bits = splitmix64_mix(key.wrapping_add((i + 1).wrapping_mul(GAMMA)));
+            // Top 53 bits → a uniform double in [0, 1).
+            let u = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+            if u < p {
+                0.0
+            } else {
+                scale
+            }
+        })
+        .collect()
+}
+
+/// A dropout layer with probability `p` and a stable id.
+#[derive(Debug, Clone, Copy)]
+pub struct Dropout {
+    p: f64,
+    id: u64,
+}
+
+impl Dropout {
+    /// `path` is the owning layer's parameter prefix (e.g. `down_blocks.0.resnets.1`).
+    pub fn new(p: f64, path: &str) -> Self {
+        Self { p, id: layer_id(path) }
+    }
+
+    /// Identity in [`Mode::Inference`] or when `p = 0`; otherwise `x · mask`.
+    ///
+    /// # Shapes
+    /// - `x`: any shape; returns the same shape
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        match mode {
+            Mode::Train { seed } if self.p > 0.0 => {
+                let mask = dropout_mask(x.elem_count(), self.p, seed, self.id);
+                let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+                x * mask
+            }
+            _ => Ok(x.clone()),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The stand-alone model file: one `.safetensors` holding the (EMA) weights, with the
+//! configuration that rebuilds the network and its diffusion process in the metadata.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::{load_tensors, read_metadata, save_safetensors, unet_from_tensors, DiffusionConfig, NnError, UNet2D, UNetConfig};
+
+/// Value of the `format` metadata key in every Stipple model file.
+pub const MODEL_FORMAT: &str = "stipple-model";
+/// Version of the model-file layout; bumped when old readers could misread new files.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything needed to rebuild a model and sample from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The network.
+    pub unet: UNetConfig,
+    /// The noise process it was trained on.
+    #[serde(default)]
+    pub diffusion: DiffusionConfig,
+}
+
+impl ModelConfig {
+    /// Validates both parts.
+    pub fn validate(&self) -> Result<(), NnError> {
+        self.unet.validate()?;
+        self.diffusion.validate().map_err(NnError::Config)
+    }
+}
+
+/// A model read from disk.
+pub struct LoadedModel {
+    pub config: ModelConfig,
+    pub unet: UNet2D,
+    /// All metadata of the file (`format`, `format_version`, `config` and provenance keys).
+    pub metadata: HashMap<String, String>,
+}
+
+/// Writes `tensors` (named as the U-Net's parameters) as a model file. `extra` adds
+/// provenance keys (e.g. `step`); the file is written under a temporary name and renamed.
+pub fn save_model_file(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    config: &ModelConfig,
+    extra: &[(&str, String)],
+) -> Result<(), NnError> {
+    let mut metadata = HashMap::new();
+    metadata.insert("format".to_string(), MODEL_FORMAT.to_string());
+    metadata.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+    let json = serde_json::to_string(config).map_err(|e| NnError::Config(e.to_string()))?;
+    metadata.insert("config".to_string(), json);
+    for (k, v) in extra {
+        metadata.insert(k.to_string(), v.clone());
+    }
+    save_safetensors(path, tensors, &metadata)
+}
+
+/// Reads and checks a model file's metadata without loading the weights.
+pub fn read_model_config(path: &Path) -> Result<(ModelConfig, HashMap<String, String>), NnError> {
+    let metadata = read_metadata(path)?;
+    let foreign = |what: &str| NnError::Foreign {
+        path: path.to_path_buf(),
+        reason: format!(
+            "{what}; a Stipple model file carries the metadata keys format = \"{MODEL_FORMAT}\", \
+             format_version and config (train one with `stipple train`)"
+        ),
+    };
+    match metadata.get("format") {
+        Some(f) if f == MODEL_FORMAT => {}
+        Some(f) => return Err(foreign(&format!("its format is \"{f}\""))),
+        None => return Err(foreign("it has no \"format\" metadata key")),
+    }
+    let version = metadata.get("format_version").ok_or_else(|| foreign("it has no format_version"))?;
+    if version.parse::<u32>().ok() != Some(FORMAT_VERSION) {
+        return Err(NnError::Config(format!(
+            "{} has model format version {version}, this build of Stipple reads version {FORMAT_VERSION}; \
+             use a matching Stipple release or re-export the model",
+            path.display()
+        )));
+    }
+    let json = metadata.get("config").ok_or_else(|| foreign("it has no config"))?;
+    let config: ModelConfig = serde_json::from_str(json)
+        .map_err(|e| NnError::Config(format!("the config stored in {} is invalid: {e}", path.display())))?;
+    config.validate()?;
+    Ok((config, metadata))
+}
+
+/// Loads a model file: metadata first, then weights checked against the config.
+pub fn load_model_file(path: &Path, device: &Device) -> Result<LoadedModel, NnError> {
+    let (config, metadata) = read_model_config(path)?;
+    let tensors = load_tensors(path, device)?;
+    let unet = unet_from_tensors(tensors, &config.unet, device).map_err(|e| match e {
+        NnError::WeightsMismatch { details, .. } => NnError::WeightsMismatch { path: path.to_path_buf(), details },
+        other => other,
+    })?;
+    Ok(LoadedModel { config, unet, metadata })
+}

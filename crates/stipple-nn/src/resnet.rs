@@ -1,0 +1,87 @@
+//! The residual block with time conditioning.
+//!
+//! Source: diffusers `src/diffusers/models/resnet.py` `ResnetBlock2D` with
+//! `time_embedding_norm = "default"`, `non_linearity = "silu"` (DDPM, Ho et al. 2020,
+//! Appendix B / the Wide-ResNet block of Zagoruyko & Komodakis 2016):
+//! `h = conv1(SiLU(norm1(x))) + time_emb_proj(SiLU(temb))[:, :, None, None]`,
+//! `h = conv2(dropout(SiLU(norm2(h))))`, `out = (shortcut(x) + h) / output_scale_factor`.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+
+use crate::dropout::{Dropout, Mode};
+
+/// A 3×3 convolution with padding 1 (stride as given).
+pub(crate) fn conv3x3(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
+    let cfg = Conv2dConfig { padding: 1, stride, ..Default::default() };
+    candle_nn::conv2d(cin, cout, 3, cfg, vb)
+}
+
+/// diffusers `ResnetBlock2D`. Parameters: `norm1`, `conv1`, `time_emb_proj`, `norm2`, `conv2`,
+/// and `conv_shortcut` (1×1) when `in_channels ≠ out_channels`.
+#[derive(Debug, Clone)]
+pub struct ResnetBlock2D {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    time_emb_proj: Linear,
+    norm2: GroupNorm,
+    dropout: Dropout,
+    conv2: Conv2d,
+    conv_shortcut: Option<Conv2d>,
+    output_scale_factor: f64,
+}
+
+/// Hyper-parameters of one [`ResnetBlock2D`].
+#[derive(Debug, Clone, Copy)]
+pub struct ResnetSpec {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub temb_channels: usize,
+    pub groups: usize,
+    pub eps: f64,
+    pub dropout: f64,
+    pub output_scale_factor: f64,
+}
+
+impl ResnetBlock2D {
+    pub fn new(vb: VarBuilder, s: &ResnetSpec) -> Result<Self> {
+        let conv_shortcut = if s.in_channels != s.out_channels {
+            let cfg = Conv2dConfig::default();
+            Some(candle_nn::conv2d(s.in_channels, s.out_channels, 1, cfg, vb.pp("conv_shortcut"))?)
+        } else {
+            None
+        };
+        Ok(Self {
+            norm1: candle_nn::group_norm(s.groups, s.in_channels, s.eps, vb.pp("norm1"))?,
+            conv1: conv3x3(s.in_channels, s.out_channels, 1, vb.pp("conv1"))?,
+            time_emb_proj: candle_nn::linear(s.temb_channels, s.out_channels, vb.pp("time_emb_proj"))?,
+            norm2: candle_nn::group_norm(s.groups, s.out_channels, s.eps, vb.pp("norm2"))?,
+            dropout: Dropout::new(s.dropout, &vb.prefix()),
+            conv2: conv3x3(s.out_channels, s.out_channels, 1, vb.pp("conv2"))?,
+            conv_shortcut,
+            output_scale_factor: s.output_scale_factor,
+        })
+    }
+
+    /// # Shapes
+    /// - `x`: `(B, in_channels, H, W)`
+    /// - `temb`: `(B, temb_channels)`
+    /// - returns `(B, out_channels, H, W)`
+    pub fn forward(&self, x: &Tensor, temb: &Tensor, mode: Mode) -> Result<Tensor> {
+        let h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?;
+        let t = self.time_emb_proj.forward(&temb.silu()?)?.unsqueeze(2)?.unsqueeze(3)?;
+        let h = h.broadcast_add(&t)?;
+        let h = self.norm2.forward(&h)?.silu()?;
+        let h = self.conv2.forward(&self.dropout.forward(&h, mode)?)?;
+        let shortcut = match &self.conv_shortcut {
+            Some(c) => c.forward(x)?,
+            None => x.clone(),
+        };
+        let out = (shortcut + h)?;
+        if self.output_scale_factor == 1.0 {
+            Ok(out)
+        } else {
+            out / self.output_scale_factor
+        }
+    }
+}
