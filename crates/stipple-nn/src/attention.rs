@@ -25,6 +25,7 @@ pub struct SpatialAttention {
 
 impl SpatialAttention {
     /// `heads · head_dim` must equal `channels` (checked by `UNetConfig::validate`).
+    #[allow(clippy::manual_is_multiple_of)] // `is_multiple_of` needs Rust 1.87; MSRV is 1.85
     pub fn new(
         vb: VarBuilder,
         channels: usize,

@@ -170,7 +170,7 @@ impl UNet2D {
 
     /// The names and shapes of every parameter of a network with this config, in build order,
     /// without allocating them.
-    pub fn parameter_shapes(cfg: &UNetConfig) -> std::result::Result<Vec<(String, Vec<usize>)>, NnError> {
+    pub fn parameter_shapes(cfg: &UNetConfig) -> std::result::Result<ParameterShapes, NnError> {
         cfg.validate()?;
         let rec = ShapeRecorder::default();
         let vb = VarBuilder::from_backend(Box::new(rec.clone()), DType::F32, Device::Cpu);
@@ -188,7 +188,10 @@ pub fn num_parameters(varmap: &VarMap) -> usize {
 /// A `VarBuilder` backend that records requested names and shapes and hands out zero-strided
 /// broadcast zeros (no allocation).
 #[derive(Default, Clone)]
-struct ShapeRecorder(Arc<Mutex<Vec<(String, Vec<usize>)>>>);
+struct ShapeRecorder(Arc<Mutex<ParameterShapes>>);
+
+/// `(name, dims)` of every parameter, in build order.
+type ParameterShapes = Vec<(String, Vec<usize>)>;
 
 impl candle_nn::var_builder::SimpleBackend for ShapeRecorder {
     fn get(&self, s: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> Result<Tensor> {
