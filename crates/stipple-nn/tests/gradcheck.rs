@@ -54,7 +54,7 @@ fn gradients_match_finite_differences() {
         let imax = (0..n).max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs())).unwrap();
         for i in [imax, n / 3] {
             let h = 1e-5;
-            let mut set = |v: f64| {
+            let set = |v: f64| {
                 let mut w = orig.clone();
                 w[i] = v;
                 var.set(&Tensor::from_vec(w, var.shape(), &dev).unwrap()).unwrap();
