@@ -5,6 +5,9 @@
 //! errors; the k-diffusion snippets run with `torch.set_default_dtype(torch.float64)` on a
 //! float64 schedule and are compared tightly.
 
+// The golden numbers are pasted verbatim from the Python output.
+#![allow(clippy::approx_constant, clippy::excessive_precision)]
+
 use stipple_math::*;
 
 /// The indices `pick` takes in the Python script.

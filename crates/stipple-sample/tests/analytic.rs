@@ -45,17 +45,17 @@ fn check_order(name: &str, sampler: OdeSampler, n: usize, order: i32) {
 
 #[test]
 fn euler_converges_at_first_order() {
-    check_order("euler", |m, x, s, o| euler(m, x, s, o), 40, 1);
+    check_order("euler", euler, 40, 1);
 }
 
 #[test]
 fn heun_converges_at_second_order() {
-    check_order("heun", |m, x, s, o| heun(m, x, s, o), 20, 2);
+    check_order("heun", heun, 20, 2);
 }
 
 #[test]
 fn dpmpp_2m_converges_at_second_order() {
-    check_order("dpmpp_2m", |m, x, s, o| dpmpp_2m(m, x, s, o), 20, 2);
+    check_order("dpmpp_2m", dpmpp_2m, 20, 2);
 }
 
 #[test]
