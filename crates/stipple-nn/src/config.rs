@@ -193,7 +193,8 @@ impl UNetConfig {
         Ok(cfg)
     }
 
-    /// A U-Net with self-attention at the chosen resolutions (the DDPM paper's
+    /// A U-Net with self-attention at the chosen resolutions and as many GroupNorm groups (up to
+    /// 32) as all widths allow (the DDPM paper's
     /// "attention at 16×16" convention): level `i` works at `sample_size / 2^i`, and it gets
     /// `AttnDownBlock2D` / `AttnUpBlock2D` when that resolution is listed. The mid block always
     /// has its attention (diffusers' default `add_attention = true`).
@@ -215,7 +216,12 @@ impl UNetConfig {
             }
         }
         let attn: Vec<bool> = resolutions.iter().map(|r| attention_resolutions.contains(r)).collect();
+        // GroupNorm's groups must divide every width: the largest such count up to 32
+        // (diffusers' default).
+        let gcd = block_out_channels.iter().fold(0, |a, &b| gcd(a, b));
+        let norm_num_groups = (1..=32).rev().find(|g| gcd % g == 0).unwrap_or(1);
         let cfg = UNetConfig {
+            norm_num_groups,
             sample_size: Some(sample_size),
             in_channels: channels,
             out_channels: channels,
@@ -263,7 +269,8 @@ impl UNetConfig {
     }
 
     /// The 32×32 RGB benchmark U-Net: DDPM-CIFAR-like widths without level attention.
-    /// 4,662,083 parameters with diffusers' layout (see the test `bench_unet32_parameter_count`).
+    /// 6,140,675 parameters with diffusers' layout (see the test `bench_unet32_parameter_count`;
+    /// up blocks have `layers_per_block + 1` ResBlocks on concatenated skips).
     pub fn bench_unet32() -> Self {
         use DownBlockType::*;
         use UpBlockType::*;
@@ -286,6 +293,30 @@ impl UNetConfig {
             add_attention: true,                    // …only the mid block attends
             num_class_embeds: None,                 // unconditional
         }
+    }
+
+    /// The default network of `stipple train` on the built-in emoji: 16×16 RGB, three
+    /// levels (16, 8, 4) sized so a step takes well under a second on two CPU cores.
+    pub fn emoji16() -> Self {
+        Self::with_attention_at(
+            16,           // 16×16 emoji keep faces and objects readable
+            3,            // RGB
+            &[64, 128, 128], // widths per level; time embedding 256 wide
+            1,            // one ResBlock per down level (two per up level)
+            &[8],         // self-attention at 8×8 (plus the mid block at 4×4)
+        )
+        .expect("valid preset")
+    }
+
+    /// Resolutions (pixels) of the levels whose blocks have self-attention.
+    pub fn attention_resolutions(&self) -> Vec<usize> {
+        let size = self.sample_size.unwrap_or(0);
+        self.down_block_types
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.has_attention())
+            .map(|(i, _)| size >> i)
+            .collect()
     }
 
     /// Width of the time embedding: `4 · block_out_channels[0]` (diffusers `time_embed_dim`).
@@ -386,5 +417,14 @@ impl UNetConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// Greatest common divisor (Euclid).
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }

@@ -21,6 +21,12 @@ pub enum NnError {
     /// An invalid configuration (the message says which key and which values are accepted).
     #[error("invalid U-Net configuration: {0}")]
     Config(String),
+    /// A valid safetensors file that is not a Stipple model file, or one from another format version.
+    #[error("{path} is not a Stipple model file: {reason}")]
+    Foreign { path: PathBuf, reason: String },
+    /// An invalid diffusion-process configuration.
+    #[error("invalid diffusion configuration: {0}")]
+    Diffusion(String),
     /// An error from candle (shapes, devices, dtypes).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

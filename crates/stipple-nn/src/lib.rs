@@ -7,14 +7,24 @@
 pub mod attention;
 pub mod blocks;
 pub mod config;
+mod diffusion;
 pub mod dropout;
 pub mod embeddings;
 pub mod error;
+mod latent;
+mod model_file;
+mod network;
 pub mod resnet;
 pub mod unet;
 pub mod weights;
 
 pub use config::{DownBlockType, UNetConfig, UpBlockType};
+pub use diffusion::DiffusionConfig;
+pub use latent::TensorLatent;
+pub use model_file::{
+    load_model_file, read_model_config, save_model_file, LoadedModel, ModelConfig, FORMAT_VERSION, MODEL_FORMAT,
+};
+pub use network::{denoiser, UNetNetwork};
 pub use error::NnError;
 pub use unet::{num_parameters, UNet2D};
 pub use weights::{

@@ -29,7 +29,15 @@ impl ModelConfig {
     /// Validates both parts.
     pub fn validate(&self) -> Result<(), NnError> {
         self.unet.validate()?;
-        self.diffusion.validate().map_err(NnError::Config)
+        if self.unet.sample_size.is_none() {
+            return Err(NnError::Config("sample_size must be set: it is the image size the model generates".into()));
+        }
+        self.diffusion.validate().map_err(NnError::Diffusion)
+    }
+
+    /// Side of the square images the model works on (validated to be set).
+    pub fn image_size(&self) -> usize {
+        self.unet.sample_size.expect("validated model configs have a sample_size")
     }
 }
 
@@ -77,15 +85,17 @@ pub fn read_model_config(path: &Path) -> Result<(ModelConfig, HashMap<String, St
     }
     let version = metadata.get("format_version").ok_or_else(|| foreign("it has no format_version"))?;
     if version.parse::<u32>().ok() != Some(FORMAT_VERSION) {
-        return Err(NnError::Config(format!(
-            "{} has model format version {version}, this build of Stipple reads version {FORMAT_VERSION}; \
-             use a matching Stipple release or re-export the model",
-            path.display()
-        )));
+        return Err(NnError::Foreign {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it has model format version {version}, this build of Stipple reads version {FORMAT_VERSION}; \
+                 use a matching Stipple release"
+            ),
+        });
     }
     let json = metadata.get("config").ok_or_else(|| foreign("it has no config"))?;
     let config: ModelConfig = serde_json::from_str(json)
-        .map_err(|e| NnError::Config(format!("the config stored in {} is invalid: {e}", path.display())))?;
+        .map_err(|e| foreign(&format!("its stored config is invalid ({e})")))?;
     config.validate()?;
     Ok((config, metadata))
 }

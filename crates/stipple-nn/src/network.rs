@@ -1,7 +1,6 @@
 //! The U-Net as the raw network `F(c_in·x, c_noise)` of the denoiser contract.
 
 use candle_core::{DType, Tensor};
-use stipple_math::DiscreteSchedule;
 use stipple_sample::{BoxError, Network, Preconditioned};
 
 use crate::{DiffusionConfig, TensorLatent, UNet2D};
@@ -21,25 +20,16 @@ impl Network<TensorLatent> for UNetNetwork<'_> {
     }
 }
 
-/// Noise conditioning of a discrete VP model: the (fractional) training timestep whose σ
-/// matches, by log-σ interpolation (k-diffusion `DiscreteSchedule.sigma_to_t`).
-pub struct TimestepConditioning(pub DiscreteSchedule);
-
-impl stipple_sample::NoiseConditioning for TimestepConditioning {
-    fn c_noise(&self, sigma: f64) -> f64 {
-        self.0.timestep_for(sigma)
-    }
-}
-
-/// `D(x; σ)` for a U-Net trained with `diffusion`.
+/// `D(x; σ)` for a U-Net trained with `diffusion`. Its noise conditioning is the
+/// (fractional) training timestep whose σ matches, by log-σ interpolation (k-diffusion
+/// `DiscreteSchedule.sigma_to_t`).
 pub fn denoiser<'a>(
     unet: &'a UNet2D,
     diffusion: &DiffusionConfig,
     class_labels: Option<Tensor>,
-) -> Preconditioned<UNetNetwork<'a>, TimestepConditioning> {
-    Preconditioned {
-        net: UNetNetwork { unet, class_labels },
-        prediction: diffusion.prediction_type,
-        c_noise: TimestepConditioning(diffusion.schedule()),
-    }
+) -> Preconditioned<UNetNetwork<'a>, impl FnMut(f64) -> f64> {
+    let schedule = diffusion.schedule();
+    Preconditioned::new(UNetNetwork { unet, class_labels }, diffusion.prediction_type, move |sigma| {
+        schedule.timestep_for(sigma)
+    })
 }

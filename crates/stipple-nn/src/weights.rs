@@ -85,6 +85,20 @@ pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, NnError> {
     let serde_json::Value::Object(map) = json else {
         return Err(not_st(path, "the header is not a JSON object"));
     };
+    // The tensors' byte ranges must end exactly where the file does: a cut-off download
+    // or copy is caught here without reading the data.
+    let data_end = map
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+        .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    if 8 + n + data_end != len {
+        return Err(not_st(
+            path,
+            format!("the header describes {} bytes of tensor data but the file holds {}", data_end, len - 8 - n),
+        ));
+    }
     match map.get("__metadata__") {
         None | Some(serde_json::Value::Null) => Ok(HashMap::new()),
         Some(serde_json::Value::Object(m)) => m

@@ -1,2 +1,19 @@
-//! placeholder
+//! Training: image data sets, the denoising objective, AdamW with warm-up and clipping,
+//! EMA, resumable checkpoints and the loop that ties them together.
+
+mod checkpoint;
+mod config;
 pub mod data;
+mod ema;
+mod error;
+mod init;
+mod objective;
+mod optim;
+mod order;
+mod trainer;
+
+pub use checkpoint::{find_checkpoint, load_checkpoint, Checkpoint, RunState, CHECKPOINT_DIR};
+pub use config::{DataSource, LossKind, TrainConfig};
+pub use error::TrainError;
+pub use optim::AdamWConfig;
+pub use trainer::{model_file, train, TrainOptions, TrainOutcome};

@@ -1,1 +1,49 @@
-fn main() {}
+//! `stipple`: train diffusion models and sample from them.
+//!
+//! The binary only parses flags and calls one library function per subcommand; errors are
+//! printed with their causes and mapped to exit codes (1 = error, 2 = bad usage,
+//! 130 = interrupted with the last checkpoint kept).
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Stipple: a diffusion-model studio. Train a model on a folder of images (or the built-in
+/// emoji), then sample from it with the sampler and schedule of your choice.
+#[derive(Parser)]
+#[command(name = "stipple", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Train(cmd::train::TrainArgs),
+    Sample(cmd::sample::SampleArgs),
+    Inspect(cmd::inspect::InspectArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => cmd::train::run(a),
+        Command::Sample(a) => cmd::sample::run(a),
+        Command::Inspect(a) => cmd::inspect::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

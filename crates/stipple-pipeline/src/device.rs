@@ -1,0 +1,31 @@
+//! Choice of compute device.
+
+use candle_core::Device;
+
+use crate::PipelineError;
+
+/// Accepted device names.
+pub const DEVICE_NAMES: &[&str] = &["cpu", "cuda", "cuda:N"];
+
+/// `cpu`, `cuda` (= `cuda:0`) or `cuda:N`; CUDA needs a build with `--features cuda`.
+pub fn device(name: &str) -> Result<Device, PipelineError> {
+    let ordinal = match name {
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => n,
+            None => {
+                return Err(PipelineError::Invalid(format!(
+                    "unknown device \"{name}\"; accepted: {}",
+                    DEVICE_NAMES.join(", ")
+                )))
+            }
+        },
+    };
+    if !candle_core::utils::cuda_is_available() {
+        return Err(PipelineError::Device(format!(
+            "device \"{name}\" needs CUDA: build with `--features cuda` on a machine with an NVIDIA GPU"
+        )));
+    }
+    Device::new_cuda(ordinal).map_err(|e| PipelineError::Device(format!("cannot open {name}: {e}")))
+}

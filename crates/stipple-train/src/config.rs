@@ -1,0 +1,146 @@
+//! The configuration of a training run, saved in every checkpoint.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use stipple_nn::{DiffusionConfig, ModelConfig, UNetConfig};
+
+use crate::data::ColorMode;
+use crate::optim::AdamWConfig;
+use crate::TrainError;
+
+/// Where the training images come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum DataSource {
+    /// The Fluent Emoji (flat) set built into the binary.
+    EmbeddedEmoji,
+    /// A folder of PNG / JPEG / WebP images (searched recursively).
+    Folder(PathBuf),
+}
+
+/// The regression loss between the network output and its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Mean squared error, the usual "simple" loss (Ho et al. 2020, Eq. 14).
+    L2,
+    /// Mean absolute error, as in the original description of the system.
+    L1,
+}
+
+impl std::str::FromStr for LossKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "l2" | "mse" => Ok(Self::L2),
+            "l1" | "mae" => Ok(Self::L1),
+            _ => Err(format!("unknown loss \"{s}\"; accepted: l2 (mse), l1 (mae)")),
+        }
+    }
+}
+
+/// Everything that defines a run. Resuming reads it back from the checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Network and noise process.
+    pub model: ModelConfig,
+    /// Training images.
+    pub data: DataSource,
+    /// Colour or greyscale training (must match the network's channels).
+    pub color: ColorMode,
+    /// Random horizontal flips (Ho et al. 2020 use them for CIFAR-10).
+    pub random_flip: bool,
+    /// Regression loss.
+    pub loss: LossKind,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Total optimisation steps of the run.
+    pub steps: usize,
+    /// AdamW hyper-parameters (peak learning rate and decay).
+    pub optimizer: AdamWConfig,
+    /// Steps of linear learning-rate warm-up.
+    pub warmup_steps: usize,
+    /// Largest global gradient norm (0 = no clipping; DDPM clips at 1).
+    pub grad_clip: f64,
+    /// EMA decay of the weights used for sampling.
+    pub ema_decay: f64,
+    /// Steps between checkpoints (the final step always writes one).
+    pub checkpoint_every: usize,
+    /// Steps between sample grids (0 = only at the end).
+    pub sample_every: usize,
+    /// Images in each sample grid (seeds 0, 1, …).
+    pub sample_count: usize,
+    /// Sampling steps for the grids.
+    pub sample_steps: usize,
+    /// Seed of initialisation, data order, noise and dropout.
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// The default run on the embedded emoji: a small U-Net at 16×16 sized to train in a
+    /// few minutes on two CPU cores.
+    pub fn emoji_default() -> Self {
+        Self::for_data(DataSource::EmbeddedEmoji, UNetConfig::emoji16())
+    }
+
+    /// A run on `data` with network `unet` and the default training recipe.
+    pub fn for_data(data: DataSource, unet: UNetConfig) -> Self {
+        let color = if unet.in_channels == 1 { ColorMode::Grey } else { ColorMode::Rgb };
+        Self {
+            model: ModelConfig { unet, diffusion: DiffusionConfig::default() },
+            data,
+            color,
+            random_flip: true,
+            loss: LossKind::L2,
+            batch_size: 32,
+            steps: 2000,
+            // A higher rate than DDPM's 2e-4 suits these small nets and short runs.
+            optimizer: AdamWConfig { lr: 1e-3, ..AdamWConfig::default() },
+            warmup_steps: 100,
+            grad_clip: 1.0,
+            // Short runs: an average over the last ~200 steps.
+            ema_decay: 0.995,
+            checkpoint_every: 250,
+            sample_every: 500,
+            sample_count: 64,
+            sample_steps: 20,
+            seed: 0,
+        }
+    }
+
+    /// Checks every field once; messages say what is accepted.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        self.model.validate()?;
+        let bad = |m: String| Err(TrainError::Config(m));
+        let ch = self.model.unet.in_channels;
+        if ch != self.color.channels() || self.model.unet.out_channels != ch {
+            return bad(format!(
+                "{:?} images have {} channel(s), the network takes {ch} and gives {}",
+                self.color,
+                self.color.channels(),
+                self.model.unet.out_channels
+            ));
+        }
+        if self.batch_size == 0 || self.steps == 0 {
+            return bad("batch_size and steps must be at least 1".into());
+        }
+        if !(self.optimizer.lr.is_finite() && self.optimizer.lr > 0.0) {
+            return bad(format!("learning rate must be positive, got {}", self.optimizer.lr));
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return bad(format!("ema_decay must lie in [0, 1), got {}", self.ema_decay));
+        }
+        if !(self.grad_clip >= 0.0) {
+            return bad(format!("grad_clip must be ≥ 0, got {}", self.grad_clip));
+        }
+        if self.checkpoint_every == 0 {
+            return bad("checkpoint_every must be at least 1".into());
+        }
+        if self.sample_count == 0 || self.sample_steps == 0 {
+            return bad("sample_count and sample_steps must be at least 1".into());
+        }
+        Ok(())
+    }
+}

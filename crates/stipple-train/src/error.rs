@@ -1,0 +1,31 @@
+//! Errors of training.
+
+use std::path::PathBuf;
+
+/// What can stop a training run; each message says what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Model(#[from] stipple_nn::NnError),
+    #[error(transparent)]
+    Pipeline(#[from] stipple_pipeline::PipelineError),
+    #[error("tensor operation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("no checkpoint in {0} (expected a folder `checkpoint` with state.json; start without --resume)")]
+    NoCheckpoint(PathBuf),
+    #[error("checkpoint file {path} is unreadable: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{0} already holds a run; pass --resume to continue it or choose another --out folder")]
+    RunExists(PathBuf),
+    #[error(
+        "the loss became {loss} at step {step}; training stopped. The last good checkpoint \
+         ({checkpoint_step} steps) is kept in {run}; try a lower learning rate or gradient clipping"
+    )]
+    NonFiniteLoss { step: usize, loss: f64, checkpoint_step: usize, run: PathBuf },
+}

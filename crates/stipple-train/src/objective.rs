@@ -1,0 +1,72 @@
+//! The denoising objective: noise a batch to random training levels and regress the
+//! network output on the target of its parameterisation.
+//!
+//! With `x = x₀ + σ·ε` (σ of a uniformly drawn training timestep t), the network sees
+//! `c_in(σ)·x` and its noise conditioning t, and is trained towards
+//! `(x₀ − c_skip·x)/c_out = a·x₀ + b·ε` — the same scalings the sampler's
+//! `Preconditioned` denoiser uses, so loss and sampling cannot disagree (Karras et al.
+//! 2022, Eq. 7–8; Ho et al. 2020, Algorithm 1, for ε).
+
+use candle_core::{Device, Result, Tensor};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use stipple_math::DiscreteSchedule;
+use stipple_nn::{DiffusionConfig, UNet2D};
+
+use crate::LossKind;
+
+/// The random draws of one training step, made on the host from the step's generator.
+pub struct NoiseDraw {
+    /// Training timestep of each image.
+    pub timesteps: Vec<usize>,
+    /// Standard normal noise, `(B, C, H, W)` flattened.
+    pub eps: Vec<f32>,
+    /// Seed of the dropout masks.
+    pub dropout_seed: u64,
+}
+
+impl NoiseDraw {
+    /// Draws timesteps t ~ U{0, …, T−1}, ε ~ N(0, I) and a dropout seed.
+    pub fn new(rng: &mut ChaCha8Rng, batch: usize, per_image: usize, num_train_timesteps: usize) -> Self {
+        let timesteps = (0..batch).map(|_| rng.random_range(0..num_train_timesteps)).collect();
+        let eps = (0..batch * per_image).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+        Self { timesteps, eps, dropout_seed: rng.random() }
+    }
+}
+
+/// The loss of `unet` on clean images `x0` (`(B, C, H, W)` in [−1, 1]) with the noise of
+/// `draw`. Returns a scalar tensor that carries the graph for backpropagation.
+pub fn diffusion_loss(
+    unet: &UNet2D,
+    diffusion: &DiffusionConfig,
+    schedule: &DiscreteSchedule,
+    loss: LossKind,
+    x0: &Tensor,
+    draw: &NoiseDraw,
+) -> Result<Tensor> {
+    let device = x0.device();
+    let b = x0.dim(0)?;
+    let eps = Tensor::from_vec(draw.eps.clone(), x0.shape(), device)?;
+    let (mut sigma, mut c_in, mut a, mut bb, mut t) = (vec![], vec![], vec![], vec![], vec![]);
+    for &ti in &draw.timesteps {
+        let s = schedule.sigmas()[ti];
+        let (ta, tb) = diffusion.prediction_type.target_coefficients(s);
+        sigma.push(s as f32);
+        c_in.push(diffusion.prediction_type.scalings(s).c_in as f32);
+        a.push(ta as f32);
+        bb.push(tb as f32);
+        t.push(ti as f32);
+    }
+    let col = |v: Vec<f32>, dev: &Device| Tensor::from_vec(v, (b, 1, 1, 1), dev);
+    let x = x0.broadcast_add(&eps.broadcast_mul(&col(sigma, device)?)?)?;
+    let x_in = x.broadcast_mul(&col(c_in, device)?)?;
+    let target = (x0.broadcast_mul(&col(a, device)?)? + eps.broadcast_mul(&col(bb, device)?)?)?;
+    let timesteps = Tensor::from_vec(t, b, device)?;
+    let out = unet.forward_train(&x_in, &timesteps, None, draw.dropout_seed)?;
+    let diff = (out - target)?;
+    match loss {
+        LossKind::L2 => diff.sqr()?.mean_all(),
+        LossKind::L1 => diff.abs()?.mean_all(),
+    }
+}

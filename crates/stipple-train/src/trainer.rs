@@ -1,0 +1,243 @@
+//! The training loop: data → objective → AdamW → EMA, with checkpoints, sample grids, a
+//! JSON-lines log and a progress bar.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use indicatif::{ProgressBar, ProgressStyle};
+use stipple_nn::{save_model_file, unet_from_tensors, UNet2D};
+use stipple_pipeline::{generate, grid, grid_columns, save_png, to_images, GenerateRequest};
+
+use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_VERSION};
+use crate::data::{embedded_emoji, load_folder, ImageSet};
+use crate::ema::{ema_decay, Ema};
+use crate::init::{named_vars, seeded_var_builder};
+use crate::objective::{diffusion_loss, NoiseDraw};
+use crate::optim::{warmup_lr, AdamW};
+use crate::order::{batch_indices, step_rng};
+use crate::{DataSource, TrainConfig, TrainError};
+
+/// How to run (not part of the run's identity).
+pub struct TrainOptions {
+    /// Run folder: checkpoint, model file, sample grids, log.
+    pub run: PathBuf,
+    /// Continue the checkpoint in `run` (its saved config wins, but for `steps`).
+    pub resume: bool,
+    pub device: Device,
+    /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
+    pub stop: Arc<AtomicBool>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    /// Step reached (total, including earlier sessions).
+    pub step: usize,
+    /// Steps taken in this session.
+    pub steps_this_session: usize,
+    /// Seconds spent in optimisation steps this session (without sampling and saving).
+    pub train_seconds: f64,
+    /// Wall-clock seconds of the whole session.
+    pub wall_seconds: f64,
+    /// Whether a stop request ended the run early.
+    pub interrupted: bool,
+    pub model_file: PathBuf,
+    pub latest_grid: Option<PathBuf>,
+    /// Images that could not be read and were skipped.
+    pub skipped_images: Vec<(PathBuf, String)>,
+    pub last_loss: Option<f64>,
+}
+
+/// Path of the stand-alone model file (EMA weights + config) inside a run folder.
+pub fn model_file(run: &Path) -> PathBuf {
+    run.join("model.safetensors")
+}
+
+fn load_data(cfg: &TrainConfig) -> Result<(ImageSet, Vec<(PathBuf, String)>), TrainError> {
+    let size = cfg.model.image_size();
+    Ok(match &cfg.data {
+        DataSource::EmbeddedEmoji => (embedded_emoji(size, cfg.color)?, vec![]),
+        DataSource::Folder(dir) => {
+            let (set, report) = load_folder(dir, size, cfg.color)?;
+            (set, report.skipped)
+        }
+    })
+}
+
+/// Trains `config` (ignored when resuming, but for `steps`) in `opts.run`.
+pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+    let wall = Instant::now();
+    let device = &opts.device;
+    let checkpoint = if opts.resume {
+        Some(load_checkpoint(&opts.run, device)?)
+    } else {
+        if find_checkpoint(&opts.run).is_some() {
+            return Err(TrainError::RunExists(opts.run.clone()));
+        }
+        None
+    };
+    let cfg = match &checkpoint {
+        Some(ck) => TrainConfig { steps: config.steps, ..ck.config.clone() },
+        None => config,
+    };
+    cfg.validate()?;
+    std::fs::create_dir_all(&opts.run).map_err(|e| TrainError::Io { path: opts.run.clone(), reason: e.to_string() })?;
+    let (data, skipped) = load_data(&cfg)?;
+
+    let varmap = VarMap::new();
+    let unet = UNet2D::new(seeded_var_builder(&varmap, cfg.seed, device), &cfg.model.unet)?;
+    let vars = named_vars(&varmap);
+    let mut opt = AdamW::new(vars.clone(), cfg.optimizer)?;
+    let (mut ema, start) = match &checkpoint {
+        Some(ck) => {
+            for (name, var) in &vars {
+                let w = ck.weights.get(name).ok_or_else(|| corrupt(&opts.run, format!("weights lack {name}")))?;
+                if w.dims() != var.dims() {
+                    return Err(corrupt(&opts.run, format!("weight {name} has shape {:?}, expected {:?}", w.dims(), var.dims())));
+                }
+                var.set(w)?;
+            }
+            opt.load_state(&ck.optimizer, ck.state.adam_t).map_err(|e| corrupt(&opts.run, e))?;
+            (Ema::from_tensors(&vars, &ck.ema).map_err(|e| corrupt(&opts.run, e))?, ck.state.step)
+        }
+        None => (Ema::new(&vars)?, 0),
+    };
+
+    let schedule = cfg.model.diffusion.schedule();
+    let (b, c, s) = (cfg.batch_size, data.channels, data.size);
+    let bar = progress_bar(opts.progress, start, cfg.steps);
+    let mut log = open_log(&opts.run)?;
+    let mut outcome = TrainOutcome {
+        step: start,
+        steps_this_session: 0,
+        train_seconds: 0.0,
+        wall_seconds: 0.0,
+        interrupted: false,
+        model_file: model_file(&opts.run),
+        latest_grid: None,
+        skipped_images: skipped,
+        last_loss: checkpoint.as_ref().and_then(|ck| ck.state.loss),
+    };
+    let mut saved_step = start;
+    for step in start..cfg.steps {
+        let t0 = Instant::now();
+        let mut rng = step_rng(cfg.seed, step);
+        let indices = batch_indices(cfg.seed, step, b, data.len());
+        let flips: Vec<bool> = indices.iter().map(|_| cfg.random_flip && rand::Rng::random_bool(&mut rng, 0.5)).collect();
+        let x0 = Tensor::from_vec(data.batch(&indices, &flips), (b, c, s, s), device)?;
+        let draw = NoiseDraw::new(&mut rng, b, c * s * s, cfg.model.diffusion.num_train_timesteps);
+        let loss = diffusion_loss(&unet, &cfg.model.diffusion, &schedule, cfg.loss, &x0, &draw)?;
+        let loss_value = loss.to_scalar::<f32>()? as f64;
+        let grads = loss.backward()?;
+        let grad_norm = opt.grad_norm(&grads)?;
+        if !loss_value.is_finite() || !grad_norm.is_finite() {
+            bar.abandon();
+            let bad = if loss_value.is_finite() { grad_norm } else { loss_value };
+            return Err(TrainError::NonFiniteLoss { step: step + 1, loss: bad, checkpoint_step: saved_step, run: opts.run.clone() });
+        }
+        let scale = if cfg.grad_clip > 0.0 && grad_norm > cfg.grad_clip { cfg.grad_clip / grad_norm } else { 1.0 };
+        let lr = warmup_lr(cfg.optimizer.lr, cfg.warmup_steps, step);
+        opt.step(&grads, lr, scale)?;
+        let decay = ema_decay(cfg.ema_decay, step);
+        ema.update(&vars, decay)?;
+        let dt = t0.elapsed().as_secs_f64();
+        outcome.train_seconds += dt;
+        outcome.steps_this_session += 1;
+        outcome.step = step + 1;
+        outcome.last_loss = Some(loss_value);
+        writeln!(
+            log,
+            "{{\"step\":{},\"loss\":{loss_value},\"lr\":{lr},\"grad_norm\":{grad_norm},\"ema_decay\":{decay},\"seconds\":{dt}}}",
+            step + 1
+        )
+        .map_err(|e| TrainError::Io { path: opts.run.join("train.jsonl"), reason: e.to_string() })?;
+        bar.set_message(format!("loss {loss_value:.4}"));
+        bar.inc(1);
+
+        let done = step + 1;
+        let stop = opts.stop.load(Ordering::SeqCst);
+        let last = done == cfg.steps;
+        if stop || last || done % cfg.checkpoint_every == 0 {
+            let state = RunState {
+                checkpoint_version: CHECKPOINT_VERSION,
+                step: done,
+                adam_t: opt.t(),
+                rng: format!("chacha8 keyed by (seed {}, step)", cfg.seed),
+                loss: Some(loss_value),
+            };
+            let weights: Vec<(String, Tensor)> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+            save_checkpoint(&opts.run, &cfg, &state, &weights, ema.tensors(), &opt.state_tensors())?;
+            save_model_file(&outcome.model_file, ema.tensors(), &cfg.model, &[("step", done.to_string())])?;
+            saved_step = done;
+        }
+        if last || (cfg.sample_every > 0 && done % cfg.sample_every == 0) {
+            bar.suspend(|| -> Result<(), TrainError> {
+                outcome.latest_grid = Some(write_sample_grid(&cfg, &ema, device, &opts.run, done)?);
+                Ok(())
+            })?;
+        }
+        if stop {
+            outcome.interrupted = true;
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    outcome.wall_seconds = wall.elapsed().as_secs_f64();
+    Ok(outcome)
+}
+
+fn corrupt(run: &Path, reason: String) -> TrainError {
+    TrainError::Corrupt { path: run.join(crate::checkpoint::CHECKPOINT_DIR), reason }
+}
+
+fn progress_bar(show: bool, start: usize, total: usize) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64).with_position(start as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps · {per_sec} · {msg} · {elapsed} elapsed, {eta} left")
+            .expect("valid template"),
+    );
+    bar.reset_eta();
+    bar
+}
+
+fn open_log(run: &Path) -> Result<std::fs::File, TrainError> {
+    let path = run.join("train.jsonl");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| TrainError::Io { path, reason: e.to_string() })
+}
+
+/// Samples a grid at fixed seeds (0, 1, …) from the EMA weights and writes it as
+/// `samples/step-NNNNNN.png` and `samples/latest.png`.
+fn write_sample_grid(cfg: &TrainConfig, ema: &Ema, device: &Device, run: &Path, step: usize) -> Result<PathBuf, TrainError> {
+    let tensors: HashMap<String, Tensor> = ema.tensors().iter().cloned().collect();
+    let unet = unet_from_tensors(tensors, &cfg.model.unet, device)?;
+    let model = stipple_nn::LoadedModel { config: cfg.model.clone(), unet, metadata: HashMap::new() };
+    let spec = GenerateRequest {
+        steps: cfg.sample_steps,
+        count: cfg.sample_count,
+        batch_size: cfg.sample_count.min(32),
+        ..GenerateRequest::default()
+    }
+    .validate()?;
+    let images = to_images(&generate(&model, &spec, device, &mut ())?)?;
+    let g = grid(&images, grid_columns(images.len()), 2);
+    let path = run.join("samples").join(format!("step-{step:06}.png"));
+    save_png(&g, &path)?;
+    let latest = run.join("samples").join("latest.png");
+    save_png(&g, &latest)?;
+    Ok(latest)
+}

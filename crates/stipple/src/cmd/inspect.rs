@@ -1,0 +1,27 @@
+//! `stipple inspect`: print a model file's configuration and metadata.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+/// Print a model file's configuration and metadata without loading its weights.
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// A model file (`.safetensors`) or a run folder holding `model.safetensors`.
+    pub model: PathBuf,
+}
+
+pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let path = super::model_path(&args.model);
+    let (config, metadata) = stipple_nn::read_model_config(&path)?;
+    println!("model file: {}", path.display());
+    let mut keys: Vec<_> = metadata.keys().filter(|k| k.as_str() != "config").collect();
+    keys.sort();
+    for k in keys {
+        println!("{k}: {}", metadata[k]);
+    }
+    let json = serde_json::to_string_pretty(&config).context("config serialises")?;
+    println!("config:\n{json}");
+    Ok(ExitCode::SUCCESS)
+}

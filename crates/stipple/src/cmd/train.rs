@@ -1,0 +1,194 @@
+//! `stipple train`: train a U-Net denoiser on a folder of images or the built-in emoji.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use stipple_nn::UNetConfig;
+use stipple_train::{train, DataSource, LossKind, TrainConfig, TrainOptions};
+
+/// Train a diffusion model. Without --data it trains on the built-in Fluent Emoji set.
+///
+/// The run folder receives `checkpoint/` (resumable state), `model.safetensors` (EMA
+/// weights for `stipple sample`), `samples/` (grids at fixed seeds) and `train.jsonl`.
+/// Ctrl-C stops after the current step and writes a checkpoint; `--resume` continues.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Folder of training images (PNG, JPEG, WebP; searched recursively) [default: built-in emoji].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Run folder [default: runs/emoji, or runs/<data folder name>].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in the output folder from its checkpoint (its saved settings are used; --steps may extend it).
+    #[arg(long)]
+    pub resume: bool,
+    /// Total training steps of the run.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Images per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate (reached after warm-up).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Steps of linear learning-rate warm-up.
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Training image size in pixels (images are resized and centre-cropped) [default: 16].
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Train on greyscale images instead of RGB.
+    #[arg(long)]
+    pub grey: bool,
+    /// U-Net width per resolution level, comma-separated [default: 32,64,64].
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Option<Vec<usize>>,
+    /// ResBlocks per resolution level.
+    #[arg(long)]
+    pub layers_per_block: Option<usize>,
+    /// Resolutions (in pixels) whose levels get self-attention, comma-separated [default: half the image size].
+    #[arg(long, value_delimiter = ',')]
+    pub attention_at: Option<Vec<usize>>,
+    /// Dropout probability inside the ResBlocks.
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// What the network predicts: epsilon, v_prediction or sample.
+    #[arg(long)]
+    pub prediction: Option<String>,
+    /// β schedule: linear, scaled_linear or squaredcos_cap_v2.
+    #[arg(long)]
+    pub beta_schedule: Option<String>,
+    /// Regression loss: l2 or l1.
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// EMA decay of the sampling weights.
+    #[arg(long)]
+    pub ema_decay: Option<f64>,
+    /// Clip the global gradient norm to this value (0 = off).
+    #[arg(long)]
+    pub grad_clip: Option<f64>,
+    /// Steps between checkpoints.
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Steps between sample grids (0 = only at the end).
+    #[arg(long)]
+    pub sample_every: Option<usize>,
+    /// Images per sample grid.
+    #[arg(long)]
+    pub sample_count: Option<usize>,
+    /// Seed of initialisation, data order and noise.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Compute device: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The run's configuration: the defaults with the flags applied.
+fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let data = match &a.data {
+        Some(dir) => DataSource::Folder(dir.clone()),
+        None => DataSource::EmbeddedEmoji,
+    };
+    let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
+    let base = cfg.model.unet.clone();
+    let size = a.image_size.unwrap_or(cfg.model.image_size());
+    let channels = a.channels.clone().unwrap_or_else(|| base.block_out_channels.clone());
+    let layers = a.layers_per_block.unwrap_or(base.layers_per_block);
+    // By default, attention at the same levels as the preset (the second, at half size).
+    let attention = a.attention_at.clone().unwrap_or_else(|| {
+        let levels = base.down_block_types.iter().enumerate().filter(|(_, t)| t.has_attention());
+        levels.map(|(i, _)| size >> i).filter(|_| channels.len() > 1).collect()
+    });
+    let image_channels = if a.grey { 1 } else { 3 };
+    let mut unet = UNetConfig::with_attention_at(size, image_channels, &channels, layers, &attention)?;
+    unet.dropout = a.dropout.unwrap_or(base.dropout);
+    cfg.model.unet = unet;
+    cfg.color = if a.grey { stipple_train::data::ColorMode::Grey } else { stipple_train::data::ColorMode::Rgb };
+    let d = &mut cfg.model.diffusion;
+    if let Some(p) = &a.prediction {
+        d.prediction_type = p.parse().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(b) = &a.beta_schedule {
+        d.beta_schedule = b.parse().map_err(anyhow::Error::msg)?;
+    }
+    if let Some(l) = &a.loss {
+        cfg.loss = l.parse::<LossKind>().map_err(anyhow::Error::msg)?;
+    }
+    macro_rules! set {
+        ($flag:expr => $field:expr) => {
+            if let Some(v) = $flag {
+                $field = v;
+            }
+        };
+    }
+    set!(a.steps => cfg.steps);
+    set!(a.batch_size => cfg.batch_size);
+    set!(a.lr => cfg.optimizer.lr);
+    set!(a.warmup => cfg.warmup_steps);
+    set!(a.ema_decay => cfg.ema_decay);
+    set!(a.grad_clip => cfg.grad_clip);
+    set!(a.checkpoint_every => cfg.checkpoint_every);
+    set!(a.sample_every => cfg.sample_every);
+    set!(a.sample_count => cfg.sample_count);
+    set!(a.seed => cfg.seed);
+    Ok(cfg)
+}
+
+fn default_out(data: &Option<PathBuf>) -> PathBuf {
+    let name = data
+        .as_ref()
+        .and_then(|d| d.canonicalize().ok())
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "emoji".into());
+    PathBuf::from("runs").join(name)
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let config = build_config(&args)?;
+    let run = args.out.clone().unwrap_or_else(|| default_out(&args.data));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopping now; the last checkpoint is intact");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (a checkpoint is being written; Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    let opts = TrainOptions {
+        run: run.clone(),
+        resume: args.resume,
+        device: stipple_pipeline::device(&args.device)?,
+        stop,
+        progress: !args.quiet,
+    };
+    let o = train(config, &opts)?;
+    if !o.skipped_images.is_empty() {
+        eprintln!("skipped {} unreadable image(s) (see the warnings above)", o.skipped_images.len());
+    }
+    let per_step = if o.steps_this_session > 0 { o.train_seconds / o.steps_this_session as f64 } else { 0.0 };
+    println!(
+        "{} {} steps in {:.0} s ({:.3} s/step, {:.0} s wall); now at step {}, loss {}",
+        if o.interrupted { "interrupted after" } else { "trained" },
+        o.steps_this_session,
+        o.train_seconds,
+        per_step,
+        o.wall_seconds,
+        o.step,
+        o.last_loss.map_or("n/a".into(), |l| format!("{l:.4}")),
+    );
+    println!("model:   {}", o.model_file.display());
+    if let Some(g) = &o.latest_grid {
+        println!("samples: {}", g.display());
+    }
+    println!("sample:  stipple sample --model {}", run.display());
+    Ok(if o.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
