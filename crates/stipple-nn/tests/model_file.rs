@@ -42,7 +42,7 @@ fn config_that_does_not_match_the_weights_is_a_clear_error() {
     wider.unet.block_out_channels = vec![16, 32];
     let path = dir.path().join("m.safetensors");
     save_model_file(&path, &named_tensors(&vm), &wider, &[]).unwrap();
-    let err = load_model_file(&path, &Device::Cpu).err().expect("mismatch must fail");
+    let Err(err) = load_model_file(&path, &Device::Cpu) else { panic!("mismatch must fail") };
     let msg = err.to_string();
     assert!(matches!(err, NnError::WeightsMismatch { .. }), "{msg}");
     assert!(msg.contains("m.safetensors") && msg.contains("conv_in.weight"), "{msg}");
@@ -54,7 +54,7 @@ fn plain_safetensors_without_stipple_metadata_is_foreign() {
     let path = dir.path().join("plain.safetensors");
     let t = Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap();
     save_safetensors(&path, &[("w".into(), t)], &HashMap::new()).unwrap();
-    let err = read_model_config(&path).err().expect("foreign file must fail");
+    let err = read_model_config(&path).expect_err("foreign file must fail");
     assert!(matches!(err, NnError::Foreign { .. }), "{err}");
     assert!(err.to_string().contains("plain.safetensors") && err.to_string().contains("format"), "{err}");
 }
@@ -76,7 +76,7 @@ fn other_format_versions_and_bad_configs_are_refused() {
             ("config".to_string(), config.to_string()),
         ]);
         save_safetensors(&path, &[("w".into(), t.clone())], &meta).unwrap();
-        let err = read_model_config(&path).err().expect("must fail");
+        let err = read_model_config(&path).expect_err("must fail");
         assert!(err.to_string().contains(needle), "{name}: {err}");
     }
 }

@@ -132,7 +132,7 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.ema_decay) {
             return bad(format!("ema_decay must lie in [0, 1), got {}", self.ema_decay));
         }
-        if !(self.grad_clip >= 0.0) {
+        if self.grad_clip.is_nan() || self.grad_clip < 0.0 {
             return bad(format!("grad_clip must be ≥ 0, got {}", self.grad_clip));
         }
         if self.checkpoint_every == 0 {

@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    Train(cmd::train::TrainArgs),
+    Train(Box<cmd::train::TrainArgs>),
     Sample(cmd::sample::SampleArgs),
     Inspect(cmd::inspect::InspectArgs),
 }
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(a) => cmd::train::run(a),
+        Command::Train(a) => cmd::train::run(*a),
         Command::Sample(a) => cmd::sample::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
     };

@@ -197,7 +197,7 @@ fn every_flag_is_explained_in_help() {
         // an undocumented flag stands alone.
         let lines: Vec<&str> = help.lines().map(str::trim).collect();
         for (i, line) in lines.iter().enumerate().filter(|(_, l)| l.starts_with('-')) {
-            let same_line = line.splitn(2, "  ").nth(1).is_some_and(|d| !d.trim().is_empty());
+            let same_line = line.split_once("  ").map(|x| x.1).is_some_and(|d| !d.trim().is_empty());
             let next_line = lines.get(i + 1).is_some_and(|n| !n.is_empty() && !n.starts_with('-'));
             assert!(same_line || next_line, "{sub}: flag without help: {line}");
         }
