@@ -7,10 +7,11 @@
 //! An "Attn" block is the plain one with an attention after every resnet.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv2d, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::attention::SpatialAttention;
 use crate::dropout::Mode;
+use crate::ops::Conv2d;
 use crate::resnet::{conv3x3, ResnetBlock2D, ResnetSpec};
 
 /// Shared per-block hyper-parameters.

@@ -14,6 +14,7 @@ pub mod error;
 mod latent;
 mod model_file;
 mod network;
+pub mod ops;
 pub mod resnet;
 pub mod unet;
 pub mod weights;

@@ -7,14 +7,14 @@
 //! `h = conv2(dropout(SiLU(norm2(h))))`, `out = (shortcut(x) + h) / output_scale_factor`.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder};
+use candle_nn::{GroupNorm, Linear, VarBuilder};
 
 use crate::dropout::{Dropout, Mode};
+use crate::ops::Conv2d;
 
 /// A 3×3 convolution with padding 1 (stride as given).
 pub(crate) fn conv3x3(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
-    let cfg = Conv2dConfig { padding: 1, stride, ..Default::default() };
-    candle_nn::conv2d(cin, cout, 3, cfg, vb)
+    Conv2d::new(vb, cin, cout, 3, stride, 1)
 }
 
 /// diffusers `ResnetBlock2D`. Parameters: `norm1`, `conv1`, `time_emb_proj`, `norm2`, `conv2`,
@@ -46,8 +46,7 @@ pub struct ResnetSpec {
 impl ResnetBlock2D {
     pub fn new(vb: VarBuilder, s: &ResnetSpec) -> Result<Self> {
         let conv_shortcut = if s.in_channels != s.out_channels {
-            let cfg = Conv2dConfig::default();
-            Some(candle_nn::conv2d(s.in_channels, s.out_channels, 1, cfg, vb.pp("conv_shortcut"))?)
+            Some(Conv2d::new(vb.pp("conv_shortcut"), s.in_channels, s.out_channels, 1, 1, 0)?)
         } else {
             None
         };

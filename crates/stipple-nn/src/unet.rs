@@ -7,10 +7,11 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Module, Result, Shape, Tensor};
-use candle_nn::{Conv2d, Embedding, GroupNorm, VarBuilder, VarMap};
+use candle_nn::{Embedding, GroupNorm, VarBuilder, VarMap};
 
 use crate::blocks::{BlockSpec, DownBlock, MidBlock, UpBlock};
 use crate::dropout::Mode;
+use crate::ops::Conv2d;
 use crate::embeddings::{timestep_embedding, TimestepEmbedding};
 use crate::resnet::conv3x3;
 use crate::{NnError, UNetConfig};

@@ -1,0 +1,547 @@
+//! 2-D convolution (cross-correlation, like candle's and PyTorch's) as a candle custom op with
+//! its own backward pass.
+//!
+//! CPU kernels: im2col + GEMM (the `gemm` crate, the one candle's matmul uses).
+//! For one sample with `cols = im2col(x_b)` of shape `(C·kh·kw, Ho·Wo)`:
+//! - forward: `y_b = W · cols` with `W` viewed as `(O, C·kh·kw)`;
+//! - gradient w.r.t. the input: `dx_b = col2im(Wᵀ · dy_b)`;
+//! - gradient w.r.t. the weight: `dW = Σ_b dy_b · cols_bᵀ`.
+//!
+//! A 1×1 convolution with stride 1 and no padding skips im2col/col2im (`cols = x_b`).
+//! Work is spread over candle's thread count ([`candle_core::utils::get_num_threads`]): over the
+//! samples of the batch when there are at least as many samples as threads (each GEMM
+//! single-threaded), otherwise inside each GEMM. `STIPPLE_CONV_PARALLEL=batch|gemm` forces one.
+//!
+//! Only f32 and f64 have CPU kernels; [`conv2d`] hands other dtypes and non-CPU devices to
+//! candle's own `Tensor::conv2d`.
+
+use std::sync::OnceLock;
+
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor, WithDType};
+use candle_nn::VarBuilder;
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// `conv2d(x, w)` with square stride and zero padding, dilation 1, one group.
+///
+/// # Shapes
+/// - `x`: `(B, C, H, W)`
+/// - `w`: `(O, C, kh, kw)`
+/// - returns `(B, O, (H + 2p − kh)/s + 1, (W + 2p − kw)/s + 1)`
+///
+/// On CPU with f32/f64 this is the im2col + GEMM op of this module (differentiable through
+/// [`Conv2dOp`]'s backward); anywhere else it is `x.conv2d(w, padding, stride, 1, 1)`.
+pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let supported = x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64);
+    if !supported {
+        return x.conv2d(w, padding, stride, 1, 1);
+    }
+    if stride == 0 {
+        bail!("conv2d: stride must be positive")
+    }
+    let x = x.contiguous()?;
+    let w = w.contiguous()?;
+    x.apply_op2(&w, Conv2dOp { stride, padding })
+}
+
+/// A 2-D convolution layer with bias, parameter-compatible with `candle_nn::conv2d`: `weight`
+/// `(O, C, k, k)` with the Kaiming-normal hint and `bias` `(O)` uniform in `±1/√C`.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    /// Takes `weight` and `bias` from `vb` with `candle_nn::conv2d`'s shapes and init hints.
+    pub fn new(
+        vb: VarBuilder,
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
+        let weight = vb.get_with_hints(
+            (out_channels, in_channels, kernel, kernel),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
+        let bound = 1. / (in_channels as f64).sqrt();
+        let bias = vb.get_with_hints(out_channels, "bias", candle_nn::Init::Uniform { lo: -bound, up: bound })?;
+        Ok(Self::from_parts(weight, Some(bias), stride, padding))
+    }
+
+    pub fn from_parts(weight: Tensor, bias: Option<Tensor>, stride: usize, padding: usize) -> Self {
+        Self { weight, bias, stride, padding }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = conv2d(x, &self.weight, self.stride, self.padding)?;
+        match &self.bias {
+            None => Ok(y),
+            Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The custom ops.
+
+/// Forward op: `(x, w) -> y`.
+#[derive(Debug, Clone, Copy)]
+pub struct Conv2dOp {
+    pub stride: usize,
+    pub padding: usize,
+}
+
+/// Gradient w.r.t. the input: `(dy, w) -> dx`, `dx` of spatial size `(h, w)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Conv2dBackwardInput {
+    pub stride: usize,
+    pub padding: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+/// Gradient w.r.t. the weight: `(x, dy) -> dw`, `dw` of kernel size `(kh, kw)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Conv2dBackwardWeight {
+    pub stride: usize,
+    pub padding: usize,
+    pub kh: usize,
+    pub kw: usize,
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "stipple-conv2d"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, c, h, w) = l1.shape().dims4()?;
+        let (o, c2, kh, kw) = l2.shape().dims4()?;
+        if c != c2 {
+            bail!("conv2d: input has {c} channels, weight {:?} expects {c2}", l2.shape().dims())
+        }
+        let g = Geom::new(b, c, h, w, o, kh, kw, self.stride, self.padding)?;
+        let out = dispatch2(s1, l1, s2, l2, self.name(), |x: &[f32], w: &[f32]| forward(&g, x, w), |x, w| {
+            forward::<f64>(&g, x, w)
+        })?;
+        Ok((out, Shape::from((b, o, g.ho, g.wo))))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let (_, _, h, wd) = x.dims4()?;
+        let (_, _, kh, kw) = w.dims4()?;
+        let (stride, padding) = (self.stride, self.padding);
+        let dx = dy.apply_op2_no_bwd(w, &Conv2dBackwardInput { stride, padding, h, w: wd })?;
+        let dw = x.apply_op2_no_bwd(&dy, &Conv2dBackwardWeight { stride, padding, kh, kw })?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+impl CustomOp2 for Conv2dBackwardInput {
+    fn name(&self) -> &'static str {
+        "stipple-conv2d-backward-input"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, o, ho, wo) = l1.shape().dims4()?;
+        let (o2, c, kh, kw) = l2.shape().dims4()?;
+        let g = Geom::new(b, c, self.h, self.w, o, kh, kw, self.stride, self.padding)?;
+        if o != o2 || (ho, wo) != (g.ho, g.wo) {
+            bail!("conv2d backward: gradient {:?} does not fit weight {:?}", l1.shape().dims(), l2.shape().dims())
+        }
+        let out = dispatch2(s1, l1, s2, l2, self.name(), |dy: &[f32], w: &[f32]| backward_input(&g, dy, w), |dy, w| {
+            backward_input::<f64>(&g, dy, w)
+        })?;
+        Ok((out, Shape::from((b, c, self.h, self.w))))
+    }
+}
+
+impl CustomOp2 for Conv2dBackwardWeight {
+    fn name(&self) -> &'static str {
+        "stipple-conv2d-backward-weight"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, c, h, w) = l1.shape().dims4()?;
+        let (b2, o, ho, wo) = l2.shape().dims4()?;
+        let g = Geom::new(b, c, h, w, o, self.kh, self.kw, self.stride, self.padding)?;
+        if b != b2 || (ho, wo) != (g.ho, g.wo) {
+            bail!("conv2d backward: gradient {:?} does not fit input {:?}", l2.shape().dims(), l1.shape().dims())
+        }
+        let out = dispatch2(s1, l1, s2, l2, self.name(), |x: &[f32], dy: &[f32]| backward_weight(&g, x, dy), |x, dy| {
+            backward_weight::<f64>(&g, x, dy)
+        })?;
+        Ok((out, Shape::from((o, c, self.kh, self.kw))))
+    }
+}
+
+/// The contiguous data of one operand.
+fn data<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
+        None => bail!("{op}: operands must be contiguous (call .contiguous() first)"),
+    }
+}
+
+fn dispatch2(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    op: &str,
+    f32_kernel: impl FnOnce(&[f32], &[f32]) -> Vec<f32>,
+    f64_kernel: impl FnOnce(&[f64], &[f64]) -> Vec<f64>,
+) -> Result<CpuStorage> {
+    match (s1.dtype(), s2.dtype()) {
+        (DType::F32, DType::F32) => Ok(CpuStorage::F32(f32_kernel(data(s1, l1, op)?, data(s2, l2, op)?))),
+        (DType::F64, DType::F64) => Ok(CpuStorage::F64(f64_kernel(data(s1, l1, op)?, data(s2, l2, op)?))),
+        (a, b) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?} and {b:?})"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels.
+
+trait Elem: Copy + Send + Sync + 'static + std::ops::AddAssign {
+    const ZERO: Self;
+    const ONE: Self;
+}
+
+impl Elem for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl Elem for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// Sizes of one convolution.
+#[derive(Debug, Clone, Copy)]
+struct Geom {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    s: usize,
+    p: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Geom {
+    #[allow(clippy::too_many_arguments)]
+    fn new(b: usize, c: usize, h: usize, w: usize, o: usize, kh: usize, kw: usize, s: usize, p: usize) -> Result<Self> {
+        if s == 0 {
+            bail!("conv2d: stride must be positive")
+        }
+        if kh == 0 || kw == 0 || h + 2 * p < kh || w + 2 * p < kw {
+            bail!("conv2d: kernel {kh}×{kw} does not fit input {h}×{w} with padding {p}")
+        }
+        let (ho, wo) = ((h + 2 * p - kh) / s + 1, (w + 2 * p - kw) / s + 1);
+        Ok(Self { b, c, h, w, o, kh, kw, s, p, ho, wo })
+    }
+
+    /// GEMM depth: rows of the im2col matrix.
+    fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    /// Output pixels per sample: columns of the im2col matrix.
+    fn n(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.s == 1 && self.p == 0
+    }
+
+    /// For kernel column `j`: the output columns `ow0..ow1` that read inside the image.
+    fn valid_cols(&self, j: usize) -> (usize, usize) {
+        let (s, p) = (self.s, self.p);
+        let ow0 = if p > j { (p - j).div_ceil(s) } else { 0 }.min(self.wo);
+        let ow1 = if self.w + p > j { (self.w + p - j).div_ceil(s) } else { 0 }.min(self.wo);
+        (ow0, ow1.max(ow0))
+    }
+
+    /// For kernel row `i` and output row `oh`: the input row read, if inside the image.
+    fn input_row(&self, i: usize, oh: usize) -> Option<usize> {
+        let r = oh * self.s + i;
+        (r >= self.p && r - self.p < self.h).then(|| r - self.p)
+    }
+}
+
+/// `cols (K, N)` from one sample `x (C, H, W)`.
+fn im2col<T: Elem>(g: &Geom, x: &[T], cols: &mut [T]) {
+    let (n, wo, s) = (g.n(), g.wo, g.s);
+    for c in 0..g.c {
+        let xc = &x[c * g.h * g.w..][..g.h * g.w];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let row = &mut cols[((c * g.kh + i) * g.kw + j) * n..][..n];
+                let (ow0, ow1) = g.valid_cols(j);
+                for oh in 0..g.ho {
+                    let dst = &mut row[oh * wo..][..wo];
+                    let Some(ih) = g.input_row(i, oh) else {
+                        dst.fill(T::ZERO);
+                        continue;
+                    };
+                    let xrow = &xc[ih * g.w..][..g.w];
+                    dst[..ow0].fill(T::ZERO);
+                    dst[ow1..].fill(T::ZERO);
+                    if s == 1 {
+                        let iw0 = ow0 + j - g.p;
+                        dst[ow0..ow1].copy_from_slice(&xrow[iw0..iw0 + (ow1 - ow0)]);
+                    } else {
+                        for (ow, d) in dst.iter_mut().enumerate().take(ow1).skip(ow0) {
+                            *d = xrow[ow * s + j - g.p];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dx (C, H, W) = col2im(cols (K, N))` for one sample (overwrites `dx`).
+fn col2im<T: Elem>(g: &Geom, cols: &[T], dx: &mut [T]) {
+    dx.fill(T::ZERO);
+    let (n, wo, s) = (g.n(), g.wo, g.s);
+    for c in 0..g.c {
+        let dxc = &mut dx[c * g.h * g.w..][..g.h * g.w];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let row = &cols[((c * g.kh + i) * g.kw + j) * n..][..n];
+                let (ow0, ow1) = g.valid_cols(j);
+                for oh in 0..g.ho {
+                    let Some(ih) = g.input_row(i, oh) else { continue };
+                    let src = &row[oh * wo..][..wo];
+                    let dxrow = &mut dxc[ih * g.w..][..g.w];
+                    if s == 1 {
+                        let iw0 = ow0 + j - g.p;
+                        for (d, v) in dxrow[iw0..iw0 + (ow1 - ow0)].iter_mut().zip(&src[ow0..ow1]) {
+                            *d += *v;
+                        }
+                    } else {
+                        for (ow, v) in src.iter().enumerate().take(ow1).skip(ow0) {
+                            dxrow[ow * s + j - g.p] += *v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A row-major view of a matrix for [`matmul`]: pointer, row stride, column stride.
+#[derive(Clone, Copy)]
+struct Mat<T> {
+    ptr: *const T,
+    rs: usize,
+    cs: usize,
+}
+
+impl<T> Mat<T> {
+    fn rows(data: &[T], rs: usize) -> Self {
+        Self { ptr: data.as_ptr(), rs, cs: 1 }
+    }
+
+    /// The transpose of the row-major matrix `data` with row stride `rs`.
+    fn transposed(data: &[T], rs: usize) -> Self {
+        Self { ptr: data.as_ptr(), rs: 1, cs: rs }
+    }
+}
+
+/// `dst (m, n) [+]= lhs (m, k) · rhs (k, n)`, `dst` row-major and contiguous.
+///
+/// # Safety
+/// `lhs` and `rhs` must address `m×k` and `k×n` elements inside live slices.
+unsafe fn matmul<T: Elem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+    par: Parallelism,
+) {
+    debug_assert!(dst.len() >= m * n);
+    // gemm: dst := alpha·dst + beta·lhs·rhs (dst read only when `read_dst`).
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst.as_mut_ptr(),
+        1,
+        n as isize,
+        accumulate,
+        lhs.ptr,
+        lhs.cs as isize,
+        lhs.rs as isize,
+        rhs.ptr,
+        rhs.cs as isize,
+        rhs.rs as isize,
+        T::ONE,
+        T::ONE,
+        false,
+        false,
+        false,
+        par,
+    )
+}
+
+/// How to spread the work over the threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Samples in parallel, each GEMM on one thread.
+    Batch(usize),
+    /// Samples one after another, each GEMM on `n` threads (`Parallelism::None` when 1).
+    Gemm(usize),
+}
+
+fn plan(batch: usize) -> Plan {
+    static FORCED: OnceLock<Option<String>> = OnceLock::new();
+    let forced = FORCED.get_or_init(|| std::env::var("STIPPLE_CONV_PARALLEL").ok());
+    let threads = candle_core::utils::get_num_threads().max(1);
+    match forced.as_deref() {
+        Some("gemm") => Plan::Gemm(threads),
+        Some("batch") if threads > 1 => Plan::Batch(threads),
+        _ if threads > 1 && batch >= threads => Plan::Batch(threads),
+        _ => Plan::Gemm(threads),
+    }
+}
+
+fn gemm_par(threads: usize) -> Parallelism {
+    if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// Runs `f(sample, out_b, scratch, parallelism)` for every sample, writing its slice of `out`.
+fn per_sample<T: Elem>(g: &Geom, out: &mut [T], f: impl Fn(usize, &mut [T], &mut Vec<T>, Parallelism) + Sync) {
+    let len = out.len() / g.b;
+    if len == 0 {
+        return;
+    }
+    match plan(g.b) {
+        Plan::Batch(_) => out
+            .par_chunks_mut(len)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (i, o)| f(i, o, scratch, Parallelism::None)),
+        Plan::Gemm(t) => {
+            let mut scratch = Vec::new();
+            for (i, o) in out.chunks_mut(len).enumerate() {
+                f(i, o, &mut scratch, gemm_par(t));
+            }
+        }
+    }
+}
+
+fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
+    let (k, n) = (g.k(), g.n());
+    let mut y = vec![T::ZERO; g.b * g.o * n];
+    per_sample(g, &mut y, |bi, y_b, scratch, par| {
+        let x_b = &x[bi * g.c * g.h * g.w..][..g.c * g.h * g.w];
+        let cols: &[T] = if g.pointwise() {
+            x_b
+        } else {
+            scratch.resize(k * n, T::ZERO);
+            im2col(g, x_b, scratch);
+            scratch
+        };
+        // SAFETY: w is (O, K), cols is (K, N), both in bounds.
+        unsafe { matmul(g.o, n, k, y_b, false, Mat::rows(w, k), Mat::rows(cols, n), par) }
+    });
+    y
+}
+
+fn backward_input<T: Elem>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
+    let (k, n) = (g.k(), g.n());
+    let mut dx = vec![T::ZERO; g.b * g.c * g.h * g.w];
+    per_sample(g, &mut dx, |bi, dx_b, scratch, par| {
+        let dy_b = &dy[bi * g.o * n..][..g.o * n];
+        // SAFETY: wᵀ is (K, O), dy_b is (O, N).
+        if g.pointwise() {
+            unsafe { matmul(k, n, g.o, dx_b, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
+        } else {
+            scratch.resize(k * n, T::ZERO);
+            unsafe { matmul(k, n, g.o, scratch, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
+            col2im(g, scratch, dx_b);
+        }
+    });
+    dx
+}
+
+fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
+    let (k, n) = (g.k(), g.n());
+    let xlen = g.c * g.h * g.w;
+    // dW (O, K) += dy_b (O, N) · cols_bᵀ (N, K) over the samples in `range`.
+    let accumulate = |range: std::ops::Range<usize>, dw: &mut [T], scratch: &mut Vec<T>, par: Parallelism| {
+        for (step, bi) in range.enumerate() {
+            let x_b = &x[bi * xlen..][..xlen];
+            let dy_b = &dy[bi * g.o * n..][..g.o * n];
+            let cols: &[T] = if g.pointwise() {
+                x_b
+            } else {
+                scratch.resize(k * n, T::ZERO);
+                im2col(g, x_b, scratch);
+                scratch
+            };
+            // SAFETY: dy_b is (O, N), colsᵀ is (N, K).
+            unsafe { matmul(g.o, k, n, dw, step > 0, Mat::rows(dy_b, n), Mat::transposed(cols, n), par) }
+        }
+    };
+    let mut dw = vec![T::ZERO; g.o * k];
+    if g.b == 0 {
+        return dw;
+    }
+    match plan(g.b) {
+        Plan::Gemm(t) => accumulate(0..g.b, &mut dw, &mut Vec::new(), gemm_par(t)),
+        Plan::Batch(t) => {
+            let groups = t.min(g.b);
+            let per = g.b.div_ceil(groups);
+            let partials: Vec<Vec<T>> = (0..groups)
+                .into_par_iter()
+                .map(|gi| {
+                    let mut part = vec![T::ZERO; g.o * k];
+                    let range = gi * per..((gi + 1) * per).min(g.b);
+                    if !range.is_empty() {
+                        accumulate(range, &mut part, &mut Vec::new(), Parallelism::None);
+                    }
+                    part
+                })
+                .collect();
+            for part in &partials {
+                for (d, v) in dw.iter_mut().zip(part) {
+                    *d += *v;
+                }
+            }
+        }
+    }
+    dw
+}
