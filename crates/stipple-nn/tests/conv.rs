@@ -40,6 +40,7 @@ struct Case {
     pad: usize,
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn case(b: usize, c: usize, o: usize, h: usize, w: usize, k: usize, stride: usize, pad: usize) -> Case {
     Case { b, c, o, h, w, k, stride, pad }
 }

@@ -223,16 +223,39 @@ fn dispatch2(
 trait Elem: Copy + Send + Sync + 'static + std::ops::AddAssign {
     const ZERO: Self;
     const ONE: Self;
+    /// This thread's scratch buffer (taken out, so a nested call simply gets a fresh one).
+    fn take_scratch() -> Vec<Self>;
+    fn return_scratch(v: Vec<Self>);
 }
 
-impl Elem for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
+macro_rules! elem {
+    ($t:ty, $slot:ident) => {
+        thread_local! {
+            static $slot: std::cell::Cell<Vec<$t>> = const { std::cell::Cell::new(Vec::new()) };
+        }
+        impl Elem for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            fn take_scratch() -> Vec<Self> {
+                $slot.take()
+            }
+            fn return_scratch(v: Vec<Self>) {
+                $slot.set(v)
+            }
+        }
+    };
 }
+// Kept per thread between calls: fresh multi-megabyte buffers come from mmap, and their page
+// faults cost as much as the arithmetic on some virtual machines.
+elem!(f32, SCRATCH_F32);
+elem!(f64, SCRATCH_F64);
 
-impl Elem for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
+/// Runs `f` with this thread's scratch buffer.
+fn with_scratch<T: Elem, R>(f: impl FnOnce(&mut Vec<T>) -> R) -> R {
+    let mut v = T::take_scratch();
+    let r = f(&mut v);
+    T::return_scratch(v);
+    r
 }
 
 /// Sizes of one convolution.
@@ -378,6 +401,7 @@ impl<T> Mat<T> {
 ///
 /// # Safety
 /// `lhs` and `rhs` must address `m×k` and `k×n` elements inside live slices.
+#[allow(clippy::too_many_arguments)]
 unsafe fn matmul<T: Elem>(
     m: usize,
     n: usize,
@@ -452,13 +476,12 @@ fn per_sample<T: Elem>(g: &Geom, out: &mut [T], f: impl Fn(usize, &mut [T], &mut
         Plan::Batch(_) => out
             .par_chunks_mut(len)
             .enumerate()
-            .for_each_init(Vec::new, |scratch, (i, o)| f(i, o, scratch, Parallelism::None)),
-        Plan::Gemm(t) => {
-            let mut scratch = Vec::new();
+            .for_each(|(i, o)| with_scratch(|scratch| f(i, o, scratch, Parallelism::None))),
+        Plan::Gemm(t) => with_scratch(|scratch| {
             for (i, o) in out.chunks_mut(len).enumerate() {
-                f(i, o, &mut scratch, gemm_par(t));
+                f(i, o, scratch, gemm_par(t));
             }
-        }
+        }),
     }
 }
 
@@ -521,7 +544,7 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         return dw;
     }
     match plan(g.b) {
-        Plan::Gemm(t) => accumulate(0..g.b, &mut dw, &mut Vec::new(), gemm_par(t)),
+        Plan::Gemm(t) => with_scratch(|scratch| accumulate(0..g.b, &mut dw, scratch, gemm_par(t))),
         Plan::Batch(t) => {
             let groups = t.min(g.b);
             let per = g.b.div_ceil(groups);
@@ -531,7 +554,7 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                     let mut part = vec![T::ZERO; g.o * k];
                     let range = gi * per..((gi + 1) * per).min(g.b);
                     if !range.is_empty() {
-                        accumulate(range, &mut part, &mut Vec::new(), Parallelism::None);
+                        with_scratch(|scratch| accumulate(range, &mut part, scratch, Parallelism::None));
                     }
                     part
                 })
