@@ -26,7 +26,21 @@ enum Command {
     Inspect(cmd::inspect::InspectArgs),
 }
 
+/// Keeps freed tensor buffers in the heap instead of returning them to the kernel: training
+/// allocates and frees many same-sized multi-megabyte buffers per step, and glibc's default
+/// (mmap above a dynamic threshold, trim on free) turns each into page faults and TLB
+/// shoot-downs (measured: ~10% of a CPU training step).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
