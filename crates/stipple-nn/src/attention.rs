@@ -8,7 +8,9 @@
 //! merged, `to_out.0`, reshaped back, `out = (that + x) / rescale_output_factor`.
 
 use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{GroupNorm, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
+
+use crate::ops::GroupNorm;
 
 /// diffusers `Attention` (spatial form). Parameters: `group_norm`, `to_q`, `to_k`, `to_v`,
 /// `to_out.0` (`to_out.1` is a parameter-free dropout with p = 0 in these blocks).
@@ -38,7 +40,7 @@ impl SpatialAttention {
             candle_core::bail!("attention: {heads} heads do not divide {channels} channels");
         }
         Ok(Self {
-            group_norm: candle_nn::group_norm(groups, channels, eps, vb.pp("group_norm"))?,
+            group_norm: GroupNorm::new(vb.pp("group_norm"), groups, channels, eps)?,
             to_q: candle_nn::linear(channels, channels, vb.pp("to_q"))?,
             to_k: candle_nn::linear(channels, channels, vb.pp("to_k"))?,
             to_v: candle_nn::linear(channels, channels, vb.pp("to_v"))?,

@@ -7,10 +7,10 @@
 //! `h = conv2(dropout(SiLU(norm2(h))))`, `out = (shortcut(x) + h) / output_scale_factor`.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{GroupNorm, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 use crate::dropout::{Dropout, Mode};
-use crate::ops::Conv2d;
+use crate::ops::{Conv2d, GroupNorm};
 
 /// A 3×3 convolution with padding 1 (stride as given).
 pub(crate) fn conv3x3(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
@@ -51,10 +51,10 @@ impl ResnetBlock2D {
             None
         };
         Ok(Self {
-            norm1: candle_nn::group_norm(s.groups, s.in_channels, s.eps, vb.pp("norm1"))?,
+            norm1: GroupNorm::new(vb.pp("norm1"), s.groups, s.in_channels, s.eps)?,
             conv1: conv3x3(s.in_channels, s.out_channels, 1, vb.pp("conv1"))?,
             time_emb_proj: candle_nn::linear(s.temb_channels, s.out_channels, vb.pp("time_emb_proj"))?,
-            norm2: candle_nn::group_norm(s.groups, s.out_channels, s.eps, vb.pp("norm2"))?,
+            norm2: GroupNorm::new(vb.pp("norm2"), s.groups, s.out_channels, s.eps)?,
             dropout: Dropout::new(s.dropout, &vb.prefix()),
             conv2: conv3x3(s.out_channels, s.out_channels, 1, vb.pp("conv2"))?,
             conv_shortcut,
@@ -67,10 +67,10 @@ impl ResnetBlock2D {
     /// - `temb`: `(B, temb_channels)`
     /// - returns `(B, out_channels, H, W)`
     pub fn forward(&self, x: &Tensor, temb: &Tensor, mode: Mode) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?;
+        let h = self.conv1.forward(&self.norm1.forward_silu(x)?)?;
         let t = self.time_emb_proj.forward(&temb.silu()?)?.unsqueeze(2)?.unsqueeze(3)?;
         let h = h.broadcast_add(&t)?;
-        let h = self.norm2.forward(&h)?.silu()?;
+        let h = self.norm2.forward_silu(&h)?;
         let h = self.conv2.forward(&self.dropout.forward(&h, mode)?)?;
         let shortcut = match &self.conv_shortcut {
             Some(c) => c.forward(x)?,

@@ -7,11 +7,11 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Module, Result, Shape, Tensor};
-use candle_nn::{Embedding, GroupNorm, VarBuilder, VarMap};
+use candle_nn::{Embedding, VarBuilder, VarMap};
 
 use crate::blocks::{BlockSpec, DownBlock, MidBlock, UpBlock};
 use crate::dropout::Mode;
-use crate::ops::Conv2d;
+use crate::ops::{Conv2d, GroupNorm};
 use crate::embeddings::{timestep_embedding, TimestepEmbedding};
 use crate::resnet::conv3x3;
 use crate::{NnError, UNetConfig};
@@ -80,7 +80,7 @@ impl UNet2D {
             down_blocks,
             mid_block,
             up_blocks,
-            conv_norm_out: candle_nn::group_norm(cfg.norm_num_groups, ch[0], cfg.norm_eps, vb.pp("conv_norm_out"))?,
+            conv_norm_out: GroupNorm::new(vb.pp("conv_norm_out"), cfg.norm_num_groups, ch[0], cfg.norm_eps)?,
             conv_out: conv3x3(ch[0], cfg.out_channels, 1, vb.pp("conv_out"))?,
         })
     }
@@ -166,7 +166,7 @@ impl UNet2D {
             h = block.forward(&h, &mut skips, &emb, mode)?;
         }
         // 7. post-process.
-        self.conv_out.forward(&self.conv_norm_out.forward(&h)?.silu()?)
+        self.conv_out.forward(&self.conv_norm_out.forward_silu(&h)?)
     }
 
     /// The names and shapes of every parameter of a network with this config, in build order,

@@ -4,7 +4,13 @@
 //! convolution with image-sized kernels (both direct loops): in a training step of the U-Net
 //! that backward pass dominated the profile. [`conv2d`] is an im2col + GEMM convolution whose
 //! backward pass is built from two more GEMM-based ops, so model code stays ordinary candle code.
+//!
+//! `candle_nn::GroupNorm` is a chain of some ten elementwise/reduction ops (each allocating, each
+//! with its own backward), followed in the U-Net by a SiLU: [`group_norm`] is one pass per
+//! `(sample, group)` with the SiLU fused in, and one pass back.
 
 pub mod conv2d;
+pub mod group_norm;
 
 pub use conv2d::{conv2d, Conv2d};
+pub use group_norm::{group_norm, GroupNorm};

@@ -1,0 +1,478 @@
+//! Group normalisation (Wu & He 2018), optionally followed by SiLU, as one candle custom op with
+//! its own backward pass.
+//!
+//! For an input `(B, C, …)` split into `G` groups of `C/G` channels, each `(sample, group)` slice
+//! of `n = (C/G)·S` values (`S` = the product of the trailing dims) is normalised with its own
+//! mean `μ` and biased variance `σ²`:
+//! `x̂ = (x − μ)·r` with `r = 1/√(σ² + ε)`, `z = γ_c·x̂ + β_c`, `y = z` or `y = SiLU(z) = z·σ(z)`.
+//!
+//! Backward, with `dz = dy` or `dz = dy·σ(z)·(1 + z·(1 − σ(z)))` (SiLU):
+//! - `dβ_c = Σ dz`, `dγ_c = Σ dz·x̂` (over the batch and the pixels of channel `c`);
+//! - `dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))` with `dx̂ = γ_c·dz`, means over the group.
+//!
+//! CPU kernels: the statistics are accumulated in f64 (two passes over a slice small enough to
+//! stay in cache), and the `(sample, group)` slices are spread over rayon's threads. The
+//! backward op recomputes `μ` and `r` instead of saving them. Only f32 and f64 have CPU kernels;
+//! [`group_norm`] hands other dtypes and non-CPU devices to a composition of candle ops.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+
+/// `GroupNorm(x)·γ + β`, followed by SiLU when `silu`.
+///
+/// # Shapes
+/// - `x`: `(B, C, …)` with at least one trailing dim, e.g. `(B, C, H, W)` or `(B, C, L)`
+/// - `gamma`, `beta`: `(C)`
+/// - returns the shape of `x`
+///
+/// `num_groups` must divide `C`. On CPU with f32/f64 this is [`GroupNormOp`] (differentiable
+/// w.r.t. all three inputs through [`GroupNormBackward`]); anywhere else it is the same formula
+/// written with candle ops.
+pub fn group_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, num_groups: usize, eps: f64, silu: bool) -> Result<Tensor> {
+    let dims = x.dims();
+    if dims.len() < 3 {
+        bail!("group_norm: input must be (B, C, …) with rank ≥ 3, got {dims:?}")
+    }
+    let c = dims[1];
+    if !divides(num_groups, c) {
+        bail!("group_norm: {num_groups} groups do not divide {c} channels")
+    }
+    if gamma.elem_count() != c || beta.elem_count() != c {
+        bail!("group_norm: γ {:?} and β {:?} must have {c} elements", gamma.dims(), beta.dims())
+    }
+    let supported = x.device().is_cpu()
+        && matches!(x.dtype(), DType::F32 | DType::F64)
+        && gamma.dtype() == x.dtype()
+        && beta.dtype() == x.dtype();
+    if !supported {
+        return group_norm_candle(x, gamma, beta, num_groups, eps, silu);
+    }
+    let x = x.contiguous()?;
+    let gamma = gamma.flatten_all()?.contiguous()?;
+    let beta = beta.flatten_all()?.contiguous()?;
+    x.apply_op3(&gamma, &beta, GroupNormOp { num_groups, eps, silu })
+}
+
+/// Whether `g ≥ 1` groups split `c` channels evenly.
+#[allow(clippy::manual_is_multiple_of)] // `is_multiple_of` needs Rust 1.87; MSRV is 1.85
+fn divides(g: usize, c: usize) -> bool {
+    g > 0 && c % g == 0
+}
+
+/// The reference composition of candle ops (statistics in f32 for f16/bf16 inputs).
+fn group_norm_candle(x: &Tensor, gamma: &Tensor, beta: &Tensor, groups: usize, eps: f64, silu: bool) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let (b, c) = (dims[0], dims[1]);
+    let dtype = x.dtype();
+    let internal = match dtype {
+        DType::F16 | DType::BF16 => DType::F32,
+        d => d,
+    };
+    let xg = x.to_dtype(internal)?.reshape((b, groups, ()))?;
+    let n = xg.dim(2)? as f64;
+    let centred = xg.broadcast_sub(&(xg.sum_keepdim(2)? / n)?)?;
+    let var = (centred.sqr()?.sum_keepdim(2)? / n)?;
+    let xhat = centred.broadcast_div(&(var + eps)?.sqrt()?)?.to_dtype(dtype)?.reshape(dims.as_slice())?;
+    let mut pdims = vec![1; dims.len()];
+    pdims[1] = c;
+    let y = xhat
+        .broadcast_mul(&gamma.reshape(pdims.as_slice())?)?
+        .broadcast_add(&beta.reshape(pdims.as_slice())?)?;
+    if silu {
+        candle_nn::ops::silu(&y)
+    } else {
+        Ok(y)
+    }
+}
+
+/// A group-normalisation layer, parameter-compatible with `candle_nn::group_norm`: `weight` `(C)`
+/// initialised to ones and `bias` `(C)` to zeros.
+#[derive(Debug, Clone)]
+pub struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    num_groups: usize,
+    eps: f64,
+}
+
+impl GroupNorm {
+    /// Takes `weight` and `bias` from `vb` with `candle_nn::group_norm`'s names and init hints.
+    pub fn new(vb: VarBuilder, num_groups: usize, channels: usize, eps: f64) -> Result<Self> {
+        let weight = vb.get_with_hints(channels, "weight", candle_nn::Init::Const(1.))?;
+        let bias = vb.get_with_hints(channels, "bias", candle_nn::Init::Const(0.))?;
+        Self::from_parts(weight, bias, num_groups, eps)
+    }
+
+    pub fn from_parts(weight: Tensor, bias: Tensor, num_groups: usize, eps: f64) -> Result<Self> {
+        let c = weight.elem_count();
+        if !divides(num_groups, c) {
+            bail!("GroupNorm: {num_groups} groups do not divide {c} channels")
+        }
+        if bias.elem_count() != c {
+            bail!("GroupNorm: weight {:?} and bias {:?} differ in size", weight.dims(), bias.dims())
+        }
+        Ok(Self { weight, bias, num_groups, eps })
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// `GroupNorm(x)`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        group_norm(x, &self.weight, &self.bias, self.num_groups, self.eps, false)
+    }
+
+    /// `SiLU(GroupNorm(x))` in one op.
+    pub fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
+        group_norm(x, &self.weight, &self.bias, self.num_groups, self.eps, true)
+    }
+}
+
+impl Module for GroupNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        GroupNorm::forward(self, x)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The custom ops.
+
+/// Forward op: `(x, γ, β) -> y`.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupNormOp {
+    pub num_groups: usize,
+    pub eps: f64,
+    pub silu: bool,
+}
+
+/// Backward op: `(x, dy, [γ; β]) -> [dx; dγ; dβ]`, all flattened into one vector of
+/// `x.elem_count() + 2C` values (split by [`GroupNormOp`]'s `bwd`).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupNormBackward {
+    pub num_groups: usize,
+    pub eps: f64,
+    pub silu: bool,
+}
+
+impl CustomOp3 for GroupNormOp {
+    fn name(&self) -> &'static str {
+        "stipple-group-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geom::new(l1.shape(), self.num_groups, self.eps, self.silu)?;
+        if l2.shape().elem_count() != g.c || l3.shape().elem_count() != g.c {
+            bail!("group_norm: γ {:?} and β {:?} must have {} elements", l2.shape().dims(), l3.shape().dims(), g.c)
+        }
+        let op = self.name();
+        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
+            (DType::F32, DType::F32, DType::F32) => {
+                CpuStorage::F32(forward::<f32>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
+            }
+            (DType::F64, DType::F64, DType::F64) => {
+                CpuStorage::F64(forward::<f64>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
+            }
+            (a, b, c) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?}, {b:?}, {c:?})"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let params = Tensor::cat(&[gamma, beta], 0)?;
+        let bwd = GroupNormBackward { num_groups: self.num_groups, eps: self.eps, silu: self.silu };
+        let packed = x.apply_op3_no_bwd(&dy, &params, &bwd)?;
+        let (n, c) = (x.elem_count(), gamma.elem_count());
+        let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
+        let dgamma = packed.narrow(0, n, c)?.reshape(gamma.shape())?;
+        let dbeta = packed.narrow(0, n + c, c)?.reshape(beta.shape())?;
+        Ok((Some(dx), Some(dgamma), Some(dbeta)))
+    }
+}
+
+impl CustomOp3 for GroupNormBackward {
+    fn name(&self) -> &'static str {
+        "stipple-group-norm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geom::new(l1.shape(), self.num_groups, self.eps, self.silu)?;
+        if l2.shape().dims() != l1.shape().dims() {
+            bail!("group_norm backward: gradient {:?} does not fit input {:?}", l2.shape().dims(), l1.shape().dims())
+        }
+        if l3.shape().elem_count() != 2 * g.c {
+            bail!("group_norm backward: [γ; β] {:?} must have {} elements", l3.shape().dims(), 2 * g.c)
+        }
+        let op = self.name();
+        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
+            (DType::F32, DType::F32, DType::F32) => {
+                CpuStorage::F32(backward::<f32>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
+            }
+            (DType::F64, DType::F64, DType::F64) => {
+                CpuStorage::F64(backward::<f64>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
+            }
+            (a, b, c) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?}, {b:?}, {c:?})"),
+        };
+        Ok((out, Shape::from(l1.shape().elem_count() + 2 * g.c)))
+    }
+}
+
+/// The contiguous data of one operand.
+fn data<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
+        None => bail!("{op}: operands must be contiguous (call .contiguous() first)"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels.
+
+/// Sizes of one group normalisation.
+#[derive(Debug, Clone, Copy)]
+struct Geom {
+    b: usize,
+    c: usize,
+    /// Channels per group.
+    cg: usize,
+    /// Values per channel (the product of the trailing dims).
+    s: usize,
+    eps: f64,
+    silu: bool,
+}
+
+impl Geom {
+    fn new(shape: &Shape, groups: usize, eps: f64, silu: bool) -> Result<Self> {
+        let dims = shape.dims();
+        if dims.len() < 3 {
+            bail!("group_norm: input must be (B, C, …) with rank ≥ 3, got {dims:?}")
+        }
+        let (b, c) = (dims[0], dims[1]);
+        if !divides(groups, c) {
+            bail!("group_norm: {groups} groups do not divide {c} channels")
+        }
+        Ok(Self { b, c, cg: c / groups, s: dims[2..].iter().product(), eps, silu })
+    }
+
+    /// Values per `(sample, group)` slice.
+    fn group_len(&self) -> usize {
+        self.cg * self.s
+    }
+
+    /// Slices per rayon task: enough for some 16k values, so tiny groups are not one task each.
+    fn min_tasks(&self) -> usize {
+        (16 * 1024 / self.group_len().max(1)).max(1)
+    }
+}
+
+trait Elem: WithDType + Send + Sync {
+    fn exp(self) -> Self;
+}
+
+impl Elem for f32 {
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+}
+
+impl Elem for f64 {
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+}
+
+/// `σ(z) = 1/(1 + e^{−z})` (0 for very negative `z`, never NaN).
+#[inline]
+fn sigmoid<T: Elem>(z: T) -> T {
+    T::one() / (T::one() + (T::zero() - z).exp())
+}
+
+/// `Σ f(v)` over `xs` in f64, with eight partial sums (independent dependency chains).
+#[inline]
+fn sum_f64<T: Elem>(xs: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for (a, v) in acc.iter_mut().zip(ch) {
+            *a += f(v.to_f64());
+        }
+    }
+    let mut total = rest.iter().map(|v| f(v.to_f64())).sum::<f64>();
+    for a in acc {
+        total += a;
+    }
+    total
+}
+
+/// Mean and `1/√(σ² + ε)` of one slice (two passes, f64).
+fn stats<T: Elem>(xs: &[T], eps: f64) -> (f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let mean = sum_f64(xs, |v| v) / n;
+    let var = sum_f64(xs, |v| (v - mean) * (v - mean)) / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+fn forward<T: Elem>(g: &Geom, x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
+    let len = g.group_len();
+    let mut y = vec![T::zero(); x.len()];
+    if len == 0 {
+        return y;
+    }
+    let groups = g.c / g.cg;
+    y.par_chunks_mut(len).with_min_len(g.min_tasks()).enumerate().for_each(|(i, y_g)| {
+        let x_g = &x[i * len..][..len];
+        let c0 = (i % groups) * g.cg;
+        let (mean, rstd) = stats(x_g, g.eps);
+        let m = T::from_f64(mean);
+        for k in 0..g.cg {
+            // z = (γ·r)·(x − μ) + β (centred first: no cancellation when |μ| ≫ σ).
+            let a = T::from_f64(gamma[c0 + k].to_f64() * rstd);
+            let b = beta[c0 + k];
+            let xs = &x_g[k * g.s..][..g.s];
+            let ys = &mut y_g[k * g.s..][..g.s];
+            if g.silu {
+                for (yv, &xv) in ys.iter_mut().zip(xs) {
+                    let z = a * (xv - m) + b;
+                    *yv = z * sigmoid(z);
+                }
+            } else {
+                for (yv, &xv) in ys.iter_mut().zip(xs) {
+                    *yv = a * (xv - m) + b;
+                }
+            }
+        }
+    });
+    y
+}
+
+/// `[dx; dγ; dβ]` from `x`, `dy` and `params = [γ; β]`.
+fn backward<T: Elem>(g: &Geom, x: &[T], dy: &[T], params: &[T]) -> Vec<T> {
+    let (gamma, beta) = params.split_at(g.c);
+    let len = g.group_len();
+    let n = x.len();
+    let mut out = vec![T::zero(); n + 2 * g.c];
+    if len == 0 {
+        return out;
+    }
+    let (dx, dparams) = out.split_at_mut(n);
+    let groups = g.c / g.cg;
+    // Per (sample, channel): Σ dz and Σ dz·x̂, summed over the batch afterwards.
+    let mut part_beta = vec![0f64; g.b * g.c];
+    let mut part_gamma = vec![0f64; g.b * g.c];
+    dx.par_chunks_mut(len)
+        .zip(part_beta.par_chunks_mut(g.cg))
+        .zip(part_gamma.par_chunks_mut(g.cg))
+        .with_min_len(g.min_tasks())
+        .enumerate()
+        .for_each(|(i, ((dx_g, pb), pg))| {
+            let x_g = &x[i * len..][..len];
+            let dy_g = &dy[i * len..][..len];
+            let c0 = (i % groups) * g.cg;
+            let (mean, rstd) = stats(x_g, g.eps);
+            let m = T::from_f64(mean);
+            let r = T::from_f64(rstd);
+            // Pass 1: dz into dx_g, and the per-channel sums.
+            let (mut sum_dxhat, mut sum_dxhat_xhat) = (0f64, 0f64);
+            for k in 0..g.cg {
+                let (gm, bt) = (gamma[c0 + k], beta[c0 + k]);
+                let xs = &x_g[k * g.s..][..g.s];
+                let dys = &dy_g[k * g.s..][..g.s];
+                let dzs = &mut dx_g[k * g.s..][..g.s];
+                if g.silu {
+                    for ((dz, &xv), &d) in dzs.iter_mut().zip(xs).zip(dys) {
+                        let z = gm * ((xv - m) * r) + bt;
+                        let sg = sigmoid(z);
+                        *dz = d * sg * (T::one() + z * (T::one() - sg));
+                    }
+                } else {
+                    dzs.copy_from_slice(dys);
+                }
+                let (sd, sdx) = channel_sums(xs, dzs, mean, rstd);
+                pb[k] = sd;
+                pg[k] = sdx;
+                let gm = gm.to_f64();
+                sum_dxhat += gm * sd;
+                sum_dxhat_xhat += gm * sdx;
+            }
+            // Pass 2: dx = r·(γ·dz − mean(dx̂) − x̂·mean(dx̂·x̂)).
+            let inv_n = 1.0 / len as f64;
+            let (a1, a2) = (sum_dxhat * inv_n, sum_dxhat_xhat * inv_n);
+            for k in 0..g.cg {
+                // dx = (r·γ)·dz − (r·a2·r)·(x − μ) − r·a1.
+                let p = T::from_f64(rstd * gamma[c0 + k].to_f64());
+                let q = T::from_f64(-rstd * a2 * rstd);
+                let o = T::from_f64(-rstd * a1);
+                let xs = &x_g[k * g.s..][..g.s];
+                let dxs = &mut dx_g[k * g.s..][..g.s];
+                for (d, &xv) in dxs.iter_mut().zip(xs) {
+                    *d = p * *d + q * (xv - m) + o;
+                }
+            }
+        });
+    let (dgamma, dbeta) = dparams.split_at_mut(g.c);
+    for c in 0..g.c {
+        let (mut sg, mut sb) = (0f64, 0f64);
+        for bi in 0..g.b {
+            sg += part_gamma[bi * g.c + c];
+            sb += part_beta[bi * g.c + c];
+        }
+        dgamma[c] = T::from_f64(sg);
+        dbeta[c] = T::from_f64(sb);
+    }
+    out
+}
+
+/// `(Σ dz, Σ dz·x̂)` over one channel, `x̂ = (x − μ)·r`, accumulated in f64.
+#[inline]
+fn channel_sums<T: Elem>(xs: &[T], dzs: &[T], mean: f64, rstd: f64) -> (f64, f64) {
+    let mut sd = [0f64; 4];
+    let mut sdx = [0f64; 4];
+    let xc = xs.chunks_exact(4);
+    let dc = dzs.chunks_exact(4);
+    let (xr, dr) = (xc.remainder(), dc.remainder());
+    for (xq, dq) in xc.zip(dc) {
+        for l in 0..4 {
+            let d = dq[l].to_f64();
+            sd[l] += d;
+            sdx[l] += d * (xq[l].to_f64() - mean);
+        }
+    }
+    let (mut s1, mut s2) = (sd.iter().sum::<f64>(), sdx.iter().sum::<f64>());
+    for (&xv, &d) in xr.iter().zip(dr) {
+        let d = d.to_f64();
+        s1 += d;
+        s2 += d * (xv.to_f64() - mean);
+    }
+    (s1, s2 * rstd)
+}
