@@ -121,3 +121,26 @@ pub fn sigma_from_alpha_bar(a: f64) -> f64 {
 pub fn alpha_bar_from_sigma(s: f64) -> f64 {
     1.0 / (1.0 + s * s)
 }
+
+/// Rescales β so that the terminal SNR is exactly zero, keeping ᾱ_0 (Lin et al. 2024,
+/// "Common Diffusion Noise Schedules and Sample Steps are Flawed", Algorithm 1; diffusers
+/// `rescale_zero_terminal_snr`): √ᾱ is shifted so its last value is 0 and scaled so its
+/// first value is unchanged, then β_t = 1 − ᾱ_t/ᾱ_{t−1}. The last β is 1 (ᾱ_{T−1} = 0,
+/// σ = ∞): see [`crate::DiscreteSchedule::zero_terminal_snr`] for the usable schedule.
+pub fn rescale_zero_terminal_snr(betas: &[f64]) -> Vec<f64> {
+    let sqrt_ab: Vec<f64> = alphas_cumprod(betas).iter().map(|a| a.sqrt()).collect();
+    let (first, last) = (sqrt_ab[0], sqrt_ab[sqrt_ab.len() - 1]);
+    let ab: Vec<f64> = sqrt_ab
+        .iter()
+        .map(|s| {
+            let v = (s - last) * first / (first - last);
+            v * v
+        })
+        .collect();
+    let mut out = Vec::with_capacity(ab.len());
+    out.push(1.0 - ab[0]);
+    for w in ab.windows(2) {
+        out.push(1.0 - w[1] / w[0]);
+    }
+    out
+}

@@ -32,6 +32,31 @@ impl DiscreteSchedule {
         Self::from_alphas_cumprod(alphas_cumprod(&betas))
     }
 
+    /// Like [`DiscreteSchedule::new`] with β rescaled to zero terminal SNR
+    /// ([`crate::rescale_zero_terminal_snr`], Lin et al. 2024). The last ᾱ, exactly 0, is
+    /// replaced by 2⁻²⁴ as diffusers does (`EulerDiscreteScheduler` with
+    /// `rescale_betas_zero_snr=True`), so σ_max = √(2²⁴ − 1) ≈ 4096 stays finite.
+    pub fn zero_terminal_snr(
+        beta_schedule: BetaSchedule,
+        num_train_timesteps: usize,
+        beta_start: f64,
+        beta_end: f64,
+    ) -> Self {
+        assert!(num_train_timesteps >= 2, "a discrete schedule needs at least 2 timesteps");
+        let betas = crate::betas::rescale_zero_terminal_snr(&beta_schedule.betas(
+            num_train_timesteps,
+            beta_start,
+            beta_end,
+        ));
+        let mut ab = alphas_cumprod(&betas);
+        let last = ab.len() - 1;
+        ab[last] = Self::ZERO_SNR_LAST_ALPHA_BAR;
+        Self::from_alphas_cumprod(ab)
+    }
+
+    /// ᾱ used for the last timestep of a zero-terminal-SNR schedule (diffusers: 2⁻²⁴).
+    pub const ZERO_SNR_LAST_ALPHA_BAR: f64 = 1.0 / 16_777_216.0;
+
     /// Builds the schedule from a given ᾱ (must be decreasing in t, in (0, 1), len ≥ 2).
     pub fn from_alphas_cumprod(alphas_cumprod: Vec<f64>) -> Self {
         assert!(alphas_cumprod.len() >= 2);

@@ -15,11 +15,18 @@ mod error;
 mod prediction;
 mod sigmas;
 mod spacing;
+mod special;
 
 pub use ancestral::ancestral_step;
-pub use betas::{alpha_bar_from_sigma, alphas_cumprod, sigma_from_alpha_bar, BetaSchedule};
+pub use betas::{
+    alpha_bar_from_sigma, alphas_cumprod, rescale_zero_terminal_snr, sigma_from_alpha_bar,
+    BetaSchedule,
+};
 pub use discrete::{edm_c_noise, DiscreteSchedule};
 pub use error::{ParseNameError, SigmasError};
 pub use prediction::{Prediction, Scalings};
-pub use sigmas::{exponential, karras, SigmaSchedule, Sigmas};
+pub use sigmas::{
+    beta_timesteps, exponential, karras, linear_quadratic, polyexponential, SigmaSchedule, Sigmas,
+};
+pub use special::{beta_cdf, beta_ppf};
 pub use spacing::{timesteps, timesteps_rounded, TimestepSpacing};

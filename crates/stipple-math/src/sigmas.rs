@@ -125,6 +125,60 @@ pub fn exponential(n: usize, sigma_min: f64, sigma_max: f64) -> Vec<f64> {
         .collect()
 }
 
+/// n noise levels with ln σ a power ρ of a ramp from σ_max down to σ_min, **without** the
+/// trailing 0: σ_i = exp(r_i^ρ·(ln σ_max − ln σ_min) + ln σ_min), r = linspace(1, 0, n).
+/// ρ = 1 is [`exponential`].
+///
+/// Mirrors k-diffusion `sampling.get_sigmas_polyexponential` (minus `append_zero`).
+pub fn polyexponential(n: usize, sigma_min: f64, sigma_max: f64, rho: f64) -> Vec<f64> {
+    let (lmin, lmax) = (sigma_min.ln(), sigma_max.ln());
+    linspace(1.0, 0.0, n)
+        .into_iter()
+        .map(|r| (r.powf(rho) * (lmax - lmin) + lmin).exp())
+        .collect()
+}
+
+/// The linear-then-quadratic schedule of Mochi (Genmo 2024; ComfyUI
+/// `linear_quadratic_schedule`), as fractions of σ_max, **with** the trailing 0: the first
+/// ⌊n/2⌋ steps fall linearly from 1 to 1 − `threshold_noise`, the rest follow a quadratic
+/// down to 0. n = 1 gives `[1, 0]`.
+pub fn linear_quadratic(n: usize, threshold_noise: f64) -> Vec<f64> {
+    if n <= 1 {
+        return vec![1.0, 0.0];
+    }
+    let lin_steps = n / 2;
+    let (ls, nf) = (lin_steps as f64, n as f64);
+    let quad_steps = nf - ls;
+    let diff = ls - threshold_noise * nf;
+    let quad_coef = diff / (ls * quad_steps * quad_steps);
+    let lin_coef = threshold_noise / ls - 2.0 * diff / (quad_steps * quad_steps);
+    let konst = quad_coef * ls * ls;
+    let mut v: Vec<f64> = (0..lin_steps).map(|i| i as f64 * threshold_noise / ls).collect();
+    v.extend((lin_steps..n).map(|i| {
+        let i = i as f64;
+        quad_coef * i * i + lin_coef * i + konst
+    }));
+    v.push(1.0);
+    v.into_iter().map(|x| 1.0 - x).collect()
+}
+
+/// Training timesteps chosen by the quantiles of Beta(α, β) (Lee et al. 2024, "Beta
+/// Sampling is All You Need", arXiv:2407.12173; ComfyUI `beta_scheduler`): for
+/// p_i = 1 − i/n, t_i = round(ppf(p_i; α, β)·(T − 1)), descending, repeats dropped (so
+/// fewer than n steps may result). Returns the integer timesteps.
+pub fn beta_timesteps(num_train_timesteps: usize, n: usize, alpha: f64, beta: f64) -> Vec<usize> {
+    let total = (num_train_timesteps - 1) as f64;
+    let mut out: Vec<usize> = Vec::with_capacity(n);
+    for i in 0..n {
+        let p = 1.0 - i as f64 / n as f64;
+        let t = (crate::special::beta_ppf(p, alpha, beta) * total).round_ties_even() as usize;
+        if out.last() != Some(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
 /// A named way to build [`Sigmas`] for a discrete (VP-trained) model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -140,19 +194,82 @@ pub enum SigmaSchedule {
     Karras,
     /// Evenly spaced in ln σ over [σ_min, σ_max] of the training schedule.
     Exponential,
+    /// k-diffusion `get_sigmas_polyexponential` with ρ = [`SigmaSchedule::POLYEXPONENTIAL_RHO`]
+    /// over [σ_min, σ_max] (A1111 "Polyexponential").
+    Polyexponential,
+    /// `steps` timesteps evenly spaced from T−1 towards 0, the endpoint 0 left out, σ by
+    /// log-σ interpolation (ComfyUI `sgm_uniform`, as SGM/SDXL-Turbo sample).
+    SgmUniform,
+    /// `steps` timesteps evenly spaced from T−1 to 0 inclusive, σ by log-σ interpolation
+    /// (ComfyUI `normal`).
+    Normal,
+    /// Every (T/steps)-th training σ from the top (ComfyUI `simple`).
+    Simple,
+    /// Training σ at 1, 1 + ⌊T/steps⌋, 1 + 2⌊T/steps⌋, … < T, reversed (ComfyUI
+    /// `ddim_uniform`; may give one step more than asked).
+    DdimUniform,
+    /// Timesteps at the quantiles of Beta(0.6, 0.6) (ComfyUI `beta`; see [`beta_timesteps`]).
+    Beta,
+    /// Mochi's linear-then-quadratic schedule scaled by σ_max (ComfyUI `linear_quadratic`;
+    /// see [`linear_quadratic`]).
+    LinearQuadratic,
 }
 
 impl SigmaSchedule {
     /// Every schedule, in declaration order.
-    pub const ALL: [SigmaSchedule; 5] = [
+    pub const ALL: [SigmaSchedule; 12] = [
         SigmaSchedule::Leading,
         SigmaSchedule::Trailing,
         SigmaSchedule::Linspace,
         SigmaSchedule::Karras,
         SigmaSchedule::Exponential,
+        SigmaSchedule::Polyexponential,
+        SigmaSchedule::SgmUniform,
+        SigmaSchedule::Normal,
+        SigmaSchedule::Simple,
+        SigmaSchedule::DdimUniform,
+        SigmaSchedule::Beta,
+        SigmaSchedule::LinearQuadratic,
     ];
-    const NAMES: &'static [&'static str] =
-        &["leading", "trailing", "linspace", "karras", "exponential"];
+    const NAMES: &'static [&'static str] = &[
+        "leading",
+        "trailing",
+        "linspace",
+        "karras",
+        "exponential",
+        "polyexponential",
+        "sgm_uniform",
+        "normal",
+        "simple",
+        "ddim_uniform",
+        "beta",
+        "linear_quadratic",
+    ];
+
+    /// ρ of the polyexponential schedule (k-diffusion's and A1111's default, 1).
+    pub const POLYEXPONENTIAL_RHO: f64 = 1.0;
+    /// (α, β) of the beta schedule (ComfyUI's default, after Lee et al. 2024).
+    pub const BETA_ALPHA_BETA: (f64, f64) = (0.6, 0.6);
+    /// `threshold_noise` of the linear-quadratic schedule (ComfyUI's default).
+    pub const LINEAR_QUADRATIC_THRESHOLD: f64 = 0.025;
+
+    /// The name artists see in the A1111/ComfyUI "schedule type" menu.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            SigmaSchedule::Leading => "Leading",
+            SigmaSchedule::Trailing => "Trailing",
+            SigmaSchedule::Linspace => "Linspace",
+            SigmaSchedule::Karras => "Karras",
+            SigmaSchedule::Exponential => "Exponential",
+            SigmaSchedule::Polyexponential => "Polyexponential",
+            SigmaSchedule::SgmUniform => "SGM Uniform",
+            SigmaSchedule::Normal => "Normal",
+            SigmaSchedule::Simple => "Simple",
+            SigmaSchedule::DdimUniform => "DDIM Uniform",
+            SigmaSchedule::Beta => "Beta",
+            SigmaSchedule::LinearQuadratic => "Linear Quadratic",
+        }
+    }
 
     /// ρ of the Karras schedule (Karras et al. 2022, §3: ρ = 7 "for all experiments").
     pub const KARRAS_RHO: f64 = 7.0;
@@ -192,6 +309,47 @@ impl SigmaSchedule {
             SigmaSchedule::Linspace => spaced(TimestepSpacing::Linspace),
             SigmaSchedule::Karras => with_zero(karras(steps, lo, hi, Self::KARRAS_RHO)),
             SigmaSchedule::Exponential => with_zero(exponential(steps, lo, hi)),
+            SigmaSchedule::Polyexponential => {
+                with_zero(polyexponential(steps, lo, hi, Self::POLYEXPONENTIAL_RHO))
+            }
+            SigmaSchedule::SgmUniform => {
+                let top = (t - 1) as f64;
+                let ts = linspace(top, 0.0, steps + 1);
+                with_zero(ts[..steps].iter().map(|&x| schedule.sigma_at(x)).collect())
+            }
+            SigmaSchedule::Normal => {
+                let ts = linspace((t - 1) as f64, 0.0, steps);
+                with_zero(ts.iter().map(|&x| schedule.sigma_at(x)).collect())
+            }
+            SigmaSchedule::Simple => {
+                let s = schedule.sigmas();
+                let ss = t as f64 / steps as f64;
+                let idx = |x: usize| (x as f64 * ss) as usize;
+                if steps > t {
+                    return Err(SigmasError::InvalidArgument(format!(
+                        "the simple schedule has at most {t} steps, got {steps}"
+                    )));
+                }
+                with_zero((0..steps).map(|x| s[t - 1 - idx(x)]).collect())
+            }
+            SigmaSchedule::DdimUniform => {
+                let s = schedule.sigmas();
+                let ss = (t / steps).max(1);
+                let mut v: Vec<f64> = (1..t).step_by(ss).map(|i| s[i]).collect();
+                v.reverse();
+                with_zero(v)
+            }
+            SigmaSchedule::Beta => {
+                let (a, b) = Self::BETA_ALPHA_BETA;
+                let s = schedule.sigmas();
+                with_zero(beta_timesteps(t, steps, a, b).into_iter().map(|i| s[i]).collect())
+            }
+            SigmaSchedule::LinearQuadratic => Sigmas::new(
+                linear_quadratic(steps, Self::LINEAR_QUADRATIC_THRESHOLD)
+                    .into_iter()
+                    .map(|f| f * hi)
+                    .collect(),
+            ),
         }
     }
 }

@@ -1,11 +1,16 @@
 //! The typed sampler registry for front ends: names, properties, defaults and dispatch.
 
-use crate::samplers::{ddim, ddpm, dpmpp_2m, euler, euler_ancestral, heun};
+use crate::samplers::{
+    ddim, ddpm, deis, dpm_2, dpm_2_ancestral, dpmpp_2m, dpmpp_2m_sde, dpmpp_2s_ancestral,
+    dpmpp_3m_sde, dpmpp_sde, euler, euler_ancestral, heun, ipndm, lcm, lms, unipc, Churn,
+    SdeSolver, UniPcVariant,
+};
 use crate::{Denoiser, Latent, Noise, Observer, SampleError};
 use stipple_math::{ParseNameError, SigmaSchedule, Sigmas};
 use std::str::FromStr;
 
-/// Every sampler, by the name used in configs, flags and HTTP requests.
+/// Every sampler, by the name used in configs, flags and HTTP requests (k-diffusion's
+/// function names without `sample_`, ComfyUI's where k-diffusion has none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SamplerKind {
@@ -16,22 +21,92 @@ pub enum SamplerKind {
     Heun,
     #[serde(rename = "dpmpp_2m")]
     Dpmpp2m,
+    #[serde(rename = "dpmpp_2m_sde")]
+    Dpmpp2mSde,
+    #[serde(rename = "dpmpp_2m_sde_heun")]
+    Dpmpp2mSdeHeun,
+    #[serde(rename = "dpmpp_3m_sde")]
+    Dpmpp3mSde,
+    #[serde(rename = "dpmpp_2s_ancestral")]
+    Dpmpp2sAncestral,
+    DpmppSde,
+    #[serde(rename = "dpm_2")]
+    Dpm2,
+    #[serde(rename = "dpm_2_ancestral")]
+    Dpm2Ancestral,
+    Lms,
+    Ipndm,
+    Deis,
+    #[serde(rename = "unipc")]
+    UniPc,
+    #[serde(rename = "unipc_bh2")]
+    UniPcBh2,
+    Lcm,
+    Edm,
+}
+
+/// One row of the sampler table (for `stipple samplers` and the docs).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SamplerRow {
+    pub name: &'static str,
+    pub display_name: &'static str,
+    pub diffusers_class: Option<&'static str>,
+    pub k_diffusion_function: Option<&'static str>,
+    pub evals_per_step: usize,
+    pub stochastic: bool,
+    pub uses_eta: bool,
+    pub default_schedule: &'static str,
 }
 
 impl SamplerKind {
     /// Every sampler, in declaration order.
-    pub const ALL: [SamplerKind; 6] = [
+    pub const ALL: [SamplerKind; 20] = [
         SamplerKind::Ddpm,
         SamplerKind::Ddim,
         SamplerKind::Euler,
         SamplerKind::EulerAncestral,
         SamplerKind::Heun,
         SamplerKind::Dpmpp2m,
+        SamplerKind::Dpmpp2mSde,
+        SamplerKind::Dpmpp2mSdeHeun,
+        SamplerKind::Dpmpp3mSde,
+        SamplerKind::Dpmpp2sAncestral,
+        SamplerKind::DpmppSde,
+        SamplerKind::Dpm2,
+        SamplerKind::Dpm2Ancestral,
+        SamplerKind::Lms,
+        SamplerKind::Ipndm,
+        SamplerKind::Deis,
+        SamplerKind::UniPc,
+        SamplerKind::UniPcBh2,
+        SamplerKind::Lcm,
+        SamplerKind::Edm,
     ];
-    const NAMES: &'static [&'static str] =
-        &["ddpm", "ddim", "euler", "euler_ancestral", "heun", "dpmpp_2m"];
+    const NAMES: &'static [&'static str] = &[
+        "ddpm",
+        "ddim",
+        "euler",
+        "euler_ancestral",
+        "heun",
+        "dpmpp_2m",
+        "dpmpp_2m_sde",
+        "dpmpp_2m_sde_heun",
+        "dpmpp_3m_sde",
+        "dpmpp_2s_ancestral",
+        "dpmpp_sde",
+        "dpm_2",
+        "dpm_2_ancestral",
+        "lms",
+        "ipndm",
+        "deis",
+        "unipc",
+        "unipc_bh2",
+        "lcm",
+        "edm",
+    ];
 
-    /// The config/flag name ("ddpm", "ddim", "euler", "euler_ancestral", "heun", "dpmpp_2m").
+    /// The config/flag name, snake_case as k-diffusion names its functions
+    /// ("euler_ancestral", "dpmpp_2m", "dpm_2_ancestral", …).
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
     }
@@ -46,54 +121,189 @@ impl SamplerKind {
             SamplerKind::EulerAncestral => "Euler a",
             SamplerKind::Heun => "Heun",
             SamplerKind::Dpmpp2m => "DPM++ 2M",
+            SamplerKind::Dpmpp2mSde => "DPM++ 2M SDE",
+            SamplerKind::Dpmpp2mSdeHeun => "DPM++ 2M SDE Heun",
+            SamplerKind::Dpmpp3mSde => "DPM++ 3M SDE",
+            SamplerKind::Dpmpp2sAncestral => "DPM++ 2S a",
+            SamplerKind::DpmppSde => "DPM++ SDE",
+            SamplerKind::Dpm2 => "DPM2",
+            SamplerKind::Dpm2Ancestral => "DPM2 a",
+            SamplerKind::Lms => "LMS",
+            SamplerKind::Ipndm => "iPNDM",
+            SamplerKind::Deis => "DEIS",
+            SamplerKind::UniPc => "UniPC",
+            SamplerKind::UniPcBh2 => "UniPC bh2",
+            SamplerKind::Lcm => "LCM",
+            SamplerKind::Edm => "EDM stochastic (Heun + churn)",
         }
     }
 
-    /// Model evaluations per step (Heun: 2, except its last step to σ = 0, which takes 1).
+    /// The diffusers scheduler class that implements the same method (with its non-default
+    /// options in parentheses), if there is one.
+    pub fn diffusers_class(self) -> Option<&'static str> {
+        Some(match self {
+            SamplerKind::Ddpm => "DDPMScheduler",
+            SamplerKind::Ddim => "DDIMScheduler",
+            SamplerKind::Euler => "EulerDiscreteScheduler",
+            SamplerKind::EulerAncestral => "EulerAncestralDiscreteScheduler",
+            SamplerKind::Heun => "HeunDiscreteScheduler",
+            SamplerKind::Dpmpp2m => "DPMSolverMultistepScheduler",
+            SamplerKind::Dpmpp2mSde => {
+                "DPMSolverMultistepScheduler(algorithm_type=\"sde-dpmsolver++\")"
+            }
+            SamplerKind::Dpmpp2mSdeHeun => {
+                "DPMSolverMultistepScheduler(algorithm_type=\"sde-dpmsolver++\", solver_type=\"heun\")"
+            }
+            SamplerKind::Dpmpp3mSde => {
+                "DPMSolverMultistepScheduler(algorithm_type=\"sde-dpmsolver++\", solver_order=3)"
+            }
+            SamplerKind::DpmppSde => "DPMSolverSDEScheduler",
+            SamplerKind::Dpm2 => "KDPM2DiscreteScheduler",
+            SamplerKind::Dpm2Ancestral => "KDPM2AncestralDiscreteScheduler",
+            SamplerKind::Lms => "LMSDiscreteScheduler",
+            SamplerKind::Deis => "DEISMultistepScheduler",
+            SamplerKind::UniPc => "UniPCMultistepScheduler(solver_type=\"bh1\", solver_order=3)",
+            SamplerKind::UniPcBh2 => "UniPCMultistepScheduler(solver_order=3)",
+            SamplerKind::Lcm => "LCMScheduler",
+            SamplerKind::Dpmpp2sAncestral | SamplerKind::Ipndm | SamplerKind::Edm => return None,
+        })
+    }
+
+    /// The k-diffusion (or, marked "ComfyUI", ComfyUI's k-diffusion fork) sampling
+    /// function that is the reference for this sampler, if there is one.
+    pub fn k_diffusion_function(self) -> Option<&'static str> {
+        Some(match self {
+            SamplerKind::Ddpm | SamplerKind::Ddim => return None,
+            SamplerKind::Euler => "sample_euler",
+            SamplerKind::EulerAncestral => "sample_euler_ancestral",
+            SamplerKind::Heun => "sample_heun",
+            SamplerKind::Dpmpp2m => "sample_dpmpp_2m",
+            SamplerKind::Dpmpp2mSde => "sample_dpmpp_2m_sde",
+            SamplerKind::Dpmpp2mSdeHeun => "sample_dpmpp_2m_sde(solver_type=\"heun\")",
+            SamplerKind::Dpmpp3mSde => "sample_dpmpp_3m_sde",
+            SamplerKind::Dpmpp2sAncestral => "sample_dpmpp_2s_ancestral",
+            SamplerKind::DpmppSde => "sample_dpmpp_sde",
+            SamplerKind::Dpm2 => "sample_dpm_2",
+            SamplerKind::Dpm2Ancestral => "sample_dpm_2_ancestral",
+            SamplerKind::Lms => "sample_lms",
+            SamplerKind::Ipndm => "sample_ipndm (ComfyUI)",
+            SamplerKind::Deis => "sample_deis (ComfyUI; ours is the log-rho form)",
+            SamplerKind::UniPc => "sample_unipc (ComfyUI)",
+            SamplerKind::UniPcBh2 => "sample_unipc_bh2 (ComfyUI)",
+            SamplerKind::Lcm => "sample_lcm (ComfyUI)",
+            SamplerKind::Edm => "sample_heun(s_churn, s_tmin, s_tmax, s_noise)",
+        })
+    }
+
+    /// Model evaluations per step (the two-stage methods: 2, except their last step to
+    /// σ = 0, which takes 1).
     pub fn evals_per_step(self) -> usize {
-        match self {
-            SamplerKind::Heun => 2,
-            _ => 1,
+        if self.two_stage() {
+            2
+        } else {
+            1
         }
+    }
+
+    fn two_stage(self) -> bool {
+        matches!(
+            self,
+            SamplerKind::Heun
+                | SamplerKind::Edm
+                | SamplerKind::Dpm2
+                | SamplerKind::Dpm2Ancestral
+                | SamplerKind::Dpmpp2sAncestral
+                | SamplerKind::DpmppSde
+        )
     }
 
     /// Total model evaluations for `steps` steps (ending at σ = 0).
     pub fn evals(self, steps: usize) -> usize {
-        match self {
-            SamplerKind::Heun => (2 * steps).saturating_sub(1),
-            _ => steps,
+        if self.two_stage() {
+            (2 * steps).saturating_sub(1)
+        } else {
+            steps
         }
     }
 
-    /// Whether the sampler draws fresh noise during sampling at its default η
+    /// Whether the sampler draws fresh noise during sampling at its default options
     /// (DDIM is deterministic at its default η = 0).
     pub fn stochastic(self) -> bool {
-        matches!(self, SamplerKind::Ddpm | SamplerKind::EulerAncestral)
+        matches!(
+            self,
+            SamplerKind::Ddpm
+                | SamplerKind::EulerAncestral
+                | SamplerKind::Dpmpp2mSde
+                | SamplerKind::Dpmpp2mSdeHeun
+                | SamplerKind::Dpmpp3mSde
+                | SamplerKind::Dpmpp2sAncestral
+                | SamplerKind::DpmppSde
+                | SamplerKind::Dpm2Ancestral
+                | SamplerKind::Lcm
+                | SamplerKind::Edm
+        )
     }
 
     /// Whether the sampler takes an η (stochasticity) option.
     pub fn uses_eta(self) -> bool {
-        matches!(self, SamplerKind::Ddim | SamplerKind::EulerAncestral)
+        matches!(
+            self,
+            SamplerKind::Ddim
+                | SamplerKind::EulerAncestral
+                | SamplerKind::Dpmpp2mSde
+                | SamplerKind::Dpmpp2mSdeHeun
+                | SamplerKind::Dpmpp3mSde
+                | SamplerKind::Dpmpp2sAncestral
+                | SamplerKind::DpmppSde
+                | SamplerKind::Dpm2Ancestral
+        )
     }
 
-    /// η used when [`SamplerOptions::eta`] is `None`: DDIM 0 (Song et al. 2021), Euler a
-    /// and DDPM 1, the deterministic ODE solvers 0 (unused).
+    /// Whether the sampler takes an `s_noise` (noise multiplier) option.
+    pub fn uses_s_noise(self) -> bool {
+        (self.uses_eta() && self != SamplerKind::Ddim && self != SamplerKind::EulerAncestral)
+            || matches!(self, SamplerKind::Lcm | SamplerKind::Edm)
+    }
+
+    /// η used when [`SamplerOptions::eta`] is `None`: DDIM 0 (Song et al. 2021), the
+    /// ancestral and SDE samplers 1 (k-diffusion's defaults), the ODE solvers 0 (unused).
     pub fn default_eta(self) -> f64 {
-        match self {
-            SamplerKind::Ddpm | SamplerKind::EulerAncestral => 1.0,
-            _ => 0.0,
+        if self == SamplerKind::Ddpm || (self.uses_eta() && self != SamplerKind::Ddim) {
+            1.0
+        } else {
+            0.0
         }
     }
 
     /// The σ schedule to use when none is asked for: DDPM and DDIM walk the discrete
-    /// training timesteps with diffusers' default leading spacing; the ODE solvers and
-    /// Euler a use Karras et al. 2022's ρ = 7 schedule, which works best for them in
-    /// practice ("… Karras" in the A1111 menu).
+    /// training timesteps with diffusers' default leading spacing; LCM uses sgm_uniform
+    /// (as ComfyUI recommends for it); the other solvers use Karras et al. 2022's ρ = 7
+    /// schedule, which works best for them in practice ("… Karras" in the A1111 menu).
     pub fn default_schedule(self) -> SigmaSchedule {
         match self {
             SamplerKind::Ddpm | SamplerKind::Ddim => SigmaSchedule::Leading,
+            SamplerKind::Lcm => SigmaSchedule::SgmUniform,
             _ => SigmaSchedule::Karras,
         }
+    }
+
+    /// The table row of this sampler.
+    pub fn row(self) -> SamplerRow {
+        SamplerRow {
+            name: self.name(),
+            display_name: self.display_name(),
+            diffusers_class: self.diffusers_class(),
+            k_diffusion_function: self.k_diffusion_function(),
+            evals_per_step: self.evals_per_step(),
+            stochastic: self.stochastic(),
+            uses_eta: self.uses_eta(),
+            default_schedule: self.default_schedule().name(),
+        }
+    }
+
+    /// Every sampler's row, in [`SamplerKind::ALL`] order (what `stipple samplers` prints).
+    pub fn table() -> Vec<SamplerRow> {
+        Self::ALL.iter().map(|k| k.row()).collect()
     }
 }
 
@@ -124,14 +334,37 @@ impl std::fmt::Display for SamplerKind {
 /// Per-run sampler options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SamplerOptions {
-    /// Stochasticity for DDIM and Euler a; `None` takes [`SamplerKind::default_eta`].
-    /// Ignored by the other samplers (DDPM is η = 1 by definition).
+    /// Stochasticity for DDIM and the ancestral/SDE samplers ([`SamplerKind::uses_eta`]);
+    /// `None` takes [`SamplerKind::default_eta`]. Ignored by the other samplers (DDPM is
+    /// η = 1 by definition).
     #[serde(default)]
     pub eta: Option<f64>,
 }
 
-/// Runs the sampler `kind` (dispatch for front ends). `noise` is only used by the
-/// stochastic samplers (and DDIM with η > 0).
+/// Options beyond η, with k-diffusion's names. Every field is optional; `None` takes the
+/// sampler's default. Passed to [`sample_with`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExtraOptions {
+    /// Noise multiplier of the ancestral/SDE samplers, LCM and EDM's churn (default 1;
+    /// EDM: 1.003).
+    #[serde(default)]
+    pub s_noise: Option<f64>,
+    /// EDM churn S_churn (`edm` only; default 40, Karras et al. 2022, Table 5).
+    #[serde(default)]
+    pub s_churn: Option<f64>,
+    /// EDM churn applies for σ ≥ s_tmin (default 0.05).
+    #[serde(default)]
+    pub s_tmin: Option<f64>,
+    /// EDM churn applies for σ ≤ s_tmax (default 50).
+    #[serde(default)]
+    pub s_tmax: Option<f64>,
+    /// Order of the multistep solvers `lms` (default 4), `deis` (3) and `unipc` (3).
+    #[serde(default)]
+    pub order: Option<usize>,
+}
+
+/// Runs the sampler `kind` (dispatch for front ends) with default [`ExtraOptions`].
+/// `noise` is only used by the stochastic samplers (and DDIM with η > 0).
 pub fn sample<L: Latent>(
     kind: SamplerKind,
     model: &mut impl Denoiser<L>,
@@ -141,13 +374,57 @@ pub fn sample<L: Latent>(
     noise: &mut impl Noise<L>,
     observer: &mut impl Observer<L>,
 ) -> Result<L, SampleError> {
+    sample_with(kind, model, x, sigmas, options, &ExtraOptions::default(), noise, observer)
+}
+
+/// [`sample`] with [`ExtraOptions`] (s_noise, EDM churn, multistep order).
+#[allow(clippy::too_many_arguments)]
+pub fn sample_with<L: Latent>(
+    kind: SamplerKind,
+    model: &mut impl Denoiser<L>,
+    x: L,
+    sigmas: &Sigmas,
+    options: &SamplerOptions,
+    extra: &ExtraOptions,
+    noise: &mut impl Noise<L>,
+    observer: &mut impl Observer<L>,
+) -> Result<L, SampleError> {
+    use SamplerKind as K;
     let eta = options.eta.unwrap_or(kind.default_eta());
+    let edm = Churn::EDM_IMAGENET;
+    let s_noise = extra.s_noise.unwrap_or(if kind == K::Edm { edm.s_noise } else { 1.0 });
     match kind {
-        SamplerKind::Ddpm => ddpm(model, x, sigmas, noise, observer),
-        SamplerKind::Ddim => ddim(model, x, sigmas, eta, noise, observer),
-        SamplerKind::Euler => euler(model, x, sigmas, observer),
-        SamplerKind::EulerAncestral => euler_ancestral(model, x, sigmas, eta, noise, observer),
-        SamplerKind::Heun => heun(model, x, sigmas, observer),
-        SamplerKind::Dpmpp2m => dpmpp_2m(model, x, sigmas, observer),
+        K::Ddpm => ddpm(model, x, sigmas, noise, observer),
+        K::Ddim => ddim(model, x, sigmas, eta, noise, observer),
+        K::Euler => euler(model, x, sigmas, observer),
+        K::EulerAncestral => euler_ancestral(model, x, sigmas, eta, noise, observer),
+        K::Heun => heun(model, x, sigmas, observer),
+        K::Dpmpp2m => dpmpp_2m(model, x, sigmas, observer),
+        K::Dpmpp2mSde | K::Dpmpp2mSdeHeun => {
+            let solver = if kind == K::Dpmpp2mSde { SdeSolver::Midpoint } else { SdeSolver::Heun };
+            dpmpp_2m_sde(model, x, sigmas, eta, s_noise, solver, noise, observer)
+        }
+        K::Dpmpp3mSde => dpmpp_3m_sde(model, x, sigmas, eta, s_noise, noise, observer),
+        K::Dpmpp2sAncestral => dpmpp_2s_ancestral(model, x, sigmas, eta, s_noise, noise, observer),
+        K::DpmppSde => dpmpp_sde(model, x, sigmas, eta, s_noise, noise, observer),
+        K::Dpm2 => dpm_2(model, x, sigmas, &Churn::NONE, noise, observer),
+        K::Dpm2Ancestral => dpm_2_ancestral(model, x, sigmas, eta, s_noise, noise, observer),
+        K::Lms => lms(model, x, sigmas, extra.order.unwrap_or(4), observer),
+        K::Ipndm => ipndm(model, x, sigmas, observer),
+        K::Deis => deis(model, x, sigmas, extra.order.unwrap_or(3), observer),
+        K::UniPc | K::UniPcBh2 => {
+            let variant = if kind == K::UniPc { UniPcVariant::Bh1 } else { UniPcVariant::Bh2 };
+            unipc(model, x, sigmas, extra.order.unwrap_or(3), variant, observer)
+        }
+        K::Lcm => lcm(model, x, sigmas, s_noise, noise, observer),
+        K::Edm => {
+            let churn = Churn {
+                s_churn: extra.s_churn.unwrap_or(edm.s_churn),
+                s_tmin: extra.s_tmin.unwrap_or(edm.s_tmin),
+                s_tmax: extra.s_tmax.unwrap_or(edm.s_tmax),
+                s_noise,
+            };
+            super::samplers::edm(model, x, sigmas, &churn, noise, observer)
+        }
     }
 }

@@ -4,7 +4,11 @@ use stipple_sample::*;
 
 #[test]
 fn names_round_trip() {
-    let names = ["ddpm", "ddim", "euler", "euler_ancestral", "heun", "dpmpp_2m"];
+    let names = [
+        "ddpm", "ddim", "euler", "euler_ancestral", "heun", "dpmpp_2m", "dpmpp_2m_sde",
+        "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "dpmpp_2s_ancestral", "dpmpp_sde", "dpm_2",
+        "dpm_2_ancestral", "lms", "ipndm", "deis", "unipc", "unipc_bh2", "lcm", "edm",
+    ];
     assert_eq!(SamplerKind::ALL.len(), names.len());
     for (kind, name) in SamplerKind::ALL.into_iter().zip(names) {
         assert_eq!(kind.name(), name);
@@ -39,4 +43,25 @@ fn properties() {
     assert_eq!(Dpmpp2m.default_schedule(), SigmaSchedule::Karras);
     let o: SamplerOptions = serde_json::from_str("{}").unwrap();
     assert_eq!(o.eta, None);
+}
+
+#[test]
+fn table_has_every_sampler_with_artist_names() {
+    let t = SamplerKind::table();
+    assert_eq!(t.len(), SamplerKind::ALL.len());
+    assert!(t.len() >= 18);
+    let names: Vec<&str> = t.iter().map(|r| r.display_name).collect();
+    for n in ["DPM++ 2M SDE", "DPM2 a", "LMS", "UniPC", "DPM++ 2S a", "DPM++ 3M SDE", "LCM"] {
+        assert!(names.contains(&n), "{n}");
+    }
+    use SamplerKind::*;
+    assert_eq!(Dpm2.evals(10), 19);
+    assert_eq!(DpmppSde.evals_per_step(), 2);
+    assert!(Dpmpp2mSde.stochastic() && Dpmpp2mSde.uses_eta() && Dpmpp2mSde.uses_s_noise());
+    assert!(!Lms.stochastic() && !UniPc.stochastic() && !Deis.stochastic() && !Ipndm.stochastic());
+    assert_eq!(Dpm2Ancestral.default_eta(), 1.0);
+    assert_eq!(Lcm.default_schedule(), SigmaSchedule::SgmUniform);
+    assert_eq!(Lms.diffusers_class(), Some("LMSDiscreteScheduler"));
+    let e: ExtraOptions = serde_json::from_str("{}").unwrap();
+    assert_eq!(e, ExtraOptions::default());
 }
