@@ -1,4 +1,4 @@
-use super::{check_eta, denoise, lincomb, noise_like, notify};
+use super::{check_eta, denoise, lincomb, noise_between, notify};
 use crate::{Denoiser, Latent, Noise, Observer, SampleError};
 use stipple_math::{ancestral_step, Sigmas};
 
@@ -28,7 +28,7 @@ pub fn euler_ancestral<L: Latent>(
             let (sigma_down, sigma_up) = ancestral_step(sigma, sigma_next, eta);
             let r = sigma_down / sigma;
             if sigma_up > 0.0 {
-                let z = noise_like(noise, &x)?;
+                let z = noise_between(noise, &x, sigma, sigma_next)?;
                 lincomb(&[(r, &x), (1.0 - r, &denoised), (sigma_up, &z)])?
             } else {
                 lincomb(&[(r, &x), (1.0 - r, &denoised)])?
