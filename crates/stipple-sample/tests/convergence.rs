@@ -61,7 +61,7 @@ fn lms_is_high_order() {
 
 #[test]
 fn ipndm_is_second_order_on_a_log_grid() {
-    check("ipndm", |m, x, s, r| ipndm(m, x, s, r), 20, 2.0);
+    check("ipndm", ipndm, 20, 2.0);
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn print_orders() {
         eprintln!(
             "n={n} lms {:.3} ipndm {:.3} unipc {:.3} unipc2 {:.3} 3m {:.3} deis {:.3}",
             observed_order(|m, x, s, r| lms(m, x, s, 4, r), n),
-            observed_order(|m, x, s, r| ipndm(m, x, s, r), n),
+            observed_order(ipndm, n),
             observed_order(|m, x, s, r| unipc(m, x, s, 3, UniPcVariant::Bh1, r), n),
             observed_order(|m, x, s, r| unipc(m, x, s, 2, UniPcVariant::Bh2, r), n),
             observed_order(|m, x, s, r| dpmpp_3m_sde(m, x, s, 0.0, 1.0, &mut Philox4x32::new(0), r), n),

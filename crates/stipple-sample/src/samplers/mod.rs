@@ -57,6 +57,7 @@ pub(crate) fn lincomb<L: Latent>(terms: &[(f64, &L)]) -> Result<L, SampleError> 
     L::lincomb(terms).map_err(SampleError::Latent)
 }
 
+#[allow(dead_code)]
 pub(crate) fn noise_like<L>(noise: &mut impl Noise<L>, x: &L) -> Result<L, SampleError> {
     noise.noise_like(x).map_err(SampleError::Noise)
 }
