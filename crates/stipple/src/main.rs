@@ -24,6 +24,7 @@ enum Command {
     Train(Box<cmd::train::TrainArgs>),
     Sample(cmd::sample::SampleArgs),
     Inspect(cmd::inspect::InspectArgs),
+    Bench(cmd::bench::BenchArgs),
 }
 
 /// Keeps freed tensor buffers in the heap instead of returning them to the kernel: training
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         Command::Train(a) => cmd::train::run(*a),
         Command::Sample(a) => cmd::sample::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
     };
     match result {
         Ok(code) => code,
