@@ -71,6 +71,17 @@ def unet_config(preset):
             layers_per_block=1,
             dropout=0.0,
         )
+    if preset == "tiny":
+        # UNetConfig::tiny(): the 8x8 test network.
+        return dict(
+            sample_size=8,
+            down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+            up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+            block_out_channels=(8, 16),
+            layers_per_block=1,
+            attention_head_dim=8,
+            norm_num_groups=4,
+        )
     raise SystemExit(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
 
 
@@ -292,7 +303,7 @@ def gemm_peak(threads, n=2048, runs=5):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", nargs="+", default=PRESETS, choices=PRESETS)
+    p.add_argument("--preset", nargs="+", default=PRESETS, choices=PRESETS + ["tiny"])
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--sample-runs", type=int, default=None, help="runs of the sample figure (default: --runs)")

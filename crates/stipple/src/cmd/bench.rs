@@ -44,7 +44,8 @@ const T_TRAIN: usize = 1000;
 /// full results to --json.
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Presets to run: bench-unet16, bench-unet32, bench-unet64, emoji16 [default: all].
+    /// Presets to run: bench-unet16, bench-unet32, bench-unet64, emoji16 [default: all four],
+    /// or tiny (an 8×8 test network).
     #[arg(long, num_args = 1.., value_name = "NAME")]
     pub preset: Vec<String>,
     /// Figures to time: train, forward, sample [default: all].
@@ -159,6 +160,8 @@ pub fn preset_config(name: &str) -> anyhow::Result<UNetConfig> {
         "bench-unet32" => bench(32),
         "bench-unet64" => bench(64),
         "emoji16" => UNetConfig::emoji16(),
+        // Not in the default list: the test preset (8×8, 45,259 parameters).
+        "tiny" => UNetConfig::tiny(),
         _ => bail!("unknown preset {name:?}; known: {}", PRESETS.join(", ")),
     })
 }
@@ -455,5 +458,24 @@ fn print_table(r: &Value) {
                 f["peak_rss_mib"].as_f64().unwrap_or(f64::NAN)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The analytic count equals the one the PyTorch twin gets from forward hooks on
+    /// diffusers' UNet2DModel (printed by `bench/reference/unet_bench.py`).
+    #[test]
+    fn forward_flops_match_the_pytorch_hook_count() {
+        assert_eq!(forward_flops(&preset_config("bench-unet32").unwrap()).unwrap(), 2_839_347_200);
+        assert_eq!(forward_flops(&preset_config("emoji16").unwrap()).unwrap(), 519_634_944);
+    }
+
+    #[test]
+    fn unknown_preset_lists_the_known_ones() {
+        let msg = preset_config("unet32").unwrap_err().to_string();
+        assert!(PRESETS.iter().all(|p| msg.contains(p)), "{msg}");
     }
 }
