@@ -11,8 +11,10 @@
 //!   then one `candle_nn::AdamW` update (lr 2e-4, β (0.9, 0.999), ε 1e-8, weight decay 0).
 //!   `stipple_train`'s own AdamW is not public; candle-nn's does the same arithmetic.
 //! - forward: batch 16, `UNet2D::forward` on plain (non-variable) weights, so no graph is kept.
-//! - sample: `stipple_pipeline::generate`, DPM++ 2M over Karras σ, 20 steps, 16 images in
-//!   one batch; warm-up = `--warmup` single forwards (not whole samples).
+//! - sample: what `stipple_pipeline::generate` does for one batch — seeded noise
+//!   (`SeededNoise`), `stipple_sample::sample` with DPM++ 2M over Karras σ of the DDPM
+//!   schedule, 20 steps, through `stipple_nn::denoiser` — for 16 images in one batch;
+//!   warm-up = `--warmup` single forwards (not whole samples).
 //!
 //! FLOPs are counted analytically from the parameter shapes of the built network
 //! ([`forward_flops`]); a training step counts 3× its forward.
@@ -26,8 +28,10 @@ use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use serde_json::{json, Value};
-use stipple_nn::{num_parameters, DiffusionConfig, LoadedModel, ModelConfig, UNet2D, UNetConfig};
-use stipple_pipeline::{generate, GenerateRequest};
+use stipple_math::SigmaSchedule;
+use stipple_nn::{denoiser, num_parameters, DiffusionConfig, TensorLatent, UNet2D, UNetConfig};
+use stipple_pipeline::SeededNoise;
+use stipple_sample::{sample, SamplerKind, SamplerOptions};
 
 /// Names accepted by `--preset`, in the default order.
 pub const PRESETS: &[&str] = &["bench-unet16", "bench-unet32", "bench-unet64", "emoji16"];
@@ -337,23 +341,20 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
                 (b, fwd1 * b as f64, timed(args.runs, args.warmup, fwd, fwd)?)
             } else {
                 runs = args.sample_runs.unwrap_or(args.runs);
-                let model = LoadedModel {
-                    config: ModelConfig { unet: cfg.clone(), diffusion: DiffusionConfig::default() },
-                    unet: frozen.clone(),
-                    metadata: HashMap::new(),
-                };
-                let request = GenerateRequest {
-                    sampler: "dpmpp_2m".into(),
-                    schedule: Some("karras".into()),
-                    steps: SAMPLE_STEPS,
-                    seed: 0,
-                    count: b,
-                    batch_size: b,
-                    ..Default::default()
-                };
-                let spec = request.validate()?;
+                // The pieces `stipple_pipeline::generate` chains, called directly: Karras σ's of
+                // the training schedule, seeded starting noise, the ε-prediction denoiser.
+                let diffusion = DiffusionConfig::default();
+                let sigmas = SigmaSchedule::Karras
+                    .build(&diffusion.schedule(), SAMPLE_STEPS, 0)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let kind: SamplerKind = "dpmpp_2m".parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let per_image = [cfg.in_channels, size, size];
                 let smp = || -> anyhow::Result<()> {
-                    generate(&model, &spec, &dev, &mut ())?;
+                    let mut noise = SeededNoise::new(0..b as u64, &dev);
+                    let x = TensorLatent((noise.draw(&per_image)? * sigmas.as_slice()[0])?);
+                    let mut d = denoiser(&frozen, &diffusion, None);
+                    let x0 = sample(kind, &mut d, x, &sigmas, &SamplerOptions::default(), &mut noise, &mut ())?;
+                    x0.0.clamp(-1f32, 1f32)?;
                     Ok(())
                 };
                 extra.insert("steps".into(), json!(SAMPLE_STEPS));

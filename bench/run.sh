@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs Stipple's benchmark and its PyTorch twin in one session on the same thread count,
+# alternating the two sides preset by preset, and writes docs/BENCHMARKS.md.
+#
+# Environment (defaults in brackets):
+#   THREADS [2]  RUNS [3]  WARMUP [1]  SAMPLE_RUNS [1]
+#   PRESETS ["bench-unet16 bench-unet32 bench-unet64 emoji16"]
+#   PYTHON  [/tmp/refvenv/bin/python]  a venv with bench/reference/requirements.txt
+#   PERF    [1]  0 skips the perf profile of one bench-unet32 training step
+#   OUT     [target/bench]  raw JSON and perf output (not committed)
+#   DOC     [docs/BENCHMARKS.md]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+THREADS=${THREADS:-2}
+RUNS=${RUNS:-3}
+WARMUP=${WARMUP:-1}
+SAMPLE_RUNS=${SAMPLE_RUNS:-1}
+PRESETS=${PRESETS:-"bench-unet16 bench-unet32 bench-unet64 emoji16"}
+PYTHON=${PYTHON:-/tmp/refvenv/bin/python}
+PERF=${PERF:-1}
+OUT=${OUT:-target/bench}
+DOC=${DOC:-docs/BENCHMARKS.md}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+STIPPLE="$TARGET_DIR/debug/stipple"
+
+mkdir -p "$OUT"
+rm -f "$OUT"/stipple-*.json "$OUT"/pytorch-*.json
+
+# The dev profile of this workspace is fully optimised (opt-level 3).
+cargo build -p stipple
+"$PYTHON" -c "import torch, diffusers" || { echo "PYTHON=$PYTHON lacks torch/diffusers (see bench/reference/requirements.txt)" >&2; exit 1; }
+
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+load_during=""
+common="--runs $RUNS --warmup $WARMUP --sample-runs $SAMPLE_RUNS --threads $THREADS"
+st_jsons=()
+pt_jsons=()
+for p in $PRESETS; do
+  load_during+="$p: $(cut -d' ' -f1-3 /proc/loadavg); "
+  echo "== $p: stipple" >&2
+  "$STIPPLE" bench --preset "$p" $common --json "$OUT/stipple-$p.json"
+  st_jsons+=("$OUT/stipple-$p.json")
+  echo "== $p: pytorch" >&2
+  "$PYTHON" bench/reference/unet_bench.py --preset "$p" $common --json "$OUT/pytorch-$p.json"
+  pt_jsons+=("$OUT/pytorch-$p.json")
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+perf_txt=""
+perf_cmd="perf record -F 499 -- $STIPPLE bench --child bench-unet32:train --runs 1 --warmup 1 --threads $THREADS"
+if [ "$PERF" = 1 ] && command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+  echo "== perf: one bench-unet32 training step" >&2
+  if RAYON_NUM_THREADS=$THREADS perf record -F 499 -o "$OUT/perf.data" -- \
+      "$STIPPLE" bench --child bench-unet32:train --runs 1 --warmup 1 --threads "$THREADS" >/dev/null 2>"$OUT/perf-record.log"; then
+    perf report -i "$OUT/perf.data" --stdio --no-children --sort dso,symbol --percent-limit 0.3 \
+      >"$OUT/perf.txt" 2>/dev/null && perf_txt="$OUT/perf.txt"
+  fi
+fi
+finished=$(date -u '+%Y-%m-%d %H:%M UTC')
+
+commands="# THREADS=$THREADS RUNS=$RUNS WARMUP=$WARMUP SAMPLE_RUNS=$SAMPLE_RUNS bench/run.sh runs, per preset P in: $PRESETS
+cargo build -p stipple
+$STIPPLE bench --preset P $common --json $OUT/stipple-P.json
+$PYTHON bench/reference/unet_bench.py --preset P $common --json $OUT/pytorch-P.json
+$perf_cmd"
+
+python3 bench/report.py --stipple "${st_jsons[@]}" --pytorch "${pt_jsons[@]}" \
+  --perf "$perf_txt" --perf-command "$perf_cmd" \
+  --load-before "$load_before" --load-after "$load_after" --load-during "$load_during" \
+  --started "$started" --finished "$finished" --commands "$commands" --out "$DOC"
+echo "wrote $DOC" >&2
