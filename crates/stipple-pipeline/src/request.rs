@@ -28,13 +28,23 @@ pub struct GenerateRequest {
     pub count: usize,
     /// Images denoised together (memory versus speed; results do not depend on it).
     pub batch_size: usize,
-    /// Ancestral noise scale η for the samplers that have one.
-    pub eta: Option<f64>,
+    /// Sampler options (η, s_noise, EDM churn, multistep order); unset ones take the
+    /// sampler's defaults.
+    #[serde(default)]
+    pub options: SamplerOptions,
 }
 
 impl Default for GenerateRequest {
     fn default() -> Self {
-        Self { sampler: "dpmpp_2m".into(), schedule: None, steps: 20, seed: 0, count: 16, batch_size: 16, eta: None }
+        Self {
+            sampler: "dpmpp_2m".into(),
+            schedule: None,
+            steps: 20,
+            seed: 0,
+            count: 16,
+            batch_size: 16,
+            options: SamplerOptions::default(),
+        }
     }
 }
 
@@ -67,11 +77,7 @@ impl GenerateRequest {
         if self.batch_size == 0 {
             return Err(PipelineError::Invalid("batch size must be at least 1".into()));
         }
-        if let Some(eta) = self.eta {
-            if !(eta.is_finite() && (0.0..=1.0).contains(&eta)) {
-                return Err(PipelineError::Invalid(format!("eta must lie in [0, 1], got {eta}")));
-            }
-        }
+        validate_options(&self.options)?;
         self.seed.checked_add(self.count as u64 - 1).ok_or_else(|| {
             PipelineError::Invalid(format!("seed {} + count {} overflows a 64-bit seed", self.seed, self.count))
         })?;
@@ -82,9 +88,30 @@ impl GenerateRequest {
             seed: self.seed,
             count: self.count,
             batch_size: self.batch_size.min(self.count),
-            options: SamplerOptions { eta: self.eta },
+            options: self.options,
         })
     }
+}
+
+/// Range checks of the sampler options; each message names the option and its range.
+fn validate_options(o: &SamplerOptions) -> Result<(), PipelineError> {
+    let check = |name: &str, v: Option<f64>, lo: f64, hi: f64| match v {
+        Some(v) if !(v.is_finite() && (lo..=hi).contains(&v)) => {
+            Err(PipelineError::Invalid(format!("{name} must lie in [{lo}, {hi}], got {v}")))
+        }
+        _ => Ok(()),
+    };
+    check("eta", o.eta, 0.0, 1.0)?;
+    check("s_noise", o.s_noise, 0.0, 10.0)?;
+    check("s_churn", o.s_churn, 0.0, 1000.0)?;
+    check("s_tmin", o.s_tmin, 0.0, f64::MAX)?;
+    check("s_tmax", o.s_tmax, 0.0, f64::MAX)?;
+    if let Some(order) = o.order {
+        if !(1..=4).contains(&order) {
+            return Err(PipelineError::Invalid(format!("order must be 1, 2, 3 or 4, got {order}")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -115,7 +142,8 @@ mod tests {
             GenerateRequest { steps: 0, ..Default::default() },
             GenerateRequest { count: 0, ..Default::default() },
             GenerateRequest { batch_size: 0, ..Default::default() },
-            GenerateRequest { eta: Some(f64::NAN), ..Default::default() },
+            GenerateRequest { options: SamplerOptions { eta: Some(f64::NAN), ..Default::default() }, ..Default::default() },
+            GenerateRequest { options: SamplerOptions { order: Some(7), ..Default::default() }, ..Default::default() },
             GenerateRequest { seed: u64::MAX, count: 2, ..Default::default() },
         ] {
             assert!(matches!(bad.validate(), Err(PipelineError::Invalid(_))), "{bad:?}");

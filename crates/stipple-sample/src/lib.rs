@@ -21,7 +21,7 @@ pub use latent::Latent;
 pub use noise::Noise;
 pub use observer::{Observer, StepInfo};
 pub use philox::{philox4x32_10, Philox4x32};
-pub use registry::{sample, sample_with, ExtraOptions, SamplerKind, SamplerOptions, SamplerRow};
+pub use registry::{sample, SamplerKind, SamplerOptions, SamplerRow};
 pub use samplers::{
     ddim, ddpm, deis, dpm_2, dpm_2_ancestral, dpmpp_2m, dpmpp_2m_sde, dpmpp_2s_ancestral,
     dpmpp_3m_sde, dpmpp_sde, edm, euler, euler_ancestral, heun, ipndm, lcm, lms, unipc, Churn,

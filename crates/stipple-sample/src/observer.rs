@@ -21,6 +21,9 @@ pub struct StepInfo<'a, L> {
 
 /// Called after every step; `ControlFlow::Break(())` cancels sampling.
 pub trait Observer<L> {
+    /// Called once by [`crate::sample`] before the first step, with the starting latent at
+    /// σ₀ (the default does nothing).
+    fn on_start(&mut self, _x: &L, _sigma: f64) {}
     fn on_step(&mut self, info: &StepInfo<'_, L>) -> ControlFlow<()>;
 }
 
@@ -32,7 +35,22 @@ impl<L> Observer<L> for () {
 }
 
 impl<L, O: Observer<L> + ?Sized> Observer<L> for &mut O {
+    fn on_start(&mut self, x: &L, sigma: f64) {
+        (**self).on_start(x, sigma)
+    }
     fn on_step(&mut self, info: &StepInfo<'_, L>) -> ControlFlow<()> {
         (**self).on_step(info)
+    }
+}
+
+/// Two observers in turn (e.g. a progress bar and a trajectory recorder); either may cancel.
+impl<L, A: Observer<L>, B: Observer<L>> Observer<L> for (A, B) {
+    fn on_start(&mut self, x: &L, sigma: f64) {
+        self.0.on_start(x, sigma);
+        self.1.on_start(x, sigma);
+    }
+    fn on_step(&mut self, info: &StepInfo<'_, L>) -> ControlFlow<()> {
+        self.0.on_step(info)?;
+        self.1.on_step(info)
     }
 }

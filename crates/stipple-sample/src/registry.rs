@@ -331,40 +331,36 @@ impl std::fmt::Display for SamplerKind {
     }
 }
 
-/// Per-run sampler options.
+/// Per-run sampler options, with k-diffusion's names. Every field is optional; `None`
+/// takes the sampler's default; samplers ignore the options they do not have.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SamplerOptions {
     /// Stochasticity for DDIM and the ancestral/SDE samplers ([`SamplerKind::uses_eta`]);
-    /// `None` takes [`SamplerKind::default_eta`]. Ignored by the other samplers (DDPM is
-    /// η = 1 by definition).
-    #[serde(default)]
+    /// `None` takes [`SamplerKind::default_eta`] (DDPM is η = 1 by definition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta: Option<f64>,
-}
-
-/// Options beyond η, with k-diffusion's names. Every field is optional; `None` takes the
-/// sampler's default. Passed to [`sample_with`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ExtraOptions {
     /// Noise multiplier of the ancestral/SDE samplers, LCM and EDM's churn (default 1;
     /// EDM: 1.003).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s_noise: Option<f64>,
     /// EDM churn S_churn (`edm` only; default 40, Karras et al. 2022, Table 5).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s_churn: Option<f64>,
     /// EDM churn applies for σ ≥ s_tmin (default 0.05).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s_tmin: Option<f64>,
     /// EDM churn applies for σ ≤ s_tmax (default 50).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s_tmax: Option<f64>,
     /// Order of the multistep solvers `lms` (default 4), `deis` (3) and `unipc` (3).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<usize>,
 }
 
-/// Runs the sampler `kind` (dispatch for front ends) with default [`ExtraOptions`].
-/// `noise` is only used by the stochastic samplers (and DDIM with η > 0).
+/// Runs the sampler `kind` (dispatch for front ends). `noise` is only used by the
+/// stochastic samplers (and DDIM with η > 0). The observer first sees the starting latent
+/// ([`Observer::on_start`]), then every step.
 pub fn sample<L: Latent>(
     kind: SamplerKind,
     model: &mut impl Denoiser<L>,
@@ -374,25 +370,11 @@ pub fn sample<L: Latent>(
     noise: &mut impl Noise<L>,
     observer: &mut impl Observer<L>,
 ) -> Result<L, SampleError> {
-    sample_with(kind, model, x, sigmas, options, &ExtraOptions::default(), noise, observer)
-}
-
-/// [`sample`] with [`ExtraOptions`] (s_noise, EDM churn, multistep order).
-#[allow(clippy::too_many_arguments)]
-pub fn sample_with<L: Latent>(
-    kind: SamplerKind,
-    model: &mut impl Denoiser<L>,
-    x: L,
-    sigmas: &Sigmas,
-    options: &SamplerOptions,
-    extra: &ExtraOptions,
-    noise: &mut impl Noise<L>,
-    observer: &mut impl Observer<L>,
-) -> Result<L, SampleError> {
     use SamplerKind as K;
+    observer.on_start(&x, sigmas.as_slice()[0]);
     let eta = options.eta.unwrap_or(kind.default_eta());
     let edm = Churn::EDM_IMAGENET;
-    let s_noise = extra.s_noise.unwrap_or(if kind == K::Edm { edm.s_noise } else { 1.0 });
+    let s_noise = options.s_noise.unwrap_or(if kind == K::Edm { edm.s_noise } else { 1.0 });
     match kind {
         K::Ddpm => ddpm(model, x, sigmas, noise, observer),
         K::Ddim => ddim(model, x, sigmas, eta, noise, observer),
@@ -409,19 +391,19 @@ pub fn sample_with<L: Latent>(
         K::DpmppSde => dpmpp_sde(model, x, sigmas, eta, s_noise, noise, observer),
         K::Dpm2 => dpm_2(model, x, sigmas, &Churn::NONE, noise, observer),
         K::Dpm2Ancestral => dpm_2_ancestral(model, x, sigmas, eta, s_noise, noise, observer),
-        K::Lms => lms(model, x, sigmas, extra.order.unwrap_or(4), observer),
+        K::Lms => lms(model, x, sigmas, options.order.unwrap_or(4), observer),
         K::Ipndm => ipndm(model, x, sigmas, observer),
-        K::Deis => deis(model, x, sigmas, extra.order.unwrap_or(3), observer),
+        K::Deis => deis(model, x, sigmas, options.order.unwrap_or(3), observer),
         K::UniPc | K::UniPcBh2 => {
             let variant = if kind == K::UniPc { UniPcVariant::Bh1 } else { UniPcVariant::Bh2 };
-            unipc(model, x, sigmas, extra.order.unwrap_or(3), variant, observer)
+            unipc(model, x, sigmas, options.order.unwrap_or(3), variant, observer)
         }
         K::Lcm => lcm(model, x, sigmas, s_noise, noise, observer),
         K::Edm => {
             let churn = Churn {
-                s_churn: extra.s_churn.unwrap_or(edm.s_churn),
-                s_tmin: extra.s_tmin.unwrap_or(edm.s_tmin),
-                s_tmax: extra.s_tmax.unwrap_or(edm.s_tmax),
+                s_churn: options.s_churn.unwrap_or(edm.s_churn),
+                s_tmin: options.s_tmin.unwrap_or(edm.s_tmin),
+                s_tmax: options.s_tmax.unwrap_or(edm.s_tmax),
                 s_noise,
             };
             super::samplers::edm(model, x, sigmas, &churn, noise, observer)

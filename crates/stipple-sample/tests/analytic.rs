@@ -92,7 +92,7 @@ fn check_stochastic(name: &str, kind: SamplerKind, schedule: SigmaSchedule, step
         .map(|z| MU + (S * S + s0 * s0).sqrt() * f64::from(z))
         .collect();
     let mut model = Gaussian::default();
-    let options = SamplerOptions { eta };
+    let options = SamplerOptions { eta, ..Default::default() };
     let out = sample(kind, &mut model, x, &sigmas, &options, &mut noise, &mut ()).unwrap();
     assert_eq!(model.calls, steps);
     assert!(noise.offset() as usize >= steps, "{name} drew fresh noise every step");

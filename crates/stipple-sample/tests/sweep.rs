@@ -47,7 +47,7 @@ fn ancestral_steps_with_sigma_up_at_its_cap_stay_finite() {
     for kind in SamplerKind::ALL.into_iter().filter(|k| k.uses_eta()) {
         for eta in [1.0, 1.0 + 1e-12, 5.0] {
             let mut noise = Philox4x32::new(3);
-            let o = SamplerOptions { eta: Some(eta) };
+            let o = SamplerOptions { eta: Some(eta), ..Default::default() };
             let out = sample(kind, &mut Gaussian::default(), vec![5.0, -9.0], &sigmas, &o, &mut noise, &mut ());
             // η > 1 gives σ_down = 0 for dpmpp_sde's sub-steps (ln 0): an error or finite.
             if let Ok(out) = out {

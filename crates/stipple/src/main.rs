@@ -24,6 +24,9 @@ enum Command {
     Train(Box<cmd::train::TrainArgs>),
     Sample(cmd::sample::SampleArgs),
     Inspect(cmd::inspect::InspectArgs),
+    Info(cmd::info::InfoArgs),
+    Rerun(cmd::rerun::RerunArgs),
+    Samplers(cmd::samplers::SamplersArgs),
     Bench(cmd::bench::BenchArgs),
 }
 
@@ -53,6 +56,9 @@ fn main() -> ExitCode {
         Command::Train(a) => cmd::train::run(*a),
         Command::Sample(a) => cmd::sample::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Info(a) => cmd::info::run(a),
+        Command::Rerun(a) => cmd::rerun::run(a),
+        Command::Samplers(a) => cmd::samplers::run(a),
         Command::Bench(a) => cmd::bench::run(a),
     };
     match result {

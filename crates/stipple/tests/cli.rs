@@ -158,7 +158,7 @@ fn a_loss_that_turns_nan_stops_and_keeps_the_last_good_checkpoint() {
 fn ctrl_c_leaves_a_valid_checkpoint_that_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let mut child = tiny_train(&fixture(), &run, 100_000).spawn().unwrap();
+    let mut child = tiny_train(&fixture(), &run, 100_000).stdout(std::process::Stdio::null()).spawn().unwrap();
     let state = run.join("checkpoint/state.json");
     let t0 = std::time::Instant::now();
     while !state.is_file() {

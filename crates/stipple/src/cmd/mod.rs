@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod info;
 pub mod inspect;
+pub mod rerun;
 pub mod sample;
+pub mod samplers;
 pub mod train;
 
 use std::path::{Path, PathBuf};
@@ -13,5 +16,25 @@ pub fn model_path(arg: &Path) -> PathBuf {
         stipple_train::model_file(arg)
     } else {
         arg.to_path_buf()
+    }
+}
+
+/// A progress bar advanced once per sampler step.
+pub struct StepBar(indicatif::ProgressBar);
+
+impl StepBar {
+    pub fn new(total_steps: usize) -> Self {
+        Self(indicatif::ProgressBar::new(total_steps as u64))
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl stipple_sample::Observer<stipple_nn::TensorLatent> for StepBar {
+    fn on_step(&mut self, _: &stipple_sample::StepInfo<'_, stipple_nn::TensorLatent>) -> std::ops::ControlFlow<()> {
+        self.0.inc(1);
+        std::ops::ControlFlow::Continue(())
     }
 }

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use std::ops::ControlFlow;
-
 use anyhow::Context;
-use stipple_nn::TensorLatent;
-use stipple_sample::{Observer, StepInfo};
-use stipple_pipeline::{device, generate, grid, grid_columns, save_png, to_images, GenerateRequest};
+use stipple_sample::SamplerOptions;
+use stipple_pipeline::{
+    device, generate, model_ref, save_trajectory, to_images, trajectory_stats, write_images, GenerateRequest,
+    TrajectoryRecorder,
+};
+
+use super::StepBar;
 
 /// Generate images from a trained model.
 ///
@@ -19,10 +21,10 @@ pub struct SampleArgs {
     /// The model: a run folder (uses its model.safetensors) or a model file.
     #[arg(long, short)]
     pub model: PathBuf,
-    /// Sampler: ddpm, ddim, euler, euler_ancestral, heun, dpmpp_2m.
+    /// Sampler (`stipple samplers` lists them all): euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, ddim, ddpm, unipc, …
     #[arg(long, default_value = "dpmpp_2m")]
     pub sampler: String,
-    /// σ schedule: karras, exponential, leading, trailing, linspace [default: the sampler's usual one].
+    /// σ schedule (`stipple samplers` lists them all): karras, exponential, sgm_uniform, simple, beta, leading, trailing, linspace, … [default: the sampler's usual one].
     #[arg(long)]
     pub schedule: Option<String>,
     /// Number of denoising steps.
@@ -37,15 +39,40 @@ pub struct SampleArgs {
     /// Images denoised at once (memory versus speed; does not change the images).
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
-    /// Ancestral noise η in [0, 1] for ddim (default 0) and euler_ancestral (default 1).
+    /// Ancestral noise η in [0, 1] for ddim (default 0) and the ancestral/SDE samplers (default 1).
     #[arg(long)]
     pub eta: Option<f64>,
+    /// Noise multiplier of the ancestral/SDE samplers and EDM's churn (default 1; edm 1.003).
+    #[arg(long)]
+    pub s_noise: Option<f64>,
+    /// EDM churn S_churn (edm only; default 40).
+    #[arg(long)]
+    pub s_churn: Option<f64>,
+    /// EDM churn applies for σ ≥ s_tmin (edm only; default 0.05).
+    #[arg(long)]
+    pub s_tmin: Option<f64>,
+    /// EDM churn applies for σ ≤ s_tmax (edm only; default 50).
+    #[arg(long)]
+    pub s_tmax: Option<f64>,
+    /// Order of the multistep samplers lms (default 4), deis and unipc (default 3).
+    #[arg(long)]
+    pub order: Option<usize>,
     /// Output: a PNG file for the grid, or a folder with --separate.
     #[arg(long, short, default_value = "samples.png")]
     pub out: PathBuf,
     /// Write one PNG per image (OUT/seed-N.png) instead of a grid.
     #[arg(long)]
     pub separate: bool,
+    /// Also write the denoising trajectory (x_t and the predicted x̂₀ per step): FILE.png is a grid
+    /// (rows = images, columns = steps), FILE.gif and FILE.apng are animations.
+    #[arg(long, value_name = "FILE")]
+    pub trajectory: Option<PathBuf>,
+    /// Record every K-th step of the trajectory (the last step is always recorded).
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    pub every: usize,
+    /// Write per-step statistics of the trajectory (σ, mean, std, distance of x̂₀ from the final image) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub trajectory_json: Option<PathBuf>,
     /// Compute device: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -59,34 +86,54 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         count: args.count,
         batch_size: args.batch_size,
-        eta: args.eta,
+        options: SamplerOptions {
+            eta: args.eta,
+            s_noise: args.s_noise,
+            s_churn: args.s_churn,
+            s_tmin: args.s_tmin,
+            s_tmax: args.s_tmax,
+            order: args.order,
+        },
     };
     let spec = request.validate()?;
+    if let Some(t) = &args.trajectory {
+        // Fail before sampling, not after.
+        let ext = t.extension().and_then(|e| e.to_str()).unwrap_or("");
+        anyhow::ensure!(
+            ["png", "gif", "apng"].contains(&ext),
+            "trajectory file {} must end in .png (grid), .gif or .apng (animations)",
+            t.display()
+        );
+    }
     let dev = device(&args.device)?;
     let path = super::model_path(&args.model);
     let model = stipple_nn::load_model_file(&path, &dev)?;
-    let mut bar = StepBar(indicatif::ProgressBar::new((spec.steps * spec.count.div_ceil(spec.batch_size)) as u64));
-    let images = to_images(&generate(&model, &spec, &dev, &mut bar)?)?;
-    bar.0.finish_and_clear();
+    let sigmas = spec.sigmas(&model.config.diffusion)?;
+    let recording = args.trajectory.is_some() || args.trajectory_json.is_some();
+    let mut observer = (StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size)), TrajectoryRecorder::new(args.every));
+    let batch = generate(&model, &spec, &sigmas, &dev, &mut observer)?;
+    observer.0.finish();
+    let images = to_images(&batch)?;
     if args.separate {
         std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-        for (i, img) in images.iter().enumerate() {
-            save_png(img, &args.out.join(format!("seed-{}.png", spec.seed + i as u64)))?;
+    }
+    let written = write_images(&images, &spec, &sigmas, &model_ref(&path, &model)?, &args.out, args.separate)?;
+    match written.as_slice() {
+        [one] if !args.separate => println!("wrote a grid of {} images to {}", images.len(), one.display()),
+        _ => println!("wrote {} images to {}", written.len(), args.out.display()),
+    }
+    if recording {
+        let frames = observer.1.finish()?;
+        if let Some(t) = &args.trajectory {
+            save_trajectory(&frames, t)?;
+            println!("trajectory ({} steps): {}", frames.len(), t.display());
         }
-        println!("wrote {} images to {}", images.len(), args.out.display());
-    } else {
-        save_png(&grid(&images, grid_columns(images.len()), 2), &args.out)?;
-        println!("wrote a grid of {} images to {}", images.len(), args.out.display());
+        if let Some(j) = &args.trajectory_json {
+            let stats = trajectory_stats(&frames, &batch)?;
+            let text = serde_json::to_string_pretty(&stats).context("stats serialise")?;
+            std::fs::write(j, text).with_context(|| format!("writing {}", j.display()))?;
+            println!("trajectory statistics: {}", j.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Advances a progress bar once per sampler step.
-struct StepBar(indicatif::ProgressBar);
-
-impl Observer<TensorLatent> for StepBar {
-    fn on_step(&mut self, _: &StepInfo<'_, TensorLatent>) -> ControlFlow<()> {
-        self.0.inc(1);
-        ControlFlow::Continue(())
-    }
 }

@@ -1,0 +1,144 @@
+//! The recipe every generated PNG carries: a `parameters` text in the format the popular
+//! web UIs write and other tools parse, and a JSON record with everything needed to redo
+//! the image bit for bit (model hash, sampler and options, the exact σ's, seeds).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use stipple_math::SigmaSchedule;
+use stipple_sample::{SamplerKind, SamplerOptions};
+
+use crate::{read_png_text, PipelineError};
+
+/// Key of the JSON recipe's text chunk.
+pub const RECIPE_KEY: &str = "stipple";
+/// Key of the web-UI style text chunk.
+pub const PARAMETERS_KEY: &str = "parameters";
+/// Version of the recipe layout.
+pub const RECIPE_VERSION: u32 = 1;
+
+/// The model an image came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRef {
+    /// Where the model file was when the image was made.
+    pub path: PathBuf,
+    /// SHA-256 of the model file, hex.
+    pub sha256: String,
+    /// Training step of its weights, when recorded.
+    pub step: Option<u64>,
+}
+
+/// Everything needed to regenerate an image file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub recipe_version: u32,
+    /// "stipple X.Y.Z".
+    pub software: String,
+    pub model: ModelRef,
+    pub sampler: SamplerKind,
+    #[serde(default)]
+    pub options: SamplerOptions,
+    pub schedule: SigmaSchedule,
+    pub steps: usize,
+    /// The exact noise levels walked, ending in 0.
+    pub sigmas: Vec<f64>,
+    /// Seed of the first image; image i used `seed + i`.
+    pub seed: u64,
+    /// Images in the file: 1, or a grid of `count` images.
+    pub count: usize,
+    /// Columns of the grid (`None` for a single image).
+    pub grid_columns: Option<usize>,
+    /// Size of one image in pixels.
+    pub width: usize,
+    pub height: usize,
+}
+
+/// The software name and version written into recipes.
+pub fn software() -> String {
+    format!("stipple {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// SHA-256 of a file, hex.
+pub fn file_sha256(path: &Path) -> Result<String, PipelineError> {
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| PipelineError::Invalid(format!("cannot read model file {}: {e}", path.display())))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| PipelineError::Invalid(format!("{}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Recipe {
+    /// The web-UI `parameters` text: "Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras,
+    /// CFG scale: 1, Seed: 42, Size: 16x16, Model hash: …, Model: …, Version: …" (no prompt
+    /// line: these models are unconditional; "Model hash" is the first 10 hex digits of the
+    /// file's SHA-256, as those tools compute it).
+    pub fn parameters(&self) -> String {
+        let model = self.model.path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let mut s = format!(
+            "Steps: {}, Sampler: {}, Schedule type: {}, CFG scale: 1, Seed: {}, Size: {}x{}, Model hash: {}, Model: {}",
+            self.steps,
+            self.sampler.display_name(),
+            self.schedule.display_name(),
+            self.seed,
+            self.width,
+            self.height,
+            &self.model.sha256[..self.model.sha256.len().min(10)],
+            model,
+        );
+        if let Some(eta) = self.options.eta {
+            s += &format!(", Eta: {eta}");
+        }
+        if self.count > 1 {
+            s += &format!(", Batch size: {}", self.count);
+        }
+        s + &format!(", Version: {}", self.software)
+    }
+
+    /// The recipe as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plain data serialises")
+    }
+
+    /// The two text chunks to store in a PNG.
+    pub fn text_chunks(&self) -> [(&'static str, String); 2] {
+        [(PARAMETERS_KEY, self.parameters()), (RECIPE_KEY, self.to_json())]
+    }
+
+    /// Reads the recipe of a PNG; says clearly when there is none or it is not ours.
+    pub fn from_png(path: &Path) -> Result<Recipe, PipelineError> {
+        let texts = read_png_text(path)?;
+        let Some((_, json)) = texts.iter().find(|(k, _)| k == RECIPE_KEY) else {
+            let other = if texts.iter().any(|(k, _)| k == PARAMETERS_KEY) {
+                " (it has a web-UI \"parameters\" text, but not the Stipple recipe needed to redo it)"
+            } else {
+                ""
+            };
+            return Err(PipelineError::Invalid(format!(
+                "{} carries no Stipple recipe{other}; images made by `stipple sample` have a \"{RECIPE_KEY}\" text chunk",
+                path.display()
+            )));
+        };
+        let recipe: Recipe = serde_json::from_str(json).map_err(|e| {
+            PipelineError::Invalid(format!("the \"{RECIPE_KEY}\" text of {} is not a Stipple recipe: {e}", path.display()))
+        })?;
+        if recipe.recipe_version != RECIPE_VERSION {
+            return Err(PipelineError::Invalid(format!(
+                "{} has recipe version {}, this build reads version {RECIPE_VERSION}",
+                path.display(),
+                recipe.recipe_version
+            )));
+        }
+        Ok(recipe)
+    }
+}
