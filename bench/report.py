@@ -22,8 +22,8 @@ TRAIN_FLOOR = 1.5
 
 # perf symbol -> bucket, first match wins.
 BUCKETS = [
+    ("thread-pool wait (BarrierGuard / rayon spin / yield)", r"BarrierGuard|rayon_core|crossbeam|sched_yield|spin"),
     ("GEMM micro-kernels (gemm crate)", r"gemm_f32|gemm_common|gemm::|microkernel"),
-    ("candle thread-pool wait (BarrierGuard / rayon spin)", r"BarrierGuard|rayon_core|crossbeam|sched_yield|spin"),
     ("im2col / col2im (stipple conv2d)", r"im2col|col2im"),
     ("GroupNorm(+SiLU) (stipple op)", r"group_norm"),
     ("candle element-wise / reductions / copies", r"candle_core|StridedIndex|_mm256|vec_sum|binary_map|unary_map|copy_strided"),
@@ -162,10 +162,11 @@ def main():
     w("")
     w("Times are medians in seconds; ratio = Stipple / PyTorch (below 1 = Stipple faster).")
     w("Memory = peak resident set (VmHWM) of the child process that ran only that figure;")
-    w("PyTorch's includes the ~0.4–0.8 GiB of importing torch and diffusers.")
+    w("\"base\" = the resident set of that process after imports and building the network, before the")
+    w("figure's first run (PyTorch's includes importing torch and diffusers).")
     w("")
     w("| preset | params (Stipple / PyTorch) | figure | batch | Stipple s | PyTorch s | ratio | target | "
-      "Stipple GFLOP/s | PyTorch GFLOP/s | Stipple MiB | PyTorch MiB | mem ratio |")
+      "Stipple GFLOP/s | PyTorch GFLOP/s | Stipple MiB (base) | PyTorch MiB (base) | mem ratio |")
     w("|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     summary = []
     for row in st["presets"]:
@@ -184,7 +185,8 @@ def main():
             summary.append((p, fig, ratio, v, mr))
             w(f"| {p} | {row['parameters']:,} / {q['parameters']:,}{same} | {FIGURE_NAMES[fig]} | {s['batch']} | "
               f"{fmt_s(s['median_s'])} | {fmt_s(t['median_s'])} | **{ratio:.2f}×** | {v} | "
-              f"{s['gflops']:.1f} | {t['gflops']:.1f} | {s['peak_rss_mib']:.0f} | {t['peak_rss_mib']:.0f} | {mr:.2f} |")
+              f"{s['gflops']:.1f} | {t['gflops']:.1f} | {s['peak_rss_mib']:.0f} ({s.get('base_rss_mib', float('nan')):.0f}) | "
+              f"{t['peak_rss_mib']:.0f} ({t.get('base_rss_mib', float('nan')):.0f}) | {mr:.2f} |")
     w("")
     met = sum(1 for x in summary if x[3] == "met")
     mem_ok = sum(1 for x in summary if x[4] <= 1.0)

@@ -7,6 +7,7 @@
 #   PRESETS ["bench-unet16 bench-unet32 bench-unet64 emoji16"]
 #   PYTHON  [/tmp/refvenv/bin/python]  a venv with bench/reference/requirements.txt
 #   PERF    [1]  0 skips the perf profile of one bench-unet32 training step
+#   STIPPLE_BIN  a stipple binary to use as is (no build; e.g. a copy frozen while others rebuild)
 #   OUT     [target/bench]  raw JSON and perf output (not committed)
 #   DOC     [docs/BENCHMARKS.md]
 set -euo pipefail
@@ -22,18 +23,25 @@ PERF=${PERF:-1}
 OUT=${OUT:-target/bench}
 DOC=${DOC:-docs/BENCHMARKS.md}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-STIPPLE="$TARGET_DIR/debug/stipple"
+STIPPLE=${STIPPLE_BIN:-"$TARGET_DIR/debug/stipple"}
 
 mkdir -p "$OUT"
 rm -f "$OUT"/stipple-*.json "$OUT"/pytorch-*.json
 
 # The dev profile of this workspace is fully optimised (opt-level 3).
-cargo build -p stipple
+build_cmd="cargo build -p stipple"
+if [ -z "${STIPPLE_BIN:-}" ]; then
+  cargo build -p stipple
+else
+  build_cmd="cargo build -p stipple; cp target/debug/stipple $STIPPLE_BIN"
+fi
 "$PYTHON" -c "import torch, diffusers" || { echo "PYTHON=$PYTHON lacks torch/diffusers (see bench/reference/requirements.txt)" >&2; exit 1; }
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 load_during=""
+# The twin builds diffusers' UNet2DModel from Stipple's own preset configs.
+"$STIPPLE" bench --preset $PRESETS --print-configs >"$OUT/configs.json"
 common="--runs $RUNS --warmup $WARMUP --sample-runs $SAMPLE_RUNS --threads $THREADS"
 st_jsons=()
 pt_jsons=()
@@ -43,7 +51,7 @@ for p in $PRESETS; do
   "$STIPPLE" bench --preset "$p" $common --json "$OUT/stipple-$p.json"
   st_jsons+=("$OUT/stipple-$p.json")
   echo "== $p: pytorch" >&2
-  "$PYTHON" bench/reference/unet_bench.py --preset "$p" $common --json "$OUT/pytorch-$p.json"
+  "$PYTHON" bench/reference/unet_bench.py --configs "$OUT/configs.json" --preset "$p" $common --json "$OUT/pytorch-$p.json"
   pt_jsons+=("$OUT/pytorch-$p.json")
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -61,9 +69,10 @@ fi
 finished=$(date -u '+%Y-%m-%d %H:%M UTC')
 
 commands="# THREADS=$THREADS RUNS=$RUNS WARMUP=$WARMUP SAMPLE_RUNS=$SAMPLE_RUNS bench/run.sh runs, per preset P in: $PRESETS
-cargo build -p stipple
+$build_cmd
 $STIPPLE bench --preset P $common --json $OUT/stipple-P.json
-$PYTHON bench/reference/unet_bench.py --preset P $common --json $OUT/pytorch-P.json
+$STIPPLE bench --preset $PRESETS --print-configs > $OUT/configs.json
+$PYTHON bench/reference/unet_bench.py --configs $OUT/configs.json --preset P $common --json $OUT/pytorch-P.json
 $perf_cmd"
 
 python3 bench/report.py --stipple "${st_jsons[@]}" --pytorch "${pt_jsons[@]}" \

@@ -40,8 +40,16 @@ SAMPLE_STEPS = 20
 T_TRAIN = 1000
 
 
+CONFIGS = {}
+
+
 def unet_config(preset):
-    """diffusers UNet2DModel kwargs equal to Stipple's UNetConfig of the same preset."""
+    """diffusers UNet2DModel kwargs equal to Stipple's UNetConfig of the same preset.
+
+    `--configs FILE` (written by `stipple bench --print-configs`, as bench/run.sh does) takes
+    the configs from Stipple itself; the copies below are the fallback for standalone use."""
+    if preset in CONFIGS:
+        return dict(CONFIGS[preset])
     bench = dict(
         in_channels=3,
         out_channels=3,
@@ -85,11 +93,12 @@ def unet_config(preset):
     raise SystemExit(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
 
 
-def peak_rss_mib():
+def rss_mib(key="VmHWM"):
+    """VmHWM (peak) or VmRSS (current) of this process, MiB."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         pass
@@ -187,7 +196,11 @@ def sample_dpmpp_2m(model, x, sigmas, log_sigmas, torch):
     return x
 
 
+BASE_RSS = [float("nan")]
+
+
 def timed(fn, runs, warmup, warm_fn=None):
+    BASE_RSS[0] = rss_mib("VmRSS")
     for _ in range(warmup):
         (warm_fn or fn)()
     times = []
@@ -279,7 +292,8 @@ def child(preset, figure, args):
         "median_s": med,
         "gflop": flops / 1e9,
         "gflops": flops / 1e9 / med,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": rss_mib("VmHWM"),
+        "base_rss_mib": BASE_RSS[0],
         **extra,
     }
 
@@ -310,12 +324,16 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--figure", nargs="+", default=FIGURES, choices=FIGURES)
     p.add_argument("--json", default=None)
+    p.add_argument("--configs", default=None, help="JSON {preset: UNet2DModel kwargs} from `stipple bench --print-configs`")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.sample_runs is None:
         args.sample_runs = args.runs
     if args.runs < 1 or args.sample_runs < 1 or args.threads < 1 or args.warmup < 0:
         raise SystemExit("--runs, --sample-runs and --threads must be >= 1, --warmup >= 0")
+    if args.configs:
+        with open(args.configs) as f:
+            CONFIGS.update(json.load(f))
     if args.child:
         preset, figure = args.child.split(":")
         print(json.dumps(child(preset, figure, args)))
@@ -329,6 +347,7 @@ def main():
         row = {"preset": preset}
         for figure in args.figure:
             cmd = [sys.executable, os.path.abspath(__file__), "--child", f"{preset}:{figure}",
+                   *(["--configs", args.configs] if args.configs else []),
                    "--runs", str(args.runs), "--warmup", str(args.warmup),
                    "--sample-runs", str(args.sample_runs), "--threads", str(args.threads)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout

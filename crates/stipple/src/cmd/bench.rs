@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// Write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Print the presets' U-Net configs (diffusers `UNet2DModel` keys) as one JSON object
+    /// `{preset: config}` and exit; `bench/run.sh` hands it to the PyTorch twin.
+    #[arg(long)]
+    pub print_configs: bool,
     #[arg(long, hide = true)]
     pub child: Option<String>,
 }
@@ -90,8 +94,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         if args.preset.is_empty() { PRESETS.iter().map(|s| s.to_string()).collect() } else { args.preset.clone() };
     let figures: Vec<String> =
         if args.figure.is_empty() { FIGURES.iter().map(|s| s.to_string()).collect() } else { args.figure.clone() };
+    let mut configs = serde_json::Map::new();
     for p in &presets {
-        preset_config(p)?;
+        configs.insert(p.clone(), serde_json::to_value(preset_config(p)?)?);
+    }
+    if args.print_configs {
+        println!("{}", serde_json::to_string_pretty(&Value::Object(configs))?);
+        return Ok(ExitCode::SUCCESS);
     }
     for f in &figures {
         if !FIGURES.contains(&f.as_str()) {
@@ -213,12 +222,12 @@ pub fn forward_flops(cfg: &UNetConfig) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-/// Peak resident set of this process (VmHWM), MiB.
-fn peak_rss_mib() -> f64 {
+/// `key` of `/proc/self/status` (VmHWM: peak resident set, VmRSS: current), MiB.
+fn rss_mib(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
@@ -277,6 +286,9 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
     let fwd1 = forward_flops(&cfg)? as f64;
     let mut runs = args.runs;
     let mut extra = serde_json::Map::new();
+    // Resident set after building the network, before the figure (the optimizer state and the
+    // inference copy of the weights come after, as in the twin).
+    let base_rss = rss_mib("VmRSS");
     let (batch, flops, times) = match figure {
         "train" => {
             let b = TRAIN_BATCH;
@@ -379,7 +391,8 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
         "median_s": med,
         "gflop": flops / 1e9,
         "gflops": flops / 1e9 / med,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": rss_mib("VmHWM"),
+        "base_rss_mib": base_rss,
     });
     out.as_object_mut().expect("object").extend(extra);
     Ok(out)
@@ -471,7 +484,7 @@ mod tests {
     #[test]
     fn forward_flops_match_the_pytorch_hook_count() {
         assert_eq!(forward_flops(&preset_config("bench-unet32").unwrap()).unwrap(), 2_839_347_200);
-        assert_eq!(forward_flops(&preset_config("emoji16").unwrap()).unwrap(), 519_634_944);
+        assert_eq!(forward_flops(&preset_config("tiny").unwrap()).unwrap(), 2_122_752);
     }
 
     #[test]
