@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use stipple_nn::{load_tensors, save_safetensors};
 
-use crate::{TrainConfig, TrainError};
+use crate::{LossSmoother, TrainConfig, TrainError};
 
 /// Folder name of the current checkpoint inside a run folder.
 pub const CHECKPOINT_DIR: &str = "checkpoint";
@@ -35,6 +35,10 @@ pub struct RunState {
     pub rng: String,
     /// Last training loss (for the log).
     pub loss: Option<f64>,
+    /// State of the smoothed loss of the log (absent in older checkpoints: smoothing then
+    /// starts afresh).
+    #[serde(default)]
+    pub loss_smoother: LossSmoother,
 }
 
 /// A checkpoint read back from disk.

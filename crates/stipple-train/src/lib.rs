@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod config;
+mod dashboard;
 pub mod data;
 mod ema;
 mod error;
@@ -10,9 +11,11 @@ mod init;
 mod objective;
 mod optim;
 mod order;
+mod progress;
 mod trainer;
 
 pub use checkpoint::{find_checkpoint, load_checkpoint, Checkpoint, RunState, CHECKPOINT_DIR};
+pub use dashboard::{LossSmoother, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
 pub use config::{DataSource, LossKind, TrainConfig};
 pub use error::TrainError;
 pub use optim::AdamWConfig;

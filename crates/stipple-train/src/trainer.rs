@@ -1,8 +1,7 @@
-//! The training loop: data → objective → AdamW → EMA, with checkpoints, sample grids, a
-//! JSON-lines log and a progress bar.
+//! The training loop: data → objective → AdamW → EMA, with checkpoints, sample grids, the
+//! dashboard (JSON lines, TensorBoard events, loss plot) and progress bars.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,17 +9,19 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
-use indicatif::{ProgressBar, ProgressStyle};
+use image::DynamicImage;
 use stipple_nn::{save_model_file, unet_from_tensors, UNet2D};
 use stipple_pipeline::{generate, grid, grid_columns, save_png, to_images, GenerateRequest};
 
 use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_VERSION};
+use crate::dashboard::{Dashboard, StepStats};
 use crate::data::{embedded_emoji, load_folder, ImageSet};
 use crate::ema::{ema_decay, Ema};
 use crate::init::{named_vars, seeded_var_builder};
 use crate::objective::{diffusion_loss, NoiseDraw};
 use crate::optim::{warmup_lr, AdamW};
 use crate::order::{batch_indices, step_rng};
+use crate::progress::{sampling_bar, steps_bar};
 use crate::{DataSource, TrainConfig, TrainError};
 
 /// How to run (not part of the run's identity).
@@ -32,7 +33,7 @@ pub struct TrainOptions {
     pub device: Device,
     /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
     pub stop: Arc<AtomicBool>,
-    /// Show a progress bar.
+    /// Show progress bars (data loading, steps, sample grids).
     pub progress: bool,
 }
 
@@ -61,12 +62,12 @@ pub fn model_file(run: &Path) -> PathBuf {
     run.join("model.safetensors")
 }
 
-fn load_data(cfg: &TrainConfig) -> Result<(ImageSet, Vec<(PathBuf, String)>), TrainError> {
+fn load_data(cfg: &TrainConfig, progress: bool) -> Result<(ImageSet, Vec<(PathBuf, String)>), TrainError> {
     let size = cfg.model.image_size();
     Ok(match &cfg.data {
         DataSource::EmbeddedEmoji => (embedded_emoji(size, cfg.color)?, vec![]),
         DataSource::Folder(dir) => {
-            let (set, report) = load_folder(dir, size, cfg.color)?;
+            let (set, report) = load_folder(dir, size, cfg.color, progress)?;
             (set, report.skipped)
         }
     })
@@ -90,7 +91,7 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
     };
     cfg.validate()?;
     std::fs::create_dir_all(&opts.run).map_err(|e| TrainError::Io { path: opts.run.clone(), reason: e.to_string() })?;
-    let (data, skipped) = load_data(&cfg)?;
+    let (data, skipped) = load_data(&cfg, opts.progress)?;
 
     let varmap = VarMap::new();
     let unet = UNet2D::new(seeded_var_builder(&varmap, cfg.seed, device), &cfg.model.unet)?;
@@ -113,8 +114,9 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
 
     let schedule = cfg.model.diffusion.schedule();
     let (b, c, s) = (cfg.batch_size, data.channels, data.size);
-    let bar = progress_bar(opts.progress, start, cfg.steps);
-    let mut log = open_log(&opts.run)?;
+    let smoother = checkpoint.as_ref().map(|ck| ck.state.loss_smoother.clone()).unwrap_or_default();
+    let mut dashboard = Dashboard::open(&opts.run, smoother)?;
+    let bar = steps_bar(opts.progress, start, cfg.steps);
     let mut outcome = TrainOutcome {
         step: start,
         steps_this_session: 0,
@@ -153,13 +155,9 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
         outcome.steps_this_session += 1;
         outcome.step = step + 1;
         outcome.last_loss = Some(loss_value);
-        writeln!(
-            log,
-            "{{\"step\":{},\"loss\":{loss_value},\"lr\":{lr},\"grad_norm\":{grad_norm},\"ema_decay\":{decay},\"seconds\":{dt}}}",
-            step + 1
-        )
-        .map_err(|e| TrainError::Io { path: opts.run.join("train.jsonl"), reason: e.to_string() })?;
-        bar.set_message(format!("loss {loss_value:.4}"));
+        let stats = StepStats { step: step + 1, loss: loss_value, lr, grad_norm, ema_decay: decay, seconds: dt };
+        let smoothed = dashboard.log_step(&stats)?;
+        bar.set_message(format!("loss {smoothed:.4} (smoothed)"));
         bar.inc(1);
 
         let done = step + 1;
@@ -172,15 +170,19 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
                 adam_t: opt.t(),
                 rng: format!("chacha8 keyed by (seed {}, step)", cfg.seed),
                 loss: Some(loss_value),
+                loss_smoother: dashboard.smoother().clone(),
             };
             let weights: Vec<(String, Tensor)> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
             save_checkpoint(&opts.run, &cfg, &state, &weights, ema.tensors(), &opt.state_tensors())?;
             save_model_file(&outcome.model_file, ema.tensors(), &cfg.model, &[("step", done.to_string())])?;
+            dashboard.plot_loss()?;
             saved_step = done;
         }
         if last || (cfg.sample_every > 0 && done % cfg.sample_every == 0) {
             bar.suspend(|| -> Result<(), TrainError> {
-                outcome.latest_grid = Some(write_sample_grid(&cfg, &ema, device, &opts.run, done)?);
+                let (latest, g) = write_sample_grid(&cfg, &ema, device, &opts.run, done, opts.progress)?;
+                dashboard.log_samples(done, &g)?;
+                outcome.latest_grid = Some(latest);
                 Ok(())
             })?;
         }
@@ -198,31 +200,16 @@ fn corrupt(run: &Path, reason: String) -> TrainError {
     TrainError::Corrupt { path: run.join(crate::checkpoint::CHECKPOINT_DIR), reason }
 }
 
-fn progress_bar(show: bool, start: usize, total: usize) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total as u64).with_position(start as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps · {per_sec} · {msg} · {elapsed} elapsed, {eta} left")
-            .expect("valid template"),
-    );
-    bar.reset_eta();
-    bar
-}
-
-fn open_log(run: &Path) -> Result<std::fs::File, TrainError> {
-    let path = run.join("train.jsonl");
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| TrainError::Io { path, reason: e.to_string() })
-}
-
 /// Samples a grid at fixed seeds (0, 1, …) from the EMA weights and writes it as
-/// `samples/step-NNNNNN.png` and `samples/latest.png`.
-fn write_sample_grid(cfg: &TrainConfig, ema: &Ema, device: &Device, run: &Path, step: usize) -> Result<PathBuf, TrainError> {
+/// `samples/step-NNNNNN.png` and `samples/latest.png`; returns the latter's path and the grid.
+fn write_sample_grid(
+    cfg: &TrainConfig,
+    ema: &Ema,
+    device: &Device,
+    run: &Path,
+    step: usize,
+    progress: bool,
+) -> Result<(PathBuf, DynamicImage), TrainError> {
     let tensors: HashMap<String, Tensor> = ema.tensors().iter().cloned().collect();
     let unet = unet_from_tensors(tensors, &cfg.model.unet, device)?;
     let model = stipple_nn::LoadedModel { config: cfg.model.clone(), unet, metadata: HashMap::new() };
@@ -233,11 +220,14 @@ fn write_sample_grid(cfg: &TrainConfig, ema: &Ema, device: &Device, run: &Path, 
         ..GenerateRequest::default()
     }
     .validate()?;
-    let images = to_images(&generate(&model, &spec, device, &mut ())?)?;
+    let mut bar = sampling_bar(progress, spec.count.div_ceil(spec.batch_size) * spec.steps);
+    let sigmas = spec.sigmas(&cfg.model.diffusion)?;
+    let images = to_images(&generate(&model, &spec, &sigmas, device, &mut bar)?)?;
+    bar.0.finish_and_clear();
     let g = grid(&images, grid_columns(images.len()), 2);
     let path = run.join("samples").join(format!("step-{step:06}.png"));
     save_png(&g, &path)?;
     let latest = run.join("samples").join("latest.png");
     save_png(&g, &latest)?;
-    Ok(latest)
+    Ok((latest, g))
 }

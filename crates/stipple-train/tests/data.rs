@@ -27,7 +27,7 @@ fn loads_the_emoji_fixture() {
     let dir = fixture("emoji16");
     let labels = std::fs::read_to_string(dir.join("labels.csv")).unwrap();
     let expected = labels.lines().skip(1).filter(|l| !l.is_empty()).count();
-    let (set, report) = load_folder(&dir, 16, ColorMode::Rgb).unwrap();
+    let (set, report) = load_folder(&dir, 16, ColorMode::Rgb, false).unwrap();
     assert_eq!(set.len(), expected);
     assert_eq!(report.loaded, expected);
     assert!(report.skipped.is_empty());
@@ -55,7 +55,7 @@ fn resize_and_centre_crop_keep_the_middle() {
         _ => Rgb([0, 0, 255]),
     });
     img.save(tmp.path().join("bands.png")).unwrap();
-    let (set, _) = load_folder(tmp.path(), 20, ColorMode::Rgb).unwrap();
+    let (set, _) = load_folder(tmp.path(), 20, ColorMode::Rgb, false).unwrap();
     assert_eq!(set.image(0).len(), 3 * 20 * 20);
     for y in 0..20 {
         for x in 0..20 {
@@ -75,7 +75,7 @@ fn resize_and_centre_crop_keep_the_middle() {
         |x, _| if x < 20 { Rgb([0; 3]) } else { Rgb([255; 3]) },
     );
     img.save(tmp.path().join("bands.png")).unwrap();
-    let (set, _) = load_folder(tmp.path(), 10, ColorMode::Grey).unwrap();
+    let (set, _) = load_folder(tmp.path(), 10, ColorMode::Grey, false).unwrap();
     assert_eq!((set.size, set.channels), (10, 1));
     for y in 0..10 {
         for x in 0..3 {
@@ -95,7 +95,7 @@ fn greyscale_has_one_channel_of_luma() {
     RgbImage::from_pixel(8, 8, Rgb([0, 255, 0]))
         .save(tmp.path().join("g.png"))
         .unwrap();
-    let (set, _) = load_folder(tmp.path(), 8, ColorMode::Grey).unwrap();
+    let (set, _) = load_folder(tmp.path(), 8, ColorMode::Grey, false).unwrap();
     assert_eq!(set.channels, 1);
     assert_eq!(set.image(0).len(), 64);
     let expected = 0.7152 * 2.0 - 1.0;
@@ -114,7 +114,7 @@ fn alpha_is_composited_on_white() {
         }
     });
     img.save(tmp.path().join("a.png")).unwrap();
-    let (set, _) = load_folder(tmp.path(), 4, ColorMode::Rgb).unwrap();
+    let (set, _) = load_folder(tmp.path(), 4, ColorMode::Rgb, false).unwrap();
     let a = 128.0 / 255.0;
     let half = 1.0 - a; // green and blue of red over white, in [0, 1]
     for y in 0..4 {
@@ -133,7 +133,7 @@ fn flip_reverses_each_row() {
         Rgb([(x * 50) as u8, (y * 50) as u8, (x * y * 10) as u8])
     });
     img.save(tmp.path().join("ramp.png")).unwrap();
-    let (set, _) = load_folder(tmp.path(), 5, ColorMode::Rgb).unwrap();
+    let (set, _) = load_folder(tmp.path(), 5, ColorMode::Rgb, false).unwrap();
     let plain = set.batch(&[0], &[false]);
     assert_eq!(plain, set.image(0));
     let both = set.batch(&[0, 0], &[true, false]);
@@ -153,7 +153,7 @@ fn flip_reverses_each_row() {
 
 #[test]
 fn missing_folder_names_the_path() {
-    let err = load_folder(Path::new("/no/such/stipple-data"), 16, ColorMode::Rgb).unwrap_err();
+    let err = load_folder(Path::new("/no/such/stipple-data"), 16, ColorMode::Rgb, false).unwrap_err();
     assert!(matches!(err, DataError::MissingFolder(_)));
     assert_eq!(
         err.to_string(),
@@ -164,7 +164,7 @@ fn missing_folder_names_the_path() {
 #[test]
 fn zero_size_is_an_error() {
     assert!(matches!(
-        load_folder(&fixture("emoji16"), 0, ColorMode::Rgb),
+        load_folder(&fixture("emoji16"), 0, ColorMode::Rgb, false),
         Err(DataError::ZeroSize)
     ));
     assert!(matches!(
@@ -178,7 +178,7 @@ fn only_corrupt_images_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("broken.png"), b"not a png at all").unwrap();
     std::fs::write(tmp.path().join("notes.txt"), b"ignored").unwrap();
-    let err = load_folder(tmp.path(), 16, ColorMode::Rgb).unwrap_err();
+    let err = load_folder(tmp.path(), 16, ColorMode::Rgb, false).unwrap_err();
     assert!(matches!(err, DataError::NoImages { skipped: 1, .. }));
     let msg = err.to_string();
     assert!(msg.contains(&tmp.path().display().to_string()), "{msg}");
@@ -202,7 +202,7 @@ fn corrupt_image_among_good_ones_is_skipped() {
         .unwrap();
     let bad = tmp.path().join("c.webp");
     std::fs::write(&bad, b"RIFF....WEBPjunk").unwrap();
-    let (set, report) = load_folder(tmp.path(), 8, ColorMode::Rgb).unwrap();
+    let (set, report) = load_folder(tmp.path(), 8, ColorMode::Rgb, false).unwrap();
     assert_eq!(report.loaded, 2);
     assert_eq!(set.len(), 2);
     assert_eq!(set.names, ["a.PNG", "sub/b.jpg"]);

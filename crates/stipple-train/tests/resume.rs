@@ -1,5 +1,6 @@
 //! A run resumed from its checkpoint continues exactly: N steps + resume + N steps give
-//! bit-identical weights, EMA and optimizer state to 2N uninterrupted steps.
+//! bit-identical weights, EMA and optimizer state, and the same log (smoothed loss
+//! included), as 2N uninterrupted steps.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 
 use candle_core::Device;
 use stipple_nn::UNetConfig;
-use stipple_train::{load_checkpoint, train, DataSource, TrainConfig, TrainOptions};
+use stipple_train::{load_checkpoint, train, DataSource, TrainConfig, TrainOptions, CHECKPOINT_DIR, LOG_FILE};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/emoji16")
@@ -56,6 +57,7 @@ fn resume_is_exact() {
             assert!(x == y, "{what} {name} differs after resume");
         }
     }
+    assert_eq!(log_without_timings(&a), log_without_timings(&b));
     // And the run did change the weights.
     let first = train(tiny_config(1), &opts(&dir.path().join("c"), false)).unwrap();
     assert_eq!(first.step, 1);
@@ -65,6 +67,36 @@ fn resume_is_exact() {
         cc.weights[name].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
         ca.weights[name].flatten_all().unwrap().to_vec1::<f32>().unwrap()
     );
+}
+
+/// The log lines of `run` without the wall-clock keys, which differ between any two runs.
+fn log_without_timings(run: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(run.join(LOG_FILE)).unwrap();
+    text.lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let fields = v.as_object_mut().unwrap();
+            assert!(fields.remove("seconds").is_some() && fields.remove("steps_per_sec").is_some());
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn checkpoint_without_smoothed_loss_resumes() {
+    // Checkpoints written before the smoothed loss was logged lack `loss_smoother`: they
+    // still load, and smoothing starts afresh (its first value is the raw loss).
+    let dir = tempfile::tempdir().unwrap();
+    train(tiny_config(2), &opts(dir.path(), false)).unwrap();
+    let state = dir.path().join(CHECKPOINT_DIR).join("state.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("loss_smoother").unwrap();
+    std::fs::write(&state, json.to_string()).unwrap();
+    train(tiny_config(3), &opts(dir.path(), true)).unwrap();
+    let log = log_without_timings(dir.path());
+    assert_eq!(log.len(), 3);
+    let (raw, smoothed) = (log[2]["loss"].as_f64().unwrap(), log[2]["loss_smoothed"].as_f64().unwrap());
+    assert!((raw - smoothed).abs() < 1e-12 * raw, "smoothing did not restart: {raw} vs {smoothed}");
 }
 
 #[test]

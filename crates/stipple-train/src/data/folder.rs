@@ -4,10 +4,15 @@ use std::path::{Path, PathBuf};
 
 use image::ImageReader;
 
+use crate::progress::files_bar;
+
 use super::{transform, ColorMode, DataError, ImageSet, LoadReport};
 
 /// File extensions that are loaded (compared case-insensitively).
 pub const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "webp"];
+
+/// Folders with fewer files load without a progress bar (they take well under a second).
+pub const PROGRESS_MIN_FILES: usize = 500;
 
 /// Loads every PNG/JPEG/WebP under `dir` (recursively, in sorted path order for determinism)
 /// as `size × size` images in `[-1, 1]`: alpha is composited onto white, the shorter side is
@@ -16,10 +21,14 @@ pub const EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "webp"];
 /// A file that cannot be decoded is skipped with a warning and listed in
 /// [`LoadReport::skipped`]; it is an error only when no image at all could be read.
 /// The names are the paths relative to `dir`, with `/` separators.
+///
+/// With `progress`, a folder of at least [`PROGRESS_MIN_FILES`] files shows a bar while it
+/// is decoded.
 pub fn load_folder(
     dir: &Path,
     size: usize,
     mode: ColorMode,
+    progress: bool,
 ) -> Result<(ImageSet, LoadReport), DataError> {
     if size == 0 {
         return Err(DataError::ZeroSize);
@@ -39,7 +48,9 @@ pub fn load_folder(
         loaded: 0,
         skipped: Vec::new(),
     };
+    let bar = files_bar(progress && files.len() >= PROGRESS_MIN_FILES, files.len());
     for path in files {
+        bar.inc(1);
         match ImageReader::open(&path)
             .map_err(|e| e.to_string())
             .and_then(|r| r.with_guessed_format().map_err(|e| e.to_string()))
@@ -51,11 +62,12 @@ pub fn load_folder(
                 report.loaded += 1;
             }
             Err(reason) => {
-                tracing::warn!("skipping unreadable image {}: {reason}", path.display());
+                bar.suspend(|| tracing::warn!("skipping unreadable image {}: {reason}", path.display()));
                 report.skipped.push((path, reason));
             }
         }
     }
+    bar.finish_and_clear();
     if report.loaded == 0 {
         return Err(DataError::NoImages {
             dir: dir.to_path_buf(),

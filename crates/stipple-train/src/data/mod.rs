@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 pub use atlas::{embedded_emoji, EMBEDDED_EMOJI_COUNT};
 pub use error::DataError;
-pub use folder::{load_folder, EXTENSIONS};
+pub use folder::{load_folder, EXTENSIONS, PROGRESS_MIN_FILES};
 
 /// The channels a data set is loaded with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
