@@ -1,7 +1,5 @@
 //! Tensors in [−1, 1] to 8-bit images, grids of them, and PNG files written atomically.
 
-use std::path::Path;
-
 use candle_core::{DType, Tensor};
 use image::{DynamicImage, GenericImage, GrayImage, RgbImage};
 
@@ -48,18 +46,6 @@ pub fn grid(images: &[DynamicImage], cols: usize, pad: u32) -> DynamicImage {
 /// Columns for a near-square grid of `n` images.
 pub fn grid_columns(n: usize) -> usize {
     (n as f64).sqrt().ceil().max(1.0) as usize
-}
-
-/// Writes a PNG under a temporary name beside `path`, then renames it into place, so a
-/// crash never leaves a torn image.
-pub fn save_png(image: &DynamicImage, path: &Path) -> Result<(), PipelineError> {
-    let fail = |reason: String| PipelineError::Write { path: path.to_path_buf(), reason };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    }
-    let tmp = path.with_extension("png.tmp");
-    image.save_with_format(&tmp, image::ImageFormat::Png).map_err(|e| fail(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string()))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ mod trajectory_render;
 pub use device::{device, DEVICE_NAMES};
 pub use error::PipelineError;
 pub use generate::generate;
-pub use images::{grid, grid_columns, save_png, to_images};
+pub use images::{grid, grid_columns, to_images};
 pub use noise::SeededNoise;
 pub use output::{check_model_hash, model_ref, regenerate, write_images};
 pub use png_text::{read_png_text, write_png_with_text};

@@ -11,7 +11,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use image::DynamicImage;
 use stipple_nn::{save_model_file, unet_from_tensors, UNet2D};
-use stipple_pipeline::{generate, grid, grid_columns, save_png, to_images, GenerateRequest};
+use stipple_pipeline::{generate, grid, grid_columns, to_images, write_images, GenerateRequest};
 
 use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_VERSION};
 use crate::dashboard::{Dashboard, StepStats};
@@ -180,6 +180,10 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
         }
         if last || (cfg.sample_every > 0 && done % cfg.sample_every == 0) {
             bar.suspend(|| -> Result<(), TrainError> {
+                if saved_step != done {
+                    // The grid's recipe names the model file: it must hold these weights.
+                    save_model_file(&outcome.model_file, ema.tensors(), &cfg.model, &[("step", done.to_string())])?;
+                }
                 let (latest, g) = write_sample_grid(&cfg, &ema, device, &opts.run, done, opts.progress)?;
                 dashboard.log_samples(done, &g)?;
                 outcome.latest_grid = Some(latest);
@@ -212,7 +216,8 @@ fn write_sample_grid(
 ) -> Result<(PathBuf, DynamicImage), TrainError> {
     let tensors: HashMap<String, Tensor> = ema.tensors().iter().cloned().collect();
     let unet = unet_from_tensors(tensors, &cfg.model.unet, device)?;
-    let model = stipple_nn::LoadedModel { config: cfg.model.clone(), unet, metadata: HashMap::new() };
+    let metadata = HashMap::from([("step".to_string(), step.to_string())]);
+    let model = stipple_nn::LoadedModel { config: cfg.model.clone(), unet, metadata };
     let spec = GenerateRequest {
         steps: cfg.sample_steps,
         count: cfg.sample_count,
@@ -224,10 +229,11 @@ fn write_sample_grid(
     let sigmas = spec.sigmas(&cfg.model.diffusion)?;
     let images = to_images(&generate(&model, &spec, &sigmas, device, &mut bar)?)?;
     bar.0.finish_and_clear();
-    let g = grid(&images, grid_columns(images.len()), 2);
-    let path = run.join("samples").join(format!("step-{step:06}.png"));
-    save_png(&g, &path)?;
+    // Each grid carries its recipe, naming the model file written at this step.
+    let model_ref = stipple_pipeline::model_ref(&model_file(run), &model)?;
     let latest = run.join("samples").join("latest.png");
-    save_png(&g, &latest)?;
-    Ok((latest, g))
+    for path in [run.join("samples").join(format!("step-{step:06}.png")), latest.clone()] {
+        write_images(&images, &spec, &sigmas, &model_ref, &path, false)?;
+    }
+    Ok((latest, grid(&images, grid_columns(images.len()), 2)))
 }

@@ -72,6 +72,17 @@ fn rerun_reproduces_grids_and_single_images_bit_for_bit() {
 }
 
 #[test]
+fn training_sample_grids_carry_their_recipe_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_model(dir.path());
+    let grid = run.join("samples/latest.png");
+    let again = dir.path().join("again.png");
+    let o = stipple().arg("rerun").arg(&grid).arg("-o").arg(&again).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pixels(&grid), pixels(&again));
+}
+
+#[test]
 fn recipe_problems_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let run = tiny_model(dir.path());

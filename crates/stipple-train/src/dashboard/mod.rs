@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use image::DynamicImage;
-use stipple_pipeline::save_png;
+use stipple_pipeline::write_png_with_text;
 
 pub use plot::LOSS_PLOT_SIZE;
 pub use smooth::{LossSmoother, LOSS_SMOOTHING};
@@ -124,7 +124,7 @@ impl Dashboard {
         let text = std::fs::read_to_string(&log_path).map_err(io_err(&log_path))?;
         let path = self.run.join(LOSS_PLOT);
         let img = render_loss_plot(&losses_from_log(&text)).map_err(|reason| TrainError::Io { path: path.clone(), reason })?;
-        save_png(&DynamicImage::ImageRgb8(img), &path)?;
+        write_png_with_text(&DynamicImage::ImageRgb8(img), &path, &[])?;
         Ok(path)
     }
 }
