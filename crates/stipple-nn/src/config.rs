@@ -296,14 +296,14 @@ impl UNetConfig {
     }
 
     /// The default network of `stipple train` on the built-in emoji: 16×16 RGB, three
-    /// levels (16, 8, 4) sized so a step takes well under a second on two CPU cores.
+    /// levels (16, 8, 4), sized so the default run takes minutes on two CPU cores.
     pub fn emoji16() -> Self {
         Self::with_attention_at(
-            16,           // 16×16 emoji keep faces and objects readable
-            3,            // RGB
-            &[64, 128, 128], // widths per level; time embedding 256 wide
-            1,            // one ResBlock per down level (two per up level)
-            &[8],         // self-attention at 8×8 (plus the mid block at 4×4)
+            16,             // 16×16 emoji keep faces and objects readable
+            3,              // RGB
+            &[32, 64, 64],  // widths per level; time embedding 128 wide
+            1,              // one ResBlock per down level (two per up level)
+            &[8],           // self-attention at 8×8 (plus the mid block at 4×4)
         )
         .expect("valid preset")
     }

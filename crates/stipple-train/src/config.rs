@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use stipple_math::Prediction;
 use stipple_nn::{DiffusionConfig, ModelConfig, UNetConfig};
 
 use crate::data::ColorMode;
@@ -89,13 +90,19 @@ impl TrainConfig {
     pub fn for_data(data: DataSource, unet: UNetConfig) -> Self {
         let color = if unet.in_channels == 1 { ColorMode::Grey } else { ColorMode::Rgb };
         Self {
-            model: ModelConfig { unet, diffusion: DiffusionConfig::default() },
+            // v-prediction (Salimans & Ho 2022): at DDPM's σ_max ≈ 157 an ε-prediction error
+            // is multiplied by σ in D(x; σ), and short runs sample saturated noise; v keeps
+            // D's error bounded at every noise level.
+            model: ModelConfig {
+                unet,
+                diffusion: DiffusionConfig { prediction_type: Prediction::VPrediction, ..DiffusionConfig::default() },
+            },
             data,
             color,
             random_flip: true,
             loss: LossKind::L2,
             batch_size: 32,
-            steps: 2000,
+            steps: 1500,
             // A higher rate than DDPM's 2e-4 suits these small nets and short runs.
             optimizer: AdamWConfig { lr: 1e-3, ..AdamWConfig::default() },
             warmup_steps: 100,
