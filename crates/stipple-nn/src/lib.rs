@@ -11,6 +11,7 @@ mod diffusion;
 pub mod dropout;
 pub mod embeddings;
 pub mod error;
+mod guidance;
 mod latent;
 mod model_file;
 mod network;
@@ -26,6 +27,7 @@ pub use model_file::{
     load_model_file, read_model_config, save_model_file, LoadedModel, ModelConfig, FORMAT_VERSION, MODEL_FORMAT,
 };
 pub use network::{denoiser, UNetNetwork};
+pub use guidance::{guided_denoiser, Guided, GuidanceSettings, GuidedNetwork, Inpaint};
 pub use error::NnError;
 pub use unet::{num_parameters, UNet2D};
 pub use weights::{

@@ -23,6 +23,11 @@ pub struct ModelConfig {
     /// The noise process it was trained on.
     #[serde(default)]
     pub diffusion: DiffusionConfig,
+    /// Names of the classes of a class-conditional model, sorted; class `i` is label `i` and
+    /// label `classes.len()` is the "no label" token of classifier-free guidance. Empty for
+    /// an unconditional model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
 }
 
 impl ModelConfig {
@@ -32,7 +37,39 @@ impl ModelConfig {
         if self.unet.sample_size.is_none() {
             return Err(NnError::Config("sample_size must be set: it is the image size the model generates".into()));
         }
+        if !self.classes.is_empty() && self.unet.num_class_embeds != Some(self.classes.len() + 1) {
+            return Err(NnError::Config(format!(
+                "{} classes need num_class_embeds = {} (one per class and the \"no label\" token), got {:?}",
+                self.classes.len(),
+                self.classes.len() + 1,
+                self.unet.num_class_embeds
+            )));
+        }
         self.diffusion.validate().map_err(NnError::Diffusion)
+    }
+
+    /// The label of the "no label" (unconditional) token, for class-conditional models.
+    pub fn null_class(&self) -> Option<u32> {
+        (!self.classes.is_empty()).then_some(self.classes.len() as u32)
+    }
+
+    /// The label of class `name`; the error says when the model has no classes, or lists
+    /// some of the known ones.
+    pub fn class_index(&self, name: &str) -> Result<u32, NnError> {
+        if self.classes.is_empty() {
+            return Err(NnError::Config(format!(
+                "this model is not class-conditional, so it cannot be asked for class \"{name}\" \
+                 (train one with --labels csv or --labels folders)"
+            )));
+        }
+        match self.classes.iter().position(|c| c == name) {
+            Some(i) => Ok(i as u32),
+            None => {
+                let shown: Vec<&str> = self.classes.iter().take(12).map(String::as_str).collect();
+                let more = if self.classes.len() > shown.len() { format!(", … ({} in all)", self.classes.len()) } else { String::new() };
+                Err(NnError::Config(format!("unknown class \"{name}\"; the model knows: {}{more}", shown.join(", "))))
+            }
+        }
     }
 
     /// Side of the square images the model works on (validated to be set).

@@ -13,7 +13,7 @@ use stipple_nn::{
 };
 
 fn config() -> ModelConfig {
-    ModelConfig { unet: UNetConfig::tiny(), diffusion: DiffusionConfig::default() }
+    ModelConfig { unet: UNetConfig::tiny(), diffusion: DiffusionConfig::default(), classes: vec![] }
 }
 
 #[test]

@@ -1,21 +1,40 @@
-//! Spec → images: seeded starting noise and the sampler over given σ's, in batches.
+//! Spec → images: seeded starting noise (or a noised init image) and the sampler over given
+//! σ's, with class guidance and inpainting as denoiser wrappers, in batches.
 
 use candle_core::{Device, Tensor};
-use stipple_nn::{denoiser, DiffusionConfig, LoadedModel, TensorLatent};
-use stipple_sample::{sample, Observer, Sigmas};
+use stipple_nn::{guided_denoiser, DiffusionConfig, GuidanceSettings, Inpaint, LoadedModel, TensorLatent};
+use stipple_sample::{sample, Denoiser, Observer, Sigmas};
 
-use crate::{GenerateSpec, PipelineError, SeededNoise};
+use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise};
 
 impl GenerateSpec {
-    /// The σ's this spec walks for a model trained with `diffusion`.
+    /// The σ's this spec walks for a model trained with `diffusion` (the full schedule; an
+    /// init image's strength skips its first part inside [`generate`]).
     pub fn sigmas(&self, diffusion: &DiffusionConfig) -> Result<Sigmas, PipelineError> {
         self.schedule.build(&diffusion.schedule(), self.steps, 0).map_err(|e| PipelineError::Invalid(e.to_string()))
     }
 }
 
+/// Class labels `(cond, uncond)` for every image of the spec, or `None` for an
+/// unconditional model. Unknown classes and classes asked of an unconditional model are
+/// errors that name the known classes.
+fn labels(model: &LoadedModel, spec: &GenerateSpec) -> Result<Option<(u32, u32)>, PipelineError> {
+    let c = &spec.conditioning;
+    let Some(null) = model.config.null_class() else {
+        if let Some(name) = c.class.as_ref().or(c.negative_class.as_ref()) {
+            model.config.class_index(name)?; // the "not class-conditional" error
+        }
+        return Ok(None);
+    };
+    let cond = c.class.as_deref().map(|n| model.config.class_index(n)).transpose()?.unwrap_or(null);
+    let uncond = c.negative_class.as_deref().map(|n| model.config.class_index(n)).transpose()?.unwrap_or(null);
+    Ok(Some((cond, uncond)))
+}
+
 /// Generates `spec.count` images with `model` over `sigmas`; returns `(count, C, H, W)` in
-/// [−1, 1]. Image i starts from the noise of seed `spec.seed + i` and draws its ancestral
-/// noise from the same stream, so it does not depend on the batch size.
+/// [−1, 1]. Image i starts from the noise of seed `spec.seed + i` (added to the init image
+/// at the starting σ for img2img) and draws its ancestral noise from the same stream, so it
+/// does not depend on the batch size.
 pub fn generate(
     model: &LoadedModel,
     spec: &GenerateSpec,
@@ -24,18 +43,82 @@ pub fn generate(
     observer: &mut impl Observer<TensorLatent>,
 ) -> Result<Tensor, PipelineError> {
     let size = model.config.image_size();
-    let per_image = [model.config.unet.in_channels, size, size];
+    let channels = model.config.unet.in_channels;
+    let per_image = [channels, size, size];
+    let cond = &spec.conditioning;
+    let labels = labels(model, spec)?;
+    let init = match &cond.init_image {
+        Some(path) => Some(load_init_image(path, size, channels, device)?),
+        None => None,
+    };
+    let keep = match (&cond.mask, &init) {
+        (Some(path), Some((_, dims))) => Some(load_keep_mask(path, *dims, size, channels, device)?),
+        _ => None,
+    };
+    // img2img: walk only the last part of the schedule (ending in 0).
+    let start_at = cond.start_index(sigmas.as_slice().len().saturating_sub(1));
+    let tail = &sigmas.as_slice()[start_at..];
+    // Strength 0 walks nothing: the init image itself is the result (no model call).
+    let walked = if tail.len() < 2 { None } else { Some(Sigmas::new(tail.to_vec()).map_err(|e| PipelineError::Invalid(e.to_string()))?) };
+    let settings = GuidanceSettings { scale: cond.guidance_scale, rescale: cond.guidance_rescale, interval: cond.guidance_interval };
     let mut out = Vec::new();
     let mut start = 0;
     while start < spec.count {
         let n = spec.batch_size.min(spec.count - start);
         let seeds = (start..start + n).map(|i| spec.seed + i as u64);
         let mut noise = SeededNoise::new(seeds, device);
-        let x = TensorLatent((noise.draw(&per_image)? * sigmas.as_slice()[0])?);
-        let mut d = denoiser(&model.unet, &model.config.diffusion, None);
-        let x0 = sample(spec.sampler, &mut d, x, sigmas, &spec.options, &mut noise, observer)?;
-        out.push(x0.0.clamp(-1f32, 1f32)?);
+        let eps = noise.draw(&per_image)?;
+        let known = match &init {
+            Some((img, _)) => Some(img.repeat((n, 1, 1, 1))?),
+            None => None,
+        };
+        let x0 = match (&known, &walked) {
+            (Some(k), None) => k.clone(),
+            (Some(k), Some(w)) => {
+                let x = (k + (eps * w.as_slice()[0])?)?;
+                run(model, spec, w, labels, settings, keep.as_ref().map(|m| (k, m)), n, x, &mut noise, observer)?
+            }
+            (None, Some(w)) => run(model, spec, w, labels, settings, None, n, (eps * w.as_slice()[0])?, &mut noise, observer)?,
+            (None, None) => return Err(PipelineError::Invalid("no σ to walk".into())),
+        };
+        // Inpainting: the kept pixels are the init image's, exactly.
+        let x0 = match (&keep, &known) {
+            (Some(m), Some(k)) => m.repeat((n, 1, 1, 1))?.where_cond(k, &x0)?,
+            _ => x0,
+        };
+        out.push(x0.clamp(-1f32, 1f32)?);
         start += n;
     }
     Ok(Tensor::cat(&out, 0)?)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    model: &LoadedModel,
+    spec: &GenerateSpec,
+    sigmas: &Sigmas,
+    labels: Option<(u32, u32)>,
+    settings: GuidanceSettings,
+    inpaint: Option<(&Tensor, &Tensor)>,
+    n: usize,
+    x: Tensor,
+    noise: &mut SeededNoise,
+    observer: &mut impl Observer<TensorLatent>,
+) -> Result<Tensor, PipelineError> {
+    let device = x.device();
+    let label = |l: u32| Tensor::full(l, n, device);
+    let (c, u) = match labels {
+        Some((c, u)) => (Some(label(c)?), Some(label(u)?)),
+        None => (None, None),
+    };
+    let mut d = guided_denoiser(&model.unet, &model.config.diffusion, c, u, settings);
+    let x = TensorLatent(x);
+    let x0 = match inpaint {
+        Some((known, keep)) => {
+            let mut wrapped = Inpaint { inner: &mut d as &mut dyn Denoiser<TensorLatent>, known: known.clone(), keep: keep.repeat((n, 1, 1, 1))? };
+            sample(spec.sampler, &mut wrapped, x, sigmas, &spec.options, noise, observer)?
+        }
+        None => sample(spec.sampler, &mut d, x, sigmas, &spec.options, noise, observer)?,
+    };
+    Ok(x0.0)
 }

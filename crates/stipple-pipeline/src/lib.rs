@@ -3,6 +3,7 @@
 //! reproduces them; trajectories of the denoising can be recorded and drawn. Shared by
 //! every front end.
 
+mod conditioning;
 mod device;
 mod error;
 mod font;
@@ -15,7 +16,10 @@ mod recipe;
 mod request;
 mod trajectory;
 mod trajectory_render;
+mod transform;
 
+pub use conditioning::{load_init_image, load_keep_mask, Conditioning};
+pub use transform::prepare_image;
 pub use device::{device, DEVICE_NAMES};
 pub use error::PipelineError;
 pub use generate::generate;

@@ -43,6 +43,7 @@ fn recipe(
         grid_columns,
         width: size,
         height: size,
+        conditioning: spec.conditioning.clone(),
     }
 }
 
@@ -114,6 +115,7 @@ pub fn regenerate(
         count: recipe.count,
         batch_size: recipe.count,
         options: recipe.options,
+        conditioning: recipe.conditioning.clone(),
     };
     let images = to_images(&generate(model, &spec, &sigmas, device, observer)?)?;
     Ok(match recipe.grid_columns {

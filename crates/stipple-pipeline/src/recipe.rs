@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use stipple_math::SigmaSchedule;
 use stipple_sample::{SamplerKind, SamplerOptions};
 
-use crate::{read_png_text, PipelineError};
+use crate::{read_png_text, Conditioning, PipelineError};
 
 /// Key of the JSON recipe's text chunk.
 pub const RECIPE_KEY: &str = "stipple";
@@ -55,6 +55,13 @@ pub struct Recipe {
     /// Size of one image in pixels.
     pub width: usize,
     pub height: usize,
+    /// Class guidance, init image and mask (absent in plain recipes).
+    #[serde(default, skip_serializing_if = "is_plain")]
+    pub conditioning: Conditioning,
+}
+
+fn is_plain(c: &Conditioning) -> bool {
+    *c == Conditioning::default()
 }
 
 /// The software name and version written into recipes.
@@ -86,10 +93,11 @@ impl Recipe {
     pub fn parameters(&self) -> String {
         let model = self.model.path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         let mut s = format!(
-            "Steps: {}, Sampler: {}, Schedule type: {}, CFG scale: 1, Seed: {}, Size: {}x{}, Model hash: {}, Model: {}",
+            "Steps: {}, Sampler: {}, Schedule type: {}, CFG scale: {}, Seed: {}, Size: {}x{}, Model hash: {}, Model: {}",
             self.steps,
             self.sampler.display_name(),
             self.schedule.display_name(),
+            self.conditioning.guidance_scale,
             self.seed,
             self.width,
             self.height,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use stipple_math::SigmaSchedule;
 use stipple_sample::{SamplerKind, SamplerOptions};
 
-use crate::PipelineError;
+use crate::{Conditioning, PipelineError};
 
 /// Most images one request may ask for.
 pub const MAX_COUNT: usize = 4096;
@@ -32,6 +32,9 @@ pub struct GenerateRequest {
     /// sampler's defaults.
     #[serde(default)]
     pub options: SamplerOptions,
+    /// Class guidance, init image and mask.
+    #[serde(default)]
+    pub conditioning: Conditioning,
 }
 
 impl Default for GenerateRequest {
@@ -44,6 +47,7 @@ impl Default for GenerateRequest {
             count: 16,
             batch_size: 16,
             options: SamplerOptions::default(),
+            conditioning: Conditioning::default(),
         }
     }
 }
@@ -58,6 +62,7 @@ pub struct GenerateSpec {
     pub count: usize,
     pub batch_size: usize,
     pub options: SamplerOptions,
+    pub conditioning: Conditioning,
 }
 
 impl GenerateRequest {
@@ -78,6 +83,7 @@ impl GenerateRequest {
             return Err(PipelineError::Invalid("batch size must be at least 1".into()));
         }
         validate_options(&self.options)?;
+        self.conditioning.validate()?;
         self.seed.checked_add(self.count as u64 - 1).ok_or_else(|| {
             PipelineError::Invalid(format!("seed {} + count {} overflows a 64-bit seed", self.seed, self.count))
         })?;
@@ -89,6 +95,7 @@ impl GenerateRequest {
             count: self.count,
             batch_size: self.batch_size.min(self.count),
             options: self.options,
+            conditioning: self.conditioning.clone(),
         })
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use stipple_math::Prediction;
 use stipple_nn::{DiffusionConfig, ModelConfig, UNetConfig};
 
-use crate::data::ColorMode;
+use crate::data::{ColorMode, LabelSource};
 use crate::optim::AdamWConfig;
 use crate::TrainError;
 
@@ -77,6 +77,18 @@ pub struct TrainConfig {
     pub sample_steps: usize,
     /// Seed of initialisation, data order, noise and dropout.
     pub seed: u64,
+    /// Class labels of the images (none: an unconditional model).
+    #[serde(default)]
+    pub labels: LabelSource,
+    /// Probability that an image's label is replaced by the "no label" token during
+    /// training, so one model also predicts unconditionally, as classifier-free guidance
+    /// needs (Ho & Salimans 2022 find 0.1–0.2 best).
+    #[serde(default = "default_cond_dropout")]
+    pub cond_dropout: f64,
+}
+
+fn default_cond_dropout() -> f64 {
+    0.1
 }
 
 impl TrainConfig {
@@ -96,6 +108,7 @@ impl TrainConfig {
             model: ModelConfig {
                 unet,
                 diffusion: DiffusionConfig { prediction_type: Prediction::VPrediction, ..DiffusionConfig::default() },
+                classes: vec![],
             },
             data,
             color,
@@ -114,6 +127,8 @@ impl TrainConfig {
             sample_count: 64,
             sample_steps: 20,
             seed: 0,
+            labels: LabelSource::None,
+            cond_dropout: default_cond_dropout(),
         }
     }
 
@@ -144,6 +159,12 @@ impl TrainConfig {
         }
         if self.checkpoint_every == 0 {
             return bad("checkpoint_every must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.cond_dropout) {
+            return bad(format!("cond_dropout must lie in [0, 1], got {}", self.cond_dropout));
+        }
+        if self.labels != LabelSource::None && !matches!(self.data, DataSource::Folder(_)) {
+            return bad("class labels need a data folder (--data); the built-in emoji set has none".into());
         }
         if self.sample_count == 0 || self.sample_steps == 0 {
             return bad("sample_count and sample_steps must be at least 1".into());

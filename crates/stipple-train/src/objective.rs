@@ -36,7 +36,7 @@ impl NoiseDraw {
 }
 
 /// The loss of `unet` on clean images `x0` (`(B, C, H, W)` in [−1, 1]) with the noise of
-/// `draw`. Returns a scalar tensor that carries the graph for backpropagation.
+/// `draw` and, for a class-conditional net, the `(B,)` u32 `class_labels`. Returns a scalar tensor that carries the graph for backpropagation.
 pub fn diffusion_loss(
     unet: &UNet2D,
     diffusion: &DiffusionConfig,
@@ -44,6 +44,7 @@ pub fn diffusion_loss(
     loss: LossKind,
     x0: &Tensor,
     draw: &NoiseDraw,
+    class_labels: Option<&Tensor>,
 ) -> Result<Tensor> {
     let device = x0.device();
     let b = x0.dim(0)?;
@@ -63,10 +64,16 @@ pub fn diffusion_loss(
     let x_in = x.broadcast_mul(&col(c_in, device)?)?;
     let target = (x0.broadcast_mul(&col(a, device)?)? + eps.broadcast_mul(&col(bb, device)?)?)?;
     let timesteps = Tensor::from_vec(t, b, device)?;
-    let out = unet.forward_train(&x_in, &timesteps, None, draw.dropout_seed)?;
+    let out = unet.forward_train(&x_in, &timesteps, class_labels, draw.dropout_seed)?;
     let diff = (out - target)?;
     match loss {
         LossKind::L2 => diff.sqr()?.mean_all(),
         LossKind::L1 => diff.abs()?.mean_all(),
     }
+}
+
+/// The labels the network sees: each of `labels` is replaced by `null` with probability
+/// `p` (condition dropout, Ho & Salimans 2022, Alg. 1), drawn from the step's generator.
+pub fn drop_labels(rng: &mut ChaCha8Rng, labels: &[u32], null: u32, p: f64) -> Vec<u32> {
+    labels.iter().map(|&l| if rng.random_bool(p) { null } else { l }).collect()
 }

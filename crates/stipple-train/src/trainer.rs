@@ -15,10 +15,10 @@ use stipple_pipeline::{generate, grid, grid_columns, to_images, write_images, Ge
 
 use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_VERSION};
 use crate::dashboard::{Dashboard, StepStats};
-use crate::data::{embedded_emoji, load_folder, ImageSet};
+use crate::data::{embedded_emoji, load_folder, load_labels, ImageSet};
 use crate::ema::{ema_decay, Ema};
 use crate::init::{named_vars, seeded_var_builder};
-use crate::objective::{diffusion_loss, NoiseDraw};
+use crate::objective::{diffusion_loss, drop_labels, NoiseDraw};
 use crate::optim::{warmup_lr, AdamW};
 use crate::order::{batch_indices, step_rng};
 use crate::progress::{sampling_bar, steps_bar};
@@ -85,13 +85,29 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
         }
         None
     };
-    let cfg = match &checkpoint {
+    let mut cfg = match &checkpoint {
         Some(ck) => TrainConfig { steps: config.steps, ..ck.config.clone() },
         None => config,
     };
     cfg.validate()?;
-    std::fs::create_dir_all(&opts.run).map_err(|e| TrainError::Io { path: opts.run.clone(), reason: e.to_string() })?;
     let (data, skipped) = load_data(&cfg, opts.progress)?;
+    let labels = match &cfg.data {
+        DataSource::Folder(dir) => load_labels(dir, &data.names, &cfg.labels)?,
+        DataSource::EmbeddedEmoji => None,
+    };
+    if let Some(l) = &labels {
+        if checkpoint.is_some() && cfg.model.classes != l.classes {
+            return Err(TrainError::Config(format!(
+                "the data's classes ({}) differ from the checkpoint's ({})",
+                l.classes.join(", "),
+                cfg.model.classes.join(", ")
+            )));
+        }
+        cfg.model.classes = l.classes.clone();
+        cfg.model.unet.num_class_embeds = Some(l.classes.len() + 1);
+        cfg.validate()?;
+    }
+    std::fs::create_dir_all(&opts.run).map_err(|e| TrainError::Io { path: opts.run.clone(), reason: e.to_string() })?;
 
     let varmap = VarMap::new();
     let unet = UNet2D::new(seeded_var_builder(&varmap, cfg.seed, device), &cfg.model.unet)?;
@@ -136,7 +152,15 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
         let flips: Vec<bool> = indices.iter().map(|_| cfg.random_flip && rand::Rng::random_bool(&mut rng, 0.5)).collect();
         let x0 = Tensor::from_vec(data.batch(&indices, &flips), (b, c, s, s), device)?;
         let draw = NoiseDraw::new(&mut rng, b, c * s * s, cfg.model.diffusion.num_train_timesteps);
-        let loss = diffusion_loss(&unet, &cfg.model.diffusion, &schedule, cfg.loss, &x0, &draw)?;
+        let class_labels = match (&labels, cfg.model.null_class()) {
+            (Some(l), Some(null)) => {
+                let batch_labels: Vec<u32> = indices.iter().map(|&i| l.per_image[i]).collect();
+                let seen = drop_labels(&mut rng, &batch_labels, null, cfg.cond_dropout);
+                Some(Tensor::from_vec(seen, b, device)?)
+            }
+            _ => None,
+        };
+        let loss = diffusion_loss(&unet, &cfg.model.diffusion, &schedule, cfg.loss, &x0, &draw, class_labels.as_ref())?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
         let grads = loss.backward()?;
         let grad_norm = opt.grad_norm(&grads)?;

@@ -37,6 +37,9 @@ pub enum DataError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Class labels could not be read or do not cover every image.
+    #[error("class labels: {0}")]
+    Labels(String),
     /// The atlas compiled into the binary could not be decoded or does not match its labels.
     #[error("embedded emoji data is damaged: {0}")]
     Embedded(String),

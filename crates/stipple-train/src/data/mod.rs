@@ -5,6 +5,7 @@
 mod atlas;
 mod error;
 mod folder;
+mod labels;
 mod transform;
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 pub use atlas::{embedded_emoji, EMBEDDED_EMOJI_COUNT};
 pub use error::DataError;
 pub use folder::{load_folder, EXTENSIONS, PROGRESS_MIN_FILES};
+pub use labels::{load_labels, LabelSource, Labels, LABELS_FILE};
 
 /// The channels a data set is loaded with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

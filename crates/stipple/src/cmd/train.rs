@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use stipple_nn::UNetConfig;
+use stipple_train::data::LabelSource;
 use stipple_train::{train, DataSource, LossKind, TrainConfig, TrainOptions};
 
 /// Train a diffusion model. Without --data it trains on the built-in Fluent Emoji set.
@@ -79,6 +80,17 @@ pub struct TrainArgs {
     /// Images per sample grid.
     #[arg(long)]
     pub sample_count: Option<usize>,
+    /// Class labels for a class-conditional model: csv (a column of labels.csv in the data folder,
+    /// first column = file name) or folders (each image's sub-folder name).
+    #[arg(long, value_name = "csv|folders")]
+    pub labels: Option<String>,
+    /// Column of labels.csv holding the class (implies --labels csv) [default: label].
+    #[arg(long, value_name = "NAME")]
+    pub label_column: Option<String>,
+    /// Probability of training an image without its label, so the model also samples
+    /// unconditionally (classifier-free guidance) [default: 0.1].
+    #[arg(long, value_name = "P")]
+    pub cond_dropout: Option<f64>,
     /// Seed of initialisation, data order and noise.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -138,6 +150,19 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
     set!(a.sample_every => cfg.sample_every);
     set!(a.sample_count => cfg.sample_count);
     set!(a.seed => cfg.seed);
+    set!(a.cond_dropout => cfg.cond_dropout);
+    let column = || a.label_column.clone().unwrap_or_else(|| "label".into());
+    cfg.labels = match (a.labels.as_deref(), &a.label_column) {
+        (None, None) => LabelSource::None,
+        (Some("csv"), _) | (None, Some(_)) => LabelSource::Csv { column: column() },
+        (Some("folders"), None) => LabelSource::Folders,
+        (Some("folders"), Some(_)) => anyhow::bail!("--label-column reads labels.csv; it cannot be combined with --labels folders"),
+        (Some(other), _) => anyhow::bail!("unknown --labels \"{other}\"; accepted: csv, folders"),
+    };
+    anyhow::ensure!(
+        cfg.labels == LabelSource::None || a.data.is_some(),
+        "class labels need a data folder (--data); the built-in emoji set has none"
+    );
     Ok(cfg)
 }
 
