@@ -70,7 +70,8 @@ def unet_config(preset):
     if preset in ("bench-unet16", "bench-unet32", "bench-unet64"):
         return dict(bench, sample_size=int(preset[len("bench-unet"):]))
     if preset == "emoji16":
-        # UNetConfig::with_attention_at(16, 3, [64, 128, 128], 1, [8]): attention at 8x8.
+        # UNetConfig::emoji16() when this was written: with_attention_at(16, 3, [64, 128, 128], 1, [8]).
+        # The demo config changes; bench/run.sh passes Stipple's current one with --configs.
         return dict(
             bench,
             sample_size=16,

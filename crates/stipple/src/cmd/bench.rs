@@ -206,9 +206,9 @@ pub fn forward_flops(cfg: &UNetConfig) -> anyhow::Result<u64> {
             continue;
         }
         let layer = parts[parts.len() - 2];
-        match dims.as_slice() {
-            &[cout, cin, kh, kw] => total += 2 * (cout * cin * kh * kw) as u64 * r * r,
-            &[out, inp] if parts[0] != "class_embedding" => {
+        match *dims.as_slice() {
+            [cout, cin, kh, kw] => total += 2 * (cout * cin * kh * kw) as u64 * r * r,
+            [out, inp] if parts[0] != "class_embedding" => {
                 let in_attention = parts.contains(&"attentions");
                 let rows = if in_attention { r * r } else { 1 };
                 total += 2 * (out * inp) as u64 * rows;
