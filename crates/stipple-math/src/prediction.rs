@@ -109,6 +109,35 @@ impl Prediction {
             }
         }
     }
+
+    /// Min-SNR-γ loss weight (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+    /// Weighting Strategy", Eq. 9 and Table 1) for a loss on this prediction's target:
+    /// the x₀-space weight min(SNR, γ) with SNR = 1/σ², times c_out(σ)², because
+    /// ‖F − target‖² = ‖D − x₀‖²/c_out². Gives min(SNR, γ)/SNR for ε,
+    /// min(SNR, γ)/(SNR + 1) for v and min(SNR, γ) for x₀, as in the paper.
+    pub fn min_snr_weight(self, sigma: f64, gamma: f64) -> f64 {
+        let snr = 1.0 / (sigma * sigma);
+        let c_out = self.scalings(sigma).c_out;
+        snr.min(gamma) * c_out * c_out
+    }
+}
+
+#[cfg(test)]
+mod min_snr_tests {
+    use super::*;
+
+    /// The closed forms of Hang et al. 2023, Table 1, for σ on both sides of SNR = γ.
+    #[test]
+    fn matches_the_papers_closed_forms() {
+        let gamma = 5.0;
+        for sigma in [0.1f64, 0.3, 1.0, 4.0] {
+            let snr = 1.0 / (sigma * sigma);
+            let close = |a: f64, b: f64| (a - b).abs() < 1e-12 * b.abs().max(1.0);
+            assert!(close(Prediction::Epsilon.min_snr_weight(sigma, gamma), snr.min(gamma) / snr));
+            assert!(close(Prediction::VPrediction.min_snr_weight(sigma, gamma), snr.min(gamma) / (snr + 1.0)));
+            assert!(close(Prediction::Sample.min_snr_weight(sigma, gamma), snr.min(gamma)));
+        }
+    }
 }
 
 impl FromStr for Prediction {

@@ -41,6 +41,23 @@ impl std::str::FromStr for LossKind {
     }
 }
 
+/// How the per-sample losses of a batch are weighted by noise level.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LossWeighting {
+    /// Every noise level counts the same in the prediction's own target space.
+    Uniform,
+    /// Min-SNR-γ (Hang et al. 2023): caps the weight of nearly clean levels, which
+    /// otherwise dominate and slow convergence (reported 3.4× faster at γ = 5).
+    MinSnr { gamma: f64 },
+}
+
+impl Default for LossWeighting {
+    fn default() -> Self {
+        Self::Uniform
+    }
+}
+
 /// Everything that defines a run. Resuming reads it back from the checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +72,9 @@ pub struct TrainConfig {
     pub random_flip: bool,
     /// Regression loss.
     pub loss: LossKind,
+    /// Weighting of the loss by noise level.
+    #[serde(default)]
+    pub loss_weighting: LossWeighting,
     /// Images per step.
     pub batch_size: usize,
     /// Total optimisation steps of the run.
@@ -114,6 +134,7 @@ impl TrainConfig {
             color,
             random_flip: true,
             loss: LossKind::L2,
+            loss_weighting: LossWeighting::MinSnr { gamma: 5.0 },
             batch_size: 32,
             steps: 1500,
             // A higher rate than DDPM's 2e-4 suits these small nets and short runs.

@@ -16,7 +16,7 @@ mod trainer;
 
 pub use checkpoint::{find_checkpoint, load_checkpoint, Checkpoint, RunState, CHECKPOINT_DIR};
 pub use dashboard::{LossSmoother, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
-pub use config::{DataSource, LossKind, TrainConfig};
+pub use config::{DataSource, LossKind, LossWeighting, TrainConfig};
 pub use error::TrainError;
 pub use optim::AdamWConfig;
 pub use trainer::{model_file, train, TrainOptions, TrainOutcome};

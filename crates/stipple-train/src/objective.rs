@@ -14,7 +14,7 @@ use rand_distr::StandardNormal;
 use stipple_math::DiscreteSchedule;
 use stipple_nn::{DiffusionConfig, UNet2D};
 
-use crate::LossKind;
+use crate::{LossKind, LossWeighting};
 
 /// The random draws of one training step, made on the host from the step's generator.
 pub struct NoiseDraw {
@@ -42,6 +42,7 @@ pub fn diffusion_loss(
     diffusion: &DiffusionConfig,
     schedule: &DiscreteSchedule,
     loss: LossKind,
+    weighting: LossWeighting,
     x0: &Tensor,
     draw: &NoiseDraw,
     class_labels: Option<&Tensor>,
@@ -49,7 +50,7 @@ pub fn diffusion_loss(
     let device = x0.device();
     let b = x0.dim(0)?;
     let eps = Tensor::from_vec(draw.eps.clone(), x0.shape(), device)?;
-    let (mut sigma, mut c_in, mut a, mut bb, mut t) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut sigma, mut c_in, mut a, mut bb, mut t, mut w) = (vec![], vec![], vec![], vec![], vec![], vec![]);
     for &ti in &draw.timesteps {
         let s = schedule.sigmas()[ti];
         let (ta, tb) = diffusion.prediction_type.target_coefficients(s);
@@ -58,6 +59,10 @@ pub fn diffusion_loss(
         a.push(ta as f32);
         bb.push(tb as f32);
         t.push(ti as f32);
+        w.push(match weighting {
+            LossWeighting::Uniform => 1.0,
+            LossWeighting::MinSnr { gamma } => diffusion.prediction_type.min_snr_weight(s, gamma) as f32,
+        });
     }
     let col = |v: Vec<f32>, dev: &Device| Tensor::from_vec(v, (b, 1, 1, 1), dev);
     let x = x0.broadcast_add(&eps.broadcast_mul(&col(sigma, device)?)?)?;
@@ -66,9 +71,13 @@ pub fn diffusion_loss(
     let timesteps = Tensor::from_vec(t, b, device)?;
     let out = unet.forward_train(&x_in, &timesteps, class_labels, draw.dropout_seed)?;
     let diff = (out - target)?;
-    match loss {
-        LossKind::L2 => diff.sqr()?.mean_all(),
-        LossKind::L1 => diff.abs()?.mean_all(),
+    let per_element = match loss {
+        LossKind::L2 => diff.sqr()?,
+        LossKind::L1 => diff.abs()?,
+    };
+    match weighting {
+        LossWeighting::Uniform => per_element.mean_all(),
+        LossWeighting::MinSnr { .. } => per_element.broadcast_mul(&col(w, device)?)?.mean_all(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Every objective (ε, v, x₀ prediction × L2, L1 loss) trains, and the model file records
+//! Every objective (ε, v, x₀ prediction × L2, L1 loss; uniform and min-SNR weighting) trains, and the model file records
 //! the parameterisation that sampling must use.
 
 use std::path::Path;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use candle_core::Device;
 use stipple_math::Prediction;
 use stipple_nn::{read_model_config, UNetConfig};
-use stipple_train::{train, DataSource, LossKind, TrainConfig, TrainOptions};
+use stipple_train::{train, DataSource, LossKind, LossWeighting, TrainConfig, TrainOptions};
 
 #[test]
 fn each_prediction_and_loss_trains() {
@@ -20,6 +20,10 @@ fn each_prediction_and_loss_trains() {
             let mut cfg = TrainConfig::for_data(DataSource::Folder(fixture.clone()), unet);
             cfg.model.diffusion.prediction_type = prediction;
             cfg.loss = loss;
+            // Both weightings: uniform with L1, min-SNR-5 (the default) with L2.
+            if loss == LossKind::L1 {
+                cfg.loss_weighting = LossWeighting::Uniform;
+            }
             cfg.steps = 40;
             cfg.batch_size = 8;
             cfg.optimizer.lr = 3e-3;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use stipple_nn::UNetConfig;
 use stipple_train::data::LabelSource;
-use stipple_train::{train, DataSource, LossKind, TrainConfig, TrainOptions};
+use stipple_train::{train, DataSource, LossKind, LossWeighting, TrainConfig, TrainOptions};
 
 /// Train a diffusion model. Without --data it trains on the built-in Fluent Emoji set.
 ///
@@ -65,6 +65,9 @@ pub struct TrainArgs {
     /// Regression loss: l2 or l1.
     #[arg(long)]
     pub loss: Option<String>,
+    /// Min-SNR-γ loss weighting (Hang et al. 2023) with this γ; 0 weights every noise level alike [default: 5].
+    #[arg(long)]
+    pub min_snr_gamma: Option<f64>,
     /// EMA decay of the sampling weights.
     #[arg(long)]
     pub ema_decay: Option<f64>,
@@ -132,6 +135,12 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     if let Some(l) = &a.loss {
         cfg.loss = l.parse::<LossKind>().map_err(anyhow::Error::msg)?;
+    }
+    match a.min_snr_gamma {
+        Some(g) if !(g.is_finite() && g >= 0.0) => anyhow::bail!("--min-snr-gamma must be ≥ 0, got {g}"),
+        Some(g) if g == 0.0 => cfg.loss_weighting = LossWeighting::Uniform,
+        Some(gamma) => cfg.loss_weighting = LossWeighting::MinSnr { gamma },
+        None => {}
     }
     macro_rules! set {
         ($flag:expr => $field:expr) => {
