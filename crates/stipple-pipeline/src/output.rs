@@ -28,8 +28,13 @@ fn recipe(
     first_seed: u64,
     count: usize,
     grid_columns: Option<usize>,
-) -> Recipe {
-    Recipe {
+) -> Result<Recipe, PipelineError> {
+    let hash = |p: &Option<PathBuf>| {
+        p.as_deref()
+            .map(|p| file_sha256(p).map_err(|_| PipelineError::Invalid(format!("cannot read {}", p.display()))))
+            .transpose()
+    };
+    Ok(Recipe {
         recipe_version: RECIPE_VERSION,
         software: software(),
         model: model.clone(),
@@ -44,7 +49,9 @@ fn recipe(
         width: size,
         height: size,
         conditioning: spec.conditioning.clone(),
-    }
+        init_image_sha256: hash(&spec.conditioning.init_image)?,
+        mask_sha256: hash(&spec.conditioning.mask)?,
+    })
 }
 
 /// Writes `images` as one grid PNG at `out`, or with `separate` as `out/seed-N.png`; every
@@ -63,14 +70,14 @@ pub fn write_images(
         for (i, img) in images.iter().enumerate() {
             let seed = spec.seed + i as u64;
             let path = out.join(format!("seed-{seed}.png"));
-            let r = recipe(spec, sigmas, model, size, seed, 1, None);
+            let r = recipe(spec, sigmas, model, size, seed, 1, None)?;
             write_png_with_text(img, &path, &r.text_chunks())?;
             paths.push(path);
         }
         Ok(paths)
     } else {
         let cols = grid_columns(images.len());
-        let r = recipe(spec, sigmas, model, size, spec.seed, images.len(), Some(cols));
+        let r = recipe(spec, sigmas, model, size, spec.seed, images.len(), Some(cols))?;
         write_png_with_text(&grid(images, cols, 2), out, &r.text_chunks())?;
         Ok(vec![out.to_path_buf()])
     }
@@ -107,6 +114,23 @@ pub fn regenerate(
 ) -> Result<DynamicImage, PipelineError> {
     let sigmas = Sigmas::new(recipe.sigmas.clone())
         .map_err(|e| PipelineError::Invalid(format!("the recipe's sigmas are invalid: {e}")))?;
+    let inputs = [
+        ("init image", &recipe.conditioning.init_image, &recipe.init_image_sha256),
+        ("mask", &recipe.conditioning.mask, &recipe.mask_sha256),
+    ];
+    for (what, path, recorded) in inputs {
+        if let (Some(path), Some(recorded)) = (path, recorded) {
+            let actual = file_sha256(path)
+                .map_err(|_| PipelineError::Invalid(format!("cannot read the {what} {} that the recipe names", path.display())))?;
+            if actual != *recorded {
+                return Err(PipelineError::Invalid(format!(
+                    "the {what} {} has changed since the image was made (its SHA-256 was {}…); the result would differ",
+                    path.display(),
+                    &recorded[..recorded.len().min(12)]
+                )));
+            }
+        }
+    }
     let spec = GenerateSpec {
         sampler: recipe.sampler,
         schedule: recipe.schedule,

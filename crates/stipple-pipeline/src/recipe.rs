@@ -58,6 +58,11 @@ pub struct Recipe {
     /// Class guidance, init image and mask (absent in plain recipes).
     #[serde(default, skip_serializing_if = "is_plain")]
     pub conditioning: Conditioning,
+    /// SHA-256 of the init image and of the mask, when used, so `rerun` notices a changed file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_image_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_sha256: Option<String>,
 }
 
 fn is_plain(c: &Conditioning) -> bool {

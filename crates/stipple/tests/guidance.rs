@@ -105,6 +105,10 @@ fn img2img_at_strength_zero_returns_the_input() {
     let o = stipple().arg("rerun").arg(out.join("seed-0.png")).arg("--out").arg(&again).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(pixels(&out.join("seed-0.png")), pixels(&again));
+    // A changed init image is noticed.
+    std::fs::copy(out.join("seed-0.png"), &init).unwrap();
+    let o = stipple().arg("rerun").arg(out.join("seed-0.png")).arg("--out").arg(&again).output().unwrap();
+    assert!(!o.status.success() && text(&o).contains("has changed since the image was made"), "{}", text(&o));
 }
 
 #[test]
