@@ -56,7 +56,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = stipple_nn::load_model_file(&model_path, &dev)?;
     let size = model.config.image_size();
     let source = LabelSource::Csv { column: "label".into() };
-    let load = |dir: &PathBuf| -> Result<(Tensor, Vec<u32>, Vec<String>), Box<dyn std::error::Error>> {
+    type Loaded = Result<(Tensor, Vec<u32>, Vec<String>), Box<dyn std::error::Error>>;
+    let load = |dir: &PathBuf| -> Loaded {
         let (set, _) = load_folder(dir, size, ColorMode::Grey, false)?;
         let labels = load_labels(dir, &set.names, &source)?.ok_or("no labels")?;
         let x = Tensor::from_vec(set.pixels, (set.names.len(), 1, size, size), &dev)?;
