@@ -122,24 +122,6 @@ impl Prediction {
     }
 }
 
-#[cfg(test)]
-mod min_snr_tests {
-    use super::*;
-
-    /// The closed forms of Hang et al. 2023, Table 1, for σ on both sides of SNR = γ.
-    #[test]
-    fn matches_the_papers_closed_forms() {
-        let gamma = 5.0;
-        for sigma in [0.1f64, 0.3, 1.0, 4.0] {
-            let snr = 1.0 / (sigma * sigma);
-            let close = |a: f64, b: f64| (a - b).abs() < 1e-12 * b.abs().max(1.0);
-            assert!(close(Prediction::Epsilon.min_snr_weight(sigma, gamma), snr.min(gamma) / snr));
-            assert!(close(Prediction::VPrediction.min_snr_weight(sigma, gamma), snr.min(gamma) / (snr + 1.0)));
-            assert!(close(Prediction::Sample.min_snr_weight(sigma, gamma), snr.min(gamma)));
-        }
-    }
-}
-
 impl FromStr for Prediction {
     type Err = ParseNameError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -157,5 +139,23 @@ impl FromStr for Prediction {
 impl std::fmt::Display for Prediction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod min_snr_tests {
+    use super::*;
+
+    /// The closed forms of Hang et al. 2023, Table 1, for σ on both sides of SNR = γ.
+    #[test]
+    fn matches_the_papers_closed_forms() {
+        let gamma = 5.0;
+        for sigma in [0.1f64, 0.3, 1.0, 4.0] {
+            let snr = 1.0 / (sigma * sigma);
+            let close = |a: f64, b: f64| (a - b).abs() < 1e-12 * b.abs().max(1.0);
+            assert!(close(Prediction::Epsilon.min_snr_weight(sigma, gamma), snr.min(gamma) / snr));
+            assert!(close(Prediction::VPrediction.min_snr_weight(sigma, gamma), snr.min(gamma) / (snr + 1.0)));
+            assert!(close(Prediction::Sample.min_snr_weight(sigma, gamma), snr.min(gamma)));
+        }
     }
 }

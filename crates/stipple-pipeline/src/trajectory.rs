@@ -27,7 +27,7 @@ pub struct TrajectoryFrame {
 pub struct TrajectoryRecorder {
     every: usize,
     /// Frames of the finished batches, then of the current one.
-    batches: Vec<Vec<(usize, usize, f64, Tensor, Tensor)>>,
+    batches: Vec<Vec<TrajectoryFrame>>,
     last_x: Option<Tensor>,
 }
 
@@ -41,10 +41,16 @@ impl TrajectoryRecorder {
     pub fn finish(self) -> Result<Vec<TrajectoryFrame>, PipelineError> {
         let Some(first) = self.batches.first() else { return Ok(vec![]) };
         let mut frames = Vec::with_capacity(first.len());
-        for (k, &(step, steps, sigma, _, _)) in first.iter().enumerate() {
-            let xs: Vec<&Tensor> = self.batches.iter().map(|b| &b[k].3).collect();
-            let ds: Vec<&Tensor> = self.batches.iter().map(|b| &b[k].4).collect();
-            frames.push(TrajectoryFrame { step, steps, sigma, x: Tensor::cat(&xs, 0)?, denoised: Tensor::cat(&ds, 0)? });
+        for (k, f) in first.iter().enumerate() {
+            let xs: Vec<&Tensor> = self.batches.iter().map(|b| &b[k].x).collect();
+            let ds: Vec<&Tensor> = self.batches.iter().map(|b| &b[k].denoised).collect();
+            frames.push(TrajectoryFrame {
+                step: f.step,
+                steps: f.steps,
+                sigma: f.sigma,
+                x: Tensor::cat(&xs, 0)?,
+                denoised: Tensor::cat(&ds, 0)?,
+            });
         }
         Ok(frames)
     }
@@ -58,9 +64,15 @@ impl Observer<TensorLatent> for TrajectoryRecorder {
 
     fn on_step(&mut self, info: &StepInfo<'_, TensorLatent>) -> ControlFlow<()> {
         let x_in = self.last_x.replace(info.x.0.clone()).expect("on_start precedes on_step");
-        if info.step % self.every == 0 || info.step + 1 == info.steps {
+        if info.step.is_multiple_of(self.every) || info.step + 1 == info.steps {
             let batch = self.batches.last_mut().expect("on_start precedes on_step");
-            batch.push((info.step, info.steps, info.sigma, x_in, info.denoised.0.clone()));
+            batch.push(TrajectoryFrame {
+                step: info.step,
+                steps: info.steps,
+                sigma: info.sigma,
+                x: x_in,
+                denoised: info.denoised.0.clone(),
+            });
         }
         ControlFlow::Continue(())
     }

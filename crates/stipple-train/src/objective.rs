@@ -12,9 +12,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use stipple_math::DiscreteSchedule;
-use stipple_nn::{DiffusionConfig, UNet2D};
+use stipple_nn::UNet2D;
 
-use crate::{LossKind, LossWeighting};
+use crate::{LossKind, LossWeighting, TrainConfig};
 
 /// The random draws of one training step, made on the host from the step's generator.
 pub struct NoiseDraw {
@@ -39,14 +39,13 @@ impl NoiseDraw {
 /// `draw` and, for a class-conditional net, the `(B,)` u32 `class_labels`. Returns a scalar tensor that carries the graph for backpropagation.
 pub fn diffusion_loss(
     unet: &UNet2D,
-    diffusion: &DiffusionConfig,
+    cfg: &TrainConfig,
     schedule: &DiscreteSchedule,
-    loss: LossKind,
-    weighting: LossWeighting,
     x0: &Tensor,
     draw: &NoiseDraw,
     class_labels: Option<&Tensor>,
 ) -> Result<Tensor> {
+    let (diffusion, loss, weighting) = (&cfg.model.diffusion, cfg.loss, cfg.loss_weighting);
     let device = x0.device();
     let b = x0.dim(0)?;
     let eps = Tensor::from_vec(draw.eps.clone(), x0.shape(), device)?;

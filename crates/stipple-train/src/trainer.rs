@@ -160,16 +160,7 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
             }
             _ => None,
         };
-        let loss = diffusion_loss(
-            &unet,
-            &cfg.model.diffusion,
-            &schedule,
-            cfg.loss,
-            cfg.loss_weighting,
-            &x0,
-            &draw,
-            class_labels.as_ref(),
-        )?;
+        let loss = diffusion_loss(&unet, &cfg, &schedule, &x0, &draw, class_labels.as_ref())?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
         let grads = loss.backward()?;
         let grad_norm = opt.grad_norm(&grads)?;

@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Train(Box<cmd::train::TrainArgs>),
-    Sample(cmd::sample::SampleArgs),
+    Sample(Box<cmd::sample::SampleArgs>),
     Inspect(cmd::inspect::InspectArgs),
     Info(cmd::info::InfoArgs),
     Rerun(cmd::rerun::RerunArgs),
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(a) => cmd::train::run(*a),
-        Command::Sample(a) => cmd::sample::run(a),
+        Command::Sample(a) => cmd::sample::run(*a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Rerun(a) => cmd::rerun::run(a),

@@ -138,8 +138,9 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     match a.min_snr_gamma {
         Some(g) if !(g.is_finite() && g >= 0.0) => anyhow::bail!("--min-snr-gamma must be ≥ 0, got {g}"),
-        Some(g) if g == 0.0 => cfg.loss_weighting = LossWeighting::Uniform,
-        Some(gamma) => cfg.loss_weighting = LossWeighting::MinSnr { gamma },
+        Some(gamma) => {
+            cfg.loss_weighting = if gamma == 0.0 { LossWeighting::Uniform } else { LossWeighting::MinSnr { gamma } }
+        }
         None => {}
     }
     macro_rules! set {
