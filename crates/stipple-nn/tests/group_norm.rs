@@ -5,29 +5,10 @@
 
 use candle_core::{DType, Device, Module, Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
+mod common;
+
+use common::{det, max_abs, max_abs_diff};
 use stipple_nn::ops::{group_norm, GroupNorm};
-
-/// Deterministic values in [-1, 1) (a 64-bit LCG), so failures reproduce.
-fn det(shape: &[usize], seed: u64, dtype: DType) -> Result<Tensor> {
-    let n: usize = shape.iter().product();
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    let v: Vec<f64> = (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect();
-    Tensor::from_vec(v, shape, &Device::Cpu)?.to_dtype(dtype)
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)?.abs()?.flatten_all()?.max(0)?.to_dtype(DType::F64)?.to_scalar::<f64>()
-}
-
-fn max_abs(a: &Tensor) -> Result<f64> {
-    a.abs()?.flatten_all()?.max(0)?.to_dtype(DType::F64)?.to_scalar::<f64>()
-}
 
 fn all_finite(a: &Tensor) -> Result<bool> {
     let v = a.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;

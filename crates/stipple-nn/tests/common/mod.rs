@@ -44,3 +44,25 @@ pub fn named_tensors(vm: &VarMap) -> Vec<(String, Tensor)> {
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
+
+/// Deterministic values in [-1, 1) (a 64-bit LCG), so failures reproduce.
+pub fn det(shape: &[usize], seed: u64, dtype: DType) -> candle_core::Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let v: Vec<f64> = (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect();
+    Tensor::from_vec(v, shape, &Device::Cpu)?.to_dtype(dtype)
+}
+
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> candle_core::Result<f64> {
+    assert_eq!(a.dims(), b.dims());
+    (a - b)?.abs()?.flatten_all()?.max(0)?.to_dtype(DType::F64)?.to_scalar::<f64>()
+}
+
+pub fn max_abs(a: &Tensor) -> candle_core::Result<f64> {
+    a.abs()?.flatten_all()?.max(0)?.to_dtype(DType::F64)?.to_scalar::<f64>()
+}
