@@ -55,21 +55,12 @@ impl SpatialAttention {
     /// - returns `(B, C, H, W)`
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, c, h, w) = x.dims4()?;
-        let (n, heads, d) = (h * w, self.heads, c / self.heads);
+        let n = h * w;
         // Contiguous before the Linear layers: candle 0.11.1's batched matmul of a transposed
         // (B, N, C) view against the broadcast weight mixes batch items (seen in tests).
         let hs = self.group_norm.forward(x)?.reshape((b, c, n))?.transpose(1, 2)?.contiguous()?; // (B, N, C)
-        let split = |t: Tensor| -> Result<Tensor> {
-            t.reshape((b, n, heads, d))?.transpose(1, 2)?.contiguous() // (B, heads, N, d)
-        };
-        let q = split(self.to_q.forward(&hs)?)?;
-        let k = split(self.to_k.forward(&hs)?)?;
-        let v = split(self.to_v.forward(&hs)?)?;
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (d as f64).sqrt()))?; // (B, heads, N, N)
-        // `softmax`, not `softmax_last_dim`: the fused op has no backward in candle.
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        let out = probs.matmul(&v)?; // (B, heads, N, d)
-        let out = out.transpose(1, 2)?.reshape((b, n, c))?;
+        let q = self.to_q.forward(&hs)?;
+        let out = multi_head_attention(&q, &self.to_k.forward(&hs)?, &self.to_v.forward(&hs)?, self.heads, None)?;
         let out = self.to_out.forward(&out)?.transpose(1, 2)?.reshape((b, c, h, w))?;
         let out = (out + x)?;
         if self.rescale_output_factor == 1.0 {
@@ -78,4 +69,27 @@ impl SpatialAttention {
             out / self.rescale_output_factor
         }
     }
+}
+
+/// Scaled dot-product attention over `heads` heads (Vaswani et al. 2017, Eq. 1 and §3.2.2):
+/// `softmax(q kᵀ / √d + mask) v` per head, heads merged back.
+///
+/// # Shapes
+/// - `q`: `(B, N, C)`; `k`, `v`: `(B, M, C)`; `mask`: additive, broadcastable to `(B, heads, N, M)`
+/// - returns `(B, N, C)`
+pub fn multi_head_attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (b, n, c) = q.dims3()?;
+    let m = k.dim(1)?;
+    let d = c / heads;
+    let split = |t: &Tensor, len: usize| -> Result<Tensor> {
+        t.reshape((b, len, heads, d))?.transpose(1, 2)?.contiguous() // (B, heads, len, d)
+    };
+    let (q, k, v) = (split(q, n)?, split(k, m)?, split(v, m)?);
+    let mut scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (d as f64).sqrt()))?; // (B, heads, N, M)
+    if let Some(mask) = mask {
+        scores = scores.broadcast_add(mask)?;
+    }
+    // `softmax`, not `softmax_last_dim`: the fused op has no backward in candle.
+    let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c)) // (B, N, C)
 }

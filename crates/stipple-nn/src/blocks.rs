@@ -4,13 +4,17 @@
 //! `AttnDownBlock2D`, `UNetMidBlock2D`, `UpBlock2D`, `AttnUpBlock2D`) and
 //! `src/diffusers/models/{downsampling,upsampling}.py` (`Downsample2D`: 3×3 conv, stride 2,
 //! padding 1; `Upsample2D`: nearest ×2 then 3×3 conv, padding 1).
-//! An "Attn" block is the plain one with an attention after every resnet.
+//! An "Attn" block is the plain one with an attention after every resnet; a "CrossAttn" block
+//! has a spatial transformer there (`CrossAttnDownBlock2D`, `CrossAttnUpBlock2D`,
+//! `UNetMidBlock2DCrossAttn`).
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::attention::SpatialAttention;
+use crate::config::AttentionKind;
 use crate::dropout::Mode;
+use crate::transformer::SpatialTransformer;
 use crate::ops::Conv2d;
 use crate::resnet::{conv3x3, ResnetBlock2D, ResnetSpec};
 
@@ -23,6 +27,28 @@ pub(crate) struct BlockSpec {
     pub dropout: f64,
     /// `None` = one head.
     pub head_dim: Option<usize>,
+    /// Width of the text states of cross-attention blocks.
+    pub cross_attention_dim: Option<usize>,
+}
+
+/// The layer after each resnet of an attention block.
+#[derive(Debug, Clone)]
+enum AttentionLayer {
+    SelfAttention(SpatialAttention),
+    Transformer(SpatialTransformer),
+}
+
+impl AttentionLayer {
+    /// `context`: the text states `(B, M, cross_attention_dim)`, needed by transformers.
+    fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
+        match (self, context) {
+            (AttentionLayer::SelfAttention(a), _) => a.forward(x),
+            (AttentionLayer::Transformer(t), Some(c)) => t.forward(x, c),
+            (AttentionLayer::Transformer(_), None) => {
+                candle_core::bail!("UNet2D: this text-conditioned network needs encoder_hidden_states")
+            }
+        }
+    }
 }
 
 impl BlockSpec {
@@ -38,9 +64,21 @@ impl BlockSpec {
         }
     }
 
-    fn attention(&self, vb: VarBuilder, channels: usize, scale: f64) -> Result<SpatialAttention> {
+    /// The attention layer of `kind` (`None` for [`AttentionKind::None`]).
+    fn attention(&self, vb: VarBuilder, kind: AttentionKind, channels: usize, scale: f64) -> Result<Option<AttentionLayer>> {
         let heads = channels / self.head_dim.unwrap_or(channels);
-        SpatialAttention::new(vb, channels, heads, self.groups, self.eps, scale)
+        Ok(match kind {
+            AttentionKind::None => None,
+            AttentionKind::SelfAttention => {
+                Some(AttentionLayer::SelfAttention(SpatialAttention::new(vb, channels, heads, self.groups, self.eps, scale)?))
+            }
+            AttentionKind::CrossAttention => {
+                let Some(context) = self.cross_attention_dim else {
+                    candle_core::bail!("cross-attention blocks need cross_attention_dim");
+                };
+                Some(AttentionLayer::Transformer(SpatialTransformer::new(vb, channels, context, heads, self.groups)?))
+            }
+        })
     }
 }
 
@@ -49,7 +87,7 @@ impl BlockSpec {
 #[derive(Debug, Clone)]
 pub struct DownBlock {
     resnets: Vec<ResnetBlock2D>,
-    attentions: Vec<SpatialAttention>,
+    attentions: Vec<AttentionLayer>,
     downsampler: Option<Conv2d>,
 }
 
@@ -60,7 +98,7 @@ impl DownBlock {
         cin: usize,
         cout: usize,
         layers: usize,
-        attention: bool,
+        attention: AttentionKind,
         downsample: bool,
     ) -> Result<Self> {
         let mut resnets = Vec::with_capacity(layers);
@@ -68,9 +106,7 @@ impl DownBlock {
         for m in 0..layers {
             let c = if m == 0 { cin } else { cout };
             resnets.push(ResnetBlock2D::new(vb.pp("resnets").pp(m), &s.resnet(c, cout, 1.0))?);
-            if attention {
-                attentions.push(s.attention(vb.pp("attentions").pp(m), cout, 1.0)?);
-            }
+            attentions.extend(s.attention(vb.pp("attentions").pp(m), attention, cout, 1.0)?);
         }
         let downsampler = if downsample {
             Some(conv3x3(cout, cout, 2, vb.pp("downsamplers").pp(0).pp("conv"))?)
@@ -84,16 +120,16 @@ impl DownBlock {
     /// downsampled output).
     ///
     /// # Shapes
-    /// - `x`: `(B, cin, H, W)`; `temb`: `(B, temb_channels)`
+    /// - `x`: `(B, cin, H, W)`; `temb`: `(B, temb_channels)`; `context`: `(B, M, D)` text states
     /// - returns `(B, cout, H', W')` with `H' = H/2` when downsampling, and skips of
     ///   `(B, cout, H, W)` ×layers then `(B, cout, H', W')`
-    pub fn forward(&self, x: &Tensor, temb: &Tensor, mode: Mode) -> Result<(Tensor, Vec<Tensor>)> {
+    pub fn forward(&self, x: &Tensor, temb: &Tensor, context: Option<&Tensor>, mode: Mode) -> Result<(Tensor, Vec<Tensor>)> {
         let mut h = x.clone();
         let mut skips = Vec::with_capacity(self.resnets.len() + 1);
         for (m, resnet) in self.resnets.iter().enumerate() {
             h = resnet.forward(&h, temb, mode)?;
             if let Some(attn) = self.attentions.get(m) {
-                h = attn.forward(&h)?;
+                h = attn.forward(&h, context)?;
             }
             skips.push(h.clone());
         }
@@ -109,30 +145,26 @@ impl DownBlock {
 #[derive(Debug, Clone)]
 pub struct MidBlock {
     resnet_0: ResnetBlock2D,
-    attention: Option<SpatialAttention>,
+    attention: Option<AttentionLayer>,
     resnet_1: ResnetBlock2D,
 }
 
 impl MidBlock {
-    pub(crate) fn new(vb: VarBuilder, s: &BlockSpec, c: usize, attention: bool, scale: f64) -> Result<Self> {
+    pub(crate) fn new(vb: VarBuilder, s: &BlockSpec, c: usize, attention: AttentionKind, scale: f64) -> Result<Self> {
         let spec = s.resnet(c, c, scale);
         Ok(Self {
             resnet_0: ResnetBlock2D::new(vb.pp("resnets").pp(0), &spec)?,
-            attention: if attention {
-                Some(s.attention(vb.pp("attentions").pp(0), c, scale)?)
-            } else {
-                None
-            },
+            attention: s.attention(vb.pp("attentions").pp(0), attention, c, scale)?,
             resnet_1: ResnetBlock2D::new(vb.pp("resnets").pp(1), &spec)?,
         })
     }
 
     /// # Shapes
-    /// - `x`: `(B, C, H, W)`; `temb`: `(B, temb_channels)`; returns `(B, C, H, W)`
-    pub fn forward(&self, x: &Tensor, temb: &Tensor, mode: Mode) -> Result<Tensor> {
+    /// - `x`: `(B, C, H, W)`; `temb`: `(B, temb_channels)`; `context`: `(B, M, D)`; returns `(B, C, H, W)`
+    pub fn forward(&self, x: &Tensor, temb: &Tensor, context: Option<&Tensor>, mode: Mode) -> Result<Tensor> {
         let mut h = self.resnet_0.forward(x, temb, mode)?;
         if let Some(attn) = &self.attention {
-            h = attn.forward(&h)?;
+            h = attn.forward(&h, context)?;
         }
         self.resnet_1.forward(&h, temb, mode)
     }
@@ -143,7 +175,7 @@ impl MidBlock {
 #[derive(Debug, Clone)]
 pub struct UpBlock {
     resnets: Vec<ResnetBlock2D>,
-    attentions: Vec<SpatialAttention>,
+    attentions: Vec<AttentionLayer>,
     upsampler: Option<Conv2d>,
 }
 
@@ -159,7 +191,7 @@ impl UpBlock {
         cout: usize,
         prev_cout: usize,
         layers: usize,
-        attention: bool,
+        attention: AttentionKind,
         upsample: bool,
     ) -> Result<Self> {
         let mut resnets = Vec::with_capacity(layers);
@@ -168,9 +200,7 @@ impl UpBlock {
             let skip = if m == layers - 1 { cin } else { cout };
             let below = if m == 0 { prev_cout } else { cout };
             resnets.push(ResnetBlock2D::new(vb.pp("resnets").pp(m), &s.resnet(below + skip, cout, 1.0))?);
-            if attention {
-                attentions.push(s.attention(vb.pp("attentions").pp(m), cout, 1.0)?);
-            }
+            attentions.extend(s.attention(vb.pp("attentions").pp(m), attention, cout, 1.0)?);
         }
         let upsampler = if upsample {
             Some(conv3x3(cout, cout, 1, vb.pp("upsamplers").pp(0).pp("conv"))?)
@@ -189,9 +219,10 @@ impl UpBlock {
     /// `res_hidden_states_tuple[-1]` each time).
     ///
     /// # Shapes
-    /// - `x`: `(B, prev_cout, H, W)`; each popped skip `(B, *, H, W)`; `temb`: `(B, temb_channels)`
+    /// - `x`: `(B, prev_cout, H, W)`; each popped skip `(B, *, H, W)`; `temb`: `(B, temb_channels)`;
+    ///   `context`: `(B, M, D)`
     /// - returns `(B, cout, 2H, 2W)` when upsampling, else `(B, cout, H, W)`
-    pub fn forward(&self, x: &Tensor, skips: &mut Vec<Tensor>, temb: &Tensor, mode: Mode) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, skips: &mut Vec<Tensor>, temb: &Tensor, context: Option<&Tensor>, mode: Mode) -> Result<Tensor> {
         let mut h = x.clone();
         for (m, resnet) in self.resnets.iter().enumerate() {
             let Some(skip) = skips.pop() else {
@@ -200,7 +231,7 @@ impl UpBlock {
             h = Tensor::cat(&[&h, &skip], 1)?;
             h = resnet.forward(&h, temb, mode)?;
             if let Some(attn) = self.attentions.get(m) {
-                h = attn.forward(&h)?;
+                h = attn.forward(&h, context)?;
             }
         }
         if let Some(up) = &self.upsampler {

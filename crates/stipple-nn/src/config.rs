@@ -15,6 +15,9 @@ pub enum DownBlockType {
     DownBlock2D,
     /// As `DownBlock2D`, with a self-attention after every resnet.
     AttnDownBlock2D,
+    /// As `DownBlock2D`, with a spatial transformer (self- and cross-attention to the text
+    /// encoder's states) after every resnet (diffusers `CrossAttnDownBlock2D`).
+    CrossAttnDownBlock2D,
 }
 
 /// An up block of the decoder path (diffusers `get_up_block`).
@@ -24,17 +27,45 @@ pub enum UpBlockType {
     UpBlock2D,
     /// As `UpBlock2D`, with a self-attention after every resnet.
     AttnUpBlock2D,
+    /// As `UpBlock2D`, with a spatial transformer after every resnet (diffusers `CrossAttnUpBlock2D`).
+    CrossAttnUpBlock2D,
+}
+
+/// The attention layer a block puts after each resnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionKind {
+    None,
+    /// diffusers `Attention` over the pixels.
+    SelfAttention,
+    /// diffusers `Transformer2DModel`: self-attention, cross-attention to the text, feed-forward.
+    CrossAttention,
 }
 
 impl DownBlockType {
+    pub fn attention(self) -> AttentionKind {
+        match self {
+            DownBlockType::DownBlock2D => AttentionKind::None,
+            DownBlockType::AttnDownBlock2D => AttentionKind::SelfAttention,
+            DownBlockType::CrossAttnDownBlock2D => AttentionKind::CrossAttention,
+        }
+    }
+
     pub fn has_attention(self) -> bool {
-        matches!(self, DownBlockType::AttnDownBlock2D)
+        self.attention() != AttentionKind::None
     }
 }
 
 impl UpBlockType {
+    pub fn attention(self) -> AttentionKind {
+        match self {
+            UpBlockType::UpBlock2D => AttentionKind::None,
+            UpBlockType::AttnUpBlock2D => AttentionKind::SelfAttention,
+            UpBlockType::CrossAttnUpBlock2D => AttentionKind::CrossAttention,
+        }
+    }
+
     pub fn has_attention(self) -> bool {
-        matches!(self, UpBlockType::AttnUpBlock2D)
+        self.attention() != AttentionKind::None
     }
 }
 
@@ -94,6 +125,11 @@ pub struct UNetConfig {
     /// Number of classes of a class embedding added to the time embedding. diffusers default: None.
     #[serde(default)]
     pub num_class_embeds: Option<usize>,
+    /// Width of the text encoder's hidden states read by the cross-attention blocks; set for a
+    /// text-conditioned U-Net (then the mid block is a `UNetMidBlock2DCrossAttn`, as in
+    /// diffusers' `UNet2DConditionModel`). diffusers `UNet2DModel` has no such key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_attention_dim: Option<usize>,
 }
 
 fn d_three() -> usize {
@@ -265,6 +301,7 @@ impl UNetConfig {
             norm_eps: 1e-5,                  // diffusers' default
             add_attention: true,             // diffusers' default
             num_class_embeds: None,          // unconditional
+            cross_attention_dim: None,       // no text
         }
     }
 
@@ -292,6 +329,7 @@ impl UNetConfig {
             norm_eps: 1e-5,                         // diffusers' default
             add_attention: true,                    // …only the mid block attends
             num_class_embeds: None,                 // unconditional
+            cross_attention_dim: None,              // no text
         }
     }
 
@@ -306,6 +344,33 @@ impl UNetConfig {
             &[8],           // self-attention at 8×8 (plus the mid block at 4×4)
         )
         .expect("valid preset")
+    }
+
+    /// The same network with every attention block (the mid block's too) turned into a spatial
+    /// transformer that cross-attends to text states `context_dim` wide.
+    pub fn with_text(mut self, context_dim: usize) -> Result<Self, NnError> {
+        for t in &mut self.down_block_types {
+            if t.has_attention() {
+                *t = DownBlockType::CrossAttnDownBlock2D;
+            }
+        }
+        for t in &mut self.up_block_types {
+            if t.has_attention() {
+                *t = UpBlockType::CrossAttnUpBlock2D;
+            }
+        }
+        self.cross_attention_dim = Some(context_dim);
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// The attention of the mid block: a spatial transformer for text-conditioned networks.
+    pub fn mid_attention(&self) -> AttentionKind {
+        match (self.add_attention, self.cross_attention_dim) {
+            (false, _) => AttentionKind::None,
+            (true, None) => AttentionKind::SelfAttention,
+            (true, Some(_)) => AttentionKind::CrossAttention,
+        }
     }
 
     /// Resolutions (pixels) of the levels whose blocks have self-attention.
@@ -382,6 +447,15 @@ impl UNetConfig {
         }
         if self.num_class_embeds == Some(0) {
             return err("num_class_embeds must be None or at least 1".into());
+        }
+        let cross_blocks = self.down_block_types.iter().any(|t| t.attention() == AttentionKind::CrossAttention)
+            || self.up_block_types.iter().any(|t| t.attention() == AttentionKind::CrossAttention);
+        match self.cross_attention_dim {
+            Some(0) => return err("cross_attention_dim must be None or at least 1".into()),
+            None if cross_blocks => {
+                return err("CrossAttnDownBlock2D / CrossAttnUpBlock2D blocks need cross_attention_dim (the text encoder's width)".into())
+            }
+            _ => {}
         }
         if self.attention_head_dim == Some(0) {
             return err("attention_head_dim must be None or at least 1".into());

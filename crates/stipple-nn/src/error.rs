@@ -27,6 +27,9 @@ pub enum NnError {
     /// An invalid diffusion-process configuration.
     #[error("invalid diffusion configuration: {0}")]
     Diffusion(String),
+    /// A prompt, tokenizer or text-encoder problem (the message says what is expected).
+    #[error("{0}")]
+    Text(String),
     /// An error from candle (shapes, devices, dtypes).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

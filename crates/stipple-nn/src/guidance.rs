@@ -3,7 +3,7 @@
 use candle_core::{DType, Tensor};
 use stipple_sample::{BoxError, Denoiser, Network, Preconditioned};
 
-use crate::{DiffusionConfig, TensorLatent, UNet2D};
+use crate::{DiffusionConfig, TensorLatent, UNet2D, UNetCond};
 
 /// How strongly and where classifier-free guidance applies.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,22 +23,22 @@ impl Default for GuidanceSettings {
     }
 }
 
-/// The U-Net with both label sets; `predict` combines the two branches at `scale`.
+/// The U-Net with both conditionings; `predict` combines the two branches at `scale`.
 pub struct GuidedNetwork<'a> {
     unet: &'a UNet2D,
-    /// `(B,)` labels of the conditional branch (`None` for an unconditional net).
-    cond: Option<Tensor>,
-    /// `(B,)` labels of the unconditional (or negative) branch.
-    uncond: Option<Tensor>,
+    /// Labels and/or text states of the conditional branch (empty for an unconditional net).
+    cond: UNetCond,
+    /// The unconditional (or negative) branch; `None` = no guidance.
+    uncond: Option<UNetCond>,
     rescale: f64,
     /// The scale at the current σ (set by [`Guided::denoise`]).
     scale_now: f64,
 }
 
 impl GuidedNetwork<'_> {
-    fn forward(&self, x: &Tensor, c_noise: f64, labels: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    fn forward(&self, x: &Tensor, c_noise: f64, cond: &UNetCond) -> candle_core::Result<Tensor> {
         let t = Tensor::full(c_noise as f32, x.dim(0)?, x.device())?.to_dtype(DType::F32)?;
-        self.unet.forward(x, &t, labels)
+        self.unet.forward_cond(x, &t, cond)
     }
 }
 
@@ -47,17 +47,18 @@ impl Network<TensorLatent> for GuidedNetwork<'_> {
     /// `x_in`: `(B, C, H, W)`; one network call of batch 2B when guiding.
     fn predict(&mut self, x_in: &TensorLatent, c_noise: f64) -> Result<TensorLatent, BoxError> {
         let s = self.scale_now;
-        let (Some(cond), Some(uncond)) = (&self.cond, &self.uncond) else {
-            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, self.cond.as_ref())?));
+        let cond = &self.cond;
+        let Some(uncond) = &self.uncond else {
+            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, cond)?));
         };
         if s == 1.0 {
-            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, Some(cond))?));
+            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, cond)?));
         }
         if s == 0.0 && self.rescale == 0.0 {
-            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, Some(uncond))?));
+            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, uncond)?));
         }
         let b = x_in.0.dim(0)?;
-        let both = self.forward(&Tensor::cat(&[&x_in.0, &x_in.0], 0)?, c_noise, Some(&Tensor::cat(&[cond, uncond], 0)?))?;
+        let both = self.forward(&Tensor::cat(&[&x_in.0, &x_in.0], 0)?, c_noise, &cond.concat(uncond)?)?;
         let (c, u) = (both.narrow(0, 0, b)?, both.narrow(0, b, b)?);
         // Ho & Salimans 2022, Eq. 6 in the form u + s·(c − u).
         let guided = (&u + ((&c - &u)? * s)?)?;
@@ -85,13 +86,14 @@ pub struct Guided<'a, C> {
     settings: GuidanceSettings,
 }
 
-/// A guided denoiser for `unet` trained with `diffusion`. `cond`/`uncond` are `(B,)` u32
-/// labels (both `None` for an unconditional net, which then ignores `settings`).
+/// A guided denoiser for `unet` trained with `diffusion`. `cond` holds the labels and/or
+/// text states of the wanted images, `uncond` those of the unconditional (or negative)
+/// branch; with `uncond = None` there is no guidance and `settings` are ignored.
 pub fn guided_denoiser<'a>(
     unet: &'a UNet2D,
     diffusion: &DiffusionConfig,
-    cond: Option<Tensor>,
-    uncond: Option<Tensor>,
+    cond: UNetCond,
+    uncond: Option<UNetCond>,
     settings: GuidanceSettings,
 ) -> Guided<'a, impl FnMut(f64) -> f64> {
     let schedule = diffusion.schedule();

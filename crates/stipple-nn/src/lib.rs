@@ -13,23 +13,31 @@ pub mod embeddings;
 pub mod error;
 mod guidance;
 mod latent;
+mod layer_norm;
 mod model_file;
 mod network;
 pub mod ops;
 pub mod resnet;
+mod shapes;
+pub mod text;
+mod transformer;
 pub mod unet;
 pub mod weights;
 
-pub use config::{DownBlockType, UNetConfig, UpBlockType};
+pub use config::{AttentionKind, DownBlockType, UNetConfig, UpBlockType};
+pub use layer_norm::LayerNorm;
+pub use shapes::ParameterShapes;
+pub use transformer::SpatialTransformer;
 pub use diffusion::DiffusionConfig;
 pub use latent::TensorLatent;
 pub use model_file::{
-    load_model_file, read_model_config, save_model_file, LoadedModel, ModelConfig, FORMAT_VERSION, MODEL_FORMAT,
+    load_model_file, model_from_tensors, read_model_config, save_model_file, LoadedModel, ModelConfig, FORMAT_VERSION, MODEL_FORMAT,
+    TEXT_ENCODER_PREFIX, TOKENIZER_KEY,
 };
 pub use network::{denoiser, UNetNetwork};
 pub use guidance::{guided_denoiser, Guided, GuidanceSettings, GuidedNetwork, Inpaint};
 pub use error::NnError;
-pub use unet::{num_parameters, UNet2D};
+pub use unet::{num_parameters, UNet2D, UNetCond};
 pub use weights::{
-    check_unet_tensors, load_tensors, load_unet, read_metadata, save_safetensors, unet_from_tensors,
+    check_tensors, check_unet_tensors, load_tensors, load_unet, read_metadata, save_safetensors, unet_from_tensors,
 };

@@ -7,7 +7,16 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::{load_tensors, read_metadata, save_safetensors, unet_from_tensors, DiffusionConfig, NnError, UNet2D, UNetConfig};
+use candle_core::DType;
+use candle_nn::VarBuilder;
+
+use crate::text::{PromptEncoder, PromptTokenizer, TextEncoder, TextEncoderConfig};
+use crate::{check_tensors, load_tensors, read_metadata, save_safetensors, unet_from_tensors, DiffusionConfig, NnError, UNet2D, UNetConfig};
+
+/// Prefix of the text encoder's parameters in a model file (its transformers names follow).
+pub const TEXT_ENCODER_PREFIX: &str = "text_encoder.text_model";
+/// Metadata key of the tokenizer (`tokenizer.json` text) of a text-conditioned model.
+pub const TOKENIZER_KEY: &str = "tokenizer";
 
 /// Value of the `format` metadata key in every Stipple model file.
 pub const MODEL_FORMAT: &str = "stipple-model";
@@ -28,6 +37,10 @@ pub struct ModelConfig {
     /// an unconditional model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
+    /// The text encoder of a text-conditioned model (its weights are stored under
+    /// [`TEXT_ENCODER_PREFIX`], its tokenizer in the [`TOKENIZER_KEY`] metadata).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_encoder: Option<TextEncoderConfig>,
 }
 
 impl ModelConfig {
@@ -45,7 +58,22 @@ impl ModelConfig {
                 self.unet.num_class_embeds
             )));
         }
+        match (&self.text_encoder, self.unet.cross_attention_dim) {
+            (Some(t), Some(d)) if t.hidden_size == d => t.validate()?,
+            (None, None) => {}
+            (t, d) => {
+                return Err(NnError::Config(format!(
+                    "a text encoder of width {:?} needs a U-Net with cross_attention_dim = that width, got {d:?}",
+                    t.as_ref().map(|t| t.hidden_size)
+                )))
+            }
+        }
         self.diffusion.validate().map_err(NnError::Diffusion)
+    }
+
+    /// Whether the model takes prompts.
+    pub fn has_text(&self) -> bool {
+        self.text_encoder.is_some()
     }
 
     /// The label of the "no label" (unconditional) token, for class-conditional models.
@@ -82,19 +110,31 @@ impl ModelConfig {
 pub struct LoadedModel {
     pub config: ModelConfig,
     pub unet: UNet2D,
+    /// Tokenizer and text encoder of a text-conditioned model.
+    pub text: Option<PromptEncoder>,
     /// All metadata of the file (`format`, `format_version`, `config` and provenance keys).
     pub metadata: HashMap<String, String>,
 }
 
-/// Writes `tensors` (named as the U-Net's parameters) as a model file. `extra` adds
-/// provenance keys (e.g. `step`); the file is written under a temporary name and renamed.
+/// Writes `tensors` (named as the U-Net's parameters, and the text encoder's under
+/// [`TEXT_ENCODER_PREFIX`]) as a model file, with the tokenizer of a text-conditioned model.
+/// `extra` adds provenance keys (e.g. `step`); the file is written under a temporary name
+/// and renamed.
 pub fn save_model_file(
     path: &Path,
     tensors: &[(String, Tensor)],
     config: &ModelConfig,
+    tokenizer: Option<&PromptTokenizer>,
     extra: &[(&str, String)],
 ) -> Result<(), NnError> {
     let mut metadata = HashMap::new();
+    match (tokenizer, config.has_text()) {
+        (Some(t), true) => {
+            metadata.insert(TOKENIZER_KEY.to_string(), t.to_json()?);
+        }
+        (None, false) => {}
+        _ => return Err(NnError::Config("a model file has a tokenizer exactly when it has a text encoder".into())),
+    }
     metadata.insert("format".to_string(), MODEL_FORMAT.to_string());
     metadata.insert("format_version".to_string(), FORMAT_VERSION.to_string());
     let json = serde_json::to_string(config).map_err(|e| NnError::Config(e.to_string()))?;
@@ -140,10 +180,47 @@ pub fn read_model_config(path: &Path) -> Result<(ModelConfig, HashMap<String, St
 /// Loads a model file: metadata first, then weights checked against the config.
 pub fn load_model_file(path: &Path, device: &Device) -> Result<LoadedModel, NnError> {
     let (config, metadata) = read_model_config(path)?;
+    let tokenizer = match (&config.text_encoder, metadata.get(TOKENIZER_KEY)) {
+        (None, _) => None,
+        (Some(_), Some(json)) => Some(PromptTokenizer::from_json(json)?),
+        (Some(_), None) => {
+            return Err(NnError::Foreign {
+                path: path.to_path_buf(),
+                reason: format!("its config has a text encoder but the metadata has no {TOKENIZER_KEY}"),
+            })
+        }
+    };
     let tensors = load_tensors(path, device)?;
-    let unet = unet_from_tensors(tensors, &config.unet, device).map_err(|e| match e {
+    model_from_tensors(config, tensors, tokenizer, metadata, device).map_err(|e| match e {
         NnError::WeightsMismatch { details, .. } => NnError::WeightsMismatch { path: path.to_path_buf(), details },
         other => other,
-    })?;
-    Ok(LoadedModel { config, unet, metadata })
+    })
+}
+
+/// Builds a model from its config and named tensors (U-Net parameters, and the text
+/// encoder's under [`TEXT_ENCODER_PREFIX`]), checking names and shapes of both parts.
+pub fn model_from_tensors(
+    config: ModelConfig,
+    tensors: HashMap<String, Tensor>,
+    tokenizer: Option<PromptTokenizer>,
+    metadata: HashMap<String, String>,
+    device: &Device,
+) -> Result<LoadedModel, NnError> {
+    let text_prefix = format!("{TEXT_ENCODER_PREFIX}.");
+    let (text_tensors, mut tensors): (HashMap<String, Tensor>, HashMap<String, Tensor>) =
+        tensors.into_iter().partition(|(k, _)| k.starts_with(&text_prefix));
+    let text = match (&config.text_encoder, tokenizer) {
+        (None, _) => {
+            tensors.extend(text_tensors); // reported as unexpected by the U-Net check
+            None
+        }
+        (Some(cfg), Some(tokenizer)) => {
+            check_tensors(&text_tensors, PromptEncoder::parameter_shapes(cfg, TEXT_ENCODER_PREFIX)?, Path::new("<tensors>"))?;
+            let vb = VarBuilder::from_tensors(text_tensors, DType::F32, device);
+            Some(PromptEncoder { tokenizer, encoder: TextEncoder::new(vb.pp(TEXT_ENCODER_PREFIX), cfg)? })
+        }
+        (Some(_), None) => return Err(NnError::Config("a text-conditioned model needs its tokenizer".into())),
+    };
+    let unet = unet_from_tensors(tensors, &config.unet, device)?;
+    Ok(LoadedModel { config, unet, text, metadata })
 }

@@ -4,9 +4,7 @@
 //! `forward`): time embedding (+ class embedding) → `conv_in` → down blocks collecting skips →
 //! mid block → up blocks consuming skips → GroupNorm → SiLU → `conv_out`.
 
-use std::sync::{Arc, Mutex};
-
-use candle_core::{DType, Device, Module, Result, Shape, Tensor};
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder, VarMap};
 
 use crate::blocks::{BlockSpec, DownBlock, MidBlock, UpBlock};
@@ -14,6 +12,7 @@ use crate::dropout::Mode;
 use crate::ops::{Conv2d, GroupNorm};
 use crate::embeddings::{timestep_embedding, TimestepEmbedding};
 use crate::resnet::conv3x3;
+use crate::shapes::{record_shapes, ParameterShapes};
 use crate::{NnError, UNetConfig};
 
 /// The U-Net denoiser network `F(x, t, class)`, parameter names as diffusers' checkpoints.
@@ -45,6 +44,7 @@ impl UNet2D {
             eps: cfg.norm_eps,
             dropout: cfg.dropout,
             head_dim: cfg.attention_head_dim,
+            cross_attention_dim: cfg.cross_attention_dim,
         };
         let conv_in = conv3x3(cfg.in_channels, ch[0], 1, vb.pp("conv_in"))?;
         let time_embedding = TimestepEmbedding::new(vb.pp("time_embedding"), ch[0], temb)?;
@@ -59,9 +59,9 @@ impl UNet2D {
             cout = ch[i];
             let vbi = vb.pp("down_blocks").pp(i);
             let last = i == n - 1;
-            down_blocks.push(DownBlock::new(vbi, &spec, cin, cout, cfg.layers_per_block, t.has_attention(), !last)?);
+            down_blocks.push(DownBlock::new(vbi, &spec, cin, cout, cfg.layers_per_block, t.attention(), !last)?);
         }
-        let mid_block = MidBlock::new(vb.pp("mid_block"), &spec, ch[n - 1], cfg.add_attention, cfg.mid_block_scale_factor)?;
+        let mid_block = MidBlock::new(vb.pp("mid_block"), &spec, ch[n - 1], cfg.mid_attention(), cfg.mid_block_scale_factor)?;
         let mut up_blocks = Vec::with_capacity(n);
         let mut cout = ch[n - 1];
         for (i, t) in cfg.up_block_types.iter().enumerate() {
@@ -70,7 +70,7 @@ impl UNet2D {
             let cin = ch[(n - 1).saturating_sub(i + 1)];
             let vbi = vb.pp("up_blocks").pp(i);
             let last = i == n - 1;
-            up_blocks.push(UpBlock::new(vbi, &spec, cin, cout, prev, cfg.layers_per_block + 1, t.has_attention(), !last)?);
+            up_blocks.push(UpBlock::new(vbi, &spec, cin, cout, prev, cfg.layers_per_block + 1, t.attention(), !last)?);
         }
         Ok(Self {
             cfg: cfg.clone(),
@@ -98,25 +98,35 @@ impl UNet2D {
     /// - `class_labels`: `(B,)` u32, required iff `num_class_embeds` is set
     /// - returns `(B, out_channels, H, W)`
     pub fn forward(&self, x: &Tensor, timesteps: &Tensor, class_labels: Option<&Tensor>) -> Result<Tensor> {
-        self.run(x, timesteps, class_labels, Mode::Inference)
+        let cond = UNetCond { class_labels: class_labels.cloned(), encoder_hidden_states: None };
+        self.run(x, timesteps, &cond, Mode::Inference)
     }
 
-    /// Training forward pass: as [`UNet2D::forward`] with dropout `p = cfg.dropout` whose masks
-    /// are a pure function of `dropout_seed` and each layer's name (see [`crate::dropout`]).
+    /// Inference forward pass with every kind of conditioning.
     ///
     /// # Shapes
-    /// As [`UNet2D::forward`].
-    pub fn forward_train(
-        &self,
-        x: &Tensor,
-        timesteps: &Tensor,
-        class_labels: Option<&Tensor>,
-        dropout_seed: u64,
-    ) -> Result<Tensor> {
-        self.run(x, timesteps, class_labels, Mode::Train { seed: dropout_seed })
+    /// As [`UNet2D::forward`], and [`UNetCond::encoder_hidden_states`] `(B, M, cross_attention_dim)`.
+    pub fn forward_cond(&self, x: &Tensor, timesteps: &Tensor, cond: &UNetCond) -> Result<Tensor> {
+        self.run(x, timesteps, cond, Mode::Inference)
     }
 
-    fn run(&self, x: &Tensor, timesteps: &Tensor, class_labels: Option<&Tensor>, mode: Mode) -> Result<Tensor> {
+    /// Training forward pass: as [`UNet2D::forward_cond`] with dropout `p = cfg.dropout` whose
+    /// masks are a pure function of `dropout_seed` and each layer's name (see [`crate::dropout`]).
+    pub fn forward_train(&self, x: &Tensor, timesteps: &Tensor, cond: &UNetCond, dropout_seed: u64) -> Result<Tensor> {
+        self.run(x, timesteps, cond, Mode::Train { seed: dropout_seed })
+    }
+
+    fn run(&self, x: &Tensor, timesteps: &Tensor, cond: &UNetCond, mode: Mode) -> Result<Tensor> {
+        let class_labels = cond.class_labels.as_ref();
+        let context = cond.encoder_hidden_states.as_ref();
+        if let Some(c) = context {
+            let want = self.cfg.cross_attention_dim;
+            match (c.dims(), want) {
+                (_, None) => candle_core::bail!("UNet2D: encoder_hidden_states given but the model has no text conditioning"),
+                ([cb, _, d], Some(w)) if *cb == x.dim(0)? && *d == w => {}
+                (dims, Some(w)) => candle_core::bail!("UNet2D: encoder_hidden_states must have shape ({}, tokens, {w}), got {dims:?}", x.dim(0)?),
+            }
+        }
         let cfg = &self.cfg;
         let (b, c, h, w) = x.dims4()?;
         if c != cfg.in_channels {
@@ -155,15 +165,15 @@ impl UNet2D {
         // 4. down.
         let mut skips = vec![h.clone()];
         for block in &self.down_blocks {
-            let (out, s) = block.forward(&h, &emb, mode)?;
+            let (out, s) = block.forward(&h, &emb, context, mode)?;
             h = out;
             skips.extend(s);
         }
         // 5. mid.
-        h = self.mid_block.forward(&h, &emb, mode)?;
+        h = self.mid_block.forward(&h, &emb, context, mode)?;
         // 6. up.
         for block in &self.up_blocks {
-            h = block.forward(&h, &mut skips, &emb, mode)?;
+            h = block.forward(&h, &mut skips, &emb, context, mode)?;
         }
         // 7. post-process.
         self.conv_out.forward(&self.conv_norm_out.forward_silu(&h)?)
@@ -173,11 +183,34 @@ impl UNet2D {
     /// without allocating them.
     pub fn parameter_shapes(cfg: &UNetConfig) -> std::result::Result<ParameterShapes, NnError> {
         cfg.validate()?;
-        let rec = ShapeRecorder::default();
-        let vb = VarBuilder::from_backend(Box::new(rec.clone()), DType::F32, Device::Cpu);
-        UNet2D::new(vb, cfg)?;
-        let shapes = rec.0.lock().map_err(|_| NnError::Config("shape recorder poisoned".into()))?;
-        Ok(shapes.clone())
+        record_shapes(|vb| UNet2D::new(vb, cfg).map(|_| ()))
+    }
+}
+
+/// What conditions the U-Net besides the noise level (diffusers' `class_labels` and
+/// `encoder_hidden_states`).
+#[derive(Debug, Clone, Default)]
+pub struct UNetCond {
+    /// `(B,)` u32 class labels, required iff `num_class_embeds` is set.
+    pub class_labels: Option<Tensor>,
+    /// `(B, M, cross_attention_dim)` text-encoder states, required iff `cross_attention_dim` is set.
+    pub encoder_hidden_states: Option<Tensor>,
+}
+
+impl UNetCond {
+    /// The two conditionings stacked along the batch (for one classifier-free-guidance call).
+    pub fn concat(&self, other: &UNetCond) -> Result<UNetCond> {
+        let cat = |a: &Option<Tensor>, b: &Option<Tensor>| -> Result<Option<Tensor>> {
+            match (a, b) {
+                (Some(a), Some(b)) => Ok(Some(Tensor::cat(&[a, b], 0)?)),
+                (None, None) => Ok(None),
+                _ => candle_core::bail!("UNetCond::concat: both sides need the same kinds of conditioning"),
+            }
+        };
+        Ok(UNetCond {
+            class_labels: cat(&self.class_labels, &other.class_labels)?,
+            encoder_hidden_states: cat(&self.encoder_hidden_states, &other.encoder_hidden_states)?,
+        })
     }
 }
 
@@ -186,28 +219,3 @@ pub fn num_parameters(varmap: &VarMap) -> usize {
     varmap.all_vars().iter().map(|v| v.elem_count()).sum()
 }
 
-/// A `VarBuilder` backend that records requested names and shapes and hands out zero-strided
-/// broadcast zeros (no allocation).
-#[derive(Default, Clone)]
-struct ShapeRecorder(Arc<Mutex<ParameterShapes>>);
-
-/// `(name, dims)` of every parameter, in build order.
-type ParameterShapes = Vec<(String, Vec<usize>)>;
-
-impl candle_nn::var_builder::SimpleBackend for ShapeRecorder {
-    fn get(&self, s: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> Result<Tensor> {
-        self.0
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("shape recorder poisoned".into()))?
-            .push((name.to_string(), s.dims().to_vec()));
-        Tensor::zeros((), dtype, dev)?.broadcast_as(s)
-    }
-
-    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> Result<Tensor> {
-        candle_core::bail!("shape recorder: no shape given for {name}")
-    }
-
-    fn contains_tensor(&self, _: &str) -> bool {
-        true
-    }
-}

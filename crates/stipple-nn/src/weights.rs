@@ -134,7 +134,16 @@ pub fn check_unet_tensors(
     cfg: &UNetConfig,
     path: &Path,
 ) -> Result<(), NnError> {
-    let expected: BTreeMap<String, Vec<usize>> = UNet2D::parameter_shapes(cfg)?.into_iter().collect();
+    check_tensors(tensors, UNet2D::parameter_shapes(cfg)?, path)
+}
+
+/// Compares a tensor set with the `expected` names and shapes (see [`check_unet_tensors`]).
+pub fn check_tensors(
+    tensors: &HashMap<String, Tensor>,
+    expected: Vec<(String, Vec<usize>)>,
+    path: &Path,
+) -> Result<(), NnError> {
+    let expected: BTreeMap<String, Vec<usize>> = expected.into_iter().collect();
     let mut missing: Vec<&String> = expected.keys().filter(|k| !tensors.contains_key(*k)).collect();
     let mut unexpected: Vec<&String> = tensors.keys().filter(|k| !expected.contains_key(*k)).collect();
     let mut wrong: Vec<String> = expected

@@ -4,14 +4,14 @@ mod common;
 
 use common::*;
 use stipple_nn::dropout::dropout_mask;
-use stipple_nn::UNetConfig;
+use stipple_nn::{UNetCond, UNetConfig};
 
 #[test]
 fn p_zero_train_equals_inference() {
     let (net, _) = fresh(&UNetConfig::tiny()); // dropout 0.0
     let (x, t) = (input(2, 3, 8, 1), timesteps(&[5.0, 50.0]));
     let a = flat(&net.forward(&x, &t, None).unwrap());
-    let b = flat(&net.forward_train(&x, &t, None, 123).unwrap());
+    let b = flat(&net.forward_train(&x, &t, &UNetCond::default(), 123).unwrap());
     assert_eq!(a, b);
 }
 
@@ -20,9 +20,9 @@ fn same_seed_same_output_different_seeds_differ() {
     let cfg = UNetConfig { dropout: 0.2, ..UNetConfig::tiny() };
     let (net, _) = fresh(&cfg);
     let (x, t) = (input(2, 3, 8, 1), timesteps(&[5.0, 50.0]));
-    let a = flat(&net.forward_train(&x, &t, None, 7).unwrap());
-    let b = flat(&net.forward_train(&x, &t, None, 7).unwrap());
-    let c = flat(&net.forward_train(&x, &t, None, 8).unwrap());
+    let a = flat(&net.forward_train(&x, &t, &UNetCond::default(), 7).unwrap());
+    let b = flat(&net.forward_train(&x, &t, &UNetCond::default(), 7).unwrap());
+    let c = flat(&net.forward_train(&x, &t, &UNetCond::default(), 8).unwrap());
     let inference = flat(&net.forward(&x, &t, None).unwrap());
     assert_eq!(a, b);
     assert_ne!(a, c);

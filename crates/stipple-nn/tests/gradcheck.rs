@@ -7,7 +7,8 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use common::values;
-use stipple_nn::{UNet2D, UNetConfig};
+use stipple_nn::text::{HiddenAct, TextEncoder, TextEncoderConfig};
+use stipple_nn::{UNet2D, UNetCond, UNetConfig};
 
 #[test]
 fn gradients_match_finite_differences() {
@@ -15,19 +16,12 @@ fn gradients_match_finite_differences() {
     let vm = VarMap::new();
     let net = UNet2D::new(VarBuilder::from_varmap(&vm, DType::F64, &Device::Cpu), &cfg).unwrap();
     let dev = Device::Cpu;
-    let f64s = |n: usize, seed: u64| values(n, seed).into_iter().map(f64::from).collect::<Vec<_>>();
     let x = Tensor::from_vec(f64s(2 * 3 * 64, 1), (2, 3, 8, 8), &dev).unwrap();
     let t = Tensor::new(&[3.0f64, 420.0], &dev).unwrap();
-    let labels = Tensor::new(&[2u32, 0], &dev).unwrap();
+    let cond = UNetCond { class_labels: Some(Tensor::new(&[2u32, 0], &dev).unwrap()), encoder_hidden_states: None };
     let probe = Tensor::from_vec(f64s(2 * 3 * 64, 2), (2, 3, 8, 8), &dev).unwrap();
     // loss = Σ out · probe, with dropout on (fixed seed) so its masks are checked too.
-    let loss = || -> f64 {
-        let y = net.forward_train(&x, &t, Some(&labels), 5).unwrap();
-        (y * &probe).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()
-    };
-    let y = net.forward_train(&x, &t, Some(&labels), 5).unwrap();
-    let grads = (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-
+    let loss = || net.forward_train(&x, &t, &cond, 5).unwrap().mul(&probe).unwrap().sum_all().unwrap();
     let names = [
         "conv_in.weight",
         "time_embedding.linear_1.weight",
@@ -44,14 +38,68 @@ fn gradients_match_finite_differences() {
         "up_blocks.1.resnets.1.time_emb_proj.weight",
         "conv_out.bias",
     ];
+    check(&vm, &names, loss);
+}
+
+/// The text path end to end: a CLIP text encoder feeding the cross-attention of a
+/// text-conditioned U-Net, differentiated through both (the joint training of prompts).
+#[test]
+fn text_conditioning_gradients_match_finite_differences() {
+    let dev = Device::Cpu;
+    let text_cfg = TextEncoderConfig { hidden_act: HiddenAct::QuickGelu, ..TextEncoderConfig::small(40, 8, 6) };
+    let cfg = UNetConfig::tiny().with_text(8).unwrap();
+    let vm = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, DType::F64, &dev);
+    let net = UNet2D::new(vb.clone(), &cfg).unwrap();
+    let encoder = TextEncoder::new(vb.pp("text_encoder.text_model"), &text_cfg).unwrap();
+    let x = Tensor::from_vec(f64s(2 * 3 * 64, 3), (2, 3, 8, 8), &dev).unwrap();
+    let t = Tensor::new(&[7.0f64, 300.0], &dev).unwrap();
+    let ids = Tensor::new(&[[0u32, 5, 9, 1, 1, 1], [0, 17, 1, 1, 1, 1]], &dev).unwrap();
+    let probe = Tensor::from_vec(f64s(2 * 3 * 64, 4), (2, 3, 8, 8), &dev).unwrap();
+    let loss = || {
+        let states = encoder.forward(&ids).unwrap();
+        let cond = UNetCond { class_labels: None, encoder_hidden_states: Some(states) };
+        net.forward_train(&x, &t, &cond, 5).unwrap().mul(&probe).unwrap().sum_all().unwrap()
+    };
+    let names = [
+        "text_encoder.text_model.embeddings.token_embedding.weight",
+        "text_encoder.text_model.embeddings.position_embedding.weight",
+        "text_encoder.text_model.encoder.layers.0.layer_norm1.weight",
+        "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.weight",
+        "text_encoder.text_model.encoder.layers.1.mlp.fc1.weight",
+        "text_encoder.text_model.final_layer_norm.bias",
+        "down_blocks.1.attentions.0.norm.weight",
+        "down_blocks.1.attentions.0.proj_in.weight",
+        "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.weight",
+        "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight",
+        "mid_block.attentions.0.transformer_blocks.0.attn2.to_v.weight",
+        "mid_block.attentions.0.transformer_blocks.0.norm2.weight",
+        "up_blocks.0.attentions.1.transformer_blocks.0.ff.net.0.proj.weight",
+        "up_blocks.0.attentions.1.transformer_blocks.0.ff.net.2.weight",
+        "up_blocks.0.attentions.0.proj_out.weight",
+    ];
+    check(&vm, &names, loss);
+}
+
+fn f64s(n: usize, seed: u64) -> Vec<f64> {
+    values(n, seed).into_iter().map(f64::from).collect()
+}
+
+/// For each named variable, the backward gradient of `loss` at its largest element and at
+/// one more agrees with a central finite difference (relative 1e-4).
+fn check(vm: &VarMap, names: &[&str], loss: impl Fn() -> Tensor) {
+    let dev = Device::Cpu;
+    let grads = loss().backward().unwrap();
+    let value = || loss().to_scalar::<f64>().unwrap();
     let data = vm.data().lock().unwrap();
-    for name in names {
-        let var = &data[name];
+    for &name in names {
+        let var = data.get(name).unwrap_or_else(|| panic!("no variable {name}"));
         let n = var.elem_count();
         let grad = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
         let orig = var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
         // The element with the largest gradient (always non-trivial) and one more.
         let imax = (0..n).max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs())).unwrap();
+        assert!(grad[imax] != 0.0, "{name}: zero gradient");
         for i in [imax, n / 3] {
             let h = 1e-5;
             let set = |v: f64| {
@@ -60,9 +108,9 @@ fn gradients_match_finite_differences() {
                 var.set(&Tensor::from_vec(w, var.shape(), &dev).unwrap()).unwrap();
             };
             set(orig[i] + h);
-            let lp = loss();
+            let lp = value();
             set(orig[i] - h);
-            let lm = loss();
+            let lm = value();
             set(orig[i]);
             let fd = (lp - lm) / (2.0 * h);
             let tol = 1e-4 * fd.abs().max(grad[i].abs()) + 1e-8;

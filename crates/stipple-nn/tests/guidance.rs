@@ -3,8 +3,13 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use stipple_nn::{denoiser, guided_denoiser, DiffusionConfig, GuidanceSettings, Inpaint, TensorLatent, UNet2D, UNetConfig};
+use stipple_nn::{denoiser, guided_denoiser, DiffusionConfig, GuidanceSettings, Inpaint, TensorLatent, UNet2D, UNetCond, UNetConfig};
 use stipple_sample::Denoiser;
+
+/// Class-label conditioning.
+fn labels(t: &Tensor) -> UNetCond {
+    UNetCond { class_labels: Some(t.clone()), encoder_hidden_states: None }
+}
 
 fn net() -> (VarMap, UNet2D) {
     let cfg = UNetConfig { num_class_embeds: Some(4), ..UNetConfig::tiny() };
@@ -34,7 +39,7 @@ fn scale_one_is_conditional_and_zero_unconditional() {
         let u = denoiser(&unet, &diffusion, Some(uncond.clone())).denoise(&x, sigma).unwrap();
         let at = |scale: f64| {
             let settings = GuidanceSettings { scale, ..Default::default() };
-            guided_denoiser(&unet, &diffusion, Some(cond.clone()), Some(uncond.clone()), settings).denoise(&x, sigma).unwrap()
+            guided_denoiser(&unet, &diffusion, labels(&cond), Some(labels(&uncond)), settings).denoise(&x, sigma).unwrap()
         };
         assert_eq!(values(&at(1.0)), values(&c));
         assert_eq!(values(&at(0.0)), values(&u));
@@ -47,11 +52,11 @@ fn scale_one_is_conditional_and_zero_unconditional() {
         }
         // Outside the guidance interval: the conditional model alone.
         let outside = GuidanceSettings { scale: 5.0, interval: Some((sigma * 2.0, sigma * 4.0)), ..Default::default() };
-        let d = guided_denoiser(&unet, &diffusion, Some(cond.clone()), Some(uncond.clone()), outside).denoise(&x, sigma).unwrap();
+        let d = guided_denoiser(&unet, &diffusion, labels(&cond), Some(labels(&uncond)), outside).denoise(&x, sigma).unwrap();
         assert_eq!(values(&d), values(&c));
         // Rescale φ at scale 1 changes nothing (the guided prediction is the conditional one).
         let r = GuidanceSettings { scale: 1.0, rescale: 0.7, interval: None };
-        let d = guided_denoiser(&unet, &diffusion, Some(cond.clone()), Some(uncond.clone()), r).denoise(&x, sigma).unwrap();
+        let d = guided_denoiser(&unet, &diffusion, labels(&cond), Some(labels(&uncond)), r).denoise(&x, sigma).unwrap();
         assert_eq!(values(&d), values(&c));
     }
 }
@@ -66,7 +71,7 @@ fn rescale_matches_the_conditional_std() {
     let uncond = Tensor::new(&[3u32, 3], &Device::Cpu).unwrap();
     let c = denoiser(&unet, &diffusion, Some(cond.clone())).denoise(&x, 5.0).unwrap();
     let s = GuidanceSettings { scale: 4.0, rescale: 1.0, interval: None };
-    let g = guided_denoiser(&unet, &diffusion, Some(cond), Some(uncond), s).denoise(&x, 5.0).unwrap();
+    let g = guided_denoiser(&unet, &diffusion, labels(&cond), Some(labels(&uncond)), s).denoise(&x, 5.0).unwrap();
     let std = |t: &Tensor| -> f32 {
         let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
         let m = v.iter().sum::<f32>() / v.len() as f32;

@@ -13,7 +13,7 @@ use stipple_nn::{
 };
 
 fn config() -> ModelConfig {
-    ModelConfig { unet: UNetConfig::tiny(), diffusion: DiffusionConfig::default(), classes: vec![] }
+    ModelConfig { unet: UNetConfig::tiny(), diffusion: DiffusionConfig::default(), classes: vec![], text_encoder: None }
 }
 
 #[test]
@@ -22,7 +22,7 @@ fn round_trip_keeps_config_metadata_and_output() {
     let cfg = config();
     let (net, vm) = fresh(&cfg.unet);
     let path = dir.path().join("m.safetensors");
-    save_model_file(&path, &named_tensors(&vm), &cfg, &[("step", "12".into())]).unwrap();
+    save_model_file(&path, &named_tensors(&vm), &cfg, None, &[("step", "12".into())]).unwrap();
     let loaded = load_model_file(&path, &Device::Cpu).unwrap();
     assert_eq!(loaded.config, cfg);
     assert_eq!(loaded.metadata["step"], "12");
@@ -41,7 +41,7 @@ fn config_that_does_not_match_the_weights_is_a_clear_error() {
     let mut wider = config();
     wider.unet.block_out_channels = vec![16, 32];
     let path = dir.path().join("m.safetensors");
-    save_model_file(&path, &named_tensors(&vm), &wider, &[]).unwrap();
+    save_model_file(&path, &named_tensors(&vm), &wider, None, &[]).unwrap();
     let Err(err) = load_model_file(&path, &Device::Cpu) else { panic!("mismatch must fail") };
     let msg = err.to_string();
     assert!(matches!(err, NnError::WeightsMismatch { .. }), "{msg}");

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use candle_core::{Device, Tensor};
 use common::*;
-use stipple_nn::{num_parameters, UNet2D, UNetConfig};
+use stipple_nn::{num_parameters, UNet2D, UNetCond, UNetConfig};
 
 #[test]
 fn tiny_output_shape_batch_2_and_1() {
@@ -187,7 +187,7 @@ fn gradients_reach_every_parameter() {
     let cfg = UNetConfig { num_class_embeds: Some(3), dropout: 0.1, ..UNetConfig::tiny() };
     let (net, vm) = fresh(&cfg);
     let labels = Tensor::new(&[0u32, 2], &Device::Cpu).unwrap();
-    let y = net.forward_train(&input(2, 3, 8, 6), &timesteps(&[3.0, 700.0]), Some(&labels), 11).unwrap();
+    let y = net.forward_train(&input(2, 3, 8, 6), &timesteps(&[3.0, 700.0]), &UNetCond { class_labels: Some(labels.clone()), encoder_hidden_states: None }, 11).unwrap();
     let target = input(2, 3, 8, 7);
     let loss = (y - target).unwrap().sqr().unwrap().mean_all().unwrap();
     let grads = loss.backward().unwrap();

@@ -1,10 +1,12 @@
-//! What steers a generation besides the seed: class and classifier-free guidance, an init
+//! What steers a generation besides the seed: class or prompt and classifier-free guidance, an init
 //! image (img2img) and a mask (inpainting). Stored in every recipe so `rerun` redoes it.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+use stipple_nn::text::MAX_PROMPT_CHARS;
 
 use crate::{prepare_image, PipelineError};
 
@@ -16,6 +18,12 @@ pub struct Conditioning {
     pub class: Option<String>,
     /// Class whose prediction replaces the unconditional one in the guidance.
     pub negative_class: Option<String>,
+    /// Text prompts of a text-conditioned model: image i gets prompt `i mod len` (one prompt
+    /// for all, or a grid whose columns are the prompts).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<String>,
+    /// Prompt whose prediction replaces the unconditional (empty-prompt) one in the guidance.
+    pub negative_prompt: Option<String>,
     /// Classifier-free guidance scale s (1 = the conditional model, 0 = unconditional).
     pub guidance_scale: f64,
     /// Guidance rescale φ in [0, 1] (Lin et al. 2023; 0 = off).
@@ -35,6 +43,8 @@ impl Default for Conditioning {
         Self {
             class: None,
             negative_class: None,
+            prompts: Vec::new(),
+            negative_prompt: None,
             guidance_scale: 1.0,
             guidance_rescale: 0.0,
             guidance_interval: None,
@@ -70,10 +80,36 @@ impl Conditioning {
         if self.mask.is_some() && self.init_image.is_none() {
             return bad("a mask needs an init image (--init-image): the mask says which of its pixels to repaint".into());
         }
-        if self.class.is_none() && (self.negative_class.is_some() || self.guidance_scale != 1.0) {
-            return bad("guidance needs a class (--class NAME) to guide towards".into());
+        let prompts = self.prompts.iter().map(|p| ("prompt", p));
+        for (what, p) in prompts.chain(self.negative_prompt.iter().map(|p| ("negative prompt", p))) {
+            {
+                if p.trim().is_empty() {
+                    return bad(format!("the {what} is empty; leave it out to sample without one"));
+                }
+                if p.chars().count() > MAX_PROMPT_CHARS {
+                    return bad(format!("a {what} may have at most {MAX_PROMPT_CHARS} characters, this one has {}", p.chars().count()));
+                }
+            }
+        }
+        if self.class.is_some() && !self.prompts.is_empty() {
+            return bad("give a class or a prompt, not both".into());
+        }
+        if self.class.is_none() && self.negative_class.is_some() {
+            return bad("a negative class needs a class (--class NAME) to guide towards".into());
+        }
+        if self.class.is_none() && self.prompts.is_empty() && self.guidance_scale != 1.0 {
+            return bad("guidance needs a class (--class NAME) or a prompt (--prompt TEXT) to guide towards".into());
         }
         Ok(())
+    }
+
+    /// The conditioning of image `i` alone (its own prompt), for a one-image recipe.
+    pub fn for_image(&self, i: usize) -> Conditioning {
+        let mut c = self.clone();
+        if !c.prompts.is_empty() {
+            c.prompts = vec![c.prompts[i % c.prompts.len()].clone()];
+        }
+        c
     }
 
     /// Index of the first σ walked: the first `(1 − strength)` part of the `steps`-step

@@ -1,8 +1,8 @@
 //! Spec → images: seeded starting noise (or a noised init image) and the sampler over given
-//! σ's, with class guidance and inpainting as denoiser wrappers, in batches.
+//! σ's, with class or prompt guidance and inpainting as denoiser wrappers, in batches.
 
 use candle_core::{Device, Tensor};
-use stipple_nn::{guided_denoiser, DiffusionConfig, GuidanceSettings, Inpaint, LoadedModel, TensorLatent};
+use stipple_nn::{guided_denoiser, DiffusionConfig, GuidanceSettings, Inpaint, LoadedModel, TensorLatent, UNetCond};
 use stipple_sample::{sample, Denoiser, Observer, Sigmas};
 
 use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise};
@@ -15,20 +15,47 @@ impl GenerateSpec {
     }
 }
 
-/// Class labels `(cond, uncond)` for every image of the spec, or `None` for an
-/// unconditional model. Unknown classes and classes asked of an unconditional model are
-/// errors that name the known classes.
-fn labels(model: &LoadedModel, spec: &GenerateSpec) -> Result<Option<(u32, u32)>, PipelineError> {
+/// The network inputs of the conditional and the unconditional (or negative) branches:
+/// class labels for a class-conditional model; for a text-conditioned one the text
+/// encoder's states of each prompt (one row per prompt; image i takes row `i mod rows`) and
+/// of the negative prompt (or the empty prompt); `None` for an unconditional model. Unknown
+/// classes, classes or prompts asked of a model without them, and bad prompts are errors
+/// that say what the model takes.
+fn branch_inputs(model: &LoadedModel, spec: &GenerateSpec, device: &Device) -> Result<Option<(UNetCond, UNetCond)>, PipelineError> {
     let c = &spec.conditioning;
+    if let Some(text) = &model.text {
+        if let Some(name) = c.class.as_ref().or(c.negative_class.as_ref()) {
+            return Err(PipelineError::Invalid(format!(
+                "this model is conditioned on text prompts, not classes; ask with --prompt instead of --class {name:?}"
+            )));
+        }
+        let states = |p: &[&str]| -> Result<UNetCond, PipelineError> {
+            Ok(UNetCond { class_labels: None, encoder_hidden_states: Some(text.encode(p, device)?) })
+        };
+        let prompts: Vec<&str> = if c.prompts.is_empty() { vec![""] } else { c.prompts.iter().map(String::as_str).collect() };
+        let uncond = states(&[c.negative_prompt.as_deref().unwrap_or("")])?;
+        return Ok(Some((states(&prompts)?, uncond)));
+    }
+    if !c.prompts.is_empty() || c.negative_prompt.is_some() {
+        let kind = if model.config.classes.is_empty() { "it is unconditional" } else { "it is class-conditional (use --class NAME)" };
+        return Err(PipelineError::Invalid(format!(
+            "this model was not trained with text, so it cannot take a prompt ({kind}); \
+             train a prompt model with `stipple train --captions COLUMN`"
+        )));
+    }
     let Some(null) = model.config.null_class() else {
         if let Some(name) = c.class.as_ref().or(c.negative_class.as_ref()) {
             model.config.class_index(name)?; // the "not class-conditional" error
         }
         return Ok(None);
     };
-    let cond = c.class.as_deref().map(|n| model.config.class_index(n)).transpose()?.unwrap_or(null);
-    let uncond = c.negative_class.as_deref().map(|n| model.config.class_index(n)).transpose()?.unwrap_or(null);
-    Ok(Some((cond, uncond)))
+    let index = |name: &Option<String>| -> Result<u32, PipelineError> {
+        Ok(name.as_deref().map(|n| model.config.class_index(n)).transpose()?.unwrap_or(null))
+    };
+    let label = |l: u32| -> Result<UNetCond, PipelineError> {
+        Ok(UNetCond { class_labels: Some(Tensor::full(l, 1, device)?), encoder_hidden_states: None })
+    };
+    Ok(Some((label(index(&c.class)?)?, label(index(&c.negative_class)?)?)))
 }
 
 /// Generates `spec.count` images with `model` over `sigmas`; returns `(count, C, H, W)` in
@@ -46,7 +73,7 @@ pub fn generate(
     let channels = model.config.unet.in_channels;
     let per_image = [channels, size, size];
     let cond = &spec.conditioning;
-    let labels = labels(model, spec)?;
+    let branches = branch_inputs(model, spec, device)?;
     let init = match &cond.init_image {
         Some(path) => Some(load_init_image(path, size, channels, device)?),
         None => None,
@@ -76,9 +103,9 @@ pub fn generate(
             (Some(k), None) => k.clone(),
             (Some(k), Some(w)) => {
                 let x = (k + (eps * w.as_slice()[0])?)?;
-                run(model, spec, w, labels, settings, keep.as_ref().map(|m| (k, m)), n, x, &mut noise, observer)?
+                run(model, spec, w, branches.as_ref(), start, settings, keep.as_ref().map(|m| (k, m)), n, x, &mut noise, observer)?
             }
-            (None, Some(w)) => run(model, spec, w, labels, settings, None, n, (eps * w.as_slice()[0])?, &mut noise, observer)?,
+            (None, Some(w)) => run(model, spec, w, branches.as_ref(), start, settings, None, n, (eps * w.as_slice()[0])?, &mut noise, observer)?,
             (None, None) => return Err(PipelineError::Invalid("no σ to walk".into())),
         };
         // Inpainting: the kept pixels are the init image's, exactly.
@@ -97,7 +124,8 @@ fn run(
     model: &LoadedModel,
     spec: &GenerateSpec,
     sigmas: &Sigmas,
-    labels: Option<(u32, u32)>,
+    branches: Option<&(UNetCond, UNetCond)>,
+    first: usize,
     settings: GuidanceSettings,
     inpaint: Option<(&Tensor, &Tensor)>,
     n: usize,
@@ -105,11 +133,9 @@ fn run(
     noise: &mut SeededNoise,
     observer: &mut impl Observer<TensorLatent>,
 ) -> Result<Tensor, PipelineError> {
-    let device = x.device();
-    let label = |l: u32| Tensor::full(l, n, device);
-    let (c, u) = match labels {
-        Some((c, u)) => (Some(label(c)?), Some(label(u)?)),
-        None => (None, None),
+    let (c, u) = match branches {
+        Some((c, u)) => (rows_for(c, first, n)?, Some(rows_for(u, first, n)?)),
+        None => (UNetCond::default(), None),
     };
     let mut d = guided_denoiser(&model.unet, &model.config.diffusion, c, u, settings);
     let x = TensorLatent(x);
@@ -121,4 +147,19 @@ fn run(
         None => sample(spec.sampler, &mut d, x, sigmas, &spec.options, noise, observer)?,
     };
     Ok(x0.0)
+}
+
+/// The conditioning of images `first .. first + n`: image i takes row `i mod rows` of `c`.
+fn rows_for(c: &UNetCond, first: usize, n: usize) -> Result<UNetCond, PipelineError> {
+    let pick = |t: &Option<Tensor>| -> Result<Option<Tensor>, PipelineError> {
+        Ok(match t {
+            Some(t) => {
+                let rows = t.dim(0)?;
+                let idx: Vec<u32> = (first..first + n).map(|i| (i % rows) as u32).collect();
+                Some(t.index_select(&Tensor::new(idx, t.device())?, 0)?)
+            }
+            None => None,
+        })
+    };
+    Ok(UNetCond { class_labels: pick(&c.class_labels)?, encoder_hidden_states: pick(&c.encoder_hidden_states)? })
 }

@@ -48,7 +48,7 @@ fn recipe(
         grid_columns,
         width: size,
         height: size,
-        conditioning: spec.conditioning.clone(),
+        conditioning: if count == 1 { spec.conditioning.for_image((first_seed - spec.seed) as usize) } else { spec.conditioning.clone() },
         init_image_sha256: hash(&spec.conditioning.init_image)?,
         mask_sha256: hash(&spec.conditioning.mask)?,
     })

@@ -16,6 +16,8 @@ use crate::{LossSmoother, TrainConfig, TrainError};
 pub const CHECKPOINT_DIR: &str = "checkpoint";
 const TMP_DIR: &str = "checkpoint.tmp";
 const OLD_DIR: &str = "checkpoint.old";
+/// The tokenizer of a text-conditioned run, inside the checkpoint folder.
+const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// Version of the checkpoint layout.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -48,6 +50,8 @@ pub struct Checkpoint {
     pub weights: HashMap<String, Tensor>,
     pub ema: HashMap<String, Tensor>,
     pub optimizer: HashMap<String, Tensor>,
+    /// `tokenizer.json` of a text-conditioned run.
+    pub tokenizer: Option<String>,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
@@ -63,6 +67,7 @@ pub fn save_checkpoint(
     weights: &[(String, Tensor)],
     ema: &[(String, Tensor)],
     optimizer: &[(String, Tensor)],
+    tokenizer: Option<&str>,
 ) -> Result<(), TrainError> {
     let tmp = run.join(TMP_DIR);
     if tmp.exists() {
@@ -75,6 +80,10 @@ pub fn save_checkpoint(
     save_safetensors(&tmp.join("weights.safetensors"), weights, &none)?;
     save_safetensors(&tmp.join("ema.safetensors"), ema, &none)?;
     save_safetensors(&tmp.join("optimizer.safetensors"), optimizer, &none)?;
+    if let Some(t) = tokenizer {
+        let p = tmp.join(TOKENIZER_FILE);
+        fs::write(&p, t).map_err(io(&p))?;
+    }
     let cur = run.join(CHECKPOINT_DIR);
     let old = run.join(OLD_DIR);
     if old.exists() {
@@ -118,12 +127,17 @@ pub fn load_checkpoint(run: &Path, device: &Device) -> Result<Checkpoint, TrainE
             ),
         });
     }
+    let tokenizer = match &config.captions {
+        Some(_) => Some(read_json(TOKENIZER_FILE)?),
+        None => None,
+    };
     Ok(Checkpoint {
         config,
         state,
         weights: load_tensors(&dir.join("weights.safetensors"), device)?,
         ema: load_tensors(&dir.join("ema.safetensors"), device)?,
         optimizer: load_tensors(&dir.join("optimizer.safetensors"), device)?,
+        tokenizer,
     })
 }
 

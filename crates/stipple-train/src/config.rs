@@ -100,6 +100,10 @@ pub struct TrainConfig {
     /// needs (Ho & Salimans 2022 find 0.1–0.2 best).
     #[serde(default = "default_cond_dropout")]
     pub cond_dropout: f64,
+    /// The `labels.csv` column holding each image's caption, for a text-conditioned model
+    /// (the built-in emoji have a `caption` column). Needs `model.text_encoder`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captions: Option<String>,
 }
 
 fn default_cond_dropout() -> f64 {
@@ -124,6 +128,7 @@ impl TrainConfig {
                 unet,
                 diffusion: DiffusionConfig { prediction_type: Prediction::VPrediction, ..DiffusionConfig::default() },
                 classes: vec![],
+                text_encoder: None,
             },
             data,
             color,
@@ -145,7 +150,20 @@ impl TrainConfig {
             seed: 0,
             labels: LabelSource::None,
             cond_dropout: default_cond_dropout(),
+            captions: None,
         }
+    }
+
+    /// This run made text-conditioned: captions from `column`, a jointly trained CLIP-style
+    /// encoder of width `width` reading prompts of up to `max_tokens − 2` tokens with a
+    /// byte-level BPE of at most `vocab_size` entries, and cross-attention in every attention
+    /// block of the U-Net.
+    pub fn with_captions(mut self, column: &str, vocab_size: usize, width: usize, max_tokens: usize) -> Result<Self, TrainError> {
+        self.model.unet = self.model.unet.with_text(width)?;
+        self.model.text_encoder = Some(stipple_nn::text::TextEncoderConfig::small(vocab_size, width, max_tokens));
+        self.captions = Some(column.to_string());
+        self.validate()?;
+        Ok(self)
     }
 
     /// Checks every field once; messages say what is accepted.
@@ -181,6 +199,12 @@ impl TrainConfig {
         }
         if self.labels != LabelSource::None && !matches!(self.data, DataSource::Folder(_)) {
             return bad("class labels need a data folder (--data); the built-in emoji set has none".into());
+        }
+        if self.captions.is_some() != self.model.has_text() {
+            return bad("captions (--captions COLUMN) and a text encoder go together".into());
+        }
+        if self.captions.is_some() && self.labels != LabelSource::None {
+            return bad("train with class labels or with captions, not both".into());
         }
         if self.sample_count == 0 || self.sample_steps == 0 {
             return bad("sample_count and sample_steps must be at least 1".into());

@@ -12,7 +12,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use stipple_math::DiscreteSchedule;
-use stipple_nn::UNet2D;
+use stipple_nn::{UNet2D, UNetCond};
 
 use crate::{LossKind, LossWeighting, TrainConfig};
 
@@ -36,14 +36,15 @@ impl NoiseDraw {
 }
 
 /// The loss of `unet` on clean images `x0` (`(B, C, H, W)` in [−1, 1]) with the noise of
-/// `draw` and, for a class-conditional net, the `(B,)` u32 `class_labels`. Returns a scalar tensor that carries the graph for backpropagation.
+/// `draw` and the batch's conditioning `cond` (class labels or text states, or none).
+/// Returns a scalar tensor that carries the graph for backpropagation.
 pub fn diffusion_loss(
     unet: &UNet2D,
     cfg: &TrainConfig,
     schedule: &DiscreteSchedule,
     x0: &Tensor,
     draw: &NoiseDraw,
-    class_labels: Option<&Tensor>,
+    cond: &UNetCond,
 ) -> Result<Tensor> {
     let (diffusion, loss, weighting) = (&cfg.model.diffusion, cfg.loss, cfg.loss_weighting);
     let device = x0.device();
@@ -68,7 +69,7 @@ pub fn diffusion_loss(
     let x_in = x.broadcast_mul(&col(c_in, device)?)?;
     let target = (x0.broadcast_mul(&col(a, device)?)? + eps.broadcast_mul(&col(bb, device)?)?)?;
     let timesteps = Tensor::from_vec(t, b, device)?;
-    let out = unet.forward_train(&x_in, &timesteps, class_labels, draw.dropout_seed)?;
+    let out = unet.forward_train(&x_in, &timesteps, cond, draw.dropout_seed)?;
     let diff = (out - target)?;
     let per_element = match loss {
         LossKind::L2 => diff.sqr()?,
@@ -84,4 +85,10 @@ pub fn diffusion_loss(
 /// `p` (condition dropout, Ho & Salimans 2022, Alg. 1), drawn from the step's generator.
 pub fn drop_labels(rng: &mut ChaCha8Rng, labels: &[u32], null: u32, p: f64) -> Vec<u32> {
     labels.iter().map(|&l| if rng.random_bool(p) { null } else { l }).collect()
+}
+
+/// The captions the text encoder sees: each replaced by the empty prompt with probability
+/// `p` (condition dropout for text, as Stable Diffusion trains), from the step's generator.
+pub fn drop_captions<'a>(rng: &mut ChaCha8Rng, captions: &[&'a str], p: f64) -> Vec<&'a str> {
+    captions.iter().map(|&c| if rng.random_bool(p) { "" } else { c }).collect()
 }

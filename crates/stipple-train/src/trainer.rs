@@ -10,15 +10,16 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use image::DynamicImage;
-use stipple_nn::{save_model_file, unet_from_tensors, UNet2D};
+use stipple_nn::text::{PromptEncoder, PromptTokenizer, TextEncoder};
+use stipple_nn::{model_from_tensors, save_model_file, UNet2D, UNetCond, TEXT_ENCODER_PREFIX};
 use stipple_pipeline::{generate, grid, grid_columns, to_images, write_images, GenerateRequest};
 
 use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_VERSION};
 use crate::dashboard::{Dashboard, StepStats};
-use crate::data::{embedded_emoji, load_folder, load_labels, ImageSet};
+use crate::data::{csv_column, embedded_column, embedded_emoji, load_folder, load_labels, ImageSet};
 use crate::ema::{ema_decay, Ema};
 use crate::init::{named_vars, seeded_var_builder};
-use crate::objective::{diffusion_loss, drop_labels, NoiseDraw};
+use crate::objective::{diffusion_loss, drop_captions, drop_labels, NoiseDraw};
 use crate::optim::{warmup_lr, AdamW};
 use crate::order::{batch_indices, step_rng};
 use crate::progress::{sampling_bar, steps_bar};
@@ -107,10 +108,33 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
         cfg.model.unet.num_class_embeds = Some(l.classes.len() + 1);
         cfg.validate()?;
     }
+    let captions = match (&cfg.captions, &cfg.data) {
+        (None, _) => None,
+        (Some(col), DataSource::Folder(dir)) => Some(csv_column(dir, &data.names, col)?),
+        (Some(col), DataSource::EmbeddedEmoji) => Some(embedded_column(col)?),
+    };
+    let tokenizer = match (&captions, &cfg.model.text_encoder) {
+        (Some(caps), Some(tc)) => Some(run_tokenizer(caps, tc.vocab_size, checkpoint.as_ref().and_then(|ck| ck.tokenizer.as_deref()))?),
+        _ => None,
+    };
     std::fs::create_dir_all(&opts.run).map_err(|e| TrainError::Io { path: opts.run.clone(), reason: e.to_string() })?;
 
     let varmap = VarMap::new();
     let unet = UNet2D::new(seeded_var_builder(&varmap, cfg.seed, device), &cfg.model.unet)?;
+    let text = match (&cfg.model.text_encoder, &tokenizer) {
+        (Some(tc), Some(tok)) => {
+            let encoder = TextEncoder::new(seeded_var_builder(&varmap, cfg.seed, device).pp(TEXT_ENCODER_PREFIX), tc)?;
+            let text = PromptEncoder { tokenizer: tok.clone(), encoder };
+            // Every caption must fit the encoder: fail now, not at the step that draws it.
+            let caps = captions.as_deref().unwrap_or_default();
+            for c in caps {
+                text.tokenizer.encode(c, tc.max_position_embeddings)?;
+            }
+            Some(text)
+        }
+        _ => None,
+    };
+    let tokenizer_json = tokenizer.as_ref().map(PromptTokenizer::to_json).transpose()?;
     let vars = named_vars(&varmap);
     let mut opt = AdamW::new(vars.clone(), cfg.optimizer)?;
     let (mut ema, start) = match &checkpoint {
@@ -152,15 +176,18 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
         let flips: Vec<bool> = indices.iter().map(|_| cfg.random_flip && rand::Rng::random_bool(&mut rng, 0.5)).collect();
         let x0 = Tensor::from_vec(data.batch(&indices, &flips), (b, c, s, s), device)?;
         let draw = NoiseDraw::new(&mut rng, b, c * s * s, cfg.model.diffusion.num_train_timesteps);
-        let class_labels = match (&labels, cfg.model.null_class()) {
-            (Some(l), Some(null)) => {
-                let batch_labels: Vec<u32> = indices.iter().map(|&i| l.per_image[i]).collect();
-                let seen = drop_labels(&mut rng, &batch_labels, null, cfg.cond_dropout);
-                Some(Tensor::from_vec(seen, b, device)?)
-            }
-            _ => None,
-        };
-        let loss = diffusion_loss(&unet, &cfg, &schedule, &x0, &draw, class_labels.as_ref())?;
+        let mut cond = UNetCond::default();
+        if let (Some(l), Some(null)) = (&labels, cfg.model.null_class()) {
+            let batch_labels: Vec<u32> = indices.iter().map(|&i| l.per_image[i]).collect();
+            let seen = drop_labels(&mut rng, &batch_labels, null, cfg.cond_dropout);
+            cond.class_labels = Some(Tensor::from_vec(seen, b, device)?);
+        }
+        if let (Some(text), Some(caps)) = (&text, &captions) {
+            let batch_captions: Vec<&str> = indices.iter().map(|&i| caps[i].as_str()).collect();
+            let seen = drop_captions(&mut rng, &batch_captions, cfg.cond_dropout);
+            cond.encoder_hidden_states = Some(text.encode(&seen, device)?);
+        }
+        let loss = diffusion_loss(&unet, &cfg, &schedule, &x0, &draw, &cond)?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
         let grads = loss.backward()?;
         let grad_norm = opt.grad_norm(&grads)?;
@@ -197,8 +224,8 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
                 loss_smoother: dashboard.smoother().clone(),
             };
             let weights: Vec<(String, Tensor)> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-            save_checkpoint(&opts.run, &cfg, &state, &weights, ema.tensors(), &opt.state_tensors())?;
-            save_model_file(&outcome.model_file, ema.tensors(), &cfg.model, &[("step", done.to_string())])?;
+            save_checkpoint(&opts.run, &cfg, &state, &weights, ema.tensors(), &opt.state_tensors(), tokenizer_json.as_deref())?;
+            save_model_file(&outcome.model_file, ema.tensors(), &cfg.model, tokenizer.as_ref(), &[("step", done.to_string())])?;
             dashboard.plot_loss()?;
             saved_step = done;
         }
@@ -206,9 +233,10 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
             bar.suspend(|| -> Result<(), TrainError> {
                 if saved_step != done {
                     // The grid's recipe names the model file: it must hold these weights.
-                    save_model_file(&outcome.model_file, ema.tensors(), &cfg.model, &[("step", done.to_string())])?;
+                    save_model_file(&outcome.model_file, ema.tensors(), &cfg.model, tokenizer.as_ref(), &[("step", done.to_string())])?;
                 }
-                let (latest, g) = write_sample_grid(&cfg, &ema, device, &opts.run, done, opts.progress)?;
+                let prompts = captions.as_deref().map(sample_prompts).unwrap_or_default();
+                let (latest, g) = write_sample_grid(&cfg, &ema, tokenizer.clone(), &prompts, device, &opts.run, done, opts.progress)?;
                 dashboard.log_samples(done, &g)?;
                 outcome.latest_grid = Some(latest);
                 Ok(())
@@ -228,24 +256,61 @@ fn corrupt(run: &Path, reason: String) -> TrainError {
     TrainError::Corrupt { path: run.join(crate::checkpoint::CHECKPOINT_DIR), reason }
 }
 
+/// The tokenizer of a text run: the checkpoint's when resuming, else a byte-level BPE
+/// trained on the captions (deterministic, so a rerun of the same data gets the same one).
+fn run_tokenizer(captions: &[String], vocab_size: usize, saved: Option<&str>) -> Result<PromptTokenizer, TrainError> {
+    let tokenizer = match saved {
+        Some(json) => PromptTokenizer::from_json(json)?,
+        None => PromptTokenizer::train(captions, vocab_size)?,
+    };
+    if tokenizer.vocab_size() > vocab_size {
+        return Err(TrainError::Config(format!(
+            "the tokenizer has {} entries, more than the text encoder's vocab_size = {vocab_size}",
+            tokenizer.vocab_size()
+        )));
+    }
+    Ok(tokenizer)
+}
+
+/// Columns of a text model's sample grid.
+const SAMPLE_PROMPTS: usize = 8;
+/// Classifier-free guidance scale of a text model's sample grids.
+const SAMPLE_GUIDANCE: f64 = 3.0;
+
+/// The prompts of a text model's sample grids: the captions of [`SAMPLE_PROMPTS`] images
+/// spread evenly over the data set.
+fn sample_prompts(captions: &[String]) -> Vec<String> {
+    let n = captions.len();
+    (0..SAMPLE_PROMPTS.min(n)).map(|k| captions[k * n / SAMPLE_PROMPTS.min(n)].clone()).collect()
+}
+
 /// Samples a grid at fixed seeds (0, 1, …) from the EMA weights and writes it as
 /// `samples/step-NNNNNN.png` and `samples/latest.png`; returns the latter's path and the grid.
+/// A text model's grid has one column per prompt of `prompts`, guided at [`SAMPLE_GUIDANCE`].
+#[allow(clippy::too_many_arguments)]
 fn write_sample_grid(
     cfg: &TrainConfig,
     ema: &Ema,
+    tokenizer: Option<PromptTokenizer>,
+    prompts: &[String],
     device: &Device,
     run: &Path,
     step: usize,
     progress: bool,
 ) -> Result<(PathBuf, DynamicImage), TrainError> {
     let tensors: HashMap<String, Tensor> = ema.tensors().iter().cloned().collect();
-    let unet = unet_from_tensors(tensors, &cfg.model.unet, device)?;
     let metadata = HashMap::from([("step".to_string(), step.to_string())]);
-    let model = stipple_nn::LoadedModel { config: cfg.model.clone(), unet, metadata };
+    let model = model_from_tensors(cfg.model.clone(), tensors, tokenizer, metadata, device)?;
+    let mut conditioning = stipple_pipeline::Conditioning::default();
+    if !prompts.is_empty() {
+        conditioning.prompts = prompts.to_vec();
+        conditioning.guidance_scale = SAMPLE_GUIDANCE;
+    }
     let spec = GenerateRequest {
         steps: cfg.sample_steps,
         count: cfg.sample_count,
         batch_size: cfg.sample_count.min(32),
+        conditioning,
         ..GenerateRequest::default()
     }
     .validate()?;

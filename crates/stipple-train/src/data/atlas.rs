@@ -3,6 +3,7 @@
 
 use image::{DynamicImage, GenericImageView, ImageFormat};
 
+use super::labels::split_csv_line;
 use super::{transform, ColorMode, DataError, ImageSet};
 
 /// How many icons the embedded atlas holds.
@@ -37,17 +38,23 @@ pub fn embedded_emoji(size: usize, mode: ColorMode) -> Result<ImageSet, DataErro
 
 /// The `name` column of the embedded labels, checked against [`EMBEDDED_EMOJI_COUNT`].
 fn embedded_names() -> Result<Vec<String>, DataError> {
-    let names: Vec<String> = LABELS_CSV
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').nth(1).unwrap_or_default().to_string())
-        .collect();
-    if names.len() != EMBEDDED_EMOJI_COUNT || names.iter().any(String::is_empty) {
+    embedded_column("name")
+}
+
+/// A column of the embedded emoji's `labels.csv` (`index`, `name`, `caption` — "red apple" —,
+/// `category`, `codepoints`), one value per icon in atlas order.
+pub fn embedded_column(column: &str) -> Result<Vec<String>, DataError> {
+    let mut rows = LABELS_CSV.lines().filter(|l| !l.is_empty()).map(split_csv_line);
+    let header = rows.next().unwrap_or_default();
+    let Some(col) = header.iter().position(|h| h == column) else {
+        return Err(DataError::Labels(format!("the built-in emoji have no column \"{column}\"; their columns: {}", header.join(", "))));
+    };
+    let values: Vec<String> = rows.map(|r| r.get(col).cloned().unwrap_or_default()).collect();
+    if values.len() != EMBEDDED_EMOJI_COUNT || values.iter().any(String::is_empty) {
         return Err(DataError::Embedded(format!(
-            "labels.csv has {} named rows, expected {EMBEDDED_EMOJI_COUNT}",
-            names.len()
+            "labels.csv has {} rows with a {column}, expected {EMBEDDED_EMOJI_COUNT}",
+            values.len()
         )));
     }
-    Ok(names)
+    Ok(values)
 }

@@ -47,38 +47,42 @@ pub fn load_labels(dir: &Path, names: &[String], source: &LabelSource) -> Result
             }
             out
         }
-        LabelSource::Csv { column } => {
-            let path = dir.join(LABELS_FILE);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| DataError::Labels(format!("cannot read {}: {e}", path.display())))?;
-            let mut rows = text.lines().filter(|l| !l.trim().is_empty()).map(split_csv_line);
-            let header = rows.next().ok_or_else(|| DataError::Labels(format!("{} is empty", path.display())))?;
-            let Some(col) = header.iter().position(|h| h.trim() == column) else {
-                return bad(format!("{} has no column \"{column}\"; its columns: {}", path.display(), header.join(", ")));
-            };
-            let mut table = HashMap::new();
-            for row in rows {
-                if let (Some(file), Some(label)) = (row.first(), row.get(col)) {
-                    table.insert(file.trim().to_string(), label.trim().to_string());
-                }
-            }
-            let mut out = Vec::with_capacity(names.len());
-            for n in names {
-                match table.get(n) {
-                    Some(l) if !l.is_empty() => out.push(l.clone()),
-                    _ => return bad(format!("image {n} has no \"{column}\" label in {}", path.display())),
-                }
-            }
-            out
-        }
+        LabelSource::Csv { column } => csv_column(dir, names, column)?,
     };
     let classes: Vec<String> = raw.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
     let per_image = raw.iter().map(|r| classes.binary_search(r).expect("collected above") as u32).collect();
     Ok(Some(Labels { classes, per_image }))
 }
 
+/// The `column` of `dir/labels.csv` for each of `names` (matched on the first column, the file
+/// name); every image must have a non-empty value.
+pub fn csv_column(dir: &Path, names: &[String], column: &str) -> Result<Vec<String>, DataError> {
+    let bad = |m: String| Err(DataError::Labels(m));
+    let path = dir.join(LABELS_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| DataError::Labels(format!("cannot read {}: {e}", path.display())))?;
+    let mut rows = text.lines().filter(|l| !l.trim().is_empty()).map(split_csv_line);
+    let header = rows.next().ok_or_else(|| DataError::Labels(format!("{} is empty", path.display())))?;
+    let Some(col) = header.iter().position(|h| h.trim() == column) else {
+        return bad(format!("{} has no column \"{column}\"; its columns: {}", path.display(), header.join(", ")));
+    };
+    let mut table = HashMap::new();
+    for row in rows {
+        if let (Some(file), Some(value)) = (row.first(), row.get(col)) {
+            table.insert(file.trim().to_string(), value.trim().to_string());
+        }
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        match table.get(n) {
+            Some(v) if !v.is_empty() => out.push(v.clone()),
+            _ => return bad(format!("image {n} has no \"{column}\" value in {}", path.display())),
+        }
+    }
+    Ok(out)
+}
+
 /// Splits one CSV line (RFC 4180 quoting: `"a, b"` and `""` inside quotes).
-fn split_csv_line(line: &str) -> Vec<String> {
+pub(crate) fn split_csv_line(line: &str) -> Vec<String> {
     let mut fields = vec![String::new()];
     let mut quoted = false;
     let mut chars = line.trim_end_matches('\r').chars().peekable();

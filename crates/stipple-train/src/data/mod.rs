@@ -10,10 +10,10 @@ mod transform;
 
 use std::path::PathBuf;
 
-pub use atlas::{embedded_emoji, EMBEDDED_EMOJI_COUNT};
+pub use atlas::{embedded_column, embedded_emoji, EMBEDDED_EMOJI_COUNT};
 pub use error::DataError;
 pub use folder::{load_folder, EXTENSIONS, PROGRESS_MIN_FILES};
-pub use labels::{load_labels, LabelSource, Labels, LABELS_FILE};
+pub use labels::{csv_column, load_labels, LabelSource, Labels, LABELS_FILE};
 
 /// The channels a data set is loaded with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

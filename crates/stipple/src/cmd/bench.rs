@@ -311,7 +311,7 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
                 };
                 let x = (x0.broadcast_mul(&col(&|a| a.sqrt())?)? + eps.broadcast_mul(&col(&|a| (1.0 - a).sqrt())?)?)?;
                 let ts = Tensor::from_vec(t.iter().map(|&i| i as f32).collect::<Vec<_>>(), b, &dev)?;
-                let out = unet.forward_train(&x, &ts, None, rng.next())?;
+                let out = unet.forward_train(&x, &ts, &Default::default(), rng.next())?;
                 let loss = (out - &eps)?.sqr()?.mean_all()?;
                 let grads = loss.backward()?;
                 opt.step(&grads)?;

@@ -19,6 +19,18 @@ pub fn model_path(arg: &Path) -> PathBuf {
     }
 }
 
+/// The text-to-emoji model shipped in the repository (`models/`), used when `sample` gets no
+/// `--model`; see `models/README.md` for the command that trained it.
+pub fn shipped_prompt_model() -> anyhow::Result<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/emoji-prompts.safetensors");
+    anyhow::ensure!(
+        path.is_file(),
+        "no --model given and the shipped prompt model {} is missing; pass --model RUN_OR_FILE",
+        path.display()
+    );
+    Ok(path.canonicalize().unwrap_or(path))
+}
+
 /// A progress bar advanced once per sampler step.
 pub struct StepBar(indicatif::ProgressBar);
 

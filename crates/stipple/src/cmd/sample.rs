@@ -18,9 +18,10 @@ use super::StepBar;
 /// count or batch size.
 #[derive(clap::Args)]
 pub struct SampleArgs {
-    /// The model: a run folder (uses its model.safetensors) or a model file.
+    /// The model: a run folder (uses its model.safetensors) or a model file [default: the
+    /// prompt model shipped in models/emoji-prompts.safetensors].
     #[arg(long, short)]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
     /// Sampler (`stipple samplers` lists them all): euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, ddim, ddpm, unipc, …
     #[arg(long, default_value = "dpmpp_2m")]
     pub sampler: String,
@@ -60,6 +61,13 @@ pub struct SampleArgs {
     /// Class to generate, for a class-conditional model (`stipple inspect` lists its classes).
     #[arg(long, value_name = "NAME")]
     pub class: Option<String>,
+    /// Prompt, for a text-conditioned model; repeat it for several (image i gets prompt i mod k,
+    /// so a grid's columns are the prompts).
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Vec<String>,
+    /// Prompt to steer away from (its prediction replaces the empty prompt's in the guidance).
+    #[arg(long, value_name = "TEXT")]
+    pub negative_prompt: Option<String>,
     /// Classifier-free guidance scale: 1 = the conditional model, 0 = unconditional, >1 stronger.
     #[arg(long, value_name = "S", default_value_t = 1.0)]
     pub guidance_scale: f64,
@@ -122,6 +130,8 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         conditioning: Conditioning {
             class: args.class,
             negative_class: args.negative_class,
+            prompts: args.prompt,
+            negative_prompt: args.negative_prompt,
             guidance_scale: args.guidance_scale,
             guidance_rescale: args.guidance_rescale,
             guidance_interval: match args.guidance_interval.as_deref() {
@@ -145,7 +155,10 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let dev = device(&args.device)?;
-    let path = super::model_path(&args.model);
+    let path = match &args.model {
+        Some(m) => super::model_path(m),
+        None => super::shipped_prompt_model()?,
+    };
     let model = stipple_nn::load_model_file(&path, &dev)?;
     let sigmas = spec.sigmas(&model.config.diffusion)?;
     let recording = args.trajectory.is_some() || args.trajectory_json.is_some();

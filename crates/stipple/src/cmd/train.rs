@@ -94,6 +94,19 @@ pub struct TrainArgs {
     /// unconditionally (classifier-free guidance) [default: 0.1].
     #[arg(long, value_name = "P")]
     pub cond_dropout: Option<f64>,
+    /// Column of labels.csv holding each image's caption, for a text-conditioned (prompt) model
+    /// with a jointly trained text encoder; the built-in emoji have a `caption` column ("red apple").
+    #[arg(long, value_name = "COLUMN")]
+    pub captions: Option<String>,
+    /// Width of the text encoder's hidden states (with --captions).
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub text_width: usize,
+    /// Tokens per prompt including the start and end tokens (with --captions).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_tokens: usize,
+    /// Largest vocabulary of the byte-level BPE tokenizer trained on the captions (with --captions).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub vocab_size: usize,
     /// Seed of initialisation, data order and noise.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -173,6 +186,9 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
         cfg.labels == LabelSource::None || a.data.is_some(),
         "class labels need a data folder (--data); the built-in emoji set has none"
     );
+    if let Some(column) = &a.captions {
+        cfg = cfg.with_captions(column, a.vocab_size, a.text_width, a.max_tokens)?;
+    }
     Ok(cfg)
 }
 

@@ -1,0 +1,143 @@
+//! `TextEncoder`: the CLIP text transformer (Radford et al. 2021, §2.4), the text encoder of
+//! Stable Diffusion (Rombach et al. 2022), under Hugging Face transformers' `CLIPTextModel`
+//! parameter names (`text_model.embeddings.token_embedding`, `text_model.encoder.layers.N.…`,
+//! `text_model.final_layer_norm`), so pretrained CLIP weights load unchanged.
+//!
+//! Source: transformers `models/clip/modeling_clip.py` (`CLIPTextTransformer`): token +
+//! learned position embeddings → pre-LN layers `x += attn(LN₁(x))` (causal mask),
+//! `x += fc2(act(fc1(LN₂(x))))` → final LayerNorm. The output is the last hidden state of
+//! every token, which the U-Net's cross-attention reads.
+//!
+//! Written here rather than taken from candle-transformers: its CLIP uses candle-nn's fused
+//! LayerNorm, which has no backward, and Stipple trains this encoder jointly with the U-Net.
+
+use candle_core::{Device, Module, Result, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+use super::config::{HiddenAct, TextEncoderConfig};
+use crate::attention::multi_head_attention;
+use crate::layer_norm::LayerNorm;
+
+/// Multi-head self-attention with a causal mask (`self_attn.{q,k,v,out}_proj`).
+#[derive(Debug, Clone)]
+struct SelfAttention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
+    heads: usize,
+}
+
+impl SelfAttention {
+    fn new(vb: VarBuilder, dim: usize, heads: usize) -> Result<Self> {
+        Ok(Self {
+            q_proj: candle_nn::linear(dim, dim, vb.pp("q_proj"))?,
+            k_proj: candle_nn::linear(dim, dim, vb.pp("k_proj"))?,
+            v_proj: candle_nn::linear(dim, dim, vb.pp("v_proj"))?,
+            out_proj: candle_nn::linear(dim, dim, vb.pp("out_proj"))?,
+            heads,
+        })
+    }
+
+    /// `x`: `(B, L, dim)`; `mask`: `(L, L)` additive (0 or a large negative number).
+    fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let out = multi_head_attention(&self.q_proj.forward(x)?, &self.k_proj.forward(x)?, &self.v_proj.forward(x)?, self.heads, Some(mask))?;
+        self.out_proj.forward(&out)
+    }
+}
+
+/// One pre-LN encoder layer (`layer_norm1`, `self_attn`, `layer_norm2`, `mlp.fc1`, `mlp.fc2`).
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    layer_norm1: LayerNorm,
+    self_attn: SelfAttention,
+    layer_norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    act: HiddenAct,
+}
+
+impl EncoderLayer {
+    fn new(vb: VarBuilder, c: &TextEncoderConfig) -> Result<Self> {
+        let (h, m) = (c.hidden_size, c.intermediate_size);
+        Ok(Self {
+            layer_norm1: LayerNorm::new(vb.pp("layer_norm1"), h, c.layer_norm_eps)?,
+            self_attn: SelfAttention::new(vb.pp("self_attn"), h, c.num_attention_heads)?,
+            layer_norm2: LayerNorm::new(vb.pp("layer_norm2"), h, c.layer_norm_eps)?,
+            fc1: candle_nn::linear(h, m, vb.pp("mlp").pp("fc1"))?,
+            fc2: candle_nn::linear(m, h, vb.pp("mlp").pp("fc2"))?,
+            act: c.hidden_act,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let x = (x + self.self_attn.forward(&self.layer_norm1.forward(x)?, mask)?)?;
+        let h = self.fc1.forward(&self.layer_norm2.forward(&x)?)?;
+        let h = match self.act {
+            HiddenAct::QuickGelu => (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)?,
+            HiddenAct::Gelu => h.gelu_erf()?,
+        };
+        x + self.fc2.forward(&h)?
+    }
+}
+
+/// The CLIP text transformer.
+#[derive(Debug, Clone)]
+pub struct TextEncoder {
+    cfg: TextEncoderConfig,
+    token_embedding: Embedding,
+    position_embedding: Tensor,
+    layers: Vec<EncoderLayer>,
+    final_layer_norm: LayerNorm,
+}
+
+impl TextEncoder {
+    /// Builds the encoder from `vb` at the root of the CLIP names (`vb` should be prefixed
+    /// with `text_model` by the caller when the names carry it).
+    pub fn new(vb: VarBuilder, cfg: &TextEncoderConfig) -> Result<Self> {
+        cfg.validate().map_err(candle_core::Error::wrap)?;
+        let emb = vb.pp("embeddings");
+        let init = candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 };
+        let token_embedding = Embedding::new(
+            emb.pp("token_embedding").get_with_hints((cfg.vocab_size, cfg.hidden_size), "weight", init)?,
+            cfg.hidden_size,
+        );
+        let position_embedding =
+            emb.pp("position_embedding").get_with_hints((cfg.max_position_embeddings, cfg.hidden_size), "weight", init)?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| EncoderLayer::new(vb.pp("encoder").pp("layers").pp(i), cfg))
+            .collect::<Result<_>>()?;
+        let final_layer_norm = LayerNorm::new(vb.pp("final_layer_norm"), cfg.hidden_size, cfg.layer_norm_eps)?;
+        Ok(Self { cfg: cfg.clone(), token_embedding, position_embedding, layers, final_layer_norm })
+    }
+
+    pub fn config(&self) -> &TextEncoderConfig {
+        &self.cfg
+    }
+
+    /// The last hidden state of every token.
+    ///
+    /// # Shapes
+    /// - `ids`: `(B, L)` u32 with `L ≤ max_position_embeddings`
+    /// - returns `(B, L, hidden_size)` f32
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let (_, l) = ids.dims2()?;
+        if l > self.cfg.max_position_embeddings {
+            candle_core::bail!("text encoder: {l} tokens, at most {} fit", self.cfg.max_position_embeddings);
+        }
+        let x = self.token_embedding.forward(ids)?.broadcast_add(&self.position_embedding.narrow(0, 0, l)?)?;
+        let mask = causal_mask(l, ids.device())?.to_dtype(x.dtype())?;
+        let mut x = x;
+        for layer in &self.layers {
+            x = layer.forward(&x, &mask)?;
+        }
+        self.final_layer_norm.forward(&x)
+    }
+}
+
+/// `(L, L)` additive mask: 0 where token j ≤ i may be attended, `f32::MIN` (transformers'
+/// `finfo.min`) above the diagonal.
+fn causal_mask(l: usize, device: &Device) -> Result<Tensor> {
+    let m: Vec<f32> = (0..l).flat_map(|i| (0..l).map(move |j| if j > i { f32::MIN } else { 0.0 })).collect();
+    Tensor::from_vec(m, (l, l), device)
+}

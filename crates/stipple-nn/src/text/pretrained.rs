@@ -1,0 +1,47 @@
+//! Loading a pretrained CLIP text encoder from a local folder in Hugging Face layout:
+//! `config.json` (a `CLIPTextConfig`, or a `CLIPConfig` with `text_config`), `tokenizer.json`
+//! and `model.safetensors` whose text weights are named `text_model.…`. Nothing is downloaded.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+
+use super::{PromptEncoder, PromptTokenizer, TextEncoder, TextEncoderConfig};
+use crate::{check_tensors, load_tensors, NnError};
+
+/// Prefix of the text encoder's weights in transformers' CLIP checkpoints.
+pub const CLIP_PREFIX: &str = "text_model";
+
+/// Reads `dir/config.json`, `dir/tokenizer.json` and `dir/model.safetensors`. Tensors of other
+/// parts of a CLIP checkpoint (vision tower, projections, position-id buffers) are ignored;
+/// missing or mis-shaped text weights are an error that lists them.
+pub fn load_clip_folder(dir: &Path, device: &Device) -> Result<PromptEncoder, NnError> {
+    let read = |name: &str| -> Result<String, NnError> {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|e| NnError::Text(format!(
+            "cannot read {}: {e} (a CLIP folder holds config.json, tokenizer.json and model.safetensors)",
+            path.display()
+        )))
+    };
+    let cfg = TextEncoderConfig::from_hf_json(&read("config.json")?)?;
+    let tokenizer = PromptTokenizer::from_json(&read("tokenizer.json")?)?;
+    if tokenizer.vocab_size() > cfg.vocab_size {
+        return Err(NnError::Text(format!(
+            "the tokenizer has {} entries but the encoder embeds only vocab_size = {}",
+            tokenizer.vocab_size(),
+            cfg.vocab_size
+        )));
+    }
+    let path = dir.join("model.safetensors");
+    let expected = PromptEncoder::parameter_shapes(&cfg, CLIP_PREFIX)?;
+    let tensors: HashMap<_, _> = load_tensors(&path, device)?
+        .into_iter()
+        .filter(|(name, _)| expected.iter().any(|(e, _)| e == name))
+        .collect();
+    check_tensors(&tensors, expected, &path)?;
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+    let encoder = TextEncoder::new(vb.pp(CLIP_PREFIX), &cfg)?;
+    Ok(PromptEncoder { tokenizer, encoder })
+}
