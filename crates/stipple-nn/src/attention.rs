@@ -7,9 +7,10 @@
 //! into `heads` of `d = attention_head_dim`, `softmax(q kᵀ / √d) v` (Vaswani et al. 2017, eq. 1),
 //! merged, `to_out.0`, reshaped back, `out = (that + x) / rescale_output_factor`.
 
-use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::{Result, Tensor, D};
+use candle_nn::VarBuilder;
 
+use crate::linear::TokenLinear;
 use crate::ops::GroupNorm;
 
 /// diffusers `Attention` (spatial form). Parameters: `group_norm`, `to_q`, `to_k`, `to_v`,
@@ -17,10 +18,10 @@ use crate::ops::GroupNorm;
 #[derive(Debug, Clone)]
 pub struct SpatialAttention {
     group_norm: GroupNorm,
-    to_q: Linear,
-    to_k: Linear,
-    to_v: Linear,
-    to_out: Linear,
+    to_q: TokenLinear,
+    to_k: TokenLinear,
+    to_v: TokenLinear,
+    to_out: TokenLinear,
     heads: usize,
     rescale_output_factor: f64,
 }
@@ -41,10 +42,10 @@ impl SpatialAttention {
         }
         Ok(Self {
             group_norm: GroupNorm::new(vb.pp("group_norm"), groups, channels, eps)?,
-            to_q: candle_nn::linear(channels, channels, vb.pp("to_q"))?,
-            to_k: candle_nn::linear(channels, channels, vb.pp("to_k"))?,
-            to_v: candle_nn::linear(channels, channels, vb.pp("to_v"))?,
-            to_out: candle_nn::linear(channels, channels, vb.pp("to_out").pp("0"))?,
+            to_q: TokenLinear::new(vb.pp("to_q"), channels, channels)?,
+            to_k: TokenLinear::new(vb.pp("to_k"), channels, channels)?,
+            to_v: TokenLinear::new(vb.pp("to_v"), channels, channels)?,
+            to_out: TokenLinear::new(vb.pp("to_out").pp("0"), channels, channels)?,
             heads,
             rescale_output_factor,
         })

@@ -14,6 +14,7 @@ pub mod error;
 mod guidance;
 mod latent;
 mod layer_norm;
+mod linear;
 mod model_file;
 mod network;
 pub mod ops;

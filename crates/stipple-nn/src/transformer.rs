@@ -8,11 +8,12 @@
 //! `h = proj_in(GroupNorm(x))` over the pixels as tokens; `h += attn1(LN₁ h)` (self);
 //! `h += attn2(LN₂ h, context)` (cross); `h += ff(LN₃ h)`; `out = proj_out(h) + x`.
 
-use candle_core::{Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
 
 use crate::attention::multi_head_attention;
 use crate::layer_norm::LayerNorm;
+use crate::linear::TokenLinear;
 use crate::ops::GroupNorm;
 
 /// diffusers `Attention` inside a transformer block: bias-free `to_q`, `to_k`, `to_v` and a
@@ -20,20 +21,20 @@ use crate::ops::GroupNorm;
 /// cross-attention, from the block's own tokens for self-attention.
 #[derive(Debug, Clone)]
 struct TokenAttention {
-    to_q: Linear,
-    to_k: Linear,
-    to_v: Linear,
-    to_out: Linear,
+    to_q: TokenLinear,
+    to_k: TokenLinear,
+    to_v: TokenLinear,
+    to_out: TokenLinear,
     heads: usize,
 }
 
 impl TokenAttention {
     fn new(vb: VarBuilder, dim: usize, context_dim: usize, heads: usize) -> Result<Self> {
         Ok(Self {
-            to_q: candle_nn::linear_no_bias(dim, dim, vb.pp("to_q"))?,
-            to_k: candle_nn::linear_no_bias(context_dim, dim, vb.pp("to_k"))?,
-            to_v: candle_nn::linear_no_bias(context_dim, dim, vb.pp("to_v"))?,
-            to_out: candle_nn::linear(dim, dim, vb.pp("to_out").pp("0"))?,
+            to_q: TokenLinear::no_bias(vb.pp("to_q"), dim, dim)?,
+            to_k: TokenLinear::no_bias(vb.pp("to_k"), context_dim, dim)?,
+            to_v: TokenLinear::no_bias(vb.pp("to_v"), context_dim, dim)?,
+            to_out: TokenLinear::new(vb.pp("to_out").pp("0"), dim, dim)?,
             heads,
         })
     }
@@ -49,8 +50,8 @@ impl TokenAttention {
 /// (Shazeer 2020, GEGLU), inner width `4·dim`.
 #[derive(Debug, Clone)]
 struct GegluFeedForward {
-    proj: Linear,
-    out: Linear,
+    proj: TokenLinear,
+    out: TokenLinear,
     inner: usize,
 }
 
@@ -58,8 +59,8 @@ impl GegluFeedForward {
     fn new(vb: VarBuilder, dim: usize) -> Result<Self> {
         let inner = 4 * dim;
         Ok(Self {
-            proj: candle_nn::linear(dim, 2 * inner, vb.pp("net").pp("0").pp("proj"))?,
-            out: candle_nn::linear(inner, dim, vb.pp("net").pp("2"))?,
+            proj: TokenLinear::new(vb.pp("net").pp("0").pp("proj"), dim, 2 * inner)?,
+            out: TokenLinear::new(vb.pp("net").pp("2"), inner, dim)?,
             inner,
         })
     }
@@ -107,9 +108,9 @@ impl BasicTransformerBlock {
 #[derive(Debug, Clone)]
 pub struct SpatialTransformer {
     norm: GroupNorm,
-    proj_in: Linear,
+    proj_in: TokenLinear,
     block: BasicTransformerBlock,
-    proj_out: Linear,
+    proj_out: TokenLinear,
 }
 
 impl SpatialTransformer {
@@ -117,9 +118,9 @@ impl SpatialTransformer {
     pub fn new(vb: VarBuilder, channels: usize, context_dim: usize, heads: usize, groups: usize) -> Result<Self> {
         Ok(Self {
             norm: GroupNorm::new(vb.pp("norm"), groups, channels, 1e-6)?,
-            proj_in: candle_nn::linear(channels, channels, vb.pp("proj_in"))?,
+            proj_in: TokenLinear::new(vb.pp("proj_in"), channels, channels)?,
             block: BasicTransformerBlock::new(vb.pp("transformer_blocks").pp(0), channels, context_dim, heads)?,
-            proj_out: candle_nn::linear(channels, channels, vb.pp("proj_out"))?,
+            proj_out: TokenLinear::new(vb.pp("proj_out"), channels, channels)?,
         })
     }
 

@@ -12,29 +12,30 @@
 //! LayerNorm, which has no backward, and Stipple trains this encoder jointly with the U-Net.
 
 use candle_core::{Device, Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
 use super::config::{HiddenAct, TextEncoderConfig};
 use crate::attention::multi_head_attention;
 use crate::layer_norm::LayerNorm;
+use crate::linear::TokenLinear;
 
 /// Multi-head self-attention with a causal mask (`self_attn.{q,k,v,out}_proj`).
 #[derive(Debug, Clone)]
 struct SelfAttention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    out_proj: Linear,
+    q_proj: TokenLinear,
+    k_proj: TokenLinear,
+    v_proj: TokenLinear,
+    out_proj: TokenLinear,
     heads: usize,
 }
 
 impl SelfAttention {
     fn new(vb: VarBuilder, dim: usize, heads: usize) -> Result<Self> {
         Ok(Self {
-            q_proj: candle_nn::linear(dim, dim, vb.pp("q_proj"))?,
-            k_proj: candle_nn::linear(dim, dim, vb.pp("k_proj"))?,
-            v_proj: candle_nn::linear(dim, dim, vb.pp("v_proj"))?,
-            out_proj: candle_nn::linear(dim, dim, vb.pp("out_proj"))?,
+            q_proj: TokenLinear::new(vb.pp("q_proj"), dim, dim)?,
+            k_proj: TokenLinear::new(vb.pp("k_proj"), dim, dim)?,
+            v_proj: TokenLinear::new(vb.pp("v_proj"), dim, dim)?,
+            out_proj: TokenLinear::new(vb.pp("out_proj"), dim, dim)?,
             heads,
         })
     }
@@ -52,8 +53,8 @@ struct EncoderLayer {
     layer_norm1: LayerNorm,
     self_attn: SelfAttention,
     layer_norm2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: TokenLinear,
+    fc2: TokenLinear,
     act: HiddenAct,
 }
 
@@ -64,8 +65,8 @@ impl EncoderLayer {
             layer_norm1: LayerNorm::new(vb.pp("layer_norm1"), h, c.layer_norm_eps)?,
             self_attn: SelfAttention::new(vb.pp("self_attn"), h, c.num_attention_heads)?,
             layer_norm2: LayerNorm::new(vb.pp("layer_norm2"), h, c.layer_norm_eps)?,
-            fc1: candle_nn::linear(h, m, vb.pp("mlp").pp("fc1"))?,
-            fc2: candle_nn::linear(m, h, vb.pp("mlp").pp("fc2"))?,
+            fc1: TokenLinear::new(vb.pp("mlp").pp("fc1"), h, m)?,
+            fc2: TokenLinear::new(vb.pp("mlp").pp("fc2"), m, h)?,
             act: c.hidden_act,
         })
     }

@@ -1,0 +1,36 @@
+//! A linear layer over the last dimension of a token tensor, as one GEMM.
+//!
+//! candle-nn's `Linear` on a `(B, N, C)` input broadcasts the weight over the batch and runs
+//! B small GEMMs forward and backward (and sums B weight gradients); flattening the leading
+//! dimensions first gives one `(B·N, C) × (C, C')` GEMM with the same result.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Linear, VarBuilder};
+
+/// `y = x Wᵀ + b` over the last dimension of any-rank `x` (PyTorch `nn.Linear`).
+#[derive(Debug, Clone)]
+pub struct TokenLinear(Linear);
+
+impl TokenLinear {
+    /// With a bias, initialised as candle-nn's `linear`.
+    pub fn new(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
+        Ok(Self(candle_nn::linear(in_dim, out_dim, vb)?))
+    }
+
+    /// Without a bias, initialised as candle-nn's `linear_no_bias`.
+    pub fn no_bias(vb: VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
+        Ok(Self(candle_nn::linear_no_bias(in_dim, out_dim, vb)?))
+    }
+
+    /// # Shapes
+    /// `x`: `(…, in_dim)`; returns `(…, out_dim)`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let (lead, c) = dims.split_at(dims.len() - 1);
+        let rows: usize = lead.iter().product();
+        let y = self.0.forward(&x.reshape((rows, c[0]))?)?;
+        let mut out = lead.to_vec();
+        out.push(y.dim(1)?);
+        y.reshape(out)
+    }
+}
