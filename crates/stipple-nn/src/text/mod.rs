@@ -47,9 +47,9 @@ impl PromptEncoder {
         Ok(self.encoder.forward(&self.token_ids(prompts, device)?)?)
     }
 
-    /// Names (under `prefix`) and shapes of the encoder's parameters.
+    /// Names (under `prefix`; `""` for none) and shapes of the encoder's parameters.
     pub fn parameter_shapes(cfg: &TextEncoderConfig, prefix: &str) -> Result<ParameterShapes, NnError> {
         cfg.validate()?;
-        record_shapes(|vb| TextEncoder::new(vb.pp(prefix), cfg).map(|_| ()))
+        record_shapes(|vb| TextEncoder::new(if prefix.is_empty() { vb } else { vb.pp(prefix) }, cfg).map(|_| ()))
     }
 }

@@ -1,6 +1,8 @@
 //! Loading a pretrained CLIP text encoder from a local folder in Hugging Face layout:
 //! `config.json` (a `CLIPTextConfig`, or a `CLIPConfig` with `text_config`), `tokenizer.json`
-//! and `model.safetensors` whose text weights are named `text_model.…`. Nothing is downloaded.
+//! and `model.safetensors` whose text weights are named `text_model.…` (transformers 4 and
+//! `CLIPModel` checkpoints) or `embeddings.…`, `encoder.…` (a `CLIPTextModel` saved by
+//! transformers 5). Nothing is downloaded.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -35,13 +37,16 @@ pub fn load_clip_folder(dir: &Path, device: &Device) -> Result<PromptEncoder, Nn
         )));
     }
     let path = dir.join("model.safetensors");
-    let expected = PromptEncoder::parameter_shapes(&cfg, CLIP_PREFIX)?;
-    let tensors: HashMap<_, _> = load_tensors(&path, device)?
+    let all = load_tensors(&path, device)?;
+    let prefixed = format!("{CLIP_PREFIX}.");
+    let prefix = if all.keys().any(|k| k.starts_with(&prefixed)) { CLIP_PREFIX } else { "" };
+    let expected = PromptEncoder::parameter_shapes(&cfg, prefix)?;
+    let tensors: HashMap<_, _> = all
         .into_iter()
         .filter(|(name, _)| expected.iter().any(|(e, _)| e == name))
         .collect();
     check_tensors(&tensors, expected, &path)?;
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-    let encoder = TextEncoder::new(vb.pp(CLIP_PREFIX), &cfg)?;
+    let encoder = TextEncoder::new(if prefix.is_empty() { vb } else { vb.pp(prefix) }, &cfg)?;
     Ok(PromptEncoder { tokenizer, encoder })
 }
