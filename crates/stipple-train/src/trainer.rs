@@ -127,8 +127,10 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
             let text = PromptEncoder { tokenizer: tok.clone(), encoder };
             // Every caption must fit the encoder: fail now, not at the step that draws it.
             let caps = captions.as_deref().unwrap_or_default();
-            for c in caps {
-                text.tokenizer.encode(c, tc.max_position_embeddings)?;
+            for (c, name) in caps.iter().zip(&data.names) {
+                text.tokenizer.encode(c, tc.max_position_embeddings).map_err(|e| {
+                    TrainError::Config(format!("the caption of {name} does not fit the text encoder: {e}; raise --max-tokens (or --vocab-size)"))
+                })?;
             }
             Some(text)
         }

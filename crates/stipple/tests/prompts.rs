@@ -1,0 +1,169 @@
+//! Text conditioning end to end: a tiny prompt model trained on the fixture's captions,
+//! prompted sampling with classifier-free guidance that `rerun` reproduces, img2img and
+//! inpainting under a prompt, and the errors of bad prompts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn stipple() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stipple"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/emoji16")
+}
+
+/// A text-conditioned model (8×8, prompts of up to 22 tokens) trained once for all tests.
+fn model() -> &'static Path {
+    static MODEL: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, run) = MODEL.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("prompts");
+        let o = stipple()
+            .args(["train", "--quiet", "--image-size", "8", "--channels", "8,16", "--layers-per-block", "1"])
+            .args(["--attention-at", "4", "--batch-size", "8", "--sample-count", "4", "--steps", "4", "--sample-every", "0"])
+            .args(["--captions", "caption", "--text-width", "16", "--max-tokens", "24", "--vocab-size", "800", "--data"])
+            .arg(fixture())
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        (dir, run)
+    });
+    run
+}
+
+fn sample(out: &Path, extra: &[&str]) -> Output {
+    stipple().args(["sample", "--steps", "4", "--model"]).arg(model()).arg("--out").arg(out).args(extra).output().unwrap()
+}
+
+fn pixels(p: &Path) -> Vec<u8> {
+    image::open(p).unwrap().to_rgb8().into_raw()
+}
+
+/// Samples one image per seed into `dir/name/` and returns its pixels.
+fn one(dir: &Path, name: &str, extra: &[&str]) -> Vec<u8> {
+    let out = dir.join(name);
+    let o = sample(&out, &[&["-n", "1", "--separate", "--seed", "5", "--sampler", "euler_ancestral"], extra].concat());
+    assert!(o.status.success(), "{}", text(&o));
+    pixels(&out.join("seed-5.png"))
+}
+
+#[test]
+fn prompt_models_store_their_text_encoder() {
+    let o = stipple().arg("inspect").arg(model().join("model.safetensors")).output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("text_encoder") && t.contains("cross_attention_dim"), "{t}");
+}
+
+#[test]
+fn guidance_scale_one_is_the_prompt_and_zero_the_empty_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cond = one(d, "c", &["--prompt", "red apple"]);
+    let uncond = one(d, "u", &[]);
+    assert_ne!(cond, uncond, "the prompt must change the image");
+    assert_eq!(one(d, "s0", &["--prompt", "red apple", "--guidance-scale", "0"]), uncond);
+    assert_eq!(one(d, "s1", &["--prompt", "red apple", "--negative-prompt", "flag", "--guidance-scale", "1"]), cond);
+    let guided = one(d, "s3", &["--prompt", "red apple", "--guidance-scale", "3"]);
+    let negative = one(d, "n3", &["--prompt", "red apple", "--negative-prompt", "flag", "--guidance-scale", "3"]);
+    assert_ne!(guided, cond);
+    assert_ne!(guided, negative, "the negative prompt must change the guided image");
+}
+
+#[test]
+fn several_prompts_make_columns_and_rerun_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grid");
+    let o = sample(&out, &[
+        "--prompt", "red apple", "--prompt", "cat face", "--guidance-scale", "2.5", "--negative-prompt", "flag",
+        "-n", "4", "--separate", "--sampler", "dpmpp_2m_sde",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Image 3 got the second prompt: a one-prompt run at its seed gives the same pixels.
+    let alone = dir.path().join("alone");
+    let o = sample(&alone, &[
+        "--prompt", "cat face", "--guidance-scale", "2.5", "--negative-prompt", "flag", "-n", "1", "--separate",
+        "--seed", "3", "--sampler", "dpmpp_2m_sde",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pixels(&out.join("seed-3.png")), pixels(&alone.join("seed-3.png")));
+    let again = dir.path().join("again.png");
+    let o = stipple().arg("rerun").arg(out.join("seed-3.png")).arg("--out").arg(&again).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pixels(&again), pixels(&out.join("seed-3.png")));
+}
+
+#[test]
+fn img2img_and_inpainting_under_a_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join("init.png");
+    image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([(x * 30) as u8, (y * 30) as u8, 128])).save(&init).unwrap();
+    let init_s = init.to_str().unwrap();
+    let same = one(dir.path(), "s0", &["--prompt", "red apple", "--guidance-scale", "3", "--init-image", init_s, "--strength", "0"]);
+    assert_eq!(same, pixels(&init), "strength 0 returns the init image");
+    let mask = dir.path().join("mask.png");
+    image::GrayImage::from_fn(8, 8, |_, y| image::Luma([if y < 4 { 0 } else { 255 }])).save(&mask).unwrap();
+    let painted = one(dir.path(), "in", &["--prompt", "red apple", "--guidance-scale", "3", "--init-image", init_s, "--mask", mask.to_str().unwrap()]);
+    let before = pixels(&init);
+    let row = 8 * 3;
+    assert_eq!(&painted[..4 * row], &before[..4 * row], "kept rows changed");
+    assert_ne!(&painted[4 * row..], &before[4 * row..], "nothing was repainted");
+}
+
+#[test]
+fn bad_prompts_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.png");
+    let fails = |args: &[&str], wanted: &[&str]| {
+        let o = sample(&out, args);
+        let t = text(&o);
+        assert!(!o.status.success(), "{args:?} should fail: {t}");
+        assert!(!t.contains("panicked"), "{t}");
+        for w in wanted {
+            assert!(t.contains(w), "{args:?}: no \"{w}\" in: {t}");
+        }
+    };
+    fails(&["--prompt", "  "], &["prompt is empty"]);
+    fails(&["--prompt", "red apple", "--negative-prompt", ""], &["negative prompt is empty"]);
+    fails(&["--prompt", "red apple red apple red apple red apple red apple red apple red apple red apple red apple"], &["at most 22"]);
+    fails(&["--class", "Flags"], &["conditioned on text prompts", "--prompt"]);
+    fails(&["--prompt", "red apple", "--class", "Flags"], &["not both"]);
+    let long = "a".repeat(1001);
+    fails(&["--prompt", &long], &["at most 1000 characters"]);
+}
+
+#[test]
+fn a_model_without_text_refuses_prompts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("plain");
+    let o = stipple()
+        .args(["train", "--quiet", "--image-size", "8", "--channels", "8,16", "--layers-per-block", "1", "--attention-at", "4"])
+        .args(["--batch-size", "4", "--sample-count", "1", "--steps", "1", "--sample-every", "0", "--data"])
+        .arg(fixture())
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = stipple().args(["sample", "--steps", "2", "--prompt", "red apple", "--model"]).arg(&run).arg("--out").arg(dir.path().join("x.png")).output().unwrap();
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("not trained with text") && t.contains("--captions"), "{t}");
+    // Captions from a column that does not exist: the error lists the columns.
+    let o = stipple().args(["train", "--quiet", "--steps", "1", "--captions", "title", "--data"]).arg(fixture()).arg("--out").arg(dir.path().join("r")).output().unwrap();
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("no column \"title\"") && t.contains("caption"), "{t}");
+    // Captions longer than the encoder reads: the error names the image and the flag.
+    let o = stipple().args(["train", "--quiet", "--steps", "1", "--captions", "caption", "--max-tokens", "4", "--data"]).arg(fixture()).arg("--out").arg(dir.path().join("r")).output().unwrap();
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("1st-place-medal.png") && t.contains("--max-tokens"), "{t}");
+}
