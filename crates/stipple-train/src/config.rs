@@ -104,6 +104,10 @@ pub struct TrainConfig {
     /// (the built-in emoji have a `caption` column). Needs `model.text_encoder`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub captions: Option<String>,
+    /// A pretrained CLIP text encoder folder (transformers layout) whose tokenizer and weights
+    /// the run uses, frozen, instead of training its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained_text_encoder: Option<PathBuf>,
 }
 
 fn default_cond_dropout() -> f64 {
@@ -151,6 +155,7 @@ impl TrainConfig {
             labels: LabelSource::None,
             cond_dropout: default_cond_dropout(),
             captions: None,
+            pretrained_text_encoder: None,
         }
     }
 
@@ -162,6 +167,20 @@ impl TrainConfig {
         self.model.unet = self.model.unet.with_text(width)?;
         self.model.text_encoder = Some(stipple_nn::text::TextEncoderConfig::small(vocab_size, width, max_tokens));
         self.captions = Some(column.to_string());
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// This run made text-conditioned with the frozen pretrained CLIP text encoder in `dir`
+    /// (see [`stipple_nn::text::read_clip_folder`]) and captions from `column`.
+    pub fn with_pretrained_text(mut self, column: &str, dir: &std::path::Path) -> Result<Self, TrainError> {
+        let path = dir.join("config.json");
+        let json = std::fs::read_to_string(&path).map_err(|e| TrainError::Io { path: path.clone(), reason: e.to_string() })?;
+        let text = stipple_nn::text::TextEncoderConfig::from_hf_json(&json)?;
+        self.model.unet = self.model.unet.with_text(text.hidden_size)?;
+        self.model.text_encoder = Some(text);
+        self.captions = Some(column.to_string());
+        self.pretrained_text_encoder = Some(dir.to_path_buf());
         self.validate()?;
         Ok(self)
     }

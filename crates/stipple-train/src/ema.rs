@@ -13,6 +13,9 @@ pub fn ema_decay(decay: f64, step: usize) -> f64 {
 /// The averaged copy of a list of named variables.
 pub struct Ema {
     weights: Vec<(String, Tensor)>,
+    /// Variables that are not trained (a pretrained text encoder): their average stays
+    /// exactly their value, not a rounded `d·w + (1 − d)·w`.
+    frozen: Vec<bool>,
 }
 
 impl Ema {
@@ -21,8 +24,14 @@ impl Ema {
         let weights = vars
             .iter()
             .map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?.detach())))
-            .collect::<Result<_>>()?;
-        Ok(Self { weights })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { frozen: vec![false; weights.len()], weights })
+    }
+
+    /// Marks the variables whose names satisfy `frozen` as untrained.
+    pub fn freeze(mut self, frozen: impl Fn(&str) -> bool) -> Self {
+        self.frozen = self.weights.iter().map(|(n, _)| frozen(n)).collect();
+        self
     }
 
     /// Restores a saved average; names and shapes must match `vars`.
@@ -38,13 +47,15 @@ impl Ema {
             }
             weights.push((name.clone(), t.to_device(var.device()).map_err(|e| e.to_string())?));
         }
-        Ok(Self { weights })
+        Ok(Self { frozen: vec![false; weights.len()], weights })
     }
 
-    /// ema ← d·ema + (1 − d)·w for every variable.
+    /// ema ← d·ema + (1 − d)·w for every variable that is not frozen.
     pub fn update(&mut self, vars: &[(String, Var)], decay: f64) -> Result<()> {
-        for ((_, e), (_, v)) in self.weights.iter_mut().zip(vars) {
-            *e = ((&*e * decay)? + (v.as_tensor().detach() * (1.0 - decay))?)?;
+        for (((_, e), (_, v)), frozen) in self.weights.iter_mut().zip(vars).zip(&self.frozen) {
+            if !frozen {
+                *e = ((&*e * decay)? + (v.as_tensor().detach() * (1.0 - decay))?)?;
+            }
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use image::DynamicImage;
-use stipple_nn::text::{PromptEncoder, PromptTokenizer, TextEncoder};
+use stipple_nn::text::{read_clip_folder, PromptEncoder, PromptTokenizer, TextEncoder};
 use stipple_nn::{model_from_tensors, save_model_file, UNet2D, UNetCond, TEXT_ENCODER_PREFIX};
 use stipple_pipeline::{generate, grid, grid_columns, to_images, write_images, GenerateRequest};
 
@@ -113,8 +113,14 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
         (Some(col), DataSource::Folder(dir)) => Some(csv_column(dir, &data.names, col)?),
         (Some(col), DataSource::EmbeddedEmoji) => Some(embedded_column(col)?),
     };
-    let tokenizer = match (&captions, &cfg.model.text_encoder) {
-        (Some(caps), Some(tc)) => Some(run_tokenizer(caps, tc.vocab_size, checkpoint.as_ref().and_then(|ck| ck.tokenizer.as_deref()))?),
+    // A new run on a pretrained text encoder takes its tokenizer and weights from the folder.
+    let pretrained = match (&cfg.pretrained_text_encoder, &checkpoint) {
+        (Some(dir), None) => Some(read_clip_folder(dir, device)?),
+        _ => None,
+    };
+    let tokenizer = match (&captions, &cfg.model.text_encoder, &pretrained) {
+        (Some(_), Some(_), Some(clip)) => Some(clip.tokenizer.clone()),
+        (Some(caps), Some(tc), None) => Some(run_tokenizer(caps, tc.vocab_size, checkpoint.as_ref().and_then(|ck| ck.tokenizer.as_deref()))?),
         _ => None,
     };
     std::fs::create_dir_all(&opts.run).map_err(|e| TrainError::Io { path: opts.run.clone(), reason: e.to_string() })?;
@@ -124,6 +130,14 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
     let text = match (&cfg.model.text_encoder, &tokenizer) {
         (Some(tc), Some(tok)) => {
             let encoder = TextEncoder::new(seeded_var_builder(&varmap, cfg.seed, device).pp(TEXT_ENCODER_PREFIX), tc)?;
+            if let Some(clip) = &pretrained {
+                let vars = varmap.data().lock().expect("varmap lock");
+                for (name, t) in &clip.tensors {
+                    let full = format!("{TEXT_ENCODER_PREFIX}.{name}");
+                    let var = vars.get(&full).ok_or_else(|| TrainError::Config(format!("the text encoder has no {full}")))?;
+                    var.set(&t.to_dtype(var.dtype())?)?;
+                }
+            }
             let text = PromptEncoder { tokenizer: tok.clone(), encoder };
             // Every caption must fit the encoder: fail now, not at the step that draws it.
             let caps = captions.as_deref().unwrap_or_default();
@@ -138,8 +152,15 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
     };
     let tokenizer_json = tokenizer.as_ref().map(PromptTokenizer::to_json).transpose()?;
     let vars = named_vars(&varmap);
-    let mut opt = AdamW::new(vars.clone(), cfg.optimizer)?;
-    let (mut ema, start) = match &checkpoint {
+    // A pretrained text encoder stays frozen: only the U-Net's variables are optimised.
+    let text_prefix = format!("{TEXT_ENCODER_PREFIX}.");
+    let trained: Vec<_> = vars
+        .iter()
+        .filter(|(n, _)| cfg.pretrained_text_encoder.is_none() || !n.starts_with(&text_prefix))
+        .cloned()
+        .collect();
+    let mut opt = AdamW::new(trained, cfg.optimizer)?;
+    let (ema, start) = match &checkpoint {
         Some(ck) => {
             for (name, var) in &vars {
                 let w = ck.weights.get(name).ok_or_else(|| corrupt(&opts.run, format!("weights lack {name}")))?;
@@ -153,6 +174,7 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
         }
         None => (Ema::new(&vars)?, 0),
     };
+    let mut ema = ema.freeze(|n| cfg.pretrained_text_encoder.is_some() && n.starts_with(&text_prefix));
 
     let schedule = cfg.model.diffusion.schedule();
     let (b, c, s) = (cfg.batch_size, data.channels, data.size);

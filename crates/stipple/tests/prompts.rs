@@ -167,3 +167,39 @@ fn a_model_without_text_refuses_prompts() {
     let t = text(&o);
     assert!(!o.status.success() && t.contains("1st-place-medal.png") && t.contains("--max-tokens"), "{t}");
 }
+
+#[test]
+fn a_pretrained_clip_encoder_is_used_frozen() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let captions = ["red apple", "cat", "alien monster", "red cat", "apple", "monster", "red", "alien"];
+    let mut csv = String::from("file,caption\n");
+    for (i, entry) in std::fs::read_dir(fixture()).unwrap().filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "png")).take(8).enumerate() {
+        std::fs::copy(entry.path(), data.join(format!("{i}.png"))).unwrap();
+        csv.push_str(&format!("{i}.png,{}\n", captions[i]));
+    }
+    std::fs::write(data.join("labels.csv"), csv).unwrap();
+    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stipple-nn/tests/fixtures/tiny-clip");
+    let run = dir.path().join("run");
+    let o = stipple()
+        .args(["train", "--quiet", "--image-size", "8", "--channels", "8,16", "--layers-per-block", "1", "--attention-at", "4"])
+        .args(["--batch-size", "4", "--sample-count", "2", "--steps", "3", "--sample-every", "0", "--captions", "caption", "--clip"])
+        .arg(&clip)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let dev = candle_core::Device::Cpu;
+    let model = stipple_nn::load_model_file(&run.join("model.safetensors"), &dev).unwrap();
+    let ours = model.text.unwrap().encode(&["red apple", ""], &dev).unwrap();
+    let theirs = stipple_nn::text::load_clip_folder(&clip, &dev).unwrap().encode(&["red apple", ""], &dev).unwrap();
+    assert_eq!(ours.to_vec3::<f32>().unwrap(), theirs.to_vec3::<f32>().unwrap(), "the CLIP encoder must stay frozen");
+    let o = stipple().args(["sample", "--steps", "3", "-n", "2", "--prompt", "red cat", "--guidance-scale", "3", "--model"]).arg(&run).arg("--out").arg(dir.path().join("s.png")).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = stipple().args(["train", "--quiet", "--steps", "1", "--clip"]).arg(&clip).arg("--out").arg(dir.path().join("r2")).output().unwrap();
+    assert!(!o.status.success() && text(&o).contains("--clip needs --captions"), "{}", text(&o));
+}

@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 
 pub use config::{HiddenAct, TextEncoderConfig};
 pub use encoder::TextEncoder;
-pub use pretrained::{load_clip_folder, CLIP_PREFIX};
+pub use pretrained::{load_clip_folder, read_clip_folder, ClipFolder, CLIP_PREFIX};
 pub use tokenizer::{PromptTokenizer, BOS, EOS};
 
 use crate::shapes::{record_shapes, ParameterShapes};

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::{PromptEncoder, PromptTokenizer, TextEncoder, TextEncoderConfig};
@@ -16,10 +16,19 @@ use crate::{check_tensors, load_tensors, NnError};
 /// Prefix of the text encoder's weights in transformers' CLIP checkpoints.
 pub const CLIP_PREFIX: &str = "text_model";
 
+/// The parts of a pretrained CLIP text encoder folder.
+pub struct ClipFolder {
+    pub config: TextEncoderConfig,
+    pub tokenizer: PromptTokenizer,
+    /// The text encoder's weights, named from the encoder's root (`embeddings.…`,
+    /// `encoder.layers.N.…`, `final_layer_norm.…`), checked against `config`.
+    pub tensors: HashMap<String, Tensor>,
+}
+
 /// Reads `dir/config.json`, `dir/tokenizer.json` and `dir/model.safetensors`. Tensors of other
 /// parts of a CLIP checkpoint (vision tower, projections, position-id buffers) are ignored;
 /// missing or mis-shaped text weights are an error that lists them.
-pub fn load_clip_folder(dir: &Path, device: &Device) -> Result<PromptEncoder, NnError> {
+pub fn read_clip_folder(dir: &Path, device: &Device) -> Result<ClipFolder, NnError> {
     let read = |name: &str| -> Result<String, NnError> {
         let path = dir.join(name);
         std::fs::read_to_string(&path).map_err(|e| NnError::Text(format!(
@@ -27,26 +36,32 @@ pub fn load_clip_folder(dir: &Path, device: &Device) -> Result<PromptEncoder, Nn
             path.display()
         )))
     };
-    let cfg = TextEncoderConfig::from_hf_json(&read("config.json")?)?;
+    let config = TextEncoderConfig::from_hf_json(&read("config.json")?)?;
     let tokenizer = PromptTokenizer::from_json(&read("tokenizer.json")?)?;
-    if tokenizer.vocab_size() > cfg.vocab_size {
+    if tokenizer.vocab_size() > config.vocab_size {
         return Err(NnError::Text(format!(
             "the tokenizer has {} entries but the encoder embeds only vocab_size = {}",
             tokenizer.vocab_size(),
-            cfg.vocab_size
+            config.vocab_size
         )));
     }
     let path = dir.join("model.safetensors");
     let all = load_tensors(&path, device)?;
     let prefixed = format!("{CLIP_PREFIX}.");
-    let prefix = if all.keys().any(|k| k.starts_with(&prefixed)) { CLIP_PREFIX } else { "" };
-    let expected = PromptEncoder::parameter_shapes(&cfg, prefix)?;
-    let tensors: HashMap<_, _> = all
+    let prefix = if all.keys().any(|k| k.starts_with(&prefixed)) { prefixed.as_str() } else { "" };
+    let expected = PromptEncoder::parameter_shapes(&config, "")?;
+    let tensors: HashMap<String, Tensor> = all
         .into_iter()
+        .filter_map(|(name, t)| Some((name.strip_prefix(prefix)?.to_string(), t)))
         .filter(|(name, _)| expected.iter().any(|(e, _)| e == name))
         .collect();
     check_tensors(&tensors, expected, &path)?;
-    let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-    let encoder = TextEncoder::new(if prefix.is_empty() { vb } else { vb.pp(prefix) }, &cfg)?;
-    Ok(PromptEncoder { tokenizer, encoder })
+    Ok(ClipFolder { config, tokenizer, tensors })
+}
+
+/// [`read_clip_folder`] as a ready prompt encoder.
+pub fn load_clip_folder(dir: &Path, device: &Device) -> Result<PromptEncoder, NnError> {
+    let clip = read_clip_folder(dir, device)?;
+    let vb = VarBuilder::from_tensors(clip.tensors, DType::F32, device);
+    Ok(PromptEncoder { tokenizer: clip.tokenizer, encoder: TextEncoder::new(vb, &clip.config)? })
 }

@@ -98,6 +98,10 @@ pub struct TrainArgs {
     /// with a jointly trained text encoder; the built-in emoji have a `caption` column ("red apple").
     #[arg(long, value_name = "COLUMN")]
     pub captions: Option<String>,
+    /// Use the pretrained CLIP text encoder in this folder (config.json, tokenizer.json,
+    /// model.safetensors, as transformers saves them), frozen, instead of training one (with --captions).
+    #[arg(long, value_name = "DIR")]
+    pub clip: Option<PathBuf>,
     /// Width of the text encoder's hidden states (with --captions).
     #[arg(long, value_name = "N", default_value_t = 128)]
     pub text_width: usize,
@@ -186,8 +190,11 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
         cfg.labels == LabelSource::None || a.data.is_some(),
         "class labels need a data folder (--data); the built-in emoji set has none"
     );
-    if let Some(column) = &a.captions {
-        cfg = cfg.with_captions(column, a.vocab_size, a.text_width, a.max_tokens)?;
+    match (&a.captions, &a.clip) {
+        (Some(column), Some(dir)) => cfg = cfg.with_pretrained_text(column, dir)?,
+        (Some(column), None) => cfg = cfg.with_captions(column, a.vocab_size, a.text_width, a.max_tokens)?,
+        (None, Some(_)) => anyhow::bail!("--clip needs --captions COLUMN: the captions the text encoder reads"),
+        (None, None) => {}
     }
     Ok(cfg)
 }
