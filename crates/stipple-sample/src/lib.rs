@@ -30,6 +30,6 @@ pub use samplers::{
 
 // What front ends need to build a schedule without naming stipple-math themselves.
 pub use stipple_math::{
-    BetaSchedule, DiscreteSchedule, ParseNameError, Prediction, Scalings, SigmaSchedule, Sigmas,
+    BetaSchedule, DiscreteSchedule, FinalSigma, ParseNameError, Prediction, Scalings, SigmaSchedule, Sigmas,
     SigmasError, TimestepSpacing,
 };
