@@ -27,6 +27,8 @@ Configurations where Stipple's method is the same as the scheduler's:
 - UniPC bh1 only with final_sigmas_type="sigma_min": with "zero", diffusers' last step computes
   B(h) * 0 with B(h) = -h = -inf and returns NaN (bh2 has B(h) = expm1(-h) = -1 and is fine).
 - DEIS always ends at sigma_min (DEISMultistepScheduler has no final_sigmas_type).
+- UniPC with Karras sigmas only with "zero": with "sigma_min" diffusers repeats sigma_min and
+  its zero-length last step still applies the corrector; Stipple drops that step.
 - DEIS and DPM++ 2M with sigma_min: diffusers lowers the order of the last steps only below
   15 steps (`lower_order_final`); Stipple never does (with a final 0 its last step returns D,
   which is what a first-order step to 0 gives). Below 15 steps the runs use
@@ -87,6 +89,10 @@ def run_multistep(cls, steps, prediction, x_unit, **config):
         sigma = float(sch.sigmas[i])
         x = sch.step(toy_network(x, sigma, prediction), t, x).prev_sample
     sigmas = sch.sigmas.tolist()
+    if sigmas[-1] == sigmas[-2]:
+        # Karras sigmas with final_sigmas_type="sigma_min" repeat sigma_min; the step between
+        # the two is zero-length. Stipple's FinalSigma::SigmaMin leaves it out.
+        sigmas = sigmas[:-1]
     return sigmas, (x.reshape(N) * math.sqrt(1.0 + sigmas[-1] ** 2)).tolist()
 
 
@@ -151,11 +157,18 @@ def main():
                     sigmas, x_out = run_multistep(DEISMultistepScheduler, steps, prediction, x_unit, **config)
                     add("deis", {"order": order}, prediction, steps, spacing,
                         f"DEISMultistepScheduler({config})", sigmas, x_out)
-        # DPM++ 2M ending at sigma_min (the final-sigma check).
-        for spacing in ["trailing", "linspace"]:
+        # DPM++ 2M ending at sigma_min (the final-sigma check). With Karras sigmas diffusers
+        # repeats sigma_min; its zero-length last step leaves a DPM++ 2M sample unchanged.
+        for spacing in ["trailing", "linspace", "karras"]:
             for steps in step_counts + [15]:
+                if spacing == "karras" and steps == 1:
+                    continue  # [sigma_max, sigma_max]: diffusers takes no real step at all
                 config = dict(algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="sigma_min",
-                              timestep_spacing=spacing, lower_order_final=steps >= 15)
+                              lower_order_final=steps >= 15)
+                if spacing == "karras":
+                    config["use_karras_sigmas"] = True
+                else:
+                    config["timestep_spacing"] = spacing
                 sigmas, x_out = run_multistep(DPMSolverMultistepScheduler, steps, prediction, x_unit, **config)
                 add("dpmpp_2m", {}, prediction, steps, spacing,
                     f"DPMSolverMultistepScheduler({config})", sigmas, x_out)
