@@ -12,7 +12,7 @@ use stipple_math::Sigmas;
 /// polynomial through the last k ≤ `order` values of ε = (x − D)/σ as a function of
 /// ln ρ and integrates it exactly over [σ, σ']: x' = x + Σ_j c_j·ε_{i−j},
 /// c_j = ∫_{ln σ}^{ln σ'} ℓ_j(u)·e^u du. Order 1 is Euler (= DDIM); the last step to
-/// σ' = 0 returns D.
+/// σ' = 0 returns D. (diffusers' scheduler always ends at σ_min: `FinalSigma::SigmaMin`.)
 pub fn deis<L: Latent>(
     model: &mut impl Denoiser<L>,
     x: L,
