@@ -52,8 +52,6 @@ pub enum SigmasError {
     Negative { index: usize, value: f64 },
     /// `sigmas[index] <= sigmas[index + 1]`.
     NotDecreasing { index: usize, value: f64, next: f64 },
-    /// The last value is not exactly 0.
-    LastNotZero { value: f64 },
     /// `steps == 0` was requested.
     ZeroSteps,
     /// A builder argument was invalid (e.g. σ_min ≥ σ_max or ≤ 0).
@@ -77,9 +75,6 @@ impl fmt::Display for SigmasError {
                 "sigmas must be strictly decreasing: sigma[{index}] = {value} <= sigma[{}] = {next}",
                 index + 1
             ),
-            SigmasError::LastNotZero { value } => {
-                write!(f, "the last sigma must be 0, got {value}")
-            }
             SigmasError::ZeroSteps => write!(f, "the number of steps must be at least 1"),
             SigmasError::InvalidArgument(msg) => write!(f, "{msg}"),
         }

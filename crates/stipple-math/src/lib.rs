@@ -12,6 +12,7 @@ mod ancestral;
 mod betas;
 mod discrete;
 mod error;
+mod final_sigma;
 mod prediction;
 mod sigmas;
 mod spacing;
@@ -24,6 +25,7 @@ pub use betas::{
 };
 pub use discrete::{edm_c_noise, DiscreteSchedule};
 pub use error::{ParseNameError, SigmasError};
+pub use final_sigma::FinalSigma;
 pub use prediction::{Prediction, Scalings};
 pub use sigmas::{
     beta_timesteps, exponential, karras, linear_quadratic, polyexponential, SigmaSchedule, Sigmas,

@@ -6,8 +6,10 @@ use crate::error::{parse_name, ParseNameError, SigmasError};
 use crate::spacing::{timesteps, TimestepSpacing};
 use std::str::FromStr;
 
-/// A validated noise-level schedule for a sampler: finite, ≥ 0, strictly decreasing,
-/// ending in exactly 0, at least two values (one step).
+/// A validated noise-level schedule for a sampler: finite, ≥ 0, strictly decreasing, at
+/// least two values (one step). It normally ends in exactly 0 (the last step returns the
+/// denoised estimate); a positive last value stops sampling at that noise level (see
+/// [`crate::FinalSigma::SigmaMin`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sigmas(Vec<f64>);
 
@@ -34,14 +36,10 @@ impl Sigmas {
                 });
             }
         }
-        let last = v[v.len() - 1];
-        if last != 0.0 {
-            return Err(SigmasError::LastNotZero { value: last });
-        }
         Ok(Sigmas(v))
     }
 
-    /// The noise levels, the last one 0.
+    /// The noise levels, the last one 0 unless sampling stops at a positive level.
     pub fn as_slice(&self) -> &[f64] {
         &self.0
     }

@@ -40,7 +40,8 @@ fn sigmas_validation() {
     assert!(matches!(Sigmas::new(vec![f64::INFINITY, 0.0]), Err(SigmasError::NotFinite { .. })));
     assert!(matches!(Sigmas::new(vec![1.0, -1.0]), Err(SigmasError::Negative { index: 1, .. })));
     assert!(matches!(Sigmas::new(vec![1.0, 1.0, 0.0]), Err(SigmasError::NotDecreasing { index: 0, .. })));
-    assert!(matches!(Sigmas::new(vec![2.0, 1.0]), Err(SigmasError::LastNotZero { .. })));
+    // A positive last level stops sampling there (FinalSigma::SigmaMin).
+    assert_eq!(Sigmas::new(vec![2.0, 1.0]).unwrap().steps(), 1);
     let s = Sigmas::new(vec![3.0, 1.0, 0.0]).unwrap();
     assert_eq!((s.steps(), s.first(), s.as_slice()), (2, 3.0, &[3.0, 1.0, 0.0][..]));
 }

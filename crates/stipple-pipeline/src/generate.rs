@@ -8,10 +8,15 @@ use stipple_sample::{sample, Denoiser, Observer, Sigmas};
 use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise};
 
 impl GenerateSpec {
-    /// The σ's this spec walks for a model trained with `diffusion` (the full schedule; an
-    /// init image's strength skips its first part inside [`generate`]).
+    /// The σ's this spec walks for a model trained with `diffusion` (the full schedule, ended
+    /// at 0 or at the training σ_min as `final_sigma` says; an init image's strength skips
+    /// its first part inside [`generate`]).
     pub fn sigmas(&self, diffusion: &DiffusionConfig) -> Result<Sigmas, PipelineError> {
-        self.schedule.build(&diffusion.schedule(), self.steps, 0).map_err(|e| PipelineError::Invalid(e.to_string()))
+        let schedule = diffusion.schedule();
+        self.schedule
+            .build(&schedule, self.steps, 0)
+            .and_then(|s| self.final_sigma.apply(s, schedule.sigma_min()))
+            .map_err(|e| PipelineError::Invalid(e.to_string()))
     }
 }
 
@@ -60,8 +65,8 @@ fn branch_inputs(model: &LoadedModel, spec: &GenerateSpec, device: &Device) -> R
 
 /// Generates `spec.count` images with `model` over `sigmas`; returns `(count, C, H, W)` in
 /// [−1, 1]. Image i starts from the noise of seed `spec.seed + i` (added to the init image
-/// at the starting σ for img2img) and draws its ancestral noise from the same stream, so it
-/// does not depend on the batch size.
+/// at the starting σ for img2img) and draws its samplers' noise from the same seed (its
+/// stream, or its Brownian path), so it does not depend on the batch size.
 pub fn generate(
     model: &LoadedModel,
     spec: &GenerateSpec,
@@ -82,7 +87,7 @@ pub fn generate(
         (Some(path), Some((_, dims))) => Some(load_keep_mask(path, *dims, size, channels, device)?),
         _ => None,
     };
-    // img2img: walk only the last part of the schedule (ending in 0).
+    // img2img: walk only the last part of the schedule.
     let start_at = cond.start_index(sigmas.as_slice().len().saturating_sub(1));
     let tail = &sigmas.as_slice()[start_at..];
     // Strength 0 walks nothing: the init image itself is the result (no model call).
@@ -93,7 +98,7 @@ pub fn generate(
     while start < spec.count {
         let n = spec.batch_size.min(spec.count - start);
         let seeds = (start..start + n).map(|i| spec.seed + i as u64);
-        let mut noise = SeededNoise::new(seeds, device);
+        let mut noise = SeededNoise::new(seeds, spec.noise, device);
         let eps = noise.draw(&per_image)?;
         let known = match &init {
             Some((img, _)) => Some(img.repeat((n, 1, 1, 1))?),

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use stipple_math::SigmaSchedule;
-use stipple_sample::{SamplerKind, SamplerOptions};
+use stipple_math::{FinalSigma, SigmaSchedule};
+use stipple_sample::{NoiseKind, SamplerKind, SamplerOptions};
 
 use crate::{read_png_text, Conditioning, PipelineError};
 
@@ -44,7 +44,14 @@ pub struct Recipe {
     pub options: SamplerOptions,
     pub schedule: SigmaSchedule,
     pub steps: usize,
-    /// The exact noise levels walked, ending in 0.
+    /// Where the last step ended (older recipes: zero).
+    #[serde(default)]
+    pub final_sigma: FinalSigma,
+    /// The samplers' noise source (older recipes, made before Brownian noise existed:
+    /// independent).
+    #[serde(default = "independent")]
+    pub noise: NoiseKind,
+    /// The exact noise levels walked, ending in 0 (or at σ_min with `final_sigma`).
     pub sigmas: Vec<f64>,
     /// Seed of the first image; image i used `seed + i`.
     pub seed: u64,
@@ -63,6 +70,10 @@ pub struct Recipe {
     pub init_image_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask_sha256: Option<String>,
+}
+
+fn independent() -> NoiseKind {
+    NoiseKind::Independent
 }
 
 fn is_plain(c: &Conditioning) -> bool {
@@ -153,5 +164,41 @@ impl Recipe {
             )));
         }
         Ok(recipe)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_without_final_sigma_and_noise_read_as_made_before_them() {
+        let recipe = Recipe {
+            recipe_version: RECIPE_VERSION,
+            software: software(),
+            model: ModelRef { path: "m.safetensors".into(), sha256: "ab".repeat(32), step: None },
+            sampler: SamplerKind::Dpmpp2mSde,
+            options: SamplerOptions::default(),
+            schedule: SigmaSchedule::Karras,
+            steps: 2,
+            final_sigma: FinalSigma::SigmaMin,
+            noise: NoiseKind::Brownian,
+            sigmas: vec![14.6, 0.9, 0.03],
+            seed: 1,
+            count: 1,
+            grid_columns: None,
+            width: 8,
+            height: 8,
+            conditioning: Conditioning::default(),
+            init_image_sha256: None,
+            mask_sha256: None,
+        };
+        let mut json: serde_json::Value = serde_json::from_str(&recipe.to_json()).unwrap();
+        assert_eq!((json["final_sigma"].as_str(), json["noise"].as_str()), (Some("sigma_min"), Some("brownian")));
+        assert_eq!(serde_json::from_value::<Recipe>(json.clone()).unwrap(), recipe);
+        // Older recipes: a final 0 and independent draws (all there was).
+        json.as_object_mut().unwrap().retain(|k, _| k != "final_sigma" && k != "noise");
+        let old: Recipe = serde_json::from_value(json).unwrap();
+        assert_eq!((old.final_sigma, old.noise), (FinalSigma::Zero, NoiseKind::Independent));
     }
 }

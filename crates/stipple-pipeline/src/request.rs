@@ -2,8 +2,8 @@
 //! form.
 
 use serde::{Deserialize, Serialize};
-use stipple_math::SigmaSchedule;
-use stipple_sample::{SamplerKind, SamplerOptions};
+use stipple_math::{FinalSigma, SigmaSchedule};
+use stipple_sample::{NoiseKind, SamplerKind, SamplerOptions};
 
 use crate::{Conditioning, PipelineError};
 
@@ -22,6 +22,14 @@ pub struct GenerateRequest {
     pub schedule: Option<String>,
     /// Number of sampling steps.
     pub steps: usize,
+    /// Where the last step ends: "zero" (the denoised image) or "sigma_min" (the smallest
+    /// training σ, diffusers' `final_sigmas_type`); `None` is "zero".
+    #[serde(default)]
+    pub final_sigma: Option<String>,
+    /// Noise of the stochastic samplers: "brownian" (one Brownian path per image) or
+    /// "independent"; `None` takes the sampler's default ([`SamplerKind::default_noise`]).
+    #[serde(default)]
+    pub noise: Option<String>,
     /// Seed of the first image; image i uses `seed + i`.
     pub seed: u64,
     /// Number of images.
@@ -43,6 +51,8 @@ impl Default for GenerateRequest {
             sampler: "dpmpp_2m".into(),
             schedule: None,
             steps: 20,
+            final_sigma: None,
+            noise: None,
             seed: 0,
             count: 16,
             batch_size: 16,
@@ -58,6 +68,8 @@ pub struct GenerateSpec {
     pub sampler: SamplerKind,
     pub schedule: SigmaSchedule,
     pub steps: usize,
+    pub final_sigma: FinalSigma,
+    pub noise: NoiseKind,
     pub seed: u64,
     pub count: usize,
     pub batch_size: usize,
@@ -72,6 +84,14 @@ impl GenerateRequest {
         let schedule = match &self.schedule {
             Some(s) => s.parse().map_err(|e| PipelineError::Invalid(format!("{e}")))?,
             None => sampler.default_schedule(),
+        };
+        let final_sigma = match &self.final_sigma {
+            Some(s) => s.parse().map_err(|e| PipelineError::Invalid(format!("{e}")))?,
+            None => FinalSigma::Zero,
+        };
+        let noise = match &self.noise {
+            Some(s) => s.parse().map_err(|e| PipelineError::Invalid(format!("{e}")))?,
+            None => sampler.default_noise(),
         };
         if self.steps == 0 || self.steps > MAX_STEPS {
             return Err(PipelineError::Invalid(format!("steps must be between 1 and {MAX_STEPS}, got {}", self.steps)));
@@ -91,6 +111,8 @@ impl GenerateRequest {
             sampler,
             schedule,
             steps: self.steps,
+            final_sigma,
+            noise,
             seed: self.seed,
             count: self.count,
             batch_size: self.batch_size.min(self.count),
@@ -140,6 +162,31 @@ mod tests {
         let msg = r.validate().unwrap_err().to_string();
         for name in ["karras", "exponential", "leading", "trailing", "linspace"] {
             assert!(msg.contains(name), "{msg}");
+        }
+    }
+
+    #[test]
+    fn final_sigma_and_noise_default_and_parse() {
+        let spec = GenerateRequest::default().validate().unwrap();
+        assert_eq!((spec.final_sigma, spec.noise), (FinalSigma::Zero, NoiseKind::Independent));
+        let sde = GenerateRequest { sampler: "dpmpp_2m_sde".into(), ..Default::default() }.validate().unwrap();
+        assert_eq!(sde.noise, NoiseKind::Brownian, "k-diffusion's default for the SDE samplers");
+        let r = GenerateRequest {
+            sampler: "dpmpp_2m_sde".into(),
+            final_sigma: Some("sigma_min".into()),
+            noise: Some("independent".into()),
+            ..Default::default()
+        };
+        let spec = r.validate().unwrap();
+        assert_eq!((spec.final_sigma, spec.noise), (FinalSigma::SigmaMin, NoiseKind::Independent));
+        let json: GenerateRequest = serde_json::from_str(r#"{"sampler":"euler","schedule":null,"steps":4,"seed":1,"count":1,"batch_size":1}"#).unwrap();
+        assert_eq!((json.final_sigma, json.noise), (None, None));
+        for (bad, names) in [
+            (GenerateRequest { final_sigma: Some("min".into()), ..Default::default() }, ["zero", "sigma_min"]),
+            (GenerateRequest { noise: Some("brown".into()), ..Default::default() }, ["brownian", "independent"]),
+        ] {
+            let msg = bad.validate().unwrap_err().to_string();
+            assert!(names.iter().all(|n| msg.contains(n)), "{msg}");
         }
     }
 

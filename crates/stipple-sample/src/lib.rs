@@ -3,9 +3,11 @@
 //!
 //! Seams: [`Latent`] (linear combinations), [`Denoiser`] (what the model says),
 //! [`Noise`] (randomness is an argument), [`Observer`] (progress and cancellation).
-//! Each sampler is a short function that loops over a [`Sigmas`] list ending in 0.
+//! Each sampler is a short function that loops over a [`Sigmas`] list ending in 0 (or at a
+//! positive final level, where it stops without the final denoising).
 //! No backend, no I/O, prints nothing.
 
+mod brownian;
 mod denoiser;
 mod error;
 mod latent;
@@ -15,10 +17,11 @@ mod philox;
 mod registry;
 pub mod samplers;
 
+pub use brownian::BrownianTree;
 pub use denoiser::{Denoiser, Network, Preconditioned};
 pub use error::{BoxError, SampleError};
 pub use latent::Latent;
-pub use noise::Noise;
+pub use noise::{Noise, NoiseKind};
 pub use observer::{Observer, StepInfo};
 pub use philox::{philox4x32_10, Philox4x32};
 pub use registry::{sample, SamplerKind, SamplerOptions, SamplerRow};
@@ -30,6 +33,6 @@ pub use samplers::{
 
 // What front ends need to build a schedule without naming stipple-math themselves.
 pub use stipple_math::{
-    BetaSchedule, DiscreteSchedule, ParseNameError, Prediction, Scalings, SigmaSchedule, Sigmas,
+    BetaSchedule, DiscreteSchedule, FinalSigma, ParseNameError, Prediction, Scalings, SigmaSchedule, Sigmas,
     SigmasError, TimestepSpacing,
 };

@@ -72,16 +72,23 @@ impl Philox4x32 {
     /// At most 2³² values per draw (the element index is one 32-bit counter word).
     pub fn normals(&mut self, n: usize) -> Vec<f32> {
         assert!(n as u64 <= u64::from(u32::MAX) + 1, "at most 2^32 normals per draw");
-        let key = [self.seed as u32, (self.seed >> 32) as u32];
+        let key = seed_key(self.seed);
         let offset = self.offset;
         self.offset = self.offset.wrapping_add(1);
-        (0..n)
-            .map(|i| {
-                let g = philox4x32_10([offset, 0, i as u32, 0], key);
-                box_muller(g[0], g[1])
-            })
-            .collect()
+        (0..n).map(|i| normal_at(key, [offset, 0, i as u32, 0]) as f32).collect()
     }
+}
+
+/// The Philox key of a seed: its low and high 32-bit words.
+pub(crate) fn seed_key(seed: u64) -> [u32; 2] {
+    [seed as u32, (seed >> 32) as u32]
+}
+
+/// The standard normal of one Philox block: [`box_muller`] of the first two output words
+/// (f32-exact, widened to f64).
+pub(crate) fn normal_at(key: [u32; 2], counter: [u32; 4]) -> f64 {
+    let g = philox4x32_10(counter, key);
+    f64::from(box_muller(g[0], g[1]))
 }
 
 /// The first normal of the Box–Muller transform (Box & Muller 1958) of two uniform words,

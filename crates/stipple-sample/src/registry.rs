@@ -5,7 +5,7 @@ use crate::samplers::{
     dpmpp_3m_sde, dpmpp_sde, euler, euler_ancestral, heun, ipndm, lcm, lms, unipc, Churn,
     SdeSolver, UniPcVariant,
 };
-use crate::{Denoiser, Latent, Noise, Observer, SampleError};
+use crate::{Denoiser, Latent, Noise, NoiseKind, Observer, SampleError};
 use stipple_math::{ParseNameError, SigmaSchedule, Sigmas};
 use std::str::FromStr;
 
@@ -56,6 +56,7 @@ pub struct SamplerRow {
     pub stochastic: bool,
     pub uses_eta: bool,
     pub default_schedule: &'static str,
+    pub default_noise: NoiseKind,
 }
 
 impl SamplerKind {
@@ -217,7 +218,8 @@ impl SamplerKind {
         )
     }
 
-    /// Total model evaluations for `steps` steps (ending at σ = 0).
+    /// Total model evaluations for `steps` steps ending at σ = 0 (ending at a positive σ,
+    /// the two-stage methods take 2 on the last step too).
     pub fn evals(self, steps: usize) -> usize {
         if self.two_stage() {
             (2 * steps).saturating_sub(1)
@@ -287,6 +289,20 @@ impl SamplerKind {
         }
     }
 
+    /// The noise source to use when none is asked for: a Brownian tree for the SDE
+    /// samplers (DPM++ SDE, 2M SDE, 2M SDE Heun, 3M SDE), as k-diffusion's
+    /// `sample_dpmpp_sde`/`_2m_sde`/`_3m_sde` default to `BrownianTreeNoiseSampler`;
+    /// independent draws for the others, as its ancestral samplers default to
+    /// `default_noise_sampler` (the deterministic ones draw none).
+    pub fn default_noise(self) -> NoiseKind {
+        match self {
+            SamplerKind::DpmppSde | SamplerKind::Dpmpp2mSde | SamplerKind::Dpmpp2mSdeHeun | SamplerKind::Dpmpp3mSde => {
+                NoiseKind::Brownian
+            }
+            _ => NoiseKind::Independent,
+        }
+    }
+
     /// The table row of this sampler.
     pub fn row(self) -> SamplerRow {
         SamplerRow {
@@ -298,6 +314,7 @@ impl SamplerKind {
             stochastic: self.stochastic(),
             uses_eta: self.uses_eta(),
             default_schedule: self.default_schedule().name(),
+            default_noise: self.default_noise(),
         }
     }
 

@@ -64,3 +64,21 @@ fn table_has_every_sampler_with_artist_names() {
     assert_eq!(Lms.diffusers_class(), Some("LMSDiscreteScheduler"));
     assert!(serde_json::from_str::<SamplerOptions>(r#"{"etta": 1}"#).is_err());
 }
+
+#[test]
+fn noise_kinds_and_defaults() {
+    for k in NoiseKind::ALL {
+        assert_eq!(k.name().parse::<NoiseKind>().unwrap(), k);
+        assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.name()));
+    }
+    let msg = "brown".parse::<NoiseKind>().unwrap_err().to_string();
+    assert!(msg.contains("brownian") && msg.contains("independent"), "{msg}");
+    // k-diffusion: Brownian trees for the SDE samplers, randn_like for the ancestral ones.
+    use SamplerKind::*;
+    for kind in SamplerKind::ALL {
+        let brownian = matches!(kind, DpmppSde | Dpmpp2mSde | Dpmpp2mSdeHeun | Dpmpp3mSde);
+        let want = if brownian { NoiseKind::Brownian } else { NoiseKind::Independent };
+        assert_eq!(kind.default_noise(), want, "{kind}");
+        assert_eq!(kind.row().default_noise, want);
+    }
+}

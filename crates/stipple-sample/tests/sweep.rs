@@ -1,7 +1,7 @@
 //! Robustness and statistics of every sampler through the registry:
-//! - no NaN or ∞ for any sampler × schedule × step count from 1 to 1000 (also on a
-//!   zero-terminal-SNR schedule, σ_max ≈ 4096, and for ancestral steps where rounding would
-//!   put σ_up above σ_to);
+//! - no NaN or ∞ for any sampler × schedule × step count from 1 to 1000, ending at 0 or at
+//!   σ_min (also on a zero-terminal-SNR schedule, σ_max ≈ 4096, and for ancestral steps
+//!   where rounding would put σ_up above σ_to);
 //! - the stochastic samplers reproduce the mean and spread of Gaussian data.
 
 mod common;
@@ -18,22 +18,28 @@ fn no_nan_for_any_sampler_schedule_and_step_count() {
     for sched in &schedules {
         for schedule in SigmaSchedule::ALL {
             for steps in [1, 2, 3, 5, 8, 20, 100, 1000] {
-                let Ok(sigmas) = schedule.build(sched, steps, 1) else {
+                let Ok(zero) = schedule.build(sched, steps, 1) else {
                     // Only leading spacing with steps_offset 1 over all 1000 timesteps.
                     assert!(schedule == SigmaSchedule::Leading && steps == 1000, "{schedule} {steps}");
                     continue;
                 };
-                for kind in SamplerKind::ALL {
+                let mut ends = vec![zero.clone()];
+                match FinalSigma::SigmaMin.apply(zero, sched.sigma_min()) {
+                    Ok(s) => ends.push(s),
+                    // One linspace step is timestep 0 alone.
+                    Err(_) => assert!(schedule == SigmaSchedule::Linspace && steps == 1, "{schedule} {steps}"),
+                }
+                for (sigmas, kind) in ends.iter().flat_map(|s| SamplerKind::ALL.map(|k| (s, k))) {
                     let x: Vec<f64> = x_unit.iter().map(|v| v * sigmas.first()).collect();
                     let mut noise = Philox4x32::new(7);
-                    let out = sample(kind, &mut Gaussian::default(), x, &sigmas, &SamplerOptions::default(), &mut noise, &mut ())
-                        .unwrap_or_else(|e| panic!("{kind} {schedule} {steps}: {e}"));
-                    assert!(out.iter().all(|v| v.is_finite()), "{kind} {schedule} {steps}: {out:?}");
+                    let out = sample(kind, &mut Gaussian::default(), x, sigmas, &SamplerOptions::default(), &mut noise, &mut ())
+                        .unwrap_or_else(|e| panic!("{kind} {schedule} {steps} → {:?}: {e}", sigmas.as_slice().last()));
+                    assert!(out.iter().all(|v| v.is_finite()), "{kind} {schedule} {steps} → {:?}: {out:?}", sigmas.as_slice().last());
                     // A blow-up check only: one or two giant steps from σ ≈ 4096 can be very
                     // inaccurate (DPM2 a's midpoint lands below the data scale and barely
                     // moves, as in k-diffusion), but never grow beyond the start.
                     let bound = 3.0 * 2.5 * sigmas.first() + 10.0;
-                    assert!(out.iter().all(|v| v.abs() < bound), "{kind} {schedule} {steps}: {out:?}");
+                    assert!(out.iter().all(|v| v.abs() < bound), "{kind} {schedule} {steps} → {:?}: {out:?}", sigmas.as_slice().last());
                 }
             }
         }

@@ -176,3 +176,40 @@ fn samplers_lists_every_name() {
         assert!(t.contains(n), "{n} not in {t}");
     }
 }
+
+#[test]
+fn final_sigma_and_noise_are_recorded_and_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_model(dir.path());
+    let make = |out: &Path, extra: &[&str]| {
+        let o = stipple()
+            .args(["sample", "--steps", "4", "--count", "2", "--seed", "5", "--sampler", "dpmpp_2m_sde", "--model"])
+            .arg(&run)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    let brownian = dir.path().join("brownian.png");
+    make(&brownian, &["--final-sigma", "sigma_min"]);
+    let o = stipple().arg("info").arg(&brownian).output().unwrap();
+    let info = text(&o);
+    for needle in ["\"final_sigma\": \"sigma_min\"", "\"noise\": \"brownian\""] {
+        assert!(info.contains(needle), "{needle} not in {info}");
+    }
+    let again = dir.path().join("again.png");
+    let o = stipple().arg("rerun").arg(&brownian).arg("-o").arg(&again).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pixels(&brownian), pixels(&again), "Brownian noise reproduced from the recipe");
+
+    let independent = dir.path().join("independent.png");
+    make(&independent, &["--final-sigma", "sigma_min", "--noise", "independent"]);
+    assert!(text(&stipple().arg("info").arg(&independent).output().unwrap()).contains("\"noise\": \"independent\""));
+    assert_ne!(pixels(&brownian), pixels(&independent), "the noise source matters");
+
+    let o = stipple().args(["sample", "--final-sigma", "min", "--model"]).arg(&run).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("sigma_min"), "{}", text(&o));
+}

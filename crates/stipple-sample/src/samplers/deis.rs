@@ -12,7 +12,7 @@ use stipple_math::Sigmas;
 /// polynomial through the last k ≤ `order` values of ε = (x − D)/σ as a function of
 /// ln ρ and integrates it exactly over [σ, σ']: x' = x + Σ_j c_j·ε_{i−j},
 /// c_j = ∫_{ln σ}^{ln σ'} ℓ_j(u)·e^u du. Order 1 is Euler (= DDIM); the last step to
-/// σ' = 0 returns D.
+/// σ' = 0 returns D. (diffusers' scheduler always ends at σ_min: `FinalSigma::SigmaMin`.)
 pub fn deis<L: Latent>(
     model: &mut impl Denoiser<L>,
     x: L,
@@ -33,7 +33,11 @@ pub fn deis<L: Latent>(
             denoised.clone()
         } else {
             let nodes: Vec<f64> = (0..eps.len()).map(|j| s[i - j].ln()).collect();
-            let c = adams_coefficients(&nodes, sigma.ln(), sigma_next.ln(), |u| u, f64::exp);
+            // Panels no wider than 0.1 in ln σ keep the quadrature error below 1e-16
+            // relative (16 fixed panels left 6e-12 on one step from σ = 14.6 to 0.03).
+            let (a, b) = (sigma.ln(), sigma_next.ln());
+            let panels = ((a - b) / 0.1).ceil().max(16.0) as usize;
+            let c = adams_coefficients(&nodes, a, b, |u| u, f64::exp, panels);
             let mut terms: Vec<(f64, &L)> = vec![(1.0, &x)];
             terms.extend(c.iter().copied().zip(eps.iter()));
             lincomb(&terms)?

@@ -7,7 +7,9 @@ use stipple_math::Sigmas;
 /// `sample_lcm`).
 ///
 /// Each step jumps to the model's clean estimate D(x; σ) and, unless σ' = 0, re-noises it
-/// to σ': x' = D + s_noise·σ'·z. Meant for few-step (consistency-distilled) models.
+/// to σ': x' = D + s_noise·σ'·z. Meant for few-step (consistency-distilled) models, whose
+/// denoiser includes the consistency boundary condition c_skip(t)·x + c_out(t)·x̂₀ that
+/// diffusers' `LCMScheduler.step` applies itself (Song et al. 2023, §3; timestep_scaling 10).
 pub fn lcm<L: Latent>(
     model: &mut impl Denoiser<L>,
     x: L,

@@ -22,7 +22,8 @@ pub enum UniPcVariant {
 /// next model evaluation D(x'; σ'), the corrector UniC recomputes x' from the same start
 /// with the new value as one more node (r = 1), at no extra evaluation. `order` (≤ 3) is
 /// lowered on the first steps (warm-up) and the last ones (`lower_order_final`); the last
-/// step to σ' = 0 returns D.
+/// step to σ' = 0 returns D, the limit of the order-1 step (diffusers' bh1 evaluates
+/// B(h)·0 = −∞·0 there and returns NaN).
 pub fn unipc<L: Latent>(
     model: &mut impl Denoiser<L>,
     x: L,

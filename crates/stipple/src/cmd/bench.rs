@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 use stipple_math::SigmaSchedule;
 use stipple_nn::{denoiser, num_parameters, DiffusionConfig, TensorLatent, UNet2D, UNetConfig};
 use stipple_pipeline::SeededNoise;
-use stipple_sample::{sample, SamplerKind, SamplerOptions};
+use stipple_sample::{sample, NoiseKind, SamplerKind, SamplerOptions};
 
 /// Names accepted by `--preset`, in the default order.
 pub const PRESETS: &[&str] = &["bench-unet16", "bench-unet32", "bench-unet64", "emoji16"];
@@ -362,7 +362,7 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
                 let kind: SamplerKind = "dpmpp_2m".parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                 let per_image = [cfg.in_channels, size, size];
                 let smp = || -> anyhow::Result<()> {
-                    let mut noise = SeededNoise::new(0..b as u64, &dev);
+                    let mut noise = SeededNoise::new(0..b as u64, NoiseKind::Independent, &dev);
                     let x = TensorLatent((noise.draw(&per_image)? * sigmas.as_slice()[0])?);
                     let mut d = denoiser(&frozen, &diffusion, None);
                     let x0 = sample(kind, &mut d, x, &sigmas, &SamplerOptions::default(), &mut noise, &mut ())?;

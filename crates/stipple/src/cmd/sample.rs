@@ -31,6 +31,14 @@ pub struct SampleArgs {
     /// Number of denoising steps.
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
+    /// Where the last step ends: zero (returns the denoised image) or sigma_min (stops at the smallest training σ, like
+    /// diffusers' final_sigmas_type="sigma_min") [default: zero].
+    #[arg(long, value_name = "zero|sigma_min")]
+    pub final_sigma: Option<String>,
+    /// Noise of the stochastic samplers: brownian (one Brownian path per image, so results change smoothly with --steps)
+    /// or independent (fresh draws) [default: brownian for the SDE samplers, independent for the others].
+    #[arg(long, value_name = "brownian|independent")]
+    pub noise: Option<String>,
     /// Seed of the first image (image i uses seed + i).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -116,6 +124,8 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         sampler: args.sampler,
         schedule: args.schedule,
         steps: args.steps,
+        final_sigma: args.final_sigma,
+        noise: args.noise,
         seed: args.seed,
         count: args.count,
         batch_size: args.batch_size,

@@ -9,17 +9,21 @@ use stipple_sample::{SamplerKind, SigmaSchedule};
 pub struct SamplersArgs {}
 
 pub fn run(_: SamplersArgs) -> anyhow::Result<ExitCode> {
-    println!("{:<20} {:<22} {:<36} {:<26} {:>5}  {:<10} default schedule", "--sampler", "artists' name", "diffusers class", "k-diffusion", "evals", "stochastic");
+    println!(
+        "{:<20} {:<22} {:<36} {:<26} {:>5}  {:<10} {:<16} default noise",
+        "--sampler", "artists' name", "diffusers class", "k-diffusion", "evals", "stochastic", "default schedule"
+    );
     for r in SamplerKind::table() {
         println!(
-            "{:<20} {:<22} {:<36} {:<26} {:>5}  {:<10} {}",
+            "{:<20} {:<22} {:<36} {:<26} {:>5}  {:<10} {:<16} {}",
             r.name,
             r.display_name,
             r.diffusers_class.unwrap_or("-"),
             r.k_diffusion_function.unwrap_or("-"),
             r.evals_per_step,
             if r.stochastic { "yes" } else { "no" },
-            r.default_schedule
+            r.default_schedule,
+            if r.stochastic || r.uses_eta { r.default_noise.name() } else { "-" }
         );
     }
     println!("\n{:<20} artists' name", "--schedule");
