@@ -10,6 +10,9 @@ use stipple_nn::text::MAX_PROMPT_CHARS;
 
 use crate::{prepare_image, PipelineError};
 
+/// Most RePaint takes per step.
+pub const MAX_RESAMPLE: usize = 100;
+
 /// Guidance and image inputs of a request (all optional; the default is plain sampling).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +39,8 @@ pub struct Conditioning {
     pub strength: f64,
     /// Inpainting mask, the size of the init image: white = repaint, black = keep.
     pub mask: Option<PathBuf>,
+    /// RePaint resampling of inpainting: each step taken this many times (1 = off).
+    pub resample: usize,
 }
 
 impl Default for Conditioning {
@@ -51,6 +56,7 @@ impl Default for Conditioning {
             init_image: None,
             strength: 1.0,
             mask: None,
+            resample: 1,
         }
     }
 }
@@ -76,6 +82,12 @@ impl Conditioning {
         }
         if self.init_image.is_none() && self.strength != 1.0 {
             return bad(format!("strength {} needs an init image (--init-image) to start from", self.strength));
+        }
+        if !(1..=MAX_RESAMPLE).contains(&self.resample) {
+            return bad(format!("resample must be between 1 (off) and {MAX_RESAMPLE}, got {}", self.resample));
+        }
+        if self.resample > 1 && self.mask.is_none() {
+            return bad("resampling (RePaint) is for inpainting: it needs a mask (--mask) and an init image".into());
         }
         if self.mask.is_some() && self.init_image.is_none() {
             return bad("a mask needs an init image (--init-image): the mask says which of its pixels to repaint".into());

@@ -3,7 +3,7 @@
 
 use candle_core::{Device, Tensor};
 use stipple_nn::{guided_denoiser, DiffusionConfig, GuidanceSettings, Inpaint, LoadedModel, TensorLatent, UNetCond};
-use stipple_sample::{sample, Denoiser, Observer, Sigmas};
+use stipple_sample::{sample, sample_resampled, Denoiser, Observer, Sigmas};
 
 use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise};
 
@@ -147,7 +147,7 @@ fn run(
     let x0 = match inpaint {
         Some((known, keep)) => {
             let mut wrapped = Inpaint { inner: &mut d as &mut dyn Denoiser<TensorLatent>, known: known.clone(), keep: keep.repeat((n, 1, 1, 1))? };
-            sample(spec.sampler, &mut wrapped, x, sigmas, &spec.options, noise, observer)?
+            sample_resampled(spec.sampler, &mut wrapped, x, sigmas, &spec.options, noise, observer, spec.conditioning.resample)?
         }
         None => sample(spec.sampler, &mut d, x, sigmas, &spec.options, noise, observer)?,
     };

@@ -15,6 +15,7 @@ mod noise;
 mod observer;
 mod philox;
 mod registry;
+mod repaint;
 pub mod samplers;
 
 pub use brownian::BrownianTree;
@@ -25,6 +26,7 @@ pub use noise::{Noise, NoiseKind};
 pub use observer::{Observer, StepInfo};
 pub use philox::{philox4x32_10, Philox4x32};
 pub use registry::{sample, SamplerKind, SamplerOptions, SamplerRow};
+pub use repaint::sample_resampled;
 pub use samplers::{
     ddim, ddpm, deis, dpm_2, dpm_2_ancestral, dpmpp_2m, dpmpp_2m_sde, dpmpp_2s_ancestral,
     dpmpp_3m_sde, dpmpp_sde, edm, euler, euler_ancestral, heun, ipndm, lcm, lms, unipc, Churn,

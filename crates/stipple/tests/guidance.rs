@@ -141,6 +141,34 @@ fn inpainting_keeps_the_unmasked_pixels_with_every_kind_of_sampler() {
 }
 
 #[test]
+fn repaint_resampling_keeps_the_unmasked_pixels_and_reruns() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = init_image(dir.path());
+    let mask = dir.path().join("mask.png");
+    image::GrayImage::from_fn(8, 8, |_, y| image::Luma([if y < 3 { 0 } else { 255 }])).save(&mask).unwrap();
+    let before = pixels(&init);
+    let run = |name: &str, resample: &str| {
+        let out = dir.path().join(name);
+        let o = sample(&out, &[
+            "--init-image", init.to_str().unwrap(), "--mask", mask.to_str().unwrap(), "--sampler", "euler_ancestral",
+            "--class", "Objects", "--guidance-scale", "2", "-n", "1", "--separate", "--seed", "4", "--resample", resample,
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        out.join("seed-4.png")
+    };
+    let plain = pixels(&run("r1", "1"));
+    let path = run("r3", "3");
+    let resampled = pixels(&path);
+    let row = 8 * 3;
+    assert_eq!(&resampled[..3 * row], &before[..3 * row], "kept rows changed");
+    assert_ne!(resampled, plain, "resampling must change the painted part");
+    let again = dir.path().join("again.png");
+    let o = stipple().arg("rerun").arg(&path).arg("--out").arg(&again).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pixels(&again), resampled);
+}
+
+#[test]
 fn bad_conditioning_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let init = init_image(dir.path());
@@ -162,6 +190,8 @@ fn bad_conditioning_input_is_a_clear_error() {
     image::GrayImage::new(9, 8).save(&big).unwrap();
     fails(&["--init-image", init.to_str().unwrap(), "--mask", big.to_str().unwrap()], &["9×8", "8×8", "same size"]);
     fails(&["--mask", big.to_str().unwrap()], &["needs an init image"]);
+    fails(&["--init-image", init.to_str().unwrap(), "--resample", "3"], &["RePaint", "needs a mask"]);
+    fails(&["--resample", "0"], &["resample must be between 1"]);
     let corrupt = dir.path().join("corrupt.png");
     std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nnot really").unwrap();
     fails(&["--init-image", corrupt.to_str().unwrap()], &["cannot read init image", "corrupt.png"]);

@@ -98,6 +98,10 @@ pub struct SampleArgs {
     /// Inpainting mask (same size as the init image): white = repaint, black = keep.
     #[arg(long, value_name = "FILE")]
     pub mask: Option<PathBuf>,
+    /// RePaint resampling for inpainting (Lugmayr et al. 2022): take every step N times, going
+    /// back up by fresh noise in between, so the painted part agrees with the kept part (1 = off).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub resample: usize,
     /// Output: a PNG file for the grid, or a folder with --separate.
     #[arg(long, short, default_value = "samples.png")]
     pub out: PathBuf,
@@ -152,6 +156,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
             strength: args.strength.unwrap_or(if args.mask.is_some() || args.init_image.is_none() { 1.0 } else { 0.8 }),
             init_image: args.init_image,
             mask: args.mask,
+            resample: args.resample,
         },
     };
     let spec = request.validate()?;
