@@ -43,8 +43,22 @@ fn tune_allocator() {
     }
 }
 
+/// One thread pool instead of two: unless `CANDLE_NUM_THREADS` is set, candle's own pool
+/// (its element-wise ops; candle 0.11 `utils::barrier_pool`) gets no worker threads, so those
+/// ops run on the calling thread and every parallel kernel (`stipple_nn::ops`, the GEMMs) uses
+/// rayon's pool of `RAYON_NUM_THREADS`. With both pools, candle's worker spins for up to 25,000
+/// rounds after each op while rayon's threads need the same cores: on 2 busy cores an emoji16
+/// training step took 1.3 s with both pools and 0.40 s with one (`stipple bench`, load 7).
+fn one_thread_pool() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // Before any thread exists; child processes (`stipple bench`) inherit it.
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
 fn main() -> ExitCode {
     tune_allocator();
+    one_thread_pool();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
