@@ -29,9 +29,13 @@ const fn case(b: usize, c: usize, o: usize, h: usize, w: usize, k: usize, stride
 }
 
 /// Non-square images, channel counts that are not multiples of 8, batch 1 and 3 (with two or
-/// more threads batch 1 parallelises inside the GEMM, batch 3 over samples), 1×1 and 3×3
-/// kernels, stride 1 and 2, padding 0 and 1.
+/// more threads batch 1 parallelises inside the GEMM, batch 3 over samples), 1×1, 3×3 and 5×5
+/// kernels, stride 1 and 2, padding 0, 1 and 2; the "same"-padded stride-1 cases (the shifted
+/// copies of `im2col_same_stride1`) include images narrower and shorter than the padding.
 const CASES: &[Case] = &[
+    case(2, 3, 4, 1, 2, 5, 1, 2),
+    case(2, 3, 5, 4, 1, 3, 1, 1),
+    case(1, 4, 3, 6, 5, 5, 1, 2),
     case(1, 3, 5, 7, 5, 3, 1, 1),
     case(3, 3, 5, 7, 5, 3, 1, 1),
     case(3, 5, 13, 7, 5, 3, 2, 1),

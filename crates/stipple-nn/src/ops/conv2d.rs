@@ -361,6 +361,37 @@ impl Geom {
         self.kh == 1 && self.kw == 1 && self.s == 1 && self.p == 0
     }
 
+    /// Stride 1 and "same" padding (output size = input size, e.g. 3×3 with padding 1): then
+    /// the im2col row of kernel tap `(i, j)` is the channel plane shifted by [`Geom::shift`],
+    /// except where the shift wraps across a row border ([`Tap`]).
+    fn same_stride1(&self) -> bool {
+        self.s == 1 && self.ho == self.h && self.wo == self.w
+    }
+
+    /// For a [`Geom::same_stride1`] geometry and kernel tap `(i, j)`: the output pixels
+    /// `lo..hi` read the input pixel at offset `n + shift` inside the image plane; those
+    /// among them in the columns `wrap` read across a row border and are zero.
+    fn tap(&self, i: usize, j: usize) -> Tap {
+        let (w, hw, p) = (self.w as isize, (self.h * self.w) as isize, self.p as isize);
+        let shift = (i as isize - p) * w + (j as isize - p);
+        // Output rows whose input row `oh + i − p` is inside the image.
+        let oh0 = (p - i as isize).clamp(0, self.h as isize);
+        let oh1 = (self.h as isize + p - i as isize).clamp(oh0, self.h as isize);
+        // Within those rows, the pixels whose flat source index lies in the plane; the ones
+        // clipped here are all in `wrap` columns.
+        let lo = (oh0 * w).max(-shift).min(oh1 * w);
+        let hi = (oh1 * w).min(hw - shift).max(lo);
+        let dj = j as isize - p;
+        let wrap = if dj < 0 { 0..(-dj).min(w) } else { (w - dj).max(0)..w };
+        Tap {
+            rows: oh0 as usize..oh1 as usize,
+            lo: lo as usize,
+            hi: hi as usize,
+            shift,
+            wrap: wrap.start as usize..wrap.end as usize,
+        }
+    }
+
     /// For kernel column `j`: the output columns `ow0..ow1` that read inside the image.
     fn valid_cols(&self, j: usize) -> (usize, usize) {
         let (s, p) = (self.s, self.p);
@@ -376,8 +407,37 @@ impl Geom {
     }
 }
 
+/// See [`Geom::tap`].
+struct Tap {
+    /// Output rows that read inside the image (the others are zero).
+    rows: std::ops::Range<usize>,
+    /// Flat output pixels `lo..hi` read input pixel `n + shift`.
+    lo: usize,
+    hi: usize,
+    shift: isize,
+    /// Output columns that read across a row border, in every row of `rows`.
+    wrap: std::ops::Range<usize>,
+}
+
+impl Tap {
+    /// Zeroes the pixels of an im2col row (`N = H·W` values) that read outside the image.
+    fn zero_outside<T: Elem>(&self, g: &Geom, row: &mut [T]) {
+        let w = g.w;
+        row[..self.rows.start * w].fill(T::ZERO);
+        row[self.rows.end * w..].fill(T::ZERO);
+        if !self.wrap.is_empty() {
+            for r in row[self.rows.start * w..self.rows.end * w].chunks_exact_mut(w) {
+                r[self.wrap.clone()].fill(T::ZERO);
+            }
+        }
+    }
+}
+
 /// `cols (K, N)` from one sample `x (C, H, W)`.
 fn im2col<T: Elem>(g: &Geom, x: &[T], cols: &mut [T]) {
+    if g.same_stride1() {
+        return im2col_same_stride1(g, x, cols);
+    }
     let (n, wo, s) = (g.n(), g.wo, g.s);
     for c in 0..g.c {
         let xc = &x[c * g.h * g.w..][..g.h * g.w];
@@ -408,9 +468,35 @@ fn im2col<T: Elem>(g: &Geom, x: &[T], cols: &mut [T]) {
     }
 }
 
-/// `dx (C, H, W) = col2im(cols (K, N))` for one sample (overwrites `dx`).
-fn col2im<T: Elem>(g: &Geom, cols: &[T], dx: &mut [T]) {
+/// [`im2col`] for a [`Geom::same_stride1`] geometry: one contiguous copy per tap and channel,
+/// then zeros where the tap reads outside the image.
+fn im2col_same_stride1<T: Elem>(g: &Geom, x: &[T], cols: &mut [T]) {
+    let hw = g.h * g.w;
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            let tap = g.tap(i, j);
+            for c in 0..g.c {
+                let xc = &x[c * hw..][..hw];
+                let row = &mut cols[((c * g.kh + i) * g.kw + j) * hw..][..hw];
+                if tap.hi > tap.lo {
+                    let src = (tap.lo as isize + tap.shift) as usize;
+                    row[tap.lo..tap.hi].copy_from_slice(&xc[src..][..tap.hi - tap.lo]);
+                }
+                row[tap.rows.start * g.w..tap.lo].fill(T::ZERO);
+                row[tap.hi..tap.rows.end * g.w].fill(T::ZERO);
+                tap.zero_outside(g, row);
+            }
+        }
+    }
+}
+
+/// `dx (C, H, W) = col2im(cols (K, N))` for one sample (overwrites `dx`; `cols` is scratch and
+/// may be modified).
+fn col2im<T: Elem>(g: &Geom, cols: &mut [T], dx: &mut [T]) {
     dx.fill(T::ZERO);
+    if g.same_stride1() {
+        return col2im_same_stride1(g, cols, dx);
+    }
     let (n, wo, s) = (g.n(), g.wo, g.s);
     for c in 0..g.c {
         let dxc = &mut dx[c * g.h * g.w..][..g.h * g.w];
@@ -432,6 +518,28 @@ fn col2im<T: Elem>(g: &Geom, cols: &[T], dx: &mut [T]) {
                             dxrow[ow * s + j - g.p] += *v;
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// [`col2im`] for a [`Geom::same_stride1`] geometry: the entries that read outside the image
+/// are zeroed in `cols`, then each tap's row is added to the channel plane in one pass.
+fn col2im_same_stride1<T: Elem>(g: &Geom, cols: &mut [T], dx: &mut [T]) {
+    let hw = g.h * g.w;
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            let tap = g.tap(i, j);
+            for c in 0..g.c {
+                let row = &mut cols[((c * g.kh + i) * g.kw + j) * hw..][..hw];
+                tap.zero_outside(g, row);
+                if tap.hi == tap.lo {
+                    continue;
+                }
+                let dst = (tap.lo as isize + tap.shift) as usize;
+                for (d, v) in dx[c * hw + dst..][..tap.hi - tap.lo].iter_mut().zip(&row[tap.lo..tap.hi]) {
+                    *d += *v;
                 }
             }
         }
