@@ -616,8 +616,10 @@ enum Plan {
 
 fn plan(batch: usize) -> Plan {
     static FORCED: OnceLock<Option<String>> = OnceLock::new();
+    // Counted once: without RAYON_NUM_THREADS candle parses /proc/cpuinfo on every call.
+    static THREADS: OnceLock<usize> = OnceLock::new();
     let forced = FORCED.get_or_init(|| std::env::var("STIPPLE_CONV_PARALLEL").ok());
-    let threads = candle_core::utils::get_num_threads().max(1);
+    let threads = *THREADS.get_or_init(|| candle_core::utils::get_num_threads().max(1));
     match forced.as_deref() {
         Some("gemm") => Plan::Gemm(threads),
         Some("batch") if threads > 1 => Plan::Batch(threads),
