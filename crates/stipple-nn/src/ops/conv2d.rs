@@ -425,9 +425,11 @@ impl Tap {
         let w = g.w;
         row[..self.rows.start * w].fill(T::ZERO);
         row[self.rows.end * w..].fill(T::ZERO);
-        if !self.wrap.is_empty() {
-            for r in row[self.rows.start * w..self.rows.end * w].chunks_exact_mut(w) {
-                r[self.wrap.clone()].fill(T::ZERO);
+        // Column by column (usually one): a fill per image row would be a `memset` call
+        // for a single value.
+        for col in self.wrap.clone() {
+            for v in row[self.rows.start * w..self.rows.end * w].iter_mut().skip(col).step_by(w) {
+                *v = T::ZERO;
             }
         }
     }
@@ -490,10 +492,9 @@ fn im2col_same_stride1<T: Elem>(g: &Geom, x: &[T], cols: &mut [T]) {
     }
 }
 
-/// `dx (C, H, W) = col2im(cols (K, N))` for one sample (overwrites `dx`; `cols` is scratch and
-/// may be modified).
+/// `dx (C, H, W) += col2im(cols (K, N))` for one sample (`dx` arrives zeroed; `cols` is scratch
+/// and may be modified).
 fn col2im<T: Elem>(g: &Geom, cols: &mut [T], dx: &mut [T]) {
-    dx.fill(T::ZERO);
     if g.same_stride1() {
         return col2im_same_stride1(g, cols, dx);
     }
