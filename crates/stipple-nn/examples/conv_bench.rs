@@ -28,7 +28,7 @@ fn main() -> Result<()> {
     let b = 32;
     println!("threads: {}", candle_core::utils::get_num_threads());
     println!("{:<22} {:>6} {:>10} {:>10} {:>8} {:>8} {:>6}", "case", "impl", "fwd s", "bwd s", "fwd GF/s", "bwd GF/s", "bwd/fwd");
-    for (c, hw) in [(64, 16), (64, 32), (128, 8)] {
+    for (c, hw) in [(32, 16), (64, 8), (64, 4), (64, 16), (128, 8), (128, 4)] {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1., (b, c, hw, hw), &dev)?)?;
         let w = Var::from_tensor(&(Tensor::randn(0f32, 1., (c, c, 3, 3), &dev)? * 0.05)?)?;
         let r = Tensor::randn(0f32, 1., (b, c, hw, hw), &dev)?;
@@ -36,7 +36,7 @@ fn main() -> Result<()> {
         type Conv = fn(&Tensor, &Tensor) -> Result<Tensor>;
         let impls: [(&str, Conv); 2] = [
             ("candle", |x, w| x.conv2d(w, 1, 1, 1, 1)),
-            ("ours", |x, w| stipple_nn::ops::conv2d(x, w, 1, 1)),
+            ("ours", |x, w| stipple_nn::ops::conv2d(x, w, None, 1, 1)),
         ];
         for (name, conv) in impls {
             if ours_only && name == "candle" {

@@ -67,9 +67,9 @@ impl ResnetBlock2D {
     /// - `temb`: `(B, temb_channels)`
     /// - returns `(B, out_channels, H, W)`
     pub fn forward(&self, x: &Tensor, temb: &Tensor, mode: Mode) -> Result<Tensor> {
-        let h = self.conv1.forward(&self.norm1.forward_silu(x)?)?;
-        let t = self.time_emb_proj.forward(&temb.silu()?)?.unsqueeze(2)?.unsqueeze(3)?;
-        let h = h.broadcast_add(&t)?;
+        // The time embedding's (B, C) projection is added as part of conv1's bias.
+        let t = self.time_emb_proj.forward(&temb.silu()?)?;
+        let h = self.conv1.forward_shifted(&self.norm1.forward_silu(x)?, &t)?;
         let h = self.norm2.forward_silu(&h)?;
         let h = self.conv2.forward(&self.dropout.forward(&h, mode)?)?;
         let shortcut = match &self.conv_shortcut {

@@ -1,6 +1,8 @@
-//! `stipple_nn::ops::conv2d` (im2col + GEMM custom op) against candle's own `Tensor::conv2d`:
-//! forward values and both gradients (candle's autograd as reference) on awkward shapes, a
-//! finite-difference check in f64, non-contiguous inputs, and the `Conv2d` layer's parameters.
+//! `stipple_nn::ops::conv2d` (im2col + GEMM custom op) against candle's own `Tensor::conv2d`
+//! (plus a broadcast addition of the bias): forward values and the gradients (candle's
+//! autograd as reference) on awkward shapes without a bias, with a per-channel `(O)` bias and
+//! with a per-sample `(B, O)` bias, a finite-difference check in f64, non-contiguous inputs,
+//! and the `Conv2d` layer's parameters.
 
 use candle_core::{DType, Device, Module, Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
@@ -27,9 +29,13 @@ const fn case(b: usize, c: usize, o: usize, h: usize, w: usize, k: usize, stride
 }
 
 /// Non-square images, channel counts that are not multiples of 8, batch 1 and 3 (with two or
-/// more threads batch 1 parallelises inside the GEMM, batch 3 over samples), 1×1 and 3×3
-/// kernels, stride 1 and 2, padding 0 and 1.
+/// more threads batch 1 parallelises inside the GEMM, batch 3 over samples), 1×1, 3×3 and 5×5
+/// kernels, stride 1 and 2, padding 0, 1 and 2; the "same"-padded stride-1 cases (the shifted
+/// copies of `im2col_same_stride1`) include images narrower and shorter than the padding.
 const CASES: &[Case] = &[
+    case(2, 3, 4, 1, 2, 5, 1, 2),
+    case(2, 3, 5, 4, 1, 3, 1, 1),
+    case(1, 4, 3, 6, 5, 5, 1, 2),
     case(1, 3, 5, 7, 5, 3, 1, 1),
     case(3, 3, 5, 7, 5, 3, 1, 1),
     case(3, 5, 13, 7, 5, 3, 2, 1),
@@ -44,12 +50,48 @@ const CASES: &[Case] = &[
     case(3, 16, 24, 9, 11, 3, 1, 1),
 ];
 
-/// Forward of ours vs candle's, then `d/dx, d/dw` of `Σ y·r` vs candle's autograd.
-fn check_against_candle(t: Case, dtype: DType, tol: f64) -> Result<()> {
+/// The bias variants of [`conv2d`].
+#[derive(Debug, Clone, Copy)]
+enum Bias {
+    None,
+    /// `(O)`, shared by the samples.
+    Channel,
+    /// `(B, O)`.
+    Sample,
+}
+
+const BIASES: [Bias; 3] = [Bias::None, Bias::Channel, Bias::Sample];
+
+/// The bias variable of a variant, and the same values shaped to broadcast over `(B, O, H, W)`.
+fn bias_for(kind: Bias, b: usize, o: usize, seed: u64, dtype: DType) -> Result<Option<(Var, Tensor)>> {
+    let shape: &[usize] = match kind {
+        Bias::None => return Ok(None),
+        Bias::Channel => &[o],
+        Bias::Sample => &[b, o],
+    };
+    let v = Var::from_tensor(&det(shape, seed, dtype)?)?;
+    let bcast = match kind {
+        Bias::Sample => v.reshape((b, o, 1, 1))?,
+        _ => v.reshape((1, o, 1, 1))?,
+    };
+    Ok(Some((v, bcast)))
+}
+
+/// Adds the broadcast bias, if any.
+fn plus(y: Tensor, bias: &Option<(Var, Tensor)>) -> Result<Tensor> {
+    match bias {
+        Some((_, bcast)) => y.broadcast_add(bcast),
+        None => Ok(y),
+    }
+}
+
+/// Forward of ours vs candle's, then `d/dx, d/dw, d/dbias` of `Σ y·r` vs candle's autograd.
+fn check_against_candle(t: Case, kind: Bias, dtype: DType, tol: f64) -> Result<()> {
     let x = Var::from_tensor(&det(&[t.b, t.c, t.h, t.w], 1, dtype)?)?;
     let w = Var::from_tensor(&det(&[t.o, t.c, t.k, t.k], 2, dtype)?)?;
-    let ours = conv2d(&x, &w, t.stride, t.pad)?;
-    let reference = x.conv2d(&w, t.pad, t.stride, 1, 1)?;
+    let bias = bias_for(kind, t.b, t.o, 13, dtype)?;
+    let ours = conv2d(&x, &w, bias.as_ref().map(|(v, _)| v.as_tensor()), t.stride, t.pad)?;
+    let reference = plus(x.conv2d(&w, t.pad, t.stride, 1, 1)?, &bias)?;
     let d = max_abs_diff(&ours, &reference)?;
     let scale = max_abs(&reference)?.max(1.0);
     assert!(d < tol * scale, "{t:?}: forward differs by {d:e} (scale {scale})");
@@ -62,18 +104,23 @@ fn check_against_candle(t: Case, dtype: DType, tol: f64) -> Result<()> {
     let (rh, rw) = ((t.h + 2 * p - k) % s, (t.w + 2 * p - k) % s);
     let xr = x.pad_with_zeros(2, p, p)?.pad_with_zeros(3, p, p)?;
     let xr = xr.narrow(2, 0, t.h + 2 * p - rh)?.narrow(3, 0, t.w + 2 * p - rw)?;
-    let reference_for_grad = xr.conv2d(&w, 0, s, 1, 1)?;
+    let reference_for_grad = plus(xr.conv2d(&w, 0, s, 1, 1)?, &bias)?;
     assert!(max_abs_diff(&reference_for_grad, &reference)? < tol * scale);
 
     let r = det(ours.dims(), 3, dtype)?;
     let g_ours = (ours * &r)?.sum_all()?.backward()?;
     let g_ref = (reference_for_grad * &r)?.sum_all()?.backward()?;
-    for (name, v) in [("x", &x), ("w", &w)] {
-        let a = g_ours.get(v).unwrap_or_else(|| panic!("{t:?}: no gradient for {name}"));
+    let mut vars = vec![("x", &x), ("w", &w)];
+    if let Some((v, _)) = &bias {
+        vars.push(("bias", v));
+    }
+    for (name, v) in vars {
+        let a = g_ours.get(v).unwrap_or_else(|| panic!("{t:?} {kind:?}: no gradient for {name}"));
         let b = g_ref.get(v).expect("candle gradient");
+        assert_eq!(a.dims(), v.dims(), "{t:?} {kind:?}: d/d{name} has the wrong shape");
         let d = max_abs_diff(a, b)?;
         let scale = max_abs(b)?.max(1.0);
-        assert!(d < tol * scale, "{t:?}: d/d{name} differs by {d:e} (scale {scale})");
+        assert!(d < tol * scale, "{t:?} {kind:?}: d/d{name} differs by {d:e} (scale {scale})");
     }
     Ok(())
 }
@@ -81,7 +128,9 @@ fn check_against_candle(t: Case, dtype: DType, tol: f64) -> Result<()> {
 #[test]
 fn forward_and_gradients_match_candle_f32() -> Result<()> {
     for &t in CASES {
-        check_against_candle(t, DType::F32, 1e-5)?;
+        for kind in BIASES {
+            check_against_candle(t, kind, DType::F32, 1e-5)?;
+        }
     }
     Ok(())
 }
@@ -89,7 +138,20 @@ fn forward_and_gradients_match_candle_f32() -> Result<()> {
 #[test]
 fn forward_and_gradients_match_candle_f64() -> Result<()> {
     for &t in CASES {
-        check_against_candle(t, DType::F64, 1e-12)?;
+        for kind in BIASES {
+            check_against_candle(t, kind, DType::F64, 1e-12)?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn rejects_a_bias_of_the_wrong_shape() -> Result<()> {
+    let x = det(&[2, 3, 5, 5], 1, DType::F32)?;
+    let w = det(&[4, 3, 3, 3], 2, DType::F32)?;
+    for shape in [&[3][..], &[2, 3], &[1, 4], &[2, 4, 1]] {
+        let bias = det(shape, 3, DType::F32)?;
+        assert!(conv2d(&x, &w, Some(&bias), 1, 1).is_err(), "bias {shape:?} accepted");
     }
     Ok(())
 }
@@ -100,42 +162,52 @@ fn non_contiguous_inputs() -> Result<()> {
     let x = det(&[2, 5, 6, 7], 4, DType::F32)?.transpose(2, 3)?;
     let w = det(&[5, 3, 3, 3], 5, DType::F32)?.transpose(0, 1)?;
     assert!(!x.is_contiguous() && !w.is_contiguous());
-    let ours = conv2d(&x, &w, 1, 1)?;
+    let ours = conv2d(&x, &w, None, 1, 1)?;
     let reference = x.contiguous()?.conv2d(&w.contiguous()?, 1, 1, 1, 1)?;
     assert!(max_abs_diff(&ours, &reference)? < 1e-5);
     Ok(())
 }
 
-/// Central differences of `L = Σ y·r` in f64 against the analytic gradients, for every input
-/// and weight entry of a tiny stride-2, padded case.
+/// Central differences of `L = Σ y·r` in f64 against the analytic gradients, for every input,
+/// weight and bias entry of a tiny stride-2, padded case, with each bias variant.
 #[test]
 fn gradients_match_finite_differences_f64() -> Result<()> {
     let (stride, pad) = (2, 1);
-    let x0 = det(&[2, 3, 5, 4], 6, DType::F64)?;
-    let w0 = det(&[2, 3, 3, 3], 7, DType::F64)?;
-    let r = det(&[2, 2, 3, 2], 8, DType::F64)?;
-    let loss = |x: &Tensor, w: &Tensor| -> Result<f64> { (conv2d(x, w, stride, pad)? * &r)?.sum_all()?.to_scalar::<f64>() };
+    for (kind, bias_shape) in [(Bias::None, &[1][..]), (Bias::Channel, &[2][..]), (Bias::Sample, &[2, 2][..])] {
+        let has_bias = !matches!(kind, Bias::None);
+        let x0 = det(&[2, 3, 5, 4], 6, DType::F64)?;
+        let w0 = det(&[2, 3, 3, 3], 7, DType::F64)?;
+        let b0 = det(bias_shape, 14, DType::F64)?;
+        let r = det(&[2, 2, 3, 2], 8, DType::F64)?;
+        let loss = |args: [&Tensor; 3]| -> Result<f64> {
+            let bias = has_bias.then_some(args[2]);
+            (conv2d(args[0], args[1], bias, stride, pad)? * &r)?.sum_all()?.to_scalar::<f64>()
+        };
 
-    let x = Var::from_tensor(&x0)?;
-    let w = Var::from_tensor(&w0)?;
-    let grads = (conv2d(&x, &w, stride, pad)? * &r)?.sum_all()?.backward()?;
-    let eps = 1e-6;
-    for (which, v0) in [(0, &x0), (1, &w0)] {
-        let analytic = grads.get(if which == 0 { &x } else { &w }).unwrap().flatten_all()?.to_vec1::<f64>()?;
-        let base = v0.flatten_all()?.to_vec1::<f64>()?;
-        for i in 0..base.len() {
-            let bump = |delta: f64| -> Result<f64> {
-                let mut v = base.clone();
-                v[i] += delta;
-                let t = Tensor::from_vec(v, v0.dims(), &Device::Cpu)?;
-                if which == 0 { loss(&t, &w0) } else { loss(&x0, &t) }
-            };
-            let numeric = (bump(eps)? - bump(-eps)?) / (2.0 * eps);
-            assert!(
-                (numeric - analytic[i]).abs() < 1e-7,
-                "arg {which} entry {i}: numeric {numeric} vs analytic {}",
-                analytic[i]
-            );
+        let vars = [Var::from_tensor(&x0)?, Var::from_tensor(&w0)?, Var::from_tensor(&b0)?];
+        let bias = has_bias.then_some(vars[2].as_tensor());
+        let grads = (conv2d(&vars[0], &vars[1], bias, stride, pad)? * &r)?.sum_all()?.backward()?;
+        let eps = 1e-6;
+        let base = [&x0, &w0, &b0];
+        for which in 0..if has_bias { 3 } else { 2 } {
+            let analytic = grads.get(&vars[which]).unwrap().flatten_all()?.to_vec1::<f64>()?;
+            let flat = base[which].flatten_all()?.to_vec1::<f64>()?;
+            for i in 0..flat.len() {
+                let bump = |delta: f64| -> Result<f64> {
+                    let mut v = flat.clone();
+                    v[i] += delta;
+                    let t = Tensor::from_vec(v, base[which].dims(), &Device::Cpu)?;
+                    let mut args = base;
+                    args[which] = &t;
+                    loss(args)
+                };
+                let numeric = (bump(eps)? - bump(-eps)?) / (2.0 * eps);
+                assert!(
+                    (numeric - analytic[i]).abs() < 1e-7,
+                    "{kind:?}: arg {which} entry {i}: numeric {numeric} vs analytic {}",
+                    analytic[i]
+                );
+            }
         }
     }
     Ok(())
@@ -148,10 +220,10 @@ fn gradients_match_finite_differences_f32() -> Result<()> {
     let w0 = det(&[3, 2, 3, 3], 10, DType::F32)?;
     let r = det(&[1, 3, 4, 5], 11, DType::F32)?;
     let loss = |x: &Tensor, w: &Tensor| -> Result<f64> {
-        (conv2d(x, w, 1, 1)?.to_dtype(DType::F64)? * r.to_dtype(DType::F64)?)?.sum_all()?.to_scalar::<f64>()
+        (conv2d(x, w, None, 1, 1)?.to_dtype(DType::F64)? * r.to_dtype(DType::F64)?)?.sum_all()?.to_scalar::<f64>()
     };
     let w = Var::from_tensor(&w0)?;
-    let grads = (conv2d(&x0, &w, 1, 1)? * &r)?.sum_all()?.backward()?;
+    let grads = (conv2d(&x0, &w, None, 1, 1)? * &r)?.sum_all()?.backward()?;
     let analytic = grads.get(&w).unwrap().flatten_all()?.to_vec1::<f32>()?;
     let base = w0.flatten_all()?.to_vec1::<f32>()?;
     let eps = 1e-2f32;
@@ -192,5 +264,10 @@ fn layer_has_candle_nn_names_shapes_and_output() -> Result<()> {
     let theirs = candle_nn::Conv2d::new(ours.weight().clone(), ours.bias().cloned(), cfg);
     let x = det(&[2, 5, 9, 6], 12, DType::F32)?;
     assert!(max_abs_diff(&ours.forward(&x)?, &theirs.forward(&x)?)? < 1e-5);
+
+    // `forward_shifted` adds a (B, O) shift on top of the layer's own bias.
+    let shift = det(&[2, 7], 15, DType::F32)?;
+    let expected = theirs.forward(&x)?.broadcast_add(&shift.reshape((2, 7, 1, 1))?)?;
+    assert!(max_abs_diff(&ours.forward_shifted(&x, &shift)?, &expected)? < 1e-5);
     Ok(())
 }

@@ -3,9 +3,16 @@
 //!
 //! CPU kernels: im2col + GEMM (the `gemm` crate, the one candle's matmul uses).
 //! For one sample with `cols = im2col(x_b)` of shape `(C·kh·kw, Ho·Wo)`:
-//! - forward: `y_b = W · cols` with `W` viewed as `(O, C·kh·kw)`;
+//! - forward: `y_b = W · cols + bias_b` with `W` viewed as `(O, C·kh·kw)`, the GEMM accumulating
+//!   onto rows pre-filled with the bias;
 //! - gradient w.r.t. the input: `dx_b = col2im(Wᵀ · dy_b)`;
-//! - gradient w.r.t. the weight: `dW = Σ_b dy_b · cols_bᵀ`.
+//! - gradient w.r.t. the weight: `dW = Σ_b dy_b · cols_bᵀ` (computed as its transpose);
+//! - gradient w.r.t. the bias: the sums of `dy_b` over the pixels (and over `b` for a shared bias).
+//!
+//! The bias is per output channel `(O)` or per sample and channel `(B, O)`: a ResNet block
+//! passes its convolution bias plus the projected time embedding as one `(B, O)` bias, so
+//! neither addition is a separate pass over the feature map (and neither gradient a reduction
+//! over it by candle's generic strided `sum`, which took 15% of an emoji16 training step).
 //!
 //! A 1×1 convolution with stride 1 and no padding skips im2col/col2im (`cols = x_b`).
 //! Work is spread over candle's thread count ([`candle_core::utils::get_num_threads`]): over the
@@ -18,31 +25,47 @@
 use std::sync::OnceLock;
 
 use candle_core::backend::BackendStorage;
-use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Module, Result, Shape, Tensor, WithDType};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
 use candle_nn::VarBuilder;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// `conv2d(x, w)` with square stride and zero padding, dilation 1, one group.
+/// `conv2d(x, w) + bias` with square stride and zero padding, dilation 1, one group.
 ///
 /// # Shapes
 /// - `x`: `(B, C, H, W)`
 /// - `w`: `(O, C, kh, kw)`
+/// - `bias`: `(O)` (per channel) or `(B, O)` (per sample and channel), or none
 /// - returns `(B, O, (H + 2p − kh)/s + 1, (W + 2p − kw)/s + 1)`
 ///
 /// On CPU with f32/f64 this is the im2col + GEMM op of this module (differentiable through
-/// [`Conv2dOp`]'s backward); anywhere else it is `x.conv2d(w, padding, stride, 1, 1)`.
-pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+/// [`Conv2dOp`]'s backward); anywhere else it is `x.conv2d(w, padding, stride, 1, 1)` plus a
+/// broadcast addition of the bias.
+pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padding: usize) -> Result<Tensor> {
+    let (b, o) = (x.dim(0)?, w.dim(0)?);
+    let bias_ok = |t: &Tensor| t.dims() == [o] || t.dims() == [b, o];
+    if let Some(t) = bias.filter(|t| !bias_ok(t)) {
+        bail!("conv2d: bias has shape {:?}, expected ({o}) or ({b}, {o})", t.dims())
+    }
     let supported = x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64);
     if !supported {
-        return x.conv2d(w, padding, stride, 1, 1);
+        let y = x.conv2d(w, padding, stride, 1, 1)?;
+        return match bias {
+            None => Ok(y),
+            Some(t) if t.rank() == 1 => y.broadcast_add(&t.reshape((1, o, 1, 1))?),
+            Some(t) => y.broadcast_add(&t.reshape((b, o, 1, 1))?),
+        };
     }
     if stride == 0 {
         bail!("conv2d: stride must be positive")
     }
     let x = x.contiguous()?;
     let w = w.contiguous()?;
-    x.apply_op2(&w, Conv2dOp { stride, padding })
+    let bias = match bias {
+        Some(t) => t.contiguous()?,
+        None => Tensor::zeros(o, x.dtype(), x.device())?,
+    };
+    x.apply_op3(&w, &bias, Conv2dOp { stride, padding })
 }
 
 /// A 2-D convolution layer with bias, parameter-compatible with `candle_nn::conv2d`: `weight`
@@ -88,20 +111,28 @@ impl Conv2d {
     }
 }
 
+impl Conv2d {
+    /// The layer's output plus `shift`, a `(B, O)` addition per sample and channel (the time
+    /// embedding of a ResNet block), fused into the convolution as its bias.
+    pub fn forward_shifted(&self, x: &Tensor, shift: &Tensor) -> Result<Tensor> {
+        let bias = match &self.bias {
+            Some(b) => shift.broadcast_add(b)?,
+            None => shift.clone(),
+        };
+        conv2d(x, &self.weight, Some(&bias), self.stride, self.padding)
+    }
+}
+
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = conv2d(x, &self.weight, self.stride, self.padding)?;
-        match &self.bias {
-            None => Ok(y),
-            Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?),
-        }
+        conv2d(x, &self.weight, self.bias.as_ref(), self.stride, self.padding)
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The custom ops.
 
-/// Forward op: `(x, w) -> y`.
+/// Forward op: `(x, w, bias) -> y`, `bias` of shape `(O)` or `(B, O)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Conv2dOp {
     pub stride: usize,
@@ -126,32 +157,61 @@ pub struct Conv2dBackwardWeight {
     pub kw: usize,
 }
 
-impl CustomOp2 for Conv2dOp {
+impl CustomOp3 for Conv2dOp {
     fn name(&self) -> &'static str {
         "stipple-conv2d"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = l1.shape().dims4()?;
         let (o, c2, kh, kw) = l2.shape().dims4()?;
         if c != c2 {
             bail!("conv2d: input has {c} channels, weight {:?} expects {c2}", l2.shape().dims())
         }
+        if l3.shape().dims() != [o] && l3.shape().dims() != [b, o] {
+            bail!("conv2d: bias has shape {:?}, expected ({o}) or ({b}, {o})", l3.shape().dims())
+        }
         let g = Geom::new(b, c, h, w, o, kh, kw, self.stride, self.padding)?;
-        let out = dispatch2(s1, l1, s2, l2, self.name(), |x: &[f32], w: &[f32]| forward(&g, x, w), |x, w| {
-            forward::<f64>(&g, x, w)
-        })?;
+        let op = self.name();
+        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
+            (DType::F32, DType::F32, DType::F32) => {
+                CpuStorage::F32(forward::<f32>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
+            }
+            (DType::F64, DType::F64, DType::F64) => {
+                CpuStorage::F64(forward::<f64>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
+            }
+            (a, b, c) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?}, {b:?}, {c:?})"),
+        };
         Ok((out, Shape::from((b, o, g.ho, g.wo))))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         let (_, _, h, wd) = x.dims4()?;
         let (_, _, kh, kw) = w.dims4()?;
         let (stride, padding) = (self.stride, self.padding);
         let dx = dy.apply_op2_no_bwd(w, &Conv2dBackwardInput { stride, padding, h, w: wd })?;
         let dw = x.apply_op2_no_bwd(&dy, &Conv2dBackwardWeight { stride, padding, kh, kw })?;
-        Ok((Some(dx), Some(dw)))
+        // Sums over the trailing (contiguous) pixel axis: candle's fast reduction path.
+        let (b, o, ho, wo) = dy.dims4()?;
+        let db = dy.reshape((b, o, ho * wo))?.sum(2)?;
+        let db = if bias.rank() == 1 { db.sum(0)? } else { db };
+        Ok((Some(dx), Some(dw), Some(db)))
     }
 }
 
@@ -301,6 +361,37 @@ impl Geom {
         self.kh == 1 && self.kw == 1 && self.s == 1 && self.p == 0
     }
 
+    /// Stride 1 and "same" padding (output size = input size, e.g. 3×3 with padding 1): then
+    /// the im2col row of kernel tap `(i, j)` is the channel plane shifted by [`Geom::shift`],
+    /// except where the shift wraps across a row border ([`Tap`]).
+    fn same_stride1(&self) -> bool {
+        self.s == 1 && self.ho == self.h && self.wo == self.w
+    }
+
+    /// For a [`Geom::same_stride1`] geometry and kernel tap `(i, j)`: the output pixels
+    /// `lo..hi` read the input pixel at offset `n + shift` inside the image plane; those
+    /// among them in the columns `wrap` read across a row border and are zero.
+    fn tap(&self, i: usize, j: usize) -> Tap {
+        let (w, hw, p) = (self.w as isize, (self.h * self.w) as isize, self.p as isize);
+        let shift = (i as isize - p) * w + (j as isize - p);
+        // Output rows whose input row `oh + i − p` is inside the image.
+        let oh0 = (p - i as isize).clamp(0, self.h as isize);
+        let oh1 = (self.h as isize + p - i as isize).clamp(oh0, self.h as isize);
+        // Within those rows, the pixels whose flat source index lies in the plane; the ones
+        // clipped here are all in `wrap` columns.
+        let lo = (oh0 * w).max(-shift).min(oh1 * w);
+        let hi = (oh1 * w).min(hw - shift).max(lo);
+        let dj = j as isize - p;
+        let wrap = if dj < 0 { 0..(-dj).min(w) } else { (w - dj).max(0)..w };
+        Tap {
+            rows: oh0 as usize..oh1 as usize,
+            lo: lo as usize,
+            hi: hi as usize,
+            shift,
+            wrap: wrap.start as usize..wrap.end as usize,
+        }
+    }
+
     /// For kernel column `j`: the output columns `ow0..ow1` that read inside the image.
     fn valid_cols(&self, j: usize) -> (usize, usize) {
         let (s, p) = (self.s, self.p);
@@ -316,8 +407,39 @@ impl Geom {
     }
 }
 
+/// See [`Geom::tap`].
+struct Tap {
+    /// Output rows that read inside the image (the others are zero).
+    rows: std::ops::Range<usize>,
+    /// Flat output pixels `lo..hi` read input pixel `n + shift`.
+    lo: usize,
+    hi: usize,
+    shift: isize,
+    /// Output columns that read across a row border, in every row of `rows`.
+    wrap: std::ops::Range<usize>,
+}
+
+impl Tap {
+    /// Zeroes the pixels of an im2col row (`N = H·W` values) that read outside the image.
+    fn zero_outside<T: Elem>(&self, g: &Geom, row: &mut [T]) {
+        let w = g.w;
+        row[..self.rows.start * w].fill(T::ZERO);
+        row[self.rows.end * w..].fill(T::ZERO);
+        // Column by column (usually one): a fill per image row would be a `memset` call
+        // for a single value.
+        for col in self.wrap.clone() {
+            for v in row[self.rows.start * w..self.rows.end * w].iter_mut().skip(col).step_by(w) {
+                *v = T::ZERO;
+            }
+        }
+    }
+}
+
 /// `cols (K, N)` from one sample `x (C, H, W)`.
 fn im2col<T: Elem>(g: &Geom, x: &[T], cols: &mut [T]) {
+    if g.same_stride1() {
+        return im2col_same_stride1(g, x, cols);
+    }
     let (n, wo, s) = (g.n(), g.wo, g.s);
     for c in 0..g.c {
         let xc = &x[c * g.h * g.w..][..g.h * g.w];
@@ -348,9 +470,34 @@ fn im2col<T: Elem>(g: &Geom, x: &[T], cols: &mut [T]) {
     }
 }
 
-/// `dx (C, H, W) = col2im(cols (K, N))` for one sample (overwrites `dx`).
-fn col2im<T: Elem>(g: &Geom, cols: &[T], dx: &mut [T]) {
-    dx.fill(T::ZERO);
+/// [`im2col`] for a [`Geom::same_stride1`] geometry: one contiguous copy per tap and channel,
+/// then zeros where the tap reads outside the image.
+fn im2col_same_stride1<T: Elem>(g: &Geom, x: &[T], cols: &mut [T]) {
+    let hw = g.h * g.w;
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            let tap = g.tap(i, j);
+            for c in 0..g.c {
+                let xc = &x[c * hw..][..hw];
+                let row = &mut cols[((c * g.kh + i) * g.kw + j) * hw..][..hw];
+                if tap.hi > tap.lo {
+                    let src = (tap.lo as isize + tap.shift) as usize;
+                    row[tap.lo..tap.hi].copy_from_slice(&xc[src..][..tap.hi - tap.lo]);
+                }
+                row[tap.rows.start * g.w..tap.lo].fill(T::ZERO);
+                row[tap.hi..tap.rows.end * g.w].fill(T::ZERO);
+                tap.zero_outside(g, row);
+            }
+        }
+    }
+}
+
+/// `dx (C, H, W) += col2im(cols (K, N))` for one sample (`dx` arrives zeroed; `cols` is scratch
+/// and may be modified).
+fn col2im<T: Elem>(g: &Geom, cols: &mut [T], dx: &mut [T]) {
+    if g.same_stride1() {
+        return col2im_same_stride1(g, cols, dx);
+    }
     let (n, wo, s) = (g.n(), g.wo, g.s);
     for c in 0..g.c {
         let dxc = &mut dx[c * g.h * g.w..][..g.h * g.w];
@@ -372,6 +519,28 @@ fn col2im<T: Elem>(g: &Geom, cols: &[T], dx: &mut [T]) {
                             dxrow[ow * s + j - g.p] += *v;
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// [`col2im`] for a [`Geom::same_stride1`] geometry: the entries that read outside the image
+/// are zeroed in `cols`, then each tap's row is added to the channel plane in one pass.
+fn col2im_same_stride1<T: Elem>(g: &Geom, cols: &mut [T], dx: &mut [T]) {
+    let hw = g.h * g.w;
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            let tap = g.tap(i, j);
+            for c in 0..g.c {
+                let row = &mut cols[((c * g.kh + i) * g.kw + j) * hw..][..hw];
+                tap.zero_outside(g, row);
+                if tap.hi == tap.lo {
+                    continue;
+                }
+                let dst = (tap.lo as isize + tap.shift) as usize;
+                for (d, v) in dx[c * hw + dst..][..tap.hi - tap.lo].iter_mut().zip(&row[tap.lo..tap.hi]) {
+                    *d += *v;
                 }
             }
         }
@@ -448,8 +617,10 @@ enum Plan {
 
 fn plan(batch: usize) -> Plan {
     static FORCED: OnceLock<Option<String>> = OnceLock::new();
+    // Counted once: without RAYON_NUM_THREADS candle parses /proc/cpuinfo on every call.
+    static THREADS: OnceLock<usize> = OnceLock::new();
     let forced = FORCED.get_or_init(|| std::env::var("STIPPLE_CONV_PARALLEL").ok());
-    let threads = candle_core::utils::get_num_threads().max(1);
+    let threads = *THREADS.get_or_init(|| candle_core::utils::get_num_threads().max(1));
     match forced.as_deref() {
         Some("gemm") => Plan::Gemm(threads),
         Some("batch") if threads > 1 => Plan::Batch(threads),
@@ -485,10 +656,15 @@ fn per_sample<T: Elem>(g: &Geom, out: &mut [T], f: impl Fn(usize, &mut [T], &mut
     }
 }
 
-fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
+/// `bias` holds `O` values (shared) or `B·O` (per sample).
+fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
     let (k, n) = (g.k(), g.n());
     let mut y = vec![T::ZERO; g.b * g.o * n];
     per_sample(g, &mut y, |bi, y_b, scratch, par| {
+        let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
+        for (row, &v) in y_b.chunks_exact_mut(n).zip(bias_b) {
+            row.fill(v);
+        }
         let x_b = &x[bi * g.c * g.h * g.w..][..g.c * g.h * g.w];
         let cols: &[T] = if g.pointwise() {
             x_b
@@ -498,7 +674,7 @@ fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T]) -> Vec<T> {
             scratch
         };
         // SAFETY: w is (O, K), cols is (K, N), both in bounds.
-        unsafe { matmul(g.o, n, k, y_b, false, Mat::rows(w, k), Mat::rows(cols, n), par) }
+        unsafe { matmul(g.o, n, k, y_b, true, Mat::rows(w, k), Mat::rows(cols, n), par) }
     });
     y
 }
@@ -523,8 +699,11 @@ fn backward_input<T: Elem>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
 fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let (k, n) = (g.k(), g.n());
     let xlen = g.c * g.h * g.w;
-    // dW (O, K) += dy_b (O, N) · cols_bᵀ (N, K) over the samples in `range`.
-    let accumulate = |range: std::ops::Range<usize>, dw: &mut [T], scratch: &mut Vec<T>, par: Parallelism| {
+    // dWᵀ (K, O) += cols_b (K, N) · dy_bᵀ (N, O) over the samples in `range`: with the im2col
+    // matrix as the row-major left operand the gemm crate runs these shapes 10–40% faster than
+    // dW = dy_b · cols_bᵀ (which it computes as that same transposed product when the
+    // destination is column-major, so the transposed partial sums are kept explicitly).
+    let accumulate = |range: std::ops::Range<usize>, dwt: &mut [T], scratch: &mut Vec<T>, par: Parallelism| {
         for (step, bi) in range.enumerate() {
             let x_b = &x[bi * xlen..][..xlen];
             let dy_b = &dy[bi * g.o * n..][..g.o * n];
@@ -535,34 +714,41 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                 im2col(g, x_b, scratch);
                 scratch
             };
-            // SAFETY: dy_b is (O, N), colsᵀ is (N, K).
-            unsafe { matmul(g.o, k, n, dw, step > 0, Mat::rows(dy_b, n), Mat::transposed(cols, n), par) }
+            // SAFETY: cols is (K, N), dy_bᵀ is (N, O).
+            unsafe { matmul(k, g.o, n, dwt, step > 0, Mat::rows(cols, n), Mat::transposed(dy_b, n), par) }
         }
     };
     let mut dw = vec![T::ZERO; g.o * k];
     if g.b == 0 {
         return dw;
     }
-    match plan(g.b) {
-        Plan::Gemm(t) => with_scratch(|scratch| accumulate(0..g.b, &mut dw, scratch, gemm_par(t))),
+    let partials: Vec<Vec<T>> = match plan(g.b) {
+        Plan::Gemm(t) => {
+            let mut dwt = vec![T::ZERO; k * g.o];
+            with_scratch(|scratch| accumulate(0..g.b, &mut dwt, scratch, gemm_par(t)));
+            vec![dwt]
+        }
         Plan::Batch(t) => {
             let groups = t.min(g.b);
             let per = g.b.div_ceil(groups);
-            let partials: Vec<Vec<T>> = (0..groups)
+            (0..groups)
                 .into_par_iter()
                 .map(|gi| {
-                    let mut part = vec![T::ZERO; g.o * k];
+                    let mut part = vec![T::ZERO; k * g.o];
                     let range = gi * per..((gi + 1) * per).min(g.b);
                     if !range.is_empty() {
                         with_scratch(|scratch| accumulate(range, &mut part, scratch, Parallelism::None));
                     }
                     part
                 })
-                .collect();
-            for part in &partials {
-                for (d, v) in dw.iter_mut().zip(part) {
-                    *d += *v;
-                }
+                .collect()
+        }
+    };
+    // dW (O, K) = Σ of the transposed partial sums, in a fixed order.
+    for part in &partials {
+        for (kk, row) in part.chunks_exact(g.o).enumerate() {
+            for (o, v) in row.iter().enumerate() {
+                dw[o * k + kk] += *v;
             }
         }
     }
