@@ -109,9 +109,7 @@ impl Conv2d {
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
     }
-}
 
-impl Conv2d {
     /// The layer's output plus `shift`, a `(B, O)` addition per sample and channel (the time
     /// embedding of a ResNet block), fused into the convolution as its bias.
     pub fn forward_shifted(&self, x: &Tensor, shift: &Tensor) -> Result<Tensor> {

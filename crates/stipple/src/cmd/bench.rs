@@ -64,7 +64,8 @@ pub struct BenchArgs {
     /// Timed runs of the sample figure [default: --runs].
     #[arg(long)]
     pub sample_runs: Option<usize>,
-    /// Threads for candle's kernels and the GEMM (sets RAYON_NUM_THREADS).
+    /// Threads for Stipple's kernels and the GEMMs (sets RAYON_NUM_THREADS; candle's
+    /// element-wise ops run on the calling thread).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
     /// Write the results as JSON to this file.
@@ -82,7 +83,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.runs == 0 || args.threads == 0 || args.sample_runs == Some(0) {
         bail!("--runs, --sample-runs and --threads must be at least 1");
     }
-    // candle (`utils::get_num_threads`) and the rayon pool both read this; no thread exists yet.
+    // candle (`utils::get_num_threads`) and the rayon pool both read this; no rayon thread
+    // exists yet.
     std::env::set_var("RAYON_NUM_THREADS", args.threads.to_string());
     if let Some(spec) = &args.child {
         let (preset, figure) = spec.split_once(':').context("--child takes PRESET:FIGURE")?;
