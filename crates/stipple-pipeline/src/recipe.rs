@@ -102,11 +102,20 @@ pub fn file_sha256(path: &Path) -> Result<String, PipelineError> {
 }
 
 impl Recipe {
-    /// The web-UI `parameters` text: "Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras,
-    /// CFG scale: 1, Seed: 42, Size: 16x16, Model hash: …, Model: …, Version: …" (no prompt
-    /// line: these models are unconditional; "Model hash" is the first 10 hex digits of the
-    /// file's SHA-256, as those tools compute it).
+    /// The web-UI `parameters` text: for a prompt model, the prompt line (several prompts
+    /// joined by " | ") and a "Negative prompt: …" line, then "Steps: 20, Sampler: DPM++ 2M,
+    /// Schedule type: Karras, CFG scale: 1, Seed: 42, Size: 16x16, Model hash: …, Model: …,
+    /// Version: …" ("Model hash" is the first 10 hex digits of the file's SHA-256, as those
+    /// tools compute it).
     pub fn parameters(&self) -> String {
+        let c = &self.conditioning;
+        let mut head = String::new();
+        if !c.prompts.is_empty() {
+            head += &format!("{}\n", c.prompts.join(" | "));
+        }
+        if let Some(n) = &c.negative_prompt {
+            head += &format!("Negative prompt: {n}\n");
+        }
         let model = self.model.path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         let mut s = format!(
             "Steps: {}, Sampler: {}, Schedule type: {}, CFG scale: {}, Seed: {}, Size: {}x{}, Model hash: {}, Model: {}",
@@ -126,7 +135,7 @@ impl Recipe {
         if self.count > 1 {
             s += &format!(", Batch size: {}", self.count);
         }
-        s + &format!(", Version: {}", self.software)
+        head + &s + &format!(", Version: {}", self.software)
     }
 
     /// The recipe as pretty JSON.

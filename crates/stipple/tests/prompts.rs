@@ -97,6 +97,10 @@ fn several_prompts_make_columns_and_rerun_bit_for_bit() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(pixels(&out.join("seed-3.png")), pixels(&alone.join("seed-3.png")));
+    // The web-UI parameters text opens with the image's own prompt and the negative one.
+    let texts = stipple_pipeline::read_png_text(&out.join("seed-3.png")).unwrap();
+    let params = texts.iter().find(|(k, _)| k == "parameters").map(|(_, v)| v.clone()).unwrap();
+    assert!(params.starts_with("cat face\nNegative prompt: flag\nSteps: 4, "), "{params}");
     let again = dir.path().join("again.png");
     let o = stipple().arg("rerun").arg(out.join("seed-3.png")).arg("--out").arg(&again).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
