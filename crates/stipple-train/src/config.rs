@@ -140,7 +140,7 @@ impl TrainConfig {
             loss: LossKind::L2,
             loss_weighting: LossWeighting::MinSnr { gamma: 5.0 },
             batch_size: 32,
-            steps: 1000,
+            steps: 2500,
             // A higher rate than DDPM's 2e-4 suits these small nets and short runs.
             optimizer: AdamWConfig { lr: 1e-3, ..AdamWConfig::default() },
             warmup_steps: 100,
