@@ -78,7 +78,9 @@ pub fn write_images(
         }
         Ok(paths)
     } else {
-        let cols = grid_columns(images.len());
+        // Several prompts: one column per prompt (image i has prompt i mod k).
+        let prompts = spec.conditioning.prompts.len();
+        let cols = if prompts > 1 { prompts.min(images.len()) } else { grid_columns(images.len()) };
         let r = recipe(spec, sigmas, model, size, spec.seed, images.len(), Some(cols))?;
         write_png_with_text(&grid(images, cols, 2), out, &r.text_chunks())?;
         Ok(vec![out.to_path_buf()])

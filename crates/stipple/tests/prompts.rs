@@ -69,7 +69,7 @@ fn prompt_models_store_their_text_encoder() {
 fn guidance_scale_one_is_the_prompt_and_zero_the_empty_prompt() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let cond = one(d, "c", &["--prompt", "red apple"]);
+    let cond = one(d, "c", &["--prompt", "red apple", "--guidance-scale", "1"]);
     let uncond = one(d, "u", &[]);
     assert_ne!(cond, uncond, "the prompt must change the image");
     assert_eq!(one(d, "s0", &["--prompt", "red apple", "--guidance-scale", "0"]), uncond);
@@ -78,6 +78,8 @@ fn guidance_scale_one_is_the_prompt_and_zero_the_empty_prompt() {
     let negative = one(d, "n3", &["--prompt", "red apple", "--negative-prompt", "flag", "--guidance-scale", "3"]);
     assert_ne!(guided, cond);
     assert_ne!(guided, negative, "the negative prompt must change the guided image");
+    // Without --guidance-scale a prompt is guided at 4.
+    assert_eq!(one(d, "default", &["--prompt", "red apple"]), one(d, "s4", &["--prompt", "red apple", "--guidance-scale", "4"]));
 }
 
 #[test]
