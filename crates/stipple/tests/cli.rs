@@ -1,33 +1,24 @@
 //! End-to-end tests of the `stipple` binary on the committed fixture (tiny networks).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn stipple() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_stipple"));
-    c.env("RUST_LOG", "warn");
-    c
-}
+mod common;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/emoji16")
-}
+use common::{fixture, stipple, text, TINY_NET};
 
 /// Flags for a seconds-long run: an 8×8 two-level U-Net.
 fn tiny_train(data: &Path, out: &Path, steps: usize) -> Command {
     let mut c = stipple();
-    c.args(["train", "--quiet", "--image-size", "8", "--channels", "8,16", "--layers-per-block", "1"])
-        .args(["--attention-at", "4", "--batch-size", "4", "--sample-count", "4", "--checkpoint-every", "1"])
+    c.args(["train", "--quiet"])
+        .args(TINY_NET)
+        .args(["--batch-size", "4", "--sample-count", "4", "--checkpoint-every", "1"])
         .args(["--steps", &steps.to_string(), "--sample-every", "0"])
         .arg("--data")
         .arg(data)
         .arg("--out")
         .arg(out);
     c
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[test]

@@ -2,24 +2,19 @@
 //! categories, guided sampling that `rerun` reproduces, img2img, inpainting and the errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
-fn stipple() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_stipple"));
-    c.env("RUST_LOG", "warn");
-    c
-}
+mod common;
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::{fixture, pixels, stipple, text, TINY_NET};
 
 fn train(out: &Path, labels: &[&str]) {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/emoji16");
+    let fixture = fixture();
     let o = stipple()
-        .args(["train", "--quiet", "--image-size", "8", "--channels", "8,16", "--layers-per-block", "1"])
-        .args(["--attention-at", "4", "--batch-size", "8", "--sample-count", "4", "--steps", "4", "--sample-every", "0"])
+        .args(["train", "--quiet"])
+        .args(TINY_NET)
+        .args(["--batch-size", "8", "--sample-count", "4", "--steps", "4", "--sample-every", "0"])
         .args(labels)
         .arg("--data")
         .arg(&fixture)
@@ -44,10 +39,6 @@ fn model() -> &'static Path {
 
 fn sample(out: &Path, extra: &[&str]) -> Output {
     stipple().args(["sample", "--steps", "4", "--model"]).arg(model()).arg("--out").arg(out).args(extra).output().unwrap()
-}
-
-fn pixels(p: &Path) -> Vec<u8> {
-    image::open(p).unwrap().to_rgb8().into_raw()
 }
 
 #[test]
@@ -207,7 +198,7 @@ fn bad_conditioning_input_is_a_clear_error() {
 #[test]
 fn label_flags_are_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/emoji16");
+    let fixture = fixture();
     let run = |args: &[&str]| {
         stipple().args(["train", "--quiet", "--steps", "1", "--data"]).arg(&fixture).arg("--out").arg(dir.path().join("r")).args(args).output().unwrap()
     };

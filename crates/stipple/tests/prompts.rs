@@ -3,22 +3,12 @@
 //! inpainting under a prompt, and the errors of bad prompts.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
-fn stipple() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_stipple"));
-    c.env("RUST_LOG", "warn");
-    c
-}
+mod common;
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/emoji16")
-}
+use common::{fixture, pixels, stipple, text, TINY_NET};
 
 /// A text-conditioned model (8×8, prompts of up to 22 tokens) trained once for all tests.
 fn model() -> &'static Path {
@@ -27,8 +17,9 @@ fn model() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("prompts");
         let o = stipple()
-            .args(["train", "--quiet", "--image-size", "8", "--channels", "8,16", "--layers-per-block", "1"])
-            .args(["--attention-at", "4", "--batch-size", "8", "--sample-count", "4", "--steps", "4", "--sample-every", "0"])
+            .args(["train", "--quiet"])
+            .args(TINY_NET)
+            .args(["--batch-size", "8", "--sample-count", "4", "--steps", "4", "--sample-every", "0"])
             .args(["--captions", "caption", "--text-width", "16", "--max-tokens", "24", "--vocab-size", "800", "--data"])
             .arg(fixture())
             .arg("--out")
@@ -43,10 +34,6 @@ fn model() -> &'static Path {
 
 fn sample(out: &Path, extra: &[&str]) -> Output {
     stipple().args(["sample", "--steps", "4", "--model"]).arg(model()).arg("--out").arg(out).args(extra).output().unwrap()
-}
-
-fn pixels(p: &Path) -> Vec<u8> {
-    image::open(p).unwrap().to_rgb8().into_raw()
 }
 
 /// Samples one image per seed into `dir/name/` and returns its pixels.
@@ -153,7 +140,8 @@ fn a_model_without_text_refuses_prompts() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("plain");
     let o = stipple()
-        .args(["train", "--quiet", "--image-size", "8", "--channels", "8,16", "--layers-per-block", "1", "--attention-at", "4"])
+        .args(["train", "--quiet"])
+        .args(TINY_NET)
         .args(["--batch-size", "4", "--sample-count", "1", "--steps", "1", "--sample-every", "0", "--data"])
         .arg(fixture())
         .arg("--out")
@@ -189,7 +177,8 @@ fn a_pretrained_clip_encoder_is_used_frozen() {
     let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stipple-nn/tests/fixtures/tiny-clip");
     let run = dir.path().join("run");
     let o = stipple()
-        .args(["train", "--quiet", "--image-size", "8", "--channels", "8,16", "--layers-per-block", "1", "--attention-at", "4"])
+        .args(["train", "--quiet"])
+        .args(TINY_NET)
         .args(["--batch-size", "4", "--sample-count", "2", "--steps", "3", "--sample-every", "0", "--captions", "caption", "--clip"])
         .arg(&clip)
         .arg("--data")

@@ -2,20 +2,16 @@
 //! trajectories are written as a grid, a GIF, an APNG and JSON statistics.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn stipple() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_stipple"))
-}
+mod common;
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::{fixture, pixels, stipple, text};
 
 /// A one-step tiny model trained on the fixture, in `dir/run`.
 fn tiny_model(dir: &Path) -> PathBuf {
     let run = dir.join("run");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/emoji16");
+    let fixture = fixture();
     let o = stipple()
         .args(["train", "--quiet", "--image-size", "8", "--channels", "8,16", "--layers-per-block", "1"])
         .args(["--batch-size", "4", "--steps", "2", "--sample-count", "1", "--sample-every", "0", "--data"])
@@ -37,10 +33,6 @@ fn sample(run: &Path, out: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap()
-}
-
-fn pixels(p: &Path) -> Vec<u8> {
-    image::open(p).unwrap().to_rgb8().into_raw()
 }
 
 #[test]
