@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use stipple_nn::text::MAX_PROMPT_CHARS;
-
 use crate::{prepare_image, PipelineError};
+
+/// Longest prompt accepted, in characters (before tokenizing; a guard against pasting a whole
+/// document — the token limit of the model is the real rule).
+pub const MAX_PROMPT_CHARS: usize = 1000;
 
 /// Most RePaint takes per step.
 pub const MAX_RESAMPLE: usize = 100;

@@ -81,14 +81,10 @@ pub fn diffusion_loss(
     }
 }
 
-/// The labels the network sees: each of `labels` is replaced by `null` with probability
-/// `p` (condition dropout, Ho & Salimans 2022, Alg. 1), drawn from the step's generator.
-pub fn drop_labels(rng: &mut ChaCha8Rng, labels: &[u32], null: u32, p: f64) -> Vec<u32> {
-    labels.iter().map(|&l| if rng.random_bool(p) { null } else { l }).collect()
-}
-
-/// The captions the text encoder sees: each replaced by the empty prompt with probability
-/// `p` (condition dropout for text, as Stable Diffusion trains), from the step's generator.
-pub fn drop_captions<'a>(rng: &mut ChaCha8Rng, captions: &[&'a str], p: f64) -> Vec<&'a str> {
-    captions.iter().map(|&c| if rng.random_bool(p) { "" } else { c }).collect()
+/// The conditions the network sees: each of `items` (a class label, or a caption's token
+/// ids) is replaced by `null` (the "no label" token, or the empty prompt's ids) with
+/// probability `p` — condition dropout (Ho & Salimans 2022, Alg. 1) — drawn from the step's
+/// generator.
+pub fn drop_conditions<T: Clone>(rng: &mut ChaCha8Rng, items: &[T], null: &T, p: f64) -> Vec<T> {
+    items.iter().map(|item| if rng.random_bool(p) { null.clone() } else { item.clone() }).collect()
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use image::DynamicImage;
-use stipple_nn::text::{read_clip_folder, PromptEncoder, PromptTokenizer, TextEncoder};
+use stipple_nn::text::{read_clip_folder, PromptTokenizer, TextEncoder};
 use stipple_nn::{model_from_tensors, save_model_file, UNet2D, UNetCond, TEXT_ENCODER_PREFIX};
 use stipple_pipeline::{generate, grid, grid_columns, to_images, write_images, GenerateRequest};
 
@@ -19,7 +19,7 @@ use crate::dashboard::{Dashboard, StepStats};
 use crate::data::{csv_column, embedded_column, embedded_emoji, load_folder, load_labels, ImageSet};
 use crate::ema::{ema_decay, Ema};
 use crate::init::{named_vars, seeded_var_builder};
-use crate::objective::{diffusion_loss, drop_captions, drop_labels, NoiseDraw};
+use crate::objective::{diffusion_loss, drop_conditions, NoiseDraw};
 use crate::optim::{warmup_lr, AdamW};
 use crate::order::{batch_indices, step_rng};
 use crate::progress::{sampling_bar, steps_bar};
@@ -138,15 +138,20 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
                     var.set(&t.to_dtype(var.dtype())?)?;
                 }
             }
-            let text = PromptEncoder { tokenizer: tok.clone(), encoder };
-            // Every caption must fit the encoder: fail now, not at the step that draws it.
+            // Every caption is tokenized once, here: a caption that does not fit fails now, not
+            // at the step that draws it.
             let caps = captions.as_deref().unwrap_or_default();
-            for (c, name) in caps.iter().zip(&data.names) {
-                text.tokenizer.encode(c, tc.max_position_embeddings).map_err(|e| {
-                    TrainError::Config(format!("the caption of {name} does not fit the text encoder: {e}; raise --max-tokens (or --vocab-size)"))
-                })?;
-            }
-            Some(text)
+            let ids = caps
+                .iter()
+                .zip(&data.names)
+                .map(|(c, name)| {
+                    tok.encode(c, tc.max_position_embeddings).map_err(|e| {
+                        TrainError::Config(format!("the caption of {name} does not fit the text encoder: {e}; raise --max-tokens (or --vocab-size)"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let empty = tok.encode("", tc.max_position_embeddings)?;
+            Some((encoder, ids, empty))
         }
         _ => None,
     };
@@ -203,13 +208,14 @@ pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, T
         let mut cond = UNetCond::default();
         if let (Some(l), Some(null)) = (&labels, cfg.model.null_class()) {
             let batch_labels: Vec<u32> = indices.iter().map(|&i| l.per_image[i]).collect();
-            let seen = drop_labels(&mut rng, &batch_labels, null, cfg.cond_dropout);
+            let seen = drop_conditions(&mut rng, &batch_labels, &null, cfg.cond_dropout);
             cond.class_labels = Some(Tensor::from_vec(seen, b, device)?);
         }
-        if let (Some(text), Some(caps)) = (&text, &captions) {
-            let batch_captions: Vec<&str> = indices.iter().map(|&i| caps[i].as_str()).collect();
-            let seen = drop_captions(&mut rng, &batch_captions, cfg.cond_dropout);
-            cond.encoder_hidden_states = Some(text.encode(&seen, device)?);
+        if let Some((encoder, ids, empty)) = &text {
+            let batch_ids: Vec<&Vec<u32>> = indices.iter().map(|&i| &ids[i]).collect();
+            let seen: Vec<u32> = drop_conditions(&mut rng, &batch_ids, &empty, cfg.cond_dropout).into_iter().flatten().copied().collect();
+            let tokens = Tensor::from_vec(seen, (b, empty.len()), device)?;
+            cond.encoder_hidden_states = Some(encoder.forward(&tokens)?);
         }
         let loss = diffusion_loss(&unet, &cfg, &schedule, &x0, &draw, &cond)?;
         let loss_value = loss.to_scalar::<f32>()? as f64;

@@ -7,22 +7,10 @@ use std::sync::OnceLock;
 
 mod common;
 
-use common::{fixture, pixels, stipple, text, TINY_NET};
+use common::{assert_fails, fixture, pixels, stipple, text, train_tiny};
 
 fn train(out: &Path, labels: &[&str]) {
-    let fixture = fixture();
-    let o = stipple()
-        .args(["train", "--quiet"])
-        .args(TINY_NET)
-        .args(["--batch-size", "8", "--sample-count", "4", "--steps", "4", "--sample-every", "0"])
-        .args(labels)
-        .arg("--data")
-        .arg(&fixture)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    train_tiny(&fixture(), out, &[&["--batch-size", "8", "--sample-count", "4", "--steps", "4"], labels].concat());
 }
 
 /// A class-conditional model trained once for all tests of this file.
@@ -164,15 +152,7 @@ fn bad_conditioning_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let init = init_image(dir.path());
     let out = dir.path().join("x.png");
-    let fails = |args: &[&str], wanted: &[&str]| {
-        let o = sample(&out, args);
-        let t = text(&o);
-        assert!(!o.status.success(), "{args:?} should fail: {t}");
-        assert!(!t.contains("panicked"), "{t}");
-        for w in wanted {
-            assert!(t.contains(w), "{args:?}: no \"{w}\" in: {t}");
-        }
-    };
+    let fails = |args: &[&str], wanted: &[&str]| assert_fails(&sample(&out, args), args, wanted);
     fails(&["--class", "Dinosaurs"], &["unknown class \"Dinosaurs\"", "Activities", "Food & Drink"]);
     fails(&["--guidance-scale", "3"], &["needs a class"]);
     fails(&["--init-image", init.to_str().unwrap(), "--strength", "1.5"], &["strength must lie in [0, 1]"]);

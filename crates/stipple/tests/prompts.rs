@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 mod common;
 
-use common::{fixture, pixels, stipple, text, TINY_NET};
+use common::{assert_fails, fixture, pixels, stipple, text, train_tiny};
 
 /// A text-conditioned model (8×8, prompts of up to 22 tokens) trained once for all tests.
 fn model() -> &'static Path {
@@ -16,17 +16,10 @@ fn model() -> &'static Path {
     let (_, run) = MODEL.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("prompts");
-        let o = stipple()
-            .args(["train", "--quiet"])
-            .args(TINY_NET)
-            .args(["--batch-size", "8", "--sample-count", "4", "--steps", "4", "--sample-every", "0"])
-            .args(["--captions", "caption", "--text-width", "16", "--max-tokens", "24", "--vocab-size", "800", "--data"])
-            .arg(fixture())
-            .arg("--out")
-            .arg(&run)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
+        train_tiny(&fixture(), &run, &[
+            "--batch-size", "8", "--sample-count", "4", "--steps", "4",
+            "--captions", "caption", "--text-width", "16", "--max-tokens", "24", "--vocab-size", "800",
+        ]);
         (dir, run)
     });
     run
@@ -117,15 +110,7 @@ fn img2img_and_inpainting_under_a_prompt() {
 fn bad_prompts_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.png");
-    let fails = |args: &[&str], wanted: &[&str]| {
-        let o = sample(&out, args);
-        let t = text(&o);
-        assert!(!o.status.success(), "{args:?} should fail: {t}");
-        assert!(!t.contains("panicked"), "{t}");
-        for w in wanted {
-            assert!(t.contains(w), "{args:?}: no \"{w}\" in: {t}");
-        }
-    };
+    let fails = |args: &[&str], wanted: &[&str]| assert_fails(&sample(&out, args), args, wanted);
     fails(&["--prompt", "  "], &["prompt is empty"]);
     fails(&["--prompt", "red apple", "--negative-prompt", ""], &["negative prompt is empty"]);
     fails(&["--prompt", "red apple red apple red apple red apple red apple red apple red apple red apple red apple"], &["at most 22"]);
@@ -139,16 +124,7 @@ fn bad_prompts_are_clear_errors() {
 fn a_model_without_text_refuses_prompts() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("plain");
-    let o = stipple()
-        .args(["train", "--quiet"])
-        .args(TINY_NET)
-        .args(["--batch-size", "4", "--sample-count", "1", "--steps", "1", "--sample-every", "0", "--data"])
-        .arg(fixture())
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    train_tiny(&fixture(), &run, &["--batch-size", "4", "--sample-count", "1", "--steps", "1"]);
     let o = stipple().args(["sample", "--steps", "2", "--prompt", "red apple", "--model"]).arg(&run).arg("--out").arg(dir.path().join("x.png")).output().unwrap();
     let t = text(&o);
     assert!(!o.status.success() && t.contains("not trained with text") && t.contains("--captions"), "{t}");
@@ -176,18 +152,8 @@ fn a_pretrained_clip_encoder_is_used_frozen() {
     std::fs::write(data.join("labels.csv"), csv).unwrap();
     let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stipple-nn/tests/fixtures/tiny-clip");
     let run = dir.path().join("run");
-    let o = stipple()
-        .args(["train", "--quiet"])
-        .args(TINY_NET)
-        .args(["--batch-size", "4", "--sample-count", "2", "--steps", "3", "--sample-every", "0", "--captions", "caption", "--clip"])
-        .arg(&clip)
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    let clip_dir = clip.to_str().unwrap();
+    train_tiny(&data, &run, &["--batch-size", "4", "--sample-count", "2", "--steps", "3", "--captions", "caption", "--clip", clip_dir]);
     let dev = candle_core::Device::Cpu;
     let model = stipple_nn::load_model_file(&run.join("model.safetensors"), &dev).unwrap();
     let ours = model.text.unwrap().encode(&["red apple", ""], &dev).unwrap();

@@ -16,10 +16,6 @@ pub use tokenizer::{PromptTokenizer, BOS, EOS};
 use crate::shapes::{record_shapes, ParameterShapes};
 use crate::NnError;
 
-/// Longest prompt accepted anywhere, in characters (before tokenizing; a guard against
-/// pasting a whole document — the token limit of the model is the real rule).
-pub const MAX_PROMPT_CHARS: usize = 1000;
-
 /// Tokenizer + encoder: prompts in, the U-Net's `encoder_hidden_states` out.
 #[derive(Debug, Clone)]
 pub struct PromptEncoder {
@@ -34,9 +30,6 @@ impl PromptEncoder {
         let len = self.encoder.config().max_position_embeddings;
         let mut ids = Vec::with_capacity(prompts.len() * len);
         for p in prompts {
-            if p.chars().count() > MAX_PROMPT_CHARS {
-                return Err(NnError::Text(format!("a prompt may have at most {MAX_PROMPT_CHARS} characters, this one has {}", p.chars().count())));
-            }
             ids.extend(self.tokenizer.encode(p, len)?);
         }
         Ok(Tensor::from_vec(ids, (prompts.len(), len), device)?)

@@ -28,3 +28,30 @@ pub const TINY_NET: &[&str] = &["--image-size", "8", "--channels", "8,16", "--la
 pub fn pixels(p: &Path) -> Vec<u8> {
     image::open(p).unwrap().to_rgb8().into_raw()
 }
+
+/// Trains the tiny network (`TINY_NET`, `--sample-every 0`) on `data` into `out` with the
+/// `extra` flags (batch size, steps, conditioning, …), and asserts that it succeeded.
+pub fn train_tiny(data: &Path, out: &Path, extra: &[&str]) {
+    let o = stipple()
+        .args(["train", "--quiet", "--sample-every", "0"])
+        .args(TINY_NET)
+        .args(extra)
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Asserts that the command run with `args` failed cleanly (no panic) and that its output
+/// names every one of `wanted`.
+pub fn assert_fails(o: &Output, args: &[&str], wanted: &[&str]) {
+    let t = text(o);
+    assert!(!o.status.success(), "{args:?} should fail: {t}");
+    assert!(!t.contains("panicked"), "{t}");
+    for w in wanted {
+        assert!(t.contains(w), "{args:?}: no \"{w}\" in: {t}");
+    }
+}
