@@ -11,6 +11,7 @@
 
 pub mod conv2d;
 pub mod group_norm;
+mod simd;
 
 pub use conv2d::{conv2d, Conv2d};
 pub use group_norm::{group_norm, GroupNorm};

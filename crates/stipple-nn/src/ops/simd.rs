@@ -1,0 +1,107 @@
+//! Helpers that let the element-wise loops of the CPU kernels vectorise.
+//!
+//! The workspace is compiled for the baseline x86-64 (SSE2) so that its binaries run on any
+//! x86-64 CPU. [`dispatch`] runs a closure compiled again for the widest instruction set the CPU
+//! has (AVX-512, AVX2 + FMA, …; chosen once at run time by `pulp`, which the `gemm` crate
+//! already uses for the same purpose), and [`exp_f32`] is an exponential written with plain
+//! arithmetic, so that a loop calling it becomes vector code instead of one libm call per value.
+
+/// Runs `kernel` compiled for the best instruction set of this CPU.
+///
+/// The kernel's `#[inline(always)]` `with_simd` (and the `#[inline(always)]` functions it
+/// calls) are compiled into a function with that set's target features, so their loops
+/// vectorise for it; calls that are not inlined run as they were compiled. (A closure would not
+/// do: its body is a function of its own, compiled for the baseline.)
+#[inline(always)]
+pub(crate) fn dispatch<K: pulp::WithSimd>(kernel: K) -> K::Output {
+    pulp::Arch::new().dispatch(kernel)
+}
+
+/// `eˣ` in f32 within 2 ulp of the correctly rounded value over `[−87, 88]`; `x` is clamped
+/// there first, so the result is never 0 or ∞ (`e⁻⁸⁷ ≈ 1.6·10⁻³⁸`, `e⁸⁸ ≈ 1.7·10³⁸`), and NaN
+/// stays NaN.
+///
+/// Cephes' `expf` (S. L. Moshier, *Methods and Programs for Mathematical Functions*, 1989):
+/// `eˣ = 2ⁿ·eʳ` with `n = round(x·log₂e)` and `r = x − n·ln 2` (`ln 2` split in two parts so
+/// that `r` is exact), `|r| ≤ ln 2 / 2`, and `eʳ ≈ 1 + r + r²·P(r)` with Cephes' degree-5
+/// minimax polynomial `P`. The rounding adds and subtracts `1.5·2²³` (exact for `|x·log₂e| <
+/// 2²²`) and `2ⁿ` is built from its exponent bits: no branch, no call, so the function
+/// vectorises.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5·2²³
+    const P: [f32; 6] = [1.987_569_1e-4, 1.398_2e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
+    let x = x.clamp(-87.0, 88.0);
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = P[0];
+    for c in &P[1..] {
+        p = p * r + c;
+    }
+    let er = p * (r * r) + r + 1.0;
+    // n is the low bits of t's mantissa (t = 1.5·2²³ + n): 2ⁿ has exponent field n + 127.
+    // Wrapping arithmetic: an overflow check (debug builds) is a call that stops vectorisation.
+    let n_int = t.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
+    er * f32::from_bits((n_int.wrapping_add(127) as u32) << 23)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distance in units in the last place between two positive finite f32.
+    fn ulps(a: f32, b: f32) -> u32 {
+        a.to_bits().abs_diff(b.to_bits())
+    }
+
+    #[test]
+    fn exp_f32_within_two_ulp() {
+        let mut worst = 0;
+        let mut x = -87.0f32;
+        while x <= 88.0 {
+            let exact = (x as f64).exp() as f32;
+            let u = ulps(exp_f32(x), exact);
+            assert!(u <= 2, "exp({x}) = {} vs {exact}: {u} ulp", exp_f32(x));
+            worst = worst.max(u);
+            x += 0.001_37;
+        }
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert!(worst >= 1, "the sweep should meet rounding differences");
+    }
+
+    #[test]
+    fn exp_f32_clamps_and_keeps_nan() {
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert_eq!(exp_f32(-1e30), exp_f32(-87.0));
+        assert!(exp_f32(-1e30) > 0.0);
+        assert_eq!(exp_f32(1e30), exp_f32(88.0));
+        assert!(exp_f32(f32::INFINITY).is_finite());
+    }
+
+    struct ExpAll<'a>(&'a mut [f32]);
+
+    impl pulp::WithSimd for ExpAll<'_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) {
+            for v in self.0.iter_mut() {
+                *v = exp_f32(*v);
+            }
+        }
+    }
+
+    #[test]
+    fn dispatched_kernel_matches_the_plain_loop() {
+        let v: Vec<f32> = (0..1003).map(|i| i as f32 * 0.173 - 87.5).collect();
+        let mut fast = v.clone();
+        dispatch(ExpAll(&mut fast));
+        for (f, &x) in fast.iter().zip(&v) {
+            assert_eq!(f.to_bits(), exp_f32(x).to_bits(), "exp({x})");
+        }
+    }
+}
