@@ -8,6 +8,7 @@
 //! `mix(key + (i+1)·γ)` with `key = mix(s ⊕ mix(id))`, γ = 0x9E3779B97F4A7C15.
 
 use candle_core::{Result, Tensor};
+use rayon::prelude::*;
 
 /// Whether a forward pass applies dropout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +43,13 @@ pub fn layer_id(path: &str) -> u64 {
 pub fn dropout_mask(n: usize, p: f64, seed: u64, layer: u64) -> Vec<f32> {
     let key = splitmix64_mix(seed ^ splitmix64_mix(layer));
     let scale = (1.0 / (1.0 - p)) as f32;
-    (0..n as u64)
+    // Counter-based: each element depends on its index alone, so the mask is the same
+    // whatever the split over rayon's threads.
+    (0..n)
+        .into_par_iter()
+        .with_min_len(16 * 1024)
         .map(|i| {
+            let i = i as u64;
             let bits = splitmix64_mix(key.wrapping_add((i + 1).wrapping_mul(GAMMA)));
             // Top 53 bits → a uniform double in [0, 1).
             let u = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);

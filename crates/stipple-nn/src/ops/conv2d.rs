@@ -742,13 +742,13 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                 .collect()
         }
     };
-    // dW (O, K) = Σ of the transposed partial sums, in a fixed order.
-    for part in &partials {
-        for (kk, row) in part.chunks_exact(g.o).enumerate() {
-            for (o, v) in row.iter().enumerate() {
-                dw[o * k + kk] += *v;
+    // dW (O, K) = Σ of the transposed partial sums, in a fixed order, one row per task.
+    dw.par_chunks_mut(k).enumerate().for_each(|(o, row)| {
+        for part in &partials {
+            for (kk, d) in row.iter_mut().enumerate() {
+                *d += part[kk * g.o + o];
             }
         }
-    }
+    });
     dw
 }
