@@ -7,11 +7,11 @@
 //! into `heads` of `d = attention_head_dim`, `softmax(q kᵀ / √d) v` (Vaswani et al. 2017, eq. 1),
 //! merged, `to_out.0`, reshaped back, `out = (that + x) / rescale_output_factor`.
 
-use candle_core::{Result, Tensor, D};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::linear::TokenLinear;
-use crate::ops::GroupNorm;
+use crate::ops::{attention, GroupNorm};
 
 /// diffusers `Attention` (spatial form). Parameters: `group_norm`, `to_q`, `to_k`, `to_v`,
 /// `to_out.0` (`to_out.1` is a parameter-free dropout with p = 0 in these blocks).
@@ -61,7 +61,7 @@ impl SpatialAttention {
         // (B, N, C) view against the broadcast weight mixes batch items (seen in tests).
         let hs = self.group_norm.forward(x)?.reshape((b, c, n))?.transpose(1, 2)?.contiguous()?; // (B, N, C)
         let q = self.to_q.forward(&hs)?;
-        let out = multi_head_attention(&q, &self.to_k.forward(&hs)?, &self.to_v.forward(&hs)?, self.heads, None)?;
+        let out = attention(&q, &self.to_k.forward(&hs)?, &self.to_v.forward(&hs)?, self.heads, None)?;
         let out = self.to_out.forward(&out)?.transpose(1, 2)?.reshape((b, c, h, w))?;
         let out = (out + x)?;
         if self.rescale_output_factor == 1.0 {
@@ -70,27 +70,4 @@ impl SpatialAttention {
             out / self.rescale_output_factor
         }
     }
-}
-
-/// Scaled dot-product attention over `heads` heads (Vaswani et al. 2017, Eq. 1 and §3.2.2):
-/// `softmax(q kᵀ / √d + mask) v` per head, heads merged back.
-///
-/// # Shapes
-/// - `q`: `(B, N, C)`; `k`, `v`: `(B, M, C)`; `mask`: additive, broadcastable to `(B, heads, N, M)`
-/// - returns `(B, N, C)`
-pub fn multi_head_attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, mask: Option<&Tensor>) -> Result<Tensor> {
-    let (b, n, c) = q.dims3()?;
-    let m = k.dim(1)?;
-    let d = c / heads;
-    let split = |t: &Tensor, len: usize| -> Result<Tensor> {
-        t.reshape((b, len, heads, d))?.transpose(1, 2)?.contiguous() // (B, heads, len, d)
-    };
-    let (q, k, v) = (split(q, n)?, split(k, m)?, split(v, m)?);
-    let mut scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (d as f64).sqrt()))?; // (B, heads, N, M)
-    if let Some(mask) = mask {
-        scores = scores.broadcast_add(mask)?;
-    }
-    // `softmax`, not `softmax_last_dim`: the fused op has no backward in candle.
-    let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-    probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c)) // (B, N, C)
 }

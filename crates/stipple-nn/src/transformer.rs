@@ -11,7 +11,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::attention::multi_head_attention;
+use crate::ops::attention;
 use crate::layer_norm::LayerNorm;
 use crate::linear::TokenLinear;
 use crate::ops::GroupNorm;
@@ -41,7 +41,7 @@ impl TokenAttention {
 
     /// `x`: `(B, N, dim)`; `context`: `(B, M, context_dim)`; returns `(B, N, dim)`.
     fn forward(&self, x: &Tensor, context: &Tensor) -> Result<Tensor> {
-        let out = multi_head_attention(&self.to_q.forward(x)?, &self.to_k.forward(context)?, &self.to_v.forward(context)?, self.heads, None)?;
+        let out = attention(&self.to_q.forward(x)?, &self.to_k.forward(context)?, &self.to_v.forward(context)?, self.heads, None)?;
         self.to_out.forward(&out)
     }
 }

@@ -30,6 +30,8 @@ use candle_nn::VarBuilder;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::matmul::{self, Mat};
+
 /// `conv2d(x, w) + bias` with square stride and zero padding, dilation 1, one group.
 ///
 /// # Shapes
@@ -545,63 +547,14 @@ fn col2im_same_stride1<T: Elem>(g: &Geom, cols: &mut [T], dx: &mut [T]) {
     }
 }
 
-/// A row-major view of a matrix for [`matmul`]: pointer, row stride, column stride.
-#[derive(Clone, Copy)]
-struct Mat<T> {
-    ptr: *const T,
-    rs: usize,
-    cs: usize,
-}
-
-impl<T> Mat<T> {
-    fn rows(data: &[T], rs: usize) -> Self {
-        Self { ptr: data.as_ptr(), rs, cs: 1 }
-    }
-
-    /// The transpose of the row-major matrix `data` with row stride `rs`.
-    fn transposed(data: &[T], rs: usize) -> Self {
-        Self { ptr: data.as_ptr(), rs: 1, cs: rs }
-    }
-}
-
 /// `dst (m, n) [+]= lhs (m, k) · rhs (k, n)`, `dst` row-major and contiguous.
 ///
 /// # Safety
-/// `lhs` and `rhs` must address `m×k` and `k×n` elements inside live slices.
+/// As [`matmul::matmul`]; `dst` must hold `m×n` elements.
 #[allow(clippy::too_many_arguments)]
-unsafe fn matmul<T: Elem>(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [T],
-    accumulate: bool,
-    lhs: Mat<T>,
-    rhs: Mat<T>,
-    par: Parallelism,
-) {
+unsafe fn matmul<T: Elem>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bool, lhs: Mat<T>, rhs: Mat<T>, par: Parallelism) {
     debug_assert!(dst.len() >= m * n);
-    // gemm: dst := alpha·dst + beta·lhs·rhs (dst read only when `read_dst`).
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst.as_mut_ptr(),
-        1,
-        n as isize,
-        accumulate,
-        lhs.ptr,
-        lhs.cs as isize,
-        lhs.rs as isize,
-        rhs.ptr,
-        rhs.cs as isize,
-        rhs.rs as isize,
-        T::ONE,
-        T::ONE,
-        false,
-        false,
-        false,
-        par,
-    )
+    matmul::matmul(m, n, k, dst.as_mut_ptr(), n, accumulate, lhs, rhs, T::ONE, T::ONE, par)
 }
 
 /// How to spread the work over the threads.

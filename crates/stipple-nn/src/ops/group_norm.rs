@@ -22,7 +22,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Module, Result, Sh
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use super::simd;
+use super::simd::{self, Float as Elem};
 
 /// `GroupNorm(x)·γ + β`, followed by SiLU when `silu`.
 ///
@@ -296,26 +296,6 @@ impl Geom {
     /// Slices per rayon task: enough for some 16k values, so tiny groups are not one task each.
     fn min_tasks(&self) -> usize {
         (16 * 1024 / self.group_len().max(1)).max(1)
-    }
-}
-
-trait Elem: WithDType + Send + Sync {
-    fn exp(self) -> Self;
-}
-
-/// f32 uses the vectorisable [`simd::exp_f32`] (within 2 ulp); f64, the exact `f64::exp`
-/// that the finite-difference tests rely on.
-impl Elem for f32 {
-    #[inline(always)]
-    fn exp(self) -> Self {
-        simd::exp_f32(self)
-    }
-}
-
-impl Elem for f64 {
-    #[inline(always)]
-    fn exp(self) -> Self {
-        f64::exp(self)
     }
 }
 

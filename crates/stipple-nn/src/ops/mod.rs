@@ -9,9 +9,12 @@
 //! with its own backward), followed in the U-Net by a SiLU: [`group_norm`] is one pass per
 //! `(sample, group)` with the SiLU fused in, and one pass back.
 
+pub mod attention;
 pub mod conv2d;
 pub mod group_norm;
+mod matmul;
 mod simd;
 
+pub use attention::attention;
 pub use conv2d::{conv2d, Conv2d};
 pub use group_norm::{group_norm, GroupNorm};

@@ -15,7 +15,7 @@ use candle_core::{Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
 use super::config::{HiddenAct, TextEncoderConfig};
-use crate::attention::multi_head_attention;
+use crate::ops::attention;
 use crate::layer_norm::LayerNorm;
 use crate::linear::TokenLinear;
 
@@ -42,7 +42,7 @@ impl SelfAttention {
 
     /// `x`: `(B, L, dim)`; `mask`: `(L, L)` additive (0 or a large negative number).
     fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let out = multi_head_attention(&self.q_proj.forward(x)?, &self.k_proj.forward(x)?, &self.v_proj.forward(x)?, self.heads, Some(mask))?;
+        let out = attention(&self.q_proj.forward(x)?, &self.k_proj.forward(x)?, &self.v_proj.forward(x)?, self.heads, Some(mask))?;
         self.out_proj.forward(&out)
     }
 }

@@ -1,0 +1,343 @@
+//! Multi-head scaled dot-product attention (Vaswani et al. 2017, Eq. 1 and §3.2.2) as one candle
+//! custom op with its own backward pass.
+//!
+//! For each sample `b` and head `h`, with `Q, K, V` the head's `d = C/heads` columns of
+//! `q_b (N, C)`, `k_b (M, C)`, `v_b (M, C)` and `s = 1/√d`:
+//! - forward: `P = softmax(s·Q Kᵀ)` (rows), `O = P V` written to the head's columns of the
+//!   output `(N, C)`;
+//! - backward, from `dO`: `dV = Pᵀ dO`, `dP = dO Vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`
+//!   (the softmax Jacobian), `dQ = s·dS K`, `dK = s·dS^T Q`; `P` is recomputed, not saved.
+//!
+//! The composition of candle ops it replaces (split heads, two copies, `matmul`, a five-op
+//! softmax, `matmul`, merge heads) runs every op on the calling thread and each GEMM of a
+//! batched matmul one after another; this op reads the heads in place through GEMM strides, and
+//! spreads the samples over rayon's threads. Only f32 and f64 have CPU kernels;
+//! [`attention`] hands other dtypes and devices, and attention with a mask, to candle ops.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::matmul::{matmul, Mat};
+use super::simd::{self, Float};
+
+/// `softmax(q kᵀ/√d + mask) v` over `heads` heads, heads merged back.
+///
+/// # Shapes
+/// - `q`: `(B, N, C)`; `k`, `v`: `(B, M, C)`; `mask`: additive, broadcastable to `(B, heads, N, M)`
+/// - returns `(B, N, C)`
+///
+/// Without a mask, on CPU with f32/f64, this is [`AttentionOp`]; otherwise the same formula
+/// written with candle ops.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (b, _, c) = q.dims3()?;
+    let (bk, _, ck) = k.dims3()?;
+    if heads == 0 || c % heads != 0 {
+        bail!("attention: {heads} heads do not divide {c} channels")
+    }
+    if (bk, ck) != (b, c) || v.dims() != k.dims() {
+        bail!("attention: q {:?}, k {:?} and v {:?} do not fit (B, N, C), (B, M, C), (B, M, C)", q.dims(), k.dims(), v.dims())
+    }
+    let fused = mask.is_none()
+        && q.device().is_cpu()
+        && matches!(q.dtype(), DType::F32 | DType::F64)
+        && k.dtype() == q.dtype()
+        && v.dtype() == q.dtype();
+    if !fused {
+        return attention_candle(q, k, v, heads, mask);
+    }
+    q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, AttentionOp { heads })
+}
+
+/// The reference composition of candle ops.
+fn attention_candle(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (b, n, c) = q.dims3()?;
+    let m = k.dim(1)?;
+    let d = c / heads;
+    let split = |t: &Tensor, len: usize| -> Result<Tensor> {
+        t.reshape((b, len, heads, d))?.transpose(1, 2)?.contiguous() // (B, heads, len, d)
+    };
+    let (q, k, v) = (split(q, n)?, split(k, m)?, split(v, m)?);
+    let mut scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (d as f64).sqrt()))?; // (B, heads, N, M)
+    if let Some(mask) = mask {
+        scores = scores.broadcast_add(mask)?;
+    }
+    // `softmax`, not `softmax_last_dim`: the fused op has no backward in candle.
+    let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c)) // (B, N, C)
+}
+
+/// Forward op: `(q, k, v) -> out`.
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionOp {
+    pub heads: usize,
+}
+
+/// Backward op: `([q; dO], k, v) -> [dq; dk; dv]`, `q` and `dO` stacked on the batch axis and
+/// the three gradients flattened into one vector (split by [`AttentionOp`]'s `bwd`).
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionBackward {
+    pub heads: usize,
+}
+
+/// Sizes of one attention.
+#[derive(Debug, Clone, Copy)]
+struct Geom {
+    b: usize,
+    n: usize,
+    m: usize,
+    c: usize,
+    heads: usize,
+}
+
+impl Geom {
+    fn new(q: &Shape, k: &Shape, v: &Shape, heads: usize, op: &str) -> Result<Self> {
+        let (b, n, c) = q.dims3()?;
+        let (bk, m, ck) = k.dims3()?;
+        if (bk, ck) != (b, c) || v.dims() != k.dims() || heads == 0 || c % heads != 0 {
+            bail!("{op}: q {:?}, k {:?}, v {:?} and {heads} heads do not fit", q.dims(), k.dims(), v.dims())
+        }
+        Ok(Self { b, n, m, c, heads })
+    }
+
+    fn d(&self) -> usize {
+        self.c / self.heads
+    }
+
+    fn scale(&self) -> f64 {
+        1.0 / (self.d() as f64).sqrt()
+    }
+}
+
+/// The contiguous data of one operand.
+fn data<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
+        None => bail!("{op}: operands must be contiguous (call .contiguous() first)"),
+    }
+}
+
+impl CustomOp3 for AttentionOp {
+    fn name(&self) -> &'static str {
+        "stipple-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let op = self.name();
+        let g = Geom::new(l1.shape(), l2.shape(), l3.shape(), self.heads, op)?;
+        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
+            (DType::F32, DType::F32, DType::F32) => {
+                CpuStorage::F32(forward::<f32>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
+            }
+            (DType::F64, DType::F64, DType::F64) => {
+                CpuStorage::F64(forward::<f64>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
+            }
+            (a, b, c) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?}, {b:?}, {c:?})"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _res: &Tensor,
+        d_out: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let q_and_dout = Tensor::cat(&[q, &d_out.contiguous()?], 0)?;
+        let packed = q_and_dout.apply_op3_no_bwd(k, v, &AttentionBackward { heads: self.heads })?;
+        let (nq, nk) = (q.elem_count(), k.elem_count());
+        let dq = packed.narrow(0, 0, nq)?.reshape(q.shape())?;
+        let dk = packed.narrow(0, nq, nk)?.reshape(k.shape())?;
+        let dv = packed.narrow(0, nq + nk, nk)?.reshape(v.shape())?;
+        Ok((Some(dq), Some(dk), Some(dv)))
+    }
+}
+
+impl CustomOp3 for AttentionBackward {
+    fn name(&self) -> &'static str {
+        "stipple-attention-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let op = self.name();
+        let (b2, n, c) = l1.shape().dims3()?;
+        if b2 % 2 != 0 {
+            bail!("{op}: [q; dO] {:?} must stack two batches", l1.shape().dims())
+        }
+        let g = Geom::new(&Shape::from((b2 / 2, n, c)), l2.shape(), l3.shape(), self.heads, op)?;
+        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
+            (DType::F32, DType::F32, DType::F32) => {
+                CpuStorage::F32(backward::<f32>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
+            }
+            (DType::F64, DType::F64, DType::F64) => {
+                CpuStorage::F64(backward::<f64>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
+            }
+            (a, b, c) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?}, {b:?}, {c:?})"),
+        };
+        Ok((out, Shape::from(g.b * (g.n + 2 * g.m) * g.c)))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels: one rayon task per sample, its heads one after another, each GEMM single-threaded.
+
+/// `P = softmax(s·Q_h K_hᵀ)` of head `h` into `p (N, M)`, from one sample's `(N, C)` and
+/// `(M, C)` rows `q_b`, `k_b`.
+fn probabilities<T: Float + 'static>(g: &Geom, h: usize, q_b: &[T], k_b: &[T], p: &mut [T]) {
+    let (d, c) = (g.d(), g.c);
+    // SAFETY: Q_h is (N, d) at row stride C inside q_b; K_hᵀ (d, M) is K_h read column-wise;
+    // p holds N·M values.
+    unsafe {
+        matmul(
+            g.n,
+            g.m,
+            d,
+            p.as_mut_ptr(),
+            g.m,
+            false,
+            Mat { ptr: q_b[h * d..].as_ptr(), rs: c, cs: 1 },
+            Mat { ptr: k_b[h * d..].as_ptr(), rs: 1, cs: c },
+            T::one(),
+            T::from_f64(g.scale()),
+            Parallelism::None,
+        )
+    }
+    for row in p.chunks_exact_mut(g.m) {
+        simd::dispatch(SoftmaxRow(row));
+    }
+}
+
+/// One row of scores, replaced by its softmax (shifted by its maximum: no overflow).
+struct SoftmaxRow<'a, T>(&'a mut [T]);
+
+impl<T: Float> pulp::WithSimd for SoftmaxRow<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        softmax_row(self.0)
+    }
+}
+
+#[inline(always)]
+fn softmax_row<T: Float>(row: &mut [T]) {
+    let max = row.iter().fold(T::from_f64(f64::NEG_INFINITY), |a, &v| if v > a { v } else { a });
+    let mut sum = T::zero();
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = T::one() / sum;
+    for v in row.iter_mut() {
+        *v = *v * inv;
+    }
+}
+
+fn forward<T: Float + 'static>(g: &Geom, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
+    let (d, c) = (g.d(), g.c);
+    let mut out = vec![T::zero(); g.b * g.n * c];
+    if out.is_empty() || g.m == 0 {
+        return out;
+    }
+    out.par_chunks_mut(g.n * c).enumerate().for_each(|(bi, out_b)| {
+        let q_b = &q[bi * g.n * c..][..g.n * c];
+        let k_b = &k[bi * g.m * c..][..g.m * c];
+        let v_b = &v[bi * g.m * c..][..g.m * c];
+        let mut p = vec![T::zero(); g.n * g.m];
+        for h in 0..g.heads {
+            probabilities(g, h, q_b, k_b, &mut p);
+            // SAFETY: O_h = P (N, M) · V_h (M, d at row stride C), written to the head's columns.
+            unsafe {
+                matmul(
+                    g.n,
+                    d,
+                    g.m,
+                    out_b[h * d..].as_mut_ptr(),
+                    c,
+                    false,
+                    Mat::rows(&p, g.m),
+                    Mat { ptr: v_b[h * d..].as_ptr(), rs: c, cs: 1 },
+                    T::one(),
+                    T::one(),
+                    Parallelism::None,
+                )
+            }
+        }
+    });
+    out
+}
+
+/// `[dq; dk; dv]` from `q_and_dout = [q; dO]`, `k`, `v`.
+fn backward<T: Float + 'static>(g: &Geom, q_and_dout: &[T], k: &[T], v: &[T]) -> Vec<T> {
+    let (d, c) = (g.d(), g.c);
+    let (nq, nk) = (g.b * g.n * c, g.b * g.m * c);
+    let (q, d_out) = q_and_dout.split_at(nq);
+    let mut grads = vec![T::zero(); nq + 2 * nk];
+    if nq == 0 || g.m == 0 {
+        return grads;
+    }
+    let (dq, rest) = grads.split_at_mut(nq);
+    let (dk, dv) = rest.split_at_mut(nk);
+    let scale = T::from_f64(g.scale());
+    dq.par_chunks_mut(g.n * c)
+        .zip(dk.par_chunks_mut(g.m * c))
+        .zip(dv.par_chunks_mut(g.m * c))
+        .enumerate()
+        .for_each(|(bi, ((dq_b, dk_b), dv_b))| {
+            let q_b = &q[bi * g.n * c..][..g.n * c];
+            let do_b = &d_out[bi * g.n * c..][..g.n * c];
+            let k_b = &k[bi * g.m * c..][..g.m * c];
+            let v_b = &v[bi * g.m * c..][..g.m * c];
+            let mut p = vec![T::zero(); g.n * g.m];
+            let mut ds = vec![T::zero(); g.n * g.m];
+            for h in 0..g.heads {
+                let col = |x: &[T]| Mat { ptr: x[h * d..].as_ptr(), rs: c, cs: 1 };
+                probabilities(g, h, q_b, k_b, &mut p);
+                // SAFETY (all four products): the head's columns of (·, C) rows are read and
+                // written at row stride C; p and ds hold N·M values.
+                unsafe {
+                    // dV_h = Pᵀ (M, N) · dO_h (N, d).
+                    let dv_h = dv_b[h * d..].as_mut_ptr();
+                    matmul(g.m, d, g.n, dv_h, c, false, Mat::transposed(&p, g.m), col(do_b), T::one(), T::one(), Parallelism::None);
+                    // dP = dO_h (N, d) · V_hᵀ (d, M).
+                    let v_t = Mat { ptr: v_b[h * d..].as_ptr(), rs: 1, cs: c };
+                    matmul(g.n, g.m, d, ds.as_mut_ptr(), g.m, false, col(do_b), v_t, T::one(), T::one(), Parallelism::None);
+                }
+                // dS = P ⊙ (dP − rowsum(P ⊙ dP)).
+                for (ds_row, p_row) in ds.chunks_exact_mut(g.m).zip(p.chunks_exact(g.m)) {
+                    let dot = ds_row.iter().zip(p_row).fold(T::zero(), |a, (&x, &y)| a + x * y);
+                    for (x, &y) in ds_row.iter_mut().zip(p_row) {
+                        *x = y * (*x - dot);
+                    }
+                }
+                unsafe {
+                    // dQ_h = s · dS (N, M) · K_h (M, d).
+                    let dq_h = dq_b[h * d..].as_mut_ptr();
+                    matmul(g.n, d, g.m, dq_h, c, false, Mat::rows(&ds, g.m), col(k_b), T::one(), scale, Parallelism::None);
+                    // dK_h = s · dSᵀ (M, N) · Q_h (N, d).
+                    let dk_h = dk_b[h * d..].as_mut_ptr();
+                    matmul(g.m, d, g.n, dk_h, c, false, Mat::transposed(&ds, g.m), col(q_b), T::one(), scale, Parallelism::None);
+                }
+            }
+        });
+    grads
+}
