@@ -25,7 +25,7 @@ BUCKETS = [
     ("thread-pool wait (BarrierGuard / rayon spin / yield)", r"BarrierGuard|rayon_core|crossbeam|sched_yield|spin"),
     ("GEMM micro-kernels (gemm crate)", r"gemm_f32|gemm_common|gemm::|microkernel"),
     ("im2col / col2im (stipple conv2d)", r"im2col|col2im"),
-    ("GroupNorm(+SiLU) (stipple op)", r"group_norm"),
+    ("GroupNorm(+SiLU), attention (stipple ops; `pulp` = their vectorised loops)", r"group_norm|ops::attention|pulp::"),
     ("candle element-wise / reductions / copies", r"candle_core|StridedIndex|_mm256|vec_sum|binary_map|unary_map|copy_strided"),
     ("memcpy / memset (libc)", r"memmove|memcpy|memset"),
     ("kernel: page faults, zeroing, scheduling", r"\[k\]|clear_page|kallsyms"),
@@ -253,8 +253,8 @@ def main():
     if rows is None:
         w("`perf` was not available or recorded nothing in this run.")
     else:
-        w(f"`{a.perf_command}` (flat self time per symbol, whole child process: model set-up, one")
-        w("warm-up step and one timed step of bench-unet32 at batch 32). By bucket:")
+        w(f"`{a.perf_command}` (flat self time per symbol, whole child process: model set-up, the")
+        w("warm-up steps and the timed steps of bench-unet32 at batch 32). By bucket:")
         w("")
         w("| bucket | share of samples |")
         w("|---|---:|")

@@ -57,11 +57,11 @@ done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 perf_txt=""
-perf_cmd="perf record -F 499 -- $STIPPLE bench --child bench-unet32:train --runs 1 --warmup 1 --threads $THREADS"
+perf_cmd="perf record -F 499 -- $STIPPLE bench --child bench-unet32:train --runs 3 --warmup 2 --threads $THREADS"
 if [ "$PERF" = 1 ] && command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
-  echo "== perf: one bench-unet32 training step" >&2
+  echo "== perf: bench-unet32 training steps" >&2
   if RAYON_NUM_THREADS=$THREADS perf record -F 499 -o "$OUT/perf.data" -- \
-      "$STIPPLE" bench --child bench-unet32:train --runs 1 --warmup 1 --threads "$THREADS" >/dev/null 2>"$OUT/perf-record.log"; then
+      "$STIPPLE" bench --child bench-unet32:train --runs 3 --warmup 2 --threads "$THREADS" >/dev/null 2>"$OUT/perf-record.log"; then
     perf report -i "$OUT/perf.data" --stdio --no-children --sort dso,symbol --percent-limit 0.3 \
       >"$OUT/perf.txt" 2>/dev/null && perf_txt="$OUT/perf.txt"
   fi
