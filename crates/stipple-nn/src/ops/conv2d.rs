@@ -22,10 +22,11 @@
 //! Only f32 and f64 have CPU kernels; [`conv2d`] hands other dtypes and non-CPU devices to
 //! candle's own `Tensor::conv2d`.
 
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use candle_core::backend::BackendStorage;
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
 use candle_nn::VarBuilder;
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -148,6 +149,10 @@ pub struct Conv2dBackwardInput {
     pub w: usize,
 }
 
+/// Gradient w.r.t. the bias, per sample: `dy (B, O, Ho, Wo) -> db (B, O)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Conv2dBiasGrad;
+
 /// Gradient w.r.t. the weight: `(x, dy) -> dw`, `dw` of kernel size `(kh, kw)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Conv2dBackwardWeight {
@@ -207,9 +212,7 @@ impl CustomOp3 for Conv2dOp {
         let (stride, padding) = (self.stride, self.padding);
         let dx = dy.apply_op2_no_bwd(w, &Conv2dBackwardInput { stride, padding, h, w: wd })?;
         let dw = x.apply_op2_no_bwd(&dy, &Conv2dBackwardWeight { stride, padding, kh, kw })?;
-        // Sums over the trailing (contiguous) pixel axis: candle's fast reduction path.
-        let (b, o, ho, wo) = dy.dims4()?;
-        let db = dy.reshape((b, o, ho * wo))?.sum(2)?;
+        let db = dy.apply_op1_no_bwd(&Conv2dBiasGrad)?;
         let db = if bias.rank() == 1 { db.sum(0)? } else { db };
         Ok((Some(dx), Some(dw), Some(db)))
     }
@@ -231,6 +234,23 @@ impl CustomOp2 for Conv2dBackwardInput {
             backward_input::<f64>(&g, dy, w)
         })?;
         Ok((out, Shape::from((b, c, self.h, self.w))))
+    }
+}
+
+impl CustomOp1 for Conv2dBiasGrad {
+    fn name(&self) -> &'static str {
+        "stipple-conv2d-bias-grad"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, o, _, _) = l.shape().dims4()?;
+        let op = self.name();
+        let out = match s.dtype() {
+            DType::F32 => CpuStorage::F32(bias_grad::<f32>(b, o, data(s, l, op)?)),
+            DType::F64 => CpuStorage::F64(bias_grad::<f64>(b, o, data(s, l, op)?)),
+            d => bail!("{op}: the CPU kernel supports f32 and f64 only (got {d:?})"),
+        };
+        Ok((out, Shape::from((b, o))))
     }
 }
 
@@ -588,30 +608,44 @@ fn gemm_par(threads: usize) -> Parallelism {
     }
 }
 
-/// Runs `f(sample, out_b, scratch, parallelism)` for every sample, writing its slice of `out`.
-fn per_sample<T: Elem>(g: &Geom, out: &mut [T], f: impl Fn(usize, &mut [T], &mut Vec<T>, Parallelism) + Sync) {
-    let len = out.len() / g.b;
-    if len == 0 {
-        return;
+/// A vector of `b·len` values: every sample's chunk of `len` is zeroed and then passed to
+/// `f(sample, chunk, scratch, parallelism)` by the thread that works on that sample. (A
+/// `vec![0; b·len]` would zero all of it serially on the calling thread first.)
+fn per_sample<T: Elem>(g: &Geom, len: usize, f: impl Fn(usize, &mut [T], &mut Vec<T>, Parallelism) + Sync) -> Vec<T> {
+    let total = g.b * len;
+    if total == 0 {
+        return vec![T::ZERO; total];
     }
+    let mut out: Vec<MaybeUninit<T>> = Vec::with_capacity(total);
+    // SAFETY: `MaybeUninit` values need no initialisation.
+    unsafe { out.set_len(total) };
+    let run = |i: usize, chunk: &mut [MaybeUninit<T>], scratch: &mut Vec<T>, par: Parallelism| {
+        chunk.fill(MaybeUninit::new(T::ZERO));
+        // SAFETY: every value of `chunk` was just written, and `MaybeUninit<T>` has `T`'s layout.
+        let chunk = unsafe { &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T]) };
+        f(i, chunk, scratch, par)
+    };
     match plan(g.b) {
         Plan::Batch(_) => out
             .par_chunks_mut(len)
             .enumerate()
-            .for_each(|(i, o)| with_scratch(|scratch| f(i, o, scratch, Parallelism::None))),
+            .for_each(|(i, o)| with_scratch(|scratch| run(i, o, scratch, Parallelism::None))),
         Plan::Gemm(t) => with_scratch(|scratch| {
             for (i, o) in out.chunks_mut(len).enumerate() {
-                f(i, o, scratch, gemm_par(t));
+                run(i, o, scratch, gemm_par(t));
             }
         }),
     }
+    let mut out = std::mem::ManuallyDrop::new(out);
+    // SAFETY: the chunks cover all `total` values and each was initialised above; the pointer,
+    // length and capacity come from a `Vec` of a type with `T`'s layout.
+    unsafe { Vec::from_raw_parts(out.as_mut_ptr() as *mut T, out.len(), out.capacity()) }
 }
 
 /// `bias` holds `O` values (shared) or `B·O` (per sample).
 fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
     let (k, n) = (g.k(), g.n());
-    let mut y = vec![T::ZERO; g.b * g.o * n];
-    per_sample(g, &mut y, |bi, y_b, scratch, par| {
+    per_sample(g, g.o * n, |bi, y_b, scratch, par| {
         let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
         for (row, &v) in y_b.chunks_exact_mut(n).zip(bias_b) {
             row.fill(v);
@@ -626,14 +660,12 @@ fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
         };
         // SAFETY: w is (O, K), cols is (K, N), both in bounds.
         unsafe { matmul(g.o, n, k, y_b, true, Mat::rows(w, k), Mat::rows(cols, n), par) }
-    });
-    y
+    })
 }
 
 fn backward_input<T: Elem>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
     let (k, n) = (g.k(), g.n());
-    let mut dx = vec![T::ZERO; g.b * g.c * g.h * g.w];
-    per_sample(g, &mut dx, |bi, dx_b, scratch, par| {
+    per_sample(g, g.c * g.h * g.w, |bi, dx_b, scratch, par| {
         let dy_b = &dy[bi * g.o * n..][..g.o * n];
         // SAFETY: wᵀ is (K, O), dy_b is (O, N).
         if g.pointwise() {
@@ -643,8 +675,20 @@ fn backward_input<T: Elem>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
             unsafe { matmul(k, n, g.o, scratch, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
             col2im(g, scratch, dx_b);
         }
+    })
+}
+
+/// `db (B, O)`: the sums of `dy (B, O, N)` over the pixels, one sample per task, in f64.
+fn bias_grad<T: Elem + WithDType>(b: usize, o: usize, dy: &[T]) -> Vec<T> {
+    let mut db = vec![T::ZERO; b * o];
+    let n = if b * o == 0 { 0 } else { dy.len() / (b * o) };
+    db.par_chunks_mut(o.max(1)).enumerate().for_each(|(bi, row)| {
+        for (oi, d) in row.iter_mut().enumerate() {
+            let pixels = &dy[(bi * o + oi) * n..][..n];
+            *d = T::from_f64(pixels.iter().map(|v| v.to_f64()).sum());
+        }
     });
-    dx
+    db
 }
 
 fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
