@@ -28,8 +28,9 @@ const fn case(b: usize, c: usize, o: usize, h: usize, w: usize, k: usize, stride
     Case { b, c, o, h, w, k, stride, pad }
 }
 
-/// Non-square images, channel counts that are not multiples of 8, batch 1 and 3 (with two or
-/// more threads batch 1 parallelises inside the GEMM, batch 3 over samples), 1×1, 3×3 and 5×5
+/// Non-square images, channel counts that are not multiples of 8, batch 1, 3 and 5 (with two or
+/// more threads batch 1 parallelises inside the GEMM, batches 3 and 5 over samples, split
+/// unevenly over two threads), 1×1, 3×3 and 5×5
 /// kernels, stride 1 and 2, padding 0, 1 and 2; the "same"-padded stride-1 cases (the shifted
 /// copies of `im2col_same_stride1`) include images narrower and shorter than the padding.
 const CASES: &[Case] = &[
@@ -48,6 +49,9 @@ const CASES: &[Case] = &[
     case(1, 3, 5, 7, 5, 1, 1, 1),
     case(3, 5, 3, 6, 6, 1, 2, 1),
     case(3, 16, 24, 9, 11, 3, 1, 1),
+    case(5, 6, 7, 4, 3, 3, 1, 1),
+    case(5, 4, 3, 5, 4, 1, 1, 0),
+    case(5, 3, 4, 6, 5, 3, 2, 1),
 ];
 
 /// The bias variants of [`conv2d`].
