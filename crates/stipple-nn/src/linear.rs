@@ -2,10 +2,13 @@
 //!
 //! candle-nn's `Linear` on a `(B, N, C)` input broadcasts the weight over the batch and runs
 //! B small GEMMs forward and backward (and sums B weight gradients); flattening the leading
-//! dimensions first gives one `(B·N, C) × (C, C')` GEMM with the same result.
+//! dimensions first gives one `(B·N, C) × (C, C')` GEMM with the same result. The bias is added
+//! by [`crate::ops::add_bias`], whose backward sums the gradient's columns in one parallel pass.
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
+
+use crate::ops::add_bias;
 
 /// `y = x Wᵀ + b` over the last dimension of any-rank `x` (PyTorch `nn.Linear`).
 #[derive(Debug, Clone)]
@@ -28,7 +31,11 @@ impl TokenLinear {
         let dims = x.dims();
         let (lead, c) = dims.split_at(dims.len() - 1);
         let rows: usize = lead.iter().product();
-        let y = self.0.forward(&x.reshape((rows, c[0]))?)?;
+        let y = x.reshape((rows, c[0]))?.matmul(&self.0.weight().t()?)?;
+        let y = match self.0.bias() {
+            Some(b) => add_bias(&y, b)?,
+            None => y,
+        };
         let mut out = lead.to_vec();
         out.push(y.dim(1)?);
         y.reshape(out)

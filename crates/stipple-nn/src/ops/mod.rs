@@ -10,11 +10,13 @@
 //! `(sample, group)` with the SiLU fused in, and one pass back.
 
 pub mod attention;
+pub mod bias;
 pub mod conv2d;
 pub mod group_norm;
 mod matmul;
 mod simd;
 
 pub use attention::attention;
+pub use bias::add_bias;
 pub use conv2d::{conv2d, Conv2d};
 pub use group_norm::{group_norm, GroupNorm};

@@ -1,0 +1,40 @@
+//! `stipple_nn::ops::add_bias` against candle's `broadcast_add`: values and the gradients of both
+//! inputs (candle's autograd as reference), on shapes from one value to several rayon tasks.
+
+use candle_core::{DType, Result, Var};
+mod common;
+
+use common::{det, max_abs, max_abs_diff};
+use stipple_nn::ops::add_bias;
+
+#[test]
+fn matches_broadcast_add_with_gradients() -> Result<()> {
+    for dtype in [DType::F32, DType::F64] {
+        let tol = if dtype == DType::F32 { 1e-5 } else { 1e-12 };
+        for (rows, cols) in [(1, 1), (3, 5), (700, 13), (256, 8)] {
+            let y = Var::from_tensor(&det(&[rows, cols], 1, dtype)?)?;
+            let b = Var::from_tensor(&det(&[cols], 2, dtype)?)?;
+            let r = det(&[rows, cols], 3, dtype)?;
+            let ours = add_bias(&y, &b)?;
+            let reference = y.broadcast_add(&b)?;
+            assert!(max_abs_diff(&ours, &reference)? <= tol, "{rows}×{cols} {dtype:?}: values");
+            let g_ours = (&ours * &r)?.sum_all()?.backward()?;
+            let g_ref = (&reference * &r)?.sum_all()?.backward()?;
+            for (name, v) in [("y", &y), ("b", &b)] {
+                let (a, e) = (g_ours.get(v).expect("gradient"), g_ref.get(v).expect("gradient"));
+                let scale = 1.0 + max_abs(e)?;
+                assert!(max_abs_diff(a, e)? <= tol * scale, "{rows}×{cols} {dtype:?}: d/d{name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn rejects_a_bias_that_does_not_fit() -> Result<()> {
+    let y = det(&[4, 3], 1, DType::F32)?;
+    assert!(add_bias(&y, &det(&[4], 2, DType::F32)?).is_err());
+    assert!(add_bias(&y, &det(&[1, 3], 2, DType::F32)?).is_err());
+    assert!(add_bias(&det(&[2, 4, 3], 1, DType::F32)?, &det(&[3], 2, DType::F32)?).is_err());
+    Ok(())
+}
