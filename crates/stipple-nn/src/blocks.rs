@@ -15,7 +15,7 @@ use crate::attention::SpatialAttention;
 use crate::config::AttentionKind;
 use crate::dropout::Mode;
 use crate::transformer::SpatialTransformer;
-use crate::ops::Conv2d;
+use crate::ops::{upsample_nearest, Conv2d};
 use crate::resnet::{conv3x3, ResnetBlock2D, ResnetSpec};
 
 /// Shared per-block hyper-parameters.
@@ -235,8 +235,7 @@ impl UpBlock {
             }
         }
         if let Some(up) = &self.upsampler {
-            let (_, _, hh, ww) = h.dims4()?;
-            h = up.forward(&h.upsample_nearest2d(2 * hh, 2 * ww)?)?;
+            h = up.forward(&upsample_nearest(&h, 2)?)?;
         }
         Ok(h)
     }

@@ -15,8 +15,10 @@ pub mod conv2d;
 pub mod group_norm;
 mod matmul;
 mod simd;
+pub mod upsample;
 
 pub use attention::attention;
 pub use bias::add_bias;
 pub use conv2d::{conv2d, Conv2d};
 pub use group_norm::{group_norm, GroupNorm};
+pub use upsample::upsample_nearest;
