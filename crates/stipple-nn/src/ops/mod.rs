@@ -8,6 +8,13 @@
 //! `candle_nn::GroupNorm` is a chain of some ten elementwise/reduction ops (each allocating, each
 //! with its own backward), followed in the U-Net by a SiLU: [`group_norm`] is one pass per
 //! `(sample, group)` with the SiLU fused in, and one pass back.
+//!
+//! candle's CPU element-wise ops, its batched matmul and its reductions over a leading axis
+//! run on the calling thread while the other cores wait: [`attention`] (the whole
+//! `softmax(q kᵀ/√d) v`), [`add_bias`] (a linear layer's bias, whose gradient is a column
+//! sum) and [`upsample_nearest`] replace such chains in the U-Net with one parallel pass each
+//! way. The element-wise loops of these kernels run vectorised for the CPU's instruction set
+//! (`simd`).
 
 pub mod attention;
 pub mod bias;
