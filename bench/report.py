@@ -288,7 +288,7 @@ def main():
     w("- **Training step** (batch 32 for every preset): random x₀ and ε, t ~ U{0…999}, x_t = √ᾱ·x₀ +")
     w("  √(1−ᾱ)·ε (DDPM linear β), loss = MSE(net(x_t, t), ε), backward, one AdamW update (lr 2e-4,")
     w("  β = (0.9, 0.999), ε = 1e-8, weight decay 0). Stipple: `UNet2D::forward_train`, candle autograd,")
-    w("  `candle_nn::AdamW` (`stipple_train`'s AdamW is not public; it does the same arithmetic).")
+    w("  `stipple_train::AdamW`, the trainer's optimizer (in place, fused, on rayon's threads).")
     w("  PyTorch: `model.train()`, `loss.backward()`, `torch.optim.AdamW` (its default CPU implementation).")
     w("- **Inference forward**: batch 16, one call. Stipple: `UNet2D::forward` on plain tensors (no")
     w("  autograd graph, as for a loaded model file); PyTorch: `model.eval()` under `torch.inference_mode()`.")

@@ -18,5 +18,5 @@ pub use checkpoint::{find_checkpoint, load_checkpoint, Checkpoint, RunState, CHE
 pub use dashboard::{LossSmoother, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
 pub use config::{DataSource, LossKind, LossWeighting, TrainConfig};
 pub use error::TrainError;
-pub use optim::AdamWConfig;
+pub use optim::{AdamW, AdamWConfig};
 pub use trainer::{model_file, train, TrainOptions, TrainOutcome};

@@ -2,6 +2,7 @@
 //! exactly (candle-nn's `AdamW` keeps its moments private).
 
 use candle_core::{backprop::GradStore, Result, Tensor, Var};
+use stipple_nn::ops::adamw::{adamw_step, AdamWStep};
 
 /// Hyper-parameters of AdamW (Loshchilov & Hutter 2019, "Decoupled Weight Decay
 /// Regularization", Algorithm 2), PyTorch's `torch.optim.AdamW` defaults but for the rate.
@@ -89,8 +90,22 @@ impl AdamW {
         self.t += 1;
         let bias1 = 1.0 - c.beta1.powi(self.t as i32);
         let bias2 = 1.0 - c.beta2.powi(self.t as i32);
+        let kernel_step = AdamWStep {
+            lr,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+            grad_scale,
+            bias1,
+            bias2,
+        };
         for (_, slot) in &mut self.slots {
             let Some(g) = grads.get(&slot.var) else { continue };
+            // On the CPU: the fused in-place kernel (three parallel passes, no allocation).
+            if adamw_step(slot.var.as_tensor(), &g.contiguous()?, &slot.m, &slot.v, kernel_step)? {
+                continue;
+            }
             let g = (g * grad_scale)?;
             slot.m = ((&slot.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
             slot.v = ((&slot.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
@@ -131,7 +146,8 @@ impl AdamW {
                         dst.dims()
                     ));
                 }
-                *dst = src.to_device(dst.device()).map_err(|e| e.to_string())?;
+                // A copy of its own: the fused update writes the moments in place.
+                *dst = src.to_device(dst.device()).and_then(|t| t.copy()).map_err(|e| e.to_string())?;
             }
         }
         self.t = t;
@@ -142,7 +158,7 @@ impl AdamW {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     #[test]
     fn warmup_is_linear_then_flat() {
@@ -152,22 +168,22 @@ mod tests {
         assert_eq!(warmup_lr(0.5, 0, 0), 0.5);
     }
 
-    /// Two steps on f(w) = Σ w² checked against the update written out by hand
-    /// (PyTorch `torch.optim.AdamW` performs the same arithmetic).
-    #[test]
-    fn matches_hand_computed_update() -> Result<()> {
+    /// Two steps on f(w) = Σ w² (gradients scaled by `grad_scale`) in `dtype`, checked against
+    /// the update written out by hand in f64 (PyTorch `torch.optim.AdamW` performs the same
+    /// arithmetic). f32 and f64 take the fused in-place kernel, f16 the candle-ops path.
+    fn check_against_hand_computed(dtype: DType, grad_scale: f64, tol: f64) -> Result<()> {
         let dev = Device::Cpu;
-        let w = Var::from_vec(vec![1.0f32, -2.0], 2, &dev)?;
+        let w = Var::from_tensor(&Tensor::new(&[1.0f64, -2.0, 0.5], &dev)?.to_dtype(dtype)?)?;
         let cfg = AdamWConfig { lr: 0.1, weight_decay: 0.01, ..Default::default() };
         let mut opt = AdamW::new(vec![("w".into(), w.clone())], cfg)?;
-        let mut expect = [1.0f64, -2.0];
-        let (mut m, mut v) = ([0f64; 2], [0f64; 2]);
+        let mut expect = w.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        let (mut m, mut v) = ([0f64; 3], [0f64; 3]);
         for t in 1..=2 {
             let loss = w.as_tensor().sqr()?.sum_all()?;
             let grads = loss.backward()?;
-            opt.step(&grads, 0.1, 1.0)?;
-            for i in 0..2 {
-                let g = 2.0 * expect[i];
+            opt.step(&grads, 0.1, grad_scale)?;
+            for i in 0..3 {
+                let g = 2.0 * expect[i] * grad_scale;
                 m[i] = 0.9 * m[i] + 0.1 * g;
                 v[i] = 0.999 * v[i] + 0.001 * g * g;
                 let mh = m[i] / (1.0 - 0.9f64.powi(t));
@@ -175,10 +191,23 @@ mod tests {
                 expect[i] = expect[i] * (1.0 - 0.1 * 0.01) - 0.1 * mh / (vh.sqrt() + 1e-8);
             }
         }
-        let got = w.as_tensor().to_vec1::<f32>()?;
-        for i in 0..2 {
-            assert!((got[i] as f64 - expect[i]).abs() < 1e-5, "{got:?} vs {expect:?}");
+        let got = w.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        for i in 0..3 {
+            assert!((got[i] - expect[i]).abs() < tol, "{dtype:?} scale {grad_scale}: {got:?} vs {expect:?}");
+        }
+        let (moments, expect_m) = (opt.state_tensors(), m);
+        let m_got = moments[0].1.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        for i in 0..3 {
+            assert!((m_got[i] - expect_m[i]).abs() < tol * (1.0 + expect_m[i].abs()), "{dtype:?}: m {m_got:?} vs {expect_m:?}");
         }
         Ok(())
+    }
+
+    #[test]
+    fn matches_hand_computed_update() -> Result<()> {
+        check_against_hand_computed(DType::F32, 1.0, 1e-5)?;
+        check_against_hand_computed(DType::F32, 0.25, 1e-5)?;
+        check_against_hand_computed(DType::F64, 0.25, 1e-12)?;
+        check_against_hand_computed(DType::F16, 0.25, 2e-2)
     }
 }

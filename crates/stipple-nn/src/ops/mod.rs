@@ -16,6 +16,7 @@
 //! way. The element-wise loops of these kernels run vectorised for the CPU's instruction set
 //! (`simd`).
 
+pub mod adamw;
 pub mod attention;
 pub mod bias;
 pub mod conv2d;

@@ -8,8 +8,8 @@
 //!
 //! - train: batch 32, `x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε` (DDPM linear β, t ~ U{0…999}),
 //!   loss = MSE(UNet2D::forward_train(x_t, t), ε) (dropout as configured), `loss.backward()`,
-//!   then one `candle_nn::AdamW` update (lr 2e-4, β (0.9, 0.999), ε 1e-8, weight decay 0).
-//!   `stipple_train`'s own AdamW is not public; candle-nn's does the same arithmetic.
+//!   then one update of the trainer's own optimizer, `stipple_train::AdamW` (lr 2e-4,
+//!   β (0.9, 0.999), ε 1e-8, weight decay 0; its fused in-place kernel on the CPU).
 //! - forward: batch 16, `UNet2D::forward` on plain (non-variable) weights, so no graph is kept.
 //! - sample: what `stipple_pipeline::generate` does for one batch — seeded noise
 //!   (`SeededNoise`), `stipple_sample::sample` with DPM++ 2M over Karras σ of the DDPM
@@ -25,12 +25,13 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{Optimizer, VarBuilder, VarMap};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
 use serde_json::{json, Value};
 use stipple_math::SigmaSchedule;
 use stipple_nn::{denoiser, num_parameters, DiffusionConfig, TensorLatent, UNet2D, UNetConfig};
 use stipple_pipeline::SeededNoise;
+use stipple_train::{AdamW, AdamWConfig};
 use stipple_sample::{sample, NoiseKind, SamplerKind, SamplerOptions};
 
 /// Names accepted by `--preset`, in the default order.
@@ -300,8 +301,11 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
                 .iter()
                 .map(|s| 1.0 / (1.0 + s * s))
                 .collect();
-            let params = candle_nn::ParamsAdamW { lr: 2e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
-            let mut opt = candle_nn::AdamW::new(varmap.all_vars(), params)?;
+            let adamw = AdamWConfig { lr: 2e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+            let mut vars: Vec<(String, Var)> =
+                varmap.data().lock().expect("var map").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut opt = AdamW::new(vars, adamw)?;
             let mut rng = SplitMix(1);
             let mut step = || -> anyhow::Result<()> {
                 let shape = (b, cfg.in_channels, size, size);
@@ -316,7 +320,7 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
                 let out = unet.forward_train(&x, &ts, &Default::default(), rng.next())?;
                 let loss = (out - &eps)?.sqr()?.mean_all()?;
                 let grads = loss.backward()?;
-                opt.step(&grads)?;
+                opt.step(&grads, adamw.lr, 1.0)?;
                 Ok(())
             };
             // One closure serves as warm-up and timed run (`timed` would need two borrows).
@@ -329,7 +333,7 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
                 step()?;
                 times.push(t0.elapsed().as_secs_f64());
             }
-            extra.insert("optimizer".into(), json!("candle_nn::AdamW (lr 2e-4, weight_decay 0)"));
+            extra.insert("optimizer".into(), json!("stipple_train::AdamW (lr 2e-4, weight_decay 0)"));
             (b, 3.0 * fwd1 * b as f64, times)
         }
         "forward" | "sample" => {
