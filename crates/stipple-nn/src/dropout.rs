@@ -7,7 +7,8 @@
 //! counter-based generator: element `i` of layer `id` under seed `s` uses
 //! `mix(key + (i+1)·γ)` with `key = mix(s ⊕ mix(id))`, γ = 0x9E3779B97F4A7C15.
 
-use candle_core::{Result, Tensor};
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 /// Whether a forward pass applies dropout.
@@ -39,27 +40,74 @@ pub fn layer_id(path: &str) -> u64 {
     h
 }
 
+/// Element `i`'s factor of the mask keyed by `key`: `0` with probability `p`, else `scale`.
+#[inline]
+fn mask_value(key: u64, i: usize, p: f64, scale: f32) -> f32 {
+    let bits = splitmix64_mix(key.wrapping_add((i as u64 + 1).wrapping_mul(GAMMA)));
+    // Top 53 bits → a uniform double in [0, 1).
+    let u = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    if u < p {
+        0.0
+    } else {
+        scale
+    }
+}
+
+fn mask_key(seed: u64, layer: u64) -> u64 {
+    splitmix64_mix(seed ^ splitmix64_mix(layer))
+}
+
+/// Values per rayon task.
+const CHUNK: usize = 16 * 1024;
+
 /// The inverted-dropout mask: `n` values, each `0` or `1 / (1 − p)`.
 pub fn dropout_mask(n: usize, p: f64, seed: u64, layer: u64) -> Vec<f32> {
-    let key = splitmix64_mix(seed ^ splitmix64_mix(layer));
+    let key = mask_key(seed, layer);
     let scale = (1.0 / (1.0 - p)) as f32;
     // Counter-based: each element depends on its index alone, so the mask is the same
     // whatever the split over rayon's threads.
-    (0..n)
-        .into_par_iter()
-        .with_min_len(16 * 1024)
-        .map(|i| {
-            let i = i as u64;
-            let bits = splitmix64_mix(key.wrapping_add((i + 1).wrapping_mul(GAMMA)));
-            // Top 53 bits → a uniform double in [0, 1).
-            let u = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-            if u < p {
-                0.0
-            } else {
-                scale
+    (0..n).into_par_iter().with_min_len(CHUNK).map(|i| mask_value(key, i, p, scale)).collect()
+}
+
+/// `x · mask` without building the mask: each element's factor is computed where it is used,
+/// forward and backward (the gradient is `dy · mask`, the same op again).
+#[derive(Debug, Clone, Copy)]
+struct DropoutOp {
+    p: f64,
+    key: u64,
+}
+
+impl DropoutOp {
+    fn apply<T: WithDType>(&self, x: &[T]) -> Vec<T> {
+        let scale = (1.0 / (1.0 - self.p)) as f32;
+        let mut y = x.to_vec();
+        y.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+            for (j, v) in chunk.iter_mut().enumerate() {
+                *v = *v * T::from_f64(mask_value(self.key, c * CHUNK + j, self.p, scale) as f64);
             }
-        })
-        .collect()
+        });
+        y
+    }
+}
+
+impl CustomOp1 for DropoutOp {
+    fn name(&self) -> &'static str {
+        "stipple-dropout"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let Some((lo, hi)) = l.contiguous_offsets() else { bail!("stipple-dropout: the input must be contiguous") };
+        let out = match s {
+            CpuStorage::F32(v) => CpuStorage::F32(self.apply(&v[lo..hi])),
+            CpuStorage::F64(v) => CpuStorage::F64(self.apply(&v[lo..hi])),
+            s => bail!("stipple-dropout: the CPU kernel supports f32 and f64 only (got {:?})", s.dtype()),
+        };
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(dy.contiguous()?.apply_op1_no_bwd(self)?))
+    }
 }
 
 /// A dropout layer with probability `p` and a stable id.
@@ -82,6 +130,10 @@ impl Dropout {
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match mode {
             Mode::Train { seed } if self.p > 0.0 => {
+                if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+                    let op = DropoutOp { p: self.p, key: mask_key(seed, self.id) };
+                    return x.contiguous()?.apply_op1(op);
+                }
                 let mask = dropout_mask(x.elem_count(), self.p, seed, self.id);
                 let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
                 x * mask

@@ -43,3 +43,28 @@ fn mask_statistics_and_scaling() {
     assert_ne!(dropout_mask(64, p, 42, 1), dropout_mask(64, p, 43, 1));
     assert_eq!(dropout_mask(64, p, 42, 1), dropout_mask(64, p, 42, 1));
 }
+
+/// The layer (a custom op that never builds its mask) multiplies by exactly `dropout_mask`,
+/// forward and backward, in f32 and f64, across several rayon tasks; other dtypes take the
+/// mask-tensor path with the same mask.
+#[test]
+fn layer_applies_exactly_the_mask() -> candle_core::Result<()> {
+    use candle_core::{DType, Device, Tensor, Var};
+    use stipple_nn::dropout::{layer_id, Dropout, Mode};
+    let (n, p, seed) = (40_000, 0.3, 11);
+    let layer = Dropout::new(p, "down_blocks.0.resnets.1");
+    let mask = dropout_mask(n, p, seed, layer_id("down_blocks.0.resnets.1"));
+    let values: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+    for dtype in [DType::F32, DType::F64, DType::BF16] {
+        let x = Var::from_tensor(&Tensor::from_vec(values.clone(), (4, n / 4), &Device::Cpu)?.to_dtype(dtype)?)?;
+        let m = Tensor::from_vec(mask.clone(), (4, n / 4), &Device::Cpu)?.to_dtype(dtype)?;
+        let y = layer.forward(&x, Mode::Train { seed })?;
+        let expect = x.as_tensor().mul(&m)?;
+        let as_f64 = |t: &Tensor| t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>();
+        assert_eq!(as_f64(&y)?, as_f64(&expect)?, "{dtype:?}: forward");
+        let r = Tensor::from_vec(values.iter().map(|v| v * 2.0 + 1.0).collect::<Vec<_>>(), (4, n / 4), &Device::Cpu)?.to_dtype(dtype)?;
+        let grads = (&y * &r)?.sum_all()?.backward()?;
+        assert_eq!(as_f64(grads.get(&x).expect("gradient"))?, as_f64(&(&r * &m)?)?, "{dtype:?}: gradient");
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! exactly (candle-nn's `AdamW` keeps its moments private).
 
 use candle_core::{backprop::GradStore, Result, Tensor, Var};
-use stipple_nn::ops::adamw::{adamw_step, AdamWStep};
+use stipple_nn::ops::adamw::{adamw_step, sum_of_squares, AdamWStep};
 
 /// Hyper-parameters of AdamW (Loshchilov & Hutter 2019, "Decoupled Weight Decay
 /// Regularization", Algorithm 2), PyTorch's `torch.optim.AdamW` defaults but for the rate.
@@ -77,7 +77,10 @@ impl AdamW {
         let mut total = 0f64;
         for (_, slot) in &self.slots {
             if let Some(g) = grads.get(&slot.var) {
-                total += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+                total += match sum_of_squares(g)? {
+                    Some(s) => s,
+                    None => g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?,
+                };
             }
         }
         Ok(total.sqrt())

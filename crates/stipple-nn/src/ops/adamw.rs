@@ -1,5 +1,6 @@
-//! One AdamW update (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization",
-//! Algorithm 2) of a parameter and its two moments, in place, as three parallel passes.
+//! The optimizer's kernels: one AdamW update (Loshchilov & Hutter 2019, "Decoupled Weight Decay
+//! Regularization", Algorithm 2) of a parameter and its two moments, in place, as three
+//! parallel passes; and the sum of squares behind the gradient norm.
 //!
 //! Written with candle ops the update is a dozen passes over every parameter, each allocating
 //! a new tensor and each on the calling thread; here `m`, `v` and the parameter are updated
@@ -49,6 +50,26 @@ pub fn adamw_step(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: A
     v.inplace_op2(grad, &SecondMoment(step))?;
     param.inplace_op3(m, v, &ParamUpdate(step))?;
     Ok(true)
+}
+
+/// `Σ x²` over all values of `t` in f64 (for the gradient norm), on rayon's threads; `None`
+/// when there is no kernel for `t` (not on the CPU, not f32/f64, not contiguous).
+pub fn sum_of_squares(t: &Tensor) -> Result<Option<f64>> {
+    if !t.device().is_cpu() || !t.is_contiguous() {
+        return Ok(None);
+    }
+    fn total<T: WithDType>(v: &[T]) -> f64 {
+        // Per-task sums added in task order: the result does not depend on the thread count.
+        let parts: Vec<f64> = v.par_chunks(CHUNK).map(|c| c.iter().map(|x| x.to_f64() * x.to_f64()).sum()).collect();
+        parts.iter().sum()
+    }
+    let (storage, layout) = t.storage_and_layout();
+    let Some((lo, hi)) = layout.contiguous_offsets() else { return Ok(None) };
+    Ok(match &*storage {
+        candle_core::Storage::Cpu(CpuStorage::F32(v)) => Some(total(&v[lo..hi])),
+        candle_core::Storage::Cpu(CpuStorage::F64(v)) => Some(total(&v[lo..hi])),
+        _ => None,
+    })
 }
 
 /// `m ← β₁m + (1−β₁)·s·g`.
@@ -174,6 +195,17 @@ mod tests {
                 assert!((got - want).abs() <= 1e-12 * (1.0 + want.abs()), "[{i}]: {got} vs {want}");
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn sum_of_squares_matches_candle() -> Result<()> {
+        let t = Tensor::arange(0f32, (3 * CHUNK + 9) as f32, &Device::Cpu)?.affine(1e-3, -1.0)?;
+        let expect = t.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
+        let got = sum_of_squares(&t)?.expect("an f32 CPU kernel");
+        assert!((got - expect).abs() <= 1e-12 * expect, "{got} vs {expect}");
+        assert_eq!(sum_of_squares(&t.to_dtype(DType::F16)?)?, None);
+        assert_eq!(sum_of_squares(&t.reshape((3, ()))?.t()?)?, None);
         Ok(())
     }
 
