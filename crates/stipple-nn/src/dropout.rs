@@ -83,7 +83,7 @@ impl DropoutOp {
         let mut y = x.to_vec();
         y.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
             for (j, v) in chunk.iter_mut().enumerate() {
-                *v = *v * T::from_f64(mask_value(self.key, c * CHUNK + j, self.p, scale) as f64);
+                *v *= T::from_f64(mask_value(self.key, c * CHUNK + j, self.p, scale) as f64);
             }
         });
         y

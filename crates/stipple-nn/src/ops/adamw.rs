@@ -10,6 +10,8 @@ use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Tensor, WithDType};
 use rayon::prelude::*;
 
+use super::data;
+
 /// Values per rayon task.
 const CHUNK: usize = 16 * 1024;
 
@@ -79,20 +81,14 @@ struct SecondMoment(AdamWStep);
 /// `p ← p·(1 − lr·λ) − lr·m̂/(√v̂ + ε)`.
 struct ParamUpdate(AdamWStep);
 
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
-        None => bail!("adamw_step: operands must be contiguous"),
-    }
-}
 
 /// Runs the generic kernel `$f` on `dst` and the sources as slices of f32 or of f64.
 macro_rules! run_kernel {
     ($name:literal, $f:ident, $step:expr, $dst_s:expr, $dst_l:expr, [$(($src_s:expr, $src_l:expr)),*]) => {{
         let Some((lo, hi)) = $dst_l.contiguous_offsets() else { bail!("{}: operands must be contiguous", $name) };
         match $dst_s {
-            CpuStorage::F32(d) => $f::<f32>(&mut d[lo..hi], [$(slice::<f32>($src_s, $src_l)?),*], $step),
-            CpuStorage::F64(d) => $f::<f64>(&mut d[lo..hi], [$(slice::<f64>($src_s, $src_l)?),*], $step),
+            CpuStorage::F32(d) => $f::<f32>(&mut d[lo..hi], [$(data::<f32>($src_s, $src_l, $name)?),*], $step),
+            CpuStorage::F64(d) => $f::<f64>(&mut d[lo..hi], [$(data::<f64>($src_s, $src_l, $name)?),*], $step),
             d => bail!("{}: the CPU kernel supports f32 and f64 only (got {:?})", $name, d.dtype()),
         }
         Ok(())
@@ -179,7 +175,7 @@ mod tests {
     #[test]
     fn updates_in_place_as_the_formula_says() -> Result<()> {
         let n = 3 * CHUNK + 5;
-        let vals = |k: f64| (0..n).map(|i| ((i as f64 * k).sin())).collect::<Vec<f64>>();
+        let vals = |k: f64| (0..n).map(|i| (i as f64 * k).sin()).collect::<Vec<f64>>();
         let (p0, g, m0, v0) = (vals(0.37), vals(1.3), vals(0.11), vals(0.07).iter().map(|x| x * x).collect());
         let t = |v: &Vec<f64>| Tensor::from_vec(v.clone(), n, &Device::Cpu);
         let (p, gt, m, v) = (t(&p0)?, t(&g)?, t(&m0)?, t(&v0)?);

@@ -19,6 +19,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Ten
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::data;
 use super::matmul::{matmul, Mat};
 use super::simd::{self, Float};
 
@@ -110,13 +111,6 @@ impl Geom {
     }
 }
 
-/// The contiguous data of one operand.
-fn data<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
-        None => bail!("{op}: operands must be contiguous (call .contiguous() first)"),
-    }
-}
 
 impl CustomOp3 for AttentionOp {
     fn name(&self) -> &'static str {
@@ -248,7 +242,7 @@ fn softmax_row<T: Float>(row: &mut [T]) {
     }
     let inv = T::one() / sum;
     for v in row.iter_mut() {
-        *v = *v * inv;
+        *v *= inv;
     }
 }
 

@@ -9,6 +9,8 @@ use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
+use super::data;
+
 /// Rows per rayon task.
 const ROWS_PER_TASK: usize = 256;
 
@@ -35,12 +37,6 @@ pub struct AddBias;
 #[derive(Debug, Clone, Copy)]
 pub struct ColumnSums;
 
-fn data<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
-        None => bail!("{op}: operands must be contiguous (call .contiguous() first)"),
-    }
-}
 
 impl CustomOp2 for AddBias {
     fn name(&self) -> &'static str {

@@ -31,6 +31,7 @@ use candle_nn::VarBuilder;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::data;
 use super::matmul::{self, Mat};
 
 /// `conv2d(x, w) + bias` with square stride and zero padding, dilation 1, one group.
@@ -273,13 +274,6 @@ impl CustomOp2 for Conv2dBackwardWeight {
     }
 }
 
-/// The contiguous data of one operand.
-fn data<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
-        None => bail!("{op}: operands must be contiguous (call .contiguous() first)"),
-    }
-}
 
 fn dispatch2(
     s1: &CpuStorage,
@@ -681,7 +675,7 @@ fn backward_input<T: Elem>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
 /// `db (B, O)`: the sums of `dy (B, O, N)` over the pixels, one sample per task, in f64.
 fn bias_grad<T: Elem + WithDType>(b: usize, o: usize, dy: &[T]) -> Vec<T> {
     let mut db = vec![T::ZERO; b * o];
-    let n = if b * o == 0 { 0 } else { dy.len() / (b * o) };
+    let n = dy.len().checked_div(b * o).unwrap_or(0);
     db.par_chunks_mut(o.max(1)).enumerate().for_each(|(bi, row)| {
         for (oi, d) in row.iter_mut().enumerate() {
             let pixels = &dy[(bi * o + oi) * n..][..n];

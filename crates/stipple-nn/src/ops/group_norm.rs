@@ -18,10 +18,11 @@
 //! [`group_norm`] hands other dtypes and non-CPU devices to a composition of candle ops.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
+use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use super::data;
 use super::simd::{self, Float as Elem};
 
 /// `GroupNorm(x)·γ + β`, followed by SiLU when `silu`.
@@ -251,13 +252,6 @@ impl CustomOp3 for GroupNormBackward {
     }
 }
 
-/// The contiguous data of one operand.
-fn data<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
-        None => bail!("{op}: operands must be contiguous (call .contiguous() first)"),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Kernels.

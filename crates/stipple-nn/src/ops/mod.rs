@@ -30,3 +30,16 @@ pub use bias::add_bias;
 pub use conv2d::{conv2d, Conv2d};
 pub use group_norm::{group_norm, GroupNorm};
 pub use upsample::upsample_nearest;
+
+/// The contiguous values of one operand of a custom op named `op` (an error naming the op when
+/// the operand is strided: the ops call `.contiguous()` on their inputs first).
+fn data<'a, T: candle_core::WithDType>(
+    s: &'a candle_core::CpuStorage,
+    l: &candle_core::Layout,
+    op: &str,
+) -> candle_core::Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
+        None => candle_core::bail!("{op}: operands must be contiguous (call .contiguous() first)"),
+    }
+}

@@ -10,6 +10,8 @@ use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
+use super::data;
+
 /// `x (B, C, H, W)` upsampled to `(B, C, s·H, s·W)` by repeating each value in an `s × s`
 /// block; on CPU with f32/f64 [`UpsampleNearest`], otherwise candle's `upsample_nearest2d`.
 pub fn upsample_nearest(x: &Tensor, scale: usize) -> Result<Tensor> {
@@ -35,12 +37,6 @@ pub struct UpsampleNearestBackward {
     pub scale: usize,
 }
 
-fn data<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
-        None => bail!("{op}: operands must be contiguous (call .contiguous() first)"),
-    }
-}
 
 impl CustomOp1 for UpsampleNearest {
     fn name(&self) -> &'static str {
