@@ -15,6 +15,9 @@
 //! sum) and [`upsample_nearest`] replace such chains in the U-Net with one parallel pass each
 //! way. The element-wise loops of these kernels run vectorised for the CPU's instruction set
 //! (`simd`).
+//!
+//! [`adamw`] holds the optimizer's kernels: the AdamW update in place, and the sum of squares
+//! behind the gradient norm.
 
 pub mod adamw;
 pub mod attention;
