@@ -13,7 +13,7 @@
 //! CPU kernels: the statistics are accumulated in f64 (two passes over a slice small enough to
 //! stay in cache), and the `(sample, group)` slices are spread over rayon's threads; each slice
 //! runs vectorised for the CPU's instruction set, with a polynomial `exp` in f32
-//! ([`super::simd`]). The
+//! (`ops::simd`). The
 //! backward op recomputes `μ` and `r` instead of saving them. Only f32 and f64 have CPU kernels;
 //! [`group_norm`] hands other dtypes and non-CPU devices to a composition of candle ops.
 
