@@ -215,20 +215,23 @@ fn probabilities<T: Float + 'static>(g: &Geom, h: usize, q_b: &[T], k_b: &[T], p
             Parallelism::None,
         )
     }
-    for row in p.chunks_exact_mut(g.m) {
-        simd::dispatch(SoftmaxRow(row));
-    }
+    simd::dispatch(SoftmaxRows { scores: p, m: g.m });
 }
 
-/// One row of scores, replaced by its softmax (shifted by its maximum: no overflow).
-struct SoftmaxRow<'a, T>(&'a mut [T]);
+/// Rows of `m` scores, each replaced by its softmax (shifted by its maximum: no overflow).
+struct SoftmaxRows<'a, T> {
+    scores: &'a mut [T],
+    m: usize,
+}
 
-impl<T: Float> pulp::WithSimd for SoftmaxRow<'_, T> {
+impl<T: Float> pulp::WithSimd for SoftmaxRows<'_, T> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
-        softmax_row(self.0)
+        for row in self.scores.chunks_exact_mut(self.m) {
+            softmax_row(row)
+        }
     }
 }
 
