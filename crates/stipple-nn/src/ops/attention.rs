@@ -14,12 +14,11 @@
 //! spreads the samples over rayon's threads. Only f32 and f64 have CPU kernels;
 //! [`attention`] hands other dtypes and devices, and attention with a mask, to candle ops.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::data;
+use super::dispatch;
 use super::matmul::{matmul, Mat};
 use super::simd::{self, Float};
 
@@ -128,15 +127,8 @@ impl CustomOp3 for AttentionOp {
     ) -> Result<(CpuStorage, Shape)> {
         let op = self.name();
         let g = Geom::new(l1.shape(), l2.shape(), l3.shape(), self.heads, op)?;
-        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
-            (DType::F32, DType::F32, DType::F32) => {
-                CpuStorage::F32(forward::<f32>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
-            }
-            (DType::F64, DType::F64, DType::F64) => {
-                CpuStorage::F64(forward::<f64>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
-            }
-            (a, b, c) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?}, {b:?}, {c:?})"),
-        };
+        let operands = [(s1, l1), (s2, l2), (s3, l3)];
+        let out = dispatch(operands, op, |[a, b, c]| forward(&g, a, b, c), |[a, b, c]| forward(&g, a, b, c))?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -178,15 +170,8 @@ impl CustomOp3 for AttentionBackward {
             bail!("{op}: [q; dO] {:?} must stack two batches", l1.shape().dims())
         }
         let g = Geom::new(&Shape::from((b2 / 2, n, c)), l2.shape(), l3.shape(), self.heads, op)?;
-        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
-            (DType::F32, DType::F32, DType::F32) => {
-                CpuStorage::F32(backward::<f32>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
-            }
-            (DType::F64, DType::F64, DType::F64) => {
-                CpuStorage::F64(backward::<f64>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
-            }
-            (a, b, c) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?}, {b:?}, {c:?})"),
-        };
+        let operands = [(s1, l1), (s2, l2), (s3, l3)];
+        let out = dispatch(operands, op, |[a, b, c]| backward(&g, a, b, c), |[a, b, c]| backward(&g, a, b, c))?;
         Ok((out, Shape::from(g.b * (g.n + 2 * g.m) * g.c)))
     }
 }

@@ -5,11 +5,10 @@
 //! which candle runs through its generic strided reduction on the calling thread: in an emoji16
 //! training step the bias gradients of the attention projections took some 3% of the time.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::data;
+use super::dispatch;
 
 /// Rows per rayon task.
 const ROWS_PER_TASK: usize = 256;
@@ -49,11 +48,7 @@ impl CustomOp2 for AddBias {
         if l2.shape().dims() != [c] {
             bail!("{op}: bias {:?} does not fit rows of {c}", l2.shape().dims())
         }
-        let out = match (s1.dtype(), s2.dtype()) {
-            (DType::F32, DType::F32) => CpuStorage::F32(forward::<f32>(data(s1, l1, op)?, data(s2, l2, op)?)),
-            (DType::F64, DType::F64) => CpuStorage::F64(forward::<f64>(data(s1, l1, op)?, data(s2, l2, op)?)),
-            (a, b) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?} and {b:?})"),
-        };
+        let out = dispatch([(s1, l1), (s2, l2)], op, |[y, b]| forward(y, b), |[y, b]| forward(y, b))?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -71,11 +66,7 @@ impl CustomOp1 for ColumnSums {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let op = self.name();
         let (_, c) = l.shape().dims2()?;
-        let out = match s.dtype() {
-            DType::F32 => CpuStorage::F32(column_sums::<f32>(data(s, l, op)?, c)),
-            DType::F64 => CpuStorage::F64(column_sums::<f64>(data(s, l, op)?, c)),
-            d => bail!("{op}: the CPU kernel supports f32 and f64 only (got {d:?})"),
-        };
+        let out = dispatch([(s, l)], op, |[dy]| column_sums(dy, c), |[dy]| column_sums(dy, c))?;
         Ok((out, Shape::from(c)))
     }
 }

@@ -25,13 +25,12 @@
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
-use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
 use candle_nn::VarBuilder;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::data;
+use super::dispatch;
 use super::matmul::{self, Mat};
 
 /// `conv2d(x, w) + bias` with square stride and zero padding, dilation 1, one group.
@@ -187,15 +186,8 @@ impl CustomOp3 for Conv2dOp {
         }
         let g = Geom::new(b, c, h, w, o, kh, kw, self.stride, self.padding)?;
         let op = self.name();
-        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
-            (DType::F32, DType::F32, DType::F32) => {
-                CpuStorage::F32(forward::<f32>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
-            }
-            (DType::F64, DType::F64, DType::F64) => {
-                CpuStorage::F64(forward::<f64>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
-            }
-            (a, b, c) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?}, {b:?}, {c:?})"),
-        };
+        let operands = [(s1, l1), (s2, l2), (s3, l3)];
+        let out = dispatch(operands, op, |[a, b, c]| forward(&g, a, b, c), |[a, b, c]| forward(&g, a, b, c))?;
         Ok((out, Shape::from((b, o, g.ho, g.wo))))
     }
 
@@ -231,8 +223,8 @@ impl CustomOp2 for Conv2dBackwardInput {
         if o != o2 || (ho, wo) != (g.ho, g.wo) {
             bail!("conv2d backward: gradient {:?} does not fit weight {:?}", l1.shape().dims(), l2.shape().dims())
         }
-        let out = dispatch2(s1, l1, s2, l2, self.name(), |dy: &[f32], w: &[f32]| backward_input(&g, dy, w), |dy, w| {
-            backward_input::<f64>(&g, dy, w)
+        let out = dispatch([(s1, l1), (s2, l2)], self.name(), |[dy, w]| backward_input(&g, dy, w), |[dy, w]| {
+            backward_input(&g, dy, w)
         })?;
         Ok((out, Shape::from((b, c, self.h, self.w))))
     }
@@ -246,11 +238,7 @@ impl CustomOp1 for Conv2dBiasGrad {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, o, _, _) = l.shape().dims4()?;
         let op = self.name();
-        let out = match s.dtype() {
-            DType::F32 => CpuStorage::F32(bias_grad::<f32>(b, o, data(s, l, op)?)),
-            DType::F64 => CpuStorage::F64(bias_grad::<f64>(b, o, data(s, l, op)?)),
-            d => bail!("{op}: the CPU kernel supports f32 and f64 only (got {d:?})"),
-        };
+        let out = dispatch([(s, l)], op, |[dy]| bias_grad(b, o, dy), |[dy]| bias_grad(b, o, dy))?;
         Ok((out, Shape::from((b, o))))
     }
 }
@@ -267,29 +255,13 @@ impl CustomOp2 for Conv2dBackwardWeight {
         if b != b2 || (ho, wo) != (g.ho, g.wo) {
             bail!("conv2d backward: gradient {:?} does not fit input {:?}", l2.shape().dims(), l1.shape().dims())
         }
-        let out = dispatch2(s1, l1, s2, l2, self.name(), |x: &[f32], dy: &[f32]| backward_weight(&g, x, dy), |x, dy| {
-            backward_weight::<f64>(&g, x, dy)
+        let out = dispatch([(s1, l1), (s2, l2)], self.name(), |[x, dy]| backward_weight(&g, x, dy), |[x, dy]| {
+            backward_weight(&g, x, dy)
         })?;
         Ok((out, Shape::from((o, c, self.kh, self.kw))))
     }
 }
 
-
-fn dispatch2(
-    s1: &CpuStorage,
-    l1: &Layout,
-    s2: &CpuStorage,
-    l2: &Layout,
-    op: &str,
-    f32_kernel: impl FnOnce(&[f32], &[f32]) -> Vec<f32>,
-    f64_kernel: impl FnOnce(&[f64], &[f64]) -> Vec<f64>,
-) -> Result<CpuStorage> {
-    match (s1.dtype(), s2.dtype()) {
-        (DType::F32, DType::F32) => Ok(CpuStorage::F32(f32_kernel(data(s1, l1, op)?, data(s2, l2, op)?))),
-        (DType::F64, DType::F64) => Ok(CpuStorage::F64(f64_kernel(data(s1, l1, op)?, data(s2, l2, op)?))),
-        (a, b) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?} and {b:?})"),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Kernels.

@@ -17,12 +17,11 @@
 //! backward op recomputes `μ` and `r` instead of saving them. Only f32 and f64 have CPU kernels;
 //! [`group_norm`] hands other dtypes and non-CPU devices to a composition of candle ops.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use super::data;
+use super::dispatch;
 use super::simd::{self, Float as Elem};
 
 /// `GroupNorm(x)·γ + β`, followed by SiLU when `silu`.
@@ -185,15 +184,8 @@ impl CustomOp3 for GroupNormOp {
             bail!("group_norm: γ {:?} and β {:?} must have {} elements", l2.shape().dims(), l3.shape().dims(), g.c)
         }
         let op = self.name();
-        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
-            (DType::F32, DType::F32, DType::F32) => {
-                CpuStorage::F32(forward::<f32>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
-            }
-            (DType::F64, DType::F64, DType::F64) => {
-                CpuStorage::F64(forward::<f64>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
-            }
-            (a, b, c) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?}, {b:?}, {c:?})"),
-        };
+        let operands = [(s1, l1), (s2, l2), (s3, l3)];
+        let out = dispatch(operands, op, |[a, b, c]| forward(&g, a, b, c), |[a, b, c]| forward(&g, a, b, c))?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -239,15 +231,8 @@ impl CustomOp3 for GroupNormBackward {
             bail!("group_norm backward: [γ; β] {:?} must have {} elements", l3.shape().dims(), 2 * g.c)
         }
         let op = self.name();
-        let out = match (s1.dtype(), s2.dtype(), s3.dtype()) {
-            (DType::F32, DType::F32, DType::F32) => {
-                CpuStorage::F32(backward::<f32>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
-            }
-            (DType::F64, DType::F64, DType::F64) => {
-                CpuStorage::F64(backward::<f64>(&g, data(s1, l1, op)?, data(s2, l2, op)?, data(s3, l3, op)?))
-            }
-            (a, b, c) => bail!("{op}: the CPU kernel supports f32 and f64 only (got {a:?}, {b:?}, {c:?})"),
-        };
+        let operands = [(s1, l1), (s2, l2), (s3, l3)];
+        let out = dispatch(operands, op, |[a, b, c]| backward(&g, a, b, c), |[a, b, c]| backward(&g, a, b, c))?;
         Ok((out, Shape::from(l1.shape().elem_count() + 2 * g.c)))
     }
 }

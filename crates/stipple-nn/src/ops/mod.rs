@@ -34,6 +34,34 @@ pub use conv2d::{conv2d, Conv2d};
 pub use group_norm::{group_norm, GroupNorm};
 pub use upsample::upsample_nearest;
 
+/// Runs a CPU kernel on the operands of the custom op `op`: `f32_kernel` when they are all f32,
+/// `f64_kernel` when all f64 (the same generic kernel, instantiated twice), an error naming the
+/// op otherwise.
+fn dispatch<const N: usize>(
+    operands: [(&candle_core::CpuStorage, &candle_core::Layout); N],
+    op: &str,
+    f32_kernel: impl FnOnce([&[f32]; N]) -> Vec<f32>,
+    f64_kernel: impl FnOnce([&[f64]; N]) -> Vec<f64>,
+) -> candle_core::Result<candle_core::CpuStorage> {
+    use candle_core::{backend::BackendStorage, CpuStorage, DType};
+    fn slices<'a, T: candle_core::WithDType, const N: usize>(
+        operands: [(&'a CpuStorage, &candle_core::Layout); N],
+        op: &str,
+    ) -> candle_core::Result<[&'a [T]; N]> {
+        let mut out: [&[T]; N] = [&[]; N];
+        for (o, (s, l)) in out.iter_mut().zip(operands) {
+            *o = data(s, l, op)?;
+        }
+        Ok(out)
+    }
+    let dtypes: Vec<DType> = operands.iter().map(|(s, _)| s.dtype()).collect();
+    match dtypes.as_slice() {
+        [DType::F32, ..] if dtypes.iter().all(|&d| d == DType::F32) => Ok(CpuStorage::F32(f32_kernel(slices(operands, op)?))),
+        [DType::F64, ..] if dtypes.iter().all(|&d| d == DType::F64) => Ok(CpuStorage::F64(f64_kernel(slices(operands, op)?))),
+        _ => candle_core::bail!("{op}: the CPU kernel supports f32 and f64 only (got {dtypes:?})"),
+    }
+}
+
 /// The contiguous values of one operand of a custom op named `op` (an error naming the op when
 /// the operand is strided: the ops call `.contiguous()` on their inputs first).
 fn data<'a, T: candle_core::WithDType>(

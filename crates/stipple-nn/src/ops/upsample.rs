@@ -6,11 +6,10 @@
 //! convolution with a kernel of ones (candle's direct convolution loop); here both directions
 //! are one pass with the `(sample, channel)` planes spread over rayon's threads.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::data;
+use super::dispatch;
 
 /// `x (B, C, H, W)` upsampled to `(B, C, s·H, s·W)` by repeating each value in an `s × s`
 /// block; on CPU with f32/f64 [`UpsampleNearest`], otherwise candle's `upsample_nearest2d`.
@@ -47,11 +46,7 @@ impl CustomOp1 for UpsampleNearest {
         let (b, c, h, w) = l.shape().dims4()?;
         let s = self.scale;
         let op = self.name();
-        let out = match st.dtype() {
-            DType::F32 => CpuStorage::F32(forward::<f32>(data(st, l, op)?, h, w, s)),
-            DType::F64 => CpuStorage::F64(forward::<f64>(data(st, l, op)?, h, w, s)),
-            d => bail!("{op}: the CPU kernel supports f32 and f64 only (got {d:?})"),
-        };
+        let out = dispatch([(st, l)], op, |[x]| forward(x, h, w, s), |[x]| forward(x, h, w, s))?;
         Ok((out, Shape::from((b, c, s * h, s * w))))
     }
 
@@ -73,11 +68,7 @@ impl CustomOp1 for UpsampleNearestBackward {
             bail!("{op}: gradient {:?} is not a multiple of the scale {s}", l.shape().dims())
         }
         let (h, w) = (sh / s, sw / s);
-        let out = match st.dtype() {
-            DType::F32 => CpuStorage::F32(backward::<f32>(data(st, l, op)?, h, w, s)),
-            DType::F64 => CpuStorage::F64(backward::<f64>(data(st, l, op)?, h, w, s)),
-            d => bail!("{op}: the CPU kernel supports f32 and f64 only (got {d:?})"),
-        };
+        let out = dispatch([(st, l)], op, |[x]| backward(x, h, w, s), |[x]| backward(x, h, w, s))?;
         Ok((out, Shape::from((b, c, h, w))))
     }
 }
