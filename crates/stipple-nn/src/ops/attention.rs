@@ -18,7 +18,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Ten
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::dispatch;
+use super::{dispatch, unpack};
 use super::matmul::{matmul, Mat};
 use super::simd::{self, Float};
 
@@ -142,10 +142,7 @@ impl CustomOp3 for AttentionOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let q_and_dout = Tensor::cat(&[q, &d_out.contiguous()?], 0)?;
         let packed = q_and_dout.apply_op3_no_bwd(k, v, &AttentionBackward { heads: self.heads })?;
-        let (nq, nk) = (q.elem_count(), k.elem_count());
-        let dq = packed.narrow(0, 0, nq)?.reshape(q.shape())?;
-        let dk = packed.narrow(0, nq, nk)?.reshape(k.shape())?;
-        let dv = packed.narrow(0, nq + nk, nk)?.reshape(v.shape())?;
+        let [dq, dk, dv] = unpack(&packed, [q, k, v])?;
         Ok((Some(dq), Some(dk), Some(dv)))
     }
 }

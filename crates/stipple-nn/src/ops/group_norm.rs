@@ -21,7 +21,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Module, Result, Sh
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use super::dispatch;
+use super::{dispatch, unpack};
 use super::simd::{self, Float as Elem};
 
 /// `GroupNorm(x)·γ + β`, followed by SiLU when `silu`.
@@ -201,10 +201,7 @@ impl CustomOp3 for GroupNormOp {
         let params = Tensor::cat(&[gamma, beta], 0)?;
         let bwd = GroupNormBackward { num_groups: self.num_groups, eps: self.eps, silu: self.silu };
         let packed = x.apply_op3_no_bwd(&dy, &params, &bwd)?;
-        let (n, c) = (x.elem_count(), gamma.elem_count());
-        let dx = packed.narrow(0, 0, n)?.reshape(x.shape())?;
-        let dgamma = packed.narrow(0, n, c)?.reshape(gamma.shape())?;
-        let dbeta = packed.narrow(0, n + c, c)?.reshape(beta.shape())?;
+        let [dx, dgamma, dbeta] = unpack(&packed, [x, gamma, beta])?;
         Ok((Some(dx), Some(dgamma), Some(dbeta)))
     }
 }

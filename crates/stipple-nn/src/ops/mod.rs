@@ -34,6 +34,18 @@ pub use conv2d::{conv2d, Conv2d};
 pub use group_norm::{group_norm, GroupNorm};
 pub use upsample::upsample_nearest;
 
+/// Cuts the flat output of a backward op that packs several gradients one after another
+/// into tensors shaped like `like` (the op's inputs, in order).
+fn unpack<const N: usize>(packed: &candle_core::Tensor, like: [&candle_core::Tensor; N]) -> candle_core::Result<[candle_core::Tensor; N]> {
+    let mut start = 0;
+    let mut out = Vec::with_capacity(N);
+    for t in like {
+        out.push(packed.narrow(0, start, t.elem_count())?.reshape(t.shape())?);
+        start += t.elem_count();
+    }
+    Ok(out.try_into().expect("one tensor per input"))
+}
+
 /// Runs a CPU kernel on the operands of the custom op `op`: `f32_kernel` when they are all f32,
 /// `f64_kernel` when all f64 (the same generic kernel, instantiated twice), an error naming the
 /// op otherwise.

@@ -31,8 +31,8 @@ use serde_json::{json, Value};
 use stipple_math::SigmaSchedule;
 use stipple_nn::{denoiser, num_parameters, DiffusionConfig, TensorLatent, UNet2D, UNetConfig};
 use stipple_pipeline::SeededNoise;
-use stipple_train::{AdamW, AdamWConfig};
 use stipple_sample::{sample, NoiseKind, SamplerKind, SamplerOptions};
+use stipple_train::{AdamW, AdamWConfig};
 
 /// Names accepted by `--preset`, in the default order.
 pub const PRESETS: &[&str] = &["bench-unet16", "bench-unet32", "bench-unet64", "emoji16"];
