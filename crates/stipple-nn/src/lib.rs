@@ -11,6 +11,7 @@ mod diffusion;
 pub mod dropout;
 pub mod embeddings;
 pub mod error;
+pub mod init;
 mod guidance;
 mod latent;
 mod layer_norm;

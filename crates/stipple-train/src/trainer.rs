@@ -18,7 +18,8 @@ use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunSt
 use crate::dashboard::{Dashboard, StepStats};
 use crate::data::{csv_column, embedded_column, embedded_emoji, load_folder, load_labels, ImageSet};
 use crate::ema::{ema_decay, Ema};
-use crate::init::{named_vars, seeded_var_builder};
+use crate::init::named_vars;
+use stipple_nn::init::seeded_var_builder;
 use crate::objective::{diffusion_loss, drop_conditions, NoiseDraw};
 use crate::optim::{warmup_lr, AdamW};
 use crate::order::{batch_indices, step_rng};
