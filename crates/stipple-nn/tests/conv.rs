@@ -32,7 +32,9 @@ const fn case(b: usize, c: usize, o: usize, h: usize, w: usize, k: usize, stride
 /// more threads batch 1 parallelises inside the GEMM, batches 3 and 5 over samples, split
 /// unevenly over two threads), 1×1, 3×3 and 5×5
 /// kernels, stride 1 and 2, padding 0, 1 and 2; the "same"-padded stride-1 cases (the shifted
-/// copies of `im2col_same_stride1`) include images narrower and shorter than the padding.
+/// copies of `im2col_same_stride1`) include images narrower and shorter than the padding. The
+/// last three have maps of 32×32 pixels or more, where "same" convolutions are sums of shifted
+/// GEMMs over a padded grid instead.
 const CASES: &[Case] = &[
     case(2, 3, 4, 1, 2, 5, 1, 2),
     case(2, 3, 5, 4, 1, 3, 1, 1),
@@ -52,6 +54,9 @@ const CASES: &[Case] = &[
     case(5, 6, 7, 4, 3, 3, 1, 1),
     case(5, 4, 3, 5, 4, 1, 1, 0),
     case(5, 3, 4, 6, 5, 3, 2, 1),
+    case(2, 3, 5, 33, 32, 3, 1, 1),
+    case(1, 4, 6, 32, 40, 5, 1, 2),
+    case(3, 6, 17, 32, 33, 3, 1, 1),
 ];
 
 /// The bias variants of [`conv2d`].
@@ -214,6 +219,62 @@ fn gradients_match_finite_differences_f64() -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Central differences in f64 at sampled entries of a map large enough for the shifted-GEMM
+/// kernels (33×32, 3×3, padding 1), with a per-sample bias. `L = Σ y·r` is linear in each
+/// argument, so the difference is exact up to rounding.
+#[test]
+fn gradients_match_finite_differences_on_a_large_map_f64() -> Result<()> {
+    let (b, c, o, h, w) = (2, 3, 4, 33, 32);
+    let x0 = det(&[b, c, h, w], 15, DType::F64)?;
+    let w0 = det(&[o, c, 3, 3], 16, DType::F64)?;
+    let b0 = det(&[b, o], 17, DType::F64)?;
+    let r = det(&[b, o, h, w], 18, DType::F64)?;
+    let loss = |args: [&Tensor; 3]| -> Result<f64> { (conv2d(args[0], args[1], Some(args[2]), 1, 1)? * &r)?.sum_all()?.to_scalar::<f64>() };
+    let vars = [Var::from_tensor(&x0)?, Var::from_tensor(&w0)?, Var::from_tensor(&b0)?];
+    let grads = (conv2d(&vars[0], &vars[1], Some(vars[2].as_tensor()), 1, 1)? * &r)?.sum_all()?.backward()?;
+    let base = [&x0, &w0, &b0];
+    for which in 0..3 {
+        let analytic = grads.get(&vars[which]).unwrap().flatten_all()?.to_vec1::<f64>()?;
+        let flat = base[which].flatten_all()?.to_vec1::<f64>()?;
+        // Every weight and bias entry; for the input, the corners and borders of both images
+        // (where the padding matters) and a stride through the interior.
+        let entries: Vec<usize> = if which == 0 {
+            let corners = [0, w - 1, (h - 1) * w, h * w - 1, h * w, c * h * w - 1, c * h * w, flat.len() - 1];
+            corners.into_iter().chain((0..flat.len()).step_by(97)).collect()
+        } else {
+            (0..flat.len()).collect()
+        };
+        for i in entries {
+            let bump = |delta: f64| -> Result<f64> {
+                let mut v = flat.clone();
+                v[i] += delta;
+                let t = Tensor::from_vec(v, base[which].dims(), &Device::Cpu)?;
+                let mut args = base;
+                args[which] = &t;
+                loss(args)
+            };
+            let numeric = (bump(1e-3)? - bump(-1e-3)?) / 2e-3;
+            let tol = 1e-9 * numeric.abs().max(1.0);
+            assert!((numeric - analytic[i]).abs() < tol, "arg {which} entry {i}: numeric {numeric} vs analytic {}", analytic[i]);
+        }
+    }
+    Ok(())
+}
+
+/// Only operands that track operations get a gradient: a plain input (like the network's
+/// noisy image) gets none, and the weight's is still candle's.
+#[test]
+fn no_gradient_for_an_input_that_needs_none() -> Result<()> {
+    let x = det(&[2, 3, 6, 5], 19, DType::F64)?;
+    let w = Var::from_tensor(&det(&[4, 3, 3, 3], 20, DType::F64)?)?;
+    let r = det(&[2, 4, 6, 5], 21, DType::F64)?;
+    let grads = (conv2d(&x, &w, None, 1, 1)? * &r)?.sum_all()?.backward()?;
+    assert!(grads.get(&x).is_none(), "a gradient was computed for an input that tracks nothing");
+    let reference = (x.conv2d(&w, 1, 1, 1, 1)? * &r)?.sum_all()?.backward()?;
+    assert!(max_abs_diff(grads.get(&w).unwrap(), reference.get(&w).unwrap())? < 1e-12);
     Ok(())
 }
 
