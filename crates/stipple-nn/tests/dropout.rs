@@ -68,3 +68,14 @@ fn layer_applies_exactly_the_mask() -> candle_core::Result<()> {
     }
     Ok(())
 }
+
+/// The dropped positions of one mask, recorded from the first implementation (2026-11), so
+/// that a faster kernel cannot silently change which elements a resumed run drops.
+#[test]
+fn mask_is_unchanged_since_it_was_recorded() {
+    let m = dropout_mask(4096, 0.3, 42, 1);
+    let dropped: Vec<usize> = m.iter().enumerate().filter(|(_, &v)| v == 0.0).map(|(i, _)| i).take(16).collect();
+    let count = m.iter().filter(|&&v| v == 0.0).count();
+    assert_eq!(dropped, [0, 2, 4, 6, 10, 11, 13, 14, 17, 18, 19, 20, 26, 29, 30, 32]);
+    assert_eq!(count, 1207);
+}
