@@ -66,7 +66,7 @@ fn main() -> Result<()> {
                 (fwd + bwd) * 1e3
             );
         }
-        let op = GroupNormBackward { num_groups: groups, eps, silu: true };
+        let op = GroupNormBackward { num_groups: groups, eps, silu: true, dropout: None };
         let params = Tensor::cat(&[gamma.as_tensor(), beta.as_tensor()], 0)?;
         let bwd_op = time(reps, || x.apply_op3_no_bwd(&r, &params, &op).map(|_| ()))?;
         println!("{:<18} {:>7} {:>10} {:>10.3}", format!("({b}, {c}, {hw}, {hw})"), "bwd op", "", bwd_op * 1e3);

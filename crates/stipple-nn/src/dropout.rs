@@ -65,34 +65,53 @@ fn mask_key(seed: u64, layer: u64) -> u64 {
 /// Values per rayon task.
 const CHUNK: usize = 16 * 1024;
 
+/// One layer's mask for one training step: element `i` is dropped (factor 0) with probability
+/// `p` and otherwise scaled by `1 / (1 − p)`, decided by [`dropped`] from its index alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropoutMask {
+    key: u64,
+    threshold: u64,
+    /// `1 / (1 − p)` in f32, the value of a kept element of [`DropoutMask::factors`].
+    scale: f32,
+}
+
+impl DropoutMask {
+    /// The mask of layer `layer` (a [`layer_id`]) under `seed`.
+    pub fn new(p: f64, seed: u64, layer: u64) -> Self {
+        Self { key: mask_key(seed, layer), threshold: drop_threshold(p), scale: (1.0 / (1.0 - p)) as f32 }
+    }
+
+    /// The first `n` factors, each `0` or `1 / (1 − p)`.
+    pub fn factors(&self, n: usize) -> Vec<f32> {
+        // Counter-based: each element depends on its index alone, so the mask is the same
+        // whatever the split over rayon's threads.
+        (0..n).into_par_iter().with_min_len(CHUNK).map(|i| if dropped(self.key, i, self.threshold) { 0.0 } else { self.scale }).collect()
+    }
+
+    /// Multiplies `v[j]`, element `start + j` of the masked tensor, by its factor.
+    #[inline]
+    pub(crate) fn apply<T: WithDType>(&self, start: usize, v: &mut [T]) {
+        let (zero, scale) = (T::from_f64(0.0), T::from_f64(self.scale as f64));
+        for (j, x) in v.iter_mut().enumerate() {
+            *x *= if dropped(self.key, start + j, self.threshold) { zero } else { scale };
+        }
+    }
+}
+
 /// The inverted-dropout mask: `n` values, each `0` or `1 / (1 − p)`.
 pub fn dropout_mask(n: usize, p: f64, seed: u64, layer: u64) -> Vec<f32> {
-    let (key, threshold) = (mask_key(seed, layer), drop_threshold(p));
-    let scale = (1.0 / (1.0 - p)) as f32;
-    // Counter-based: each element depends on its index alone, so the mask is the same
-    // whatever the split over rayon's threads.
-    (0..n).into_par_iter().with_min_len(CHUNK).map(|i| if dropped(key, i, threshold) { 0.0 } else { scale }).collect()
+    DropoutMask::new(p, seed, layer).factors(n)
 }
 
 /// `x · mask` without building the mask: each element's factor is computed where it is used,
 /// forward and backward (the gradient is `dy · mask`, the same op again).
 #[derive(Debug, Clone, Copy)]
-struct DropoutOp {
-    p: f64,
-    key: u64,
-}
+struct DropoutOp(DropoutMask);
 
 impl DropoutOp {
     fn apply<T: WithDType>(&self, x: &[T]) -> Vec<T> {
-        // The factors as `dropout_mask` has them (an f32 scale), converted to T.
-        let scale = T::from_f64((1.0 / (1.0 - self.p)) as f32 as f64);
-        let (key, threshold, zero) = (self.key, drop_threshold(self.p), T::from_f64(0.0));
         let mut y = x.to_vec();
-        y.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-            for (j, v) in chunk.iter_mut().enumerate() {
-                *v *= if dropped(key, c * CHUNK + j, threshold) { zero } else { scale };
-            }
-        });
+        y.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| self.0.apply(c * CHUNK, chunk));
         y
     }
 }
@@ -135,17 +154,27 @@ impl Dropout {
     /// # Shapes
     /// - `x`: any shape; returns the same shape
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
-        match mode {
-            Mode::Train { seed } if self.p > 0.0 => {
-                if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-                    let op = DropoutOp { p: self.p, key: mask_key(seed, self.id) };
-                    return x.contiguous()?.apply_op1(op);
-                }
-                let mask = dropout_mask(x.elem_count(), self.p, seed, self.id);
-                let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-                x * mask
-            }
-            _ => Ok(x.clone()),
+        match self.mask(mode) {
+            Some(mask) => mask_tensor(x, mask),
+            None => Ok(x.clone()),
         }
     }
+
+    /// This step's mask, or `None` when the layer is the identity (inference, or `p = 0`).
+    pub fn mask(&self, mode: Mode) -> Option<DropoutMask> {
+        match mode {
+            Mode::Train { seed } if self.p > 0.0 => Some(DropoutMask::new(self.p, seed, self.id)),
+            _ => None,
+        }
+    }
+}
+
+/// `x · mask`: on the CPU in f32/f64 an op that never builds the mask, elsewhere a product with
+/// the mask as a tensor.
+pub(crate) fn mask_tensor(x: &Tensor, mask: DropoutMask) -> Result<Tensor> {
+    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+        return x.contiguous()?.apply_op1(DropoutOp(mask));
+    }
+    let factors = Tensor::from_vec(mask.factors(x.elem_count()), x.shape(), x.device())?.to_dtype(x.dtype())?;
+    x * factors
 }

@@ -70,8 +70,7 @@ impl ResnetBlock2D {
         // The time embedding's (B, C) projection is added as part of conv1's bias.
         let t = self.time_emb_proj.forward(&temb.silu()?)?;
         let h = self.conv1.forward_shifted(&self.norm1.forward_silu(x)?, &t)?;
-        let h = self.norm2.forward_silu(&h)?;
-        let h = self.conv2.forward(&self.dropout.forward(&h, mode)?)?;
+        let h = self.conv2.forward(&self.norm2.forward_silu_dropout(&h, &self.dropout, mode)?)?;
         let shortcut = match &self.conv_shortcut {
             Some(c) => c.forward(x)?,
             None => x.clone(),

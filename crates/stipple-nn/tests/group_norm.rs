@@ -234,3 +234,35 @@ fn layer_parameters() -> Result<()> {
     assert!(max_abs_diff(&Module::forward(&gn, &x)?, &gn.forward(&x)?)? < 1e-7);
     Ok(())
 }
+
+/// `group_norm_silu_dropout` is exactly the dropout layer applied to `group_norm(…, silu)`:
+/// the same values and the same gradients w.r.t. x, γ and β, bit for bit, in f32 and f64 (the
+/// fused kernels), and in bf16 (the fallback of both); the mask is really applied.
+#[test]
+fn fused_dropout_is_exactly_the_dropout_layer() -> Result<()> {
+    use stipple_nn::dropout::{Dropout, Mode};
+    use stipple_nn::ops::group_norm::group_norm_silu_dropout;
+    let layer = Dropout::new(0.3, "down_blocks.1.resnets.0");
+    let mode = Mode::Train { seed: 9 };
+    let mask = layer.mask(mode).expect("a training-mode mask");
+    for (dtype, dims) in [(DType::F32, [3, 64, 9, 7]), (DType::F64, [2, 12, 5, 6]), (DType::BF16, [2, 12, 5, 6])] {
+        let x = Var::from_tensor(&det(&dims, 31, dtype)?)?;
+        let gamma = Var::from_tensor(&(det(&[dims[1]], 32, dtype)? + 1.0)?)?;
+        let beta = Var::from_tensor(&det(&[dims[1]], 33, dtype)?)?;
+        let r = det(&dims, 34, dtype)?;
+        let groups = 4;
+        let fused = group_norm_silu_dropout(&x, &gamma, &beta, groups, 1e-5, mask)?;
+        let plain = group_norm(&x, &gamma, &beta, groups, 1e-5, true)?;
+        let composed = layer.forward(&plain, mode)?;
+        let as_f64 = |t: &Tensor| t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>();
+        assert_eq!(as_f64(&fused)?, as_f64(&composed)?, "{dtype:?}: forward");
+        let zeros = as_f64(&fused)?.iter().zip(as_f64(&plain)?).filter(|(f, p)| **f == 0.0 && *p != 0.0).count();
+        assert!(zeros > 0, "{dtype:?}: no element was dropped");
+        let g_fused = (fused * &r)?.sum_all()?.backward()?;
+        let g_composed = (composed * &r)?.sum_all()?.backward()?;
+        for (name, v) in [("x", &x), ("gamma", &gamma), ("beta", &beta)] {
+            assert_eq!(as_f64(g_fused.get(v).unwrap())?, as_f64(g_composed.get(v).unwrap())?, "{dtype:?}: d/d{name}");
+        }
+    }
+    Ok(())
+}

@@ -16,6 +16,11 @@
 //! (`ops::simd`). The
 //! backward op recomputes `μ` and `r` instead of saving them. Only f32 and f64 have CPU kernels;
 //! [`group_norm`] hands other dtypes and non-CPU devices to a composition of candle ops.
+//!
+//! A ResNet block's `dropout(SiLU(GroupNorm(h)))` is one op too ([`group_norm_silu_dropout`]):
+//! the mask is applied to each slice as it is written, and to the incoming gradient slice by
+//! slice, so the dropout adds no pass over memory of its own and no node to the graph (whose
+//! gradient candle would accumulate on one thread).
 
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
@@ -23,6 +28,7 @@ use rayon::prelude::*;
 
 use super::{dispatch, unpack};
 use super::simd::{self, Float as Elem};
+use crate::dropout::{mask_tensor, Dropout, DropoutMask, Mode};
 
 /// `GroupNorm(x)·γ + β`, followed by SiLU when `silu`.
 ///
@@ -35,6 +41,25 @@ use super::simd::{self, Float as Elem};
 /// w.r.t. all three inputs through [`GroupNormBackward`]); anywhere else it is the same formula
 /// written with candle ops.
 pub fn group_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, num_groups: usize, eps: f64, silu: bool) -> Result<Tensor> {
+    group_norm_op(x, gamma, beta, num_groups, eps, silu, None)
+}
+
+/// `SiLU(GroupNorm(x)·γ + β) · mask`: [`group_norm`] with SiLU, followed by a dropout mask, in
+/// one op; exactly `mask` applied to `group_norm(x, γ, β, num_groups, eps, true)`, forward
+/// and backward.
+pub fn group_norm_silu_dropout(x: &Tensor, gamma: &Tensor, beta: &Tensor, num_groups: usize, eps: f64, mask: DropoutMask) -> Result<Tensor> {
+    group_norm_op(x, gamma, beta, num_groups, eps, true, Some(mask))
+}
+
+fn group_norm_op(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    num_groups: usize,
+    eps: f64,
+    silu: bool,
+    dropout: Option<DropoutMask>,
+) -> Result<Tensor> {
     let dims = x.dims();
     if dims.len() < 3 {
         bail!("group_norm: input must be (B, C, …) with rank ≥ 3, got {dims:?}")
@@ -51,12 +76,16 @@ pub fn group_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, num_groups: usize, 
         && gamma.dtype() == x.dtype()
         && beta.dtype() == x.dtype();
     if !supported {
-        return group_norm_candle(x, gamma, beta, num_groups, eps, silu);
+        let y = group_norm_candle(x, gamma, beta, num_groups, eps, silu)?;
+        return match dropout {
+            Some(mask) => mask_tensor(&y, mask),
+            None => Ok(y),
+        };
     }
     let x = x.contiguous()?;
     let gamma = gamma.flatten_all()?.contiguous()?;
     let beta = beta.flatten_all()?.contiguous()?;
-    x.apply_op3(&gamma, &beta, GroupNormOp { num_groups, eps, silu })
+    x.apply_op3(&gamma, &beta, GroupNormOp { num_groups, eps, silu, dropout })
 }
 
 /// Whether `g ≥ 1` groups split `c` channels evenly.
@@ -137,6 +166,15 @@ impl GroupNorm {
     pub fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
         group_norm(x, &self.weight, &self.bias, self.num_groups, self.eps, true)
     }
+
+    /// `dropout(SiLU(GroupNorm(x)))` in one op ([`group_norm_silu_dropout`]); the same as
+    /// [`GroupNorm::forward_silu`] where `dropout` is the identity.
+    pub fn forward_silu_dropout(&self, x: &Tensor, dropout: &Dropout, mode: Mode) -> Result<Tensor> {
+        match dropout.mask(mode) {
+            Some(mask) => group_norm_silu_dropout(x, &self.weight, &self.bias, self.num_groups, self.eps, mask),
+            None => self.forward_silu(x),
+        }
+    }
 }
 
 impl Module for GroupNorm {
@@ -154,6 +192,8 @@ pub struct GroupNormOp {
     pub num_groups: usize,
     pub eps: f64,
     pub silu: bool,
+    /// A dropout mask applied to the output (after the SiLU).
+    pub dropout: Option<DropoutMask>,
 }
 
 /// Backward op: `(x, dy, [γ; β]) -> [dx; dγ; dβ]`, all flattened into one vector of
@@ -163,6 +203,8 @@ pub struct GroupNormBackward {
     pub num_groups: usize,
     pub eps: f64,
     pub silu: bool,
+    /// The forward op's dropout mask, applied to `dy` first.
+    pub dropout: Option<DropoutMask>,
 }
 
 impl CustomOp3 for GroupNormOp {
@@ -185,7 +227,8 @@ impl CustomOp3 for GroupNormOp {
         }
         let op = self.name();
         let operands = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = dispatch(operands, op, |[a, b, c]| forward(&g, a, b, c), |[a, b, c]| forward(&g, a, b, c))?;
+        let mask = self.dropout;
+        let out = dispatch(operands, op, |[a, b, c]| forward(&g, a, b, c, mask), |[a, b, c]| forward(&g, a, b, c, mask))?;
         Ok((out, l1.shape().clone()))
     }
 
@@ -199,7 +242,7 @@ impl CustomOp3 for GroupNormOp {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         let params = Tensor::cat(&[gamma, beta], 0)?;
-        let bwd = GroupNormBackward { num_groups: self.num_groups, eps: self.eps, silu: self.silu };
+        let bwd = GroupNormBackward { num_groups: self.num_groups, eps: self.eps, silu: self.silu, dropout: self.dropout };
         let packed = x.apply_op3_no_bwd(&dy, &params, &bwd)?;
         let [dx, dgamma, dbeta] = unpack(&packed, [x, gamma, beta])?;
         Ok((Some(dx), Some(dgamma), Some(dbeta)))
@@ -229,7 +272,8 @@ impl CustomOp3 for GroupNormBackward {
         }
         let op = self.name();
         let operands = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = dispatch(operands, op, |[a, b, c]| backward(&g, a, b, c), |[a, b, c]| backward(&g, a, b, c))?;
+        let mask = self.dropout;
+        let out = dispatch(operands, op, |[a, b, c]| backward(&g, a, b, c, mask), |[a, b, c]| backward(&g, a, b, c, mask))?;
         Ok((out, Shape::from(l1.shape().elem_count() + 2 * g.c)))
     }
 }
@@ -308,7 +352,7 @@ fn stats<T: Elem>(xs: &[T], eps: f64) -> (f64, f64) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
-fn forward<T: Elem>(g: &Geom, x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
+fn forward<T: Elem>(g: &Geom, x: &[T], gamma: &[T], beta: &[T], dropout: Option<DropoutMask>) -> Vec<T> {
     let len = g.group_len();
     let mut y = vec![T::zero(); x.len()];
     if len == 0 {
@@ -324,7 +368,10 @@ fn forward<T: Elem>(g: &Geom, x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
             gamma: &gamma[c0..][..g.cg],
             beta: &beta[c0..][..g.cg],
         };
-        simd::dispatch(slice)
+        simd::dispatch(slice);
+        if let Some(mask) = dropout {
+            mask.apply(i * len, y_g);
+        }
     });
     y
 }
@@ -358,8 +405,8 @@ impl<T: Elem> pulp::WithSimd for ForwardSlice<'_, T> {
     }
 }
 
-/// `[dx; dγ; dβ]` from `x`, `dy` and `params = [γ; β]`.
-fn backward<T: Elem>(g: &Geom, x: &[T], dy: &[T], params: &[T]) -> Vec<T> {
+/// `[dx; dγ; dβ]` from `x`, `dy` and `params = [γ; β]` (`dy` masked by `dropout` first).
+fn backward<T: Elem>(g: &Geom, x: &[T], dy: &[T], params: &[T], dropout: Option<DropoutMask>) -> Vec<T> {
     let (gamma, beta) = params.split_at(g.c);
     let len = g.group_len();
     let n = x.len();
@@ -379,10 +426,20 @@ fn backward<T: Elem>(g: &Geom, x: &[T], dy: &[T], params: &[T]) -> Vec<T> {
         .enumerate()
         .for_each(|(i, ((dx_g, sum_dz), sum_dz_xhat))| {
             let c0 = (i % groups) * g.cg;
+            let dy_g = &dy[i * len..][..len];
+            let mut masked = Vec::new();
+            let dy_g = match dropout {
+                Some(mask) => {
+                    masked.extend_from_slice(dy_g);
+                    mask.apply(i * len, &mut masked);
+                    &masked[..]
+                }
+                None => dy_g,
+            };
             let slice = BackwardSlice {
                 g,
                 x: &x[i * len..][..len],
-                dy: &dy[i * len..][..len],
+                dy: dy_g,
                 dx: dx_g,
                 gamma: &gamma[c0..][..g.cg],
                 beta: &beta[c0..][..g.cg],
