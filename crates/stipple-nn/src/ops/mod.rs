@@ -2,12 +2,14 @@
 //!
 //! candle's CPU `conv2d` is a direct loop and its gradient goes through `conv_transpose2d` and a
 //! convolution with image-sized kernels (both direct loops): in a training step of the U-Net
-//! that backward pass dominated the profile. [`conv2d`] is an im2col + GEMM convolution whose
-//! backward pass is built from two more GEMM-based ops, so model code stays ordinary candle code.
+//! that backward pass dominated the profile. [`conv2d`] is an im2col + GEMM convolution (on
+//! maps of 32×32 and up, for "same" kernels, a sum of shifted GEMMs) whose backward pass is
+//! built from two more GEMM-based ops, so model code stays ordinary candle code.
 //!
 //! `candle_nn::GroupNorm` is a chain of some ten elementwise/reduction ops (each allocating, each
 //! with its own backward), followed in the U-Net by a SiLU: [`group_norm`] is one pass per
-//! `(sample, group)` with the SiLU fused in, and one pass back.
+//! `(sample, group)` with the SiLU (and in a ResNet block the dropout) fused in, and one pass
+//! back.
 //!
 //! candle's CPU element-wise ops, its batched matmul and its reductions over a leading axis
 //! run on the calling thread while the other cores wait: [`attention`] (the whole
