@@ -66,7 +66,8 @@ fn mask_key(seed: u64, layer: u64) -> u64 {
 const CHUNK: usize = 16 * 1024;
 
 /// One layer's mask for one training step: element `i` is dropped (factor 0) with probability
-/// `p` and otherwise scaled by `1 / (1 − p)`, decided by [`dropped`] from its index alone.
+/// `p` and otherwise scaled by `1 / (1 − p)`, decided from its index alone (see the module
+/// documentation).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DropoutMask {
     key: u64,

@@ -16,7 +16,7 @@
 //!
 //! A 1×1 convolution with stride 1 and no padding skips im2col/col2im (`cols = x_b`); a
 //! stride-1 "same" convolution on a map of 32×32 pixels or more is a sum of shifted GEMMs
-//! instead ([`shifted`], chosen by [`Geom::shifted`]).
+//! instead (the private `shifted` module, chosen by `Geom::shifted`).
 //! Work is spread over candle's thread count ([`candle_core::utils::get_num_threads`]): over the
 //! samples of the batch when there are at least as many samples as threads (each GEMM
 //! single-threaded), otherwise inside each GEMM. `STIPPLE_CONV_PARALLEL=batch|gemm` forces one.
