@@ -123,8 +123,10 @@ def main():
         pass
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
     except OSError:
-        commit = "?"
+        commit, changed = "?", ""
+    dirty = " (plus uncommitted changes to tracked files)" if changed else ""
 
     out = []
     w = out.append
@@ -138,7 +140,7 @@ def main():
     w("## Machine and session")
     w("")
     w(f"- CPU: {cpu}, {cores} cores visible (`nproc`), {mem} RAM.")
-    w(f"- Run: {a.started} → {a.finished}, at commit `{commit}` (plus uncommitted work of the session).")
+    w(f"- Run: {a.started} → {a.finished}, at commit `{commit}`{dirty}.")
     w(f"- Load average (1, 5, 15 min) before: `{a.load_before}`; after: `{a.load_after}`.")
     if a.load_during:
         w(f"- Load average sampled between the runs: `{a.load_during}`.")
