@@ -265,7 +265,7 @@ fn gradients_match_finite_differences_on_a_large_map_f64() -> Result<()> {
 }
 
 /// Only operands that track operations get a gradient: a plain input (like the network's
-/// noisy image) gets none, and the weight's is still candle's.
+/// noisy image) gets none, and the weight's is still candle's; likewise frozen weights.
 #[test]
 fn no_gradient_for_an_input_that_needs_none() -> Result<()> {
     let x = det(&[2, 3, 6, 5], 19, DType::F64)?;
@@ -275,6 +275,13 @@ fn no_gradient_for_an_input_that_needs_none() -> Result<()> {
     assert!(grads.get(&x).is_none(), "a gradient was computed for an input that tracks nothing");
     let reference = (x.conv2d(&w, 1, 1, 1, 1)? * &r)?.sum_all()?.backward()?;
     assert!(max_abs_diff(grads.get(&w).unwrap(), reference.get(&w).unwrap())? < 1e-12);
+    // And the other way round: frozen weights get none, the input's gradient is candle's.
+    let x = Var::from_tensor(&x)?;
+    let w = w.as_tensor().detach();
+    let grads = (conv2d(&x, &w, None, 1, 1)? * &r)?.sum_all()?.backward()?;
+    assert!(grads.get(&w).is_none(), "a gradient was computed for a weight that tracks nothing");
+    let reference = (x.conv2d(&w, 1, 1, 1, 1)? * &r)?.sum_all()?.backward()?;
+    assert!(max_abs_diff(grads.get(&x).unwrap(), reference.get(&x).unwrap())? < 1e-12);
     Ok(())
 }
 

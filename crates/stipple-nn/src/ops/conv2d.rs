@@ -32,7 +32,7 @@ use candle_nn::VarBuilder;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::dispatch;
+use super::{dispatch, unpack};
 use super::matmul::{self, Mat};
 
 mod shifted;
@@ -153,6 +153,14 @@ pub struct Conv2dBackwardInput {
     pub w: usize,
 }
 
+/// Both gradients in one pass over the samples: `(x, w, dy) -> [dx; dw]`, flattened into one
+/// vector (split by [`Conv2dOp`]'s backward).
+#[derive(Debug, Clone, Copy)]
+pub struct Conv2dBackward {
+    pub stride: usize,
+    pub padding: usize,
+}
+
 /// Gradient w.r.t. the bias, per sample: `dy (B, O, Ho, Wo) -> db (B, O)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Conv2dBiasGrad;
@@ -209,13 +217,15 @@ impl CustomOp3 for Conv2dOp {
         let (stride, padding) = (self.stride, self.padding);
         // Only the gradients candle's backward pass will use: an operand that tracks no
         // operation (the network's input, a constant zero bias) needs none.
-        let dx = match x.track_op() {
-            true => Some(dy.apply_op2_no_bwd(w, &Conv2dBackwardInput { stride, padding, h, w: wd })?),
-            false => None,
-        };
-        let dw = match w.track_op() {
-            true => Some(x.apply_op2_no_bwd(&dy, &Conv2dBackwardWeight { stride, padding, kh, kw })?),
-            false => None,
+        let (dx, dw) = match (x.track_op(), w.track_op()) {
+            (true, true) => {
+                let packed = x.apply_op3_no_bwd(w, &dy, &Conv2dBackward { stride, padding })?;
+                let [dx, dw] = unpack(&packed, [x, w])?;
+                (Some(dx), Some(dw))
+            }
+            (true, false) => (Some(dy.apply_op2_no_bwd(w, &Conv2dBackwardInput { stride, padding, h, w: wd })?), None),
+            (false, true) => (None, Some(x.apply_op2_no_bwd(&dy, &Conv2dBackwardWeight { stride, padding, kh, kw })?)),
+            (false, false) => (None, None),
         };
         let db = match bias.track_op() {
             true => {
@@ -225,6 +235,35 @@ impl CustomOp3 for Conv2dOp {
             false => None,
         };
         Ok((dx, dw, db))
+    }
+}
+
+impl CustomOp3 for Conv2dBackward {
+    fn name(&self) -> &'static str {
+        "stipple-conv2d-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, c, h, w) = l1.shape().dims4()?;
+        let (o, c2, kh, kw) = l2.shape().dims4()?;
+        let g = Geom::new(b, c, h, w, o, kh, kw, self.stride, self.padding)?;
+        if c != c2 || l3.shape().dims() != [b, o, g.ho, g.wo] {
+            bail!("conv2d backward: gradient {:?} does not fit input {:?} and weight {:?}", l3.shape().dims(), l1.shape().dims(), l2.shape().dims())
+        }
+        let op = self.name();
+        let operands = [(s1, l1), (s2, l2), (s3, l3)];
+        let out = dispatch(operands, op, |[x, w, dy]| backward_weight(&g, x, dy, Some(w)), |[x, w, dy]| {
+            backward_weight(&g, x, dy, Some(w))
+        })?;
+        Ok((out, Shape::from(l1.shape().elem_count() + l2.shape().elem_count())))
     }
 }
 
@@ -272,8 +311,8 @@ impl CustomOp2 for Conv2dBackwardWeight {
         if b != b2 || (ho, wo) != (g.ho, g.wo) {
             bail!("conv2d backward: gradient {:?} does not fit input {:?}", l2.shape().dims(), l1.shape().dims())
         }
-        let out = dispatch([(s1, l1), (s2, l2)], self.name(), |[x, dy]| backward_weight(&g, x, dy), |[x, dy]| {
-            backward_weight(&g, x, dy)
+        let out = dispatch([(s1, l1), (s2, l2)], self.name(), |[x, dy]| backward_weight(&g, x, dy, None), |[x, dy]| {
+            backward_weight(&g, x, dy, None)
         })?;
         Ok((out, Shape::from((o, c, self.kh, self.kw))))
     }
@@ -616,12 +655,7 @@ fn per_sample<T: Elem>(g: &Geom, len: usize, f: impl Fn(usize, &mut [T], &mut Ve
     let mut out: Vec<MaybeUninit<T>> = Vec::with_capacity(total);
     // SAFETY: `MaybeUninit` values need no initialisation.
     unsafe { out.set_len(total) };
-    let run = |i: usize, chunk: &mut [MaybeUninit<T>], scratch: &mut Vec<T>, par: Parallelism| {
-        chunk.fill(MaybeUninit::new(T::ZERO));
-        // SAFETY: every value of `chunk` was just written, and `MaybeUninit<T>` has `T`'s layout.
-        let chunk = unsafe { &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T]) };
-        f(i, chunk, scratch, par)
-    };
+    let run = |i: usize, chunk: &mut [MaybeUninit<T>], scratch: &mut Vec<T>, par: Parallelism| f(i, zeroed(chunk), scratch, par);
     match plan(g.b) {
         Plan::Batch(_) => out
             .par_chunks_mut(len)
@@ -633,10 +667,8 @@ fn per_sample<T: Elem>(g: &Geom, len: usize, f: impl Fn(usize, &mut [T], &mut Ve
             }
         }),
     }
-    let mut out = std::mem::ManuallyDrop::new(out);
-    // SAFETY: the chunks cover all `total` values and each was initialised above; the pointer,
-    // length and capacity come from a `Vec` of a type with `T`'s layout.
-    unsafe { Vec::from_raw_parts(out.as_mut_ptr() as *mut T, out.len(), out.capacity()) }
+    // SAFETY: the chunks cover all `total` values and each was zeroed by `run`.
+    unsafe { assume_init(out) }
 }
 
 /// `bias` holds `O` values (shared) or `B·O` (per sample).
@@ -664,20 +696,25 @@ fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
 }
 
 fn backward_input<T: Elem>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
-    let (k, n) = (g.k(), g.n());
+    let n = g.n();
     per_sample(g, g.c * g.h * g.w, |bi, dx_b, scratch, par| {
-        let dy_b = &dy[bi * g.o * n..][..g.o * n];
-        // SAFETY: wᵀ is (K, O), dy_b is (O, N).
-        if g.shifted() {
-            shifted::backward_input(g, dy_b, w, dx_b, scratch, par)
-        } else if g.pointwise() {
-            unsafe { matmul(k, n, g.o, dx_b, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
-        } else {
-            scratch.resize(k * n, T::ZERO);
-            unsafe { matmul(k, n, g.o, scratch, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
-            col2im(g, scratch, dx_b);
-        }
+        input_gradient(g, &dy[bi * g.o * n..][..g.o * n], w, dx_b, scratch, par)
     })
+}
+
+/// One sample's `dx_b (C, H, W)` from `dy_b (O, N)`; `dx_b` arrives zeroed.
+fn input_gradient<T: Elem>(g: &Geom, dy_b: &[T], w: &[T], dx_b: &mut [T], scratch: &mut Vec<T>, par: Parallelism) {
+    let (k, n) = (g.k(), g.n());
+    // SAFETY: wᵀ is (K, O), dy_b is (O, N).
+    if g.shifted() {
+        shifted::backward_input(g, dy_b, w, dx_b, scratch, par)
+    } else if g.pointwise() {
+        unsafe { matmul(k, n, g.o, dx_b, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
+    } else {
+        scratch.resize(k * n, T::ZERO);
+        unsafe { matmul(k, n, g.o, scratch, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
+        col2im(g, scratch, dx_b);
+    }
 }
 
 /// `db (B, O)`: the sums of `dy (B, O, N)` over the pixels, one sample per task, in f64.
@@ -693,17 +730,29 @@ fn bias_grad<T: Elem + WithDType>(b: usize, o: usize, dy: &[T]) -> Vec<T> {
     db
 }
 
-fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
+/// `dW (O, C, kh, kw)`, or with `w` given `[dx; dW]`: both gradients from one pass over the
+/// samples, each sample's `dy` read once while it is in cache (and, for [`shifted`], padded
+/// once) for both.
+fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[T]>) -> Vec<T> {
     let (k, n) = (g.k(), g.n());
     let xlen = g.c * g.h * g.w;
     // dWᵀ (K, O) += cols_b (K, N) · dy_bᵀ (N, O) over the samples in `range`: with the im2col
     // matrix as the row-major left operand the gemm crate runs these shapes 10–40% faster than
     // dW = dy_b · cols_bᵀ (which it computes as that same transposed product when the
     // destination is column-major, so the transposed partial sums are kept explicitly).
-    let accumulate = |range: std::ops::Range<usize>, dwt: &mut [T], scratch: &mut Vec<T>, par: Parallelism| {
+    // `dx` holds the input gradients of the samples in `range` (when wanted).
+    let accumulate = |range: std::ops::Range<usize>, mut dx: Option<&mut [MaybeUninit<T>]>, dwt: &mut [T], scratch: &mut Vec<T>, par: Parallelism| {
         for (step, bi) in range.enumerate() {
             let x_b = &x[bi * xlen..][..xlen];
             let dy_b = &dy[bi * g.o * n..][..g.o * n];
+            if let (Some(w), Some(dx)) = (w, dx.as_deref_mut()) {
+                let dx_b = zeroed(&mut dx[step * xlen..][..xlen]);
+                if g.shifted() {
+                    shifted::backward(g, x_b, dy_b, w, dx_b, dwt, step > 0, scratch, par);
+                    continue;
+                }
+                input_gradient(g, dy_b, w, dx_b, scratch, par);
+            }
             if g.shifted() {
                 shifted::backward_weight(g, x_b, dy_b, dwt, step > 0, scratch, par);
                 continue;
@@ -719,26 +768,36 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
             unsafe { matmul(k, g.o, n, dwt, step > 0, Mat::rows(cols, n), Mat::transposed(dy_b, n), par) }
         }
     };
-    let mut dw = vec![T::ZERO; g.o * k];
-    if g.b == 0 {
-        return dw;
-    }
+    let dxlen = if w.is_some() { g.b * xlen } else { 0 };
+    let total = dxlen + g.o * k;
+    let mut out: Vec<MaybeUninit<T>> = Vec::with_capacity(total);
+    // SAFETY: `MaybeUninit` values need no initialisation.
+    unsafe { out.set_len(total) };
+    let (dx, dw) = out.split_at_mut(dxlen);
+    let want_dx = w.is_some();
     let partials: Vec<Vec<T>> = match plan(g.b) {
+        _ if g.b == 0 => Vec::new(),
         Plan::Gemm(t) => {
             let mut dwt = vec![T::ZERO; k * g.o];
-            with_scratch(|scratch| accumulate(0..g.b, &mut dwt, scratch, gemm_par(t)));
+            with_scratch(|scratch| accumulate(0..g.b, want_dx.then_some(dx), &mut dwt, scratch, gemm_par(t)));
             vec![dwt]
         }
         Plan::Batch(t) => {
             let groups = t.min(g.b);
             let per = g.b.div_ceil(groups);
-            (0..groups)
+            let mut dx_parts: Vec<Option<&mut [MaybeUninit<T>]>> = match want_dx {
+                true if xlen > 0 => dx.chunks_mut(per * xlen).map(Some).collect(),
+                _ => Vec::new(),
+            };
+            dx_parts.resize_with(groups, || want_dx.then_some(&mut []));
+            dx_parts
                 .into_par_iter()
-                .map(|gi| {
+                .enumerate()
+                .map(|(gi, dx_g)| {
                     let mut part = vec![T::ZERO; k * g.o];
                     let range = gi * per..((gi + 1) * per).min(g.b);
                     if !range.is_empty() {
-                        with_scratch(|scratch| accumulate(range, &mut part, scratch, Parallelism::None));
+                        with_scratch(|scratch| accumulate(range, dx_g, &mut part, scratch, Parallelism::None));
                     }
                     part
                 })
@@ -746,12 +805,33 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         }
     };
     // dW (O, K) = Σ of the transposed partial sums, in a fixed order, one row per task.
-    dw.par_chunks_mut(k).enumerate().for_each(|(o, row)| {
-        for part in &partials {
-            for (kk, d) in row.iter_mut().enumerate() {
-                *d += part[kk * g.o + o];
+    dw.par_chunks_mut(k.max(1)).enumerate().for_each(|(o, row)| {
+        for (kk, d) in row.iter_mut().enumerate() {
+            let mut v = T::ZERO;
+            for part in &partials {
+                v += part[kk * g.o + o];
             }
+            *d = MaybeUninit::new(v);
         }
     });
-    dw
+    // SAFETY: every value of `dx` (each sample's chunk, zeroed before use) and of `dw` was
+    // written above.
+    unsafe { assume_init(out) }
+}
+
+/// `chunk` zeroed, as initialised values.
+fn zeroed<T: Elem>(chunk: &mut [MaybeUninit<T>]) -> &mut [T] {
+    chunk.fill(MaybeUninit::new(T::ZERO));
+    // SAFETY: every value of `chunk` was just written, and `MaybeUninit<T>` has `T`'s layout.
+    unsafe { &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
+/// The vector as `T` values.
+///
+/// # Safety
+/// Every value must have been initialised.
+unsafe fn assume_init<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: the pointer, length and capacity come from a `Vec` of a type with `T`'s layout.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) }
 }

@@ -9,7 +9,7 @@
 //! - gradient w.r.t. the input: the same sum on the padded gradient `dy` with the
 //!   spatially flipped, transposed kernel `W'[c, o, i, j] = W[o, c, kh−1−i, kw−1−j]`;
 //! - gradient w.r.t. the weight: `dW_tapᵀ (C, O) = X_tap (C, N') · dyᵀ (N', O)` with `dy` on the
-//!   same grid (zeros in its `2p` extra columns).
+//!   same grid (read from the padded `dy`, whose padding puts zeros in the `2p` extra columns).
 //!
 //! The grid's extra `2p` columns per row are computed and dropped. The GEMMs have depth `C`
 //! (or `O`) instead of `9C`, but nothing is copied ninefold: on 32×32 maps and larger this beats
@@ -116,18 +116,38 @@ pub(super) fn forward<T: Elem>(g: &Geom, x_b: &[T], w: &[T], bias_b: &[T], y_b: 
     compact(g, &grid, yq, y_b);
 }
 
-/// One sample's gradient w.r.t. the input: `dx_b (C, H, W)` from `dy_b (O, H, W)`.
-pub(super) fn backward_input<T: Elem>(g: &Geom, dy_b: &[T], w: &[T], dx_b: &mut [T], scratch: &mut Vec<T>, par: Parallelism) {
-    let grid = Grid::new(g);
+/// `dx_b (C, H, W)` from the padded gradient planes `dyp (O, P)`; `dxq` is scratch of `C` grid
+/// planes.
+fn input_gradient<T: Elem>(g: &Geom, grid: &Grid, dyp: &[T], w: &[T], dxq: &mut [T], dx_b: &mut [T], par: Parallelism) {
     let kk = g.kh * g.kw;
-    scratch.resize(g.o * grid.plane + g.c * grid.out_plane, T::ZERO);
-    let (dyp, dxq) = scratch.split_at_mut(g.o * grid.plane);
-    pad(g, &grid, dy_b, dyp);
     // W'_t (C, O) = W[o, c, kk − 1 − t]: rows kk apart, columns C·kk apart.
     let lhs = |t: usize| Mat { ptr: w[kk - 1 - t..].as_ptr(), rs: kk, cs: g.c * kk };
     // SAFETY: W'_t is (C, O) inside w; dyp holds O padded planes, dxq C grid planes.
-    unsafe { shifted_sum(g, &grid, g.c, g.o, lhs, dyp, dxq, false, par) }
-    compact(g, &grid, dxq, dx_b);
+    unsafe { shifted_sum(g, grid, g.c, g.o, lhs, dyp, dxq, false, par) }
+    compact(g, grid, dxq, dx_b);
+}
+
+/// `dwt (C·kk, O) := [dwt +] Σ_t X_t · dyᵀ` from the padded planes `xp (C, P)` and
+/// `dyp (O, P)`: `dy` on the output grid is `dyp` from offset `p·Wp + p` (each row followed by
+/// `2p` zeros of the padding, so the grid's extra columns add nothing).
+fn weight_gradient<T: Elem>(g: &Geom, grid: &Grid, xp: &[T], dyp: &[T], dwt: &mut [T], accumulate: bool, par: Parallelism) {
+    let kk = g.kh * g.kw;
+    let rhs = Mat { ptr: dyp[g.p * grid.wp + g.p..].as_ptr(), rs: 1, cs: grid.plane };
+    for t in 0..kk {
+        let lhs = Mat { ptr: xp[grid.offset(g, t)..].as_ptr(), rs: grid.plane, cs: 1 };
+        // SAFETY: X_t is (C, N') inside xp, dyᵀ is (N', O) inside dyp; rows c·kk + t of dwt
+        // are O·kk apart.
+        unsafe { matmul::matmul(g.c, g.o, grid.n, dwt[t * g.o..].as_mut_ptr(), kk * g.o, accumulate, lhs, rhs, T::ONE, T::ONE, par) }
+    }
+}
+
+/// One sample's gradient w.r.t. the input: `dx_b (C, H, W)` from `dy_b (O, H, W)`.
+pub(super) fn backward_input<T: Elem>(g: &Geom, dy_b: &[T], w: &[T], dx_b: &mut [T], scratch: &mut Vec<T>, par: Parallelism) {
+    let grid = Grid::new(g);
+    scratch.resize(g.o * grid.plane + g.c * grid.out_plane, T::ZERO);
+    let (dyp, dxq) = scratch.split_at_mut(g.o * grid.plane);
+    pad(g, &grid, dy_b, dyp);
+    input_gradient(g, &grid, dyp, w, dxq, dx_b, par);
 }
 
 /// One sample's contribution to the weight gradient, `dwt (C·kk, O)` laid out like the
@@ -142,23 +162,33 @@ pub(super) fn backward_weight<T: Elem>(
     par: Parallelism,
 ) {
     let grid = Grid::new(g);
-    let kk = g.kh * g.kw;
-    scratch.resize(g.c * grid.plane + g.o * grid.out_plane, T::ZERO);
-    let (xp, dyq) = scratch.split_at_mut(g.c * grid.plane);
+    scratch.resize((g.c + g.o) * grid.plane, T::ZERO);
+    let (xp, dyp) = scratch.split_at_mut(g.c * grid.plane);
     pad(g, &grid, x_b, xp);
-    // dy on the grid, zeros in the extra columns (they must not contribute).
-    for (s, d) in dy_b.chunks_exact(g.h * g.w).zip(dyq.chunks_exact_mut(grid.out_plane)) {
-        for r in 0..g.h {
-            let row = &mut d[r * grid.wp..][..grid.wp];
-            row[..g.w].copy_from_slice(&s[r * g.w..][..g.w]);
-            row[g.w..].fill(T::ZERO);
-        }
-    }
-    let rhs = Mat::transposed(dyq, grid.out_plane);
-    for t in 0..kk {
-        let lhs = Mat { ptr: xp[grid.offset(g, t)..].as_ptr(), rs: grid.plane, cs: 1 };
-        // SAFETY: X_t is (C, N') inside xp, dyᵀ is (N', O) inside dyq; rows c·kk + t of dwt
-        // are O·kk apart.
-        unsafe { matmul::matmul(g.c, g.o, grid.n, dwt[t * g.o..].as_mut_ptr(), kk * g.o, accumulate, lhs, rhs, T::ONE, T::ONE, par) }
-    }
+    pad(g, &grid, dy_b, dyp);
+    weight_gradient(g, &grid, xp, dyp, dwt, accumulate, par);
+}
+
+/// Both of one sample's gradients ([`backward_input`] and [`backward_weight`]) with `dy_b`
+/// padded once.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn backward<T: Elem>(
+    g: &Geom,
+    x_b: &[T],
+    dy_b: &[T],
+    w: &[T],
+    dx_b: &mut [T],
+    dwt: &mut [T],
+    accumulate: bool,
+    scratch: &mut Vec<T>,
+    par: Parallelism,
+) {
+    let grid = Grid::new(g);
+    scratch.resize((g.c + g.o) * grid.plane + g.c * grid.out_plane, T::ZERO);
+    let (xp, rest) = scratch.split_at_mut(g.c * grid.plane);
+    let (dyp, dxq) = rest.split_at_mut(g.o * grid.plane);
+    pad(g, &grid, dy_b, dyp);
+    input_gradient(g, &grid, dyp, w, dxq, dx_b, par);
+    pad(g, &grid, x_b, xp);
+    weight_gradient(g, &grid, xp, dyp, dwt, accumulate, par);
 }
