@@ -9,6 +9,10 @@
 //! - gradient w.r.t. the weight: `dW = Σ_b dy_b · cols_bᵀ` (computed as its transpose);
 //! - gradient w.r.t. the bias: the sums of `dy_b` over the pixels (and over `b` for a shared bias).
 //!
+//! The backward pass computes only the gradients candle will use (none for the network's input
+//! or for frozen weights); when both the input's and the weight's are needed, one op
+//! ([`Conv2dBackward`]) computes them sample by sample, reading each `dy_b` once for both.
+//!
 //! The bias is per output channel `(O)` or per sample and channel `(B, O)`: a ResNet block
 //! passes its convolution bias plus the projected time embedding as one `(B, O)` bias, so
 //! neither addition is a separate pass over the feature map (and neither gradient a reduction
