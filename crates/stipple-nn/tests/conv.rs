@@ -177,6 +177,16 @@ fn non_contiguous_inputs() -> Result<()> {
     Ok(())
 }
 
+/// `loss(base)` with entry `i` of argument `which` moved by `delta`.
+fn bumped(base: [&Tensor; 3], which: usize, i: usize, delta: f64, loss: &impl Fn([&Tensor; 3]) -> Result<f64>) -> Result<f64> {
+    let mut v = base[which].flatten_all()?.to_vec1::<f64>()?;
+    v[i] += delta;
+    let t = Tensor::from_vec(v, base[which].dims(), &Device::Cpu)?;
+    let mut args = base;
+    args[which] = &t;
+    loss(args)
+}
+
 /// Central differences of `L = Σ y·r` in f64 against the analytic gradients, for every input,
 /// weight and bias entry of a tiny stride-2, padded case, with each bias variant.
 #[test]
@@ -202,15 +212,7 @@ fn gradients_match_finite_differences_f64() -> Result<()> {
             let analytic = grads.get(&vars[which]).unwrap().flatten_all()?.to_vec1::<f64>()?;
             let flat = base[which].flatten_all()?.to_vec1::<f64>()?;
             for i in 0..flat.len() {
-                let bump = |delta: f64| -> Result<f64> {
-                    let mut v = flat.clone();
-                    v[i] += delta;
-                    let t = Tensor::from_vec(v, base[which].dims(), &Device::Cpu)?;
-                    let mut args = base;
-                    args[which] = &t;
-                    loss(args)
-                };
-                let numeric = (bump(eps)? - bump(-eps)?) / (2.0 * eps);
+                let numeric = (bumped(base, which, i, eps, &loss)? - bumped(base, which, i, -eps, &loss)?) / (2.0 * eps);
                 assert!(
                     (numeric - analytic[i]).abs() < 1e-7,
                     "{kind:?}: arg {which} entry {i}: numeric {numeric} vs analytic {}",
@@ -248,15 +250,7 @@ fn gradients_match_finite_differences_on_a_large_map_f64() -> Result<()> {
             (0..flat.len()).collect()
         };
         for i in entries {
-            let bump = |delta: f64| -> Result<f64> {
-                let mut v = flat.clone();
-                v[i] += delta;
-                let t = Tensor::from_vec(v, base[which].dims(), &Device::Cpu)?;
-                let mut args = base;
-                args[which] = &t;
-                loss(args)
-            };
-            let numeric = (bump(1e-3)? - bump(-1e-3)?) / 2e-3;
+            let numeric = (bumped(base, which, i, 1e-3, &loss)? - bumped(base, which, i, -1e-3, &loss)?) / 2e-3;
             let tol = 1e-9 * numeric.abs().max(1.0);
             assert!((numeric - analytic[i]).abs() < tol, "arg {which} entry {i}: numeric {numeric} vs analytic {}", analytic[i]);
         }
