@@ -210,14 +210,9 @@ fn gradients_match_finite_differences_f64() -> Result<()> {
         let base = [&x0, &w0, &b0];
         for which in 0..if has_bias { 3 } else { 2 } {
             let analytic = grads.get(&vars[which]).unwrap().flatten_all()?.to_vec1::<f64>()?;
-            let flat = base[which].flatten_all()?.to_vec1::<f64>()?;
-            for i in 0..flat.len() {
+            for (i, &a) in analytic.iter().enumerate() {
                 let numeric = (bumped(base, which, i, eps, &loss)? - bumped(base, which, i, -eps, &loss)?) / (2.0 * eps);
-                assert!(
-                    (numeric - analytic[i]).abs() < 1e-7,
-                    "{kind:?}: arg {which} entry {i}: numeric {numeric} vs analytic {}",
-                    analytic[i]
-                );
+                assert!((numeric - a).abs() < 1e-7, "{kind:?}: arg {which} entry {i}: numeric {numeric} vs analytic {a}");
             }
         }
     }
@@ -240,14 +235,14 @@ fn gradients_match_finite_differences_on_a_large_map_f64() -> Result<()> {
     let base = [&x0, &w0, &b0];
     for which in 0..3 {
         let analytic = grads.get(&vars[which]).unwrap().flatten_all()?.to_vec1::<f64>()?;
-        let flat = base[which].flatten_all()?.to_vec1::<f64>()?;
+        let n = analytic.len();
         // Every weight and bias entry; for the input, the corners and borders of both images
         // (where the padding matters) and a stride through the interior.
         let entries: Vec<usize> = if which == 0 {
-            let corners = [0, w - 1, (h - 1) * w, h * w - 1, h * w, c * h * w - 1, c * h * w, flat.len() - 1];
-            corners.into_iter().chain((0..flat.len()).step_by(97)).collect()
+            let corners = [0, w - 1, (h - 1) * w, h * w - 1, h * w, c * h * w - 1, c * h * w, n - 1];
+            corners.into_iter().chain((0..n).step_by(97)).collect()
         } else {
-            (0..flat.len()).collect()
+            (0..n).collect()
         };
         for i in entries {
             let numeric = (bumped(base, which, i, 1e-3, &loss)? - bumped(base, which, i, -1e-3, &loss)?) / 2e-3;
