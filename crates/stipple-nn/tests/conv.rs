@@ -208,8 +208,8 @@ fn gradients_match_finite_differences_f64() -> Result<()> {
         let grads = (conv2d(&vars[0], &vars[1], bias, stride, pad)? * &r)?.sum_all()?.backward()?;
         let eps = 1e-6;
         let base = [&x0, &w0, &b0];
-        for which in 0..if has_bias { 3 } else { 2 } {
-            let analytic = grads.get(&vars[which]).unwrap().flatten_all()?.to_vec1::<f64>()?;
+        for (which, var) in vars.iter().enumerate().take(if has_bias { 3 } else { 2 }) {
+            let analytic = grads.get(var).unwrap().flatten_all()?.to_vec1::<f64>()?;
             for (i, &a) in analytic.iter().enumerate() {
                 let numeric = (bumped(base, which, i, eps, &loss)? - bumped(base, which, i, -eps, &loss)?) / (2.0 * eps);
                 assert!((numeric - a).abs() < 1e-7, "{kind:?}: arg {which} entry {i}: numeric {numeric} vs analytic {a}");
@@ -233,8 +233,8 @@ fn gradients_match_finite_differences_on_a_large_map_f64() -> Result<()> {
     let vars = [Var::from_tensor(&x0)?, Var::from_tensor(&w0)?, Var::from_tensor(&b0)?];
     let grads = (conv2d(&vars[0], &vars[1], Some(vars[2].as_tensor()), 1, 1)? * &r)?.sum_all()?.backward()?;
     let base = [&x0, &w0, &b0];
-    for which in 0..3 {
-        let analytic = grads.get(&vars[which]).unwrap().flatten_all()?.to_vec1::<f64>()?;
+    for (which, var) in vars.iter().enumerate() {
+        let analytic = grads.get(var).unwrap().flatten_all()?.to_vec1::<f64>()?;
         let n = analytic.len();
         // Every weight and bias entry; for the input, the corners and borders of both images
         // (where the padding matters) and a stride through the interior.
