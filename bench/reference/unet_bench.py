@@ -70,11 +70,12 @@ def unet_config(preset):
     if preset in ("bench-unet16", "bench-unet32", "bench-unet64"):
         return dict(bench, sample_size=int(preset[len("bench-unet"):]))
     if preset == "emoji16":
-        # UNetConfig::emoji16() when this was written: with_attention_at(16, 3, [64, 128, 128], 1, [8]).
-        # The demo config changes; bench/run.sh passes Stipple's current one with --configs.
+        # UNetConfig::emoji16() as of 2026-12 (1,113,955 parameters). The demo config changes;
+        # bench/run.sh passes Stipple's current one with --configs.
         return dict(
             bench,
             sample_size=16,
+            block_out_channels=(32, 64, 64),
             down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
             up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
             layers_per_block=1,
