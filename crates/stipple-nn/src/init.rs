@@ -9,16 +9,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
+use crate::dropout::layer_id;
+
 /// A `VarBuilder` backend that creates missing variables in `varmap` from seeded draws
 /// that follow candle-nn's initialisation hints (the same distributions as `Init::var`).
 struct SeededBackend {
     varmap: VarMap,
     seed: u64,
-}
-
-/// FNV-1a hash of a parameter name, to key its generator.
-fn name_key(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn draw(shape: &Shape, init: Init, rng: &mut ChaCha8Rng) -> Vec<f32> {
@@ -51,7 +48,8 @@ impl candle_nn::var_builder::SimpleBackend for SeededBackend {
             }
             return Ok(v.as_tensor().clone());
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ name_key(name));
+        // The parameter's name keys its generator (FNV-1a, as dropout keys its layers).
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ layer_id(name));
         let data = draw(&s, h, &mut rng);
         let var = Var::from_tensor(&Tensor::from_vec(data, s, dev)?.to_dtype(dtype)?)?;
         let t = var.as_tensor().clone();

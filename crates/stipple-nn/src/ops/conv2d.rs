@@ -192,15 +192,11 @@ impl CustomOp3 for Conv2dOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (b, c, h, w) = l1.shape().dims4()?;
-        let (o, c2, kh, kw) = l2.shape().dims4()?;
-        if c != c2 {
-            bail!("conv2d: input has {c} channels, weight {:?} expects {c2}", l2.shape().dims())
-        }
+        let g = Geom::of(l1, l2, self.stride, self.padding)?;
+        let (b, o) = (g.b, g.o);
         if l3.shape().dims() != [o] && l3.shape().dims() != [b, o] {
             bail!("conv2d: bias has shape {:?}, expected ({o}) or ({b}, {o})", l3.shape().dims())
         }
-        let g = Geom::new(b, c, h, w, o, kh, kw, self.stride, self.padding)?;
         let op = self.name();
         let operands = [(s1, l1), (s2, l2), (s3, l3)];
         let out = dispatch(operands, op, |[a, b, c]| forward(&g, a, b, c), |[a, b, c]| forward(&g, a, b, c))?;
@@ -256,10 +252,8 @@ impl CustomOp3 for Conv2dBackward {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (b, c, h, w) = l1.shape().dims4()?;
-        let (o, c2, kh, kw) = l2.shape().dims4()?;
-        let g = Geom::new(b, c, h, w, o, kh, kw, self.stride, self.padding)?;
-        if c != c2 || l3.shape().dims() != [b, o, g.ho, g.wo] {
+        let g = Geom::of(l1, l2, self.stride, self.padding)?;
+        if l3.shape().dims() != [g.b, g.o, g.ho, g.wo] {
             bail!("conv2d backward: gradient {:?} does not fit input {:?} and weight {:?}", l3.shape().dims(), l1.shape().dims(), l2.shape().dims())
         }
         let op = self.name();
@@ -398,6 +392,16 @@ impl Geom {
         }
         let (ho, wo) = ((h + 2 * p - kh) / s + 1, (w + 2 * p - kw) / s + 1);
         Ok(Self { b, c, h, w, o, kh, kw, s, p, ho, wo })
+    }
+
+    /// The geometry of input `x (B, C, H, W)` and weight `w (O, C, kh, kw)`.
+    fn of(x: &Layout, w: &Layout, stride: usize, padding: usize) -> Result<Self> {
+        let (b, c, h, wd) = x.shape().dims4()?;
+        let (o, c2, kh, kw) = w.shape().dims4()?;
+        if c != c2 {
+            bail!("conv2d: input has {c} channels, weight {:?} expects {c2}", w.shape().dims())
+        }
+        Self::new(b, c, h, wd, o, kh, kw, stride, padding)
     }
 
     /// GEMM depth: rows of the im2col matrix.
