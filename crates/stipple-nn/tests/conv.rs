@@ -57,6 +57,17 @@ const CASES: &[Case] = &[
     case(2, 3, 5, 33, 32, 3, 1, 1),
     case(1, 4, 6, 32, 40, 5, 1, 2),
     case(3, 6, 17, 32, 33, 3, 1, 1),
+    // Channel counts in vectors of 16: the direct kernels on CPUs with AVX-512 (blocks of 32
+    // and 16 channels, rows of 1–11 pixels in tiles of at most 8, batch 1 split by channel
+    // blocks, strides 1 and 2, 3×3 and 5×5, maps below and above 32×32).
+    case(1, 16, 32, 5, 7, 3, 1, 1),
+    case(3, 32, 48, 9, 11, 3, 1, 1),
+    case(2, 5, 16, 9, 10, 3, 2, 1),
+    case(2, 16, 32, 8, 8, 3, 2, 0),
+    case(3, 16, 16, 6, 13, 5, 1, 2),
+    case(1, 16, 16, 3, 1, 3, 1, 1),
+    case(2, 3, 32, 33, 34, 3, 1, 1),
+    case(3, 48, 16, 32, 32, 3, 1, 1),
 ];
 
 /// The bias variants of [`conv2d`].

@@ -39,7 +39,42 @@ use rayon::prelude::*;
 use super::{dispatch, unpack};
 use super::matmul::{self, Mat};
 
+#[cfg(target_arch = "x86_64")]
+mod direct;
 mod shifted;
+
+/// Stand-in for the AVX-512 kernels on other architectures: never available.
+#[cfg(not(target_arch = "x86_64"))]
+mod direct {
+    use super::Geom;
+    pub(super) struct Packed;
+    impl Packed {
+        pub(super) fn forward(_: &Geom, _: &[f32]) -> Self {
+            unreachable!("direct kernels are x86-64 only")
+        }
+        pub(super) fn input_gradient(_: &Geom, _: &[f32]) -> Self {
+            unreachable!("direct kernels are x86-64 only")
+        }
+    }
+    pub(super) fn available() -> bool {
+        false
+    }
+    pub(super) fn input_gradient_geom(_: &Geom) -> Geom {
+        unreachable!("direct kernels are x86-64 only")
+    }
+    pub(super) fn forward(_: &Geom, _: &[f32], _: &Packed, _: Option<&[f32]>, _: &mut [f32], _: &mut Vec<f32>, _: bool) {
+        unreachable!("direct kernels are x86-64 only")
+    }
+    pub(super) fn weight_gradient(_: &Geom, _: &[f32], _: &[f32], _: &mut [f32], _: bool, _: &mut Vec<f32>, _: bool) {
+        unreachable!("direct kernels are x86-64 only")
+    }
+}
+
+/// Whether f32 convolutions on this CPU use the direct AVX-512 kernels (where their channel
+/// counts allow; see the module documentation) rather than im2col or shifted GEMMs.
+pub fn direct_kernels_available() -> bool {
+    direct::available()
+}
 
 /// `conv2d(x, w) + bias` with square stride and zero padding, dilation 1, one group.
 ///
@@ -323,19 +358,22 @@ impl CustomOp2 for Conv2dBackwardWeight {
 trait Elem: Copy + Send + Sync + 'static + std::ops::AddAssign {
     const ZERO: Self;
     const ONE: Self;
+    /// `Self` is f32 (the [`direct`] kernels' type).
+    const IS_F32: bool;
     /// This thread's scratch buffer (taken out, so a nested call simply gets a fresh one).
     fn take_scratch() -> Vec<Self>;
     fn return_scratch(v: Vec<Self>);
 }
 
 macro_rules! elem {
-    ($t:ty, $slot:ident) => {
+    ($t:ty, $slot:ident, $is_f32:literal) => {
         thread_local! {
             static $slot: std::cell::Cell<Vec<$t>> = const { std::cell::Cell::new(Vec::new()) };
         }
         impl Elem for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
+            const IS_F32: bool = $is_f32;
             fn take_scratch() -> Vec<Self> {
                 $slot.take()
             }
@@ -347,8 +385,8 @@ macro_rules! elem {
 }
 // Kept per thread between calls: fresh multi-megabyte buffers come from mmap, and their page
 // faults cost as much as the arithmetic on some virtual machines.
-elem!(f32, SCRATCH_F32);
-elem!(f64, SCRATCH_F64);
+elem!(f32, SCRATCH_F32, true);
+elem!(f64, SCRATCH_F64, false);
 
 /// Runs `f` with this thread's scratch buffer.
 fn with_scratch<T: Elem, R>(f: impl FnOnce(&mut Vec<T>) -> R) -> R {
@@ -423,6 +461,25 @@ impl Geom {
     /// [`SHIFTED_MIN_PIXELS`].
     fn shifted(&self) -> bool {
         self.same_stride1() && !self.pointwise() && self.h * self.w >= SHIFTED_MIN_PIXELS
+    }
+
+    /// Whether the direct kernels compute the forward pass (for f32): output channels in
+    /// vectors of 16, and a kernel larger than 1×1 (a 1×1 convolution is one GEMM per sample).
+    fn direct_forward(&self) -> bool {
+        direct::available() && self.o.is_multiple_of(16) && !self.pointwise()
+    }
+
+    /// Whether the direct kernels compute the gradient w.r.t. the input: a stride-1 "same"
+    /// convolution (so that it is a forward convolution of `dy`) with input channels in
+    /// vectors of 16.
+    fn direct_input_gradient(&self) -> bool {
+        direct::available() && self.c.is_multiple_of(16) && self.same_stride1() && !self.pointwise()
+    }
+
+    /// Whether the direct kernels compute the gradient w.r.t. the weight: a 3×3 kernel with
+    /// output channels in vectors of 16.
+    fn direct_weight_gradient(&self) -> bool {
+        direct::available() && self.o.is_multiple_of(16) && self.kh == 3 && self.kw == 3
     }
 
     /// Stride 1 and "same" padding (output size = input size, e.g. 3×3 with padding 1): then
@@ -644,6 +701,29 @@ fn plan(batch: usize) -> Plan {
     }
 }
 
+/// Whether a kernel given `par` spreads its work over the threads itself.
+fn threaded(par: Parallelism) -> bool {
+    !matches!(par, Parallelism::None)
+}
+
+/// The values as f32 when `T` is f32 (for the [`direct`] kernels).
+fn f32s<T: Elem>(s: &[T]) -> Option<&[f32]> {
+    // SAFETY: `T` is f32.
+    T::IS_F32.then(|| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) })
+}
+
+/// [`f32s`] for a mutable slice.
+fn f32s_mut<T: Elem>(s: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: `T` is f32.
+    T::IS_F32.then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) })
+}
+
+/// [`f32s`] for a scratch vector.
+fn f32_vec<T: Elem>(v: &mut Vec<T>) -> Option<&mut Vec<f32>> {
+    // SAFETY: `T` is f32, so `Vec<T>` is `Vec<f32>`.
+    T::IS_F32.then(|| unsafe { &mut *(v as *mut Vec<T> as *mut Vec<f32>) })
+}
+
 fn gemm_par(threads: usize) -> Parallelism {
     if threads > 1 {
         Parallelism::Rayon(threads)
@@ -682,9 +762,13 @@ fn per_sample<T: Elem>(g: &Geom, len: usize, f: impl Fn(usize, &mut [T], &mut Ve
 /// `bias` holds `O` values (shared) or `B·O` (per sample).
 fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
     let (k, n) = (g.k(), g.n());
+    let packed = f32s(w).filter(|_| g.direct_forward()).map(|w| direct::Packed::forward(g, w));
     per_sample(g, g.o * n, |bi, y_b, scratch, par| {
         let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
         let x_b = &x[bi * g.c * g.h * g.w..][..g.c * g.h * g.w];
+        if let (Some(packed), Some(x_b), Some(y_b), Some(scratch)) = (&packed, f32s(x_b), f32s_mut(y_b), f32_vec(scratch)) {
+            return direct::forward(g, x_b, packed, f32s(bias_b), y_b, scratch, threaded(par));
+        }
         if g.shifted() {
             return shifted::forward(g, x_b, w, bias_b, y_b, scratch, par);
         }
@@ -705,14 +789,25 @@ fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
 
 fn backward_input<T: Elem>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
     let n = g.n();
+    let packed = packed_input_gradient(g, w);
     per_sample(g, g.c * g.h * g.w, |bi, dx_b, scratch, par| {
-        input_gradient(g, &dy[bi * g.o * n..][..g.o * n], w, dx_b, scratch, par)
+        input_gradient(g, &dy[bi * g.o * n..][..g.o * n], w, packed.as_ref(), dx_b, scratch, par)
     })
 }
 
-/// One sample's `dx_b (C, H, W)` from `dy_b (O, N)`; `dx_b` arrives zeroed.
-fn input_gradient<T: Elem>(g: &Geom, dy_b: &[T], w: &[T], dx_b: &mut [T], scratch: &mut Vec<T>, par: Parallelism) {
+/// The weight packed for [`direct`]'s input gradient, when that computes it.
+fn packed_input_gradient<T: Elem>(g: &Geom, w: &[T]) -> Option<direct::Packed> {
+    f32s(w).filter(|_| g.direct_input_gradient()).map(|w| direct::Packed::input_gradient(g, w))
+}
+
+/// One sample's `dx_b (C, H, W)` from `dy_b (O, N)`, by [`direct`] when `packed` (from
+/// [`packed_input_gradient`]) is given; `dx_b` arrives zeroed.
+#[allow(clippy::too_many_arguments)]
+fn input_gradient<T: Elem>(g: &Geom, dy_b: &[T], w: &[T], packed: Option<&direct::Packed>, dx_b: &mut [T], scratch: &mut Vec<T>, par: Parallelism) {
     let (k, n) = (g.k(), g.n());
+    if let (Some(packed), Some(dy_b), Some(dx_b), Some(scratch)) = (packed, f32s(dy_b), f32s_mut(dx_b), f32_vec(scratch)) {
+        return direct::forward(&direct::input_gradient_geom(g), dy_b, packed, None, dx_b, scratch, threaded(par));
+    }
     // SAFETY: wᵀ is (K, O), dy_b is (O, N).
     if g.shifted() {
         shifted::backward_input(g, dy_b, w, dx_b, scratch, par)
@@ -749,17 +844,23 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[T]>) -> Vec
     // dW = dy_b · cols_bᵀ (which it computes as that same transposed product when the
     // destination is column-major, so the transposed partial sums are kept explicitly).
     // `dx` holds the input gradients of the samples in `range` (when wanted).
+    let packed = w.and_then(|w| packed_input_gradient(g, w));
+    let direct_dw = T::IS_F32 && g.direct_weight_gradient();
     let accumulate = |range: std::ops::Range<usize>, mut dx: Option<&mut [MaybeUninit<T>]>, dwt: &mut [T], scratch: &mut Vec<T>, par: Parallelism| {
         for (step, bi) in range.enumerate() {
             let x_b = &x[bi * xlen..][..xlen];
             let dy_b = &dy[bi * g.o * n..][..g.o * n];
             if let (Some(w), Some(dx)) = (w, dx.as_deref_mut()) {
                 let dx_b = zeroed(&mut dx[step * xlen..][..xlen]);
-                if g.shifted() {
+                if g.shifted() && packed.is_none() && !direct_dw {
                     shifted::backward(g, x_b, dy_b, w, dx_b, dwt, step > 0, scratch, par);
                     continue;
                 }
-                input_gradient(g, dy_b, w, dx_b, scratch, par);
+                input_gradient(g, dy_b, w, packed.as_ref(), dx_b, scratch, par);
+            }
+            if let (true, Some(x_b), Some(dy_b), Some(dwt), Some(scratch)) = (direct_dw, f32s(x_b), f32s(dy_b), f32s_mut(dwt), f32_vec(scratch)) {
+                direct::weight_gradient(g, x_b, dy_b, dwt, step > 0, scratch, threaded(par));
+                continue;
             }
             if g.shifted() {
                 shifted::backward_weight(g, x_b, dy_b, dwt, step > 0, scratch, par);

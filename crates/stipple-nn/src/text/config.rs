@@ -85,7 +85,7 @@ impl TextEncoderConfig {
         if self.vocab_size == 0 || self.hidden_size == 0 || self.intermediate_size == 0 || self.num_hidden_layers == 0 {
             return bad("vocab_size, hidden_size, intermediate_size and num_hidden_layers must be at least 1".into());
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0 || !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(format!(
                 "num_attention_heads = {} must divide hidden_size = {}",
                 self.num_attention_heads, self.hidden_size
