@@ -68,6 +68,12 @@ const CASES: &[Case] = &[
     case(1, 16, 16, 3, 1, 3, 1, 1),
     case(2, 3, 32, 33, 34, 3, 1, 1),
     case(3, 48, 16, 32, 32, 3, 1, 1),
+    // Maps narrower than 8 pixels: register tiles of one pixel of up to 8 samples (with two
+    // threads, groups of 3 + 2, 5 + 4 and 8 + 2 samples on the first thread).
+    case(5, 16, 32, 4, 5, 3, 1, 1),
+    case(9, 32, 16, 3, 4, 3, 1, 1),
+    case(19, 16, 16, 4, 3, 3, 1, 1),
+    case(5, 16, 32, 7, 6, 3, 2, 1),
 ];
 
 /// The bias variants of [`conv2d`].

@@ -29,6 +29,7 @@
 //! candle's own `Tensor::conv2d`.
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor, WithDType};
@@ -732,10 +733,11 @@ fn gemm_par(threads: usize) -> Parallelism {
     }
 }
 
-/// A vector of `b·len` values: every sample's chunk of `len` is zeroed and then passed to
-/// `f(sample, chunk, scratch, parallelism)` by the thread that works on that sample. (A
-/// `vec![0; b·len]` would zero all of it serially on the calling thread first.)
-fn per_sample<T: Elem>(g: &Geom, len: usize, f: impl Fn(usize, &mut [T], &mut Vec<T>, Parallelism) + Sync) -> Vec<T> {
+/// A vector of `b·len` values: the chunk of every group of `group` consecutive samples (fewer
+/// at the end) is zeroed and then passed to `f(samples, chunk, scratch, parallelism)` by the
+/// thread that works on that group. (A `vec![0; b·len]` would zero all of it serially on the
+/// calling thread first.)
+fn per_group<T: Elem>(g: &Geom, len: usize, group: usize, f: impl Fn(Range<usize>, &mut [T], &mut Vec<T>, Parallelism) + Sync) -> Vec<T> {
     let total = g.b * len;
     if total == 0 {
         return vec![T::ZERO; total];
@@ -743,14 +745,17 @@ fn per_sample<T: Elem>(g: &Geom, len: usize, f: impl Fn(usize, &mut [T], &mut Ve
     let mut out: Vec<MaybeUninit<T>> = Vec::with_capacity(total);
     // SAFETY: `MaybeUninit` values need no initialisation.
     unsafe { out.set_len(total) };
-    let run = |i: usize, chunk: &mut [MaybeUninit<T>], scratch: &mut Vec<T>, par: Parallelism| f(i, zeroed(chunk), scratch, par);
+    let run = |i: usize, chunk: &mut [MaybeUninit<T>], scratch: &mut Vec<T>, par: Parallelism| {
+        let samples = i * group..i * group + chunk.len() / len;
+        f(samples, zeroed(chunk), scratch, par)
+    };
     match plan(g.b) {
         Plan::Batch(_) => out
-            .par_chunks_mut(len)
+            .par_chunks_mut(group * len)
             .enumerate()
             .for_each(|(i, o)| with_scratch(|scratch| run(i, o, scratch, Parallelism::None))),
         Plan::Gemm(t) => with_scratch(|scratch| {
-            for (i, o) in out.chunks_mut(len).enumerate() {
+            for (i, o) in out.chunks_mut(group * len).enumerate() {
                 run(i, o, scratch, gemm_par(t));
             }
         }),
@@ -759,39 +764,67 @@ fn per_sample<T: Elem>(g: &Geom, len: usize, f: impl Fn(usize, &mut [T], &mut Ve
     unsafe { assume_init(out) }
 }
 
+/// Samples per call of the [`direct`] kernels: on maps narrower than 8 pixels a register tile
+/// of 8 samples, otherwise enough samples for 256 output pixels (the weight gradient's
+/// accumulators are stored once per call), at most 8 and at most one thread's share of the
+/// batch; 1 when the kernels split single samples over the threads.
+fn direct_group(g: &Geom) -> usize {
+    match plan(g.b) {
+        Plan::Batch(t) => {
+            let want = if g.wo < 8 { 8 } else { (256 / g.n().max(1)).clamp(1, 8) };
+            want.min(g.b.div_ceil(t)).max(1)
+        }
+        Plan::Gemm(_) => 1,
+    }
+}
+
+/// The bias of the samples `samples` for [`direct::forward`]: `O` shared values or `B·O`.
+fn direct_bias<'a>(bias: &'a [f32], o: usize, samples: &Range<usize>) -> direct::Bias<'a> {
+    match bias.len() == o {
+        true => direct::Bias { values: bias, stride: 0 },
+        false => direct::Bias { values: &bias[samples.start * o..], stride: o },
+    }
+}
+
 /// `bias` holds `O` values (shared) or `B·O` (per sample).
 fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
-    let (k, n) = (g.k(), g.n());
+    let (k, n, xlen) = (g.k(), g.n(), g.c * g.h * g.w);
     let packed = f32s(w).filter(|_| g.direct_forward()).map(|w| direct::Packed::forward(g, w));
-    per_sample(g, g.o * n, |bi, y_b, scratch, par| {
-        let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
-        let x_b = &x[bi * g.c * g.h * g.w..][..g.c * g.h * g.w];
-        if let (Some(packed), Some(x_b), Some(y_b), Some(scratch)) = (&packed, f32s(x_b), f32s_mut(y_b), f32_vec(scratch)) {
-            return direct::forward(g, x_b, packed, f32s(bias_b), y_b, scratch, threaded(par));
+    let group = if packed.is_some() { direct_group(g) } else { 1 };
+    per_group(g, g.o * n, group, |samples, y, scratch, par| {
+        let xs = &x[samples.start * xlen..samples.end * xlen];
+        if let (Some(packed), Some(xs), Some(y), Some(bias), Some(scratch)) = (&packed, f32s(xs), f32s_mut(y), f32s(bias), f32_vec(scratch)) {
+            let bias = direct_bias(bias, g.o, &samples);
+            return direct::forward(g, xs, packed, Some(bias), y, scratch, threaded(par));
         }
-        if g.shifted() {
-            return shifted::forward(g, x_b, w, bias_b, y_b, scratch, par);
+        for ((bi, x_b), y_b) in samples.zip(xs.chunks_exact(xlen)).zip(y.chunks_exact_mut(g.o * n)) {
+            let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
+            if g.shifted() {
+                shifted::forward(g, x_b, w, bias_b, y_b, scratch, par);
+                continue;
+            }
+            for (row, &v) in y_b.chunks_exact_mut(n).zip(bias_b) {
+                row.fill(v);
+            }
+            let cols: &[T] = if g.pointwise() {
+                x_b
+            } else {
+                scratch.resize(k * n, T::ZERO);
+                im2col(g, x_b, scratch);
+                scratch
+            };
+            // SAFETY: w is (O, K), cols is (K, N), both in bounds.
+            unsafe { matmul(g.o, n, k, y_b, true, Mat::rows(w, k), Mat::rows(cols, n), par) }
         }
-        for (row, &v) in y_b.chunks_exact_mut(n).zip(bias_b) {
-            row.fill(v);
-        }
-        let cols: &[T] = if g.pointwise() {
-            x_b
-        } else {
-            scratch.resize(k * n, T::ZERO);
-            im2col(g, x_b, scratch);
-            scratch
-        };
-        // SAFETY: w is (O, K), cols is (K, N), both in bounds.
-        unsafe { matmul(g.o, n, k, y_b, true, Mat::rows(w, k), Mat::rows(cols, n), par) }
     })
 }
 
 fn backward_input<T: Elem>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
-    let n = g.n();
     let packed = packed_input_gradient(g, w);
-    per_sample(g, g.c * g.h * g.w, |bi, dx_b, scratch, par| {
-        input_gradient(g, &dy[bi * g.o * n..][..g.o * n], w, packed.as_ref(), dx_b, scratch, par)
+    let group = if packed.is_some() { direct_group(g) } else { 1 };
+    let ylen = g.o * g.n();
+    per_group(g, g.c * g.h * g.w, group, |samples, dx, scratch, par| {
+        input_gradient(g, &dy[samples.start * ylen..samples.end * ylen], w, packed.as_ref(), dx, scratch, par)
     })
 }
 
@@ -800,23 +833,25 @@ fn packed_input_gradient<T: Elem>(g: &Geom, w: &[T]) -> Option<direct::Packed> {
     f32s(w).filter(|_| g.direct_input_gradient()).map(|w| direct::Packed::input_gradient(g, w))
 }
 
-/// One sample's `dx_b (C, H, W)` from `dy_b (O, N)`, by [`direct`] when `packed` (from
-/// [`packed_input_gradient`]) is given; `dx_b` arrives zeroed.
+/// The gradients `dx (S, C, H, W)` of consecutive samples from their `dy (S, O, N)`, by
+/// [`direct`] when `packed` (from [`packed_input_gradient`]) is given; `dx` arrives zeroed.
 #[allow(clippy::too_many_arguments)]
-fn input_gradient<T: Elem>(g: &Geom, dy_b: &[T], w: &[T], packed: Option<&direct::Packed>, dx_b: &mut [T], scratch: &mut Vec<T>, par: Parallelism) {
+fn input_gradient<T: Elem>(g: &Geom, dy: &[T], w: &[T], packed: Option<&direct::Packed>, dx: &mut [T], scratch: &mut Vec<T>, par: Parallelism) {
     let (k, n) = (g.k(), g.n());
-    if let (Some(packed), Some(dy_b), Some(dx_b), Some(scratch)) = (packed, f32s(dy_b), f32s_mut(dx_b), f32_vec(scratch)) {
-        return direct::forward(&direct::input_gradient_geom(g), dy_b, packed, None, dx_b, scratch, threaded(par));
+    if let (Some(packed), Some(dy), Some(dx), Some(scratch)) = (packed, f32s(dy), f32s_mut(dx), f32_vec(scratch)) {
+        return direct::forward(&direct::input_gradient_geom(g), dy, packed, None, dx, scratch, threaded(par));
     }
-    // SAFETY: wᵀ is (K, O), dy_b is (O, N).
-    if g.shifted() {
-        shifted::backward_input(g, dy_b, w, dx_b, scratch, par)
-    } else if g.pointwise() {
-        unsafe { matmul(k, n, g.o, dx_b, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
-    } else {
-        scratch.resize(k * n, T::ZERO);
-        unsafe { matmul(k, n, g.o, scratch, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
-        col2im(g, scratch, dx_b);
+    for (dy_b, dx_b) in dy.chunks_exact(g.o * n).zip(dx.chunks_exact_mut(g.c * g.h * g.w)) {
+        // SAFETY: wᵀ is (K, O), dy_b is (O, N).
+        if g.shifted() {
+            shifted::backward_input(g, dy_b, w, dx_b, scratch, par)
+        } else if g.pointwise() {
+            unsafe { matmul(k, n, g.o, dx_b, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
+        } else {
+            scratch.resize(k * n, T::ZERO);
+            unsafe { matmul(k, n, g.o, scratch, false, Mat::transposed(w, k), Mat::rows(dy_b, n), par) }
+            col2im(g, scratch, dx_b);
+        }
     }
 }
 
@@ -846,35 +881,42 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[T]>) -> Vec
     // `dx` holds the input gradients of the samples in `range` (when wanted).
     let packed = w.and_then(|w| packed_input_gradient(g, w));
     let direct_dw = T::IS_F32 && g.direct_weight_gradient();
-    let accumulate = |range: std::ops::Range<usize>, mut dx: Option<&mut [MaybeUninit<T>]>, dwt: &mut [T], scratch: &mut Vec<T>, par: Parallelism| {
-        for (step, bi) in range.enumerate() {
-            let x_b = &x[bi * xlen..][..xlen];
-            let dy_b = &dy[bi * g.o * n..][..g.o * n];
+    // The samples of a range go to the kernels in groups (one sample each but for [`direct`]).
+    let group = if direct_dw || packed.is_some() { direct_group(g) } else { 1 };
+    let accumulate = |range: Range<usize>, mut dx: Option<&mut [MaybeUninit<T>]>, dwt: &mut [T], scratch: &mut Vec<T>, par: Parallelism| {
+        for first in range.clone().step_by(group) {
+            let samples = first..(first + group).min(range.end);
+            let xs = &x[samples.start * xlen..samples.end * xlen];
+            let dys = &dy[samples.start * g.o * n..samples.end * g.o * n];
+            let acc = first > range.start;
             if let (Some(w), Some(dx)) = (w, dx.as_deref_mut()) {
-                let dx_b = zeroed(&mut dx[step * xlen..][..xlen]);
+                let dxs = zeroed(&mut dx[(first - range.start) * xlen..][..samples.len() * xlen]);
                 if g.shifted() && packed.is_none() && !direct_dw {
-                    shifted::backward(g, x_b, dy_b, w, dx_b, dwt, step > 0, scratch, par);
+                    shifted::backward(g, xs, dys, w, dxs, dwt, acc, scratch, par);
                     continue;
                 }
-                input_gradient(g, dy_b, w, packed.as_ref(), dx_b, scratch, par);
+                input_gradient(g, dys, w, packed.as_ref(), dxs, scratch, par);
             }
-            if let (true, Some(x_b), Some(dy_b), Some(dwt), Some(scratch)) = (direct_dw, f32s(x_b), f32s(dy_b), f32s_mut(dwt), f32_vec(scratch)) {
-                direct::weight_gradient(g, x_b, dy_b, dwt, step > 0, scratch, threaded(par));
+            if let (true, Some(xs), Some(dys), Some(dwt), Some(scratch)) = (direct_dw, f32s(xs), f32s(dys), f32s_mut(dwt), f32_vec(scratch)) {
+                direct::weight_gradient(g, xs, dys, dwt, acc, scratch, threaded(par));
                 continue;
             }
-            if g.shifted() {
-                shifted::backward_weight(g, x_b, dy_b, dwt, step > 0, scratch, par);
-                continue;
+            for (i, (x_b, dy_b)) in xs.chunks_exact(xlen).zip(dys.chunks_exact(g.o * n)).enumerate() {
+                let acc = acc || i > 0;
+                if g.shifted() {
+                    shifted::backward_weight(g, x_b, dy_b, dwt, acc, scratch, par);
+                    continue;
+                }
+                let cols: &[T] = if g.pointwise() {
+                    x_b
+                } else {
+                    scratch.resize(k * n, T::ZERO);
+                    im2col(g, x_b, scratch);
+                    scratch
+                };
+                // SAFETY: cols is (K, N), dy_bᵀ is (N, O).
+                unsafe { matmul(k, g.o, n, dwt, acc, Mat::rows(cols, n), Mat::transposed(dy_b, n), par) }
             }
-            let cols: &[T] = if g.pointwise() {
-                x_b
-            } else {
-                scratch.resize(k * n, T::ZERO);
-                im2col(g, x_b, scratch);
-                scratch
-            };
-            // SAFETY: cols is (K, N), dy_bᵀ is (N, O).
-            unsafe { matmul(k, g.o, n, dwt, step > 0, Mat::rows(cols, n), Mat::transposed(dy_b, n), par) }
         }
     };
     let dxlen = if w.is_some() { g.b * xlen } else { 0 };

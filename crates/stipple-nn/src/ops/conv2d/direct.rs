@@ -51,36 +51,40 @@ fn blocks(n: usize) -> impl Iterator<Item = (usize, usize)> {
 
 /// A weight in the kernels' order: per block of output channels starting at `o0`, at offset
 /// `o0·kk·cin`, the `(kk, cin, 16·V)` values of tap `t`, input channel `cc` and the block's
-/// channels.
+/// channels: each tap's weights are read in order.
 pub(super) struct Packed(Vec<f32>);
 
 impl Packed {
-    fn new(out: usize, inp: usize, kk: usize, weight: impl Fn(usize, usize, usize) -> f32) -> Self {
+    /// `w` holds the `kk` taps of output channel `o` and input channel `c` at
+    /// `o·out_stride + c·in_stride` (in reverse order when `flip`).
+    fn new(out: usize, inp: usize, kk: usize, w: &[f32], (out_stride, in_stride): (usize, usize), flip: bool) -> Self {
+        assert!(out == 0 || inp == 0 || (out - 1) * out_stride + (inp - 1) * in_stride + kk <= w.len());
         let mut data = vec![0.0; out * inp * kk];
-        for (o0, v) in blocks(out) {
-            let lanes = 16 * v;
-            let block = &mut data[o0 * kk * inp..][..lanes * kk * inp];
-            for t in 0..kk {
-                for cc in 0..inp {
-                    for (l, d) in block[(t * inp + cc) * lanes..][..lanes].iter_mut().enumerate() {
-                        *d = weight(o0 + l, cc, t);
+        data.par_chunks_mut(32 * kk * inp).enumerate().for_each(|(bi, block)| {
+            let lanes = block.len() / (kk * inp);
+            for (t, block) in block.chunks_exact_mut(inp * lanes).enumerate() {
+                let tap = if flip { kk - 1 - t } else { t };
+                for (cc, dst) in block.chunks_exact_mut(lanes).enumerate() {
+                    let src = &w[32 * bi * out_stride + cc * in_stride + tap..];
+                    for (l, d) in dst.iter_mut().enumerate() {
+                        *d = src[l * out_stride];
                     }
                 }
             }
-        }
+        });
         Self(data)
     }
 
     /// `W (O, C, kh, kw)` for the forward pass.
     pub(super) fn forward(g: &Geom, w: &[f32]) -> Self {
         let kk = g.kh * g.kw;
-        Self::new(g.o, g.c, kk, |o, c, t| w[(o * g.c + c) * kk + t])
+        Self::new(g.o, g.c, kk, w, (g.c * kk, kk), false)
     }
 
     /// `W'[c, o, t] = W[o, c, kk − 1 − t]` for the gradient w.r.t. the input.
     pub(super) fn input_gradient(g: &Geom, w: &[f32]) -> Self {
         let kk = g.kh * g.kw;
-        Self::new(g.c, g.o, kk, |c, o, t| w[(o * g.c + c) * kk + kk - 1 - t])
+        Self::new(g.c, g.o, kk, w, (kk, g.c * kk), true)
     }
 }
 
@@ -90,29 +94,49 @@ pub(super) fn input_gradient_geom(g: &Geom) -> Geom {
     Geom { c: g.o, o: g.c, p: g.kh - 1 - g.p, ..*g }
 }
 
-/// One sample's forward: `y_b (O, Ho, Wo) := conv(x_b (C, H, W)) + bias_b`, with `packed`
-/// from [`Packed::forward`] (or the input gradient with [`input_gradient_geom`] and
-/// [`Packed::input_gradient`]); `parallel` splits the output channel blocks over rayon's
-/// threads. `g.o` must be a multiple of 16.
-pub(super) fn forward(g: &Geom, x_b: &[f32], packed: &Packed, bias_b: Option<&[f32]>, y_b: &mut [f32], scratch: &mut Vec<f32>, parallel: bool) {
+/// The bias of a group of samples: `values[n·stride + o]` for sample `n` and channel `o`
+/// (`stride` 0: one bias for all).
+#[derive(Clone, Copy)]
+pub(super) struct Bias<'a> {
+    pub values: &'a [f32],
+    pub stride: usize,
+}
+
+/// The forward pass of `ns` consecutive samples: `y (ns, O, Ho, Wo) := conv(x (ns, C, H, W)) +
+/// bias`, with `packed` from [`Packed::forward`] (or the input gradient with
+/// [`input_gradient_geom`] and [`Packed::input_gradient`]). `g.o` must be a multiple of 16.
+///
+/// A register tile is 8 pixels of an output row or, on maps narrower than 8 pixels, one pixel
+/// of up to 8 samples (so that each weight vector still serves 8 multiply-adds). `parallel`
+/// (one sample only) splits the output channel blocks over rayon's threads.
+pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, y: &mut [f32], scratch: &mut Vec<f32>, parallel: bool) {
+    let (sample_in, pixels) = (g.c * g.h * g.w, g.ho * g.wo);
+    let ns = x.len() / sample_in.max(1);
     assert!(available() && g.o.is_multiple_of(16) && packed.0.len() == g.o * g.c * g.kh * g.kw);
-    assert!(x_b.len() == g.c * g.h * g.w && y_b.len() == g.o * g.ho * g.wo);
+    assert!(x.len() == ns * sample_in && y.len() == ns * g.o * pixels && !(parallel && ns > 1));
+    assert!(bias.is_none_or(|b| b.values.len() >= (ns - 1) * b.stride + g.o));
     let wp = g.w + 2 * g.p;
-    scratch.resize(g.c * g.h * wp, 0.0);
-    pad_columns(g.w, g.p, x_b, scratch);
-    let xh: &[f32] = scratch;
-    let pixels = g.ho * g.wo;
-    let block = |(bi, y): (usize, &mut [f32])| {
-        let o0 = bi * 32;
-        let v = y.len() / (16 * pixels);
-        // SAFETY: AVX-512F is available (asserted); the packed block, `xh` and `y`'s rows have
-        // the sizes asserted above, and `tile` reads inside them (see there).
-        unsafe { block_rows(g, &packed.0[o0 * g.kh * g.kw * g.c..], xh, y, v, bias_b.map(|b| &b[o0..])) }
-    };
-    if parallel {
-        y_b.par_chunks_mut(32 * pixels).enumerate().for_each(block);
+    let by_sample = g.wo < NR && ns > 1;
+    scratch.resize(if by_sample { 2 } else { 1 } * ns * g.c * g.h * wp, 0.0);
+    let (xh, rows) = scratch.split_at_mut(ns * g.c * g.h * wp);
+    if by_sample {
+        // Interleaved, (C, H, W + 2p, ns): the samples of one pixel side by side.
+        pad_columns(g.w, g.p, x, rows);
+        for (n, sample) in rows.chunks_exact(g.c * g.h * wp).enumerate() {
+            for (i, &v) in sample.iter().enumerate() {
+                xh[i * ns + n] = v;
+            }
+        }
     } else {
-        y_b.chunks_mut(32 * pixels).enumerate().for_each(block);
+        pad_columns(g.w, g.p, x, xh);
+    }
+    let tiles = Tiles { g, xh, bias, by_sample };
+    if parallel {
+        y.par_chunks_mut(32 * pixels).enumerate().for_each(|(bi, y)| tiles.block(packed, 32 * bi, y, 1));
+    } else {
+        for (o0, _) in blocks(g.o) {
+            tiles.block(packed, o0, &mut y[o0 * pixels..], ns);
+        }
     }
 }
 
@@ -125,20 +149,37 @@ fn pad_columns(w: usize, p: usize, src: &[f32], dst: &mut [f32]) {
     }
 }
 
-/// All tiles of one block of `16·v` output channels (`y`: their rows).
-///
-/// # Safety
-/// AVX-512F must be available; `a` must hold the block's packed weight.
-#[target_feature(enable = "avx512f")]
-unsafe fn block_rows(g: &Geom, a: &[f32], xh: &[f32], y: &mut [f32], v: usize, bias: Option<&[f32]>) {
-    for oh in 0..g.ho {
-        for ow0 in (0..g.wo).step_by(NR) {
-            let nr = (g.wo - ow0).min(NR);
-            let t = Tile { g, a, xh, oh, ow0 };
+/// The register tiles of one forward call.
+struct Tiles<'a> {
+    g: &'a Geom,
+    /// The samples' inputs padded by `p` columns on each side, `(ns, C, H, W + 2p)`, or
+    /// `(C, H, W + 2p, ns)` for tiles of samples.
+    xh: &'a [f32],
+    bias: Option<Bias<'a>>,
+    /// Tiles of one pixel of several samples rather than several pixels of one row.
+    by_sample: bool,
+}
+
+impl Tiles<'_> {
+    /// All tiles of the block of output channels `o0..` of `ns` samples; `y` starts at channel
+    /// `o0` of the first sample.
+    fn block(&self, packed: &Packed, o0: usize, y: &mut [f32], ns: usize) {
+        let g = self.g;
+        let v = (g.o - o0).min(32) / 16;
+        let a = &packed.0[o0 * g.kh * g.kw * g.c..];
+        let (sample_in, sample_out) = (g.c * g.h * (g.w + 2 * g.p), g.o * g.ho * g.wo);
+        // The padded inputs' column stride (and from one sample to the next in a tile).
+        let il = if self.by_sample { ns } else { 1 };
+        let mut tile = |n0: usize, oh: usize, ow: usize, n: usize, step: (usize, usize)| {
+            let x0 = if self.by_sample { ow * g.s * ns + n0 } else { n0 * sample_in + ow * g.s };
+            let t = Tile { g, a, x0, il, oh, ow, step, n0, o0, by_sample: self.by_sample };
+            let y = &mut y[n0 * sample_out..];
             macro_rules! run {
                 ($v:literal, [$($n:literal)*]) => {
-                    match nr {
-                        $($n => t.run::<$v, $n>(y, bias),)*
+                    // SAFETY: AVX-512F is available (asserted by `forward`); the tile reads
+                    // inside `a` and `xh` and writes inside `y` (see `Tile::run`).
+                    match n {
+                        $($n => unsafe { t.run::<$v, $n>(self.xh, y, self.bias) },)*
                         _ => unreachable!(),
                     }
                 };
@@ -147,38 +188,82 @@ unsafe fn block_rows(g: &Geom, a: &[f32], xh: &[f32], y: &mut [f32], v: usize, b
                 1 => run!(1, [1 2 3 4 5 6 7 8]),
                 _ => run!(2, [1 2 3 4 5 6 7 8]),
             }
+        };
+        for oh in 0..g.ho {
+            if self.by_sample {
+                for ow in 0..g.wo {
+                    for n0 in (0..ns).step_by(NR) {
+                        tile(n0, oh, ow, (ns - n0).min(NR), (1, sample_out));
+                    }
+                }
+            } else {
+                for n0 in 0..ns {
+                    for ow in (0..g.wo).step_by(NR) {
+                        tile(n0, oh, ow, (g.wo - ow).min(NR), (g.s, 1));
+                    }
+                }
+            }
         }
     }
 }
 
-/// One register tile: output row `oh`, pixels `ow0..ow0 + N`.
+/// One register tile: `N` outputs of output row `oh` starting at column `ow` of sample `n0`,
+/// consecutive columns or samples.
 struct Tile<'a> {
     g: &'a Geom,
+    /// The packed weights of the block.
     a: &'a [f32],
-    xh: &'a [f32],
+    /// Offset in the padded inputs of the first output's column `ow·s` (row 0), and their
+    /// column stride (1, or the number of interleaved samples).
+    x0: usize,
+    il: usize,
     oh: usize,
-    ow0: usize,
+    ow: usize,
+    /// From one output of the tile to the next: in the padded inputs, in the outputs.
+    step: (usize, usize),
+    /// First sample and first output channel (for the bias), and whether the tile's outputs
+    /// are samples.
+    n0: usize,
+    o0: usize,
+    by_sample: bool,
 }
 
 impl Tile<'_> {
-    /// `y[o, oh, ow0 + n] = bias[o] + Σ` for the block's `16·V` channels `o`.
+    /// `y[n·step.1 + o·Ho·Wo + oh·Wo + ow] = bias + Σ` for the tile's outputs `n` and the block's
+    /// `16·V` channels `o`.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `xh` must hold the padded inputs and `y` the outputs from
+    /// the tile's first sample and the block's first channel.
     #[target_feature(enable = "avx512f")]
-    unsafe fn run<const V: usize, const N: usize>(&self, y: &mut [f32], bias: Option<&[f32]>) {
+    unsafe fn run<const V: usize, const N: usize>(&self, xh: &[f32], y: &mut [f32], bias: Option<Bias>) {
         let g = self.g;
         let (kk, wp) = (g.kh * g.kw, g.w + 2 * g.p);
-        let plane = g.h * wp;
+        let plane = g.h * wp * self.il;
         let lanes = 16 * V;
-        debug_assert!(self.a.len() >= lanes * kk * g.c && y.len() >= lanes * g.ho * g.wo);
+        let pixels = g.ho * g.wo;
+        debug_assert!(self.a.len() >= lanes * kk * g.c);
         let mut acc = [[_mm512_setzero_ps(); N]; V];
         for i in 0..g.kh {
             // Kernel rows outside the image contribute nothing to this output row.
             let Some(ih) = g.input_row(i, self.oh) else { continue };
             for j in 0..g.kw {
+                // A tile of samples is one pixel: kernel columns outside the image too.
+                let col = self.ow * g.s + j;
+                if self.by_sample && (col < g.p || col - g.p >= g.w) {
+                    continue;
+                }
                 let t = i * g.kw + j;
-                // Tap (i, j) of pixel ow0 + n reads column (ow0 + n)·s + j of the padded row:
-                // at most (Wo − 1)·s + kw − 1 < W + 2p.
-                let b = self.xh.as_ptr().add(ih * wp + self.ow0 * g.s + j);
-                tap(&mut acc, self.a.as_ptr().add(t * g.c * lanes), b, g.c, plane, g.s);
+                // Tap (i, j) reads column ow·s + j of the padded row: at most
+                // (Wo − 1)·s + kw − 1 < W + 2p.
+                let b = xh[self.x0 + (ih * wp + j) * self.il..].as_ptr();
+                let a = self.a.as_ptr().add(t * g.c * lanes);
+                // A literal step of 1 (stride-1 rows, interleaved samples) gives the
+                // broadcasts constant offsets.
+                match self.step.0 {
+                    1 => tap(&mut acc, a, b, g.c, plane, 1),
+                    s => tap(&mut acc, a, b, g.c, plane, s),
+                }
             }
         }
         let mut out = [[[0.0f32; 16]; N]; V];
@@ -187,14 +272,27 @@ impl Tile<'_> {
                 _mm512_storeu_ps(out[v][n].as_mut_ptr(), acc[v][n]);
             }
         }
-        let pixels = g.ho * g.wo;
-        for v in 0..V {
-            for l in 0..16 {
-                let o = 16 * v + l;
-                let add = bias.map_or(0.0, |b| b[o]);
-                let row = &mut y[o * pixels + self.oh * g.wo + self.ow0..][..N];
+        let first = self.oh * g.wo + self.ow;
+        let bias_of = |n: usize| {
+            let sample = self.n0 + if self.by_sample { n } else { 0 };
+            bias.map(|b| &b.values[sample * b.stride + self.o0..][..lanes])
+        };
+        if self.by_sample {
+            for n in 0..N {
+                let add = bias_of(n);
+                let y = &mut y[n * self.step.1 + first..];
+                for o in 0..lanes {
+                    y[o * pixels] = out[o / 16][n][o % 16] + add.map_or(0.0, |b| b[o]);
+                }
+            }
+        } else {
+            // One output row segment per channel (stores the compiler vectorises).
+            let add = bias_of(0);
+            for o in 0..lanes {
+                let row = &mut y[o * pixels + first..][..N];
+                let b = add.map_or(0.0, |b| b[o]);
                 for (n, d) in row.iter_mut().enumerate() {
-                    *d = out[v][n][l] + add;
+                    *d = out[o / 16][n][o % 16] + b;
                 }
             }
         }
@@ -226,33 +324,37 @@ unsafe fn tap<const V: usize, const N: usize>(acc: &mut [[__m512; N]; V], a: *co
     }
 }
 
-/// One sample's contribution to the gradient of a 3×3 weight: `dwt (C·9, O) := [dwt +]
-/// Σ_pixels x_pad · dy` (the layout of `super::backward_weight`'s transposed partial sums);
-/// `parallel` splits the input channels over rayon's threads. `g.o` must be a multiple of 16.
+/// The contribution of `ns` consecutive samples to the gradient of a 3×3 weight: `dwt (C·9, O)
+/// := [dwt +] Σ_{samples, pixels} x_pad · dy` (the layout of `super::backward_weight`'s
+/// transposed partial sums); `parallel` splits the input channels over rayon's threads.
+/// `g.o` must be a multiple of 16.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn weight_gradient(g: &Geom, x_b: &[f32], dy_b: &[f32], dwt: &mut [f32], accumulate: bool, scratch: &mut Vec<f32>, parallel: bool) {
-    assert!(available() && g.o.is_multiple_of(16) && g.kh == 3 && g.kw == 3);
-    assert!(x_b.len() == g.c * g.h * g.w && dy_b.len() == g.o * g.ho * g.wo && dwt.len() == g.c * 9 * g.o);
+pub(super) fn weight_gradient(g: &Geom, x: &[f32], dy: &[f32], dwt: &mut [f32], accumulate: bool, scratch: &mut Vec<f32>, parallel: bool) {
     let (hp, wp) = (g.h + 2 * g.p, g.w + 2 * g.p);
     let pixels = g.ho * g.wo;
-    scratch.resize(g.c * hp * wp + pixels * g.o, 0.0);
-    let (xp, dyt) = scratch.split_at_mut(g.c * hp * wp);
-    for (s, d) in x_b.chunks_exact(g.h * g.w).zip(xp.chunks_exact_mut(hp * wp)) {
+    let ns = x.len() / (g.c * g.h * g.w).max(1);
+    assert!(available() && g.o.is_multiple_of(16) && g.kh == 3 && g.kw == 3);
+    assert!(x.len() == ns * g.c * g.h * g.w && dy.len() == ns * g.o * pixels && dwt.len() == g.c * 9 * g.o);
+    scratch.resize(ns * (g.c * hp * wp + pixels * g.o), 0.0);
+    let (xp, dyt) = scratch.split_at_mut(ns * g.c * hp * wp);
+    for (s, d) in x.chunks_exact(g.h * g.w).zip(xp.chunks_exact_mut(hp * wp)) {
         d[..g.p * wp].fill(0.0);
         pad_columns(g.w, g.p, s, &mut d[g.p * wp..(g.p + g.h) * wp]);
         d[(g.p + g.h) * wp..].fill(0.0);
     }
-    transpose(dy_b, g.o, pixels, dyt);
+    for (s, d) in dy.chunks_exact(g.o * pixels).zip(dyt.chunks_exact_mut(g.o * pixels)) {
+        transpose(s, g.o, pixels, d);
+    }
     let (xp, dyt): (&[f32], &[f32]) = (xp, dyt);
     let channel = |(c, rows): (usize, &mut [f32])| {
         for (o0, v) in blocks(g.o) {
-            // SAFETY: AVX-512F is available (asserted); `xp` holds C padded planes, `dyt`
-            // (pixels, O), `rows` the 9 rows of channel c (see `dw_tile`).
+            let taps = Taps { g, xp: &xp[c * hp * wp..], dyt: &dyt[o0..], ns, o0 };
+            // SAFETY: AVX-512F is available (asserted); `xp` holds ns·C padded planes, `dyt`
+            // ns (pixels, O) matrices, `rows` the 9 rows of channel c (see `Taps::run`).
             unsafe {
-                let plane = &xp[c * hp * wp..][..hp * wp];
                 match v {
-                    1 => dw_tile::<1>(g, plane, &dyt[o0..], rows, o0, accumulate),
-                    _ => dw_tile::<2>(g, plane, &dyt[o0..], rows, o0, accumulate),
+                    1 => taps.run::<1>(rows, accumulate),
+                    _ => taps.run::<2>(rows, accumulate),
                 }
             }
         }
@@ -278,46 +380,65 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     }
 }
 
-/// `rows[t·O + o0 + o] := [rows[…] +] Σ_pixels plane[oh·s + i, ow·s + j] · dyt[pixel, o]` for
-/// the nine taps `t = 3i + j` and the `16·V` channels `o` of the block at `o0` (`dyt` starts
-/// at channel `o0`).
-///
-/// # Safety
-/// AVX-512F must be available; `plane` must be one padded `(H + 2p, W + 2p)` plane.
-#[target_feature(enable = "avx512f")]
-unsafe fn dw_tile<const V: usize>(g: &Geom, plane: &[f32], dyt: &[f32], rows: &mut [f32], o0: usize, accumulate: bool) {
-    let wp = g.w + 2 * g.p;
-    debug_assert!(plane.len() == (g.h + 2 * g.p) * wp && dyt.len() + o0 >= g.ho * g.wo * g.o);
-    let mut acc = [[_mm512_setzero_ps(); 9]; V];
-    let mut d = dyt.as_ptr();
-    for oh in 0..g.ho {
-        // Pixel (oh, ow)'s taps read rows oh·s + i and columns ow·s + j of the padded plane:
-        // at most (Ho − 1)·s + 2 < H + 2p and likewise for the columns.
-        let mut r0 = plane.as_ptr().add(oh * g.s * wp);
-        for _ in 0..g.wo {
-            let mut dy = [_mm512_setzero_ps(); V];
-            for v in 0..V {
-                dy[v] = _mm512_loadu_ps(d.add(16 * v));
-            }
-            let (r1, r2) = (r0.add(wp), r0.add(2 * wp));
-            macro_rules! taps {
-                ($($t:literal: $row:ident + $j:literal),*) => {$(
-                    let x = _mm512_set1_ps(*$row.add($j));
+/// The weight-gradient accumulation of one input channel and one block of output channels
+/// over `ns` samples.
+struct Taps<'a> {
+    g: &'a Geom,
+    /// The channel's padded plane of the first sample (the next ones `C` planes apart).
+    xp: &'a [f32],
+    /// The transposed `dy` of the first sample from the block's first channel `o0` (the next
+    /// ones `Ho·Wo·O` values apart).
+    dyt: &'a [f32],
+    ns: usize,
+    o0: usize,
+}
+
+impl Taps<'_> {
+    /// `rows[t·O + o0 + o] := [rows[…] +] Σ_{samples, pixels} plane[oh·s + i, ow·s + j] ·
+    /// dyt[pixel, o]` for the nine taps `t = 3i + j` and the `16·V` channels `o` of the block.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; the fields must address `ns` samples as described there.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run<const V: usize>(&self, rows: &mut [f32], accumulate: bool) {
+        let g = self.g;
+        let (hp, wp, pixels) = (g.h + 2 * g.p, g.w + 2 * g.p, g.ho * g.wo);
+        assert!(self.xp.len() > (self.ns - 1) * g.c * hp * wp + (hp - 1) * wp + wp - 1);
+        assert!(self.dyt.len() + self.o0 >= self.ns * pixels * g.o && rows.len() >= 9 * g.o);
+        let mut acc = [[_mm512_setzero_ps(); 9]; V];
+        for n in 0..self.ns {
+            let plane = self.xp.as_ptr().add(n * g.c * hp * wp);
+            let mut d = self.dyt.as_ptr().add(n * pixels * g.o);
+            for oh in 0..g.ho {
+                // Pixel (oh, ow)'s taps read rows oh·s + i and columns ow·s + j of the padded
+                // plane: at most (Ho − 1)·s + 2 < H + 2p and likewise for the columns.
+                let mut r0 = plane.add(oh * g.s * wp);
+                for _ in 0..g.wo {
+                    let mut dy = [_mm512_setzero_ps(); V];
                     for v in 0..V {
-                        acc[v][$t] = _mm512_fmadd_ps(dy[v], x, acc[v][$t]);
+                        dy[v] = _mm512_loadu_ps(d.add(16 * v));
                     }
-                )*};
+                    let (r1, r2) = (r0.add(wp), r0.add(2 * wp));
+                    macro_rules! taps {
+                        ($($t:literal: $row:ident + $j:literal),*) => {$(
+                            let x = _mm512_set1_ps(*$row.add($j));
+                            for v in 0..V {
+                                acc[v][$t] = _mm512_fmadd_ps(dy[v], x, acc[v][$t]);
+                            }
+                        )*};
+                    }
+                    taps!(0: r0 + 0, 1: r0 + 1, 2: r0 + 2, 3: r1 + 0, 4: r1 + 1, 5: r1 + 2, 6: r2 + 0, 7: r2 + 1, 8: r2 + 2);
+                    d = d.add(g.o);
+                    r0 = r0.add(g.s);
+                }
             }
-            taps!(0: r0 + 0, 1: r0 + 1, 2: r0 + 2, 3: r1 + 0, 4: r1 + 1, 5: r1 + 2, 6: r2 + 0, 7: r2 + 1, 8: r2 + 2);
-            d = d.add(g.o);
-            r0 = r0.add(g.s);
         }
-    }
-    for t in 0..9 {
-        for v in 0..V {
-            let p = rows.as_mut_ptr().add(t * g.o + o0 + 16 * v);
-            let sum = if accumulate { _mm512_add_ps(_mm512_loadu_ps(p), acc[v][t]) } else { acc[v][t] };
-            _mm512_storeu_ps(p, sum);
+        for t in 0..9 {
+            for v in 0..V {
+                let p = rows.as_mut_ptr().add(t * g.o + self.o0 + 16 * v);
+                let sum = if accumulate { _mm512_add_ps(_mm512_loadu_ps(p), acc[v][t]) } else { acc[v][t] };
+                _mm512_storeu_ps(p, sum);
+            }
         }
     }
 }
