@@ -349,3 +349,14 @@ fn layer_has_candle_nn_names_shapes_and_output() -> Result<()> {
     assert!(max_abs_diff(&ours.forward_shifted(&x, &shift)?, &expected)? < 1e-5);
     Ok(())
 }
+
+/// On a CPU with AVX-512F the f32 convolutions take the direct kernels (which the cases with
+/// channel counts in multiples of 16 above then check).
+#[test]
+fn direct_kernels_run_where_the_cpu_has_avx512() {
+    #[cfg(target_arch = "x86_64")]
+    let has = std::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let has = false;
+    assert_eq!(stipple_nn::ops::conv2d::direct_kernels_available(), has);
+}

@@ -1,7 +1,13 @@
 //! 2-D convolution (cross-correlation, like candle's and PyTorch's) as a candle custom op with
 //! its own backward pass.
 //!
-//! CPU kernels: im2col + GEMM (the `gemm` crate, the one candle's matmul uses).
+//! CPU kernels for f32 on CPUs with AVX-512 (the private `direct` module): direct
+//! convolutions register-tiled over 16·V output channels, for the forward pass and the input
+//! gradient when the channel counts they put in vector lanes are multiples of 16, and for the
+//! gradient of 3×3 weights (per-layer times against PyTorch's in docs/BENCHMARKS.md).
+//!
+//! Everything else (f64, other CPUs, other channel counts, the input gradient of strided
+//! convolutions): im2col + GEMM (the `gemm` crate, the one candle's matmul uses).
 //! For one sample with `cols = im2col(x_b)` of shape `(C·kh·kw, Ho·Wo)`:
 //! - forward: `y_b = W · cols + bias_b` with `W` viewed as `(O, C·kh·kw)`, the GEMM accumulating
 //!   onto rows pre-filled with the bias;
@@ -18,12 +24,15 @@
 //! neither addition is a separate pass over the feature map (and neither gradient a reduction
 //! over it by candle's generic strided `sum`, which took 15% of an emoji16 training step).
 //!
-//! A 1×1 convolution with stride 1 and no padding skips im2col/col2im (`cols = x_b`); a
-//! stride-1 "same" convolution on a map of 32×32 pixels or more is a sum of shifted GEMMs
-//! instead (the private `shifted` module, chosen by `Geom::shifted`).
+//! A 1×1 convolution with stride 1 and no padding is one GEMM per sample, also for f32 (`cols =
+//! x_b`, no im2col/col2im); a stride-1 "same" convolution on a map of 32×32 pixels or more is
+//! a sum of shifted GEMMs instead of im2col (the private `shifted` module, chosen by
+//! `Geom::shifted`).
 //! Work is spread over candle's thread count ([`candle_core::utils::get_num_threads`]): over the
-//! samples of the batch when there are at least as many samples as threads (each GEMM
-//! single-threaded), otherwise inside each GEMM. `STIPPLE_CONV_PARALLEL=batch|gemm` forces one.
+//! samples of the batch when there are at least as many samples as threads (each kernel
+//! single-threaded; the direct kernels take groups of samples, see `direct_group`), otherwise
+//! inside each sample (GEMMs on all threads, the direct kernels split the output channels).
+//! `STIPPLE_CONV_PARALLEL=batch|gemm` forces one.
 //!
 //! Only f32 and f64 have CPU kernels; [`conv2d`] hands other dtypes and non-CPU devices to
 //! candle's own `Tensor::conv2d`.
@@ -57,13 +66,17 @@ mod direct {
             unreachable!("direct kernels are x86-64 only")
         }
     }
+    pub(super) struct Bias<'a> {
+        pub values: &'a [f32],
+        pub stride: usize,
+    }
     pub(super) fn available() -> bool {
         false
     }
     pub(super) fn input_gradient_geom(_: &Geom) -> Geom {
         unreachable!("direct kernels are x86-64 only")
     }
-    pub(super) fn forward(_: &Geom, _: &[f32], _: &Packed, _: Option<&[f32]>, _: &mut [f32], _: &mut Vec<f32>, _: bool) {
+    pub(super) fn forward(_: &Geom, _: &[f32], _: &Packed, _: Option<Bias>, _: &mut [std::mem::MaybeUninit<f32>], _: &mut Vec<f32>, _: bool) {
         unreachable!("direct kernels are x86-64 only")
     }
     pub(super) fn weight_gradient(_: &Geom, _: &[f32], _: &[f32], _: &mut [f32], _: bool, _: &mut Vec<f32>, _: bool) {
@@ -719,6 +732,12 @@ fn f32s_mut<T: Elem>(s: &mut [T]) -> Option<&mut [f32]> {
     T::IS_F32.then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) })
 }
 
+/// [`f32s`] for an uninitialised output.
+fn f32s_uninit<T: Elem>(s: &mut [MaybeUninit<T>]) -> Option<&mut [MaybeUninit<f32>]> {
+    // SAFETY: `T` is f32.
+    T::IS_F32.then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut MaybeUninit<f32>, s.len()) })
+}
+
 /// [`f32s`] for a scratch vector.
 fn f32_vec<T: Elem>(v: &mut Vec<T>) -> Option<&mut Vec<f32>> {
     // SAFETY: `T` is f32, so `Vec<T>` is `Vec<f32>`.
@@ -734,10 +753,11 @@ fn gemm_par(threads: usize) -> Parallelism {
 }
 
 /// A vector of `b·len` values: the chunk of every group of `group` consecutive samples (fewer
-/// at the end) is zeroed and then passed to `f(samples, chunk, scratch, parallelism)` by the
-/// thread that works on that group. (A `vec![0; b·len]` would zero all of it serially on the
-/// calling thread first.)
-fn per_group<T: Elem>(g: &Geom, len: usize, group: usize, f: impl Fn(Range<usize>, &mut [T], &mut Vec<T>, Parallelism) + Sync) -> Vec<T> {
+/// at the end) is passed uninitialised to `f(samples, chunk, scratch, parallelism)` by the
+/// thread that works on that group, which must initialise all of it (the direct kernels write
+/// every value; the others start from [`zeroed`]). (A `vec![0; b·len]` would zero all of it
+/// serially on the calling thread first.)
+fn per_group<T: Elem>(g: &Geom, len: usize, group: usize, f: impl Fn(Range<usize>, &mut [MaybeUninit<T>], &mut Vec<T>, Parallelism) + Sync) -> Vec<T> {
     let total = g.b * len;
     if total == 0 {
         return vec![T::ZERO; total];
@@ -747,7 +767,7 @@ fn per_group<T: Elem>(g: &Geom, len: usize, group: usize, f: impl Fn(Range<usize
     unsafe { out.set_len(total) };
     let run = |i: usize, chunk: &mut [MaybeUninit<T>], scratch: &mut Vec<T>, par: Parallelism| {
         let samples = i * group..i * group + chunk.len() / len;
-        f(samples, zeroed(chunk), scratch, par)
+        f(samples, chunk, scratch, par)
     };
     match plan(g.b) {
         Plan::Batch(_) => out
@@ -760,7 +780,7 @@ fn per_group<T: Elem>(g: &Geom, len: usize, group: usize, f: impl Fn(Range<usize
             }
         }),
     }
-    // SAFETY: the chunks cover all `total` values and each was zeroed by `run`.
+    // SAFETY: the chunks cover all `total` values and `f` initialised each.
     unsafe { assume_init(out) }
 }
 
@@ -793,10 +813,11 @@ fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
     let group = if packed.is_some() { direct_group(g) } else { 1 };
     per_group(g, g.o * n, group, |samples, y, scratch, par| {
         let xs = &x[samples.start * xlen..samples.end * xlen];
-        if let (Some(packed), Some(xs), Some(y), Some(bias), Some(scratch)) = (&packed, f32s(xs), f32s_mut(y), f32s(bias), f32_vec(scratch)) {
+        if let (Some(packed), Some(xs), Some(y), Some(bias), Some(scratch)) = (&packed, f32s(xs), f32s_uninit(y), f32s(bias), f32_vec(scratch)) {
             let bias = direct_bias(bias, g.o, &samples);
             return direct::forward(g, xs, packed, Some(bias), y, scratch, threaded(par));
         }
+        let y = zeroed(y);
         for ((bi, x_b), y_b) in samples.zip(xs.chunks_exact(xlen)).zip(y.chunks_exact_mut(g.o * n)) {
             let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
             if g.shifted() {
@@ -834,13 +855,15 @@ fn packed_input_gradient<T: Elem>(g: &Geom, w: &[T]) -> Option<direct::Packed> {
 }
 
 /// The gradients `dx (S, C, H, W)` of consecutive samples from their `dy (S, O, N)`, by
-/// [`direct`] when `packed` (from [`packed_input_gradient`]) is given; `dx` arrives zeroed.
+/// [`direct`] when `packed` (from [`packed_input_gradient`]) is given; every value of `dx` is
+/// written.
 #[allow(clippy::too_many_arguments)]
-fn input_gradient<T: Elem>(g: &Geom, dy: &[T], w: &[T], packed: Option<&direct::Packed>, dx: &mut [T], scratch: &mut Vec<T>, par: Parallelism) {
+fn input_gradient<T: Elem>(g: &Geom, dy: &[T], w: &[T], packed: Option<&direct::Packed>, dx: &mut [MaybeUninit<T>], scratch: &mut Vec<T>, par: Parallelism) {
     let (k, n) = (g.k(), g.n());
-    if let (Some(packed), Some(dy), Some(dx), Some(scratch)) = (packed, f32s(dy), f32s_mut(dx), f32_vec(scratch)) {
+    if let (Some(packed), Some(dy), Some(dx), Some(scratch)) = (packed, f32s(dy), f32s_uninit(dx), f32_vec(scratch)) {
         return direct::forward(&direct::input_gradient_geom(g), dy, packed, None, dx, scratch, threaded(par));
     }
+    let dx = zeroed(dx);
     for (dy_b, dx_b) in dy.chunks_exact(g.o * n).zip(dx.chunks_exact_mut(g.c * g.h * g.w)) {
         // SAFETY: wᵀ is (K, O), dy_b is (O, N).
         if g.shifted() {
@@ -890,9 +913,9 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[T]>) -> Vec
             let dys = &dy[samples.start * g.o * n..samples.end * g.o * n];
             let acc = first > range.start;
             if let (Some(w), Some(dx)) = (w, dx.as_deref_mut()) {
-                let dxs = zeroed(&mut dx[(first - range.start) * xlen..][..samples.len() * xlen]);
+                let dxs = &mut dx[(first - range.start) * xlen..][..samples.len() * xlen];
                 if g.shifted() && packed.is_none() && !direct_dw {
-                    shifted::backward(g, xs, dys, w, dxs, dwt, acc, scratch, par);
+                    shifted::backward(g, xs, dys, w, zeroed(dxs), dwt, acc, scratch, par);
                     continue;
                 }
                 input_gradient(g, dys, w, packed.as_ref(), dxs, scratch, par);
@@ -965,8 +988,8 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[T]>) -> Vec
             *d = MaybeUninit::new(v);
         }
     });
-    // SAFETY: every value of `dx` (each sample's chunk, zeroed before use) and of `dw` was
-    // written above.
+    // SAFETY: every value of `dx` (each sample's chunk, zeroed or written by `input_gradient`)
+    // and of `dw` was written above.
     unsafe { assume_init(out) }
 }
 

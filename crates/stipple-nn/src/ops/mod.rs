@@ -2,9 +2,10 @@
 //!
 //! candle's CPU `conv2d` is a direct loop and its gradient goes through `conv_transpose2d` and a
 //! convolution with image-sized kernels (both direct loops): in a training step of the U-Net
-//! that backward pass dominated the profile. [`conv2d`] is an im2col + GEMM convolution (on
-//! maps of 32×32 and up, for "same" kernels, a sum of shifted GEMMs) whose backward pass is
-//! built from two more GEMM-based ops, so model code stays ordinary candle code.
+//! that backward pass dominated the profile. [`conv2d`] is a custom op with its own backward
+//! ops, so model code stays ordinary candle code: for f32 on CPUs with AVX-512, register-tiled
+//! direct kernels (no im2col matrix, no GEMM packing); otherwise im2col + GEMM (on maps of
+//! 32×32 and up, for "same" kernels, a sum of shifted GEMMs).
 //!
 //! `candle_nn::GroupNorm` is a chain of some ten elementwise/reduction ops (each allocating, each
 //! with its own backward), followed in the U-Net by a SiLU: [`group_norm`] is one pass per

@@ -28,6 +28,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -109,7 +110,7 @@ pub(super) struct Bias<'a> {
 /// A register tile is 8 pixels of an output row or, on maps narrower than 8 pixels, one pixel
 /// of up to 8 samples (so that each weight vector still serves 8 multiply-adds). `parallel`
 /// (one sample only) splits the output channel blocks over rayon's threads.
-pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, y: &mut [f32], scratch: &mut Vec<f32>, parallel: bool) {
+pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, y: &mut [MaybeUninit<f32>], scratch: &mut Vec<f32>, parallel: bool) {
     let (sample_in, pixels) = (g.c * g.h * g.w, g.ho * g.wo);
     let ns = x.len() / sample_in.max(1);
     assert!(available() && g.o.is_multiple_of(16) && packed.0.len() == g.o * g.c * g.kh * g.kw);
@@ -163,7 +164,7 @@ struct Tiles<'a> {
 impl Tiles<'_> {
     /// All tiles of the block of output channels `o0..` of `ns` samples; `y` starts at channel
     /// `o0` of the first sample.
-    fn block(&self, packed: &Packed, o0: usize, y: &mut [f32], ns: usize) {
+    fn block(&self, packed: &Packed, o0: usize, y: &mut [MaybeUninit<f32>], ns: usize) {
         let g = self.g;
         let v = (g.o - o0).min(32) / 16;
         let a = &packed.0[o0 * g.kh * g.kw * g.c..];
@@ -236,7 +237,7 @@ impl Tile<'_> {
     /// AVX-512F must be available; `xh` must hold the padded inputs and `y` the outputs from
     /// the tile's first sample and the block's first channel.
     #[target_feature(enable = "avx512f")]
-    unsafe fn run<const V: usize, const N: usize>(&self, xh: &[f32], y: &mut [f32], bias: Option<Bias>) {
+    unsafe fn run<const V: usize, const N: usize>(&self, xh: &[f32], y: &mut [MaybeUninit<f32>], bias: Option<Bias>) {
         let g = self.g;
         let (kk, wp) = (g.kh * g.kw, g.w + 2 * g.p);
         let plane = g.h * wp * self.il;
@@ -282,7 +283,7 @@ impl Tile<'_> {
                 let add = bias_of(n);
                 let y = &mut y[n * self.step.1 + first..];
                 for o in 0..lanes {
-                    y[o * pixels] = out[o / 16][n][o % 16] + add.map_or(0.0, |b| b[o]);
+                    y[o * pixels] = MaybeUninit::new(out[o / 16][n][o % 16] + add.map_or(0.0, |b| b[o]));
                 }
             }
         } else {
@@ -292,7 +293,7 @@ impl Tile<'_> {
                 let row = &mut y[o * pixels + first..][..N];
                 let b = add.map_or(0.0, |b| b[o]);
                 for (n, d) in row.iter_mut().enumerate() {
-                    *d = out[o / 16][n][o % 16] + b;
+                    *d = MaybeUninit::new(out[o / 16][n][o % 16] + b);
                 }
             }
         }
