@@ -249,9 +249,12 @@ impl Tile<'_> {
             // Kernel rows outside the image contribute nothing to this output row.
             let Some(ih) = g.input_row(i, self.oh) else { continue };
             for j in 0..g.kw {
-                // A tile of samples is one pixel: kernel columns outside the image too.
-                let col = self.ow * g.s + j;
-                if self.by_sample && (col < g.p || col - g.p >= g.w) {
+                // Kernel column j of the tile's first and last outputs outside the image (a
+                // tile of samples is one pixel: then the whole tap).
+                let outside = |ow: usize| !(g.p..g.p + g.w).contains(&(ow * g.s + j));
+                let last = if self.by_sample { self.ow } else { self.ow + N - 1 };
+                let (skip_first, skip_last) = (outside(self.ow), outside(last));
+                if self.by_sample && skip_first {
                     continue;
                 }
                 let t = i * g.kw + j;
@@ -260,10 +263,17 @@ impl Tile<'_> {
                 let b = xh[self.x0 + (ih * wp + j) * self.il..].as_ptr();
                 let a = self.a.as_ptr().add(t * g.c * lanes);
                 // A literal step of 1 (stride-1 rows, interleaved samples) gives the
-                // broadcasts constant offsets.
-                match self.step.0 {
-                    1 => tap(&mut acc, a, b, g.c, plane, 1),
-                    s => tap(&mut acc, a, b, g.c, plane, s),
+                // broadcasts constant offsets; the padding columns of a row's first and last
+                // pixels are skipped (reading them would only add zeros).
+                match (self.step.0, skip_first, skip_last && N > 1) {
+                    (1, false, false) => tap::<V, N, false, false>(&mut acc, a, b, g.c, plane, 1),
+                    (1, true, false) => tap::<V, N, true, false>(&mut acc, a, b, g.c, plane, 1),
+                    (1, false, true) => tap::<V, N, false, true>(&mut acc, a, b, g.c, plane, 1),
+                    (1, true, true) => tap::<V, N, true, true>(&mut acc, a, b, g.c, plane, 1),
+                    (s, first, _) => match first {
+                        false => tap::<V, N, false, false>(&mut acc, a, b, g.c, plane, s),
+                        true => tap::<V, N, true, false>(&mut acc, a, b, g.c, plane, s),
+                    },
                 }
             }
         }
@@ -301,13 +311,21 @@ impl Tile<'_> {
 }
 
 /// `acc[v][n] += Σ_{c < depth} a[c·16V + 16v ..][..16] · b[c·plane + n·s]`: one kernel tap over
-/// all input channels.
+/// all input channels, leaving out the first output when `SKIP_FIRST` and the last when
+/// `SKIP_LAST`.
 ///
 /// # Safety
 /// AVX-512F must be available (the caller's target feature); `a` and `b` must address
 /// `depth·16V` packed weights and `depth` planes holding the `N` strided pixels.
 #[inline(always)]
-unsafe fn tap<const V: usize, const N: usize>(acc: &mut [[__m512; N]; V], a: *const f32, b: *const f32, depth: usize, plane: usize, s: usize) {
+unsafe fn tap<const V: usize, const N: usize, const SKIP_FIRST: bool, const SKIP_LAST: bool>(
+    acc: &mut [[__m512; N]; V],
+    a: *const f32,
+    b: *const f32,
+    depth: usize,
+    plane: usize,
+    s: usize,
+) {
     let (mut a, mut b) = (a, b);
     for _ in 0..depth {
         let mut w = [_mm512_setzero_ps(); V];
@@ -315,6 +333,9 @@ unsafe fn tap<const V: usize, const N: usize>(acc: &mut [[__m512; N]; V], a: *co
             w[v] = _mm512_loadu_ps(a.add(16 * v));
         }
         for n in 0..N {
+            if (SKIP_FIRST && n == 0) || (SKIP_LAST && n == N - 1) {
+                continue;
+            }
             let x = _mm512_set1_ps(*b.add(n * s));
             for v in 0..V {
                 acc[v][n] = _mm512_fmadd_ps(w[v], x, acc[v][n]);
@@ -367,6 +388,35 @@ pub(super) fn weight_gradient(g: &Geom, x: &[f32], dy: &[f32], dwt: &mut [f32], 
     }
 }
 
+/// One pixel's contribution to the nine taps' accumulators: `acc[v][3i + j] += dy[16v..][..16] ·
+/// r0[i·wp + j]` for the kernel rows `i` in the bit mask `ROWS` and the columns `j` in `COLS`.
+///
+/// # Safety
+/// AVX-512F must be available (the caller's target feature); `dy` must address `16·V` values
+/// and `r0` the pixel's 3×3 window of a padded plane with rows `wp` apart.
+#[inline(always)]
+unsafe fn pixel<const V: usize, const ROWS: u8, const COLS: u8>(acc: &mut [[__m512; 9]; V], dy: *const f32, r0: *const f32, wp: usize) {
+    let mut d = [_mm512_setzero_ps(); V];
+    for v in 0..V {
+        d[v] = _mm512_loadu_ps(dy.add(16 * v));
+    }
+    for i in 0..3 {
+        if ROWS & 1 << i == 0 {
+            continue;
+        }
+        let r = r0.add(i * wp);
+        for j in 0..3 {
+            if COLS & 1 << j == 0 {
+                continue;
+            }
+            let x = _mm512_set1_ps(*r.add(j));
+            for v in 0..V {
+                acc[v][3 * i + j] = _mm512_fmadd_ps(d[v], x, acc[v][3 * i + j]);
+            }
+        }
+    }
+}
+
 /// `dst (cols, rows)` := `src (rows, cols)ᵀ`, in 16×16 blocks.
 fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     const B: usize = 16;
@@ -406,6 +456,10 @@ impl Taps<'_> {
         let (hp, wp, pixels) = (g.h + 2 * g.p, g.w + 2 * g.p, g.ho * g.wo);
         assert!(self.xp.len() > (self.ns - 1) * g.c * hp * wp + (hp - 1) * wp + wp - 1);
         assert!(self.dyt.len() + self.o0 >= self.ns * pixels * g.o && rows.len() >= 9 * g.o);
+        // Taps that read the padding (bit i of `mask(oh, H)`: kernel row i is inside the image)
+        // add zeros: they are skipped, with the common masks compiled in (any superset of the
+        // valid taps is exact, the padding being zeros).
+        let mask = |o: usize, size: usize| (0..3).filter(|&i| (g.p..g.p + size).contains(&(o * g.s + i))).fold(0u8, |m, i| m | 1 << i);
         let mut acc = [[_mm512_setzero_ps(); 9]; V];
         for n in 0..self.ns {
             let plane = self.xp.as_ptr().add(n * g.c * hp * wp);
@@ -414,21 +468,17 @@ impl Taps<'_> {
                 // Pixel (oh, ow)'s taps read rows oh·s + i and columns ow·s + j of the padded
                 // plane: at most (Ho − 1)·s + 2 < H + 2p and likewise for the columns.
                 let mut r0 = plane.add(oh * g.s * wp);
-                for _ in 0..g.wo {
-                    let mut dy = [_mm512_setzero_ps(); V];
-                    for v in 0..V {
-                        dy[v] = _mm512_loadu_ps(d.add(16 * v));
-                    }
-                    let (r1, r2) = (r0.add(wp), r0.add(2 * wp));
-                    macro_rules! taps {
-                        ($($t:literal: $row:ident + $j:literal),*) => {$(
-                            let x = _mm512_set1_ps(*$row.add($j));
-                            for v in 0..V {
-                                acc[v][$t] = _mm512_fmadd_ps(dy[v], x, acc[v][$t]);
+                let rows_in = mask(oh, g.h);
+                for ow in 0..g.wo {
+                    macro_rules! pixel {
+                        ($(($r:literal, $c:literal)),*) => {
+                            match (rows_in, mask(ow, g.w)) {
+                                $(($r, $c) => pixel::<V, $r, $c>(&mut acc, d, r0, wp),)*
+                                _ => pixel::<V, 7, 7>(&mut acc, d, r0, wp),
                             }
-                        )*};
+                        };
                     }
-                    taps!(0: r0 + 0, 1: r0 + 1, 2: r0 + 2, 3: r1 + 0, 4: r1 + 1, 5: r1 + 2, 6: r2 + 0, 7: r2 + 1, 8: r2 + 2);
+                    pixel!((7, 7), (7, 6), (7, 3), (6, 7), (6, 6), (6, 3), (3, 7), (3, 6), (3, 3));
                     d = d.add(g.o);
                     r0 = r0.add(g.s);
                 }
