@@ -142,11 +142,19 @@ pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, 
 }
 
 /// `dst (R, W + 2p)` := the rows `src (R, W)` with `p` zero columns on each side.
+///
+/// Element by element: the rows are short (4 to 64 values), and `fill`/`copy_from_slice` made a
+/// `memset`/`memcpy` call per row and side, 2% of an emoji16 training step.
 fn pad_columns(w: usize, p: usize, src: &[f32], dst: &mut [f32]) {
     for (s, d) in src.chunks_exact(w).zip(dst.chunks_exact_mut(w + 2 * p)) {
-        d[..p].fill(0.0);
-        d[p..p + w].copy_from_slice(s);
-        d[p + w..].fill(0.0);
+        let (left, rest) = d.split_at_mut(p);
+        let (mid, right) = rest.split_at_mut(w);
+        for v in left.iter_mut().chain(right) {
+            *v = 0.0;
+        }
+        for (d, &v) in mid.iter_mut().zip(s) {
+            *d = v;
+        }
     }
 }
 
