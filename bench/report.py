@@ -24,6 +24,7 @@ TRAIN_FLOOR = 1.5
 BUCKETS = [
     ("thread-pool wait (BarrierGuard / rayon spin / yield)", r"BarrierGuard|rayon_core|crossbeam|sched_yield|spin"),
     ("GEMM micro-kernels (gemm crate)", r"gemm_f32|gemm_common|gemm::|microkernel"),
+    ("direct convolution kernels (stipple conv2d::direct)", r"conv2d::direct"),
     ("im2col / col2im (stipple conv2d)", r"im2col|col2im"),
     ("GroupNorm(+SiLU), attention (stipple ops; `pulp` = their vectorised loops)", r"group_norm|ops::attention|pulp::"),
     ("candle element-wise / reductions / copies", r"candle_core|StridedIndex|_mm256|vec_sum|binary_map|unary_map|copy_strided"),
