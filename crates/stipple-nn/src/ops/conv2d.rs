@@ -806,6 +806,17 @@ fn direct_bias<'a>(bias: &'a [f32], o: usize, samples: &Range<usize>) -> direct:
     }
 }
 
+/// The im2col matrix `(K, N)` of one sample `x_b`, built in `scratch` (a 1×1 convolution's is
+/// `x_b` itself).
+fn columns<'a, T: Elem>(g: &Geom, x_b: &'a [T], scratch: &'a mut Vec<T>) -> &'a [T] {
+    if g.pointwise() {
+        return x_b;
+    }
+    scratch.resize(g.k() * g.n(), T::ZERO);
+    im2col(g, x_b, scratch);
+    scratch
+}
+
 /// `bias` holds `O` values (shared) or `B·O` (per sample).
 fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
     let (k, n, xlen) = (g.k(), g.n(), g.c * g.h * g.w);
@@ -827,13 +838,7 @@ fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
             for (row, &v) in y_b.chunks_exact_mut(n).zip(bias_b) {
                 row.fill(v);
             }
-            let cols: &[T] = if g.pointwise() {
-                x_b
-            } else {
-                scratch.resize(k * n, T::ZERO);
-                im2col(g, x_b, scratch);
-                scratch
-            };
+            let cols = columns(g, x_b, scratch);
             // SAFETY: w is (O, K), cols is (K, N), both in bounds.
             unsafe { matmul(g.o, n, k, y_b, true, Mat::rows(w, k), Mat::rows(cols, n), par) }
         }
@@ -930,13 +935,7 @@ fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[T]>) -> Vec
                     shifted::backward_weight(g, x_b, dy_b, dwt, acc, scratch, par);
                     continue;
                 }
-                let cols: &[T] = if g.pointwise() {
-                    x_b
-                } else {
-                    scratch.resize(k * n, T::ZERO);
-                    im2col(g, x_b, scratch);
-                    scratch
-                };
+                let cols = columns(g, x_b, scratch);
                 // SAFETY: cols is (K, N), dy_bᵀ is (N, O).
                 unsafe { matmul(k, g.o, n, dwt, acc, Mat::rows(cols, n), Mat::transposed(dy_b, n), par) }
             }
