@@ -144,7 +144,8 @@ def count_forward_flops(model, size, torch):
             hooks.append(mod.register_forward_hook(attn_hook))
     with torch.inference_mode():
         model.eval()
-        model(torch.zeros(1, 3, size, size), torch.tensor([10]))
+        device = next(model.parameters()).device
+        model(torch.zeros(1, 3, size, size, device=device), torch.tensor([10], device=device))
     for h in hooks:
         h.remove()
     return total[0]
@@ -174,7 +175,7 @@ def sample_dpmpp_2m(model, x, sigmas, log_sigmas, torch):
 
     def denoise(x, s):
         c_in = 1.0 / math.sqrt(s * s + 1.0)
-        t = torch.full((x.shape[0],), sigma_to_t(s), dtype=torch.float32)
+        t = torch.full((x.shape[0],), sigma_to_t(s), dtype=torch.float32, device=x.device)
         eps = model(x * c_in, t).sample
         return x - eps * s
 
@@ -201,14 +202,18 @@ def sample_dpmpp_2m(model, x, sigmas, log_sigmas, torch):
 BASE_RSS = [float("nan")]
 
 
-def timed(fn, runs, warmup, warm_fn=None):
+def timed(fn, runs, warmup, warm_fn=None, sync=lambda: None):
+    """Seconds per call of `fn`, each timed run ending with `sync()` (the device's
+    synchronisation: GPU work is asynchronous)."""
     BASE_RSS[0] = rss_mib("VmRSS")
     for _ in range(warmup):
         (warm_fn or fn)()
+    sync()
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -217,7 +222,9 @@ def child(preset, figure, args):
     import torch
 
     torch.set_num_threads(args.threads)
-    model = build(preset, torch)
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    model = build(preset, torch).to(dev)
     cfg = unet_config(preset)
     size = cfg["sample_size"]
     params = sum(p.numel() for p in model.parameters())
@@ -227,13 +234,13 @@ def child(preset, figure, args):
     if figure == "train":
         batch = TRAIN_BATCH
         model.train()
-        abar = alphas_cumprod(torch).float()
+        abar = alphas_cumprod(torch).float().to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
 
         def step():
-            x0 = torch.randn(batch, 3, size, size, generator=gen).clamp(-1, 1)
-            eps = torch.randn(batch, 3, size, size, generator=gen)
-            t = torch.randint(0, T_TRAIN, (batch,), generator=gen)
+            x0 = torch.randn(batch, 3, size, size, generator=gen).clamp(-1, 1).to(dev)
+            eps = torch.randn(batch, 3, size, size, generator=gen).to(dev)
+            t = torch.randint(0, T_TRAIN, (batch,), generator=gen).to(dev)
             a = abar[t].view(batch, 1, 1, 1)
             x = a.sqrt() * x0 + (1 - a).sqrt() * eps
             out = model(x, t).sample
@@ -242,20 +249,20 @@ def child(preset, figure, args):
             loss.backward()
             opt.step()
 
-        times = timed(step, runs, args.warmup)
+        times = timed(step, runs, args.warmup, sync=sync)
         flops = 3 * fwd1 * batch
         extra = {"optimizer": "torch.optim.AdamW (lr 2e-4, weight_decay 0)"}
     elif figure == "forward":
         batch = INFER_BATCH
         model.eval()
-        x = torch.randn(batch, 3, size, size, generator=gen)
-        t = torch.full((batch,), 500.0)
+        x = torch.randn(batch, 3, size, size, generator=gen).to(dev)
+        t = torch.full((batch,), 500.0, device=dev)
 
         def fwd():
             with torch.inference_mode():
                 model(x, t).sample
 
-        times = timed(fwd, runs, args.warmup)
+        times = timed(fwd, runs, args.warmup, sync=sync)
         flops = fwd1 * batch
         extra = {}
     else:
@@ -266,8 +273,8 @@ def child(preset, figure, args):
         sig = ((1 - abar) / abar).sqrt()
         log_sigmas = sig.log()
         sigmas = karras_sigmas(SAMPLE_STEPS, sig[0].item(), sig[-1].item())
-        x = torch.randn(batch, 3, size, size, generator=gen)
-        t = torch.full((batch,), 500.0)
+        x = torch.randn(batch, 3, size, size, generator=gen).to(dev)
+        t = torch.full((batch,), 500.0, device=dev)
 
         def smp():
             with torch.inference_mode():
@@ -277,7 +284,7 @@ def child(preset, figure, args):
             with torch.inference_mode():
                 model(x, t).sample
 
-        times = timed(smp, runs, args.warmup, warm)
+        times = timed(smp, runs, args.warmup, warm, sync=sync)
         flops = SAMPLE_STEPS * fwd1 * batch
         extra = {"steps": SAMPLE_STEPS, "sampler": "dpmpp_2m", "schedule": "karras"}
     med = statistics.median(times)
@@ -325,6 +332,8 @@ def main():
     p.add_argument("--sample-runs", type=int, default=None, help="runs of the sample figure (default: --runs)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--figure", nargs="+", default=FIGURES, choices=FIGURES)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N (each timed run ends with "
+                   "torch.cuda.synchronize(); memory is still the host process's)")
     p.add_argument("--json", default=None)
     p.add_argument("--configs", default=None, help="JSON {preset: UNet2DModel kwargs} from `stipple bench --print-configs`")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -351,7 +360,8 @@ def main():
             cmd = [sys.executable, os.path.abspath(__file__), "--child", f"{preset}:{figure}",
                    *(["--configs", args.configs] if args.configs else []),
                    "--runs", str(args.runs), "--warmup", str(args.warmup),
-                   "--sample-runs", str(args.sample_runs), "--threads", str(args.threads)]
+                   "--sample-runs", str(args.sample_runs), "--threads", str(args.threads),
+                   "--device", args.device]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             res = json.loads(out.strip().splitlines()[-1])
             for k in ("parameters", "image_size", "forward_gflop_per_image"):
@@ -366,11 +376,12 @@ def main():
         "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                      "python": platform.python_version()},
         "threads": args.threads,
+        "device": args.device,
         "runs": args.runs,
         "sample_runs": args.sample_runs,
         "warmup": args.warmup,
         "peak_memory": "VmHWM of one child process per (preset, figure)",
-        "gemm_peak": gemm_peak(args.threads),
+        "gemm_peak": gemm_peak(args.threads) if args.device == "cpu" else None,
         "presets": rows,
     }
     print_table(report)
@@ -380,8 +391,9 @@ def main():
 
 
 def print_table(r):
-    print(f"pytorch: {r['threads']} threads, median of {r['runs']} runs ({r['sample_runs']} for sample) "
-          f"after {r['warmup']} warm-up; GEMM peak {r['gemm_peak']['best_gflops']:.1f} GFLOP/s")
+    peak = f"; CPU GEMM peak {r['gemm_peak']['best_gflops']:.1f} GFLOP/s" if r["gemm_peak"] else ""
+    print(f"pytorch on {r['device']}: {r['threads']} threads, median of {r['runs']} runs "
+          f"({r['sample_runs']} for sample) after {r['warmup']} warm-up{peak}")
     print(f"{'preset':<13} {'params':>10} {'figure':<8} {'batch':>5} {'median s':>9} {'GFLOP/s':>8} {'peak MiB':>9}")
     for row in r["presets"]:
         for fig in FIGURES:

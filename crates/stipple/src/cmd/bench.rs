@@ -69,6 +69,10 @@ pub struct BenchArgs {
     /// element-wise ops run on the calling thread).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Device: cpu, or cuda / cuda:N (a build with `--features cuda`; every timed run ends
+    /// with a device synchronisation; memory is still the host process's).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -87,6 +91,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // candle (`utils::get_num_threads`) and the rayon pool both read this; no rayon thread
     // exists yet.
     std::env::set_var("RAYON_NUM_THREADS", args.threads.to_string());
+    let on_cpu = cuda_ordinal(&args.device)?.is_none();
     if let Some(spec) = &args.child {
         let (preset, figure) = spec.split_once(':').context("--child takes PRESET:FIGURE")?;
         let out = child(preset, figure, &args)?;
@@ -121,6 +126,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 .args(["bench", "--child", &format!("{preset}:{figure}")])
                 .args(["--runs", &args.runs.to_string(), "--warmup", &args.warmup.to_string()])
                 .args(["--sample-runs", &sample_runs.to_string(), "--threads", &args.threads.to_string()])
+                .args(["--device", &args.device])
                 .env("RAYON_NUM_THREADS", args.threads.to_string())
                 .stderr(Stdio::inherit())
                 .output()
@@ -153,11 +159,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         "tool": "stipple",
         "versions": {"stipple": env!("CARGO_PKG_VERSION"), "candle": "0.11"},
         "threads": args.threads,
+        "device": args.device,
         "runs": args.runs,
         "sample_runs": sample_runs,
         "warmup": args.warmup,
         "peak_memory": "VmHWM of one child process per (preset, figure)",
-        "gemm_peak": gemm_peak(args.threads),
+        "gemm_peak": if on_cpu { gemm_peak(args.threads) } else { Value::Null },
         "presets": rows,
     });
     print_table(&report);
@@ -279,10 +286,27 @@ impl SplitMix {
 }
 
 /// One figure of one preset, in this process; returns its JSON record.
+/// The CUDA ordinal of `--device` (`cuda` is `cuda:0`), none for `cpu`.
+fn cuda_ordinal(name: &str) -> anyhow::Result<Option<usize>> {
+    match name.split_once(':') {
+        None if name == "cpu" => Ok(None),
+        None if name == "cuda" => Ok(Some(0)),
+        Some(("cuda", n)) => Ok(Some(n.parse().with_context(|| format!("--device {name:?}: bad ordinal"))?)),
+        _ => bail!("--device {name:?}: expected cpu, cuda or cuda:N"),
+    }
+}
+
+fn device(name: &str) -> anyhow::Result<Device> {
+    Ok(match cuda_ordinal(name)? {
+        None => Device::Cpu,
+        Some(n) => Device::new_cuda(n)?,
+    })
+}
+
 fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> {
     let cfg = preset_config(preset)?;
     let size = cfg.sample_size.context("preset has no sample_size")?;
-    let dev = Device::Cpu;
+    let dev = device(&args.device)?;
     let varmap = VarMap::new();
     let unet = UNet2D::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), &cfg)?;
     let parameters = num_parameters(&varmap);
@@ -321,7 +345,7 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
                 let loss = (out - &eps)?.sqr()?.mean_all()?;
                 let grads = loss.backward()?;
                 opt.step(&grads, adamw.lr, 1.0)?;
-                Ok(())
+                Ok(dev.synchronize()?)
             };
             // One closure serves as warm-up and timed run (`timed` would need two borrows).
             for _ in 0..args.warmup {
@@ -353,7 +377,7 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
             let t = Tensor::full(500f32, b, &dev)?;
             let fwd = || -> anyhow::Result<()> {
                 frozen.forward(&x, &t, None)?;
-                Ok(())
+                Ok(dev.synchronize()?)
             };
             if figure == "forward" {
                 (b, fwd1 * b as f64, timed(args.runs, args.warmup, fwd, fwd)?)
@@ -373,7 +397,7 @@ fn child(preset: &str, figure: &str, args: &BenchArgs) -> anyhow::Result<Value> 
                     let mut d = denoiser(&frozen, &diffusion, None);
                     let x0 = sample(kind, &mut d, x, &sigmas, &SamplerOptions::default(), &mut noise, &mut ())?;
                     x0.0.clamp(-1f32, 1f32)?;
-                    Ok(())
+                    Ok(dev.synchronize()?)
                 };
                 extra.insert("steps".into(), json!(SAMPLE_STEPS));
                 extra.insert("sampler".into(), json!("dpmpp_2m"));
@@ -457,8 +481,13 @@ fn gemm_peak(threads: usize) -> Value {
 
 fn print_table(r: &Value) {
     println!(
-        "stipple: {} threads, median of {} runs ({} for sample) after {} warm-up; GEMM peak {:.1} GFLOP/s",
-        r["threads"], r["runs"], r["sample_runs"], r["warmup"], r["gemm_peak"]["best_gflops"].as_f64().unwrap_or(f64::NAN)
+        "stipple on {}: {} threads, median of {} runs ({} for sample) after {} warm-up; CPU GEMM peak {:.1} GFLOP/s",
+        r["device"].as_str().unwrap_or("?"),
+        r["threads"],
+        r["runs"],
+        r["sample_runs"],
+        r["warmup"],
+        r["gemm_peak"]["best_gflops"].as_f64().unwrap_or(f64::NAN)
     );
     println!("{:<13} {:>10} {:<8} {:>5} {:>9} {:>8} {:>9}", "preset", "params", "figure", "batch", "median s", "GFLOP/s", "peak MiB");
     for row in r["presets"].as_array().into_iter().flatten() {
