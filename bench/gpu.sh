@@ -5,9 +5,10 @@
 #
 # Environment (defaults in brackets): RUNS [7]  WARMUP [2]  SAMPLE_RUNS [3]  DEVICE [cuda]
 #   PRESETS ["bench-unet16 bench-unet32 bench-unet64 emoji16"]  OUT [target/bench/gpu]
-#   STIPPLE_BIN  a stipple built with `--features cuda` [build one: needs nvcc, e.g. the toolkit
-#                scripts/cuda_check.sh unpacks: PATH=$CUDA_DIR/bin:$PATH CUDA_HOME=$CUDA_DIR
-#                CUDARC_CUDA_VERSION=13020 cargo build -p stipple --features cuda]
+#   STIPPLE_BIN  a stipple built with `--features cuda` [built here: needs nvcc (e.g. the
+#                toolkit scripts/cuda_check.sh unpacks, with PATH, CUDA_HOME and
+#                CUDARC_CUDA_VERSION=13020 as there) and, to link, the CUDA libraries of a GPU
+#                machine (libcuda, cuBLAS, cuRAND, NVRTC)]
 #   PYTHON [python3]  with torch (CUDA) and diffusers (bench/reference/requirements.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,6 +4,8 @@
 # and CCCL headers come from their PyPI wheels (`pip download`, nothing installed), unpacked
 # into one CUDA_HOME; candle's kernels are compiled to PTX for compute capability 9.0 (H100/H200).
 # Nothing runs on a GPU here; the check is that the build scripts and the Rust code compile.
+# It does not link: a binary needs the CUDA driver library (libcuda) and cuBLAS, cuRAND and
+# NVRTC, which a GPU machine has (here `cargo build --features cuda` stops at `-lcuda`).
 #
 # Environment (defaults in brackets): CUDA_DIR [target/cuda-13.2]  TARGET_DIR [target/cuda]
 #   PYTHON [python3] (with pip)  COMPUTE_CAP [90]
