@@ -1,24 +1,28 @@
 //! Direct convolution kernels for f32 on CPUs with AVX-512: no im2col matrix, no GEMM packing.
 //!
-//! The register tile holds `16·V` output channels (one AVX-512 vector per 16) for `NR ≤ 8`
-//! consecutive output pixels of one row, `V·NR ≤ 16` accumulators. For each kernel tap and input
-//! channel it loads `V` vectors of weights (packed once per call so that they are read in
-//! order) and broadcasts `NR` input values, each used by `V` fused multiply-adds. This is the
-//! register blocking of BLIS-style GEMM micro-kernels (Van Zee and van de Geijn, *BLIS: A
-//! Framework for Rapidly Instantiating BLAS Functionality*, ACM TOMS 2015) applied to the
-//! convolution directly, with the output channels in the vector lanes as in oneDNN's direct
-//! convolutions (Georganas et al., *Anatomy of High-Performance Deep Learning Convolutions on
-//! SIMD Architectures*, SC 2018) — but on candle's `(B, C, H, W)` layout, so nothing is
-//! re-laid out between ops: the tile is stored transposed into the output rows.
+//! The register tile holds `16·V` output channels (one AVX-512 vector per 16, `V ≤ 2`) for
+//! `N ≤ 8` outputs: consecutive pixels of one output row or, on maps narrower than 8 pixels,
+//! one pixel of up to 8 samples (their inputs interleaved), so that every weight vector still
+//! serves 8 fused multiply-adds. For each kernel tap and input channel it loads `V` vectors of
+//! weights (packed once per call so that they are read in order) and broadcasts `N` input
+//! values. This is the register blocking of BLIS-style GEMM micro-kernels (Van Zee and van de
+//! Geijn, *BLIS: A Framework for Rapidly Instantiating BLAS Functionality*, ACM TOMS 2015)
+//! applied to the convolution directly, with the output channels in the vector lanes as in
+//! oneDNN's direct convolutions (Georganas et al., *Anatomy of High-Performance Deep Learning
+//! Convolutions on SIMD Architectures*, SC 2018) — but on candle's `(B, C, H, W)` layout, so
+//! nothing is re-laid out between ops: the tile is stored transposed into the output rows,
+//! which the kernels write in full (the caller's output may be uninitialised).
 //!
 //! - forward: `y[o, oh, ow] = Σ_{c,i,j} W[o, c, i, j] · x[c, oh·s + i − p, ow·s + j − p]` on the
-//!   input padded by `p` columns on each side; kernel rows that fall outside the image are
-//!   skipped for the whole tile (no multiplications by padding rows);
+//!   input padded by `p` columns on each side; kernel rows outside the image are skipped for
+//!   the whole tile, and so are the kernel columns that read padding for a row's first and
+//!   last pixels (or for a tile of samples);
 //! - gradient w.r.t. the input (stride 1, "same" padding): the same kernel on `dy` with the
 //!   transposed, spatially flipped weight `W'[c, o, i, j] = W[o, c, kh−1−i, kw−1−j]`;
-//! - gradient w.r.t. a 3×3 weight: `dWᵀ[c·9 + t, o] = Σ_{oh,ow} x_pad[c, oh·s + i, ow·s + j] ·
-//!   dy[o, oh, ow]` with `16·V` output channels in the lanes and the nine taps of one input
-//!   channel as the broadcasts: `dy` is transposed once per sample to `(pixels, O)`.
+//! - gradient w.r.t. a 3×3 weight: `dWᵀ[c·9 + t, o] = Σ_{samples, oh, ow} x_pad[c, oh·s + i,
+//!   ow·s + j] · dy[o, oh, ow]` with `16·V` output channels in the lanes and the nine taps of
+//!   one input channel as the broadcasts (taps reading padding skipped at the borders), over
+//!   a group of samples per call: `dy` is transposed once per sample to `(pixels, O)`.
 //!
 //! Used for f32 when the channel counts in the lanes are multiples of 16 (see `super::Geom`);
 //! everything else takes the im2col/shifted-GEMM paths.
