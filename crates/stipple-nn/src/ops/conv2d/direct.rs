@@ -39,7 +39,7 @@ use rayon::prelude::*;
 
 use super::Geom;
 
-/// Output pixels per register tile (a row's last tile may be narrower).
+/// Outputs per register tile: pixels of a row or samples (fewer at the end of a row or group).
 const NR: usize = 8;
 
 /// Whether this CPU has AVX-512F (checked once).
