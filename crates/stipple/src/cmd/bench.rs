@@ -523,6 +523,17 @@ mod tests {
     }
 
     #[test]
+    fn device_names_are_cpu_cuda_or_cuda_with_an_ordinal() {
+        assert_eq!(cuda_ordinal("cpu").unwrap(), None);
+        assert_eq!(cuda_ordinal("cuda").unwrap(), Some(0));
+        assert_eq!(cuda_ordinal("cuda:1").unwrap(), Some(1));
+        for bad in ["gpu", "cuda:x", "cpu:0"] {
+            let msg = cuda_ordinal(bad).unwrap_err().to_string();
+            assert!(msg.contains("cuda") && msg.contains(bad), "{msg}");
+        }
+    }
+
+    #[test]
     fn unknown_preset_lists_the_known_ones() {
         let msg = preset_config("unet32").unwrap_err().to_string();
         assert!(PRESETS.iter().all(|p| msg.contains(p)), "{msg}");

@@ -48,10 +48,18 @@ pub(super) fn available() -> bool {
     *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx512f"))
 }
 
+/// Channels per block of a register tile's lanes: two AVX-512 vectors.
+const BLOCK: usize = 32;
+
 /// The channel blocks of `n` lanes (a multiple of 16): `(first channel, vectors)`, blocks of
-/// 32 and a last one of 16 when `n` is an odd multiple of 16.
+/// [`BLOCK`] and a last one of 16 when `n` is an odd multiple of 16.
 fn blocks(n: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..n).step_by(32).map(move |c0| (c0, (n - c0).min(32) / 16))
+    (0..n).step_by(BLOCK).map(move |c0| (c0, vectors(n, c0)))
+}
+
+/// The AVX-512 vectors of the block of `n` channels that starts at channel `c0`.
+fn vectors(n: usize, c0: usize) -> usize {
+    (n - c0).min(BLOCK) / 16
 }
 
 /// A weight in the kernels' order: per block of output channels starting at `o0`, at offset
@@ -65,12 +73,12 @@ impl Packed {
     fn new(out: usize, inp: usize, kk: usize, w: &[f32], (out_stride, in_stride): (usize, usize), flip: bool) -> Self {
         assert!(out == 0 || inp == 0 || (out - 1) * out_stride + (inp - 1) * in_stride + kk <= w.len());
         let mut data = vec![0.0; out * inp * kk];
-        data.par_chunks_mut(32 * kk * inp).enumerate().for_each(|(bi, block)| {
+        data.par_chunks_mut(BLOCK * kk * inp).enumerate().for_each(|(bi, block)| {
             let lanes = block.len() / (kk * inp);
             for (t, block) in block.chunks_exact_mut(inp * lanes).enumerate() {
                 let tap = if flip { kk - 1 - t } else { t };
                 for (cc, dst) in block.chunks_exact_mut(lanes).enumerate() {
-                    let src = &w[32 * bi * out_stride + cc * in_stride + tap..];
+                    let src = &w[BLOCK * bi * out_stride + cc * in_stride + tap..];
                     for (l, d) in dst.iter_mut().enumerate() {
                         *d = src[l * out_stride];
                     }
@@ -137,7 +145,7 @@ pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, 
     }
     let tiles = Tiles { g, xh, bias, by_sample };
     if parallel {
-        y.par_chunks_mut(32 * pixels).enumerate().for_each(|(bi, y)| tiles.block(packed, 32 * bi, y, 1));
+        y.par_chunks_mut(BLOCK * pixels).enumerate().for_each(|(bi, y)| tiles.block(packed, BLOCK * bi, y, 1));
     } else {
         for (o0, _) in blocks(g.o) {
             tiles.block(packed, o0, &mut y[o0 * pixels..], ns);
@@ -178,7 +186,7 @@ impl Tiles<'_> {
     /// `o0` of the first sample.
     fn block(&self, packed: &Packed, o0: usize, y: &mut [MaybeUninit<f32>], ns: usize) {
         let g = self.g;
-        let v = (g.o - o0).min(32) / 16;
+        let v = vectors(g.o, o0);
         let a = &packed.0[o0 * g.kh * g.kw * g.c..];
         let (sample_in, sample_out) = (g.c * g.h * (g.w + 2 * g.p), g.o * g.ho * g.wo);
         // The padded inputs' column stride (and from one sample to the next in a tile).
