@@ -15,10 +15,7 @@ pub fn device(name: &str) -> Result<Device, PipelineError> {
         other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => n,
             None => {
-                return Err(PipelineError::Invalid(format!(
-                    "unknown device \"{name}\"; accepted: {}",
-                    DEVICE_NAMES.join(", ")
-                )))
+                return Err(PipelineError::bad("device", format!("unknown device \"{name}\"; accepted: {}", DEVICE_NAMES.join(", "))))
             }
         },
     };

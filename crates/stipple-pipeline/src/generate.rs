@@ -16,7 +16,7 @@ impl GenerateSpec {
         self.schedule
             .build(&schedule, self.steps, 0)
             .and_then(|s| self.final_sigma.apply(s, schedule.sigma_min()))
-            .map_err(|e| PipelineError::Invalid(e.to_string()))
+            .map_err(|e| PipelineError::bad("schedule", e.to_string()))
     }
 }
 
@@ -30,37 +30,50 @@ fn branch_inputs(model: &LoadedModel, spec: &GenerateSpec, device: &Device) -> R
     let c = &spec.conditioning;
     if let Some(text) = &model.text {
         if let Some(name) = c.class.as_ref().or(c.negative_class.as_ref()) {
-            return Err(PipelineError::Invalid(format!(
-                "this model is conditioned on text prompts, not classes; ask with --prompt instead of --class {name:?}"
-            )));
+            return Err(PipelineError::bad(
+                "class",
+                format!("this model is conditioned on text prompts, not classes; give a prompt instead of the class {name:?}"),
+            ));
         }
         let states = |p: &[&str]| -> Result<UNetCond, PipelineError> {
-            Ok(UNetCond { class_labels: None, encoder_hidden_states: Some(text.encode(p, device)?) })
+            let states = text.encode(p, device).map_err(|e| match e {
+                stipple_nn::NnError::Text(msg) => PipelineError::bad("prompt", msg),
+                other => other.into(),
+            })?;
+            Ok(UNetCond { class_labels: None, encoder_hidden_states: Some(states) })
         };
         let prompts: Vec<&str> = if c.prompts.is_empty() { vec![""] } else { c.prompts.iter().map(String::as_str).collect() };
         let uncond = states(&[c.negative_prompt.as_deref().unwrap_or("")])?;
         return Ok(Some((states(&prompts)?, uncond)));
     }
     if !c.prompts.is_empty() || c.negative_prompt.is_some() {
-        let kind = if model.config.classes.is_empty() { "it is unconditional" } else { "it is class-conditional (use --class NAME)" };
-        return Err(PipelineError::Invalid(format!(
-            "this model was not trained with text, so it cannot take a prompt ({kind}); \
-             train a prompt model with `stipple train --captions COLUMN`"
-        )));
+        let kind = if model.config.classes.is_empty() { "it is unconditional" } else { "it is class-conditional: give a class" };
+        return Err(PipelineError::bad(
+            "prompt",
+            format!("this model was not trained with text, so it cannot take a prompt ({kind}); train a prompt model with captions"),
+        ));
     }
     let Some(null) = model.config.null_class() else {
         if let Some(name) = c.class.as_ref().or(c.negative_class.as_ref()) {
-            model.config.class_index(name)?; // the "not class-conditional" error
+            class_index(model, name)?; // the "not class-conditional" error
         }
         return Ok(None);
     };
     let index = |name: &Option<String>| -> Result<u32, PipelineError> {
-        Ok(name.as_deref().map(|n| model.config.class_index(n)).transpose()?.unwrap_or(null))
+        Ok(name.as_deref().map(|n| class_index(model, n)).transpose()?.unwrap_or(null))
     };
     let label = |l: u32| -> Result<UNetCond, PipelineError> {
         Ok(UNetCond { class_labels: Some(Tensor::full(l, 1, device)?), encoder_hidden_states: None })
     };
     Ok(Some((label(index(&c.class)?)?, label(index(&c.negative_class)?)?)))
+}
+
+/// The label of class `name`, or bad input in `class` saying which classes the model knows.
+fn class_index(model: &LoadedModel, name: &str) -> Result<u32, PipelineError> {
+    model.config.class_index(name).map_err(|e| match e {
+        stipple_nn::NnError::Config(msg) => PipelineError::bad("class", msg),
+        other => other.into(),
+    })
 }
 
 /// Generates `spec.count` images with `model` over `sigmas`; returns `(count, C, H, W)` in
@@ -79,19 +92,19 @@ pub fn generate(
     let per_image = [channels, size, size];
     let cond = &spec.conditioning;
     let branches = branch_inputs(model, spec, device)?;
-    let init = match &cond.init_image {
-        Some(path) => Some(load_init_image(path, size, channels, device)?),
+    let init = match &spec.init_image {
+        Some(input) => Some(load_init_image(input, size, channels, device)?),
         None => None,
     };
-    let keep = match (&cond.mask, &init) {
-        (Some(path), Some((_, dims))) => Some(load_keep_mask(path, *dims, size, channels, device)?),
+    let keep = match (&spec.mask, &init) {
+        (Some(input), Some((_, dims))) => Some(load_keep_mask(input, *dims, size, channels, device)?),
         _ => None,
     };
     // img2img: walk only the last part of the schedule.
-    let start_at = cond.start_index(sigmas.as_slice().len().saturating_sub(1));
+    let start_at = spec.start_index(sigmas.as_slice().len().saturating_sub(1));
     let tail = &sigmas.as_slice()[start_at..];
     // Strength 0 walks nothing: the init image itself is the result (no model call).
-    let walked = if tail.len() < 2 { None } else { Some(Sigmas::new(tail.to_vec()).map_err(|e| PipelineError::Invalid(e.to_string()))?) };
+    let walked = if tail.len() < 2 { None } else { Some(Sigmas::new(tail.to_vec()).map_err(|e| PipelineError::bad("strength", e.to_string()))?) };
     let settings = GuidanceSettings { scale: cond.guidance_scale, rescale: cond.guidance_rescale, interval: cond.guidance_interval };
     let mut out = Vec::new();
     let mut start = 0;
@@ -111,7 +124,7 @@ pub fn generate(
                 run(model, spec, w, branches.as_ref(), start, settings, keep.as_ref().map(|m| (k, m)), n, x, &mut noise, observer)?
             }
             (None, Some(w)) => run(model, spec, w, branches.as_ref(), start, settings, None, n, (eps * w.as_slice()[0])?, &mut noise, observer)?,
-            (None, None) => return Err(PipelineError::Invalid("no σ to walk".into())),
+            (None, None) => return Err(PipelineError::bad("steps", "the schedule has no σ to walk")),
         };
         // Inpainting: the kept pixels are the init image's, exactly.
         let x0 = match (&keep, &known) {

@@ -19,7 +19,7 @@ pub fn to_images(batch: &Tensor) -> Result<Vec<DynamicImage>, PipelineError> {
         let img = match c {
             1 => DynamicImage::ImageLuma8(GrayImage::from_raw(w as u32, h as u32, hwc).expect("sized buffer")),
             3 => DynamicImage::ImageRgb8(RgbImage::from_raw(w as u32, h as u32, hwc).expect("sized buffer")),
-            _ => return Err(PipelineError::Invalid(format!("images need 1 or 3 channels, got {c}"))),
+            _ => return Err(PipelineError::bad("model", format!("images need 1 or 3 channels, the model makes {c}"))),
         };
         out.push(img);
     }

@@ -7,8 +7,8 @@ use image::DynamicImage;
 use stipple_nn::LoadedModel;
 use stipple_sample::{Observer, Sigmas};
 
-use crate::recipe::{software, ModelRef, Recipe, RECIPE_VERSION};
-use crate::{file_sha256, generate, grid, grid_columns, to_images, write_png_with_text, GenerateSpec, PipelineError};
+use crate::recipe::{software, InputRef, ModelRef, Recipe, RECIPE_VERSION};
+use crate::{file_sha256, generate, grid, grid_columns, to_images, write_atomic, GenerateSpec, ImageInput, PipelineError};
 
 /// The model file behind a recipe: its path, hash and training step.
 pub fn model_ref(path: &Path, model: &LoadedModel) -> Result<ModelRef, PipelineError> {
@@ -20,7 +20,7 @@ pub fn model_ref(path: &Path, model: &LoadedModel) -> Result<ModelRef, PipelineE
 }
 
 /// The recipe of `count` images from `first_seed` (a grid when `grid_columns` is set).
-fn recipe(
+pub fn recipe(
     spec: &GenerateSpec,
     sigmas: &Sigmas,
     model: &ModelRef,
@@ -28,13 +28,8 @@ fn recipe(
     first_seed: u64,
     count: usize,
     grid_columns: Option<usize>,
-) -> Result<Recipe, PipelineError> {
-    let hash = |p: &Option<PathBuf>| {
-        p.as_deref()
-            .map(|p| file_sha256(p).map_err(|_| PipelineError::Invalid(format!("cannot read {}", p.display()))))
-            .transpose()
-    };
-    Ok(Recipe {
+) -> Recipe {
+    Recipe {
         recipe_version: RECIPE_VERSION,
         software: software(),
         model: model.clone(),
@@ -51,13 +46,55 @@ fn recipe(
         width: size,
         height: size,
         conditioning: if count == 1 { spec.conditioning.for_image((first_seed - spec.seed) as usize) } else { spec.conditioning.clone() },
-        init_image_sha256: hash(&spec.conditioning.init_image)?,
-        mask_sha256: hash(&spec.conditioning.mask)?,
-    })
+        init_image: spec.init_image.as_ref().map(InputRef::of),
+        mask: spec.mask.as_ref().map(InputRef::of),
+    }
+}
+
+/// Images as PNG bytes, each carrying its recipe: one file per image (image i has seed
+/// `spec.seed + i`), or with `as_grid` one grid of them all (one column per prompt when there
+/// are several prompts).
+pub fn encode_images(
+    images: &[DynamicImage],
+    spec: &GenerateSpec,
+    sigmas: &Sigmas,
+    model: &ModelRef,
+    as_grid: bool,
+) -> Result<Vec<(Recipe, Vec<u8>)>, PipelineError> {
+    let size = images.first().map_or(0, |i| i.width() as usize);
+    if as_grid {
+        let prompts = spec.conditioning.prompts.len();
+        let cols = if prompts > 1 { prompts.min(images.len()) } else { grid_columns(images.len()) };
+        let r = recipe(spec, sigmas, model, size, spec.seed, images.len(), Some(cols));
+        let png = r.encode_png(&grid(images, cols, 2))?;
+        return Ok(vec![(r, png)]);
+    }
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let r = recipe(spec, sigmas, model, size, spec.seed + i as u64, 1, None);
+            let png = r.encode_png(img)?;
+            Ok((r, png))
+        })
+        .collect()
+}
+
+/// Checks before sampling that `out` can be written: a `.png` file for a grid (the one format
+/// that carries the recipe), any folder for separate images.
+pub fn check_output_path(out: &Path, separate: bool) -> Result<(), PipelineError> {
+    let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if !separate && ext.as_deref() != Some("png") {
+        return Err(PipelineError::bad(
+            "out",
+            format!("{} must end in .png: images are written as PNG, the format that carries their recipe", out.display()),
+        ));
+    }
+    Ok(())
 }
 
 /// Writes `images` as one grid PNG at `out`, or with `separate` as `out/seed-N.png`; every
-/// file carries its recipe. Returns the paths written.
+/// file carries its recipe and is written atomically. Returns the paths written.
 pub fn write_images(
     images: &[DynamicImage],
     spec: &GenerateSpec,
@@ -66,29 +103,19 @@ pub fn write_images(
     out: &Path,
     separate: bool,
 ) -> Result<Vec<PathBuf>, PipelineError> {
-    let size = images.first().map_or(0, |i| i.width() as usize);
-    if separate {
-        let mut paths = Vec::with_capacity(images.len());
-        for (i, img) in images.iter().enumerate() {
-            let seed = spec.seed + i as u64;
-            let path = out.join(format!("seed-{seed}.png"));
-            let r = recipe(spec, sigmas, model, size, seed, 1, None)?;
-            write_png_with_text(img, &path, &r.text_chunks())?;
-            paths.push(path);
-        }
-        Ok(paths)
-    } else {
-        // Several prompts: one column per prompt (image i has prompt i mod k).
-        let prompts = spec.conditioning.prompts.len();
-        let cols = if prompts > 1 { prompts.min(images.len()) } else { grid_columns(images.len()) };
-        let r = recipe(spec, sigmas, model, size, spec.seed, images.len(), Some(cols))?;
-        write_png_with_text(&grid(images, cols, 2), out, &r.text_chunks())?;
-        Ok(vec![out.to_path_buf()])
+    check_output_path(out, separate)?;
+    let encoded = encode_images(images, spec, sigmas, model, !separate)?;
+    let mut paths = Vec::with_capacity(encoded.len());
+    for (r, png) in encoded {
+        let path = if separate { out.join(format!("seed-{}.png", r.seed)) } else { out.to_path_buf() };
+        write_atomic(&path, &png)?;
+        paths.push(path);
     }
+    Ok(paths)
 }
 
-/// Checks that the model at `path` is the one the recipe names; a different file is an
-/// error unless `force`, in which case the mismatch is returned as a warning.
+/// Checks that the model at `path` is the one the recipe names; a different file is bad
+/// input unless `force`, in which case the mismatch is returned as a warning.
 pub fn check_model_hash(recipe: &Recipe, path: &Path, force: bool) -> Result<Option<String>, PipelineError> {
     let actual = file_sha256(path)?;
     if actual == recipe.model.sha256 {
@@ -104,35 +131,38 @@ pub fn check_model_hash(recipe: &Recipe, path: &Path, force: bool) -> Result<Opt
     if force {
         Ok(Some(msg))
     } else {
-        Err(PipelineError::Invalid(msg + "; pass --force to regenerate with it anyway"))
+        Err(PipelineError::bad("model", msg + "; the same model is needed for the same image (force regenerates anyway)"))
     }
 }
 
 /// Regenerates the image (or grid) a recipe describes with `model`, over the recipe's
-/// exact σ's and seeds.
+/// exact σ's and seeds; `init_image` and `mask` are the recipe's inputs, checked against
+/// their recorded hashes.
 pub fn regenerate(
     recipe: &Recipe,
     model: &LoadedModel,
+    init_image: Option<ImageInput>,
+    mask: Option<ImageInput>,
     device: &Device,
     observer: &mut impl Observer<stipple_nn::TensorLatent>,
 ) -> Result<DynamicImage, PipelineError> {
     let sigmas = Sigmas::new(recipe.sigmas.clone())
-        .map_err(|e| PipelineError::Invalid(format!("the recipe's sigmas are invalid: {e}")))?;
-    let inputs = [
-        ("init image", &recipe.conditioning.init_image, &recipe.init_image_sha256),
-        ("mask", &recipe.conditioning.mask, &recipe.mask_sha256),
-    ];
-    for (what, path, recorded) in inputs {
-        if let (Some(path), Some(recorded)) = (path, recorded) {
-            let actual = file_sha256(path)
-                .map_err(|_| PipelineError::Invalid(format!("cannot read the {what} {} that the recipe names", path.display())))?;
-            if actual != *recorded {
-                return Err(PipelineError::Invalid(format!(
-                    "the {what} {} has changed since the image was made (its SHA-256 was {}…); the result would differ",
-                    path.display(),
-                    &recorded[..recorded.len().min(12)]
-                )));
+        .map_err(|e| PipelineError::bad("image", format!("the recipe's sigmas are invalid: {e}")))?;
+    for (setting, given, recorded) in [("init_image", &init_image, &recipe.init_image), ("mask", &mask, &recipe.mask)] {
+        match (given, recorded) {
+            (None, None) => {}
+            (Some(_), None) => return Err(PipelineError::bad(setting, "the recipe used none; leave it out")),
+            (None, Some(_)) => return Err(PipelineError::bad(setting, "the recipe used one; give the same image")),
+            (Some(g), Some(r)) if g.sha256() != r.sha256 => {
+                return Err(PipelineError::bad(
+                    setting,
+                    format!(
+                        "this image differs from the one the recipe was made with (its SHA-256 was {}…); the result would differ",
+                        &r.sha256[..r.sha256.len().min(12)]
+                    ),
+                ))
             }
+            (Some(_), Some(_)) => {}
         }
     }
     let spec = GenerateSpec {
@@ -146,6 +176,8 @@ pub fn regenerate(
         batch_size: recipe.count,
         options: recipe.options,
         conditioning: recipe.conditioning.clone(),
+        init_image,
+        mask,
     };
     let images = to_images(&generate(model, &spec, &sigmas, device, observer)?)?;
     Ok(match recipe.grid_columns {

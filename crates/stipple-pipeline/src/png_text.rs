@@ -1,52 +1,74 @@
 //! PNG files with text chunks: `tEXt` (Latin-1) or `iTXt` (UTF-8) key–value pairs, as the
-//! PNG specification (3rd ed., §11.3.3) defines them, written atomically.
+//! PNG specification (3rd ed., §11.3.3) defines them. Encoding returns bytes; files are
+//! written atomically by [`write_atomic`].
 
-use std::io::{BufReader, BufWriter};
+use std::io::{Cursor, Write};
 use std::path::Path;
 
 use image::DynamicImage;
 
 use crate::PipelineError;
 
-/// Writes `image` (8-bit grey or RGB) with `texts` under a temporary name, then renames it.
-/// Values that are pure Latin-1 go into `tEXt` (what most readers look at first), others
-/// into `iTXt`.
-pub fn write_png_with_text(image: &DynamicImage, path: &Path, texts: &[(&str, String)]) -> Result<(), PipelineError> {
-    let fail = |reason: String| PipelineError::Write { path: path.to_path_buf(), reason };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    }
-    let tmp = path.with_extension("png.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| fail(e.to_string()))?;
+/// Encodes `image` (8-bit grey or RGB) as a PNG with `texts`. Values that are pure Latin-1 go
+/// into `tEXt` (what most readers look at first), others into `iTXt`.
+pub fn encode_png_with_text(image: &DynamicImage, texts: &[(&str, String)]) -> Result<Vec<u8>, PipelineError> {
+    let fail = |e: png::EncodingError| PipelineError::Encode(Box::new(e));
     let (color, data) = match image {
         DynamicImage::ImageLuma8(g) => (png::ColorType::Grayscale, g.as_raw().clone()),
         other => (png::ColorType::Rgb, other.to_rgb8().into_raw()),
     };
-    let mut enc = png::Encoder::new(BufWriter::new(file), image.width(), image.height());
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, image.width(), image.height());
     enc.set_color(color);
     enc.set_depth(png::BitDepth::Eight);
     for (key, value) in texts {
         let latin1 = value.chars().all(|c| (c as u32) < 256);
-        let r = if latin1 {
-            enc.add_text_chunk(key.to_string(), value.clone())
+        if latin1 {
+            enc.add_text_chunk(key.to_string(), value.clone()).map_err(fail)?;
         } else {
-            enc.add_itxt_chunk(key.to_string(), value.clone())
-        };
-        r.map_err(|e| fail(e.to_string()))?;
+            enc.add_itxt_chunk(key.to_string(), value.clone()).map_err(fail)?;
+        }
     }
-    let mut writer = enc.write_header().map_err(|e| fail(e.to_string()))?;
-    writer.write_image_data(&data).map_err(|e| fail(e.to_string()))?;
-    writer.finish().map_err(|e| fail(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string()))
+    let mut writer = enc.write_header().map_err(fail)?;
+    writer.write_image_data(&data).map_err(fail)?;
+    writer.finish().map_err(fail)?;
+    Ok(out)
 }
 
-/// Every text chunk of a PNG (`tEXt`, `zTXt`, `iTXt`) as (key, value), in that order.
-pub fn read_png_text(path: &Path) -> Result<Vec<(String, String)>, PipelineError> {
-    let bad = |reason: String| PipelineError::Invalid(format!("{} is not a readable PNG: {reason}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-    let mut reader = png::Decoder::new(BufReader::new(file)).read_info().map_err(|e| bad(e.to_string()))?;
+/// Writes `bytes` to `path` under a temporary name in the same folder, flushed to disk, then
+/// renamed over `path`: a crash leaves the old file or the new one, never a torn one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| PipelineError::io("create the folder", dir, e))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    write().map_err(|e| PipelineError::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| PipelineError::io("rename into place", path, e))
+}
+
+/// Encodes `image` with `texts` and writes it atomically to `path`.
+pub fn write_png_with_text(image: &DynamicImage, path: &Path, texts: &[(&str, String)]) -> Result<(), PipelineError> {
+    write_atomic(path, &encode_png_with_text(image, texts)?)
+}
+
+/// Every text chunk of a PNG (`tEXt`, `zTXt`, `iTXt`) as (key, value), in that order; `what`
+/// names the PNG in the error (a file name, or the setting it came in).
+pub fn read_png_text(bytes: &[u8], what: &str) -> Result<Vec<(String, String)>, String> {
+    let bad = |reason: String| format!("{what} is not a readable PNG: {reason}");
+    let mut reader = png::Decoder::new(Cursor::new(bytes)).read_info().map_err(|e| bad(e.to_string()))?;
     // Text chunks after the image data are only seen once the frame has been read.
-    let mut buf = vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let size = reader.output_buffer_size().ok_or_else(|| bad("its image is too large".into()))?;
+    if size > crate::input::MAX_INPUT_ALLOC as usize {
+        return Err(bad("its image is too large".into()));
+    }
+    let mut buf = vec![0; size];
     reader.next_frame(&mut buf).map_err(|e| bad(e.to_string()))?;
     reader.finish().map_err(|e| bad(e.to_string()))?;
     let info = reader.info();
@@ -73,9 +95,18 @@ mod tests {
         let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(3, 2, image::Rgb([1, 2, 3])));
         let texts = [("parameters", "Steps: 20, Seed: 1".to_string()), ("json", "{\"σ\": 1}".to_string())];
         write_png_with_text(&img, &path, &texts).unwrap();
-        let got = read_png_text(&path).unwrap();
+        let got = read_png_text(&std::fs::read(&path).unwrap(), "a.png").unwrap();
         assert!(got.contains(&("parameters".into(), "Steps: 20, Seed: 1".into())));
         assert!(got.contains(&("json".into(), "{\"σ\": 1}".into())));
         assert_eq!(image::open(&path).unwrap().to_rgb8(), img.to_rgb8());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left");
+    }
+
+    #[test]
+    fn truncated_png_is_refused_with_its_name() {
+        let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(3, 2, image::Rgb([1, 2, 3])));
+        let bytes = encode_png_with_text(&img, &[]).unwrap();
+        let e = read_png_text(&bytes[..bytes.len() - 20], "upload").unwrap_err();
+        assert!(e.starts_with("upload is not a readable PNG"), "{e}");
     }
 }

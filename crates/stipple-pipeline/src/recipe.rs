@@ -16,8 +16,9 @@ use crate::{read_png_text, Conditioning, PipelineError};
 pub const RECIPE_KEY: &str = "stipple";
 /// Key of the web-UI style text chunk.
 pub const PARAMETERS_KEY: &str = "parameters";
-/// Version of the recipe layout.
-pub const RECIPE_VERSION: u32 = 1;
+/// Version of the recipe layout: 2 records the init image and mask as [`InputRef`]s (version 1
+/// kept their paths inside `conditioning`; [`Recipe::from_json`] still reads it).
+pub const RECIPE_VERSION: u32 = 2;
 
 /// The model an image came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,6 +30,23 @@ pub struct ModelRef {
     pub sha256: String,
     /// Training step of its weights, when recorded.
     pub step: Option<u64>,
+}
+
+/// An input image of a generation: its SHA-256 (so `rerun` notices a changed file) and the
+/// file it was read from, when a front end read one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputRef {
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+}
+
+impl InputRef {
+    /// The reference of an input image.
+    pub fn of(input: &crate::ImageInput) -> Self {
+        Self { sha256: input.sha256().to_string(), path: input.source().map(Path::to_path_buf) }
+    }
 }
 
 /// Everything needed to regenerate an image file.
@@ -65,11 +83,11 @@ pub struct Recipe {
     /// Class guidance, init image and mask (absent in plain recipes).
     #[serde(default, skip_serializing_if = "is_plain")]
     pub conditioning: Conditioning,
-    /// SHA-256 of the init image and of the mask, when used, so `rerun` notices a changed file.
+    /// The init image and the mask, when used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_image_sha256: Option<String>,
+    pub init_image: Option<InputRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mask_sha256: Option<String>,
+    pub mask: Option<InputRef>,
 }
 
 fn independent() -> NoiseKind {
@@ -87,12 +105,11 @@ pub fn software() -> String {
 
 /// SHA-256 of a file, hex.
 pub fn file_sha256(path: &Path) -> Result<String, PipelineError> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| PipelineError::Invalid(format!("cannot read model file {}: {e}", path.display())))?;
+    let mut file = std::fs::File::open(path).map_err(|e| PipelineError::io("read", path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).map_err(|e| PipelineError::Invalid(format!("{}: {e}", path.display())))?;
+        let n = file.read(&mut buf).map_err(|e| PipelineError::io("read", path, e))?;
         if n == 0 {
             break;
         }
@@ -148,32 +165,60 @@ impl Recipe {
         [(PARAMETERS_KEY, self.parameters()), (RECIPE_KEY, self.to_json())]
     }
 
-    /// Reads the recipe of a PNG; says clearly when there is none or it is not ours.
+    /// The PNG bytes of `image` with this recipe's text chunks.
+    pub fn encode_png(&self, image: &image::DynamicImage) -> Result<Vec<u8>, PipelineError> {
+        crate::encode_png_with_text(image, &self.text_chunks())
+    }
+
+    /// Reads the recipe of a PNG file.
     pub fn from_png(path: &Path) -> Result<Recipe, PipelineError> {
-        let texts = read_png_text(path)?;
+        let bytes = std::fs::read(path).map_err(|e| PipelineError::io("read", path, e))?;
+        Self::from_png_bytes(&bytes, &path.display().to_string()).map_err(|e| PipelineError::bad("image", e))
+    }
+
+    /// Reads the recipe of PNG bytes; `what` names the PNG in the error, which says clearly
+    /// when there is no recipe or it is not ours.
+    pub fn from_png_bytes(bytes: &[u8], what: &str) -> Result<Recipe, String> {
+        let texts = read_png_text(bytes, what)?;
         let Some((_, json)) = texts.iter().find(|(k, _)| k == RECIPE_KEY) else {
             let other = if texts.iter().any(|(k, _)| k == PARAMETERS_KEY) {
                 " (it has a web-UI \"parameters\" text, but not the Stipple recipe needed to redo it)"
             } else {
                 ""
             };
-            return Err(PipelineError::Invalid(format!(
-                "{} carries no Stipple recipe{other}; images made by `stipple sample` have a \"{RECIPE_KEY}\" text chunk",
-                path.display()
-            )));
+            return Err(format!("{what} carries no Stipple recipe{other}; images made by Stipple have a \"{RECIPE_KEY}\" text chunk"));
         };
-        let recipe: Recipe = serde_json::from_str(json).map_err(|e| {
-            PipelineError::Invalid(format!("the \"{RECIPE_KEY}\" text of {} is not a Stipple recipe: {e}", path.display()))
-        })?;
-        if recipe.recipe_version != RECIPE_VERSION {
-            return Err(PipelineError::Invalid(format!(
-                "{} has recipe version {}, this build reads version {RECIPE_VERSION}",
-                path.display(),
-                recipe.recipe_version
-            )));
-        }
-        Ok(recipe)
+        Self::from_json(json).map_err(|e| format!("the \"{RECIPE_KEY}\" text of {what} {e}"))
     }
+
+    /// Parses a recipe's JSON, reading version 1 (whose init image and mask were paths inside
+    /// `conditioning`, with their hashes beside) into the current layout.
+    pub fn from_json(json: &str) -> Result<Recipe, String> {
+        let mut value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("is not JSON: {e}"))?;
+        let version = value.get("recipe_version").and_then(|v| v.as_u64());
+        match version {
+            Some(1) => upgrade_v1(&mut value),
+            Some(v) if v == RECIPE_VERSION as u64 => {}
+            Some(v) => return Err(format!("has recipe version {v}, this build reads versions 1 to {RECIPE_VERSION}")),
+            None => return Err("is not a Stipple recipe: it has no recipe_version".into()),
+        }
+        serde_json::from_value(value).map_err(|e| format!("is not a Stipple recipe: {e}"))
+    }
+}
+
+/// Version 1 → 2: `conditioning.init_image` / `conditioning.mask` (paths) and
+/// `init_image_sha256` / `mask_sha256` become `init_image` / `mask` [`InputRef`]s.
+fn upgrade_v1(value: &mut serde_json::Value) {
+    let Some(obj) = value.as_object_mut() else { return };
+    for (key, hash_key) in [("init_image", "init_image_sha256"), ("mask", "mask_sha256")] {
+        let path = obj.get_mut("conditioning").and_then(|c| c.as_object_mut()).and_then(|c| c.remove(key));
+        let hash = obj.remove(hash_key);
+        if let Some(serde_json::Value::String(sha256)) = hash {
+            let path = path.filter(|p| p.is_string());
+            obj.insert(key.into(), serde_json::json!({ "sha256": sha256, "path": path }));
+        }
+    }
+    obj.insert("recipe_version".into(), RECIPE_VERSION.into());
 }
 
 #[cfg(test)]
@@ -199,8 +244,8 @@ mod tests {
             width: 8,
             height: 8,
             conditioning: Conditioning::default(),
-            init_image_sha256: None,
-            mask_sha256: None,
+            init_image: None,
+            mask: None,
         };
         let mut json: serde_json::Value = serde_json::from_str(&recipe.to_json()).unwrap();
         assert_eq!((json["final_sigma"].as_str(), json["noise"].as_str()), (Some("sigma_min"), Some("brownian")));
@@ -209,5 +254,29 @@ mod tests {
         json.as_object_mut().unwrap().retain(|k, _| k != "final_sigma" && k != "noise");
         let old: Recipe = serde_json::from_value(json).unwrap();
         assert_eq!((old.final_sigma, old.noise), (FinalSigma::Zero, NoiseKind::Independent));
+    }
+}
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+
+    #[test]
+    fn version_1_recipes_with_an_init_image_read_as_version_2() {
+        let v1 = serde_json::json!({
+            "recipe_version": 1, "software": "stipple 0.1.0",
+            "model": {"path": "m.safetensors", "sha256": "ab", "step": null},
+            "sampler": "euler", "schedule": "karras", "steps": 2, "sigmas": [1.0, 0.0],
+            "seed": 3, "count": 1, "grid_columns": null, "width": 16, "height": 16,
+            "conditioning": {"init_image": "in.png", "mask": "m.png", "strength": 0.5, "guidance_scale": 1.0},
+            "init_image_sha256": "11", "mask_sha256": "22"
+        });
+        let r = Recipe::from_json(&v1.to_string()).unwrap();
+        assert_eq!(r.recipe_version, RECIPE_VERSION);
+        assert_eq!(r.init_image, Some(InputRef { sha256: "11".into(), path: Some("in.png".into()) }));
+        assert_eq!(r.mask, Some(InputRef { sha256: "22".into(), path: Some("m.png".into()) }));
+        assert_eq!(r.conditioning.strength, 0.5);
+        let e = Recipe::from_json(&serde_json::json!({"recipe_version": 9}).to_string()).unwrap_err();
+        assert!(e.contains("version 9"), "{e}");
     }
 }

@@ -1,68 +1,71 @@
-//! A generation request as the front ends give it (names as strings), and its validated
-//! form.
+//! A generation request as the front ends give it (names as strings, unset settings as
+//! `None`), and its validated form with every default applied from [`crate::defaults`].
 
-use serde::{Deserialize, Serialize};
 use stipple_math::{FinalSigma, SigmaSchedule};
 use stipple_sample::{NoiseKind, SamplerKind, SamplerOptions};
 
-use crate::{Conditioning, PipelineError};
+use crate::conditioning::{MAX_PROMPT_CHARS, MAX_RESAMPLE};
+use crate::{defaults, Conditioning, ImageInput, PipelineError};
 
 /// Most images one request may ask for.
 pub const MAX_COUNT: usize = 4096;
 /// Most steps one request may ask for.
 pub const MAX_STEPS: usize = 10_000;
 
-/// What a user asks for, before validation.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What a user asks for, before validation. Every setting is optional; the field names are the
+/// setting names that [`PipelineError::BadInput`] reports. Images are bytes
+/// ([`ImageInput`]): the request never names a file for the library to open.
+#[derive(Clone, Debug, Default)]
 pub struct GenerateRequest {
-    /// Sampler name (`stipple_sample::SamplerKind` names).
-    pub sampler: String,
-    /// σ schedule name; `None` takes the sampler's usual one.
+    /// Sampler name (`stipple_sample::SamplerKind` names) [default: [`defaults::SAMPLER`]].
+    pub sampler: Option<String>,
+    /// σ schedule name [default: the sampler's usual one].
     pub schedule: Option<String>,
-    /// Number of sampling steps.
-    pub steps: usize,
+    /// Number of sampling steps [default: [`defaults::STEPS`]].
+    pub steps: Option<usize>,
     /// Where the last step ends: "zero" (the denoised image) or "sigma_min" (the smallest
-    /// training σ, diffusers' `final_sigmas_type`); `None` is "zero".
-    #[serde(default)]
+    /// training σ, diffusers' `final_sigmas_type`) [default: zero].
     pub final_sigma: Option<String>,
-    /// Noise of the stochastic samplers: "brownian" (one Brownian path per image) or
-    /// "independent"; `None` takes the sampler's default ([`SamplerKind::default_noise`]).
-    #[serde(default)]
+    /// Noise of the stochastic samplers: "brownian" or "independent" [default: the sampler's,
+    /// [`SamplerKind::default_noise`]].
     pub noise: Option<String>,
-    /// Seed of the first image; image i uses `seed + i`.
-    pub seed: u64,
-    /// Number of images.
-    pub count: usize,
-    /// Images denoised together (memory versus speed; results do not depend on it).
-    pub batch_size: usize,
+    /// Seed of the first image; image i uses `seed + i` [default: [`defaults::SEED`]].
+    pub seed: Option<u64>,
+    /// Number of images [default: [`defaults::COUNT`]].
+    pub count: Option<usize>,
+    /// Images denoised together (memory versus speed; results do not depend on it)
+    /// [default: [`defaults::BATCH_SIZE`], at most `count`].
+    pub batch_size: Option<usize>,
     /// Sampler options (η, s_noise, EDM churn, multistep order); unset ones take the
     /// sampler's defaults.
-    #[serde(default)]
     pub options: SamplerOptions,
-    /// Class guidance, init image and mask.
-    #[serde(default)]
-    pub conditioning: Conditioning,
+    /// Class to generate, for a class-conditional model.
+    pub class: Option<String>,
+    /// Class to steer away from.
+    pub negative_class: Option<String>,
+    /// Prompts of a text-conditioned model (image i gets prompt `i mod len`). Reported as
+    /// the setting `prompt`.
+    pub prompts: Vec<String>,
+    /// Prompt to steer away from.
+    pub negative_prompt: Option<String>,
+    /// Classifier-free guidance scale [default: [`defaults::guidance_scale`]].
+    pub guidance_scale: Option<f64>,
+    /// Guidance rescale φ [default: [`defaults::GUIDANCE_RESCALE`]].
+    pub guidance_rescale: Option<f64>,
+    /// Guide only for σ in [lo, hi].
+    pub guidance_interval: Option<(f64, f64)>,
+    /// Image to start from (img2img / inpainting).
+    pub init_image: Option<ImageInput>,
+    /// Fraction of the schedule walked from the init image [default: [`defaults::strength`]].
+    pub strength: Option<f64>,
+    /// Inpainting mask, the size of the init image: white = repaint, black = keep.
+    pub mask: Option<ImageInput>,
+    /// RePaint resampling of inpainting [default: [`defaults::RESAMPLE`], off].
+    pub resample: Option<usize>,
 }
 
-impl Default for GenerateRequest {
-    fn default() -> Self {
-        Self {
-            sampler: "dpmpp_2m".into(),
-            schedule: None,
-            steps: 20,
-            final_sigma: None,
-            noise: None,
-            seed: 0,
-            count: 16,
-            batch_size: 16,
-            options: SamplerOptions::default(),
-            conditioning: Conditioning::default(),
-        }
-    }
-}
-
-/// A request whose names are resolved and whose numbers are in range.
+/// A request whose names are resolved, whose numbers are in range and whose defaults are
+/// applied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenerateSpec {
     pub sampler: SamplerKind,
@@ -75,60 +78,153 @@ pub struct GenerateSpec {
     pub batch_size: usize,
     pub options: SamplerOptions,
     pub conditioning: Conditioning,
+    pub init_image: Option<ImageInput>,
+    pub mask: Option<ImageInput>,
+}
+
+impl GenerateSpec {
+    /// Index of the first σ walked of a `steps`-step schedule: with an init image, the first
+    /// `(1 − strength)` part is skipped, as diffusers' img2img does
+    /// (`init_timestep = int(steps·strength)`).
+    pub fn start_index(&self, steps: usize) -> usize {
+        if self.init_image.is_none() {
+            return 0;
+        }
+        let init = ((steps as f64 * self.conditioning.strength) as usize).min(steps);
+        steps - init
+    }
+}
+
+fn parse<T: std::str::FromStr>(setting: &'static str, name: &str) -> Result<T, PipelineError>
+where
+    T::Err: std::fmt::Display,
+{
+    name.parse().map_err(|e: T::Err| PipelineError::bad(setting, e.to_string()))
+}
+
+/// `value` must be finite and in `[lo, hi]`.
+fn in_range(setting: &'static str, value: f64, lo: f64, hi: f64, meaning: &str) -> Result<f64, PipelineError> {
+    if value.is_finite() && (lo..=hi).contains(&value) {
+        Ok(value)
+    } else {
+        Err(PipelineError::bad(setting, format!("must lie in [{lo}, {hi}]{meaning}, got {value}")))
+    }
 }
 
 impl GenerateRequest {
-    /// Resolves names and checks ranges; every error says what is accepted.
+    /// Resolves names, applies the defaults and checks ranges; every error names its setting
+    /// and says what is accepted.
     pub fn validate(&self) -> Result<GenerateSpec, PipelineError> {
-        let sampler: SamplerKind = self.sampler.parse().map_err(|e| PipelineError::Invalid(format!("{e}")))?;
+        let sampler: SamplerKind = parse("sampler", self.sampler.as_deref().unwrap_or(defaults::SAMPLER))?;
         let schedule = match &self.schedule {
-            Some(s) => s.parse().map_err(|e| PipelineError::Invalid(format!("{e}")))?,
+            Some(s) => parse("schedule", s)?,
             None => sampler.default_schedule(),
         };
         let final_sigma = match &self.final_sigma {
-            Some(s) => s.parse().map_err(|e| PipelineError::Invalid(format!("{e}")))?,
+            Some(s) => parse("final_sigma", s)?,
             None => FinalSigma::Zero,
         };
         let noise = match &self.noise {
-            Some(s) => s.parse().map_err(|e| PipelineError::Invalid(format!("{e}")))?,
+            Some(s) => parse("noise", s)?,
             None => sampler.default_noise(),
         };
-        if self.steps == 0 || self.steps > MAX_STEPS {
-            return Err(PipelineError::Invalid(format!("steps must be between 1 and {MAX_STEPS}, got {}", self.steps)));
+        let steps = self.steps.unwrap_or(defaults::STEPS);
+        if steps == 0 || steps > MAX_STEPS {
+            return Err(PipelineError::bad("steps", format!("must be between 1 and {MAX_STEPS}, got {steps}")));
         }
-        if self.count == 0 || self.count > MAX_COUNT {
-            return Err(PipelineError::Invalid(format!("count must be between 1 and {MAX_COUNT}, got {}", self.count)));
+        let count = self.count.unwrap_or(defaults::COUNT);
+        if count == 0 || count > MAX_COUNT {
+            return Err(PipelineError::bad("count", format!("must be between 1 and {MAX_COUNT}, got {count}")));
         }
-        if self.batch_size == 0 {
-            return Err(PipelineError::Invalid("batch size must be at least 1".into()));
+        let batch_size = self.batch_size.unwrap_or(defaults::BATCH_SIZE);
+        if batch_size == 0 {
+            return Err(PipelineError::bad("batch_size", "must be at least 1"));
         }
+        let seed = self.seed.unwrap_or(defaults::SEED);
+        seed.checked_add(count as u64 - 1)
+            .ok_or_else(|| PipelineError::bad("seed", format!("seed {seed} + count {count} overflows a 64-bit seed")))?;
         validate_options(&self.options)?;
-        self.conditioning.validate()?;
-        self.seed.checked_add(self.count as u64 - 1).ok_or_else(|| {
-            PipelineError::Invalid(format!("seed {} + count {} overflows a 64-bit seed", self.seed, self.count))
-        })?;
+        let conditioning = self.conditioning()?;
         Ok(GenerateSpec {
             sampler,
             schedule,
-            steps: self.steps,
+            steps,
             final_sigma,
             noise,
-            seed: self.seed,
-            count: self.count,
-            batch_size: self.batch_size.min(self.count),
+            seed,
+            count,
+            batch_size: batch_size.min(count),
             options: self.options,
-            conditioning: self.conditioning.clone(),
+            conditioning,
+            init_image: self.init_image.clone(),
+            mask: self.mask.clone(),
+        })
+    }
+
+    /// The guidance and image settings, checked and with their defaults.
+    fn conditioning(&self) -> Result<Conditioning, PipelineError> {
+        let has_prompt = !self.prompts.is_empty();
+        let has_init = self.init_image.is_some();
+        let guidance_scale = in_range("guidance_scale", self.guidance_scale.unwrap_or(defaults::guidance_scale(has_prompt)), 0.0, 100.0, "")?;
+        let guidance_rescale = in_range("guidance_rescale", self.guidance_rescale.unwrap_or(defaults::GUIDANCE_RESCALE), 0.0, 1.0, "")?;
+        if let Some((lo, hi)) = self.guidance_interval {
+            if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+                return Err(PipelineError::bad("guidance_interval", format!("must be two σ values LO,HI with 0 ≤ LO ≤ HI, got {lo},{hi}")));
+            }
+        }
+        let strength = self.strength.unwrap_or(defaults::strength(has_init, self.mask.is_some()));
+        let strength = in_range("strength", strength, 0.0, 1.0, " (0 returns the init image, 1 starts from noise)")?;
+        if !has_init && strength != 1.0 {
+            return Err(PipelineError::bad("strength", format!("strength {strength} needs an init image to start from")));
+        }
+        if self.mask.is_some() && !has_init {
+            return Err(PipelineError::bad("mask", "a mask needs an init image: the mask says which of its pixels to repaint"));
+        }
+        let resample = self.resample.unwrap_or(defaults::RESAMPLE);
+        if !(1..=MAX_RESAMPLE).contains(&resample) {
+            return Err(PipelineError::bad("resample", format!("must be between 1 (off) and {MAX_RESAMPLE}, got {resample}")));
+        }
+        if resample > 1 && self.mask.is_none() {
+            return Err(PipelineError::bad("resample", "resampling (RePaint) is for inpainting: it needs a mask and an init image"));
+        }
+        let prompts = self.prompts.iter().map(|p| ("prompt", p));
+        for (setting, p) in prompts.chain(self.negative_prompt.iter().map(|p| ("negative_prompt", p))) {
+            if p.trim().is_empty() {
+                return Err(PipelineError::bad(setting, "is empty; leave it out to sample without one"));
+            }
+            let n = p.chars().count();
+            if n > MAX_PROMPT_CHARS {
+                return Err(PipelineError::bad(setting, format!("may have at most {MAX_PROMPT_CHARS} characters, this one has {n}")));
+            }
+        }
+        if self.class.is_some() && has_prompt {
+            return Err(PipelineError::bad("class", "give a class or a prompt, not both"));
+        }
+        if self.class.is_none() && self.negative_class.is_some() {
+            return Err(PipelineError::bad("negative_class", "a negative class needs a class to guide towards"));
+        }
+        if self.class.is_none() && !has_prompt && guidance_scale != 1.0 {
+            return Err(PipelineError::bad("guidance_scale", "guidance needs a class or a prompt to guide towards"));
+        }
+        Ok(Conditioning {
+            class: self.class.clone(),
+            negative_class: self.negative_class.clone(),
+            prompts: self.prompts.clone(),
+            negative_prompt: self.negative_prompt.clone(),
+            guidance_scale,
+            guidance_rescale,
+            guidance_interval: self.guidance_interval,
+            strength,
+            resample,
         })
     }
 }
 
 /// Range checks of the sampler options; each message names the option and its range.
 fn validate_options(o: &SamplerOptions) -> Result<(), PipelineError> {
-    let check = |name: &str, v: Option<f64>, lo: f64, hi: f64| match v {
-        Some(v) if !(v.is_finite() && (lo..=hi).contains(&v)) => {
-            Err(PipelineError::Invalid(format!("{name} must lie in [{lo}, {hi}], got {v}")))
-        }
-        _ => Ok(()),
+    let check = |name: &'static str, v: Option<f64>, lo: f64, hi: f64| match v {
+        Some(v) => in_range(name, v, lo, hi, "").map(|_| ()),
+        None => Ok(()),
     };
     check("eta", o.eta, 0.0, 1.0)?;
     check("s_noise", o.s_noise, 0.0, 10.0)?;
@@ -137,7 +233,7 @@ fn validate_options(o: &SamplerOptions) -> Result<(), PipelineError> {
     check("s_tmax", o.s_tmax, 0.0, f64::MAX)?;
     if let Some(order) = o.order {
         if !(1..=4).contains(&order) {
-            return Err(PipelineError::Invalid(format!("order must be 1, 2, 3 or 4, got {order}")));
+            return Err(PipelineError::bad("order", format!("must be 1, 2, 3 or 4, got {order}")));
         }
     }
     Ok(())
@@ -147,10 +243,15 @@ fn validate_options(o: &SamplerOptions) -> Result<(), PipelineError> {
 mod tests {
     use super::*;
 
+    fn setting_of(r: &GenerateRequest) -> &'static str {
+        r.validate().unwrap_err().bad_input().expect("bad input").0
+    }
+
     #[test]
     fn unknown_sampler_lists_the_accepted_names() {
-        let r = GenerateRequest { sampler: "eular".into(), ..Default::default() };
+        let r = GenerateRequest { sampler: Some("eular".into()), ..Default::default() };
         let msg = r.validate().unwrap_err().to_string();
+        assert!(msg.starts_with("sampler: "), "{msg}");
         for name in ["ddpm", "ddim", "euler", "euler_ancestral", "heun", "dpmpp_2m"] {
             assert!(msg.contains(name), "{msg}");
         }
@@ -166,41 +267,71 @@ mod tests {
     }
 
     #[test]
+    fn defaults_come_from_the_table() {
+        let spec = GenerateRequest::default().validate().unwrap();
+        assert_eq!(spec.sampler, defaults::SAMPLER.parse().unwrap());
+        assert_eq!((spec.steps, spec.count, spec.batch_size, spec.seed), (defaults::STEPS, defaults::COUNT, defaults::BATCH_SIZE, defaults::SEED));
+        assert_eq!(spec.conditioning.guidance_scale, defaults::GUIDANCE);
+        let prompted = GenerateRequest { prompts: vec!["red apple".into()], ..Default::default() }.validate().unwrap();
+        assert_eq!(prompted.conditioning.guidance_scale, defaults::PROMPT_GUIDANCE);
+        let img = ImageInput::from_bytes(vec![1, 2, 3]);
+        let img2img = GenerateRequest { init_image: Some(img.clone()), ..Default::default() }.validate().unwrap();
+        assert_eq!(img2img.conditioning.strength, defaults::IMG2IMG_STRENGTH);
+        let inpaint = GenerateRequest { init_image: Some(img.clone()), mask: Some(img), ..Default::default() }.validate().unwrap();
+        assert_eq!(inpaint.conditioning.strength, defaults::INPAINT_STRENGTH);
+        let few = GenerateRequest { count: Some(3), ..Default::default() }.validate().unwrap();
+        assert_eq!(few.batch_size, 3);
+    }
+
+    #[test]
     fn final_sigma_and_noise_default_and_parse() {
         let spec = GenerateRequest::default().validate().unwrap();
         assert_eq!((spec.final_sigma, spec.noise), (FinalSigma::Zero, NoiseKind::Independent));
-        let sde = GenerateRequest { sampler: "dpmpp_2m_sde".into(), ..Default::default() }.validate().unwrap();
+        let sde = GenerateRequest { sampler: Some("dpmpp_2m_sde".into()), ..Default::default() }.validate().unwrap();
         assert_eq!(sde.noise, NoiseKind::Brownian, "k-diffusion's default for the SDE samplers");
         let r = GenerateRequest {
-            sampler: "dpmpp_2m_sde".into(),
+            sampler: Some("dpmpp_2m_sde".into()),
             final_sigma: Some("sigma_min".into()),
             noise: Some("independent".into()),
             ..Default::default()
         };
         let spec = r.validate().unwrap();
         assert_eq!((spec.final_sigma, spec.noise), (FinalSigma::SigmaMin, NoiseKind::Independent));
-        let json: GenerateRequest = serde_json::from_str(r#"{"sampler":"euler","schedule":null,"steps":4,"seed":1,"count":1,"batch_size":1}"#).unwrap();
-        assert_eq!((json.final_sigma, json.noise), (None, None));
-        for (bad, names) in [
-            (GenerateRequest { final_sigma: Some("min".into()), ..Default::default() }, ["zero", "sigma_min"]),
-            (GenerateRequest { noise: Some("brown".into()), ..Default::default() }, ["brownian", "independent"]),
+        for (bad, setting, names) in [
+            (GenerateRequest { final_sigma: Some("min".into()), ..Default::default() }, "final_sigma", ["zero", "sigma_min"]),
+            (GenerateRequest { noise: Some("brown".into()), ..Default::default() }, "noise", ["brownian", "independent"]),
         ] {
-            let msg = bad.validate().unwrap_err().to_string();
+            let e = bad.validate().unwrap_err();
+            let (s, msg) = e.bad_input().unwrap();
+            assert_eq!(s, setting);
             assert!(names.iter().all(|n| msg.contains(n)), "{msg}");
         }
     }
 
     #[test]
-    fn ranges_are_checked() {
-        for bad in [
-            GenerateRequest { steps: 0, ..Default::default() },
-            GenerateRequest { count: 0, ..Default::default() },
-            GenerateRequest { batch_size: 0, ..Default::default() },
-            GenerateRequest { options: SamplerOptions { eta: Some(f64::NAN), ..Default::default() }, ..Default::default() },
-            GenerateRequest { options: SamplerOptions { order: Some(7), ..Default::default() }, ..Default::default() },
-            GenerateRequest { seed: u64::MAX, count: 2, ..Default::default() },
-        ] {
-            assert!(matches!(bad.validate(), Err(PipelineError::Invalid(_))), "{bad:?}");
+    fn each_range_error_names_its_setting() {
+        let img = || Some(ImageInput::from_bytes(vec![0]));
+        let cases: Vec<(GenerateRequest, &str)> = vec![
+            (GenerateRequest { steps: Some(0), ..Default::default() }, "steps"),
+            (GenerateRequest { count: Some(0), ..Default::default() }, "count"),
+            (GenerateRequest { batch_size: Some(0), ..Default::default() }, "batch_size"),
+            (GenerateRequest { options: SamplerOptions { eta: Some(f64::NAN), ..Default::default() }, ..Default::default() }, "eta"),
+            (GenerateRequest { options: SamplerOptions { order: Some(7), ..Default::default() }, ..Default::default() }, "order"),
+            (GenerateRequest { seed: Some(u64::MAX), count: Some(2), ..Default::default() }, "seed"),
+            (GenerateRequest { prompts: vec!["a".into()], guidance_scale: Some(101.0), ..Default::default() }, "guidance_scale"),
+            (GenerateRequest { guidance_scale: Some(3.0), ..Default::default() }, "guidance_scale"),
+            (GenerateRequest { strength: Some(0.5), ..Default::default() }, "strength"),
+            (GenerateRequest { init_image: img(), strength: Some(1.5), ..Default::default() }, "strength"),
+            (GenerateRequest { mask: img(), ..Default::default() }, "mask"),
+            (GenerateRequest { init_image: img(), resample: Some(3), ..Default::default() }, "resample"),
+            (GenerateRequest { prompts: vec![" ".into()], ..Default::default() }, "prompt"),
+            (GenerateRequest { negative_prompt: Some("x".repeat(MAX_PROMPT_CHARS + 1)), ..Default::default() }, "negative_prompt"),
+            (GenerateRequest { class: Some("a".into()), prompts: vec!["b".into()], ..Default::default() }, "class"),
+            (GenerateRequest { negative_class: Some("a".into()), ..Default::default() }, "negative_class"),
+            (GenerateRequest { guidance_interval: Some((2.0, 1.0)), ..Default::default() }, "guidance_interval"),
+        ];
+        for (r, setting) in cases {
+            assert_eq!(setting_of(&r), setting, "{r:?}");
         }
         assert!(GenerateRequest::default().validate().is_ok());
     }

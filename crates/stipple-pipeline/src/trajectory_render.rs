@@ -4,14 +4,13 @@
 //! x_t is shown as the network sees it, x_t/√(1+σ²) (variance-preserving scaling, Ho et
 //! al. 2020), so early noisy steps stay visible instead of saturating.
 
-use std::io::BufWriter;
 use std::path::Path;
 
 use image::{imageops, DynamicImage, Rgb, RgbImage};
 
 use crate::font::{draw_text, format_sigma, line_height, text_width};
 use crate::trajectory::TrajectoryFrame;
-use crate::{grid_columns, to_images, PipelineError};
+use crate::{grid_columns, to_images, write_atomic, PipelineError};
 
 const GAP: u32 = 2;
 const LABEL_SCALE: u32 = 2;
@@ -103,26 +102,51 @@ pub fn trajectory_frames(frames: &[TrajectoryFrame]) -> Result<Vec<RgbImage>, Pi
 pub const FRAME_MS: u16 = 150;
 pub const LAST_FRAME_MS: u16 = 1500;
 
-/// Writes the trajectory by extension: `.png` → grid, `.gif` → GIF, `.apng` → animated PNG.
-/// Written under a temporary name and renamed.
-pub fn save_trajectory(frames: &[TrajectoryFrame], path: &Path) -> Result<(), PipelineError> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
-    let fail = |reason: String| PipelineError::Write { path: path.to_path_buf(), reason };
-    let tmp = path.with_extension(format!("{ext}.tmp"));
-    match ext.as_str() {
-        "png" => {
-            trajectory_grid(frames)?.save_with_format(&tmp, image::ImageFormat::Png).map_err(|e| fail(e.to_string()))?
-        }
-        "gif" => write_gif(&trajectory_frames(frames)?, &tmp).map_err(fail)?,
-        "apng" => write_apng(&trajectory_frames(frames)?, &tmp).map_err(fail)?,
-        _ => {
-            return Err(PipelineError::Invalid(format!(
-                "trajectory file {} must end in .png (grid), .gif or .apng (animations)",
-                path.display()
-            )))
+/// How a trajectory is drawn: a grid (rows = images, columns = steps) or an animation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrajectoryFormat {
+    /// A PNG grid.
+    Grid,
+    Gif,
+    /// Animated PNG.
+    Apng,
+}
+
+impl TrajectoryFormat {
+    /// The format a file name asks for by its extension: `.png` → grid, `.gif`, `.apng`.
+    pub fn from_path(path: &Path) -> Result<Self, PipelineError> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+        match ext.as_str() {
+            "png" => Ok(Self::Grid),
+            "gif" => Ok(Self::Gif),
+            "apng" => Ok(Self::Apng),
+            _ => Err(PipelineError::bad(
+                "trajectory",
+                format!("{} must end in .png (grid), .gif or .apng (animations)", path.display()),
+            )),
         }
     }
-    std::fs::rename(&tmp, path).map_err(|e| fail(e.to_string()))
+}
+
+/// The trajectory encoded in `format`.
+pub fn encode_trajectory(frames: &[TrajectoryFrame], format: TrajectoryFormat) -> Result<Vec<u8>, PipelineError> {
+    let fail = |e: String| PipelineError::Encode(e.into());
+    let mut out = Vec::new();
+    match format {
+        TrajectoryFormat::Grid => {
+            let grid = DynamicImage::ImageRgb8(trajectory_grid(frames)?);
+            grid.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).map_err(|e| fail(e.to_string()))?
+        }
+        TrajectoryFormat::Gif => write_gif(&trajectory_frames(frames)?, &mut out).map_err(fail)?,
+        TrajectoryFormat::Apng => write_apng(&trajectory_frames(frames)?, &mut out).map_err(fail)?,
+    }
+    Ok(out)
+}
+
+/// Writes the trajectory in the format its extension names, atomically.
+pub fn save_trajectory(frames: &[TrajectoryFrame], path: &Path) -> Result<(), PipelineError> {
+    let bytes = encode_trajectory(frames, TrajectoryFormat::from_path(path)?)?;
+    write_atomic(path, &bytes)
 }
 
 fn delay_ms(i: usize, n: usize) -> u16 {
@@ -133,10 +157,9 @@ fn delay_ms(i: usize, n: usize) -> u16 {
     }
 }
 
-fn write_gif(frames: &[RgbImage], path: &Path) -> Result<(), String> {
+fn write_gif(frames: &[RgbImage], out: &mut Vec<u8>) -> Result<(), String> {
     use image::codecs::gif::{GifEncoder, Repeat};
-    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
-    let mut enc = GifEncoder::new_with_speed(BufWriter::new(file), 10);
+    let mut enc = GifEncoder::new_with_speed(out, 10);
     enc.set_repeat(Repeat::Infinite).map_err(|e| e.to_string())?;
     for (i, f) in frames.iter().enumerate() {
         let rgba = DynamicImage::ImageRgb8(f.clone()).to_rgba8();
@@ -148,10 +171,9 @@ fn write_gif(frames: &[RgbImage], path: &Path) -> Result<(), String> {
 
 /// Animated PNG (APNG, the `acTL`/`fcTL`/`fdAT` chunks of the PNG 3rd edition) via the
 /// `png` crate; every frame has the size of the first.
-fn write_apng(frames: &[RgbImage], path: &Path) -> Result<(), String> {
+fn write_apng(frames: &[RgbImage], out: &mut Vec<u8>) -> Result<(), String> {
     let (w, h) = frames.first().map_or((1, 1), |f| (f.width(), f.height()));
-    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
-    let mut enc = png::Encoder::new(BufWriter::new(file), w, h);
+    let mut enc = png::Encoder::new(out, w, h);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
     enc.set_animated(frames.len() as u32, 0).map_err(|e| e.to_string())?;

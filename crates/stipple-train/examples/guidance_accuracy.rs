@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Conv2dConfig, Optimizer, VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use stipple_pipeline::{generate, Conditioning, GenerateRequest};
+use stipple_pipeline::{generate, GenerateRequest};
 use stipple_train::data::{load_folder, load_labels, ColorMode, LabelSource};
 
 /// conv(1→16) → pool → conv(16→32) → pool → linear(→10): ~98% on 16×16 MNIST.
@@ -95,11 +95,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut right = 0;
         for (k, class) in classes.iter().enumerate() {
             let spec = GenerateRequest {
-                steps,
-                count: per_class,
-                batch_size: per_class,
-                seed: 1000 * k as u64,
-                conditioning: Conditioning { class: Some(class.clone()), guidance_scale: scale, ..Default::default() },
+                steps: Some(steps),
+                count: Some(per_class),
+                batch_size: Some(per_class),
+                seed: Some(1000 * k as u64),
+                class: Some(class.clone()),
+                guidance_scale: Some(scale),
                 ..GenerateRequest::default()
             }
             .validate()?;

@@ -61,7 +61,7 @@ pub struct TrainOutcome {
 
 /// Path of the stand-alone model file (EMA weights + config) inside a run folder.
 pub fn model_file(run: &Path) -> PathBuf {
-    run.join("model.safetensors")
+    run.join(stipple_pipeline::RUN_MODEL_FILE)
 }
 
 fn load_data(cfg: &TrainConfig, progress: bool) -> Result<(ImageSet, Vec<(PathBuf, String)>), TrainError> {
@@ -305,8 +305,6 @@ fn run_tokenizer(captions: &[String], vocab_size: usize, saved: Option<&str>) ->
 
 /// Columns of a text model's sample grid.
 const SAMPLE_PROMPTS: usize = 8;
-/// Classifier-free guidance scale of a text model's sample grids.
-const SAMPLE_GUIDANCE: f64 = 3.0;
 
 /// The prompts of a text model's sample grids: the captions of [`SAMPLE_PROMPTS`] images
 /// spread evenly over the data set.
@@ -317,7 +315,8 @@ fn sample_prompts(captions: &[String]) -> Vec<String> {
 
 /// Samples a grid at fixed seeds (0, 1, …) from the EMA weights and writes it as
 /// `samples/step-NNNNNN.png` and `samples/latest.png`; returns the latter's path and the grid.
-/// A text model's grid has one column per prompt of `prompts`, guided at [`SAMPLE_GUIDANCE`].
+/// A text model's grid has one column per prompt of `prompts`, guided at the prompt default
+/// of [`stipple_pipeline::defaults`].
 #[allow(clippy::too_many_arguments)]
 fn write_sample_grid(
     cfg: &TrainConfig,
@@ -332,16 +331,11 @@ fn write_sample_grid(
     let tensors: HashMap<String, Tensor> = ema.tensors().iter().cloned().collect();
     let metadata = HashMap::from([("step".to_string(), step.to_string())]);
     let model = model_from_tensors(cfg.model.clone(), tensors, tokenizer, metadata, device)?;
-    let mut conditioning = stipple_pipeline::Conditioning::default();
-    if !prompts.is_empty() {
-        conditioning.prompts = prompts.to_vec();
-        conditioning.guidance_scale = SAMPLE_GUIDANCE;
-    }
     let spec = GenerateRequest {
-        steps: cfg.sample_steps,
-        count: cfg.sample_count,
-        batch_size: cfg.sample_count.min(32),
-        conditioning,
+        steps: Some(cfg.sample_steps),
+        count: Some(cfg.sample_count),
+        batch_size: Some(cfg.sample_count.min(32)),
+        prompts: prompts.to_vec(),
         ..GenerateRequest::default()
     }
     .validate()?;

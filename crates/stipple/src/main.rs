@@ -88,8 +88,20 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            let (code, message) = describe(&e);
+            eprintln!("error: {message}");
+            code
         }
+    }
+}
+
+/// Exit code and message of a failed command: bad input (a library `BadInput`, anywhere in the
+/// chain) is bad usage, exit 2, with the setting named by its flag; everything else exits 1
+/// with its causes.
+fn describe(e: &anyhow::Error) -> (ExitCode, String) {
+    let bad = e.chain().find_map(|c| c.downcast_ref::<stipple_pipeline::PipelineError>()).filter(|p| p.bad_input().is_some());
+    match bad {
+        Some(p) => (ExitCode::from(2), p.describe(cmd::flag)),
+        None => (ExitCode::from(1), format!("{e:#}")),
     }
 }

@@ -103,7 +103,8 @@ fn unknown_sampler_and_schedule_list_the_accepted_names() {
         ("--schedule", "karas", &["karras", "exponential", "leading", "trailing", "linspace"][..]),
     ] {
         let o = stipple().args(["sample", flag, bad, "--model"]).arg(dir.path()).output().unwrap();
-        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert_eq!(o.status.code(), Some(2), "bad usage: {}", text(&o));
+        assert!(text(&o).contains(&format!("error: {flag}: unknown")), "the flag is named: {}", text(&o));
         for n in names {
             assert!(text(&o).contains(n), "{n} not in {}", text(&o));
         }

@@ -85,7 +85,7 @@ fn recipe_problems_are_clear_errors() {
     let plain = dir.path().join("plain.png");
     image::RgbImage::new(4, 4).save(&plain).unwrap();
     let o = stipple().arg("rerun").arg(&plain).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("carries no Stipple recipe"), "{}", text(&o));
 
     // A foreign "stipple" text.
@@ -97,7 +97,7 @@ fn recipe_problems_are_clear_errors() {
     )
     .unwrap();
     let o = stipple().arg("info").arg(&foreign).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("is not a Stipple recipe"), "{}", text(&o));
 
     // The model is missing.
@@ -105,7 +105,7 @@ fn recipe_problems_are_clear_errors() {
     let moved = dir.path().join("moved.safetensors");
     std::fs::rename(&model, &moved).unwrap();
     let o = stipple().arg("rerun").arg(&img).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("is missing") && text(&o).contains("--model"), "{}", text(&o));
     let o = stipple().arg("rerun").arg(&img).arg("--model").arg(&moved).arg("-o").arg(dir.path().join("b.png")).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
@@ -113,8 +113,8 @@ fn recipe_problems_are_clear_errors() {
     // A different model: refused, then allowed with --force and a warning.
     let other = tiny_model(&dir.path().join("other"));
     let o = stipple().arg("rerun").arg(&img).arg("--model").arg(&other).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("SHA-256") && text(&o).contains("--force"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("--model: ") && text(&o).contains("SHA-256") && text(&o).contains("force"), "{}", text(&o));
     let o = stipple().arg("rerun").arg(&img).arg("--model").arg(&other).arg("--force").arg("-o").arg(dir.path().join("c.png")).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("warning"), "{}", text(&o));
@@ -155,7 +155,7 @@ fn trajectories_as_grid_gif_apng_and_json() {
         assert_eq!(frames, n_frames, "{}", path.display());
     }
     let o = sample(&run, &dir.path().join("s.png"), &["--trajectory", "t.bmp"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains(".png (grid), .gif or .apng"), "{}", text(&o));
 }
 
@@ -202,6 +202,26 @@ fn final_sigma_and_noise_are_recorded_and_rerun() {
     assert_ne!(pixels(&brownian), pixels(&independent), "the noise source matters");
 
     let o = stipple().args(["sample", "--final-sigma", "min", "--model"]).arg(&run).output().unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("sigma_min"), "{}", text(&o));
+}
+
+#[test]
+fn output_must_be_png_and_a_missing_model_says_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_model(dir.path());
+    for bad in ["a.txt", "a.jpg"] {
+        let out = dir.path().join(bad);
+        let o = sample(&run, &out, &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("--out: ") && text(&o).contains("must end in .png"), "{}", text(&o));
+        assert!(!out.exists(), "nothing is written under {bad}");
+    }
+    let missing = dir.path().join("missing.safetensors");
+    let o = stipple().args(["inspect"]).arg(&missing).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = stipple().args(["sample", "--model"]).arg(dir.path().join("gone").join("x.safetensors")).output().unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.matches("No such file or directory").count() <= 1, "the cause is printed once: {t}");
 }

@@ -30,7 +30,7 @@ pub enum DataError {
     #[error("image size must be at least 1 pixel, got 0")]
     ZeroSize,
     /// A folder could not be listed.
-    #[error("cannot list folder {}: {source}", path.display())]
+    #[error("cannot list folder {}", path.display())]
     Io {
         /// The folder being listed.
         path: PathBuf,

@@ -8,12 +8,16 @@ use anyhow::Context;
 /// Print a model file's configuration and metadata without loading its weights.
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// A model file (`.safetensors`) or a run folder holding `model.safetensors`.
+    /// A model file (`.safetensors`), a run folder holding `model.safetensors`, or a model name.
     pub model: PathBuf,
+    /// Folder of models found by name.
+    #[arg(long, value_name = "DIR", default_value = "models")]
+    pub models: PathBuf,
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let path = super::model_path(&args.model);
+    let store = super::model_store(&args.models, &candle_core::Device::Cpu);
+    let path = store.resolve_arg(&args.model)?;
     let (config, metadata) = stipple_nn::read_model_config(&path)?;
     println!("model file: {}", path.display());
     let mut keys: Vec<_> = metadata.keys().filter(|k| k.as_str() != "config").collect();

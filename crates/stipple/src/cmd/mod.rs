@@ -10,25 +10,40 @@ pub mod train;
 
 use std::path::{Path, PathBuf};
 
-/// A model argument may name a model file or a run folder holding `model.safetensors`.
-pub fn model_path(arg: &Path) -> PathBuf {
-    if arg.is_dir() {
-        stipple_train::model_file(arg)
-    } else {
-        arg.to_path_buf()
+use candle_core::Device;
+use stipple_pipeline::ModelStore;
+
+/// The text-to-emoji model shipped with Stipple (`models/emoji-prompts.safetensors`, see
+/// `models/README.md` for the command that trained it), built into the binary so that it is
+/// found wherever the binary is installed; the model store writes it to the models folder on
+/// first use.
+pub const SHIPPED_MODEL: (&str, &[u8]) = ("emoji-prompts", include_bytes!("../../../../models/emoji-prompts.safetensors"));
+
+/// Folder of training runs, where `train` writes by default and the model store finds runs.
+pub const RUNS_DIR: &str = "runs";
+
+/// The model store of a command: `models` (the `--models` folder), the runs folder and the
+/// shipped model, loading onto `device`.
+pub fn model_store(models: &Path, device: &Device) -> ModelStore {
+    ModelStore::new(models, RUNS_DIR, device.clone()).with_builtin(SHIPPED_MODEL.0, SHIPPED_MODEL.1)
+}
+
+/// The model file a command was asked for: `--model` (a file, a run folder or a model name of
+/// the store), or the store's default (the shipped model).
+pub fn model_path(store: &ModelStore, arg: Option<&Path>) -> Result<PathBuf, stipple_pipeline::PipelineError> {
+    match arg {
+        Some(a) => store.resolve_arg(a),
+        None => store.path_of(store.default_name().expect("the shipped model is built in")),
     }
 }
 
-/// The text-to-emoji model shipped in the repository (`models/`), used when `sample` gets no
-/// `--model`; see `models/README.md` for the command that trained it.
-pub fn shipped_prompt_model() -> anyhow::Result<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/emoji-prompts.safetensors");
-    anyhow::ensure!(
-        path.is_file(),
-        "no --model given and the shipped prompt model {} is missing; pass --model RUN_OR_FILE",
-        path.display()
-    );
-    Ok(path.canonicalize().unwrap_or(path))
+/// A library setting as the CLI names it: its flag (`guidance_scale` → `--guidance-scale`),
+/// or the positional IMAGE argument of `info` and `rerun`.
+pub fn flag(setting: &'static str) -> String {
+    match setting {
+        "image" => "IMAGE".to_string(),
+        s => format!("--{}", s.replace('_', "-")),
+    }
 }
 
 /// A progress bar advanced once per sampler step.

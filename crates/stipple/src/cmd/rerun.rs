@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use stipple_pipeline::{check_model_hash, device, regenerate, write_png_with_text, Recipe};
+use stipple_pipeline::{check_model_hash, device, regenerate, write_png_with_text, ImageInput, InputRef, PipelineError, Recipe};
 
 use super::StepBar;
 
@@ -13,9 +12,12 @@ use super::StepBar;
 pub struct RerunArgs {
     /// A PNG written by `stipple sample`.
     pub image: PathBuf,
-    /// The model to use [default: the path recorded in the recipe].
+    /// The model to use: a file, a run folder or a model name [default: the path recorded in the recipe].
     #[arg(long, short)]
     pub model: Option<PathBuf>,
+    /// Folder of models found by name.
+    #[arg(long, value_name = "DIR", default_value = "models")]
+    pub models: PathBuf,
     /// Regenerate even when the model file's hash differs from the recorded one (with a warning).
     #[arg(long)]
     pub force: bool,
@@ -27,25 +29,35 @@ pub struct RerunArgs {
     pub device: String,
 }
 
+/// The input image a recipe names (init image or mask), read again from its recorded file.
+fn recorded_input(setting: &'static str, r: &Option<InputRef>) -> Result<Option<ImageInput>, PipelineError> {
+    let Some(r) = r else { return Ok(None) };
+    let path = r.path.as_deref().ok_or_else(|| PipelineError::bad(setting, "the recipe records no file for it"))?;
+    ImageInput::read(path).map(Some)
+}
+
 pub fn run(args: RerunArgs) -> anyhow::Result<ExitCode> {
     let recipe = Recipe::from_png(&args.image)?;
-    let path = args.model.as_deref().map(super::model_path).unwrap_or_else(|| recipe.model.path.clone());
-    anyhow::ensure!(
-        path.is_file(),
-        "model file {} is missing; pass --model with the model the image was made with",
-        path.display()
-    );
+    let dev = device(&args.device)?;
+    let store = super::model_store(&args.models, &dev);
+    let path = match &args.model {
+        Some(m) => store.resolve_arg(m)?,
+        None => recipe.model.path.clone(),
+    };
+    if !path.is_file() {
+        return Err(PipelineError::bad("model", format!("model file {} is missing; give the model the image was made with", path.display())).into());
+    }
     if let Some(warning) = check_model_hash(&recipe, &path, args.force)? {
         eprintln!("warning: {warning}; continuing because of --force, the result will differ");
     }
-    let dev = device(&args.device)?;
-    let model = stipple_nn::load_model_file(&path, &dev).with_context(|| format!("loading {}", path.display()))?;
+    let stored = store.load_path(&path.to_string_lossy(), &path)?;
+    let (init, mask) = (recorded_input("init_image", &recipe.init_image)?, recorded_input("mask", &recipe.mask)?);
     let mut bar = StepBar::new(recipe.steps);
-    let image = regenerate(&recipe, &model, &dev, &mut bar)?;
+    let image = regenerate(&recipe, &stored.model, init, mask, &dev, &mut bar)?;
     bar.finish();
     let out = args.out.unwrap_or_else(|| args.image.with_extension("rerun.png"));
     let mut again = recipe.clone();
-    again.model.path = path.canonicalize().unwrap_or(path);
+    again.model.path = stored.model_ref.path.clone();
     write_png_with_text(&image, &out, &again.text_chunks())?;
     println!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)

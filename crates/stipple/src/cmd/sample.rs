@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use stipple_sample::SamplerOptions;
 use stipple_pipeline::{
-    device, generate, model_ref, Conditioning, save_trajectory, to_images, trajectory_stats, write_images, GenerateRequest,
-    TrajectoryRecorder,
+    check_output_path, defaults, device, generate, save_trajectory, to_images, trajectory_stats, write_images, GenerateRequest,
+    ImageInput, TrajectoryFormat, TrajectoryRecorder,
 };
+use stipple_sample::SamplerOptions;
 
 use super::StepBar;
 
@@ -18,18 +18,21 @@ use super::StepBar;
 /// count or batch size.
 #[derive(clap::Args)]
 pub struct SampleArgs {
-    /// The model: a run folder (uses its model.safetensors) or a model file [default: the
-    /// prompt model shipped in models/emoji-prompts.safetensors].
+    /// The model: a model file, a run folder (uses its model.safetensors) or the name of a
+    /// model in the models folder or the runs [default: the shipped prompt model, emoji-prompts].
     #[arg(long, short)]
     pub model: Option<PathBuf>,
+    /// Folder of models found by name (the shipped model is written there on first use).
+    #[arg(long, value_name = "DIR", default_value = "models")]
+    pub models: PathBuf,
     /// Sampler (`stipple samplers` lists them all): euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, ddim, ddpm, unipc, …
-    #[arg(long, default_value = "dpmpp_2m")]
+    #[arg(long, default_value = defaults::SAMPLER)]
     pub sampler: String,
     /// σ schedule (`stipple samplers` lists them all): karras, exponential, sgm_uniform, simple, beta, leading, trailing, linspace, … [default: the sampler's usual one].
     #[arg(long)]
     pub schedule: Option<String>,
     /// Number of denoising steps.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = defaults::STEPS)]
     pub steps: usize,
     /// Where the last step ends: zero (returns the denoised image) or sigma_min (stops at the smallest training σ, like
     /// diffusers' final_sigmas_type="sigma_min") [default: zero].
@@ -40,13 +43,13 @@ pub struct SampleArgs {
     #[arg(long, value_name = "brownian|independent")]
     pub noise: Option<String>,
     /// Seed of the first image (image i uses seed + i).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = defaults::SEED)]
     pub seed: u64,
     /// Number of images.
-    #[arg(long, short = 'n', default_value_t = 16)]
+    #[arg(long, short = 'n', default_value_t = defaults::COUNT)]
     pub count: usize,
     /// Images denoised at once (memory versus speed; does not change the images).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = defaults::BATCH_SIZE)]
     pub batch_size: usize,
     /// Ancestral noise η in [0, 1] for ddim (default 0) and the ancestral/SDE samplers (default 1).
     #[arg(long)]
@@ -84,7 +87,7 @@ pub struct SampleArgs {
     #[arg(long, value_name = "NAME")]
     pub negative_class: Option<String>,
     /// Guidance rescale φ in [0, 1] (Lin et al. 2023; 0.7 suggested): tames over-saturation at high scales.
-    #[arg(long, value_name = "PHI", default_value_t = 0.0)]
+    #[arg(long, value_name = "PHI", default_value_t = defaults::GUIDANCE_RESCALE)]
     pub guidance_rescale: f64,
     /// Guide only while σ lies in [LO, HI]; elsewhere the conditional prediction alone.
     #[arg(long, value_name = "LO,HI", value_delimiter = ',')]
@@ -101,7 +104,7 @@ pub struct SampleArgs {
     pub mask: Option<PathBuf>,
     /// RePaint resampling for inpainting (Lugmayr et al. 2022): take every step N times, going
     /// back up by fresh noise in between, so the painted part agrees with the kept part (1 = off).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = defaults::RESAMPLE)]
     pub resample: usize,
     /// Output: a PNG file for the grid, or a folder with --separate.
     #[arg(long, short, default_value = "samples.png")]
@@ -124,21 +127,17 @@ pub struct SampleArgs {
     pub device: String,
 }
 
-/// Guidance scale of a prompted run without `--guidance-scale`: the shipped emoji model's
-/// prompts are clearly followed from about 3 (seen on its grids at 1, 3 and 5).
-const DEFAULT_PROMPT_GUIDANCE: f64 = 4.0;
-
 pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
-    let guidance_scale = args.guidance_scale.unwrap_or(if args.prompt.is_empty() { 1.0 } else { DEFAULT_PROMPT_GUIDANCE });
+    let read = |p: &Option<PathBuf>| p.as_deref().map(ImageInput::read).transpose();
     let request = GenerateRequest {
-        sampler: args.sampler,
+        sampler: Some(args.sampler),
         schedule: args.schedule,
-        steps: args.steps,
+        steps: Some(args.steps),
         final_sigma: args.final_sigma,
         noise: args.noise,
-        seed: args.seed,
-        count: args.count,
-        batch_size: args.batch_size,
+        seed: Some(args.seed),
+        count: Some(args.count),
+        batch_size: Some(args.batch_size),
         options: SamplerOptions {
             eta: args.eta,
             s_noise: args.s_noise,
@@ -147,50 +146,40 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
             s_tmax: args.s_tmax,
             order: args.order,
         },
-        conditioning: Conditioning {
-            class: args.class,
-            negative_class: args.negative_class,
-            prompts: args.prompt,
-            negative_prompt: args.negative_prompt,
-            guidance_scale,
-            guidance_rescale: args.guidance_rescale,
-            guidance_interval: match args.guidance_interval.as_deref() {
-                None => None,
-                Some(&[lo, hi]) => Some((lo, hi)),
-                Some(v) => anyhow::bail!("--guidance-interval takes two σ values LO,HI, got {} value(s)", v.len()),
-            },
-            strength: args.strength.unwrap_or(if args.mask.is_some() || args.init_image.is_none() { 1.0 } else { 0.8 }),
-            init_image: args.init_image,
-            mask: args.mask,
-            resample: args.resample,
+        class: args.class,
+        negative_class: args.negative_class,
+        prompts: args.prompt,
+        negative_prompt: args.negative_prompt,
+        guidance_scale: args.guidance_scale,
+        guidance_rescale: Some(args.guidance_rescale),
+        guidance_interval: match args.guidance_interval.as_deref() {
+            None => None,
+            Some(&[lo, hi]) => Some((lo, hi)),
+            Some(v) => return Err(stipple_pipeline::PipelineError::bad("guidance_interval", format!("takes two σ values LO,HI, got {} value(s)", v.len())).into()),
         },
+        init_image: read(&args.init_image)?,
+        strength: args.strength,
+        mask: read(&args.mask)?,
+        resample: Some(args.resample),
     };
     let spec = request.validate()?;
+    // Fail before sampling, not after.
+    check_output_path(&args.out, args.separate)?;
     if let Some(t) = &args.trajectory {
-        // Fail before sampling, not after.
-        let ext = t.extension().and_then(|e| e.to_str()).unwrap_or("");
-        anyhow::ensure!(
-            ["png", "gif", "apng"].contains(&ext),
-            "trajectory file {} must end in .png (grid), .gif or .apng (animations)",
-            t.display()
-        );
+        TrajectoryFormat::from_path(t)?;
     }
     let dev = device(&args.device)?;
-    let path = match &args.model {
-        Some(m) => super::model_path(m),
-        None => super::shipped_prompt_model()?,
-    };
-    let model = stipple_nn::load_model_file(&path, &dev)?;
+    let store = super::model_store(&args.models, &dev);
+    let path = super::model_path(&store, args.model.as_deref())?;
+    let stored = store.load_path(&path.to_string_lossy(), &path)?;
+    let model = &stored.model;
     let sigmas = spec.sigmas(&model.config.diffusion)?;
     let recording = args.trajectory.is_some() || args.trajectory_json.is_some();
     let mut observer = (StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size)), TrajectoryRecorder::new(args.every));
-    let batch = generate(&model, &spec, &sigmas, &dev, &mut observer)?;
+    let batch = generate(model, &spec, &sigmas, &dev, &mut observer)?;
     observer.0.finish();
     let images = to_images(&batch)?;
-    if args.separate {
-        std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    }
-    let written = write_images(&images, &spec, &sigmas, &model_ref(&path, &model)?, &args.out, args.separate)?;
+    let written = write_images(&images, &spec, &sigmas, &stored.model_ref, &args.out, args.separate)?;
     match written.as_slice() {
         [one] if !args.separate => println!("wrote a grid of {} images to {}", images.len(), one.display()),
         _ => println!("wrote {} images to {}", written.len(), args.out.display()),
