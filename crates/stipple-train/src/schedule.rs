@@ -15,7 +15,7 @@ pub struct Checkpoints;
 
 impl TrainObserver for Checkpoints {
     fn wants_checkpoint(&self, trainer: &Trainer) -> bool {
-        trainer.steps_done() % trainer.config().checkpoint_every == 0
+        trainer.steps_done().is_multiple_of(trainer.config().checkpoint_every)
     }
 }
 
@@ -27,7 +27,7 @@ pub struct SampleGrids;
 impl TrainObserver for SampleGrids {
     fn wants_sample_grid(&self, trainer: &Trainer) -> bool {
         let (done, every) = (trainer.steps_done(), trainer.config().sample_every);
-        done == trainer.total_steps() || (every > 0 && done % every == 0)
+        done == trainer.total_steps() || (every > 0 && done.is_multiple_of(every))
     }
 }
 
