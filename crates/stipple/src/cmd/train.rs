@@ -16,7 +16,8 @@ use stipple_train::{
 ///
 /// The run folder receives `checkpoint/` (resumable state), `model.safetensors` (EMA
 /// weights for `stipple sample`), `samples/` (grids at fixed seeds) and `train.jsonl`.
-/// Ctrl-C stops after the current step and writes a checkpoint; `--resume` continues.
+/// Ctrl-C stops after the current step and writes a checkpoint; `--resume` continues to
+/// the run's own total (or to --steps).
 #[derive(clap::Args)]
 pub struct TrainArgs {
     /// Folder of training images (PNG, JPEG, WebP; searched recursively) [default: built-in emoji].
