@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use stipple_sample::{Observer, StepInfo};
 
 use crate::trainer::{SampleGrid, StepStats, Trainer};
@@ -15,55 +15,47 @@ fn styled(total: u64, template: &str) -> ProgressBar {
     bar
 }
 
-/// The bar of the optimisation steps, at `start` of `total`, with the smoothed loss as its
-/// message. It steps aside (cleared, its position and time kept) while a sample grid draws
-/// its own bar.
+/// The bar of the optimisation steps, from the step resumed at to the run's total, with the
+/// smoothed loss as its message. It steps aside while a sample grid draws its own bar.
 #[derive(Default)]
 pub struct ProgressBars {
+    /// Holds the bar while it is shown; removing the bar from it clears its line.
+    shown: MultiProgress,
     bar: Option<ProgressBar>,
 }
 
 impl ProgressBars {
-    fn show(&mut self, trainer: &Trainer, elapsed: std::time::Duration) {
-        let template = "{bar:30} {pos}/{len} steps · {per_sec} · {msg} · {elapsed} elapsed, {eta} left";
-        let bar = styled(trainer.total_steps() as u64, template)
-            .with_position(trainer.steps_done() as u64)
-            .with_elapsed(elapsed);
-        bar.reset_eta();
-        self.bar = Some(bar);
+    fn bar(&mut self, trainer: &Trainer) -> &ProgressBar {
+        self.bar.get_or_insert_with(|| {
+            let template = "{bar:30} {pos}/{len} steps · {per_sec} · {msg} · {elapsed} elapsed, {eta} left";
+            let bar = styled(trainer.total_steps() as u64, template).with_position(trainer.steps_done() as u64);
+            bar.reset_eta();
+            self.shown.add(bar)
+        })
     }
 }
 
 impl TrainObserver for ProgressBars {
     fn on_start(&mut self, trainer: &Trainer) -> Result<(), TrainError> {
-        self.show(trainer, std::time::Duration::ZERO);
+        self.bar(trainer);
         Ok(())
     }
 
     fn on_step(&mut self, trainer: &Trainer, stats: &StepStats) -> Result<ControlFlow<()>, TrainError> {
-        if self.bar.is_none() {
-            self.show(trainer, std::time::Duration::ZERO);
-        }
-        if let Some(bar) = &self.bar {
-            bar.set_message(format!("loss {:.4} (smoothed)", stats.loss_smoothed));
-            bar.set_position(stats.step as u64);
-        }
+        let bar = self.bar(trainer);
+        bar.set_message(format!("loss {:.4} (smoothed)", stats.loss_smoothed));
+        bar.inc(1);
         Ok(ControlFlow::Continue(()))
     }
 
-    fn on_sample_grid_start(&mut self, _trainer: &Trainer) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+    fn on_sample_grid_start(&mut self, trainer: &Trainer) {
+        let bar = self.bar(trainer).clone();
+        self.shown.remove(&bar);
     }
 
     fn on_sample_grid(&mut self, trainer: &Trainer, _grid: &SampleGrid) -> Result<(), TrainError> {
-        let elapsed = self.bar.as_ref().map(ProgressBar::elapsed).unwrap_or_default();
-        let message = self.bar.as_ref().map(ProgressBar::message).unwrap_or_default();
-        self.show(trainer, elapsed);
-        if let Some(bar) = &self.bar {
-            bar.set_message(message);
-        }
+        let bar = self.bar(trainer).clone();
+        self.shown.add(bar).tick();
         Ok(())
     }
 

@@ -19,8 +19,8 @@ impl TrainObserver for Checkpoints {
     }
 }
 
-/// A sample grid every `sample_every` steps of the run's configuration (0: none) and at the
-/// last step.
+/// A sample grid every `sample_every` steps of the run's configuration (0: only at the end)
+/// and at the last step.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SampleGrids;
 

@@ -1,7 +1,7 @@
 //! A training run as an object: [`Trainer::new`] loads the data and builds (or resumes) the
 //! network, optimizer and EMA, [`Trainer::step`] takes one optimisation step (data →
 //! objective → AdamW → EMA), and checkpoints and sample grids are written on request.
-//! [`Trainer::run`](crate::TrainObserver) drives it with observers.
+//! [`Trainer::run`] drives it to its total with [`TrainObserver`](crate::TrainObserver)s.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
