@@ -100,7 +100,7 @@ pub fn save_checkpoint(
 }
 
 /// The checkpoint folder of a run, if any: the current one, or the previous one when an
-/// interruption fell between the two renames of [`save_checkpoint`].
+/// interruption fell between the two renames of [`Trainer::save_checkpoint`](crate::Trainer::save_checkpoint).
 pub fn find_checkpoint(run: &Path) -> Option<PathBuf> {
     [CHECKPOINT_DIR, OLD_DIR].iter().map(|d| run.join(d)).find(|p| p.join("state.json").is_file())
 }

@@ -63,7 +63,9 @@ pub struct TrainConfig {
     pub data: DataSource,
     /// Colour or greyscale training (must match the network's channels).
     pub color: ColorMode,
-    /// Random horizontal flips (Ho et al. 2020 use them for CIFAR-10).
+    /// Random left-right mirroring of the training images (Ho et al. 2020 use it for
+    /// CIFAR-10). Off by default, as in diffusers' training scripts: it is wrong for
+    /// anything with a handedness (digits, letters, arrows, text).
     pub random_flip: bool,
     /// Regression loss.
     pub loss: LossKind,
@@ -136,7 +138,7 @@ impl TrainConfig {
             },
             data,
             color,
-            random_flip: true,
+            random_flip: false,
             loss: LossKind::L2,
             loss_weighting: LossWeighting::MinSnr { gamma: 5.0 },
             batch_size: 32,

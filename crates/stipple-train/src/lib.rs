@@ -1,5 +1,6 @@
 //! Training: image data sets, the denoising objective, AdamW with warm-up and clipping,
-//! EMA, resumable checkpoints and the loop that ties them together.
+//! EMA, resumable checkpoints, and the [`Trainer`] that ties them together, driven step by
+//! step with [`TrainObserver`]s (dashboard, progress bars, checkpoint and grid schedules).
 
 mod checkpoint;
 mod config;
@@ -7,16 +8,23 @@ mod dashboard;
 pub mod data;
 mod ema;
 mod error;
+mod grids;
 mod init;
 mod objective;
+mod observer;
 mod optim;
 mod order;
 mod progress;
+mod schedule;
+mod setup;
 mod trainer;
 
 pub use checkpoint::{find_checkpoint, load_checkpoint, Checkpoint, RunState, CHECKPOINT_DIR};
-pub use dashboard::{LossSmoother, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
 pub use config::{DataSource, LossKind, LossWeighting, TrainConfig};
+pub use dashboard::{Dashboard, LossSmoother, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
 pub use error::TrainError;
+pub use observer::{train, TrainObserver, TrainOutcome};
 pub use optim::{AdamW, AdamWConfig};
-pub use trainer::{model_file, train, TrainOptions, TrainOutcome};
+pub use progress::ProgressBars;
+pub use schedule::{Checkpoints, SampleGrids, StopFlag};
+pub use trainer::{model_file, SampleGrid, SavedCheckpoint, StepStats, TrainOptions, Trainer};

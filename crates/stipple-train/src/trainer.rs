@@ -1,62 +1,81 @@
-//! The training loop: data → objective → AdamW → EMA, with checkpoints, sample grids, the
-//! dashboard (JSON lines, TensorBoard events, loss plot) and progress bars.
+//! A training run as an object: [`Trainer::new`] loads the data and builds (or resumes) the
+//! network, optimizer and EMA, [`Trainer::step`] takes one optimisation step (data →
+//! objective → AdamW → EMA), and checkpoints and sample grids are written on request.
+//! [`Trainer::run`] drives it to its total with [`TrainObserver`](crate::TrainObserver)s.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
 use image::DynamicImage;
-use stipple_nn::text::{read_clip_folder, PromptTokenizer, TextEncoder};
-use stipple_nn::{model_from_tensors, save_model_file, UNet2D, UNetCond, TEXT_ENCODER_PREFIX};
-use stipple_pipeline::{generate, grid, grid_columns, to_images, write_images, GenerateRequest};
-
-use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_VERSION};
-use crate::dashboard::{Dashboard, StepStats};
-use crate::data::{csv_column, embedded_column, embedded_emoji, load_folder, load_labels, ImageSet};
-use crate::ema::{ema_decay, Ema};
-use crate::init::named_vars;
+use stipple_math::DiscreteSchedule;
 use stipple_nn::init::seeded_var_builder;
+use stipple_nn::text::PromptTokenizer;
+use stipple_nn::{save_model_file, UNet2D, UNetCond};
+
+use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_DIR, CHECKPOINT_VERSION};
+use crate::data::{ImageSet, Labels};
+use crate::ema::{ema_decay, Ema};
+use crate::grids::{sample_prompts, write_sample_grid};
+use crate::init::named_vars;
 use crate::objective::{diffusion_loss, drop_conditions, NoiseDraw};
 use crate::optim::{warmup_lr, AdamW};
 use crate::order::{batch_indices, step_rng};
-use crate::progress::{sampling_bar, steps_bar};
-use crate::{DataSource, TrainConfig, TrainError};
+use crate::setup::{load_run_data, text_conditioning, TextConditioning};
+use crate::{LossSmoother, TrainConfig, TrainError};
 
 /// How to run (not part of the run's identity).
 pub struct TrainOptions {
     /// Run folder: checkpoint, model file, sample grids, log.
     pub run: PathBuf,
-    /// Continue the checkpoint in `run` (its saved config wins, but for `steps`).
+    /// Continue the checkpoint in `run`: its saved configuration wins over the one given.
     pub resume: bool,
+    /// Total steps of the run, replacing the given configuration's (a new run) or the
+    /// checkpoint's (a resumed run, which it may extend); `None` keeps that total.
+    pub steps: Option<usize>,
     pub device: Device,
-    /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
-    pub stop: Arc<AtomicBool>,
-    /// Show progress bars (data loading, steps, sample grids).
+    /// Show the bars of the trainer's own long operations: decoding the images and
+    /// sampling the grids (the bar of the steps is the [`ProgressBars`](crate::ProgressBars)
+    /// observer).
     pub progress: bool,
 }
 
-/// What a run did.
-#[derive(Debug)]
-pub struct TrainOutcome {
-    /// Step reached (total, including earlier sessions).
+/// What one optimisation step reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepStats {
+    /// Steps completed (1-based).
     pub step: usize,
-    /// Steps taken in this session.
-    pub steps_this_session: usize,
-    /// Seconds spent in optimisation steps this session (without sampling and saving).
-    pub train_seconds: f64,
-    /// Wall-clock seconds of the whole session.
-    pub wall_seconds: f64,
-    /// Whether a stop request ended the run early.
-    pub interrupted: bool,
+    pub loss: f64,
+    /// The loss smoothed over the run (see [`LossSmoother`]); kept in the checkpoint.
+    pub loss_smoothed: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub ema_decay: f64,
+    /// Seconds of the optimisation step alone.
+    pub seconds: f64,
+}
+
+/// A checkpoint just written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SavedCheckpoint {
+    /// Steps completed at the checkpoint.
+    pub step: usize,
+    /// The checkpoint folder.
+    pub dir: PathBuf,
+    /// The model file (EMA weights) written with it.
     pub model_file: PathBuf,
-    pub latest_grid: Option<PathBuf>,
-    /// Images that could not be read and were skipped.
-    pub skipped_images: Vec<(PathBuf, String)>,
-    pub last_loss: Option<f64>,
+}
+
+/// A sample grid just written.
+#[derive(Clone, Debug)]
+pub struct SampleGrid {
+    /// Steps completed when it was sampled.
+    pub step: usize,
+    /// `samples/latest.png` (the same grid is also `samples/step-NNNNNN.png`).
+    pub path: PathBuf,
+    /// The grid image.
+    pub image: DynamicImage,
 }
 
 /// Path of the stand-alone model file (EMA weights + config) inside a run folder.
@@ -64,290 +83,250 @@ pub fn model_file(run: &Path) -> PathBuf {
     run.join(stipple_pipeline::RUN_MODEL_FILE)
 }
 
-fn load_data(cfg: &TrainConfig, progress: bool) -> Result<(ImageSet, Vec<(PathBuf, String)>), TrainError> {
-    let size = cfg.model.image_size();
-    Ok(match &cfg.data {
-        DataSource::EmbeddedEmoji => (embedded_emoji(size, cfg.color)?, vec![]),
-        DataSource::Folder(dir) => {
-            let (set, report) = load_folder(dir, size, cfg.color, progress)?;
-            (set, report.skipped)
-        }
-    })
+/// A training run in memory: data, network, optimizer, EMA and the step reached.
+pub struct Trainer {
+    cfg: TrainConfig,
+    run: PathBuf,
+    device: Device,
+    progress: bool,
+    created: Instant,
+    data: ImageSet,
+    skipped: Vec<(PathBuf, String)>,
+    labels: Option<Labels>,
+    captions: Option<Vec<String>>,
+    tokenizer: Option<PromptTokenizer>,
+    tokenizer_json: Option<String>,
+    unet: UNet2D,
+    text: Option<TextConditioning>,
+    vars: Vec<(String, Var)>,
+    opt: AdamW,
+    ema: Ema,
+    schedule: DiscreteSchedule,
+    smoother: LossSmoother,
+    step: usize,
+    /// Step of the last checkpoint (the one a failure falls back to).
+    saved_step: usize,
+    /// Step whose EMA weights the model file holds.
+    model_step: usize,
+    last_loss: Option<f64>,
 }
 
-/// Trains `config` (ignored when resuming, but for `steps`) in `opts.run`.
-pub fn train(config: TrainConfig, opts: &TrainOptions) -> Result<TrainOutcome, TrainError> {
-    let wall = Instant::now();
-    let device = &opts.device;
-    let checkpoint = if opts.resume {
-        Some(load_checkpoint(&opts.run, device)?)
-    } else {
-        if find_checkpoint(&opts.run).is_some() {
-            return Err(TrainError::RunExists(opts.run.clone()));
+impl Trainer {
+    /// Prepares the run `config` in `opts.run`, or, with `opts.resume`, the run saved there
+    /// (whose configuration replaces `config`): loads the data, builds the network,
+    /// optimizer and EMA, and restores their state from the checkpoint.
+    pub fn new(config: TrainConfig, opts: &TrainOptions) -> Result<Trainer, TrainError> {
+        let created = Instant::now();
+        let device = &opts.device;
+        let checkpoint = if opts.resume {
+            Some(load_checkpoint(&opts.run, device)?)
+        } else {
+            if find_checkpoint(&opts.run).is_some() {
+                return Err(TrainError::RunExists(opts.run.clone()));
+            }
+            None
+        };
+        let mut cfg = match &checkpoint {
+            Some(ck) => ck.config.clone(),
+            None => config,
+        };
+        if let Some(steps) = opts.steps {
+            cfg.steps = steps;
         }
-        None
-    };
-    let mut cfg = match &checkpoint {
-        Some(ck) => TrainConfig { steps: config.steps, ..ck.config.clone() },
-        None => config,
-    };
-    cfg.validate()?;
-    let (data, skipped) = load_data(&cfg, opts.progress)?;
-    let labels = match &cfg.data {
-        DataSource::Folder(dir) => load_labels(dir, &data.names, &cfg.labels)?,
-        DataSource::EmbeddedEmoji => None,
-    };
-    if let Some(l) = &labels {
-        if checkpoint.is_some() && cfg.model.classes != l.classes {
-            return Err(TrainError::Config(format!(
-                "the data's classes ({}) differ from the checkpoint's ({})",
-                l.classes.join(", "),
-                cfg.model.classes.join(", ")
-            )));
-        }
-        cfg.model.classes = l.classes.clone();
-        cfg.model.unet.num_class_embeds = Some(l.classes.len() + 1);
         cfg.validate()?;
+        let data = load_run_data(&mut cfg, checkpoint.as_ref(), device, opts.progress)?;
+        std::fs::create_dir_all(&opts.run).map_err(|e| TrainError::Io { path: opts.run.clone(), reason: e.to_string() })?;
+
+        let varmap = VarMap::new();
+        let unet = UNet2D::new(seeded_var_builder(&varmap, cfg.seed, device), &cfg.model.unet)?;
+        let text = text_conditioning(&cfg, &data, &varmap, device)?;
+        let tokenizer_json = data.tokenizer.as_ref().map(PromptTokenizer::to_json).transpose()?;
+        let vars = named_vars(&varmap);
+        // A pretrained text encoder stays frozen: only the U-Net's variables are optimised.
+        let frozen = |n: &str| cfg.pretrained_text_encoder.is_some() && n.starts_with(&format!("{}.", stipple_nn::TEXT_ENCODER_PREFIX));
+        let trained: Vec<_> = vars.iter().filter(|(n, _)| !frozen(n)).cloned().collect();
+        let mut opt = AdamW::new(trained, cfg.optimizer)?;
+        let (ema, step, smoother, last_loss) = match &checkpoint {
+            Some(ck) => {
+                for (name, var) in &vars {
+                    let w = ck.weights.get(name).ok_or_else(|| corrupt(&opts.run, format!("weights lack {name}")))?;
+                    if w.dims() != var.dims() {
+                        return Err(corrupt(&opts.run, format!("weight {name} has shape {:?}, expected {:?}", w.dims(), var.dims())));
+                    }
+                    var.set(w)?;
+                }
+                opt.load_state(&ck.optimizer, ck.state.adam_t).map_err(|e| corrupt(&opts.run, e))?;
+                let ema = Ema::from_tensors(&vars, &ck.ema).map_err(|e| corrupt(&opts.run, e))?;
+                (ema, ck.state.step, ck.state.loss_smoother.clone(), ck.state.loss)
+            }
+            None => (Ema::new(&vars)?, 0, LossSmoother::default(), None),
+        };
+        let ema = ema.freeze(frozen);
+        let schedule = cfg.model.diffusion.schedule();
+        Ok(Trainer {
+            run: opts.run.clone(),
+            device: device.clone(),
+            progress: opts.progress,
+            created,
+            data: data.images,
+            skipped: data.skipped,
+            labels: data.labels,
+            captions: data.captions,
+            tokenizer: data.tokenizer,
+            tokenizer_json,
+            unet,
+            text,
+            vars,
+            opt,
+            ema,
+            schedule,
+            smoother,
+            step,
+            saved_step: step,
+            model_step: step,
+            last_loss,
+            cfg,
+        })
     }
-    let captions = match (&cfg.captions, &cfg.data) {
-        (None, _) => None,
-        (Some(col), DataSource::Folder(dir)) => Some(csv_column(dir, &data.names, col)?),
-        (Some(col), DataSource::EmbeddedEmoji) => Some(embedded_column(col)?),
-    };
-    // A new run on a pretrained text encoder takes its tokenizer and weights from the folder.
-    let pretrained = match (&cfg.pretrained_text_encoder, &checkpoint) {
-        (Some(dir), None) => Some(read_clip_folder(dir, device)?),
-        _ => None,
-    };
-    let tokenizer = match (&captions, &cfg.model.text_encoder, &pretrained) {
-        (Some(_), Some(_), Some(clip)) => Some(clip.tokenizer.clone()),
-        (Some(caps), Some(tc), None) => Some(run_tokenizer(caps, tc.vocab_size, checkpoint.as_ref().and_then(|ck| ck.tokenizer.as_deref()))?),
-        _ => None,
-    };
-    std::fs::create_dir_all(&opts.run).map_err(|e| TrainError::Io { path: opts.run.clone(), reason: e.to_string() })?;
 
-    let varmap = VarMap::new();
-    let unet = UNet2D::new(seeded_var_builder(&varmap, cfg.seed, device), &cfg.model.unet)?;
-    let text = match (&cfg.model.text_encoder, &tokenizer) {
-        (Some(tc), Some(tok)) => {
-            let encoder = TextEncoder::new(seeded_var_builder(&varmap, cfg.seed, device).pp(TEXT_ENCODER_PREFIX), tc)?;
-            if let Some(clip) = &pretrained {
-                let vars = varmap.data().lock().expect("varmap lock");
-                for (name, t) in &clip.tensors {
-                    let full = format!("{TEXT_ENCODER_PREFIX}.{name}");
-                    let var = vars.get(&full).ok_or_else(|| TrainError::Config(format!("the text encoder has no {full}")))?;
-                    var.set(&t.to_dtype(var.dtype())?)?;
-                }
-            }
-            // Every caption is tokenized once, here: a caption that does not fit fails now, not
-            // at the step that draws it.
-            let caps = captions.as_deref().unwrap_or_default();
-            let ids = caps
-                .iter()
-                .zip(&data.names)
-                .map(|(c, name)| {
-                    tok.encode(c, tc.max_position_embeddings).map_err(|e| {
-                        TrainError::Config(format!("the caption of {name} does not fit the text encoder: {e}; raise --max-tokens (or --vocab-size)"))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let empty = tok.encode("", tc.max_position_embeddings)?;
-            Some((encoder, ids, empty))
-        }
-        _ => None,
-    };
-    let tokenizer_json = tokenizer.as_ref().map(PromptTokenizer::to_json).transpose()?;
-    let vars = named_vars(&varmap);
-    // A pretrained text encoder stays frozen: only the U-Net's variables are optimised.
-    let text_prefix = format!("{TEXT_ENCODER_PREFIX}.");
-    let trained: Vec<_> = vars
-        .iter()
-        .filter(|(n, _)| cfg.pretrained_text_encoder.is_none() || !n.starts_with(&text_prefix))
-        .cloned()
-        .collect();
-    let mut opt = AdamW::new(trained, cfg.optimizer)?;
-    let (ema, start) = match &checkpoint {
-        Some(ck) => {
-            for (name, var) in &vars {
-                let w = ck.weights.get(name).ok_or_else(|| corrupt(&opts.run, format!("weights lack {name}")))?;
-                if w.dims() != var.dims() {
-                    return Err(corrupt(&opts.run, format!("weight {name} has shape {:?}, expected {:?}", w.dims(), var.dims())));
-                }
-                var.set(w)?;
-            }
-            opt.load_state(&ck.optimizer, ck.state.adam_t).map_err(|e| corrupt(&opts.run, e))?;
-            (Ema::from_tensors(&vars, &ck.ema).map_err(|e| corrupt(&opts.run, e))?, ck.state.step)
-        }
-        None => (Ema::new(&vars)?, 0),
-    };
-    let mut ema = ema.freeze(|n| cfg.pretrained_text_encoder.is_some() && n.starts_with(&text_prefix));
-
-    let schedule = cfg.model.diffusion.schedule();
-    let (b, c, s) = (cfg.batch_size, data.channels, data.size);
-    let smoother = checkpoint.as_ref().map(|ck| ck.state.loss_smoother.clone()).unwrap_or_default();
-    let mut dashboard = Dashboard::open(&opts.run, smoother)?;
-    let bar = steps_bar(opts.progress, start, cfg.steps);
-    let mut outcome = TrainOutcome {
-        step: start,
-        steps_this_session: 0,
-        train_seconds: 0.0,
-        wall_seconds: 0.0,
-        interrupted: false,
-        model_file: model_file(&opts.run),
-        latest_grid: None,
-        skipped_images: skipped,
-        last_loss: checkpoint.as_ref().and_then(|ck| ck.state.loss),
-    };
-    let mut saved_step = start;
-    for step in start..cfg.steps {
+    /// Takes one optimisation step. Every random draw of step k comes from a generator keyed
+    /// by (seed, k), so the step number is the whole random state. A loss or gradient norm
+    /// that is not finite stops with [`TrainError::NonFiniteLoss`] before the update.
+    pub fn step(&mut self) -> Result<StepStats, TrainError> {
         let t0 = Instant::now();
+        let (cfg, data, device, step) = (&self.cfg, &self.data, &self.device, self.step);
+        let (b, c, s) = (cfg.batch_size, data.channels, data.size);
         let mut rng = step_rng(cfg.seed, step);
         let indices = batch_indices(cfg.seed, step, b, data.len());
         let flips: Vec<bool> = indices.iter().map(|_| cfg.random_flip && rand::Rng::random_bool(&mut rng, 0.5)).collect();
         let x0 = Tensor::from_vec(data.batch(&indices, &flips), (b, c, s, s), device)?;
         let draw = NoiseDraw::new(&mut rng, b, c * s * s, cfg.model.diffusion.num_train_timesteps);
         let mut cond = UNetCond::default();
-        if let (Some(l), Some(null)) = (&labels, cfg.model.null_class()) {
+        if let (Some(l), Some(null)) = (&self.labels, cfg.model.null_class()) {
             let batch_labels: Vec<u32> = indices.iter().map(|&i| l.per_image[i]).collect();
             let seen = drop_conditions(&mut rng, &batch_labels, &null, cfg.cond_dropout);
             cond.class_labels = Some(Tensor::from_vec(seen, b, device)?);
         }
-        if let Some((encoder, ids, empty)) = &text {
-            let batch_ids: Vec<&Vec<u32>> = indices.iter().map(|&i| &ids[i]).collect();
-            let seen: Vec<u32> = drop_conditions(&mut rng, &batch_ids, &empty, cfg.cond_dropout).into_iter().flatten().copied().collect();
-            let tokens = Tensor::from_vec(seen, (b, empty.len()), device)?;
-            cond.encoder_hidden_states = Some(encoder.forward(&tokens)?);
+        if let Some(text) = &self.text {
+            let batch_ids: Vec<&Vec<u32>> = indices.iter().map(|&i| &text.ids[i]).collect();
+            let seen: Vec<u32> = drop_conditions(&mut rng, &batch_ids, &&text.empty, cfg.cond_dropout).into_iter().flatten().copied().collect();
+            let tokens = Tensor::from_vec(seen, (b, text.empty.len()), device)?;
+            cond.encoder_hidden_states = Some(text.encoder.forward(&tokens)?);
         }
-        let loss = diffusion_loss(&unet, &cfg, &schedule, &x0, &draw, &cond)?;
+        let loss = diffusion_loss(&self.unet, cfg, &self.schedule, &x0, &draw, &cond)?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
         let grads = loss.backward()?;
-        let grad_norm = opt.grad_norm(&grads)?;
+        let grad_norm = self.opt.grad_norm(&grads)?;
         if !loss_value.is_finite() || !grad_norm.is_finite() {
-            bar.abandon();
             let bad = if loss_value.is_finite() { grad_norm } else { loss_value };
-            return Err(TrainError::NonFiniteLoss { step: step + 1, loss: bad, checkpoint_step: saved_step, run: opts.run.clone() });
+            return Err(TrainError::NonFiniteLoss { step: step + 1, loss: bad, checkpoint_step: self.saved_step, run: self.run.clone() });
         }
         let scale = if cfg.grad_clip > 0.0 && grad_norm > cfg.grad_clip { cfg.grad_clip / grad_norm } else { 1.0 };
         let lr = warmup_lr(cfg.optimizer.lr, cfg.warmup_steps, step);
-        opt.step(&grads, lr, scale)?;
+        self.opt.step(&grads, lr, scale)?;
         let decay = ema_decay(cfg.ema_decay, step);
-        ema.update(&vars, decay)?;
-        let dt = t0.elapsed().as_secs_f64();
-        outcome.train_seconds += dt;
-        outcome.steps_this_session += 1;
-        outcome.step = step + 1;
-        outcome.last_loss = Some(loss_value);
-        let stats = StepStats { step: step + 1, loss: loss_value, lr, grad_norm, ema_decay: decay, seconds: dt };
-        let smoothed = dashboard.log_step(&stats)?;
-        bar.set_message(format!("loss {smoothed:.4} (smoothed)"));
-        bar.inc(1);
-
-        let done = step + 1;
-        let stop = opts.stop.load(Ordering::SeqCst);
-        let last = done == cfg.steps;
-        if stop || last || done % cfg.checkpoint_every == 0 {
-            let state = RunState {
-                checkpoint_version: CHECKPOINT_VERSION,
-                step: done,
-                adam_t: opt.t(),
-                rng: format!("chacha8 keyed by (seed {}, step)", cfg.seed),
-                loss: Some(loss_value),
-                loss_smoother: dashboard.smoother().clone(),
-            };
-            let weights: Vec<(String, Tensor)> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-            save_checkpoint(&opts.run, &cfg, &state, &weights, ema.tensors(), &opt.state_tensors(), tokenizer_json.as_deref())?;
-            save_model_file(&outcome.model_file, ema.tensors(), &cfg.model, tokenizer.as_ref(), &[("step", done.to_string())])?;
-            dashboard.plot_loss()?;
-            saved_step = done;
-        }
-        if last || (cfg.sample_every > 0 && done % cfg.sample_every == 0) {
-            bar.suspend(|| -> Result<(), TrainError> {
-                if saved_step != done {
-                    // The grid's recipe names the model file: it must hold these weights.
-                    save_model_file(&outcome.model_file, ema.tensors(), &cfg.model, tokenizer.as_ref(), &[("step", done.to_string())])?;
-                }
-                let prompts = captions.as_deref().map(sample_prompts).unwrap_or_default();
-                let (latest, g) = write_sample_grid(&cfg, &ema, tokenizer.clone(), &prompts, device, &opts.run, done, opts.progress)?;
-                dashboard.log_samples(done, &g)?;
-                outcome.latest_grid = Some(latest);
-                Ok(())
-            })?;
-        }
-        if stop {
-            outcome.interrupted = true;
-            break;
-        }
+        self.ema.update(&self.vars, decay)?;
+        self.step = step + 1;
+        self.last_loss = Some(loss_value);
+        let loss_smoothed = self.smoother.update(loss_value);
+        Ok(StepStats {
+            step: self.step,
+            loss: loss_value,
+            loss_smoothed,
+            lr,
+            grad_norm,
+            ema_decay: decay,
+            seconds: t0.elapsed().as_secs_f64(),
+        })
     }
-    bar.finish_and_clear();
-    outcome.wall_seconds = wall.elapsed().as_secs_f64();
-    Ok(outcome)
+
+    /// Writes the checkpoint (replacing the previous one only once complete) and the model
+    /// file of the EMA weights at the step reached.
+    pub fn save_checkpoint(&mut self) -> Result<SavedCheckpoint, TrainError> {
+        let state = RunState {
+            checkpoint_version: CHECKPOINT_VERSION,
+            step: self.step,
+            adam_t: self.opt.t(),
+            rng: format!("chacha8 keyed by (seed {}, step)", self.cfg.seed),
+            loss: self.last_loss,
+            loss_smoother: self.smoother.clone(),
+        };
+        let weights: Vec<(String, Tensor)> = self.vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        let (ema, opt) = (self.ema.tensors(), self.opt.state_tensors());
+        save_checkpoint(&self.run, &self.cfg, &state, &weights, ema, &opt, self.tokenizer_json.as_deref())?;
+        self.write_model_file()?;
+        self.saved_step = self.step;
+        Ok(SavedCheckpoint { step: self.step, dir: self.run.join(CHECKPOINT_DIR), model_file: model_file(&self.run) })
+    }
+
+    /// Samples the grid at fixed seeds from the EMA weights and writes it under `samples/`
+    /// (first bringing the model file, which the grid's recipe names, to this step).
+    pub fn sample_grid(&mut self) -> Result<SampleGrid, TrainError> {
+        if self.model_step != self.step {
+            self.write_model_file()?;
+        }
+        let prompts = self.captions.as_deref().map(sample_prompts).unwrap_or_default();
+        let (path, image) = write_sample_grid(
+            &self.cfg,
+            &self.ema,
+            self.tokenizer.clone(),
+            &prompts,
+            &self.device,
+            &self.run,
+            self.step,
+            self.progress,
+        )?;
+        Ok(SampleGrid { step: self.step, path, image })
+    }
+
+    fn write_model_file(&mut self) -> Result<(), TrainError> {
+        let step = [("step", self.step.to_string())];
+        save_model_file(&model_file(&self.run), self.ema.tensors(), &self.cfg.model, self.tokenizer.as_ref(), &step)?;
+        self.model_step = self.step;
+        Ok(())
+    }
+
+    /// Steps completed (including earlier sessions of a resumed run).
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// The run's total steps.
+    pub fn total_steps(&self) -> usize {
+        self.cfg.steps
+    }
+
+    /// Step of the last checkpoint written or resumed from.
+    pub fn checkpoint_step(&self) -> usize {
+        self.saved_step
+    }
+
+    /// The run's configuration (the checkpoint's when resumed, with the classes of the data).
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// The run folder.
+    pub fn run_dir(&self) -> &Path {
+        &self.run
+    }
+
+    /// The loss of the last step (the checkpoint's when none was taken yet).
+    pub fn last_loss(&self) -> Option<f64> {
+        self.last_loss
+    }
+
+    /// Images that could not be read and were skipped.
+    pub fn skipped_images(&self) -> &[(PathBuf, String)] {
+        &self.skipped
+    }
+
+    /// Seconds since [`Trainer::new`] began.
+    pub fn seconds_since_start(&self) -> f64 {
+        self.created.elapsed().as_secs_f64()
+    }
 }
 
 fn corrupt(run: &Path, reason: String) -> TrainError {
-    TrainError::Corrupt { path: run.join(crate::checkpoint::CHECKPOINT_DIR), reason }
-}
-
-/// The tokenizer of a text run: the checkpoint's when resuming, else a byte-level BPE
-/// trained on the captions (deterministic, so a rerun of the same data gets the same one).
-fn run_tokenizer(captions: &[String], vocab_size: usize, saved: Option<&str>) -> Result<PromptTokenizer, TrainError> {
-    let tokenizer = match saved {
-        Some(json) => PromptTokenizer::from_json(json)?,
-        None => PromptTokenizer::train(captions, vocab_size)?,
-    };
-    if tokenizer.vocab_size() > vocab_size {
-        return Err(TrainError::Config(format!(
-            "the tokenizer has {} entries, more than the text encoder's vocab_size = {vocab_size}",
-            tokenizer.vocab_size()
-        )));
-    }
-    Ok(tokenizer)
-}
-
-/// Columns of a text model's sample grid.
-const SAMPLE_PROMPTS: usize = 8;
-
-/// The prompts of a text model's sample grids: the captions of [`SAMPLE_PROMPTS`] images
-/// spread evenly over the data set.
-fn sample_prompts(captions: &[String]) -> Vec<String> {
-    let n = captions.len();
-    (0..SAMPLE_PROMPTS.min(n)).map(|k| captions[k * n / SAMPLE_PROMPTS.min(n)].clone()).collect()
-}
-
-/// Samples a grid at fixed seeds (0, 1, …) from the EMA weights and writes it as
-/// `samples/step-NNNNNN.png` and `samples/latest.png`; returns the latter's path and the grid.
-/// A text model's grid has one column per prompt of `prompts`, guided at the prompt default
-/// of [`stipple_pipeline::defaults`].
-#[allow(clippy::too_many_arguments)]
-fn write_sample_grid(
-    cfg: &TrainConfig,
-    ema: &Ema,
-    tokenizer: Option<PromptTokenizer>,
-    prompts: &[String],
-    device: &Device,
-    run: &Path,
-    step: usize,
-    progress: bool,
-) -> Result<(PathBuf, DynamicImage), TrainError> {
-    let tensors: HashMap<String, Tensor> = ema.tensors().iter().cloned().collect();
-    let metadata = HashMap::from([("step".to_string(), step.to_string())]);
-    let model = model_from_tensors(cfg.model.clone(), tensors, tokenizer, metadata, device)?;
-    let spec = GenerateRequest {
-        steps: Some(cfg.sample_steps),
-        count: Some(cfg.sample_count),
-        batch_size: Some(cfg.sample_count.min(32)),
-        prompts: prompts.to_vec(),
-        ..GenerateRequest::default()
-    }
-    .validate()?;
-    let mut bar = sampling_bar(progress, spec.count.div_ceil(spec.batch_size) * spec.steps);
-    let sigmas = spec.sigmas(&cfg.model.diffusion)?;
-    let images = to_images(&generate(&model, &spec, &sigmas, device, &mut bar)?)?;
-    bar.0.finish_and_clear();
-    // Each grid carries its recipe, naming the model file written at this step.
-    let model_ref = stipple_pipeline::model_ref(&model_file(run), &model)?;
-    let latest = run.join("samples").join("latest.png");
-    for path in [run.join("samples").join(format!("step-{step:06}.png")), latest.clone()] {
-        write_images(&images, &spec, &sigmas, &model_ref, &path, false)?;
-    }
-    Ok((latest, grid(&images, grid_columns(images.len()), 2)))
+    TrainError::Corrupt { path: run.join(CHECKPOINT_DIR), reason }
 }

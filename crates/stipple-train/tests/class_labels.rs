@@ -2,13 +2,11 @@
 //! condition dropout continues exactly (the dropout draws come from the step's generator).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use candle_core::Device;
 use stipple_nn::{read_model_config, UNetConfig};
 use stipple_train::data::LabelSource;
-use stipple_train::{load_checkpoint, model_file, train, DataSource, TrainConfig, TrainOptions};
+use stipple_train::{load_checkpoint, model_file, train, Checkpoints, Dashboard, DataSource, SampleGrids, TrainConfig, TrainOptions};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/emoji16")
@@ -28,8 +26,12 @@ fn config(steps: usize, cond_dropout: f64) -> TrainConfig {
     cfg
 }
 
-fn opts(run: &Path, resume: bool) -> TrainOptions {
-    TrainOptions { run: run.to_path_buf(), resume, device: Device::Cpu, stop: Arc::new(AtomicBool::new(false)), progress: false }
+/// Trains `cfg` in `run` (resuming it to `cfg.steps` with `resume`) with the command line's observers but the bars.
+fn run_to(cfg: TrainConfig, run: &Path, resume: bool) {
+    let steps = resume.then_some(cfg.steps);
+    let opts = TrainOptions { run: run.to_path_buf(), resume, steps, device: Device::Cpu, progress: false };
+    let (mut dashboard, mut checkpoints, mut grids) = (Dashboard::default(), Checkpoints, SampleGrids);
+    train(cfg, &opts, &mut [&mut dashboard, &mut checkpoints, &mut grids]).unwrap();
 }
 
 fn weights(run: &Path) -> Vec<(String, Vec<f32>)> {
@@ -43,9 +45,9 @@ fn weights(run: &Path) -> Vec<(String, Vec<f32>)> {
 fn classes_are_stored_and_resume_is_exact() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
-    train(config(2, 0.5), &opts(&a, false)).unwrap();
-    train(config(4, 0.5), &opts(&a, true)).unwrap();
-    train(config(4, 0.5), &opts(&b, false)).unwrap();
+    run_to(config(2, 0.5), &a, false);
+    run_to(config(4, 0.5), &a, true);
+    run_to(config(4, 0.5), &b, false);
     assert!(weights(&a) == weights(&b), "resumed class-conditional run differs");
     assert!(weights(&a).iter().any(|(n, _)| n.starts_with("class_embedding")));
 
@@ -57,6 +59,6 @@ fn classes_are_stored_and_resume_is_exact() {
     assert_eq!(cfg.class_index("Flags").unwrap(), 2);
 
     // The dropout draws matter: another rate trains other weights.
-    train(config(4, 0.0), &opts(&c, false)).unwrap();
+    run_to(config(4, 0.0), &c, false);
     assert!(weights(&a) != weights(&c));
 }

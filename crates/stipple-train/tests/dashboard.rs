@@ -8,13 +8,11 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use candle_core::Device;
 use stipple_nn::UNetConfig;
 use stipple_train::{
-    train, DataSource, TrainConfig, TrainOptions, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG,
+    train, Checkpoints, Dashboard, DataSource, SampleGrids, TrainConfig, TrainOptions, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG,
     TENSORBOARD_DIR,
 };
 use support::tfevents::{self, Value};
@@ -33,14 +31,9 @@ fn tiny_run(run: &Path) {
     cfg.sample_count = 4;
     cfg.sample_steps = 2;
     cfg.warmup_steps = 2;
-    let opts = TrainOptions {
-        run: run.to_path_buf(),
-        resume: false,
-        device: Device::Cpu,
-        stop: Arc::new(AtomicBool::new(false)),
-        progress: false,
-    };
-    train(cfg, &opts).unwrap();
+    let opts = TrainOptions { run: run.to_path_buf(), resume: false, steps: None, device: Device::Cpu, progress: false };
+    let (mut dashboard, mut checkpoints, mut grids) = (Dashboard::default(), Checkpoints, SampleGrids);
+    train(cfg, &opts, &mut [&mut dashboard, &mut checkpoints, &mut grids]).unwrap();
 }
 
 fn log_lines(run: &Path) -> Vec<serde_json::Value> {

@@ -2,13 +2,11 @@
 //! the parameterisation that sampling must use.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use candle_core::Device;
 use stipple_math::Prediction;
 use stipple_nn::{read_model_config, UNetConfig};
-use stipple_train::{train, DataSource, LossKind, LossWeighting, TrainConfig, TrainOptions};
+use stipple_train::{train, Checkpoints, Dashboard, DataSource, LossKind, LossWeighting, SampleGrids, TrainConfig, TrainOptions};
 
 #[test]
 fn each_prediction_and_loss_trains() {
@@ -30,14 +28,9 @@ fn each_prediction_and_loss_trains() {
             cfg.warmup_steps = 0;
             cfg.sample_count = 2;
             cfg.sample_steps = 2;
-            let opts = TrainOptions {
-                run: dir.path().to_path_buf(),
-                resume: false,
-                device: Device::Cpu,
-                stop: Arc::new(AtomicBool::new(false)),
-                progress: false,
-            };
-            let out = train(cfg, &opts).unwrap();
+            let opts = TrainOptions { run: dir.path().to_path_buf(), resume: false, steps: None, device: Device::Cpu, progress: false };
+            let (mut dashboard, mut checkpoints, mut grids) = (Dashboard::default(), Checkpoints, SampleGrids);
+            let out = train(cfg, &opts, &mut [&mut dashboard, &mut checkpoints, &mut grids]).unwrap();
             let log = std::fs::read_to_string(dir.path().join("train.jsonl")).unwrap();
             let losses: Vec<f64> =
                 log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap()).collect();

@@ -31,6 +31,7 @@ fn train_then_sample_then_inspect() {
         assert!(run.join(f).is_file(), "missing {f}");
     }
     assert_eq!(std::fs::read_to_string(run.join("train.jsonl")).unwrap().lines().count(), 3);
+    assert_eq!(saved_config(&run)["random_flip"], false, "flips are opt-in");
 
     let grid = dir.path().join("grid.png");
     let o = stipple()
@@ -167,6 +168,38 @@ fn ctrl_c_leaves_a_valid_checkpoint_that_resumes() {
     let o = tiny_train(&fixture(), &run, step + 1).arg("--resume").output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains(&format!("now at step {}", step + 1)), "{}", text(&o));
+}
+
+/// The configuration in the checkpoint of `run`.
+fn saved_config(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint/config.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn resume_keeps_the_runs_total_and_its_flips() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let o = tiny_train(&fixture(), &run, 3).arg("--random-flip").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(saved_config(&run)["random_flip"], true);
+    // Without --steps the run keeps its own total (3), not the default of a new run.
+    let resume = || {
+        let mut c = stipple();
+        c.args(["train", "--quiet", "--resume", "--out"]).arg(&run);
+        c
+    };
+    let o = resume().output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("trained 0 steps") && text(&o).contains("now at step 3"), "{}", text(&o));
+    // --steps extends it; the stored flips stay on although the flag is absent.
+    let o = resume().args(["--steps", "4"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("trained 1 steps") && text(&o).contains("now at step 4"), "{}", text(&o));
+    assert_eq!(saved_config(&run)["steps"], 4);
+    assert_eq!(saved_config(&run)["random_flip"], true);
+    let log = std::fs::read_to_string(run.join("train.jsonl")).unwrap();
+    let steps: Vec<u64> = log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [1, 2, 3, 4]);
 }
 
 #[test]

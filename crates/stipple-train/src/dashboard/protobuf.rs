@@ -96,6 +96,42 @@ fn event(wall_time: f64, step: i64, summary: Message) -> Vec<u8> {
     Message::default().double(1, wall_time).varint(2, step as u64).message(5, summary).0
 }
 
+/// The `step` of an encoded `Event` (0 when absent, as protobuf defaults it); `None` when
+/// the bytes are not a well-formed message.
+pub fn event_step(mut bytes: &[u8]) -> Option<i64> {
+    fn varint(bytes: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = bytes.split_first()?;
+            *bytes = rest;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let mut step = 0;
+    while !bytes.is_empty() {
+        let key = varint(&mut bytes)?;
+        let skip = match (key & 7) as u8 {
+            VARINT => {
+                let v = varint(&mut bytes)?;
+                if key >> 3 == 2 {
+                    step = v as i64;
+                }
+                0
+            }
+            FIXED64 => 8,
+            LEN => usize::try_from(varint(&mut bytes)?).ok()?,
+            FIXED32 => 4,
+            _ => return None,
+        };
+        bytes = bytes.get(skip..)?;
+    }
+    Some(step)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +145,15 @@ mod tests {
         expected.extend_from_slice(&[0x10, 0xac, 0x02, 0x2a, 0x0a, 0x0a, 0x08, 0x0a, 0x01, b'a', 0x15]);
         expected.extend_from_slice(&2.0f32.to_le_bytes());
         assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn reads_the_step_back() {
+        assert_eq!(event_step(&scalars_event(1.5, 300, &[("a", 2.0)])), Some(300));
+        let png = EncodedImage { width: 1, height: 1, channels: 3, png: b"png" };
+        assert_eq!(event_step(&image_event(1.5, 7, "samples", &png)), Some(7));
+        assert_eq!(event_step(&file_version_event(1.5)), Some(0));
+        let whole = scalars_event(1.5, 300, &[("a", 2.0)]);
+        assert_eq!(event_step(&whole[..whole.len() - 2]), None, "a cut message is not read");
     }
 }

@@ -2,19 +2,22 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use stipple_nn::UNetConfig;
 use stipple_train::data::LabelSource;
-use stipple_train::{train, DataSource, LossKind, LossWeighting, TrainConfig, TrainOptions};
+use stipple_train::{
+    train, Checkpoints, Dashboard, DataSource, LossKind, LossWeighting, ProgressBars, SampleGrids, StopFlag, TrainConfig,
+    TrainObserver, TrainOptions,
+};
 
 /// Train a diffusion model. Without --data it trains on the built-in Fluent Emoji set.
 ///
 /// The run folder receives `checkpoint/` (resumable state), `model.safetensors` (EMA
 /// weights for `stipple sample`), `samples/` (grids at fixed seeds) and `train.jsonl`.
-/// Ctrl-C stops after the current step and writes a checkpoint; `--resume` continues.
+/// Ctrl-C stops after the current step and writes a checkpoint; `--resume` continues to
+/// the run's own total (or to --steps).
 #[derive(clap::Args)]
 pub struct TrainArgs {
     /// Folder of training images (PNG, JPEG, WebP; searched recursively) [default: built-in emoji].
@@ -26,7 +29,7 @@ pub struct TrainArgs {
     /// Continue the run in the output folder from its checkpoint (its saved settings are used; --steps may extend it).
     #[arg(long)]
     pub resume: bool,
-    /// Total training steps of the run.
+    /// Total training steps of the run [default: 2500; with --resume, the run's own total].
     #[arg(long)]
     pub steps: Option<usize>,
     /// Images per step.
@@ -44,6 +47,9 @@ pub struct TrainArgs {
     /// Train on greyscale images instead of RGB.
     #[arg(long)]
     pub grey: bool,
+    /// Mirror training images left-right at random (only for data without a handedness: not digits, letters, arrows).
+    #[arg(long)]
+    pub random_flip: bool,
     /// U-Net width per resolution level, comma-separated [default: 32,64,64].
     #[arg(long, value_delimiter = ',')]
     pub channels: Option<Vec<usize>>,
@@ -143,6 +149,7 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
     unet.dropout = a.dropout.unwrap_or(base.dropout);
     cfg.model.unet = unet;
     cfg.color = if a.grey { stipple_train::data::ColorMode::Grey } else { stipple_train::data::ColorMode::Rgb };
+    cfg.random_flip = a.random_flip;
     let d = &mut cfg.model.diffusion;
     if let Some(p) = &a.prediction {
         d.prediction_type = p.parse().map_err(anyhow::Error::msg)?;
@@ -167,7 +174,6 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
             }
         };
     }
-    set!(a.steps => cfg.steps);
     set!(a.batch_size => cfg.batch_size);
     set!(a.lr => cfg.optimizer.lr);
     set!(a.warmup => cfg.warmup_steps);
@@ -211,8 +217,8 @@ fn default_out(data: &Option<PathBuf>) -> PathBuf {
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let config = build_config(&args)?;
     let run = args.out.clone().unwrap_or_else(|| default_out(&args.data));
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
+    let mut stop = StopFlag::default();
+    let flag = stop.0.clone();
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             eprintln!("\nstopping now; the last checkpoint is intact");
@@ -224,11 +230,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let opts = TrainOptions {
         run: run.clone(),
         resume: args.resume,
+        steps: args.steps,
         device: stipple_pipeline::device(&args.device)?,
-        stop,
         progress: !args.quiet,
     };
-    let o = train(config, &opts)?;
+    let (mut dashboard, mut checkpoints, mut grids, mut bars) = (Dashboard::default(), Checkpoints, SampleGrids, ProgressBars::default());
+    let mut observers: Vec<&mut dyn TrainObserver> = vec![&mut dashboard, &mut checkpoints, &mut grids, &mut stop];
+    if !args.quiet {
+        observers.push(&mut bars);
+    }
+    let o = train(config, &opts, &mut observers)?;
     if !o.skipped_images.is_empty() {
         eprintln!("skipped {} unreadable image(s) (see the warnings above)", o.skipped_images.len());
     }
