@@ -17,7 +17,9 @@
 //! How the outcome is decided when the job function returns: a panic is `Panicked`; else,
 //! if its cancel flag was set it is `Cancelled`, else if its deadline had passed it is
 //! `TimedOut` (what the function returned is dropped in both cases: its context was
-//! reporting cancelled); else `Done` or `Failed` by its result.
+//! reporting cancelled); else `Done` or `Failed` by its result. The decision is taken under
+//! the queue's lock, so a `cancel` answered `Signalled` always ends in `Cancelled`, and one
+//! that comes later is answered `AlreadyFinished`.
 
 mod context;
 mod state;
@@ -25,10 +27,8 @@ mod subscription;
 mod types;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 pub use context::JobContext;
 use state::State;
@@ -172,16 +172,10 @@ where
         let id = started.id;
         let emit = |progress: P| shared.state().progress(id, progress);
         let context = JobContext { id, cancel: &started.cancel, deadline: started.deadline, emit: &emit };
-        let result = catch_unwind(AssertUnwindSafe(|| run(&started.job, &context)));
+        let returned = catch_unwind(AssertUnwindSafe(|| run(&started.job, &context)))
+            .map_err(|panic| panic_message(panic.as_ref()));
         drop(started.job);
-        let outcome = match result {
-            Err(panic) => Outcome::Panicked(panic_message(panic.as_ref())),
-            Ok(_) if started.cancel.load(Ordering::Acquire) => Outcome::Cancelled,
-            Ok(_) if Instant::now() >= started.deadline => Outcome::TimedOut,
-            Ok(Ok(done)) => Outcome::Done(done),
-            Ok(Err(failed)) => Outcome::Failed(failed),
-        };
-        shared.state().finish_running(outcome);
+        shared.state().finish_running(returned, started.deadline);
     }
 }
 

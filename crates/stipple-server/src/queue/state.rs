@@ -113,10 +113,23 @@ impl<J, P: Clone, R: Clone, E: Clone> State<J, P, R, E> {
         }
     }
 
-    /// Records the running job's end.
-    pub fn finish_running(&mut self, outcome: Outcome<R, E>) {
+    /// Records the running job's end from what its function returned (`Err`: it panicked,
+    /// with this message). The outcome is decided here, under the lock `cancel` takes too, so
+    /// a `cancel` answered `Signalled` always ends the job `Cancelled` (unless it panicked).
+    pub fn finish_running(&mut self, returned: Result<Result<R, E>, String>, deadline: Instant) {
         let Some((id, since)) = self.running.take() else { return };
-        if !matches!(outcome, Outcome::Cancelled) {
+        let cancelled = matches!(
+            self.jobs.get(&id),
+            Some(Entry { phase: Phase::Running { cancel, .. }, .. }) if cancel.load(Ordering::Acquire)
+        );
+        let outcome = match returned {
+            Err(message) => Outcome::Panicked(message),
+            Ok(_) if cancelled => Outcome::Cancelled,
+            Ok(_) if Instant::now() >= deadline => Outcome::TimedOut,
+            Ok(Ok(done)) => Outcome::Done(done),
+            Ok(Err(failed)) => Outcome::Failed(failed),
+        };
+        if !cancelled {
             let run = since.elapsed();
             self.mean_run = Some(match self.mean_run {
                 None => run,
