@@ -35,7 +35,7 @@ use state::State;
 pub use subscription::Subscription;
 pub use types::{
     CancelOutcome, JobEvent, JobId, JobState, JobStatus, Outcome, ParseJobIdError, QueueConfig, QueueSnapshot, QueueStartError,
-    ShutdownMode, SubmitError,
+    ShutdownMode, SubmitError, MAX_TIME_LIMIT,
 };
 
 /// A job queue for jobs of type `J` whose function emits progress `P` and returns
@@ -84,6 +84,9 @@ where
             if value == 0 {
                 return Err(QueueStartError::Zero { name });
             }
+        }
+        if config.time_limit.is_zero() || config.time_limit > MAX_TIME_LIMIT {
+            return Err(QueueStartError::TimeLimit { limit: config.time_limit });
         }
         let shared = Arc::new(Shared { state: Mutex::new(State::new(config)), wake: Condvar::new() });
         let worker_shared = shared.clone();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use stipple_server::queue::{
     CancelOutcome, JobContext, JobEvent, JobId, JobQueue, JobState, Outcome, QueueConfig, QueueStartError, ShutdownMode,
-    SubmitError,
+    SubmitError, MAX_TIME_LIMIT,
 };
 
 /// What a test job does. Progress is a step number, the result a number, the error a text.
@@ -91,9 +91,15 @@ fn wait_outcome(queue: &Queue, id: JobId) -> Outcome<u32, String> {
 }
 
 #[test]
-fn queue_is_send_and_sync() {
+fn queue_is_send_and_sync_and_subscriptions_move_between_threads() {
     fn shared<T: Send + Sync>() {}
+    fn sent<T: Send>(_: &T) {}
     shared::<Queue>();
+    let (queue, _) = queue(QueueConfig::default());
+    let mut events = queue.subscribe(queue.submit(Job::Quick(1)).unwrap()).unwrap();
+    sent(&events);
+    // An SSE handler polls `next` on a multi-threaded runtime.
+    sent(&events.next());
 }
 
 #[test]
@@ -103,6 +109,12 @@ fn zero_settings_are_refused() {
     assert!(matches!(JobQueue::new(zero, run), Err(QueueStartError::Zero { name: "capacity" })));
     let zero = QueueConfig { event_buffer: 0, ..QueueConfig::default() };
     assert!(matches!(JobQueue::new(zero, run), Err(QueueStartError::Zero { name: "event_buffer" })));
+    for limit in [Duration::ZERO, MAX_TIME_LIMIT + Duration::from_secs(1), Duration::MAX] {
+        let config = QueueConfig { time_limit: limit, ..QueueConfig::default() };
+        assert!(matches!(JobQueue::new(config, run), Err(QueueStartError::TimeLimit { .. })), "{limit:?}");
+    }
+    let longest = QueueConfig { time_limit: MAX_TIME_LIMIT, ..QueueConfig::default() };
+    assert!(JobQueue::new(longest, run).is_ok());
 }
 
 #[test]

@@ -9,13 +9,31 @@ use serde::{Deserialize, Serialize};
 /// A job's identifier: positive, increasing in submission order, never reused while the
 /// queue lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(into = "u64", try_from = "u64")]
 pub struct JobId(pub(crate) u64);
 
 impl JobId {
     /// The integer value.
     pub fn get(self) -> u64 {
         self.0
+    }
+}
+
+impl From<JobId> for u64 {
+    fn from(id: JobId) -> u64 {
+        id.0
+    }
+}
+
+impl TryFrom<u64> for JobId {
+    type Error = ParseJobIdError;
+
+    fn try_from(value: u64) -> Result<Self, Self::Error> {
+        if value >= 1 {
+            Ok(JobId(value))
+        } else {
+            Err(ParseJobIdError(value.to_string()))
+        }
     }
 }
 
@@ -108,7 +126,8 @@ pub struct JobStatus<P, R, E> {
 pub struct QueueConfig {
     /// Most jobs waiting at once (the running one not counted); a submit beyond is `Full`.
     pub capacity: usize,
-    /// Longest a job may run; past it its context reports cancelled and it ends `TimedOut`.
+    /// Longest a job may run, from its start; past it its context reports cancelled and it
+    /// ends `TimedOut`. At most `MAX_TIME_LIMIT`.
     pub time_limit: Duration,
     /// Most finished jobs remembered for `status` and `subscribe` (the oldest go first).
     pub keep_finished: usize,
@@ -134,11 +153,17 @@ impl Default for QueueConfig {
     }
 }
 
-/// A settings value the queue cannot work with.
+/// The largest `QueueConfig::time_limit`: a year, far beyond any job, and far from the
+/// overflow of a deadline computed as start + limit.
+pub const MAX_TIME_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A settings value the queue cannot work with, or no thread for its worker.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueStartError {
     #[error("queue setting {name} must be at least 1, got 0")]
     Zero { name: &'static str },
+    #[error("queue time limit must lie in (0, {} s], got {limit:?}", MAX_TIME_LIMIT.as_secs())]
+    TimeLimit { limit: Duration },
     #[error("could not start the queue's worker thread: {0}")]
     Spawn(#[source] std::io::Error),
 }
@@ -193,6 +218,8 @@ mod tests {
     fn job_ids_parse_only_in_canonical_form() {
         assert_eq!("12".parse::<JobId>().unwrap(), JobId(12));
         assert_eq!(JobId(12).to_string(), "12");
+        assert_eq!(serde_json::from_str::<JobId>("12").unwrap(), JobId(12));
+        assert!(serde_json::from_str::<JobId>("0").is_err());
         for bad in ["0", "012", "-1", "x"] {
             assert!(bad.parse::<JobId>().is_err(), "{bad:?}");
         }
