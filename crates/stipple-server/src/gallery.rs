@@ -34,7 +34,8 @@
 //! missing would be served as an error, while a file without a row is invisible.
 //!
 //! **Open** (`Gallery::open`) takes the lock (so no insert or delete of another process is
-//! in flight), creates or checks the schema, then reconciles: removes temporary files,
+//! in flight), creates or checks the schema, fsyncs the data folder (whose `images/` entry
+//! may be new; SQLite syncs the entries of its own files), then reconciles: removes temporary files,
 //! orphan files, and rows whose file is missing (which no crash of this code produces, but
 //! a file removed by hand or lost by the file system does), fsyncs the folder and logs what
 //! it did. Every repair is idempotent, so a crash during `open` is repaired by the next.
@@ -97,6 +98,8 @@ impl Gallery {
             }
         }
         schema::ensure(&mut conn, found)?;
+        // The entries of `images/` and the lock file in a folder made just now.
+        files::sync_dir(data_dir)?;
         let report = reconcile::reconcile(&mut conn, &images)?;
         Ok((Gallery { images, conn: Mutex::new(conn), _lock: lock }, report))
     }
