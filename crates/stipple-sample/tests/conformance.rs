@@ -76,16 +76,16 @@ fn run_one(run: &Value, sigmas: &Sigmas, x0: Vec<f64>) -> Vec<f64> {
     let name = run["sampler"].as_str().unwrap();
     let solver = if run["options"]["solver_type"] == "heun" { SdeSolver::Heun } else { SdeSolver::Midpoint };
     let r = match name {
-        "euler" => euler(m, x0, sigmas, o),
-        "heun" => heun(m, x0, sigmas, o),
+        "euler" => euler(m, x0, sigmas, &churn, n, o),
+        "heun" => heun(m, x0, sigmas, &churn, n, o),
         "dpmpp_2m" => dpmpp_2m(m, x0, sigmas, o),
-        "euler_ancestral" => euler_ancestral(m, x0, sigmas, eta, n, o),
+        "euler_ancestral" => euler_ancestral(m, x0, sigmas, eta, s_noise, n, o),
         "dpm_2" | "dpm_2_churn" => dpm_2(m, x0, sigmas, &churn, n, o),
         "edm" => edm(m, x0, sigmas, &churn, n, o),
         "dpm_2_ancestral" | "dpm_2_ancestral_eta05" => dpm_2_ancestral(m, x0, sigmas, eta, s_noise, n, o),
         "lms" => lms(m, x0, sigmas, 4, o),
         "dpmpp_2s_ancestral" => dpmpp_2s_ancestral(m, x0, sigmas, eta, s_noise, n, o),
-        "dpmpp_sde" | "dpmpp_sde_eta05" => dpmpp_sde(m, x0, sigmas, eta, s_noise, n, o),
+        "dpmpp_sde" | "dpmpp_sde_eta05" => dpmpp_sde(m, x0, sigmas, eta, s_noise, opt(run, "r", 0.5), n, o),
         "dpmpp_2m_sde" | "dpmpp_2m_sde_heun" | "dpmpp_2m_sde_eta0" => {
             dpmpp_2m_sde(m, x0, sigmas, eta, s_noise, solver, n, o)
         }
