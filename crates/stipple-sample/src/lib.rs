@@ -14,6 +14,7 @@ mod error;
 mod latent;
 mod noise;
 mod observer;
+mod options;
 mod philox;
 mod registry;
 mod repaint;
@@ -27,7 +28,8 @@ pub use latent::Latent;
 pub use noise::{Noise, NoiseKind};
 pub use observer::{Observer, StepInfo};
 pub use philox::{philox4x32_10, Philox4x32};
-pub use registry::{sample, SamplerKind, SamplerOption, SamplerOptions, SamplerRow};
+pub use options::{SamplerOption, SamplerOptions};
+pub use registry::{sample, SamplerKind, SamplerRow};
 pub use repaint::sample_resampled;
 pub use x0_clamp::{ClampLatent, ClampedX0, X0Clamp};
 pub use samplers::{

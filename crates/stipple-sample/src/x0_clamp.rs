@@ -101,7 +101,7 @@ pub trait ClampLatent: Latent {
     fn clamp_abs(&self, bound: f64) -> Result<Self, BoxError>;
     /// The values of each sample of the batch, one vector per sample, as f64.
     fn sample_values(&self) -> Result<Vec<Vec<f64>>, BoxError>;
-    /// Sample b clamped to [−s[b], s[b]] and divided by s[b] (`s` > 0, one per sample).
+    /// Sample b clamped to [−s_b, s_b] and divided by s_b (`s` holds one s_b > 0 per sample).
     fn clamp_scale_samples(&self, s: &[f64]) -> Result<Self, BoxError>;
 }
 
