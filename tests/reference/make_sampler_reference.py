@@ -84,9 +84,28 @@ def sigma_lists():
     return {k: v.double() for k, v in out.items()}
 
 
+# The Stipple sampler (SamplerKind name) that each case's k-diffusion function is, when run
+# through the registry with the case's options.
+STIPPLE = {
+    "sample_euler": "euler", "sample_heun": "heun", "sample_dpmpp_2m": "dpmpp_2m",
+    "sample_euler_ancestral": "euler_ancestral", "sample_dpm_2": "dpm_2",
+    "sample_dpm_2_ancestral": "dpm_2_ancestral", "sample_lms": "lms",
+    "sample_dpmpp_2s_ancestral": "dpmpp_2s_ancestral", "sample_dpmpp_sde": "dpmpp_sde",
+    "sample_dpmpp_3m_sde": "dpmpp_3m_sde",
+}
+
+
+def stipple_kind(name, fn, kwargs):
+    if name == "edm":
+        return "edm"
+    if fn is K.sample_dpmpp_2m_sde:
+        return "dpmpp_2m_sde_heun" if kwargs.get("solver_type") == "heun" else "dpmpp_2m_sde"
+    return STIPPLE[fn.__name__]
+
+
 def cases():
     """(name, sampler function, kwargs, noise kind) with noise kind None / 'sampler' /
-    'brownian' / 'randn_like'."""
+    'brownian' / 'randn_like'. New cases go at the end: a case's noise seed is its index."""
     return [
         ("euler", K.sample_euler, {}, None),
         ("heun", K.sample_heun, {}, None),
@@ -106,6 +125,18 @@ def cases():
         ("dpmpp_2m_sde_eta0", K.sample_dpmpp_2m_sde, {"eta": 0.0, "solver_type": "midpoint"}, "sampler"),
         ("dpmpp_3m_sde", K.sample_dpmpp_3m_sde, {"eta": 1.0, "s_noise": 1.0}, "brownian"),
         ("dpmpp_3m_sde_eta05", K.sample_dpmpp_3m_sde, {"eta": 0.5, "s_noise": 0.9}, "sampler"),
+        # Non-default values of every keyword argument the web UIs pass (churn on Euler,
+        # Heun and DPM2; s_noise with eta on the ancestral and SDE samplers; r).
+        ("euler_churn", K.sample_euler, {"s_churn": 2.0, "s_tmin": 0.1, "s_tmax": 10.0, "s_noise": 1.003}, "randn_like"),
+        ("heun_churn", K.sample_heun, {"s_churn": 1.5, "s_tmin": 0.05, "s_tmax": 5.0, "s_noise": 0.95}, "randn_like"),
+        ("dpm_2_churn_s_noise", K.sample_dpm_2, {"s_churn": 0.8, "s_noise": 0.9}, "randn_like"),
+        ("euler_ancestral_s_noise", K.sample_euler_ancestral, {"eta": 0.7, "s_noise": 0.9}, "sampler"),
+        ("dpmpp_2s_ancestral_s_noise", K.sample_dpmpp_2s_ancestral, {"eta": 0.6, "s_noise": 1.1}, "sampler"),
+        ("dpmpp_sde_r", K.sample_dpmpp_sde, {"eta": 0.8, "s_noise": 0.9, "r": 0.3}, "sampler"),
+        ("dpmpp_sde_r_brownian", K.sample_dpmpp_sde, {"eta": 1.0, "s_noise": 1.0, "r": 0.7}, "brownian"),
+        ("dpmpp_2m_sde_s_noise", K.sample_dpmpp_2m_sde, {"eta": 0.7, "s_noise": 0.9, "solver_type": "midpoint"}, "sampler"),
+        ("dpmpp_2m_sde_heun_s_noise", K.sample_dpmpp_2m_sde, {"eta": 0.7, "s_noise": 1.1, "solver_type": "heun"}, "brownian"),
+        ("dpmpp_3m_sde_s_noise", K.sample_dpmpp_3m_sde, {"eta": 1.0, "s_noise": 1.1}, "brownian"),
     ]
 
 
@@ -139,6 +170,7 @@ def main():
                 continue
             runs.append({
                 "sampler": name,
+                "stipple": stipple_kind(name, fn, kwargs),
                 "sigmas": sname,
                 "options": {k: v for k, v in kwargs.items() if not callable(v)},
                 "noise": rec.calls,

@@ -1,6 +1,7 @@
 """Reference sigma lists for crates/stipple-math/tests/schedules.rs (SD 1.x betas, f64).
 
-polyexponential: k-diffusion 0.1.1.post1 `get_sigmas_polyexponential`; beta: timesteps from
+polyexponential and vp: k-diffusion 0.1.1.post1 `get_sigmas_polyexponential` /
+`get_sigmas_vp` (default beta_d=19.9, beta_min=0.1, eps_s=1e-3); beta: timesteps from
 `scipy.stats.beta.ppf` (ComfyUI `beta_scheduler`); zero terminal SNR: diffusers 0.42.1
 `rescale_zero_terminal_snr`. sgm_uniform / normal / simple / ddim_uniform /
 linear_quadratic follow ComfyUI's `comfy/samplers.py` formulas, restated here in numpy
@@ -79,6 +80,11 @@ def linear_quadratic(n, thr=0.025):
     return [x * sigmas[-1] for x in sch]
 
 
+def vp(n):
+    torch.set_default_dtype(torch.float64)
+    return K.get_sigmas_vp(n).tolist()
+
+
 def poly(n):
     torch.set_default_dtype(torch.float64)
     return K.get_sigmas_polyexponential(n, float(sigmas[0]), float(sigmas[-1]), rho=1.0).tolist()
@@ -93,6 +99,7 @@ for n in [1, 2, 7, 10, 25]:
     out[f"beta_{n}"] = beta(n)
     out[f"linear_quadratic_{n}"] = linear_quadratic(n)
     out[f"polyexponential_{n}"] = poly(n)
+    out[f"vp_{n}"] = vp(n)
 zb = rescale_zero_terminal_snr(torch.tensor(betas, dtype=torch.float64))
 out["zero_snr_betas_pick"] = [float(zb[i]) for i in [0, 1, 10, 100, 500, 998, 999]]
 print(json.dumps({"generator": "tests/reference/make_schedule_reference.py", "schedules": out}))

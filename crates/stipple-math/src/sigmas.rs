@@ -136,6 +136,23 @@ pub fn polyexponential(n: usize, sigma_min: f64, sigma_max: f64, rho: f64) -> Ve
         .collect()
 }
 
+/// n noise levels of the continuous variance-preserving (VP) SDE of Song et al. 2021
+/// ("Score-Based Generative Modeling through Stochastic Differential Equations", eq. 11 and
+/// Appendix B: β(t) = β_min + t·β_d, so ᾱ(t) = exp(−β_d·t²/2 − β_min·t)), seen in VE
+/// coordinates σ(t) = √(1/ᾱ(t) − 1) = √(exp(β_d·t²/2 + β_min·t) − 1), at t evenly spaced
+/// from 1 down to `eps_s`, **without** the trailing 0.
+///
+/// Mirrors k-diffusion `sampling.get_sigmas_vp` (minus `append_zero`; its defaults are
+/// β_d = 19.9, β_min = 0.1, ε_s = 10⁻³, the paper's VP values); `exp − 1` is evaluated with
+/// `exp_m1`. The levels do not depend on a model's training range: with the defaults they
+/// run from σ(1) ≈ 152.2 down to σ(10⁻³) ≈ 0.0105. n = 1 gives `[σ(1)]`.
+pub fn vp(n: usize, beta_d: f64, beta_min: f64, eps_s: f64) -> Vec<f64> {
+    linspace(1.0, eps_s, n)
+        .into_iter()
+        .map(|t| (beta_d * t * t / 2.0 + beta_min * t).exp_m1().sqrt())
+        .collect()
+}
+
 /// The linear-then-quadratic schedule of Mochi (Genmo 2024; ComfyUI
 /// `linear_quadratic_schedule`), as fractions of σ_max, **with** the trailing 0: the first
 /// ⌊n/2⌋ steps fall linearly from 1 to 1 − `threshold_noise`, the rest follow a quadratic
@@ -211,11 +228,17 @@ pub enum SigmaSchedule {
     /// Mochi's linear-then-quadratic schedule scaled by σ_max (ComfyUI `linear_quadratic`;
     /// see [`linear_quadratic`]).
     LinearQuadratic,
+    /// The continuous VP SDE's levels with k-diffusion's defaults ([`vp`] with
+    /// [`SigmaSchedule::VP_BETA_D`], [`SigmaSchedule::VP_BETA_MIN`], [`SigmaSchedule::VP_EPS_S`];
+    /// ComfyUI's `VPScheduler` node). Independent of the training schedule: it starts at
+    /// σ ≈ 152, above a discrete model's σ_max (≈ 14.6 for SD 1.x), whose noise conditioning
+    /// then saturates at the largest training timestep.
+    Vp,
 }
 
 impl SigmaSchedule {
     /// Every schedule, in declaration order.
-    pub const ALL: [SigmaSchedule; 12] = [
+    pub const ALL: [SigmaSchedule; 13] = [
         SigmaSchedule::Leading,
         SigmaSchedule::Trailing,
         SigmaSchedule::Linspace,
@@ -228,6 +251,7 @@ impl SigmaSchedule {
         SigmaSchedule::DdimUniform,
         SigmaSchedule::Beta,
         SigmaSchedule::LinearQuadratic,
+        SigmaSchedule::Vp,
     ];
     const NAMES: &'static [&'static str] = &[
         "leading",
@@ -242,6 +266,7 @@ impl SigmaSchedule {
         "ddim_uniform",
         "beta",
         "linear_quadratic",
+        "vp",
     ];
 
     /// ρ of the polyexponential schedule (k-diffusion's and A1111's default, 1).
@@ -250,6 +275,14 @@ impl SigmaSchedule {
     pub const BETA_ALPHA_BETA: (f64, f64) = (0.6, 0.6);
     /// `threshold_noise` of the linear-quadratic schedule (ComfyUI's default).
     pub const LINEAR_QUADRATIC_THRESHOLD: f64 = 0.025;
+    /// β_d = β_max − β_min of the VP schedule (Song et al. 2021, Appendix C: β_max = 20,
+    /// β_min = 0.1; k-diffusion's default 19.9).
+    pub const VP_BETA_D: f64 = 19.9;
+    /// β_min of the VP schedule (Song et al. 2021; k-diffusion's default 0.1).
+    pub const VP_BETA_MIN: f64 = 0.1;
+    /// The smallest time ε_s of the VP schedule (Song et al. 2021, Appendix C: 10⁻³;
+    /// k-diffusion's default).
+    pub const VP_EPS_S: f64 = 1e-3;
 
     /// The name artists see in the A1111/ComfyUI "schedule type" menu.
     pub fn display_name(self) -> &'static str {
@@ -266,6 +299,7 @@ impl SigmaSchedule {
             SigmaSchedule::DdimUniform => "DDIM Uniform",
             SigmaSchedule::Beta => "Beta",
             SigmaSchedule::LinearQuadratic => "Linear Quadratic",
+            SigmaSchedule::Vp => "VP",
         }
     }
 
@@ -282,7 +316,8 @@ impl SigmaSchedule {
     /// The discrete spacings mirror diffusers `EulerDiscreteScheduler.set_timesteps` (σ at
     /// the spaced timesteps by linear interpolation in t; `steps_offset` is used by leading
     /// only). Karras (ρ = 7) and exponential mirror k-diffusion `get_sigmas_karras` /
-    /// `get_sigmas_exponential` with the training schedule's σ_min and σ_max.
+    /// `get_sigmas_exponential` with the training schedule's σ_min and σ_max; VP
+    /// (`get_sigmas_vp`) does not use the training schedule.
     /// `steps == 0` is an error, and so is a leading spacing whose timesteps leave the
     /// training range or repeat (steps > T, or steps_offset pushing past T−1).
     pub fn build(
@@ -348,6 +383,9 @@ impl SigmaSchedule {
                     .map(|f| f * hi)
                     .collect(),
             ),
+            SigmaSchedule::Vp => {
+                with_zero(vp(steps, Self::VP_BETA_D, Self::VP_BETA_MIN, Self::VP_EPS_S))
+            }
         }
     }
 }

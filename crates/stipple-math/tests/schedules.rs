@@ -1,4 +1,4 @@
-//! The ComfyUI/k-diffusion schedules and zero-terminal-SNR rescaling against
+//! The ComfyUI/k-diffusion schedules (VP included) and zero-terminal-SNR rescaling against
 //! `tests/reference/make_schedule_reference.py` (SD 1.x betas in f64). Tolerance 1e-12
 //! relative: both sides evaluate the same f64 formulas (the beta schedule's timesteps are
 //! integers from scipy's `beta.ppf`, matched exactly).
@@ -27,7 +27,7 @@ fn schedules_match_the_reference() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 35);
+    assert_eq!(checked, 40);
     let betas = BetaSchedule::ScaledLinear.betas(1000, 0.00085, 0.012);
     let z = rescale_zero_terminal_snr(&betas);
     let want = floats(&fx["schedules"]["zero_snr_betas_pick"]);

@@ -1,7 +1,7 @@
 //! candle tensors as sampler latents.
 
-use candle_core::Tensor;
-use stipple_sample::{BoxError, Latent};
+use candle_core::{DType, Tensor};
+use stipple_sample::{BoxError, ClampLatent, Latent};
 
 /// A batch of latents `(B, C, H, W)` on any device, seen by the samplers as a vector
 /// they combine linearly. A newtype because both the trait and `Tensor` live elsewhere.
@@ -18,6 +18,36 @@ impl Latent for TensorLatent {
             }
         }
         Ok(TensorLatent(acc))
+    }
+}
+
+/// A sample is one item of the batch (dimension 0), as in diffusers' `_threshold_sample`.
+/// The thresholds s are found on the host (a quantile needs a sort); the clamping and the
+/// division stay on the tensor's device.
+impl ClampLatent for TensorLatent {
+    fn clamp_abs(&self, bound: f64) -> Result<Self, BoxError> {
+        Ok(TensorLatent(self.0.clamp(-bound, bound)?))
+    }
+
+    /// # Shapes
+    /// `(B, …)` with at least two dimensions → B vectors of the other dimensions' size.
+    fn sample_values(&self) -> Result<Vec<Vec<f64>>, BoxError> {
+        if self.0.rank() < 2 {
+            return Err(format!("a batch of samples needs (B, …) with 2 or more dimensions, got {:?}", self.0.dims()).into());
+        }
+        Ok(self.0.flatten_from(1)?.to_dtype(DType::F64)?.to_vec2::<f64>()?)
+    }
+
+    fn clamp_scale_samples(&self, s: &[f64]) -> Result<Self, BoxError> {
+        let x = &self.0;
+        let b = x.dim(0)?;
+        if s.len() != b {
+            return Err(format!("{} thresholds for a batch of {b}", s.len()).into());
+        }
+        let mut shape = vec![1; x.rank()];
+        shape[0] = b;
+        let s = Tensor::from_slice(s, b, x.device())?.to_dtype(x.dtype())?.reshape(shape)?;
+        Ok(TensorLatent(x.broadcast_maximum(&s.neg()?)?.broadcast_minimum(&s)?.broadcast_div(&s)?))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use candle_core::{Device, Tensor};
 use stipple_nn::{guided_denoiser, DiffusionConfig, GuidanceSettings, Inpaint, LoadedModel, TensorLatent, UNetCond};
-use stipple_sample::{sample, sample_resampled, Denoiser, Observer, Sigmas};
+use stipple_sample::{sample, sample_resampled, ClampedX0, Denoiser, Observer, Sigmas};
 
 use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise};
 
@@ -155,7 +155,8 @@ fn run(
         Some((c, u)) => (rows_for(c, first, n)?, Some(rows_for(u, first, n)?)),
         None => (UNetCond::default(), None),
     };
-    let mut d = guided_denoiser(&model.unet, &model.config.diffusion, c, u, settings);
+    // Clipping/thresholding of x̂₀ acts on the model's estimate, inside inpainting.
+    let mut d = ClampedX0::new(guided_denoiser(&model.unet, &model.config.diffusion, c, u, settings), spec.options.x0_clamp)?;
     let x = TensorLatent(x);
     let x0 = match inpaint {
         Some((known, keep)) => {

@@ -21,4 +21,7 @@ pub enum SampleError {
     /// η must be finite and ≥ 0.
     #[error("invalid eta {0}: it must be finite and >= 0")]
     InvalidEta(f64),
+    /// A sampler or denoiser-wrapper option lies outside its range.
+    #[error("invalid {name} {value}: expected {expected}")]
+    InvalidOption { name: &'static str, value: f64, expected: &'static str },
 }

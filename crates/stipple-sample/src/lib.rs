@@ -3,6 +3,7 @@
 //!
 //! Seams: [`Latent`] (linear combinations), [`Denoiser`] (what the model says),
 //! [`Noise`] (randomness is an argument), [`Observer`] (progress and cancellation).
+//! Wrappers that change what the model says ([`ClampedX0`]) are denoisers themselves.
 //! Each sampler is a short function that loops over a [`Sigmas`] list ending in 0 (or at a
 //! positive final level, where it stops without the final denoising).
 //! No backend, no I/O, prints nothing.
@@ -13,10 +14,12 @@ mod error;
 mod latent;
 mod noise;
 mod observer;
+mod options;
 mod philox;
 mod registry;
 mod repaint;
 pub mod samplers;
+mod x0_clamp;
 
 pub use brownian::BrownianTree;
 pub use denoiser::{Denoiser, Network, Preconditioned};
@@ -25,8 +28,10 @@ pub use latent::Latent;
 pub use noise::{Noise, NoiseKind};
 pub use observer::{Observer, StepInfo};
 pub use philox::{philox4x32_10, Philox4x32};
-pub use registry::{sample, SamplerKind, SamplerOptions, SamplerRow};
+pub use options::{SamplerOption, SamplerOptions};
+pub use registry::{sample, SamplerKind, SamplerRow};
 pub use repaint::sample_resampled;
+pub use x0_clamp::{ClampLatent, ClampedX0, X0Clamp};
 pub use samplers::{
     ddim, ddpm, deis, dpm_2, dpm_2_ancestral, dpmpp_2m, dpmpp_2m_sde, dpmpp_2s_ancestral,
     dpmpp_3m_sde, dpmpp_sde, edm, euler, euler_ancestral, heun, ipndm, lcm, lms, unipc, Churn,

@@ -30,6 +30,14 @@ impl<L, N: Noise<L> + ?Sized> Noise<L> for &mut N {
     }
 }
 
+/// No noise source, for the deterministic samplers (e.g. [`crate::euler`] without churn):
+/// any request for noise fails.
+impl<L> Noise<L> for () {
+    fn noise_like(&mut self, _x: &L) -> Result<L, BoxError> {
+        Err("this run has no noise source, but the sampler asked for noise".into())
+    }
+}
+
 /// Where a front end takes the samplers' noise from (the `--noise` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -2,10 +2,10 @@
 
 use crate::samplers::{
     ddim, ddpm, deis, dpm_2, dpm_2_ancestral, dpmpp_2m, dpmpp_2m_sde, dpmpp_2s_ancestral,
-    dpmpp_3m_sde, dpmpp_sde, euler, euler_ancestral, heun, ipndm, lcm, lms, unipc, Churn,
+    dpmpp_3m_sde, dpmpp_sde, edm, euler, euler_ancestral, heun, ipndm, lcm, lms, unipc, Churn,
     SdeSolver, UniPcVariant,
 };
-use crate::{Denoiser, Latent, Noise, NoiseKind, Observer, SampleError};
+use crate::{Denoiser, Latent, Noise, NoiseKind, Observer, SampleError, SamplerOption, SamplerOptions};
 use stipple_math::{ParseNameError, SigmaSchedule, Sigmas};
 use std::str::FromStr;
 
@@ -55,6 +55,8 @@ pub struct SamplerRow {
     pub evals_per_step: usize,
     pub stochastic: bool,
     pub uses_eta: bool,
+    /// The [`SamplerOptions`] fields this sampler takes ([`SamplerKind::accepts`]).
+    pub options: Vec<SamplerOption>,
     pub default_schedule: &'static str,
     pub default_noise: NoiseKind,
 }
@@ -246,25 +248,60 @@ impl SamplerKind {
         )
     }
 
+    /// Whether the sampler uses `option` (the rest it ignores), as the keyword arguments of
+    /// k-diffusion's functions say:
+    /// - `eta` and `s_noise`: the ancestral and SDE samplers (`sample_euler_ancestral`,
+    ///   `_dpm_2_ancestral`, `_dpmpp_2s_ancestral`, `_dpmpp_sde`, `_dpmpp_2m_sde`,
+    ///   `_dpmpp_3m_sde`) and DDIM (Euler-ancestral over the training sigmas);
+    /// - `s_churn`, `s_tmin`, `s_tmax`, `s_noise`: EDM's churn in `sample_euler`,
+    ///   `sample_heun` and `sample_dpm_2` (and `edm`, Heun with EDM's churn by default);
+    /// - `s_noise` also for LCM (ComfyUI `sample_lcm`); `r` for DPM++ SDE; `order` for the
+    ///   multistep solvers LMS, DEIS and UniPC.
+    ///
+    /// DDPM has none (it is η = 1 by definition).
+    pub fn accepts(self, option: SamplerOption) -> bool {
+        use SamplerKind as K;
+        use SamplerOption as O;
+        let ancestral = matches!(
+            self,
+            K::Ddim
+                | K::EulerAncestral
+                | K::Dpmpp2mSde
+                | K::Dpmpp2mSdeHeun
+                | K::Dpmpp3mSde
+                | K::Dpmpp2sAncestral
+                | K::DpmppSde
+                | K::Dpm2Ancestral
+        );
+        let churn = matches!(self, K::Euler | K::Heun | K::Dpm2 | K::Edm);
+        match option {
+            O::Eta => ancestral,
+            O::SNoise => ancestral || churn || self == K::Lcm,
+            O::SChurn | O::STmin | O::STmax => churn,
+            O::Order => matches!(self, K::Lms | K::Deis | K::UniPc | K::UniPcBh2),
+            O::R => self == K::DpmppSde,
+        }
+    }
+
+    /// The options this sampler takes, in [`SamplerOption::ALL`] order.
+    pub fn options(self) -> Vec<SamplerOption> {
+        SamplerOption::ALL.into_iter().filter(|&o| self.accepts(o)).collect()
+    }
+
+    /// The options set in `options` that this sampler ignores (for a front end that
+    /// rejects them).
+    pub fn ignored(self, options: &SamplerOptions) -> Vec<SamplerOption> {
+        options.given().into_iter().filter(|&o| !self.accepts(o)).collect()
+    }
+
     /// Whether the sampler takes an η (stochasticity) option.
     pub fn uses_eta(self) -> bool {
-        matches!(
-            self,
-            SamplerKind::Ddim
-                | SamplerKind::EulerAncestral
-                | SamplerKind::Dpmpp2mSde
-                | SamplerKind::Dpmpp2mSdeHeun
-                | SamplerKind::Dpmpp3mSde
-                | SamplerKind::Dpmpp2sAncestral
-                | SamplerKind::DpmppSde
-                | SamplerKind::Dpm2Ancestral
-        )
+        self.accepts(SamplerOption::Eta)
     }
 
     /// Whether the sampler takes an `s_noise` (noise multiplier) option.
     pub fn uses_s_noise(self) -> bool {
-        (self.uses_eta() && self != SamplerKind::Ddim && self != SamplerKind::EulerAncestral)
-            || matches!(self, SamplerKind::Lcm | SamplerKind::Edm)
+        self.accepts(SamplerOption::SNoise)
     }
 
     /// η used when [`SamplerOptions::eta`] is `None`: DDIM 0 (Song et al. 2021), the
@@ -313,6 +350,7 @@ impl SamplerKind {
             evals_per_step: self.evals_per_step(),
             stochastic: self.stochastic(),
             uses_eta: self.uses_eta(),
+            options: self.options(),
             default_schedule: self.default_schedule().name(),
             default_noise: self.default_noise(),
         }
@@ -348,36 +386,11 @@ impl std::fmt::Display for SamplerKind {
     }
 }
 
-/// Per-run sampler options, with k-diffusion's names. Every field is optional; `None`
-/// takes the sampler's default; samplers ignore the options they do not have.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SamplerOptions {
-    /// Stochasticity for DDIM and the ancestral/SDE samplers ([`SamplerKind::uses_eta`]);
-    /// `None` takes [`SamplerKind::default_eta`] (DDPM is η = 1 by definition).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eta: Option<f64>,
-    /// Noise multiplier of the ancestral/SDE samplers, LCM and EDM's churn (default 1;
-    /// EDM: 1.003).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s_noise: Option<f64>,
-    /// EDM churn S_churn (`edm` only; default 40, Karras et al. 2022, Table 5).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s_churn: Option<f64>,
-    /// EDM churn applies for σ ≥ s_tmin (default 0.05).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s_tmin: Option<f64>,
-    /// EDM churn applies for σ ≤ s_tmax (default 50).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s_tmax: Option<f64>,
-    /// Order of the multistep solvers `lms` (default 4), `deis` (3) and `unipc` (3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order: Option<usize>,
-}
-
-/// Runs the sampler `kind` (dispatch for front ends). `noise` is only used by the
-/// stochastic samplers (and DDIM with η > 0). The observer first sees the starting latent
-/// ([`Observer::on_start`]), then every step.
+/// Runs the sampler `kind` (dispatch for front ends) with the options it accepts
+/// ([`SamplerKind::accepts`]; the others are ignored, and so is `options.x0_clamp`, which
+/// belongs to a [`crate::ClampedX0`] around `model`). `noise` is only used by the
+/// stochastic samplers (and DDIM with η > 0, and churn). The observer first sees the
+/// starting latent ([`Observer::on_start`]), then every step.
 pub fn sample<L: Latent>(
     kind: SamplerKind,
     model: &mut impl Denoiser<L>,
@@ -390,14 +403,15 @@ pub fn sample<L: Latent>(
     use SamplerKind as K;
     observer.on_start(&x, sigmas.as_slice()[0]);
     let eta = options.eta.unwrap_or(kind.default_eta());
-    let edm = Churn::EDM_IMAGENET;
-    let s_noise = options.s_noise.unwrap_or(if kind == K::Edm { edm.s_noise } else { 1.0 });
+    let s_noise = options.s_noise.unwrap_or(1.0);
+    // k-diffusion's defaults: no churn (s_churn 0, s_tmin 0, s_tmax ∞, s_noise 1).
+    let churn = options.churn(Churn::NONE);
     match kind {
         K::Ddpm => ddpm(model, x, sigmas, noise, observer),
-        K::Ddim => ddim(model, x, sigmas, eta, noise, observer),
-        K::Euler => euler(model, x, sigmas, observer),
-        K::EulerAncestral => euler_ancestral(model, x, sigmas, eta, noise, observer),
-        K::Heun => heun(model, x, sigmas, observer),
+        K::Ddim => ddim(model, x, sigmas, eta, s_noise, noise, observer),
+        K::Euler => euler(model, x, sigmas, &churn, noise, observer),
+        K::EulerAncestral => euler_ancestral(model, x, sigmas, eta, s_noise, noise, observer),
+        K::Heun => heun(model, x, sigmas, &churn, noise, observer),
         K::Dpmpp2m => dpmpp_2m(model, x, sigmas, observer),
         K::Dpmpp2mSde | K::Dpmpp2mSdeHeun => {
             let solver = if kind == K::Dpmpp2mSde { SdeSolver::Midpoint } else { SdeSolver::Heun };
@@ -405,8 +419,10 @@ pub fn sample<L: Latent>(
         }
         K::Dpmpp3mSde => dpmpp_3m_sde(model, x, sigmas, eta, s_noise, noise, observer),
         K::Dpmpp2sAncestral => dpmpp_2s_ancestral(model, x, sigmas, eta, s_noise, noise, observer),
-        K::DpmppSde => dpmpp_sde(model, x, sigmas, eta, s_noise, noise, observer),
-        K::Dpm2 => dpm_2(model, x, sigmas, &Churn::NONE, noise, observer),
+        K::DpmppSde => {
+            dpmpp_sde(model, x, sigmas, eta, s_noise, options.r.unwrap_or(0.5), noise, observer)
+        }
+        K::Dpm2 => dpm_2(model, x, sigmas, &churn, noise, observer),
         K::Dpm2Ancestral => dpm_2_ancestral(model, x, sigmas, eta, s_noise, noise, observer),
         K::Lms => lms(model, x, sigmas, options.order.unwrap_or(4), observer),
         K::Ipndm => ipndm(model, x, sigmas, observer),
@@ -416,14 +432,6 @@ pub fn sample<L: Latent>(
             unipc(model, x, sigmas, options.order.unwrap_or(3), variant, observer)
         }
         K::Lcm => lcm(model, x, sigmas, s_noise, noise, observer),
-        K::Edm => {
-            let churn = Churn {
-                s_churn: options.s_churn.unwrap_or(edm.s_churn),
-                s_tmin: options.s_tmin.unwrap_or(edm.s_tmin),
-                s_tmax: options.s_tmax.unwrap_or(edm.s_tmax),
-                s_noise,
-            };
-            super::samplers::edm(model, x, sigmas, &churn, noise, observer)
-        }
+        K::Edm => edm(model, x, sigmas, &options.churn(Churn::EDM_IMAGENET), noise, observer),
     }
 }

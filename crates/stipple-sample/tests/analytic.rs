@@ -45,12 +45,12 @@ fn check_order(name: &str, sampler: OdeSampler, n: usize, order: i32) {
 
 #[test]
 fn euler_converges_at_first_order() {
-    check_order("euler", euler, 40, 1);
+    check_order("euler", |m, x, s, r| euler(m, x, s, &Churn::NONE, &mut (), r), 40, 1);
 }
 
 #[test]
 fn heun_converges_at_second_order() {
-    check_order("heun", heun, 20, 2);
+    check_order("heun", |m, x, s, r| heun(m, x, s, &Churn::NONE, &mut (), r), 20, 2);
 }
 
 #[test]
@@ -64,9 +64,9 @@ fn ddim_eta_zero_is_euler() {
     for kind in [SigmaSchedule::Leading, SigmaSchedule::Karras] {
         let sigmas = kind.build(&sched, 12, 1).unwrap();
         let x: Vec<f64> = X_START.iter().map(|v| v * sigmas.first() / 10.0).collect();
-        let a = euler(&mut Gaussian::default(), x.clone(), &sigmas, &mut ()).unwrap();
+        let a = euler(&mut Gaussian::default(), x.clone(), &sigmas, &Churn::NONE, &mut (), &mut ()).unwrap();
         let mut noise = Philox4x32::new(0);
-        let b = ddim(&mut Gaussian::default(), x, &sigmas, 0.0, &mut noise, &mut ()).unwrap();
+        let b = ddim(&mut Gaussian::default(), x, &sigmas, 0.0, 1.0, &mut noise, &mut ()).unwrap();
         for (p, q) in a.iter().zip(&b) {
             assert!((p - q).abs() <= 1e-12, "{a:?} vs {b:?}");
         }
@@ -217,9 +217,9 @@ fn errors_carry_their_cause() {
         }
     }
     let sigmas = Sigmas::new(vec![1.0, 0.0]).unwrap();
-    let e = euler(&mut Broken, vec![0.0], &sigmas, &mut ()).unwrap_err();
+    let e = euler(&mut Broken, vec![0.0], &sigmas, &Churn::NONE, &mut (), &mut ()).unwrap_err();
     assert!(matches!(e, SampleError::Model(_)) && e.to_string().contains("out of memory"));
-    let e = euler_ancestral(&mut Gaussian::default(), vec![0.0], &sigmas, f64::NAN, &mut Philox4x32::new(0), &mut ()).unwrap_err();
+    let e = euler_ancestral(&mut Gaussian::default(), vec![0.0], &sigmas, f64::NAN, 1.0, &mut Philox4x32::new(0), &mut ()).unwrap_err();
     assert!(matches!(e, SampleError::InvalidEta(_)));
     assert!(<Vec<f64> as Latent>::lincomb(&[(1.0, &vec![1.0]), (1.0, &vec![1.0, 2.0])]).is_err());
     assert!(<Vec<f64> as Latent>::lincomb(&[]).is_err());

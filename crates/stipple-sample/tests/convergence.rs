@@ -89,7 +89,7 @@ fn sde_samplers_at_eta_zero_are_ode_solvers() {
     check("dpmpp_2s_ancestral η=0", |m, x, s, r| {
         dpmpp_2s_ancestral(m, x, s, 0.0, 1.0, &mut Philox4x32::new(0), r)
     }, 20, 2.0);
-    check("dpmpp_sde η=0", |m, x, s, r| dpmpp_sde(m, x, s, 0.0, 1.0, &mut Philox4x32::new(0), r), 20, 2.0);
+    check("dpmpp_sde η=0", |m, x, s, r| dpmpp_sde(m, x, s, 0.0, 1.0, 0.5, &mut Philox4x32::new(0), r), 20, 2.0);
     check("dpm_2_ancestral η=0", |m, x, s, r| {
         dpm_2_ancestral(m, x, s, 0.0, 1.0, &mut Philox4x32::new(0), r)
     }, 20, 2.0);

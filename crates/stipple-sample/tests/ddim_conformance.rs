@@ -36,7 +36,7 @@ fn run(eta: f64) -> (Vec<f64>, usize) {
         .map(|i| (0..5).map(|j| 0.1 * (((7 * i + 3 * j) % 11) as f64 - 5.0)).collect())
         .collect();
     let mut noise = Replay { rows, next: 0 };
-    let out = ddim(&mut Gaussian::default(), x, &sigmas, eta, &mut noise, &mut ()).unwrap();
+    let out = ddim(&mut Gaussian::default(), x, &sigmas, eta, 1.0, &mut noise, &mut ()).unwrap();
     (out, noise.next)
 }
 

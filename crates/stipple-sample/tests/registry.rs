@@ -82,3 +82,55 @@ fn noise_kinds_and_defaults() {
         assert_eq!(kind.row().default_noise, want);
     }
 }
+
+#[test]
+fn options_each_sampler_accepts_follow_k_diffusion() {
+    use SamplerKind::*;
+    use SamplerOption::*;
+    let names = |k: SamplerKind| k.options().into_iter().map(|o| o.name()).collect::<Vec<_>>();
+    // k-diffusion's keyword arguments.
+    for k in [Euler, Heun, Dpm2, Edm] {
+        assert_eq!(names(k), ["s_noise", "s_churn", "s_tmin", "s_tmax"], "{k}");
+    }
+    for k in [EulerAncestral, Dpm2Ancestral, Dpmpp2sAncestral, Dpmpp2mSde, Dpmpp2mSdeHeun, Dpmpp3mSde, Ddim] {
+        assert_eq!(names(k), ["eta", "s_noise"], "{k}");
+    }
+    assert_eq!(names(DpmppSde), ["eta", "s_noise", "r"]);
+    assert_eq!(names(Lcm), ["s_noise"]);
+    for k in [Lms, Deis, UniPc, UniPcBh2] {
+        assert_eq!(names(k), ["order"], "{k}");
+    }
+    for k in [Ddpm, Dpmpp2m, Ipndm] {
+        assert!(k.options().is_empty(), "{k}");
+    }
+    for k in SamplerKind::ALL {
+        assert_eq!(k.row().options, k.options());
+        assert_eq!(k.uses_eta(), k.accepts(Eta));
+        assert_eq!(k.uses_s_noise(), k.accepts(SNoise));
+    }
+    // What a front end would reject.
+    let o = SamplerOptions { eta: Some(0.5), s_churn: Some(1.0), r: Some(0.3), ..Default::default() };
+    assert_eq!(o.given(), [Eta, SChurn, R]);
+    assert_eq!(Euler.ignored(&o), [Eta, R]);
+    assert_eq!(DpmppSde.ignored(&o), [SChurn]);
+    assert_eq!(Dpmpp2m.ignored(&SamplerOptions::default()), []);
+    assert_eq!(serde_json::to_string(&SChurn).unwrap(), "\"s_churn\"");
+    assert_eq!(SamplerOption::ALL.map(|o| o.to_string()), ["eta", "s_noise", "s_churn", "s_tmin", "s_tmax", "order", "r"]);
+}
+
+#[test]
+fn new_options_default_to_nothing_in_requests_and_recipes() {
+    // Default options serialise as before (no r, no x0_clamp), so stored recipes are unchanged.
+    assert_eq!(serde_json::to_string(&SamplerOptions::default()).unwrap(), "{}");
+    let o: SamplerOptions = serde_json::from_str(r#"{"eta": 0.5}"#).unwrap();
+    assert_eq!((o.r, o.x0_clamp), (None, X0Clamp::OFF));
+    let json = r#"{"r":0.3,"x0_clamp":{"thresholding":true,"dynamic_thresholding_ratio":0.9,"sample_max_value":1.5}}"#;
+    let o: SamplerOptions = serde_json::from_str(json).unwrap();
+    assert_eq!(o.r, Some(0.3));
+    assert!(o.x0_clamp.thresholding && !o.x0_clamp.clip_sample);
+    assert_eq!((o.x0_clamp.dynamic_thresholding_ratio, o.x0_clamp.sample_max_value), (0.9, 1.5));
+    assert_eq!(o.x0_clamp.clip_sample_range, 1.0);
+    let back: SamplerOptions = serde_json::from_str(&serde_json::to_string(&o).unwrap()).unwrap();
+    assert_eq!(back, o);
+    assert!(serde_json::from_str::<SamplerOptions>(r#"{"x0_clamp":{"threshold":true}}"#).is_err());
+}

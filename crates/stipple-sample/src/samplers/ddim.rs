@@ -15,14 +15,16 @@ use stipple_math::Sigmas;
 /// which is exactly k-diffusion's `get_ancestral_step`; and D + σ_down·(x̃ − D)/σ is the
 /// Euler step to σ_down. So DDIM(η) is [`euler_ancestral`] with the same η, and η = 0 is
 /// [`crate::euler`]. The final step to σ = 0 returns x̂₀, i.e. diffusers' DDIM with
-/// `set_alpha_to_one = True`.
+/// `set_alpha_to_one = True`. `s_noise` multiplies the fresh noise σ_up·z as in
+/// [`euler_ancestral`] (1 is DDIM; diffusers has no such factor).
 pub fn ddim<L: Latent>(
     model: &mut impl Denoiser<L>,
     x: L,
     sigmas: &Sigmas,
     eta: f64,
+    s_noise: f64,
     noise: &mut impl Noise<L>,
     observer: &mut impl Observer<L>,
 ) -> Result<L, SampleError> {
-    euler_ancestral(model, x, sigmas, eta, noise, observer)
+    euler_ancestral(model, x, sigmas, eta, s_noise, noise, observer)
 }

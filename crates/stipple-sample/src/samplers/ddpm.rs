@@ -19,5 +19,5 @@ pub fn ddpm<L: Latent>(
     noise: &mut impl Noise<L>,
     observer: &mut impl Observer<L>,
 ) -> Result<L, SampleError> {
-    euler_ancestral(model, x, sigmas, 1.0, noise, observer)
+    euler_ancestral(model, x, sigmas, 1.0, 1.0, noise, observer)
 }

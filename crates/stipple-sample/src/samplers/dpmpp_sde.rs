@@ -3,23 +3,29 @@ use crate::{Denoiser, Latent, Noise, Observer, SampleError};
 use stipple_math::{ancestral_step, Sigmas};
 
 /// DPM-Solver++ (stochastic), the singlestep SDE variant with an intermediate point at
-/// fraction r = ½ of the step in λ = −ln σ (k-diffusion `sample_dpmpp_sde`; "DPM++ SDE";
-/// after Lu et al. 2022, "DPM-Solver++", §4 and Algorithm 1).
+/// fraction r of the step in λ = −ln σ (k-diffusion `sample_dpmpp_sde`, default r = ½;
+/// "DPM++ SDE"; after Lu et al. 2022, "DPM-Solver++", §4 and Algorithm 1, whose
+/// second-order singlestep solver takes r₁ = ½).
 ///
-/// Both sub-steps are ancestral: to the midpoint σ_s (noise drawn for (σ, σ_s)) and to σ'
-/// with the extrapolated D̂ = (1 − 1/(2r))·D + 1/(2r)·D(x₂; σ_s) (noise for (σ, σ')). Two
-/// model evaluations per step; the last step to 0 returns D.
+/// Both sub-steps are ancestral: to σ_s = exp(−(λ + r·h)) (noise drawn for (σ, σ_s)) and to
+/// σ' with the extrapolated D̂ = (1 − 1/(2r))·D + 1/(2r)·D(x₂; σ_s) (noise for (σ, σ')),
+/// each scaled by `s_noise`. r must lie in (0, 1]. Two model evaluations per step; the last
+/// step to 0 returns D.
+#[allow(clippy::too_many_arguments)]
 pub fn dpmpp_sde<L: Latent>(
     model: &mut impl Denoiser<L>,
     x: L,
     sigmas: &Sigmas,
     eta: f64,
     s_noise: f64,
+    r: f64,
     noise: &mut impl Noise<L>,
     observer: &mut impl Observer<L>,
 ) -> Result<L, SampleError> {
     check_eta(eta)?;
-    const R: f64 = 0.5;
+    if !(r > 0.0 && r <= 1.0) {
+        return Err(SampleError::InvalidOption { name: "r", value: r, expected: "a fraction in (0, 1]" });
+    }
     let s = sigmas.as_slice();
     let mut x = x;
     for i in 0..sigmas.steps() {
@@ -30,8 +36,8 @@ pub fn dpmpp_sde<L: Latent>(
         } else {
             let (t, t_next) = (-sigma.ln(), -sigma_next.ln());
             let h = t_next - t;
-            let sigma_s = (-(t + h * R)).exp();
-            let fac = 1.0 / (2.0 * R);
+            let sigma_s = (-(t + h * r)).exp();
+            let fac = 1.0 / (2.0 * r);
             // Step 1, to σ_s.
             let (sd, su) = ancestral_step(sigma, sigma_s, eta);
             let s_ = -sd.ln();

@@ -145,6 +145,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
             s_tmin: args.s_tmin,
             s_tmax: args.s_tmax,
             order: args.order,
+            ..SamplerOptions::default()
         },
         class: args.class,
         negative_class: args.negative_class,
