@@ -232,7 +232,10 @@ fn validate_options(o: &SamplerOptions) -> Result<(), PipelineError> {
     check("s_tmin", o.s_tmin, 0.0, f64::MAX)?;
     check("s_tmax", o.s_tmax, 0.0, f64::MAX)?;
     check("r", o.r, f64::MIN_POSITIVE, 1.0)?;
-    o.x0_clamp.validate().map_err(|e| PipelineError::Invalid(e.to_string()))?;
+    o.x0_clamp.validate().map_err(|e| match e {
+        stipple_sample::SampleError::InvalidOption { name, value, expected } => PipelineError::bad(name, format!("must be {expected}, got {value}")),
+        other => other.into(),
+    })?;
     if let Some(order) = o.order {
         if !(1..=4).contains(&order) {
             return Err(PipelineError::bad("order", format!("must be 1, 2, 3 or 4, got {order}")));

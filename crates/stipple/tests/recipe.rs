@@ -10,6 +10,10 @@ use common::{fixture, pixels, stipple, text};
 
 /// A one-step tiny model trained on the fixture, in `dir/run`.
 fn tiny_model(dir: &Path) -> PathBuf {
+    tiny_model_with(dir, &[])
+}
+
+fn tiny_model_with(dir: &Path, extra: &[&str]) -> PathBuf {
     let run = dir.join("run");
     let fixture = fixture();
     let o = stipple()
@@ -18,6 +22,7 @@ fn tiny_model(dir: &Path) -> PathBuf {
         .arg(fixture)
         .arg("--out")
         .arg(&run)
+        .args(extra)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
@@ -111,7 +116,7 @@ fn recipe_problems_are_clear_errors() {
     assert!(o.status.success(), "{}", text(&o));
 
     // A different model: refused, then allowed with --force and a warning.
-    let other = tiny_model(&dir.path().join("other"));
+    let other = tiny_model_with(&dir.path().join("other"), &["--seed", "1"]);
     let o = stipple().arg("rerun").arg(&img).arg("--model").arg(&other).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("--model: ") && text(&o).contains("SHA-256") && text(&o).contains("force"), "{}", text(&o));
@@ -224,4 +229,24 @@ fn output_must_be_png_and_a_missing_model_says_its_cause_once() {
     assert!(!o.status.success(), "{}", text(&o));
     let t = text(&o);
     assert!(t.matches("No such file or directory").count() <= 1, "the cause is printed once: {t}");
+}
+
+#[test]
+fn x0_clamping_reaches_generation_and_its_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = tiny_model(dir.path());
+    let plain = dir.path().join("plain.png");
+    let clipped = dir.path().join("clipped.png");
+    assert!(sample(&run, &plain, &[]).status.success());
+    let o = sample(&run, &clipped, &["--clip-sample", "0.05"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(pixels(&plain), pixels(&clipped), "clamping x̂₀ to ±0.05 changes the images");
+    let info = text(&stipple().arg("info").arg(&clipped).output().unwrap());
+    assert!(info.contains("\"clip_sample\": true") && info.contains("\"clip_sample_range\": 0.05"), "{info}");
+    let again = dir.path().join("again.png");
+    let o = stipple().arg("rerun").arg(&clipped).arg("-o").arg(&again).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pixels(&clipped), pixels(&again));
+    let o = sample(&run, &dir.path().join("bad.png"), &["--thresholding", "1.5"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }

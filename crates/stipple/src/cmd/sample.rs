@@ -8,7 +8,7 @@ use stipple_pipeline::{
     check_output_path, defaults, device, generate, save_trajectory, to_images, trajectory_stats, write_images, GenerateRequest,
     ImageInput, TrajectoryFormat, TrajectoryRecorder,
 };
-use stipple_sample::SamplerOptions;
+use stipple_sample::{SamplerOptions, X0Clamp};
 
 use super::StepBar;
 
@@ -57,15 +57,27 @@ pub struct SampleArgs {
     /// Noise multiplier of the ancestral/SDE samplers and EDM's churn (default 1; edm 1.003).
     #[arg(long)]
     pub s_noise: Option<f64>,
-    /// EDM churn S_churn (edm only; default 40).
+    /// Churn S_churn of euler, heun, dpm_2 and edm (Karras et al. 2022, Alg. 2; default 0, edm 40).
     #[arg(long)]
     pub s_churn: Option<f64>,
-    /// EDM churn applies for σ ≥ s_tmin (edm only; default 0.05).
+    /// Churn applies for σ ≥ s_tmin (default 0; edm 0.05).
     #[arg(long)]
     pub s_tmin: Option<f64>,
-    /// EDM churn applies for σ ≤ s_tmax (edm only; default 50).
+    /// Churn applies for σ ≤ s_tmax (default ∞; edm 50).
     #[arg(long)]
     pub s_tmax: Option<f64>,
+    /// Midpoint ratio r in (0, 1] of dpmpp_sde (default 0.5).
+    #[arg(long)]
+    pub r: Option<f64>,
+    /// Clamp the predicted x̂₀ to [−R, R] at every step (diffusers' clip_sample; R = 1 for images).
+    #[arg(long, value_name = "R")]
+    pub clip_sample: Option<f64>,
+    /// Dynamic thresholding of x̂₀ (Saharia et al. 2022) at this quantile of |x̂₀| (diffusers: 0.995).
+    #[arg(long, value_name = "RATIO")]
+    pub thresholding: Option<f64>,
+    /// Largest threshold of --thresholding (default 1).
+    #[arg(long, value_name = "S")]
+    pub sample_max_value: Option<f64>,
     /// Order of the multistep samplers lms (default 4), deis and unipc (default 3).
     #[arg(long)]
     pub order: Option<usize>,
@@ -145,7 +157,14 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
             s_tmin: args.s_tmin,
             s_tmax: args.s_tmax,
             order: args.order,
-            ..SamplerOptions::default()
+            r: args.r,
+            x0_clamp: X0Clamp {
+                clip_sample: args.clip_sample.is_some(),
+                clip_sample_range: args.clip_sample.unwrap_or(X0Clamp::OFF.clip_sample_range),
+                thresholding: args.thresholding.is_some(),
+                dynamic_thresholding_ratio: args.thresholding.unwrap_or(X0Clamp::OFF.dynamic_thresholding_ratio),
+                sample_max_value: args.sample_max_value.unwrap_or(X0Clamp::OFF.sample_max_value),
+            },
         },
         class: args.class,
         negative_class: args.negative_class,
