@@ -1,5 +1,5 @@
 //! A `stipple serve` process for the end-to-end tests of the server: started on a free
-//! loopback port with temporary models, data and runs folders, ended when dropped; plus a
+//! loopback port with temporary models, gallery and runs folders, ended when dropped; plus a
 //! minimal HTTP/1.1 client (one connection per request, via hyper) that reports exactly what
 //! the server answered.
 #![allow(dead_code)]
@@ -42,8 +42,8 @@ impl Server {
             .env("RUST_LOG", "warn")
             .args(["serve", "--addr", "127.0.0.1:0", "--models"])
             .arg(&models)
-            .arg("--data")
-            .arg(dirs.path().join("data"))
+            .arg("--gallery")
+            .arg(dirs.path().join("gallery"))
             .arg("--runs")
             .arg(dirs.path().join("runs"))
             .args(extra)
