@@ -36,7 +36,8 @@ def png(image, what):
 
 
 def pixels(image):
-    return list(image.convert("RGB").getdata())
+    data = image.convert("RGB").tobytes()
+    return [tuple(data[i:i + 3]) for i in range(0, len(data), 3)]
 
 
 def mean_abs_diff(a, b, keep):
