@@ -19,6 +19,7 @@ mod philox;
 mod registry;
 mod repaint;
 pub mod samplers;
+mod webui;
 mod x0_clamp;
 
 pub use brownian::BrownianTree;
@@ -31,6 +32,7 @@ pub use philox::{philox4x32_10, Philox4x32};
 pub use options::{SamplerOption, SamplerOptions};
 pub use registry::{sample, SamplerKind, SamplerRow};
 pub use repaint::sample_resampled;
+pub use webui::{parse_webui_sampler, parse_webui_schedule, webui_alias};
 pub use x0_clamp::{ClampLatent, ClampedX0, X0Clamp};
 pub use samplers::{
     ddim, ddpm, deis, dpm_2, dpm_2_ancestral, dpmpp_2m, dpmpp_2m_sde, dpmpp_2s_ancestral,

@@ -154,9 +154,10 @@ impl<J, P: Clone, R: Clone, E: Clone> Drop for JobQueue<J, P, R, E> {
 /// The worker thread: takes jobs in order and runs them until the queue is closed and empty.
 fn work<J, P, R, E, F>(shared: &Shared<J, P, R, E>, run: F)
 where
-    P: Clone,
-    R: Clone,
-    E: Clone,
+    J: Send,
+    P: Clone + Send,
+    R: Clone + Send,
+    E: Clone + Send,
     F: Fn(&J, &JobContext<'_, P>) -> Result<R, E>,
 {
     loop {

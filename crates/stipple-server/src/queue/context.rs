@@ -11,7 +11,7 @@ pub struct JobContext<'a, P> {
     pub(crate) id: JobId,
     pub(crate) cancel: &'a AtomicBool,
     pub(crate) deadline: Instant,
-    pub(crate) emit: &'a (dyn Fn(P) + 'a),
+    pub(crate) emit: &'a (dyn Fn(P) + Sync + 'a),
 }
 
 impl<P> JobContext<'_, P> {

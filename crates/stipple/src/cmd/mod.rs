@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod rerun;
 pub mod sample;
 pub mod samplers;
+pub mod serve;
 pub mod train;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +26,12 @@ pub const RUNS_DIR: &str = "runs";
 /// The model store of a command: `models` (the `--models` folder), the runs folder and the
 /// shipped model, loading onto `device`.
 pub fn model_store(models: &Path, device: &Device) -> ModelStore {
-    ModelStore::new(models, RUNS_DIR, device.clone()).with_builtin(SHIPPED_MODEL.0, SHIPPED_MODEL.1)
+    model_store_in(models, Path::new(RUNS_DIR), device)
+}
+
+/// [`model_store`] with another runs folder.
+pub fn model_store_in(models: &Path, runs: &Path, device: &Device) -> ModelStore {
+    ModelStore::new(models, runs, device.clone()).with_builtin(SHIPPED_MODEL.0, SHIPPED_MODEL.1)
 }
 
 /// The model file a command was asked for: `--model` (a file, a run folder or a model name of
