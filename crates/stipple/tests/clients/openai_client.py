@@ -57,13 +57,15 @@ log("images.generate(n omitted)", f"{len(one.data)} image")
 check(len(one.data) == 1, "n defaults to 1")
 
 def refused(call, what, **kwargs):
-    """Calls images.generate with `kwargs`; the client must raise a 4xx whose message names `what`."""
+    """Calls images.generate with `kwargs`: the client must raise for a 4xx whose answer names
+    the field `what`."""
     try:
         client.images.generate(**kwargs)
     except openai.APIStatusError as e:
-        log(call, f"{type(e).__name__} {e.status_code}: {e.message[:160]}")
+        reason = e.response.json().get("detail", "")
+        log(call, f"{type(e).__name__} {e.status_code} ({str(e)[:60]!r}); the answer's detail: {reason[:120]}")
         check(e.status_code in (400, 422), f"{call}: status {e.status_code}")
-        check(what in e.message, f"{call}: the message does not name {what!r}: {e.message}")
+        check(what in reason, f"{call}: the answer does not name {what!r}: {e.response.text}")
         return
     raise AssertionError(f"{call} was accepted")
 
