@@ -28,8 +28,9 @@ pub fn app(state: Shared) -> Router {
         .merge(webui::routes())
         .merge(openai::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::guard))
+        // Every body is read by an extractor (`ApiJson`, `Multipart`) that honours this limit
+        // and answers a JSON 413; tower-http's `RequestBodyLimitLayer` answered in plain text.
         .layer(DefaultBodyLimit::max(limit))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
         .with_state(state)
 }
 
