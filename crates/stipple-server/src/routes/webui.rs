@@ -114,7 +114,8 @@ fn refuse_unsupported(r: &WebUiRequest, img2img: bool) -> Result<(), ApiError> {
         ("enable_hr", on(r.enable_hr), "hires fix is not supported"),
         ("script_name", r.script_name.as_deref().is_some_and(|s| !s.is_empty()), "scripts are not supported"),
         ("alwayson_scripts", !r.alwayson_scripts.is_empty(), "scripts are not supported"),
-        ("inpaint_full_res", img2img && on(r.inpaint_full_res), "\"only masked\" inpainting is not supported; the whole picture is inpainted"),
+        // Only with a mask: without one the web UI ignores it (and its clients send `true` by default).
+        ("inpaint_full_res", img2img && r.mask.as_deref().is_some_and(|m| !m.is_empty()) && on(r.inpaint_full_res), "\"only masked\" inpainting is not supported; the whole picture is inpainted"),
         ("initial_noise_multiplier", r.initial_noise_multiplier.is_some_and(|m| m != 1.0), "must be 1"),
     ];
     for (name, bad, why) in checks {
