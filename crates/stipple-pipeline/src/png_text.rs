@@ -36,13 +36,16 @@ pub fn encode_png_with_text(image: &DynamicImage, texts: &[(&str, String)]) -> R
 }
 
 /// Writes `bytes` to `path` under a temporary name in the same folder, flushed to disk, then
-/// renamed over `path`: a crash leaves the old file or the new one, never a torn one.
+/// renamed over `path`: a crash leaves the old file or the new one, never a torn one. The
+/// temporary name is unique to the call (process id and a counter), so concurrent writers of
+/// one path (a server's first requests all writing the built-in model) never share it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| PipelineError::io("create the folder", dir, e))?;
     }
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".{}.{}.tmp", std::process::id(), WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
     let tmp = std::path::PathBuf::from(tmp);
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
