@@ -296,3 +296,32 @@ fn two_hundred_mixed_requests_from_sixteen_clients() {
     assert_eq!(gallery.len(), expected.len() + t.sync_images, "the gallery holds images of no finished job");
     assert!(rss_after < MEMORY_LIMIT, "the server's memory grew to {:.0} MiB", mib(rss_after));
 }
+
+/// The first requests to a fresh server, all at once: each one loads the shipped model (which
+/// the store writes into the empty models folder on first use), and each gets its images.
+#[test]
+fn first_requests_at_once_on_a_fresh_server() {
+    let server = Server::start(&[]);
+    let addr = server.addr;
+    let rt = serve::runtime();
+    let replies = rt.block_on(async {
+        let requests: Vec<_> = (0..8)
+            .map(|seed| {
+                tokio::spawn(async move {
+                    let body = json!({ "prompt": "red heart", "steps": 2, "width": 16, "height": 16, "seed": seed });
+                    post_json(addr, "/sdapi/v1/txt2img", &body).await
+                })
+            })
+            .collect();
+        let mut replies = Vec::new();
+        for r in requests {
+            replies.push(r.await.unwrap());
+        }
+        replies
+    });
+    for r in replies {
+        let r = r.unwrap();
+        assert_eq!(r.status, 200, "{}\n--- server log ---\n{}", r.text(), server.log());
+        assert_eq!(r.json().unwrap()["images"].as_array().map(Vec::len), Some(1));
+    }
+}
