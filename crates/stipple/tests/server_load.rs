@@ -106,7 +106,8 @@ fn check(what: &str, reply: &Result<Reply, String>, ok: &[u16], tally: &Mutex<Ta
     if reply.status >= 400 && !body.get("detail").is_some_and(Value::is_string) {
         t.problems.push(format!("{what}: error without a detail: {body}"));
     }
-    if reply.status == 429 && !reply.retry_after.as_deref().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s >= 1) {
+    let retry_after = reply.retry_after.as_deref().and_then(|s| s.parse::<u64>().ok());
+    if reply.status == 429 && retry_after.is_none_or(|s| s < 1) {
         t.problems.push(format!("{what}: 429 without a Retry-After in seconds: {:?}", reply.retry_after));
     }
     (reply.status < 300).then_some(body)
