@@ -1,0 +1,321 @@
+"""Makes the tiny random-weight Stable Diffusion 1.x fixture of crates/stipple-sd and the
+reference outputs its conformance tests compare with.
+
+Run from the repository root in a venv with tests/reference/requirements-sd.txt installed:
+    python tests/reference/make_sd_fixture.py
+
+The components are built in code as diffusers' own pipeline tests build theirs
+(tests/pipelines/stable_diffusion/test_stable_diffusion.py, `get_dummy_components`), smaller
+still so that the committed files stay small, with GroupNorm group counts other than 32
+(8 in the U-Net and the VAE) so that a port that hard-codes 32 groups fails. The tokenizer is
+CLIP's real byte-level BPE: its merges ship inside the open_clip_torch wheel
+(open_clip/bpe_simple_vocab_16e6.txt.gz); vocab.json and merges.txt are built from them as
+CLIP's `SimpleTokenizer` builds its vocabulary (49,408 entries), so the text model's
+`vocab_size` is 49,408 and its hidden size is kept at 8 to keep the embedding small.
+
+Every weight is rounded to bfloat16 precision (values below float16's normal range set to 0),
+so the f32, f16 and bf16 files below hold exactly the same numbers, and the references are
+computed in float32 from those numbers.
+
+Writes tests/fixtures/sd/tiny-sd15/ (a diffusers folder: unet in f16, vae in f32, text
+encoder in bf16, configs, tokenizer) and tests/fixtures/sd/tiny-sd15.safetensors (the same
+weights in the original CompVis layout, f16: `model.diffusion_model.*`,
+`first_stage_model.*`, `cond_stage_model.transformer.*`), checked by loading it back with
+diffusers' `from_single_file`; and tests/reference/sd/goldens.{json,safetensors}:
+token ids, text-encoder hidden states (last, and penultimate + final LayerNorm = clip skip 2),
+one U-Net call, VAE decode and encode (mean), and a 4-step Euler pipeline run with guidance
+7.5 and a negative prompt from fixed latents.
+"""
+import gzip
+import shutil
+import json
+import os
+from importlib.resources import files
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from safetensors.torch import save_file
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+FIXTURES = "tests/fixtures/sd"
+FOLDER = os.path.join(FIXTURES, "tiny-sd15")
+SINGLE = os.path.join(FIXTURES, "tiny-sd15.safetensors")
+GOLDENS = "tests/reference/sd"
+
+PROMPTS = [
+    "a photo of a cat",
+    "A Photo, of  a CAT!!",
+    "don't stop: it's 3.14 o'clock -- (ok?) [yes]",
+    "café naïve résumé",
+    "",
+    ("a very long prompt about a lighthouse on a cliff at dusk, " * 12).strip(),
+]
+PROMPT = "a watercolor lighthouse at dusk"
+NEGATIVE = "blurry, low quality"
+
+
+def bytes_to_unicode():
+    """GPT-2's reversible byte → printable-character table, which CLIP's BPE works over
+    (CLIP `simple_tokenizer.bytes_to_unicode`)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def clip_tokenizer(out_dir):
+    """vocab.json + merges.txt exactly as CLIP's `SimpleTokenizer.__init__` builds its
+    vocabulary: bytes, bytes + `</w>`, the first 48,894 merges, the two special tokens."""
+    bpe = files("open_clip").joinpath("bpe_simple_vocab_16e6.txt.gz")
+    merges = gzip.open(bpe).read().decode("utf-8").split("\n")
+    merges = merges[1 : 49152 - 256 - 2 + 1]
+    chars = list(bytes_to_unicode().values())
+    vocab = chars + [c + "</w>" for c in chars] + [m.replace(" ", "") for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    assert len(vocab) == 49408
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump({t: i for i, t in enumerate(vocab)}, f, ensure_ascii=False)
+    with open(os.path.join(out_dir, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
+    tok = CLIPTokenizer(os.path.join(out_dir, "vocab.json"), os.path.join(out_dir, "merges.txt"), model_max_length=77)
+    tok.save_pretrained(out_dir)
+    return tok
+
+
+def round_weights(module):
+    """Rounds every parameter to bf16 precision, flushing values below f16's smallest normal
+    number to 0, so f32, f16 and bf16 copies hold the same values."""
+    with torch.no_grad():
+        for p in module.parameters():
+            q = p.to(torch.bfloat16).to(torch.float32)
+            q[q.abs() < 6.2e-5] = 0.0
+            assert torch.equal(q.to(torch.float16).to(torch.float32), q)
+            p.copy_(q)
+
+
+def components():
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(16, 32),
+        layers_per_block=2,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=8,
+        attention_head_dim=4,  # SD 1.x meaning: 4 heads (of 8 channels at 32 channels)
+        norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[16, 32],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        layers_per_block=2,
+        norm_num_groups=8,
+        sample_size=32,
+        scaling_factor=0.18215,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=8, intermediate_size=37, num_hidden_layers=5, num_attention_heads=2,
+        max_position_embeddings=77, hidden_act="quick_gelu", layer_norm_eps=1e-5,
+        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
+    ))
+    # Non-trivial norm parameters, so that loading them is checked (a fresh GroupNorm or
+    # LayerNorm is the identity map's scale and shift).
+    with torch.no_grad():
+        for m in (unet, vae, text_encoder):
+            for name, p in m.named_parameters():
+                if "norm" in name:
+                    p.add_(0.1 * torch.randn_like(p))
+    for m in (unet, vae, text_encoder):
+        round_weights(m)
+        m.eval()
+    scheduler = EulerDiscreteScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        prediction_type="epsilon", timestep_spacing="leading", steps_offset=1,
+    )
+    return unet, vae, text_encoder, scheduler
+
+
+# --- the original (CompVis / ldm) layout, the inverse of diffusers' single_file_utils -----
+
+RESNET_LDM = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
+              "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}
+VAE_ATTN_LDM = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
+
+
+def unet_to_ldm(sd, cfg):
+    """diffusers UNet2DConditionModel keys → ldm `UNetModel` keys (SD 1.x)."""
+    lpb = cfg["layers_per_block"]
+    n = len(cfg["block_out_channels"])
+    names = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+             "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2",
+             "mid_block.resnets.0": "middle_block.0", "mid_block.attentions.0": "middle_block.1",
+             "mid_block.resnets.1": "middle_block.2"}
+    for i in range(n):
+        for j in range(lpb):
+            k = 1 + i * (lpb + 1) + j
+            names[f"down_blocks.{i}.resnets.{j}"] = f"input_blocks.{k}.0"
+            names[f"down_blocks.{i}.attentions.{j}"] = f"input_blocks.{k}.1"
+        if i < n - 1:
+            names[f"down_blocks.{i}.downsamplers.0.conv"] = f"input_blocks.{(i + 1) * (lpb + 1)}.0.op"
+        has_attn = cfg["up_block_types"][i].startswith("CrossAttn")
+        for j in range(lpb + 1):
+            k = i * (lpb + 1) + j
+            names[f"up_blocks.{i}.resnets.{j}"] = f"output_blocks.{k}.0"
+            names[f"up_blocks.{i}.attentions.{j}"] = f"output_blocks.{k}.1"
+        if i < n - 1:
+            names[f"up_blocks.{i}.upsamplers.0.conv"] = f"output_blocks.{i * (lpb + 1) + lpb}.{2 if has_attn else 1}.conv"
+    out = {}
+    for key, t in sd.items():
+        prefix = max((p for p in names if key.startswith(p + ".")), key=len)
+        rest = key[len(prefix) + 1:]
+        if ".resnets." in prefix or prefix.startswith("mid_block.resnets"):
+            first, _, tail = rest.partition(".")
+            rest = RESNET_LDM[first] + "." + tail
+        out["model.diffusion_model." + names[prefix] + "." + rest] = t
+    return out
+
+
+def vae_to_ldm(sd, cfg):
+    """diffusers AutoencoderKL keys → ldm `AutoencoderKL` keys (attention projections as
+    1×1 convolutions)."""
+    n = len(cfg["block_out_channels"])
+    out = {}
+    for key, t in sd.items():
+        k = key
+        for a, b in [("down_blocks.", "down."), ("mid_block.resnets.0", "mid.block_1"),
+                     ("mid_block.attentions.0", "mid.attn_1"), ("mid_block.resnets.1", "mid.block_2"),
+                     ("conv_norm_out", "norm_out"), ("downsamplers.0", "downsample"), ("upsamplers.0", "upsample"),
+                     ("conv_shortcut", "nin_shortcut")]:
+            k = k.replace(a, b)
+        parts = k.split(".")
+        if parts[1] == "up_blocks":  # ldm numbers the decoder's levels from the top resolution
+            parts[1:3] = ["up", str(n - 1 - int(parts[2]))]
+        k = ".".join(parts)
+        k = k.replace(".resnets.", ".block.")
+        if ".attn_1." in k:
+            head, _, tail = k.partition(".attn_1.")
+            name, _, kind = tail.rpartition(".")
+            k = f"{head}.attn_1.{VAE_ATTN_LDM[name]}.{kind}"
+            if kind == "weight" and t.dim() == 2:
+                t = t[:, :, None, None]
+        out["first_stage_model." + k] = t
+    return out
+
+
+def write_single_file(unet, vae, text_encoder):
+    sd = unet_to_ldm(unet.state_dict(), unet.config)
+    sd.update(vae_to_ldm(vae.state_dict(), vae.config))
+    for k, t in text_encoder.state_dict().items():
+        key = k if k.startswith("text_model.") else "text_model." + k
+        sd["cond_stage_model.transformer." + key] = t
+    sd = {k: (v.to(torch.float16) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
+    # As in released SD 1.x checkpoints: the position-id buffer of the text model.
+    sd["cond_stage_model.transformer.text_model.embeddings.position_ids"] = torch.arange(77)[None, :]
+    save_file(sd, SINGLE)
+
+
+def save_folder(unet, vae, text_encoder, tokenizer, scheduler):
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(FOLDER, safe_serialization=True)
+    # Each weight file in another precision (the values are the same, see round_weights).
+    unet.to(torch.float16).save_pretrained(os.path.join(FOLDER, "unet"), safe_serialization=True)
+    unet.to(torch.float32)
+    # The text encoder under the `text_model.` names that released SD 1.x folders carry
+    # (transformers 4), whatever this transformers version writes.
+    sd = {k if k.startswith("text_model.") else "text_model." + k: v.to(torch.bfloat16).contiguous()
+          for k, v in text_encoder.state_dict().items()}
+    save_file(sd, os.path.join(FOLDER, "text_encoder", "model.safetensors"), metadata={"format": "pt"})
+    # The tokenizer as released SD 1.x folders hold it: vocab.json and merges.txt, no tokenizer.json.
+    tok_dir = os.path.join(FOLDER, "tokenizer")
+    os.remove(os.path.join(tok_dir, "tokenizer.json"))
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(os.path.join(FIXTURES, "tokenizer-build", name), os.path.join(tok_dir, name))
+    return pipe
+
+
+def main():
+    os.makedirs(GOLDENS, exist_ok=True)
+    tokenizer = clip_tokenizer(os.path.join(FIXTURES, "tokenizer-build"))
+    unet, vae, text_encoder, scheduler = components()
+    pipe = save_folder(unet, vae, text_encoder, tokenizer, scheduler)
+    write_single_file(unet, vae, text_encoder)
+    built = tokenizer
+    tokenizer = CLIPTokenizer.from_pretrained(os.path.join(FOLDER, "tokenizer"))
+    assert tokenizer(PROMPTS)["input_ids"] == built(PROMPTS)["input_ids"]
+
+    g = {}
+    meta = {"prompts": PROMPTS, "prompt": PROMPT, "negative_prompt": NEGATIVE}
+    # 1. token ids (padded/truncated to 77 as diffusers' pipelines call the tokenizer).
+    ids = tokenizer(PROMPTS, padding="max_length", max_length=77, truncation=True)["input_ids"]
+    meta["input_ids"] = ids
+    # The unpadded, untruncated ids too (for prompts longer than 77 tokens).
+    meta["tokens"] = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in PROMPTS]
+    with torch.no_grad():
+        # 2. text encoder: last hidden state, and clip skip 2 (diffusers: hidden_states[-(2)]
+        # through final_layer_norm).
+        pair = torch.tensor(tokenizer([PROMPT, NEGATIVE], padding="max_length", max_length=77, truncation=True)["input_ids"])
+        out = text_encoder(pair, output_hidden_states=True)
+        g["text.last_hidden_state"] = out.last_hidden_state
+        text_model = getattr(text_encoder, "text_model", text_encoder)  # transformers 4 / 5
+        g["text.clip_skip_2"] = text_model.final_layer_norm(out.hidden_states[-2])
+        # 3. one U-Net call on fixed inputs, two timesteps (one fractional).
+        gen = torch.Generator().manual_seed(1)
+        x = torch.randn(2, 4, 16, 16, generator=gen)
+        ctx = torch.randn(2, 77, 8, generator=gen)
+        t = torch.tensor([999.0, 10.5])
+        g["unet.sample"], g["unet.encoder_hidden_states"], g["unet.timesteps"] = x, ctx, t
+        g["unet.out"] = unet(x, t, encoder_hidden_states=ctx).sample
+        # 4. VAE decode and encode (mean of the latent distribution).
+        z = torch.randn(1, 4, 16, 16, generator=gen)
+        img = torch.rand(1, 3, 32, 32, generator=gen) * 2 - 1
+        g["vae.latents"], g["vae.decoded"] = z, vae.decode(z).sample
+        g["vae.image"], g["vae.encoded_mean"] = img, vae.encode(img).latent_dist.mean
+        # 5. the whole pipeline: 4 Euler steps (leading spacing, steps_offset 1), CFG 7.5.
+        latents = torch.randn(1, 4, 16, 16, generator=gen)
+        g["pipeline.latents"] = latents
+        run = dict(prompt=PROMPT, negative_prompt=NEGATIVE, num_inference_steps=4, guidance_scale=7.5,
+                   height=32, width=32, latents=latents.clone())
+        g["pipeline.final_latents"] = pipe(**run, output_type="latent").images
+        g["pipeline.image"] = torch.from_numpy(pipe(**run, output_type="np").images).permute(0, 3, 1, 2)
+        meta["pipeline.timesteps"] = pipe.scheduler.timesteps.tolist()
+        meta["pipeline.sigmas"] = pipe.scheduler.sigmas.tolist()
+        meta["pipeline.init_noise_sigma"] = float(pipe.scheduler.init_noise_sigma)
+
+        # The single file loads back in diffusers (configs from the folder) to the same outputs.
+        single = StableDiffusionPipeline.from_single_file(SINGLE, config=FOLDER, local_files_only=True,
+                                                          safety_checker=None, torch_dtype=torch.float32)
+        single.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+        again = single(**run, output_type="latent").images
+        assert torch.allclose(again, g["pipeline.final_latents"], atol=1e-5), (again - g["pipeline.final_latents"]).abs().max()
+        assert torch.equal(single.unet(x, t, encoder_hidden_states=ctx).sample, g["unet.out"])
+        # And the folder, reloaded in f32 from its f16/bf16 files.
+        folder = StableDiffusionPipeline.from_pretrained(FOLDER, torch_dtype=torch.float32, local_files_only=True)
+        folder.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+        assert torch.equal(folder.unet(x, t, encoder_hidden_states=ctx).sample, g["unet.out"])
+        assert torch.equal(folder.text_encoder(pair).last_hidden_state, g["text.last_hidden_state"])
+        assert torch.equal(folder.vae.decode(z).sample, g["vae.decoded"])
+        assert torch.equal(single.text_encoder(pair).last_hidden_state, g["text.last_hidden_state"])
+
+    save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens.safetensors"))
+    with open(os.path.join(GOLDENS, "goldens.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    shutil.rmtree(os.path.join(FIXTURES, "tokenizer-build"))
+
+
+if __name__ == "__main__":
+    main()
