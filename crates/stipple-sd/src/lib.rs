@@ -1,0 +1,49 @@
+//! Stable Diffusion checkpoints on Stipple: load a diffusers folder or an original-layout
+//! single file, and sample with any of Stipple's samplers and σ schedules through the
+//! model's own discrete training schedule.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use candle_core::{Device, Tensor};
+//! use stipple_nn::TensorLatent;
+//! use stipple_sample::{euler, SigmaSchedule};
+//! use stipple_sd::SdPipeline;
+//!
+//! let device = Device::Cpu;
+//! let sd = SdPipeline::load("models/sd15".as_ref(), &device)?;
+//! let cond = sd.encode_prompt(&["a watercolor lighthouse"], 1)?;
+//! let uncond = sd.encode_prompt(&["blurry"], 1)?;
+//! let sigmas = SigmaSchedule::Karras.build(&sd.schedule(), 20, 1)?;
+//! let noise = (Tensor::randn(0f32, 1f32, (1, 4, 64, 64), &device)? * sigmas.first())?;
+//! let mut d = sd.denoiser(cond, Some(uncond), 7.5);
+//! let latents = euler(&mut d, TensorLatent(noise), &sigmas, &mut ())?;
+//! let images = sd.decode_latents(&latents.0)?; // (1, 3, 512, 512) in [0, 1]
+//! # Ok(()) }
+//! ```
+//!
+//! Components are named as diffusers names them: [`UNet2DConditionModel`],
+//! [`AutoencoderKL`], the CLIP text encoder (`stipple_nn::text::TextEncoder`) and
+//! [`ClipTokenizer`]; their configs read diffusers' `config.json` keys.
+
+mod architecture;
+mod denoiser;
+mod error;
+pub mod ldm;
+mod load;
+mod pipeline;
+mod scheduler;
+mod tokenizer;
+mod unet;
+mod unet_config;
+mod vae;
+
+pub use architecture::Architecture;
+pub use denoiser::{GuidedUNet, SdDenoiser};
+pub use error::SdError;
+pub use load::LoadOptions;
+pub use pipeline::SdPipeline;
+pub use scheduler::SchedulerConfig;
+pub use tokenizer::{ClipTokenizer, BOS, EOS};
+pub use unet::UNet2DConditionModel;
+pub use unet_config::{PerBlock, UNet2DConditionConfig};
+pub use vae::{AutoencoderKL, AutoencoderKLConfig};

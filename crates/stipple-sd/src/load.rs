@@ -1,0 +1,240 @@
+//! Reading a checkpoint from disk: a diffusers folder or an original-layout single file.
+//! Weights may be f32, f16 or bf16; every network computes in f32.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use stipple_math::Prediction;
+use stipple_nn::text::{HiddenAct, TextEncoder, TextEncoderConfig};
+use stipple_nn::{check_tensors, load_tensors, record_shapes};
+
+use crate::ldm::{clip_to_encoder, take_prefix, unet_to_diffusers, vae_to_diffusers, CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX};
+use crate::{
+    Architecture, AutoencoderKL, AutoencoderKLConfig, ClipTokenizer, SchedulerConfig, SdError, UNet2DConditionConfig,
+    UNet2DConditionModel,
+};
+
+/// Where a checkpoint's parts come from, besides the checkpoint itself.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// A diffusers folder whose `unet/`, `vae/`, `text_encoder/` and `scheduler/` configs
+    /// describe a single-file checkpoint (as diffusers' `from_single_file(config=…)`); its
+    /// `tokenizer/` is used too when `tokenizer_dir` is not given. Without it a single file gets
+    /// the released SD 1.x configs. Ignored for folders.
+    pub config_dir: Option<PathBuf>,
+    /// A folder with the CLIP tokenizer's `vocab.json` and `merges.txt`. For a single file the
+    /// default is `config_dir/tokenizer`, else a `tokenizer/` folder beside the file.
+    pub tokenizer_dir: Option<PathBuf>,
+}
+
+/// The loaded parts of a checkpoint, before they become a pipeline.
+pub(crate) struct Parts {
+    pub architecture: Architecture,
+    pub tokenizer: ClipTokenizer,
+    pub text_encoder: TextEncoder,
+    pub unet: UNet2DConditionModel,
+    pub vae: AutoencoderKL,
+    pub scheduler: SchedulerConfig,
+}
+
+fn read(path: &Path) -> Result<String, SdError> {
+    std::fs::read_to_string(path).map_err(|e| SdError::io(path, e))
+}
+
+/// Loads a diffusers folder (`model_index.json`) or a `.safetensors` single file.
+pub(crate) fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Parts, SdError> {
+    let meta = std::fs::metadata(path).map_err(|e| SdError::io(path, e))?;
+    if meta.is_dir() {
+        if !path.join("model_index.json").is_file() {
+            return Err(SdError::NotACheckpoint {
+                path: path.to_path_buf(),
+                reason: "a folder without model_index.json (a diffusers folder holds model_index.json, unet/, vae/, \
+                         text_encoder/, tokenizer/ and scheduler/)"
+                    .into(),
+            });
+        }
+        load_folder(path, device)
+    } else {
+        load_single_file(path, options, device)
+    }
+}
+
+/// Builds a network from `tensors` after checking names and shapes against what `build`
+/// asks for (the error lists missing, unexpected and mis-shaped tensors).
+fn build<T>(
+    tensors: HashMap<String, Tensor>,
+    path: &Path,
+    device: &Device,
+    build: impl Fn(VarBuilder) -> candle_core::Result<T>,
+) -> Result<T, SdError> {
+    let expected = record_shapes(|vb| build(vb).map(|_| ()))?;
+    check_tensors(&tensors, expected, path)?;
+    Ok(build(VarBuilder::from_tensors(tensors, DType::F32, device))?)
+}
+
+/// The text encoder's tensors that `cfg` needs (other parts of a CLIP checkpoint dropped).
+fn text_encoder(tensors: HashMap<String, Tensor>, cfg: &TextEncoderConfig, path: &Path, device: &Device) -> Result<TextEncoder, SdError> {
+    let expected = record_shapes(|vb| TextEncoder::new(vb, cfg).map(|_| ()))?;
+    let tensors: HashMap<String, Tensor> =
+        clip_to_encoder(tensors).into_iter().filter(|(k, _)| expected.iter().any(|(e, _)| e == k)).collect();
+    build(tensors, path, device, |vb| TextEncoder::new(vb, cfg))
+}
+
+/// `dir/{stem}.safetensors`, or its `.fp16` variant; `.bin` files are refused by name.
+fn weights_file(dir: &Path, stem: &str) -> Result<PathBuf, SdError> {
+    for name in [format!("{stem}.safetensors"), format!("{stem}.fp16.safetensors")] {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let reason = if dir.join(format!("{stem}.bin")).is_file() {
+        format!("{stem}.bin is a pickle; only .safetensors weights are read (convert it first)")
+    } else {
+        format!("no {stem}.safetensors (or {stem}.fp16.safetensors)")
+    };
+    Err(SdError::NotACheckpoint { path: dir.to_path_buf(), reason })
+}
+
+fn config<T>(path: &Path, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, SdError> {
+    parse(&read(path)?).map_err(|m| SdError::config(path, m))
+}
+
+fn text_config(path: &Path) -> Result<TextEncoderConfig, SdError> {
+    TextEncoderConfig::from_hf_json(&read(path)?).map_err(|e| SdError::config(path, e.to_string()))
+}
+
+/// The architecture of a diffusers folder, from its pipeline class and text encoder.
+fn folder_architecture(dir: &Path) -> Result<Architecture, SdError> {
+    let index_path = dir.join("model_index.json");
+    let index: serde_json::Value =
+        serde_json::from_str(&read(&index_path)?).map_err(|e| SdError::config(&index_path, format!("not valid JSON: {e}")))?;
+    if index.get("text_encoder_2").is_some() {
+        let refiner = index.get("text_encoder").is_none_or(|t| t.get(0).is_some_and(|v| v.is_null()));
+        return Ok(if refiner { Architecture::SdxlRefiner } else { Architecture::SdxlBase });
+    }
+    for part in ["unet", "vae", "text_encoder", "tokenizer", "scheduler"] {
+        if index.get(part).is_none() {
+            return Err(SdError::NotACheckpoint {
+                path: dir.to_path_buf(),
+                reason: format!("model_index.json names no {part} (a Stable Diffusion pipeline has unet, vae, text_encoder, tokenizer, scheduler)"),
+            });
+        }
+    }
+    let text = text_config(&dir.join("text_encoder").join("config.json"))?;
+    Ok(if text.hidden_act == HiddenAct::Gelu { Architecture::Sd2 } else { Architecture::Sd1 })
+}
+
+fn unsupported(path: &Path, arch: Architecture) -> SdError {
+    let supported = Architecture::SUPPORTED.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ");
+    SdError::Unsupported { path: path.to_path_buf(), arch, supported }
+}
+
+fn load_folder(dir: &Path, device: &Device) -> Result<Parts, SdError> {
+    let architecture = folder_architecture(dir)?;
+    if !Architecture::SUPPORTED.contains(&architecture) {
+        return Err(unsupported(dir, architecture));
+    }
+    let unet_cfg = config(&dir.join("unet").join("config.json"), UNet2DConditionConfig::from_json)?;
+    let vae_cfg = config(&dir.join("vae").join("config.json"), AutoencoderKLConfig::from_json)?;
+    let text_cfg = text_config(&dir.join("text_encoder").join("config.json"))?;
+    let scheduler = config(&dir.join("scheduler").join("scheduler_config.json"), SchedulerConfig::from_json)?;
+    let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer"))?;
+
+    let path = weights_file(&dir.join("unet"), "diffusion_pytorch_model")?;
+    let unet = build(load_tensors(&path, device)?, &path, device, |vb| UNet2DConditionModel::new(vb, &unet_cfg))?;
+    let path = weights_file(&dir.join("vae"), "diffusion_pytorch_model")?;
+    let tensors = vae_to_diffusers(load_tensors(&path, device)?, &vae_cfg)?;
+    let vae = build(tensors, &path, device, |vb| AutoencoderKL::new(vb, &vae_cfg))?;
+    let path = weights_file(&dir.join("text_encoder"), "model")?;
+    let text_encoder = text_encoder(load_tensors(&path, device)?, &text_cfg, &path, device)?;
+    check_parts(dir, &tokenizer, &text_cfg, &unet_cfg)?;
+    Ok(Parts { architecture, tokenizer, text_encoder, unet, vae, scheduler })
+}
+
+/// The parts must fit together: token ids inside the embedding, text width = cross-attention width.
+fn check_parts(path: &Path, tok: &ClipTokenizer, text: &TextEncoderConfig, unet: &UNet2DConditionConfig) -> Result<(), SdError> {
+    if tok.vocab_size() > text.vocab_size {
+        return Err(SdError::config(path, format!("the tokenizer has {} entries but the text encoder embeds {}", tok.vocab_size(), text.vocab_size)));
+    }
+    if text.hidden_size != unet.cross_attention_dim {
+        return Err(SdError::config(
+            path,
+            format!("the text encoder's hidden_size {} differs from the U-Net's cross_attention_dim {}", text.hidden_size, unet.cross_attention_dim),
+        ));
+    }
+    Ok(())
+}
+
+/// The released SD 1.x configs (diffusers' `v1-inference.yaml` conversion): U-Net 320–1280
+/// channels, 8 heads, CLIP ViT-L/14 text encoder, the KL-f8 autoencoder, ε-prediction.
+fn sd1_configs(in_channels: usize) -> Result<(UNet2DConditionConfig, AutoencoderKLConfig, TextEncoderConfig), SdError> {
+    let mut unet = UNet2DConditionConfig::from_json(r#"{"cross_attention_dim": 768}"#).map_err(SdError::Invalid)?;
+    unet.in_channels = in_channels;
+    let vae = AutoencoderKLConfig::from_json(r#"{"block_out_channels": [128, 256, 512, 512], "layers_per_block": 2}"#)
+        .map_err(SdError::Invalid)?;
+    let text = TextEncoderConfig {
+        vocab_size: 49408,
+        hidden_size: 768,
+        intermediate_size: 3072,
+        num_hidden_layers: 12,
+        num_attention_heads: 12,
+        max_position_embeddings: 77,
+        hidden_act: HiddenAct::QuickGelu,
+        layer_norm_eps: 1e-5,
+    };
+    Ok((unet, vae, text))
+}
+
+fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Result<Parts, SdError> {
+    let mut tensors = load_tensors(path, device).map_err(|e| match e {
+        stipple_nn::NnError::NotSafetensors { reason, .. } => SdError::NotACheckpoint {
+            path: path.to_path_buf(),
+            reason: format!("not a .safetensors file ({reason}); .ckpt pickles are not read"),
+        },
+        other => SdError::Weights(other),
+    })?;
+    let keys: Vec<&str> = tensors.keys().map(String::as_str).collect();
+    let Some(architecture) = Architecture::detect(keys.iter().copied()) else {
+        return Err(SdError::UnknownArchitecture { path: path.to_path_buf(), found: Architecture::key_summary(keys, 8) });
+    };
+    if !Architecture::SUPPORTED.contains(&architecture) {
+        return Err(unsupported(path, architecture));
+    }
+    let in_channels = tensors.get(&format!("{UNET_PREFIX}input_blocks.0.0.weight")).map_or(4, |t| t.dims().get(1).copied().unwrap_or(4));
+    let (unet_cfg, vae_cfg, text_cfg, scheduler) = match &options.config_dir {
+        Some(dir) => (
+            config(&dir.join("unet").join("config.json"), UNet2DConditionConfig::from_json)?,
+            config(&dir.join("vae").join("config.json"), AutoencoderKLConfig::from_json)?,
+            text_config(&dir.join("text_encoder").join("config.json"))?,
+            config(&dir.join("scheduler").join("scheduler_config.json"), SchedulerConfig::from_json)?,
+        ),
+        None => {
+            let (u, v, t) = sd1_configs(in_channels)?;
+            (u, v, t, SchedulerConfig::stable_diffusion(Prediction::Epsilon))
+        }
+    };
+    let tokenizer_dir = options
+        .tokenizer_dir
+        .clone()
+        .or_else(|| options.config_dir.as_ref().map(|d| d.join("tokenizer")))
+        .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")).join("tokenizer"));
+    let tokenizer = ClipTokenizer::from_dir(&tokenizer_dir).map_err(|e| match e {
+        SdError::MissingTokenizer { path, .. } => SdError::MissingTokenizer {
+            path,
+            hint: "; a single file holds no tokenizer: give one, e.g. the tokenizer/ folder of any SD 1.x diffusers folder".into(),
+        },
+        other => other,
+    })?;
+
+    let unet_t = unet_to_diffusers(take_prefix(&mut tensors, UNET_PREFIX), &unet_cfg)?;
+    let unet = build(unet_t, path, device, |vb| UNet2DConditionModel::new(vb, &unet_cfg))?;
+    let vae_t: HashMap<String, Tensor> = take_prefix(&mut tensors, VAE_PREFIX).into_iter().filter(|(k, _)| !k.starts_with("loss.")).collect();
+    let vae_t = vae_to_diffusers(vae_t, &vae_cfg)?;
+    let vae = build(vae_t, path, device, |vb| AutoencoderKL::new(vb, &vae_cfg))?;
+    let text_encoder = text_encoder(take_prefix(&mut tensors, CLIP_PREFIX), &text_cfg, path, device)?;
+    check_parts(path, &tokenizer, &text_cfg, &unet_cfg)?;
+    Ok(Parts { architecture, tokenizer, text_encoder, unet, vae, scheduler })
+}

@@ -1,0 +1,104 @@
+//! `SdPipeline`: a loaded Stable Diffusion checkpoint and the calls a front end makes on it.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use stipple_math::DiscreteSchedule;
+use stipple_nn::text::TextEncoder;
+
+use crate::load::{load, LoadOptions};
+use crate::{Architecture, AutoencoderKL, ClipTokenizer, SchedulerConfig, SdDenoiser, SdError, UNet2DConditionModel};
+
+/// A Stable Diffusion checkpoint: tokenizer, text encoder, U-Net, autoencoder and the
+/// training schedule, every weight in f32 on one device.
+pub struct SdPipeline {
+    pub architecture: Architecture,
+    pub tokenizer: ClipTokenizer,
+    pub text_encoder: TextEncoder,
+    pub unet: UNet2DConditionModel,
+    pub vae: AutoencoderKL,
+    pub scheduler: SchedulerConfig,
+    device: Device,
+}
+
+impl SdPipeline {
+    /// Loads a diffusers folder (`model_index.json`) or an original-layout `.safetensors`
+    /// single file (architecture told from its tensor names; the tokenizer from a
+    /// `tokenizer/` folder beside it). See [`SdPipeline::load_with`].
+    pub fn load(path: &Path, device: &Device) -> Result<Self, SdError> {
+        Self::load_with(path, &LoadOptions::default(), device)
+    }
+
+    /// [`SdPipeline::load`] with the configs and tokenizer of a single file given explicitly.
+    pub fn load_with(path: &Path, options: &LoadOptions, device: &Device) -> Result<Self, SdError> {
+        let p = load(path, options, device)?;
+        Ok(Self {
+            architecture: p.architecture,
+            tokenizer: p.tokenizer,
+            text_encoder: p.text_encoder,
+            unet: p.unet,
+            vae: p.vae,
+            scheduler: p.scheduler,
+            device: device.clone(),
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Token ids of `prompts`, `(B, 77)` u32: framed, padded, cut to the text encoder's length.
+    pub fn token_ids(&self, prompts: &[&str]) -> Result<Tensor, SdError> {
+        let len = self.text_encoder.config().max_position_embeddings;
+        let mut ids = Vec::with_capacity(prompts.len() * len);
+        for p in prompts {
+            ids.extend(self.tokenizer.encode(p, len)?);
+        }
+        Ok(Tensor::from_vec(ids, (prompts.len(), len), &self.device)?)
+    }
+
+    /// The U-Net's text conditioning for `prompts`, `(B, 77, cross_attention_dim)`.
+    /// `clip_skip` as in the web UI: 1 = the last layer, 2 = the penultimate, … (each
+    /// through the final LayerNorm).
+    pub fn encode_prompt(&self, prompts: &[&str], clip_skip: usize) -> Result<Tensor, SdError> {
+        Ok(self.text_encoder.forward_skip(&self.token_ids(prompts)?, clip_skip)?)
+    }
+
+    /// The model's discrete training schedule (σ for the samplers' schedules).
+    pub fn schedule(&self) -> DiscreteSchedule {
+        self.scheduler.schedule()
+    }
+
+    /// `D(x; σ)` of the U-Net for the text states `cond` (see [`SdPipeline::encode_prompt`]),
+    /// guided at `scale` away from `uncond` (the negative prompt's states, or the empty
+    /// prompt's; `None` = no guidance). Any of Stipple's samplers drives it over σ from
+    /// [`SdPipeline::schedule`].
+    pub fn denoiser(&self, cond: Tensor, uncond: Option<Tensor>, scale: f64) -> SdDenoiser<'_> {
+        SdDenoiser::new(&self.unet, self.schedule(), self.scheduler.prediction_type, cond, uncond, scale)
+    }
+
+    /// Latent channels and the image-to-latent size ratio (SD: 4 and 8).
+    pub fn latent_shape(&self) -> (usize, usize) {
+        let vae = self.vae.config();
+        (vae.latent_channels, 1 << (vae.block_out_channels.len() - 1))
+    }
+
+    /// Images in [0, 1] of sampled latents: `decode(z / scaling_factor) / 2 + 1/2`, clamped
+    /// (diffusers `VaeImageProcessor.postprocess` of `vae.decode(latents / scaling_factor)`).
+    ///
+    /// # Shapes
+    /// `latents`: `(B, 4, h, w)`; returns `(B, 3, 8h, 8w)`.
+    pub fn decode_latents(&self, latents: &Tensor) -> Result<Tensor, SdError> {
+        let img = self.vae.decode(&(latents / self.vae.scaling_factor())?)?;
+        Ok(((img / 2.0)? + 0.5)?.clamp(0f32, 1f32)?)
+    }
+
+    /// Latents of images in [0, 1] for img2img: `encode(2x − 1).mean · scaling_factor`.
+    ///
+    /// # Shapes
+    /// `images`: `(B, 3, H, W)`; returns `(B, 4, H/8, W/8)`.
+    pub fn encode_images(&self, images: &Tensor) -> Result<Tensor, SdError> {
+        let z = self.vae.encode(&((images * 2.0)? - 1.0)?)?;
+        Ok((z * self.vae.scaling_factor())?)
+    }
+}
