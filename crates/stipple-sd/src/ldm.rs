@@ -14,6 +14,7 @@ use candle_core::Tensor;
 
 use crate::{AutoencoderKLConfig, SdError, UNet2DConditionConfig};
 
+
 /// Prefix of the U-Net in a single file.
 pub const UNET_PREFIX: &str = "model.diffusion_model.";
 /// Prefix of the autoencoder in a single file.
@@ -79,8 +80,9 @@ fn unet_modules(cfg: &UNet2DConditionConfig) -> Vec<(String, String, bool)> {
 }
 
 /// Renames `ldm` U-Net tensors (prefix already removed) to diffusers names for `cfg`.
-/// A name that fits no module of that layout is an error naming it.
-pub fn unet_to_diffusers(tensors: HashMap<String, Tensor>, cfg: &UNet2DConditionConfig) -> Result<HashMap<String, Tensor>, SdError> {
+/// A name that fits no module of that layout is kept as it is, so that the check against
+/// the configured network lists it as unexpected.
+pub fn unet_to_diffusers(tensors: HashMap<String, Tensor>, cfg: &UNet2DConditionConfig) -> HashMap<String, Tensor> {
     let modules = unet_modules(cfg);
     tensors
         .into_iter()
@@ -90,11 +92,7 @@ pub fn unet_to_diffusers(tensors: HashMap<String, Tensor>, cfg: &UNet2DCondition
                 .filter(|(ldm, _, _)| key.strip_prefix(ldm.as_str()).is_some_and(|r| r.starts_with('.')))
                 .max_by_key(|(ldm, _, _)| ldm.len());
             let Some((ldm, diff, resnet)) = found else {
-                return Err(SdError::Invalid(format!(
-                    "single-file U-Net: the tensor {UNET_PREFIX}{key} fits no module of the configured layout \
-                     (block_out_channels {:?}, layers_per_block {})",
-                    cfg.block_out_channels, cfg.layers_per_block
-                )));
+                return (key, t);
             };
             let mut rest = key[ldm.len() + 1..].to_string();
             if *resnet {
@@ -102,7 +100,7 @@ pub fn unet_to_diffusers(tensors: HashMap<String, Tensor>, cfg: &UNet2DCondition
                     rest = format!("{b}{}", &rest[a.len()..]);
                 }
             }
-            Ok((format!("{diff}.{rest}"), t))
+            (format!("{diff}.{rest}"), t)
         })
         .collect()
 }
@@ -110,23 +108,25 @@ pub fn unet_to_diffusers(tensors: HashMap<String, Tensor>, cfg: &UNet2DCondition
 /// Renames `ldm` autoencoder tensors (prefix removed) to diffusers names; the attention
 /// projections' `(C, C, 1, 1)` convolution weights become `(C, C)` linear weights.
 /// Older diffusers names of the attention (`query`, `key`, `value`, `proj_attn`) are renamed too.
+/// A name that does not parse (a level out of range) is kept as it is.
 pub fn vae_to_diffusers(tensors: HashMap<String, Tensor>, cfg: &AutoencoderKLConfig) -> Result<HashMap<String, Tensor>, SdError> {
     let n = cfg.block_out_channels.len();
-    tensors.into_iter().map(|(key, t)| vae_key(&key, n).map(|k| (k, t)).and_then(|(k, t)| attention_weight(k, t))).collect()
+    tensors.into_iter().map(|(key, t)| attention_weight(vae_key(&key, n).unwrap_or(key), t)).collect()
 }
 
-fn vae_key(key: &str, n: usize) -> Result<String, SdError> {
-    let bad = || SdError::Invalid(format!("single-file VAE: unexpected tensor {VAE_PREFIX}{key}"));
+/// The diffusers name of an `ldm` (or diffusers) autoencoder tensor; `None` when an `ldm`
+/// level number is out of range for `n` levels.
+fn vae_key(key: &str, n: usize) -> Option<String> {
     let parts: Vec<&str> = key.split('.').collect();
     let mut out: Vec<String> = Vec::with_capacity(parts.len() + 2);
     let mut i = 0;
     while i < parts.len() {
         let p = parts[i];
-        let next = |d: usize| parts.get(i + d).copied().ok_or_else(bad);
+        let next = |d: usize| parts.get(i + d).copied();
         match p {
             "down" | "up" if i == 1 => {
-                let level: usize = next(1)?.parse().map_err(|_| bad())?;
-                let level = if p == "up" { n.checked_sub(level + 1).ok_or_else(bad)? } else { level };
+                let level: usize = next(1)?.parse().ok()?;
+                let level = if p == "up" { n.checked_sub(level + 1)? } else { level };
                 out.push(format!("{p}_blocks.{level}"));
                 i += 2;
                 continue;
@@ -153,7 +153,7 @@ fn vae_key(key: &str, n: usize) -> Result<String, SdError> {
         }
         i += 1;
     }
-    Ok(out.join("."))
+    Some(out.join("."))
 }
 
 /// `(C, C, 1, 1)` → `(C, C)` for the attention projections of the autoencoder.
@@ -194,6 +194,6 @@ mod tests {
         assert_eq!(k("encoder.mid.block_2.norm2.weight"), "encoder.mid_block.resnets.1.norm2.weight");
         assert_eq!(k("encoder.norm_out.weight"), "encoder.conv_norm_out.weight");
         assert_eq!(k("post_quant_conv.weight"), "post_quant_conv.weight");
-        assert!(vae_key("decoder.up.4.block.0.norm1.weight", 4).is_err());
+        assert_eq!(vae_key("decoder.up.4.block.0.norm1.weight", 4), None);
     }
 }

@@ -229,7 +229,7 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
         other => other,
     })?;
 
-    let unet_t = unet_to_diffusers(take_prefix(&mut tensors, UNET_PREFIX), &unet_cfg)?;
+    let unet_t = unet_to_diffusers(take_prefix(&mut tensors, UNET_PREFIX), &unet_cfg);
     let unet = build(unet_t, path, device, |vb| UNet2DConditionModel::new(vb, &unet_cfg))?;
     let vae_t: HashMap<String, Tensor> = take_prefix(&mut tensors, VAE_PREFIX).into_iter().filter(|(k, _)| !k.starts_with("loss.")).collect();
     let vae_t = vae_to_diffusers(vae_t, &vae_cfg)?;
