@@ -25,6 +25,12 @@ diffusers' `from_single_file`; and tests/reference/sd/goldens.{json,safetensors}
 token ids, text-encoder hidden states (last, and penultimate + final LayerNorm = clip skip 2),
 one U-Net call, VAE decode and encode (mean), and a 4-step Euler pipeline run with guidance
 7.5 and a negative prompt from fixed latents.
+
+`make_sd2` does the same for an SD 2.x-shaped model (linear transformer projections, one head
+count per level, GELU text encoder, v-prediction, padding token "!", the first 2,000 of CLIP's
+merges): tests/fixtures/sd/tiny-sd2/, tests/fixtures/sd/tiny-sd2.safetensors (text encoder in
+OpenCLIP's layout, `cond_stage_model.model.*`, with one residual block more than the encoder
+runs, as SD 2.x files hold) and tests/reference/sd/goldens-sd2.{json,safetensors}.
 """
 import gzip
 import shutil
@@ -35,7 +41,7 @@ from importlib.resources import files
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 FIXTURES = "tests/fixtures/sd"
@@ -69,22 +75,24 @@ def bytes_to_unicode():
     return dict(zip(bs, map(chr, cs)))
 
 
-def clip_tokenizer(out_dir):
+def clip_tokenizer(out_dir, n_merges=49152 - 256 - 2, pad="<|endoftext|>"):
     """vocab.json + merges.txt exactly as CLIP's `SimpleTokenizer.__init__` builds its
-    vocabulary: bytes, bytes + `</w>`, the first 48,894 merges, the two special tokens."""
+    vocabulary: bytes, bytes + `</w>`, the first 48,894 merges (or fewer), the two special
+    tokens."""
     bpe = files("open_clip").joinpath("bpe_simple_vocab_16e6.txt.gz")
     merges = gzip.open(bpe).read().decode("utf-8").split("\n")
-    merges = merges[1 : 49152 - 256 - 2 + 1]
+    merges = merges[1 : n_merges + 1]
     chars = list(bytes_to_unicode().values())
     vocab = chars + [c + "</w>" for c in chars] + [m.replace(" ", "") for m in merges]
     vocab += ["<|startoftext|>", "<|endoftext|>"]
-    assert len(vocab) == 49408
+    assert len(vocab) == 512 + n_merges + 2
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "vocab.json"), "w", encoding="utf-8") as f:
         json.dump({t: i for i, t in enumerate(vocab)}, f, ensure_ascii=False)
     with open(os.path.join(out_dir, "merges.txt"), "w", encoding="utf-8") as f:
         f.write("#version: 0.2\n" + "\n".join(merges) + "\n")
-    tok = CLIPTokenizer(os.path.join(out_dir, "vocab.json"), os.path.join(out_dir, "merges.txt"), model_max_length=77)
+    tok = CLIPTokenizer(os.path.join(out_dir, "vocab.json"), os.path.join(out_dir, "merges.txt"), model_max_length=77,
+                        pad_token=pad)
     tok.save_pretrained(out_dir)
     return tok
 
@@ -227,24 +235,24 @@ def write_single_file(unet, vae, text_encoder):
     save_file(sd, SINGLE)
 
 
-def save_folder(unet, vae, text_encoder, tokenizer, scheduler):
+def save_folder(unet, vae, text_encoder, tokenizer, scheduler, folder=FOLDER, build_dir=None):
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
-    pipe.save_pretrained(FOLDER, safe_serialization=True)
+    pipe.save_pretrained(folder, safe_serialization=True)
     # Each weight file in another precision (the values are the same, see round_weights).
-    unet.to(torch.float16).save_pretrained(os.path.join(FOLDER, "unet"), safe_serialization=True)
+    unet.to(torch.float16).save_pretrained(os.path.join(folder, "unet"), safe_serialization=True)
     unet.to(torch.float32)
     # The text encoder under the `text_model.` names that released SD 1.x folders carry
     # (transformers 4), whatever this transformers version writes.
     sd = {k if k.startswith("text_model.") else "text_model." + k: v.to(torch.bfloat16).contiguous()
           for k, v in text_encoder.state_dict().items()}
-    save_file(sd, os.path.join(FOLDER, "text_encoder", "model.safetensors"), metadata={"format": "pt"})
+    save_file(sd, os.path.join(folder, "text_encoder", "model.safetensors"), metadata={"format": "pt"})
     # The tokenizer as released SD 1.x folders hold it: vocab.json and merges.txt, no tokenizer.json.
-    tok_dir = os.path.join(FOLDER, "tokenizer")
+    tok_dir = os.path.join(folder, "tokenizer")
     os.remove(os.path.join(tok_dir, "tokenizer.json"))
     for name in ("vocab.json", "merges.txt"):
-        shutil.copy(os.path.join(FIXTURES, "tokenizer-build", name), os.path.join(tok_dir, name))
+        shutil.copy(os.path.join(build_dir or os.path.join(FIXTURES, "tokenizer-build"), name), os.path.join(tok_dir, name))
     return pipe
 
 
@@ -317,5 +325,129 @@ def main():
     shutil.rmtree(os.path.join(FIXTURES, "tokenizer-build"))
 
 
+# --- SD 2.x: linear projections, per-level heads, GELU text encoder, v-prediction ---------
+
+FOLDER2 = os.path.join(FIXTURES, "tiny-sd2")
+SINGLE2 = os.path.join(FIXTURES, "tiny-sd2.safetensors")
+
+
+def components_sd2(vocab_size):
+    """An SD 2.x-shaped model, smaller still, with the layout choices SD 1.x lacks: linear
+    transformer projections, one head count per level, the exact GELU in the text encoder,
+    v-prediction; and another block arrangement (attention at the top level, one resnet per
+    block)."""
+    torch.manual_seed(1)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8, attention_head_dim=[2, 4], use_linear_projection=True, upcast_attention=True,
+        norm_num_groups=4,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[8, 16], in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+        norm_num_groups=4, sample_size=16, scaling_factor=0.18215,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=8, intermediate_size=20, num_hidden_layers=3, num_attention_heads=2,
+        max_position_embeddings=77, hidden_act="gelu", layer_norm_eps=1e-5,
+        bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=0,
+    ))
+    with torch.no_grad():
+        for m in (unet, vae, text_encoder):
+            for name, p in m.named_parameters():
+                if "norm" in name:
+                    p.add_(0.1 * torch.randn_like(p))
+    for m in (unet, vae, text_encoder):
+        round_weights(m)
+        m.eval()
+    scheduler = EulerDiscreteScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        prediction_type="v_prediction", timestep_spacing="leading", steps_offset=1,
+    )
+    return unet, vae, text_encoder, scheduler
+
+
+OPEN_CLIP_LAYER = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "self_attn.out_proj": "attn.out_proj",
+                   "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
+
+
+def clip_to_open_clip(text_encoder, extra_layer):
+    """transformers CLIPTextModel → OpenCLIP `cond_stage_model.model.*` names (the inverse of
+    diffusers' `convert_open_clip_checkpoint`), with q/k/v packed into `in_proj_*`. SD 2.x
+    reads the penultimate layer, so its files hold one layer more than diffusers' text
+    encoder: `extra_layer` (random) is written after the others."""
+    sd = {k.removeprefix("text_model."): v for k, v in text_encoder.state_dict().items()}
+    p = "cond_stage_model.model."
+    out = {p + "token_embedding.weight": sd["embeddings.token_embedding.weight"],
+           p + "positional_embedding": sd["embeddings.position_embedding.weight"],
+           p + "ln_final.weight": sd["final_layer_norm.weight"], p + "ln_final.bias": sd["final_layer_norm.bias"]}
+    n = text_encoder.config.num_hidden_layers
+    layers = [{k.split(".", 3)[3]: v for k, v in sd.items() if k.startswith(f"encoder.layers.{i}.")} for i in range(n)]
+    for i, layer in enumerate(layers + [extra_layer]):
+        q = f"{p}transformer.resblocks.{i}."
+        for kind in ("weight", "bias"):
+            out[q + "attn.in_proj_" + kind] = torch.cat([layer[f"self_attn.{x}_proj.{kind}"] for x in "qkv"])
+            for a, b in OPEN_CLIP_LAYER.items():
+                out[f"{q}{b}.{kind}"] = layer[f"{a}.{kind}"]
+    h = text_encoder.config.hidden_size
+    out[p + "text_projection"] = torch.randn(h, h)
+    out[p + "logit_scale"] = torch.tensor(4.6052)
+    return out
+
+
+def make_sd2():
+    build = os.path.join(FIXTURES, "tokenizer-build-sd2")
+    # The first 2,000 of CLIP's merges (the same algorithm, a 2,514-entry vocabulary) and SD 2.x's
+    # padding token "!".
+    tokenizer = clip_tokenizer(build, n_merges=2000, pad="!")
+    unet, vae, text_encoder, scheduler = components_sd2(len(tokenizer))
+    pipe = save_folder(unet, vae, text_encoder, tokenizer, scheduler, folder=FOLDER2, build_dir=build)
+    tokenizer = CLIPTokenizer.from_pretrained(os.path.join(FOLDER2, "tokenizer"))
+    torch.manual_seed(2)
+    extra = {k.split(".", 3)[3]: torch.randn_like(v) * 0.1
+             for k, v in text_encoder.state_dict().items() if ".encoder.layers.0." in "." + k.removeprefix("text_model.")}
+    sd = unet_to_ldm(unet.state_dict(), unet.config)
+    sd.update(vae_to_ldm(vae.state_dict(), vae.config))
+    sd.update(clip_to_open_clip(text_encoder, extra))
+    save_file({k: v.to(torch.float16).contiguous() for k, v in sd.items()}, SINGLE2)
+
+    g, meta = {}, {"prompts": PROMPTS[:3], "prompt": PROMPT, "negative_prompt": NEGATIVE}
+    meta["input_ids"] = tokenizer(PROMPTS[:3], padding="max_length", max_length=77, truncation=True)["input_ids"]
+    with torch.no_grad():
+        pair = torch.tensor(tokenizer([PROMPT, NEGATIVE], padding="max_length", max_length=77, truncation=True)["input_ids"])
+        g["text.last_hidden_state"] = text_encoder(pair).last_hidden_state
+        gen = torch.Generator().manual_seed(3)
+        x, ctx, t = torch.randn(2, 4, 8, 8, generator=gen), torch.randn(2, 77, 8, generator=gen), torch.tensor([999.0, 10.5])
+        g["unet.sample"], g["unet.encoder_hidden_states"], g["unet.timesteps"] = x, ctx, t
+        g["unet.out"] = unet(x, t, encoder_hidden_states=ctx).sample
+        latents = torch.randn(1, 4, 8, 8, generator=gen)
+        g["pipeline.latents"] = latents
+        run = dict(prompt=PROMPT, negative_prompt=NEGATIVE, num_inference_steps=4, guidance_scale=7.5,
+                   height=16, width=16, latents=latents.clone())
+        g["pipeline.final_latents"] = pipe(**run, output_type="latent").images
+        g["pipeline.image"] = torch.from_numpy(pipe(**run, output_type="np").images).permute(0, 3, 1, 2)
+        meta["pipeline.sigmas"] = pipe.scheduler.sigmas.tolist()
+
+        # diffusers reads the single file (without the extra layer, which its fixed ignore list
+        # only knows for 24-layer files) to the same outputs.
+        check = os.path.join(FIXTURES, "sd2-check.safetensors")
+        save_file({k: v for k, v in load_file(SINGLE2).items() if ".resblocks.3." not in k}, check)
+        single = StableDiffusionPipeline.from_single_file(check, config=FOLDER2, local_files_only=True,
+                                                          safety_checker=None, torch_dtype=torch.float32)
+        os.remove(check)
+        single.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+        assert torch.equal(single.unet(x, t, encoder_hidden_states=ctx).sample, g["unet.out"])
+        assert torch.equal(single.text_encoder(pair).last_hidden_state, g["text.last_hidden_state"])
+        again = single(**run, output_type="latent").images
+        assert torch.allclose(again, g["pipeline.final_latents"], atol=1e-5)
+
+    save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens-sd2.safetensors"))
+    with open(os.path.join(GOLDENS, "goldens-sd2.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    shutil.rmtree(build)
+
+
 if __name__ == "__main__":
     main()
+    make_sd2()

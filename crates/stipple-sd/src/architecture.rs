@@ -30,7 +30,7 @@ impl Architecture {
     }
 
     /// The architectures this build loads.
-    pub const SUPPORTED: &'static [Architecture] = &[Architecture::Sd1];
+    pub const SUPPORTED: &'static [Architecture] = &[Architecture::Sd1, Architecture::Sd2];
 
     /// Tells the architecture from the tensor names of an original-layout (CompVis / SGM)
     /// checkpoint; `None` when the names fit none.

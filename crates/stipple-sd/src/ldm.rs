@@ -21,6 +21,8 @@ pub const UNET_PREFIX: &str = "model.diffusion_model.";
 pub const VAE_PREFIX: &str = "first_stage_model.";
 /// Prefix of the SD 1.x text encoder (a transformers `CLIPTextModel`) in a single file.
 pub const CLIP_PREFIX: &str = "cond_stage_model.transformer.";
+/// Prefix of the SD 2.x text encoder (OpenCLIP's text tower) in a single file.
+pub const OPEN_CLIP_PREFIX: &str = "cond_stage_model.model.";
 
 /// `ldm` `ResBlock` parameter names → diffusers `ResnetBlock2D` names.
 const RESNET: [(&str, &str); 6] = [
@@ -176,6 +178,49 @@ pub fn clip_to_encoder(tensors: HashMap<String, Tensor>) -> HashMap<String, Tens
         .map(|(k, t)| (k.strip_prefix("text_model.").map(str::to_string).unwrap_or(k), t))
         .filter(|(k, _)| !k.ends_with("position_ids"))
         .collect()
+}
+
+/// OpenCLIP text-tower names (prefix removed) → [`stipple_nn::text::TextEncoder`]'s, keeping the
+/// first `layers` residual blocks: SD 2.x conditions on the penultimate layer, so its files
+/// hold one block more than the encoder runs (diffusers drops it the same way). The packed
+/// `attn.in_proj_{weight,bias}` are split into q, k, v (in that order); `text_projection`,
+/// `logit_scale` and `attn_mask` are dropped.
+///
+/// Source: diffusers `single_file_utils.convert_open_clip_checkpoint`; OpenCLIP
+/// `transformer.py` (`ResidualAttentionBlock`: `ln_1`, `attn`, `ln_2`, `mlp.c_fc`, `mlp.c_proj`).
+pub fn open_clip_to_encoder(tensors: HashMap<String, Tensor>, layers: usize) -> Result<HashMap<String, Tensor>, SdError> {
+    let mut out = HashMap::new();
+    for (key, t) in tensors {
+        let name = match key.as_str() {
+            "token_embedding.weight" => "embeddings.token_embedding.weight".to_string(),
+            "positional_embedding" => "embeddings.position_embedding.weight".to_string(),
+            "ln_final.weight" | "ln_final.bias" => key.replace("ln_final", "final_layer_norm"),
+            _ => {
+                let Some((i, rest)) = key.strip_prefix("transformer.resblocks.").and_then(|r| r.split_once('.')) else {
+                    continue;
+                };
+                let Ok(i) = i.parse::<usize>() else { continue };
+                if i >= layers {
+                    continue;
+                }
+                let p = format!("encoder.layers.{i}.");
+                if let Some(kind) = rest.strip_prefix("attn.in_proj_") {
+                    let chunks = t.chunk(3, 0)?;
+                    for (x, c) in ["q", "k", "v"].iter().zip(chunks) {
+                        out.insert(format!("{p}self_attn.{x}_proj.{kind}"), c);
+                    }
+                    continue;
+                }
+                let renamed = [("ln_1.", "layer_norm1."), ("ln_2.", "layer_norm2."), ("attn.out_proj.", "self_attn.out_proj."), ("mlp.c_fc.", "mlp.fc1."), ("mlp.c_proj.", "mlp.fc2.")]
+                    .iter()
+                    .find_map(|(a, b)| rest.strip_prefix(a).map(|r| format!("{b}{r}")))
+                    .unwrap_or_else(|| rest.to_string());
+                format!("{p}{renamed}")
+            }
+        };
+        out.insert(name, t);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

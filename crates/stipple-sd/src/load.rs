@@ -10,7 +10,10 @@ use stipple_math::Prediction;
 use stipple_nn::text::{HiddenAct, TextEncoder, TextEncoderConfig};
 use stipple_nn::{check_tensors, load_tensors, record_shapes};
 
-use crate::ldm::{clip_to_encoder, take_prefix, unet_to_diffusers, vae_to_diffusers, CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX};
+use crate::ldm::{
+    clip_to_encoder, open_clip_to_encoder, take_prefix, unet_to_diffusers, vae_to_diffusers, CLIP_PREFIX, OPEN_CLIP_PREFIX,
+    UNET_PREFIX, VAE_PREFIX,
+};
 use crate::{
     Architecture, AutoencoderKL, AutoencoderKLConfig, ClipTokenizer, SchedulerConfig, SdError, UNet2DConditionConfig,
     UNet2DConditionModel,
@@ -22,11 +25,15 @@ pub struct LoadOptions {
     /// A diffusers folder whose `unet/`, `vae/`, `text_encoder/` and `scheduler/` configs
     /// describe a single-file checkpoint (as diffusers' `from_single_file(config=…)`); its
     /// `tokenizer/` is used too when `tokenizer_dir` is not given. Without it a single file gets
-    /// the released SD 1.x configs. Ignored for folders.
+    /// the released configs of its architecture. Ignored for folders.
     pub config_dir: Option<PathBuf>,
     /// A folder with the CLIP tokenizer's `vocab.json` and `merges.txt`. For a single file the
     /// default is `config_dir/tokenizer`, else a `tokenizer/` folder beside the file.
     pub tokenizer_dir: Option<PathBuf>,
+    /// What the U-Net predicts, over the scheduler config's (or the default's). The tensor
+    /// names of an SD 2.x single file do not say whether it is the ε model (512 px base) or
+    /// the v model (768 px); without this a single SD 2.x file is taken as v-prediction.
+    pub prediction: Option<Prediction>,
 }
 
 /// The loaded parts of a checkpoint, before they become a pipeline.
@@ -59,6 +66,12 @@ pub(crate) fn load(path: &Path, options: &LoadOptions, device: &Device) -> Resul
     } else {
         load_single_file(path, options, device)
     }
+    .map(|mut parts| {
+        if let Some(p) = options.prediction {
+            parts.scheduler.prediction_type = p;
+        }
+        parts
+    })
 }
 
 /// Builds a network from `tensors` after checking names and shapes against what `build`
@@ -168,24 +181,36 @@ fn check_parts(path: &Path, tok: &ClipTokenizer, text: &TextEncoderConfig, unet:
     Ok(())
 }
 
-/// The released SD 1.x configs (diffusers' `v1-inference.yaml` conversion): U-Net 320–1280
-/// channels, 8 heads, CLIP ViT-L/14 text encoder, the KL-f8 autoencoder, ε-prediction.
-fn sd1_configs(in_channels: usize) -> Result<(UNet2DConditionConfig, AutoencoderKLConfig, TextEncoderConfig), SdError> {
-    let mut unet = UNet2DConditionConfig::from_json(r#"{"cross_attention_dim": 768}"#).map_err(SdError::Invalid)?;
+/// The configs of the released models, as diffusers converts `v1-inference.yaml` and
+/// `v2-inference(-v).yaml`: the KL-f8 autoencoder and a U-Net of 320–1280 channels for both;
+/// SD 1.x with 8 heads everywhere, 1×1-convolution projections and CLIP ViT-L/14 (12 layers
+/// of 768, quick GELU), ε-prediction; SD 2.x with 64-channel heads (5, 10, 20, 20), linear
+/// projections and OpenCLIP ViT-H/14 up to its penultimate layer (23 of 24 layers of 1024,
+/// GELU), v-prediction unless told otherwise.
+fn released_configs(arch: Architecture, in_channels: usize) -> Result<(UNet2DConditionConfig, AutoencoderKLConfig, TextEncoderConfig, SchedulerConfig), SdError> {
+    let sd2 = arch == Architecture::Sd2;
+    let unet_json = if sd2 {
+        r#"{"cross_attention_dim": 1024, "attention_head_dim": [5, 10, 20, 20], "use_linear_projection": true}"#
+    } else {
+        r#"{"cross_attention_dim": 768}"#
+    };
+    let mut unet = UNet2DConditionConfig::from_json(unet_json).map_err(SdError::Invalid)?;
     unet.in_channels = in_channels;
     let vae = AutoencoderKLConfig::from_json(r#"{"block_out_channels": [128, 256, 512, 512], "layers_per_block": 2}"#)
         .map_err(SdError::Invalid)?;
+    let (hidden, layers, act) = if sd2 { (1024, 23, HiddenAct::Gelu) } else { (768, 12, HiddenAct::QuickGelu) };
     let text = TextEncoderConfig {
         vocab_size: 49408,
-        hidden_size: 768,
-        intermediate_size: 3072,
-        num_hidden_layers: 12,
-        num_attention_heads: 12,
+        hidden_size: hidden,
+        intermediate_size: 4 * hidden,
+        num_hidden_layers: layers,
+        num_attention_heads: hidden / 64,
         max_position_embeddings: 77,
-        hidden_act: HiddenAct::QuickGelu,
+        hidden_act: act,
         layer_norm_eps: 1e-5,
     };
-    Ok((unet, vae, text))
+    let scheduler = SchedulerConfig::stable_diffusion(if sd2 { Prediction::VPrediction } else { Prediction::Epsilon });
+    Ok((unet, vae, text, scheduler))
 }
 
 fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Result<Parts, SdError> {
@@ -211,10 +236,7 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
             text_config(&dir.join("text_encoder").join("config.json"))?,
             config(&dir.join("scheduler").join("scheduler_config.json"), SchedulerConfig::from_json)?,
         ),
-        None => {
-            let (u, v, t) = sd1_configs(in_channels)?;
-            (u, v, t, SchedulerConfig::stable_diffusion(Prediction::Epsilon))
-        }
+        None => released_configs(architecture, in_channels)?,
     };
     let tokenizer_dir = options
         .tokenizer_dir
@@ -224,7 +246,7 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
     let tokenizer = ClipTokenizer::from_dir(&tokenizer_dir).map_err(|e| match e {
         SdError::MissingTokenizer { path, .. } => SdError::MissingTokenizer {
             path,
-            hint: "; a single file holds no tokenizer: give one, e.g. the tokenizer/ folder of any SD 1.x diffusers folder".into(),
+            hint: format!("; a single file holds no tokenizer: give one, e.g. the tokenizer/ folder of a {architecture} diffusers folder"),
         },
         other => other,
     })?;
@@ -234,7 +256,11 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
     let vae_t: HashMap<String, Tensor> = take_prefix(&mut tensors, VAE_PREFIX).into_iter().filter(|(k, _)| !k.starts_with("loss.")).collect();
     let vae_t = vae_to_diffusers(vae_t, &vae_cfg)?;
     let vae = build(vae_t, path, device, |vb| AutoencoderKL::new(vb, &vae_cfg))?;
-    let text_encoder = text_encoder(take_prefix(&mut tensors, CLIP_PREFIX), &text_cfg, path, device)?;
+    let text_t = match architecture {
+        Architecture::Sd2 => open_clip_to_encoder(take_prefix(&mut tensors, OPEN_CLIP_PREFIX), text_cfg.num_hidden_layers)?,
+        _ => take_prefix(&mut tensors, CLIP_PREFIX),
+    };
+    let text_encoder = text_encoder(text_t, &text_cfg, path, device)?;
     check_parts(path, &tokenizer, &text_cfg, &unet_cfg)?;
     Ok(Parts { architecture, tokenizer, text_encoder, unet, vae, scheduler })
 }

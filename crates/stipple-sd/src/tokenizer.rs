@@ -90,7 +90,14 @@ impl ClipTokenizer {
         ]);
         inner.with_normalizer(Some(normalizer)).map_err(|e| tok_err("normalizer", e))?;
         inner.with_pre_tokenizer(Some(pre));
-        inner.add_special_tokens([AddedToken::from(BOS, true), AddedToken::from(EOS, true)]).map_err(|e| tok_err("special tokens", e))?;
+        // The padding token is a special token too, as in transformers: SD 2.x's "!" is then
+        // matched anywhere in a prompt as its own token ("!!" → "!", "!"), which diffusers'
+        // SD 2.x pipelines feed the text encoder.
+        let mut special = vec![AddedToken::from(BOS, true), AddedToken::from(EOS, true)];
+        if pad != BOS && pad != EOS {
+            special.push(AddedToken::from(pad, true));
+        }
+        inner.add_special_tokens(special).map_err(|e| tok_err("special tokens", e))?;
         let id = |t: &str| inner.token_to_id(t).ok_or_else(|| SdError::Invalid(format!("CLIP tokenizer: the vocabulary has no {t:?} token")));
         let (bos, eos, pad) = (id(BOS)?, id(EOS)?, id(pad)?);
         Ok(Self { inner, bos, eos, pad })

@@ -95,7 +95,7 @@ fn four_euler_steps_with_guidance_match_diffusers() {
 
 #[test]
 fn single_file_gives_the_same_model() {
-    let options = LoadOptions { config_dir: Some(folder()), tokenizer_dir: None };
+    let options = LoadOptions { config_dir: Some(folder()), ..Default::default() };
     let sd = SdPipeline::load_with(&single_file(), &options, &Device::Cpu).unwrap();
     assert_eq!(sd.architecture, stipple_sd::Architecture::Sd1);
     let g = goldens();

@@ -65,14 +65,14 @@ fn other_generations_are_named_and_refused() {
     let dir = tempfile::tempdir().unwrap();
     let unet = "model.diffusion_model.input_blocks.0.0.weight";
     for (keys, arch) in [
-        (vec![unet, "cond_stage_model.model.ln_final.weight"], Architecture::Sd2),
+        (vec![unet, "conditioner.embedders.0.model.ln_final.weight"], Architecture::SdxlRefiner),
         (vec![unet, "conditioner.embedders.0.transformer.x", "conditioner.embedders.1.model.ln_final.weight"], Architecture::SdxlBase),
     ] {
         let file = dir.path().join("ckpt.safetensors");
         save(&file, &keys);
         let e = load(&file).err().unwrap();
         assert!(matches!(&e, SdError::Unsupported { arch: a, .. } if *a == arch), "{e}");
-        assert!(e.to_string().contains(arch.name()) && e.to_string().contains("Stable Diffusion 1.x"), "{e}");
+        assert!(e.to_string().contains(arch.name()) && e.to_string().contains("Stable Diffusion 1.x, Stable Diffusion 2.x"), "{e}");
     }
 }
 
@@ -115,7 +115,7 @@ fn wrong_shaped_tensor_is_named() {
 fn single_file_that_does_not_fit_the_sd1_configs() {
     // Without config_dir a single file gets the released SD 1.x sizes: the tiny model's
     // tensors do not fit them, and the message lists the mismatch.
-    let options = LoadOptions { config_dir: None, tokenizer_dir: Some(folder().join("tokenizer")) };
+    let options = LoadOptions { tokenizer_dir: Some(folder().join("tokenizer")), ..Default::default() };
     let e = SdPipeline::load_with(&single_file(), &options, &Device::Cpu).err().unwrap();
     assert!(matches!(&e, SdError::Weights(NnError::WeightsMismatch { details, .. }) if details.contains("missing")), "{e}");
 }

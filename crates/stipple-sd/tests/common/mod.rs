@@ -22,14 +22,33 @@ pub fn single_file() -> PathBuf {
     repo().join("tests/fixtures/sd/tiny-sd15.safetensors")
 }
 
-/// `goldens.safetensors`: diffusers' / transformers' outputs (f32).
+/// The tiny SD 2.x-shaped diffusers folder and its single file.
+pub fn folder_sd2() -> PathBuf {
+    repo().join("tests/fixtures/sd/tiny-sd2")
+}
+
+pub fn single_file_sd2() -> PathBuf {
+    repo().join("tests/fixtures/sd/tiny-sd2.safetensors")
+}
+
+/// `goldens.safetensors`: diffusers' / transformers' outputs (f32) for the SD 1.x fixture.
 pub fn goldens() -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(repo().join("tests/reference/sd/goldens.safetensors"), &Device::Cpu).unwrap()
+    goldens_named("goldens")
 }
 
 /// `goldens.json`: prompts, token ids and the pipeline's schedule.
 pub fn meta() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(repo().join("tests/reference/sd/goldens.json")).unwrap()).unwrap()
+    meta_named("goldens")
+}
+
+/// `tests/reference/sd/{name}.safetensors`.
+pub fn goldens_named(name: &str) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(repo().join(format!("tests/reference/sd/{name}.safetensors")), &Device::Cpu).unwrap()
+}
+
+/// `tests/reference/sd/{name}.json`.
+pub fn meta_named(name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(repo().join(format!("tests/reference/sd/{name}.json"))).unwrap()).unwrap()
 }
 
 /// max |a − b| over all elements (shapes must match).
