@@ -31,6 +31,7 @@ mod error;
 pub mod ldm;
 mod load;
 mod pipeline;
+pub mod prompt;
 mod scheduler;
 mod tokenizer;
 mod unet;

@@ -7,6 +7,7 @@ use stipple_math::DiscreteSchedule;
 use stipple_nn::text::TextEncoder;
 
 use crate::load::{load, LoadOptions};
+use crate::prompt::prompt_chunks;
 use crate::{Architecture, AutoencoderKL, ClipTokenizer, SchedulerConfig, SdDenoiser, SdError, UNet2DConditionModel};
 
 /// A Stable Diffusion checkpoint: tokenizer, text encoder, U-Net, autoencoder and the
@@ -62,6 +63,43 @@ impl SdPipeline {
     /// through the final LayerNorm).
     pub fn encode_prompt(&self, prompts: &[&str], clip_skip: usize) -> Result<Tensor, SdError> {
         Ok(self.text_encoder.forward_skip(&self.token_ids(prompts)?, clip_skip)?)
+    }
+
+    /// The text conditioning of one prompt in the web UI's syntax: emphasis `(word:1.2)`,
+    /// `(word)`, `[word]`, `BREAK`, and any length, as chunks of 75 tokens each encoded on its
+    /// own and concatenated, `(1, 77·chunks, dim)`. Each chunk's states are multiplied by
+    /// their tokens' weights and rescaled to the chunk's unweighted mean (the web UI's
+    /// "Original" emphasis, `sd_emphasis.EmphasisOriginal`). `clip_skip` as in
+    /// [`SdPipeline::encode_prompt`].
+    pub fn encode_prompt_weighted(&self, prompt: &str, clip_skip: usize) -> Result<Tensor, SdError> {
+        let len = self.text_encoder.config().max_position_embeddings;
+        let mut rows = Vec::new();
+        for chunk in prompt_chunks(&self.tokenizer, prompt, len - 2)? {
+            let ids = Tensor::from_vec(chunk.ids, (1, len), &self.device)?;
+            let z = self.text_encoder.forward_skip(&ids, clip_skip)?;
+            let w = Tensor::from_vec(chunk.weights, (1, len, 1), &self.device)?;
+            let weighted = z.broadcast_mul(&w)?;
+            let rescale = (z.mean_all()? / weighted.mean_all()?)?;
+            rows.push(weighted.broadcast_mul(&rescale)?);
+        }
+        Ok(Tensor::cat(&rows, 1)?)
+    }
+
+    /// [`SdPipeline::encode_prompt_weighted`] of a prompt and its negative, the shorter one
+    /// extended by chunks of the empty prompt so both have as many tokens (as the web UI does
+    /// for one batched guidance call).
+    pub fn encode_prompt_pair(&self, prompt: &str, negative: &str, clip_skip: usize) -> Result<(Tensor, Tensor), SdError> {
+        let (c, u) = (self.encode_prompt_weighted(prompt, clip_skip)?, self.encode_prompt_weighted(negative, clip_skip)?);
+        let (nc, nu) = (c.dim(1)?, u.dim(1)?);
+        if nc == nu {
+            return Ok((c, u));
+        }
+        let empty = self.encode_prompt_weighted("", clip_skip)?;
+        let extend = |t: &Tensor, by: usize| -> Result<Tensor, SdError> {
+            let pad = empty.repeat((1, by / empty.dim(1)?, 1))?;
+            Ok(Tensor::cat(&[t, &pad], 1)?)
+        };
+        Ok(if nc > nu { (c, extend(&u, nc - nu)?) } else { (extend(&c, nu - nc)?, u) })
     }
 
     /// The model's discrete training schedule (σ for the samplers' schedules).

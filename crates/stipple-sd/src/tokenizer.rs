@@ -119,6 +119,26 @@ impl ClipTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The id of a vocabulary entry (`",</w>"`, …).
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// `[BOS, ids…, EOS, PAD…]` of `chunk + 2` positions with `weights` for `ids` and 1 for
+    /// the rest (`ids.len() ≤ chunk`).
+    pub(crate) fn frame(&self, ids: Vec<u32>, weights: Vec<f32>, chunk: usize) -> crate::prompt::Chunk {
+        let mut row = Vec::with_capacity(chunk + 2);
+        row.push(self.bos);
+        row.extend(ids);
+        row.push(self.eos);
+        row.resize(chunk + 2, self.pad);
+        let mut w = Vec::with_capacity(chunk + 2);
+        w.push(1.0);
+        w.extend(weights);
+        w.resize(chunk + 2, 1.0);
+        crate::prompt::Chunk { ids: row, weights: w }
+    }
+
     /// `[BOS, tokens…, EOS, PAD…]`, exactly `length` ids; tokens beyond `length − 2` are cut
     /// (diffusers' `tokenizer(…, padding="max_length", truncation=True)`).
     pub fn encode(&self, text: &str, length: usize) -> Result<Vec<u32>, SdError> {
