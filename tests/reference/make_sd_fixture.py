@@ -24,7 +24,8 @@ weights in the original CompVis layout, f16: `model.diffusion_model.*`,
 diffusers' `from_single_file`; and tests/reference/sd/goldens.{json,safetensors}:
 token ids, text-encoder hidden states (last, and penultimate + final LayerNorm = clip skip 2),
 one U-Net call, VAE decode and encode (mean), and a 4-step Euler pipeline run with guidance
-7.5 and a negative prompt from fixed latents.
+7.5 and a negative prompt from fixed latents; VAE encode's std and a 4-step img2img run at
+strength 0.5 from an RGB image with the two normal draws it made.
 
 `make_sd2` does the same for an SD 2.x-shaped model (linear transformer projections, one head
 count per level, GELU text encoder, v-prediction, padding token "!", the first 2,000 of CLIP's
@@ -40,7 +41,8 @@ from importlib.resources import files
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline,
+                       UNet2DConditionModel)
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -303,6 +305,25 @@ def main():
         meta["pipeline.timesteps"] = pipe.scheduler.timesteps.tolist()
         meta["pipeline.sigmas"] = pipe.scheduler.sigmas.tolist()
         meta["pipeline.init_noise_sigma"] = float(pipe.scheduler.init_noise_sigma)
+
+        # 6. img2img from an RGB image at strength 0.5: diffusers samples the latent
+        # distribution (mean + std·a) and noises it (+ σ·b) with two draws of the generator,
+        # recorded here as a and b; the run is repeated from those latents to prove it.
+        img2img = StableDiffusionImg2ImgPipeline(**pipe.components)
+        init = torch.rand(1, 3, 32, 32, generator=gen)
+        run2 = dict(prompt=PROMPT, negative_prompt=NEGATIVE, num_inference_steps=4, guidance_scale=7.5, strength=0.5)
+        out = img2img(image=init, generator=torch.Generator().manual_seed(7), output_type="latent", **run2).images
+        draws = torch.Generator().manual_seed(7)
+        a, b = torch.randn(1, 4, 16, 16, generator=draws), torch.randn(1, 4, 16, 16, generator=draws)
+        dist = vae.encode(init * 2 - 1).latent_dist
+        z0 = (dist.mean + dist.std * a) * vae.config.scaling_factor
+        skip = torch.Generator().manual_seed(7)
+        torch.randn(1, 4, 16, 16, generator=skip)
+        again = img2img(image=z0, generator=skip, output_type="latent", **run2).images
+        assert torch.equal(out, again)
+        g["img2img.image"], g["img2img.sample_noise"], g["img2img.noise"] = init, a, b
+        g["img2img.final_latents"] = out
+        g["vae.encoded_std"] = vae.encode(img).latent_dist.std
 
         # The single file loads back in diffusers (configs from the folder) to the same outputs.
         single = StableDiffusionPipeline.from_single_file(SINGLE, config=FOLDER, local_files_only=True,

@@ -139,4 +139,15 @@ impl SdPipeline {
         let z = self.vae.encode(&((images * 2.0)? - 1.0)?)?;
         Ok((z * self.vae.scaling_factor())?)
     }
+
+    /// Latents of images in [0, 1] sampled from the latent distribution with the standard
+    /// normal draw `eps`: `(mean + σ·eps) · scaling_factor` (diffusers' img2img,
+    /// `retrieve_latents(…, sample_mode="sample")`).
+    ///
+    /// # Shapes
+    /// `images`: `(B, 3, H, W)`; `eps`: `(B, 4, H/8, W/8)`; returns `(B, 4, H/8, W/8)`.
+    pub fn encode_images_sampled(&self, images: &Tensor, eps: &Tensor) -> Result<Tensor, SdError> {
+        let (mean, std) = self.vae.encode_distribution(&((images * 2.0)? - 1.0)?)?;
+        Ok(((mean + (std * eps)?)? * self.vae.scaling_factor())?)
+    }
 }

@@ -306,6 +306,23 @@ impl AutoencoderKL {
         moments.narrow(1, 0, self.cfg.latent_channels)
     }
 
+    /// Mean and standard deviation of the latent distribution `q(z | x)`: the channels of
+    /// `quant_conv`'s output are `[mean, log σ²]`, log σ² clamped to [−30, 20], σ = exp(½ log σ²)
+    /// (diffusers `DiagonalGaussianDistribution`; Kingma & Welling 2014, the reparameterised
+    /// sample is `mean + σ·ε`).
+    ///
+    /// # Shapes
+    /// As [`AutoencoderKL::encode`], twice.
+    pub fn encode_distribution(&self, image: &Tensor) -> Result<(Tensor, Tensor)> {
+        let mut moments = self.encoder.forward(image)?;
+        if let Some(q) = &self.quant_conv {
+            moments = q.forward(&moments)?;
+        }
+        let l = self.cfg.latent_channels;
+        let logvar = moments.narrow(1, l, l)?.clamp(-30f32, 20f32)?;
+        Ok((moments.narrow(1, 0, l)?, (logvar * 0.5)?.exp()?))
+    }
+
     /// The image of latents `z` (diffusers `decode(z).sample`), not clamped.
     ///
     /// # Shapes

@@ -62,6 +62,28 @@ fn vae_decode_and_encode_match_diffusers() {
     let g = goldens();
     assert_close("VAE decode", &sd.vae.decode(&g["vae.latents"]).unwrap(), &g["vae.decoded"], 1e-5);
     assert_close("VAE encode mean", &sd.vae.encode(&g["vae.image"]).unwrap(), &g["vae.encoded_mean"], 1e-5);
+    let (mean, std) = sd.vae.encode_distribution(&g["vae.image"]).unwrap();
+    assert_eq!(max_abs_diff(&mean, &sd.vae.encode(&g["vae.image"]).unwrap()), 0.0);
+    assert_close("VAE encode std", &std, &g["vae.encoded_std"], 1e-5);
+}
+
+/// diffusers' `StableDiffusionImg2ImgPipeline` at strength 0.5 of 4 Euler steps (leading):
+/// the latents sampled from the VAE's distribution, noised to the σ of the third of the four
+/// steps, and the last two steps, with Stipple's `euler` over the tail of the σ schedule.
+#[test]
+fn img2img_at_half_strength_matches_diffusers() {
+    let sd = pipeline();
+    let (g, m) = (goldens(), meta());
+    let cond = sd.encode_prompt(&[m["prompt"].as_str().unwrap()], 1).unwrap();
+    let uncond = sd.encode_prompt(&[m["negative_prompt"].as_str().unwrap()], 1).unwrap();
+    let z0 = sd.encode_images_sampled(&g["img2img.image"], &g["img2img.sample_noise"]).unwrap();
+    let all = SigmaSchedule::Leading.build(&sd.schedule(), 4, sd.scheduler.steps_offset).unwrap();
+    // diffusers: init_timestep = int(steps · strength) = 2, so the first 4 − 2 steps are skipped.
+    let tail = stipple_sample::Sigmas::new(all.as_slice()[2..].to_vec()).unwrap();
+    let x = (&z0 + (&g["img2img.noise"] * tail.first()).unwrap()).unwrap();
+    let mut d = sd.denoiser(cond, Some(uncond), 7.5);
+    let latents = euler(&mut d, TensorLatent(x), &tail, &mut ()).unwrap().0;
+    assert_close("img2img latents", &latents, &g["img2img.final_latents"], 1e-4);
 }
 
 /// diffusers' `StableDiffusionPipeline` with `EulerDiscreteScheduler` (leading spacing,
