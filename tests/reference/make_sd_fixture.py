@@ -32,6 +32,10 @@ count per level, GELU text encoder, v-prediction, padding token "!", the first 2
 merges): tests/fixtures/sd/tiny-sd2/, tests/fixtures/sd/tiny-sd2.safetensors (text encoder in
 OpenCLIP's layout, `cond_stage_model.model.*`, with one residual block more than the encoder
 runs, as SD 2.x files hold) and tests/reference/sd/goldens-sd2.{json,safetensors}.
+
+`released_names` writes tests/reference/sd/released-names.json: the tensor names and shapes of
+the released SD 1.5 and SD 2.1 single files (all 24 OpenCLIP blocks for SD 2.1), checked with
+diffusers' own converters, for the name-mapping tests of the real layouts.
 """
 import gzip
 import shutil
@@ -43,6 +47,7 @@ import numpy as np
 import torch
 from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline,
                        UNet2DConditionModel)
+from diffusers.loaders import single_file_utils as s
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -469,6 +474,52 @@ def make_sd2():
     shutil.rmtree(build)
 
 
+# --- tensor names of the released SD 1.5 and SD 2.1 single files -------------------------
+
+RELEASED = {
+    "sd15": dict(unet=dict(cross_attention_dim=768), text=dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                                                intermediate_size=3072, hidden_act="quick_gelu")),
+    "sd21": dict(unet=dict(cross_attention_dim=1024, attention_head_dim=[5, 10, 20, 20], use_linear_projection=True),
+                 text=dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                           hidden_act="gelu")),
+}
+
+
+def released_names():
+    """The original-layout tensor names (and shapes) of the released SD 1.5 and SD 2.1 files,
+    made with the writers above on the real configs (on torch's meta device: no weights) and
+    proved by diffusers' own converters, which map them back to diffusers' names."""
+    out = {}
+    for name, cfg in RELEASED.items():
+        with torch.device("meta"):
+            unet = UNet2DConditionModel(**cfg["unet"])
+            vae = AutoencoderKL(block_out_channels=[128, 256, 512, 512], layers_per_block=2, latent_channels=4,
+                                down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4)
+            text = CLIPTextModel(CLIPTextConfig(vocab_size=49408, max_position_embeddings=77, **cfg["text"]))
+        u = unet_to_ldm(unet.state_dict(), unet.config)
+        assert set(s.convert_ldm_unet_checkpoint(u, unet.config)) == set(unet.state_dict())
+        v = vae_to_ldm(vae.state_dict(), vae.config)
+        assert set(s.convert_ldm_vae_checkpoint(v, vae.config)) == set(vae.state_dict())
+        if name == "sd15":
+            t = {"cond_stage_model.transformer." + ("" if k.startswith("text_model.") else "text_model.") + k: x
+                 for k, x in text.state_dict().items()}
+        else:
+            layers = text.config.num_hidden_layers
+            t = clip_to_open_clip(text, {k.split(".", 3)[3]: x for k, x in text.state_dict().items()
+                                         if ".encoder.layers.23." in "." + k.removeprefix("text_model.")})
+            t = {k: x for k, x in t.items() if f".resblocks.{layers}." not in k}  # the writer's extra block
+            with torch.device("meta"):
+                text23 = CLIPTextModel(CLIPTextConfig(vocab_size=49408, max_position_embeddings=77,
+                                                      **{**cfg["text"], "num_hidden_layers": 23}))
+            got = set(s.convert_open_clip_checkpoint(text23, t))
+            want = {k.removeprefix("text_model.") for k in text.state_dict()} - {"embeddings.position_ids"}
+            assert {k.removeprefix("text_model.") for k in got} >= {k for k in want if ".layers.23." not in k}
+        out[name] = {k: list(x.shape) for k, x in {**u, **v, **t}.items()}
+    with open(os.path.join(GOLDENS, "released-names.json"), "w") as f:
+        json.dump(out, f, indent=0, sort_keys=True)
+
+
 if __name__ == "__main__":
     main()
     make_sd2()
+    released_names()

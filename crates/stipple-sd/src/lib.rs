@@ -26,6 +26,7 @@
 //! [`ClipTokenizer`]; their configs read diffusers' `config.json` keys.
 
 mod architecture;
+mod configs;
 mod denoiser;
 mod error;
 pub mod ldm;
@@ -39,6 +40,7 @@ mod unet_config;
 mod vae;
 
 pub use architecture::Architecture;
+pub use configs::SdConfigs;
 pub use denoiser::{GuidedUNet, SdDenoiser};
 pub use error::SdError;
 pub use load::LoadOptions;

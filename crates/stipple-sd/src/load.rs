@@ -14,10 +14,8 @@ use crate::ldm::{
     clip_to_encoder, open_clip_to_encoder, take_prefix, unet_to_diffusers, vae_to_diffusers, CLIP_PREFIX, OPEN_CLIP_PREFIX,
     UNET_PREFIX, VAE_PREFIX,
 };
-use crate::{
-    Architecture, AutoencoderKL, AutoencoderKLConfig, ClipTokenizer, SchedulerConfig, SdError, UNet2DConditionConfig,
-    UNet2DConditionModel,
-};
+use crate::configs::text_config;
+use crate::{Architecture, AutoencoderKL, ClipTokenizer, SchedulerConfig, SdConfigs, SdError, UNet2DConditionConfig, UNet2DConditionModel};
 
 /// Where a checkpoint's parts come from, besides the checkpoint itself.
 #[derive(Debug, Clone, Default)]
@@ -111,14 +109,6 @@ fn weights_file(dir: &Path, stem: &str) -> Result<PathBuf, SdError> {
     Err(SdError::NotACheckpoint { path: dir.to_path_buf(), reason })
 }
 
-fn config<T>(path: &Path, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, SdError> {
-    parse(&read(path)?).map_err(|m| SdError::config(path, m))
-}
-
-fn text_config(path: &Path) -> Result<TextEncoderConfig, SdError> {
-    TextEncoderConfig::from_hf_json(&read(path)?).map_err(|e| SdError::config(path, e.to_string()))
-}
-
 /// The architecture of a diffusers folder, from its pipeline class and text encoder.
 fn folder_architecture(dir: &Path) -> Result<Architecture, SdError> {
     let index_path = dir.join("model_index.json");
@@ -150,10 +140,7 @@ fn load_folder(dir: &Path, device: &Device) -> Result<Parts, SdError> {
     if !Architecture::SUPPORTED.contains(&architecture) {
         return Err(unsupported(dir, architecture));
     }
-    let unet_cfg = config(&dir.join("unet").join("config.json"), UNet2DConditionConfig::from_json)?;
-    let vae_cfg = config(&dir.join("vae").join("config.json"), AutoencoderKLConfig::from_json)?;
-    let text_cfg = text_config(&dir.join("text_encoder").join("config.json"))?;
-    let scheduler = config(&dir.join("scheduler").join("scheduler_config.json"), SchedulerConfig::from_json)?;
+    let SdConfigs { unet: unet_cfg, vae: vae_cfg, text_encoder: text_cfg, scheduler } = SdConfigs::from_folder(dir)?;
     let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer"))?;
 
     let path = weights_file(&dir.join("unet"), "diffusion_pytorch_model")?;
@@ -181,38 +168,6 @@ fn check_parts(path: &Path, tok: &ClipTokenizer, text: &TextEncoderConfig, unet:
     Ok(())
 }
 
-/// The configs of the released models, as diffusers converts `v1-inference.yaml` and
-/// `v2-inference(-v).yaml`: the KL-f8 autoencoder and a U-Net of 320–1280 channels for both;
-/// SD 1.x with 8 heads everywhere, 1×1-convolution projections and CLIP ViT-L/14 (12 layers
-/// of 768, quick GELU), ε-prediction; SD 2.x with 64-channel heads (5, 10, 20, 20), linear
-/// projections and OpenCLIP ViT-H/14 up to its penultimate layer (23 of 24 layers of 1024,
-/// GELU), v-prediction unless told otherwise.
-fn released_configs(arch: Architecture, in_channels: usize) -> Result<(UNet2DConditionConfig, AutoencoderKLConfig, TextEncoderConfig, SchedulerConfig), SdError> {
-    let sd2 = arch == Architecture::Sd2;
-    let unet_json = if sd2 {
-        r#"{"cross_attention_dim": 1024, "attention_head_dim": [5, 10, 20, 20], "use_linear_projection": true}"#
-    } else {
-        r#"{"cross_attention_dim": 768}"#
-    };
-    let mut unet = UNet2DConditionConfig::from_json(unet_json).map_err(SdError::Invalid)?;
-    unet.in_channels = in_channels;
-    let vae = AutoencoderKLConfig::from_json(r#"{"block_out_channels": [128, 256, 512, 512], "layers_per_block": 2}"#)
-        .map_err(SdError::Invalid)?;
-    let (hidden, layers, act) = if sd2 { (1024, 23, HiddenAct::Gelu) } else { (768, 12, HiddenAct::QuickGelu) };
-    let text = TextEncoderConfig {
-        vocab_size: 49408,
-        hidden_size: hidden,
-        intermediate_size: 4 * hidden,
-        num_hidden_layers: layers,
-        num_attention_heads: hidden / 64,
-        max_position_embeddings: 77,
-        hidden_act: act,
-        layer_norm_eps: 1e-5,
-    };
-    let scheduler = SchedulerConfig::stable_diffusion(if sd2 { Prediction::VPrediction } else { Prediction::Epsilon });
-    Ok((unet, vae, text, scheduler))
-}
-
 fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Result<Parts, SdError> {
     let mut tensors = load_tensors(path, device).map_err(|e| match e {
         stipple_nn::NnError::NotSafetensors { reason, .. } => SdError::NotACheckpoint {
@@ -229,15 +184,11 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
         return Err(unsupported(path, architecture));
     }
     let in_channels = tensors.get(&format!("{UNET_PREFIX}input_blocks.0.0.weight")).map_or(4, |t| t.dims().get(1).copied().unwrap_or(4));
-    let (unet_cfg, vae_cfg, text_cfg, scheduler) = match &options.config_dir {
-        Some(dir) => (
-            config(&dir.join("unet").join("config.json"), UNet2DConditionConfig::from_json)?,
-            config(&dir.join("vae").join("config.json"), AutoencoderKLConfig::from_json)?,
-            text_config(&dir.join("text_encoder").join("config.json"))?,
-            config(&dir.join("scheduler").join("scheduler_config.json"), SchedulerConfig::from_json)?,
-        ),
-        None => released_configs(architecture, in_channels)?,
+    let configs = match &options.config_dir {
+        Some(dir) => SdConfigs::from_folder(dir)?,
+        None => SdConfigs::released(architecture, in_channels)?,
     };
+    let SdConfigs { unet: unet_cfg, vae: vae_cfg, text_encoder: text_cfg, scheduler } = configs;
     let tokenizer_dir = options
         .tokenizer_dir
         .clone()
