@@ -46,10 +46,10 @@ from importlib.resources import files
 import numpy as np
 import torch
 from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline,
-                       UNet2DConditionModel)
+                       StableDiffusionXLPipeline, UNet2DConditionModel)
 from diffusers.loaders import single_file_utils as s
 from safetensors.torch import load_file, save_file
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 FIXTURES = "tests/fixtures/sd"
 FOLDER = os.path.join(FIXTURES, "tiny-sd15")
@@ -519,7 +519,87 @@ def released_names():
         json.dump(out, f, indent=0, sort_keys=True)
 
 
+# --- SDXL: two text encoders, pooled text embeddings, size conditioning -------------------
+
+FOLDER_XL = os.path.join(FIXTURES, "tiny-sdxl")
+
+
+def make_sdxl():
+    """An SDXL-shaped model: CLIP (quick GELU) and OpenCLIP-like (GELU, with projection) text
+    encoders whose penultimate states are concatenated, the second one's projected pooled state
+    and the six size numbers as `text_time` additional conditioning, 1 and 2 transformer blocks
+    per level."""
+    build = os.path.join(FIXTURES, "tokenizer-build-xl")
+    tokenizer = clip_tokenizer(build, n_merges=2000)
+    tokenizer_2 = CLIPTokenizer(os.path.join(build, "vocab.json"), os.path.join(build, "merges.txt"), model_max_length=77,
+                                pad_token="!")
+    vocab = len(tokenizer)
+    torch.manual_seed(4)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=4, transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=6 * 4 + 8,
+        cross_attention_dim=16, norm_num_groups=4,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[8, 16], in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+        norm_num_groups=4, sample_size=16, scaling_factor=0.13025,
+    )
+    common = dict(vocab_size=vocab, hidden_size=8, intermediate_size=20, num_hidden_layers=3, num_attention_heads=2,
+                  max_position_embeddings=77, layer_norm_eps=1e-5, bos_token_id=vocab - 2, eos_token_id=vocab - 1)
+    text_encoder = CLIPTextModel(CLIPTextConfig(hidden_act="quick_gelu", pad_token_id=vocab - 1, **common))
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(hidden_act="gelu", pad_token_id=0, projection_dim=8, **common))
+    with torch.no_grad():
+        for m in (unet, vae, text_encoder, text_encoder_2):
+            for name, p in m.named_parameters():
+                if "norm" in name:
+                    p.add_(0.1 * torch.randn_like(p))
+    for m in (unet, vae, text_encoder, text_encoder_2):
+        round_weights(m)
+        m.eval()
+    scheduler = EulerDiscreteScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        prediction_type="epsilon", timestep_spacing="leading", steps_offset=1,
+    )
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
+                                     tokenizer_2=tokenizer_2, unet=unet, scheduler=scheduler)
+    pipe.save_pretrained(FOLDER_XL, safe_serialization=True)
+    for name in ("tokenizer", "tokenizer_2"):
+        tok_dir = os.path.join(FOLDER_XL, name)
+        os.remove(os.path.join(tok_dir, "tokenizer.json"))
+        for f in ("vocab.json", "merges.txt"):
+            shutil.copy(os.path.join(build, f), os.path.join(tok_dir, f))
+    shutil.rmtree(build)
+
+    g, meta = {}, {"prompt": PROMPT, "negative_prompt": NEGATIVE}
+    with torch.no_grad():
+        c, u, pc, pu = pipe.encode_prompt(PROMPT, device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=True,
+                                          negative_prompt=NEGATIVE)
+        g["text.cond"], g["text.uncond"], g["text.pooled_cond"], g["text.pooled_uncond"] = c, u, pc, pu
+        gen = torch.Generator().manual_seed(5)
+        x, ctx = torch.randn(2, 4, 8, 8, generator=gen), torch.randn(2, 77, 16, generator=gen)
+        pooled, t = torch.randn(2, 8, generator=gen), torch.tensor([999.0, 10.5])
+        time_ids = torch.tensor([[16.0, 16, 0, 0, 16, 16], [32.0, 24, 4, 2, 16, 16]])
+        g["unet.sample"], g["unet.encoder_hidden_states"], g["unet.timesteps"] = x, ctx, t
+        g["unet.text_embeds"], g["unet.time_ids"] = pooled, time_ids
+        g["unet.out"] = unet(x, t, encoder_hidden_states=ctx,
+                             added_cond_kwargs={"text_embeds": pooled, "time_ids": time_ids}).sample
+        latents = torch.randn(1, 4, 8, 8, generator=gen)
+        g["pipeline.latents"] = latents
+        run = dict(prompt=PROMPT, negative_prompt=NEGATIVE, num_inference_steps=4, guidance_scale=7.5,
+                   height=16, width=16, latents=latents.clone())
+        g["pipeline.final_latents"] = pipe(**run, output_type="latent").images
+        # SDXL's VAE runs in f32 here; diffusers' default `force_upcast` changes nothing in f32.
+        g["pipeline.image"] = torch.from_numpy(pipe(**run, output_type="np").images).permute(0, 3, 1, 2)
+    save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens-sdxl.safetensors"))
+    with open(os.path.join(GOLDENS, "goldens-sdxl.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+
+
 if __name__ == "__main__":
     main()
     make_sd2()
     released_names()
+    make_sdxl()

@@ -9,29 +9,55 @@
 //! fixed σ equals combining the denoised estimates since `D` is affine in the output. Both
 //! branches run as one batched call.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use stipple_math::{DiscreteSchedule, Prediction};
 use stipple_nn::TensorLatent;
 use stipple_sample::{BoxError, Denoiser, Network, Preconditioned};
 
-use crate::UNet2DConditionModel;
+use crate::{default_time_ids, AddedCond, Conditioning, UNet2DConditionModel};
 
 /// The U-Net with its text conditioning: the raw network `F(c_in·x, t)` of the denoiser.
 pub struct GuidedUNet<'a> {
     unet: &'a UNet2DConditionModel,
-    /// `(1 or B, tokens, dim)` states of the prompt.
-    cond: Tensor,
-    /// `(1 or B, tokens, dim)` states of the negative prompt; `None` = no guidance.
-    uncond: Option<Tensor>,
+    /// The prompt's conditioning, batch 1 or B.
+    cond: Conditioning,
+    /// The negative prompt's; `None` = no guidance.
+    uncond: Option<Conditioning>,
     scale: f64,
+    /// Image pixels per latent pixel (for SDXL's size conditioning).
+    pixels_per_latent: usize,
 }
 
-/// `states` repeated to `b` rows when it has one.
-fn batch(states: &Tensor, b: usize) -> candle_core::Result<Tensor> {
-    match states.dim(0)? {
-        n if n == b => Ok(states.clone()),
-        1 => states.repeat((b, 1, 1)),
-        n => candle_core::bail!("text states have batch {n}, the latents {b} (give 1 or {b} prompts)"),
+/// `t` repeated along its first axis to `b` rows when it has one.
+fn batch(t: &Tensor, b: usize) -> candle_core::Result<Tensor> {
+    match t.dim(0)? {
+        n if n == b => Ok(t.clone()),
+        1 => {
+            let mut reps = vec![1; t.rank()];
+            reps[0] = b;
+            t.repeat(reps)
+        }
+        n => candle_core::bail!("text conditioning has batch {n}, the latents {b} (give 1 or {b} prompts)"),
+    }
+}
+
+impl GuidedUNet<'_> {
+    /// One U-Net call on `x` with the conditionings `parts` stacked along the batch.
+    fn call(&self, x: &Tensor, t: f32, parts: &[&Conditioning]) -> candle_core::Result<Tensor> {
+        let (b, _, h, w) = x.dims4()?;
+        let per = b / parts.len();
+        let ctx = parts.iter().map(|c| batch(&c.context, per)).collect::<candle_core::Result<Vec<_>>>()?;
+        let timesteps = Tensor::full(t, b, x.device())?;
+        let pooled: Option<Vec<Tensor>> = parts.iter().map(|c| c.pooled.as_ref().map(|p| batch(p, per))).collect::<Option<candle_core::Result<Vec<_>>>>().transpose()?;
+        let added = match pooled {
+            Some(p) => {
+                let f = self.pixels_per_latent;
+                let time_ids = default_time_ids(b, h * f, w * f, x.device()).map_err(candle_core::Error::wrap)?;
+                Some(AddedCond { text_embeds: Tensor::cat(&p, 0)?, time_ids })
+            }
+            None => None,
+        };
+        self.unet.forward_added(x, &timesteps, &Tensor::cat(&ctx, 0)?, added.as_ref())
     }
 }
 
@@ -41,18 +67,14 @@ impl Network<TensorLatent> for GuidedUNet<'_> {
     fn predict(&mut self, x_in: &TensorLatent, c_noise: f64) -> Result<TensorLatent, BoxError> {
         let x = &x_in.0;
         let b = x.dim(0)?;
-        let cond = batch(&self.cond, b)?;
-        let call = |x: &Tensor, ctx: &Tensor| -> candle_core::Result<Tensor> {
-            let t = Tensor::full(c_noise as f32, x.dim(0)?, x.device())?.to_dtype(DType::F32)?;
-            self.unet.forward(x, &t, ctx)
-        };
+        let t = c_noise as f32;
         let out = match &self.uncond {
             Some(uncond) if self.scale != 1.0 => {
-                let both = call(&Tensor::cat(&[x, x], 0)?, &Tensor::cat(&[&cond, &batch(uncond, b)?], 0)?)?;
+                let both = self.call(&Tensor::cat(&[x, x], 0)?, t, &[&self.cond, uncond])?;
                 let (c, u) = (both.narrow(0, 0, b)?, both.narrow(0, b, b)?);
                 (&u + ((&c - &u)? * self.scale)?)?
             }
-            _ => call(x, &cond)?,
+            _ => self.call(x, t, &[&self.cond])?,
         };
         Ok(TensorLatent(out))
     }
@@ -64,17 +86,19 @@ pub struct SdDenoiser<'a> {
 }
 
 impl<'a> SdDenoiser<'a> {
-    /// `cond`/`uncond`: text states of the prompt and of the negative prompt (the empty
-    /// prompt for plain guidance; `None` for none); `scale`: the guidance scale s.
+    /// `cond`/`uncond`: conditioning of the prompt and of the negative prompt (the empty
+    /// prompt for plain guidance; `None` for none); `scale`: the guidance scale s;
+    /// `pixels_per_latent`: the autoencoder's size ratio (SDXL's size conditioning).
     pub fn new(
         unet: &'a UNet2DConditionModel,
         schedule: DiscreteSchedule,
         prediction: Prediction,
-        cond: Tensor,
-        uncond: Option<Tensor>,
+        cond: Conditioning,
+        uncond: Option<Conditioning>,
         scale: f64,
+        pixels_per_latent: usize,
     ) -> Self {
-        let net = GuidedUNet { unet, cond, uncond, scale };
+        let net = GuidedUNet { unet, cond, uncond, scale, pixels_per_latent };
         let c_noise: Box<dyn FnMut(f64) -> f64 + 'a> = Box::new(move |sigma| schedule.timestep_for(sigma));
         Self { inner: Preconditioned::new(net, prediction, c_noise) }
     }

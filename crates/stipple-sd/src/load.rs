@@ -8,14 +8,17 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use stipple_math::Prediction;
 use stipple_nn::text::{HiddenAct, TextEncoder, TextEncoderConfig};
-use stipple_nn::{check_tensors, load_tensors, record_shapes};
+use stipple_nn::{check_tensors, load_tensors, record_shapes, TokenLinear};
 
 use crate::ldm::{
     clip_to_encoder, open_clip_to_encoder, take_prefix, unet_to_diffusers, vae_to_diffusers, CLIP_PREFIX, OPEN_CLIP_PREFIX,
     UNET_PREFIX, VAE_PREFIX,
 };
 use crate::configs::text_config;
-use crate::{Architecture, AutoencoderKL, ClipTokenizer, SchedulerConfig, SdConfigs, SdError, UNet2DConditionConfig, UNet2DConditionModel};
+use crate::{
+    Architecture, AutoencoderKL, ClipTokenizer, SchedulerConfig, SdConfigs, SdError, SecondTextEncoder, UNet2DConditionConfig,
+    UNet2DConditionModel,
+};
 
 /// Where a checkpoint's parts come from, besides the checkpoint itself.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +42,7 @@ pub(crate) struct Parts {
     pub architecture: Architecture,
     pub tokenizer: ClipTokenizer,
     pub text_encoder: TextEncoder,
+    pub text_encoder_2: Option<SecondTextEncoder>,
     pub unet: UNet2DConditionModel,
     pub vae: AutoencoderKL,
     pub scheduler: SchedulerConfig,
@@ -130,15 +134,15 @@ fn folder_architecture(dir: &Path) -> Result<Architecture, SdError> {
     Ok(if text.hidden_act == HiddenAct::Gelu { Architecture::Sd2 } else { Architecture::Sd1 })
 }
 
-fn unsupported(path: &Path, arch: Architecture) -> SdError {
-    let supported = Architecture::SUPPORTED.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ");
+fn unsupported(path: &Path, arch: Architecture, supported: &[Architecture]) -> SdError {
+    let supported = supported.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ");
     SdError::Unsupported { path: path.to_path_buf(), arch, supported }
 }
 
 fn load_folder(dir: &Path, device: &Device) -> Result<Parts, SdError> {
     let architecture = folder_architecture(dir)?;
-    if !Architecture::SUPPORTED.contains(&architecture) {
-        return Err(unsupported(dir, architecture));
+    if !Architecture::SUPPORTED_FOLDER.contains(&architecture) {
+        return Err(unsupported(dir, architecture, Architecture::SUPPORTED_FOLDER));
     }
     let SdConfigs { unet: unet_cfg, vae: vae_cfg, text_encoder: text_cfg, scheduler } = SdConfigs::from_folder(dir)?;
     let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer"))?;
@@ -150,19 +154,48 @@ fn load_folder(dir: &Path, device: &Device) -> Result<Parts, SdError> {
     let vae = build(tensors, &path, device, |vb| AutoencoderKL::new(vb, &vae_cfg))?;
     let path = weights_file(&dir.join("text_encoder"), "model")?;
     let text_encoder = text_encoder(load_tensors(&path, device)?, &text_cfg, &path, device)?;
-    check_parts(dir, &tokenizer, &text_cfg, &unet_cfg)?;
-    Ok(Parts { architecture, tokenizer, text_encoder, unet, vae, scheduler })
+    let text_encoder_2 = match architecture {
+        Architecture::SdxlBase => Some(second_text_encoder(dir, device)?),
+        _ => None,
+    };
+    let text_width = text_cfg.hidden_size + text_encoder_2.as_ref().map_or(0, |t| t.encoder.config().hidden_size);
+    check_parts(dir, &tokenizer, &text_cfg, text_width, &unet_cfg)?;
+    Ok(Parts { architecture, tokenizer, text_encoder, text_encoder_2, unet, vae, scheduler })
 }
 
-/// The parts must fit together: token ids inside the embedding, text width = cross-attention width.
-fn check_parts(path: &Path, tok: &ClipTokenizer, text: &TextEncoderConfig, unet: &UNet2DConditionConfig) -> Result<(), SdError> {
+/// SDXL's `text_encoder_2/` (a `CLIPTextModelWithProjection`: `text_projection.weight` of
+/// `(projection_dim, hidden_size)` beside the encoder) and `tokenizer_2/`.
+fn second_text_encoder(dir: &Path, device: &Device) -> Result<SecondTextEncoder, SdError> {
+    let config_path = dir.join("text_encoder_2").join("config.json");
+    let cfg = text_config(&config_path)?;
+    let raw: serde_json::Value = serde_json::from_str(&read(&config_path)?).map_err(|e| SdError::config(&config_path, e.to_string()))?;
+    // transformers' `CLIPTextConfig` default.
+    let projection_dim = raw.get("projection_dim").and_then(|v| v.as_u64()).unwrap_or(512) as usize;
+    let path = weights_file(&dir.join("text_encoder_2"), "model")?;
+    let mut tensors = load_tensors(&path, device)?;
+    let projection = build(
+        tensors.remove("text_projection.weight").map(|t| ("weight".to_string(), t)).into_iter().collect(),
+        &path,
+        device,
+        |vb| Ok(TokenLinear::from_parts(vb.get((projection_dim, cfg.hidden_size), "weight")?, None)),
+    )?;
+    Ok(SecondTextEncoder {
+        tokenizer: ClipTokenizer::from_dir(&dir.join("tokenizer_2"))?,
+        encoder: text_encoder(tensors, &cfg, &path, device)?,
+        text_projection: projection,
+    })
+}
+
+/// The parts must fit together: token ids inside the embedding, text width (of both
+/// encoders for SDXL) = cross-attention width.
+fn check_parts(path: &Path, tok: &ClipTokenizer, text: &TextEncoderConfig, text_width: usize, unet: &UNet2DConditionConfig) -> Result<(), SdError> {
     if tok.vocab_size() > text.vocab_size {
         return Err(SdError::config(path, format!("the tokenizer has {} entries but the text encoder embeds {}", tok.vocab_size(), text.vocab_size)));
     }
-    if text.hidden_size != unet.cross_attention_dim {
+    if text_width != unet.cross_attention_dim {
         return Err(SdError::config(
             path,
-            format!("the text encoder's hidden_size {} differs from the U-Net's cross_attention_dim {}", text.hidden_size, unet.cross_attention_dim),
+            format!("the text encoders' width {text_width} differs from the U-Net's cross_attention_dim {}", unet.cross_attention_dim),
         ));
     }
     Ok(())
@@ -180,8 +213,8 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
     let Some(architecture) = Architecture::detect(keys.iter().copied()) else {
         return Err(SdError::UnknownArchitecture { path: path.to_path_buf(), found: Architecture::key_summary(keys, 8) });
     };
-    if !Architecture::SUPPORTED.contains(&architecture) {
-        return Err(unsupported(path, architecture));
+    if !Architecture::SUPPORTED_SINGLE_FILE.contains(&architecture) {
+        return Err(unsupported(path, architecture, Architecture::SUPPORTED_SINGLE_FILE));
     }
     let in_channels = tensors.get(&format!("{UNET_PREFIX}input_blocks.0.0.weight")).map_or(4, |t| t.dims().get(1).copied().unwrap_or(4));
     let configs = match &options.config_dir {
@@ -212,6 +245,6 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
         _ => take_prefix(&mut tensors, CLIP_PREFIX),
     };
     let text_encoder = text_encoder(text_t, &text_cfg, path, device)?;
-    check_parts(path, &tokenizer, &text_cfg, &unet_cfg)?;
-    Ok(Parts { architecture, tokenizer, text_encoder, unet, vae, scheduler })
+    check_parts(path, &tokenizer, &text_cfg, text_cfg.hidden_size, &unet_cfg)?;
+    Ok(Parts { architecture, tokenizer, text_encoder, text_encoder_2: None, unet, vae, scheduler })
 }

@@ -8,7 +8,8 @@ use stipple_nn::text::TextEncoder;
 
 use crate::load::{load, LoadOptions};
 use crate::prompt::prompt_chunks;
-use crate::{Architecture, AutoencoderKL, ClipTokenizer, SchedulerConfig, SdDenoiser, SdError, UNet2DConditionModel};
+use crate::sdxl::skipped_state;
+use crate::{Architecture, AutoencoderKL, ClipTokenizer, Conditioning, SchedulerConfig, SdDenoiser, SdError, SecondTextEncoder, UNet2DConditionModel};
 
 /// A Stable Diffusion checkpoint: tokenizer, text encoder, U-Net, autoencoder and the
 /// training schedule, every weight in f32 on one device.
@@ -16,6 +17,8 @@ pub struct SdPipeline {
     pub architecture: Architecture,
     pub tokenizer: ClipTokenizer,
     pub text_encoder: TextEncoder,
+    /// SDXL's second text encoder; `None` for SD 1.x/2.x.
+    pub text_encoder_2: Option<SecondTextEncoder>,
     pub unet: UNet2DConditionModel,
     pub vae: AutoencoderKL,
     pub scheduler: SchedulerConfig,
@@ -37,6 +40,7 @@ impl SdPipeline {
             architecture: p.architecture,
             tokenizer: p.tokenizer,
             text_encoder: p.text_encoder,
+            text_encoder_2: p.text_encoder_2,
             unet: p.unet,
             vae: p.vae,
             scheduler: p.scheduler,
@@ -58,11 +62,25 @@ impl SdPipeline {
         Ok(Tensor::from_vec(ids, (prompts.len(), len), &self.device)?)
     }
 
-    /// The U-Net's text conditioning for `prompts`, `(B, 77, cross_attention_dim)`.
-    /// `clip_skip` as in the web UI: 1 = the last layer, 2 = the penultimate, … (each
-    /// through the final LayerNorm).
+    /// The U-Net's text states for `prompts`, `(B, 77, cross_attention_dim)` (the context
+    /// of [`SdPipeline::encode`]).
     pub fn encode_prompt(&self, prompts: &[&str], clip_skip: usize) -> Result<Tensor, SdError> {
-        Ok(self.text_encoder.forward_skip(&self.token_ids(prompts)?, clip_skip)?)
+        Ok(self.encode(prompts, clip_skip)?.context)
+    }
+
+    /// The U-Net's conditioning for `prompts`, read as diffusers reads them (cut at 77 tokens).
+    /// SD 1.x/2.x: the text encoder's states, `clip_skip` as in the web UI (1 = the last
+    /// layer, 2 = the penultimate, … each through the final LayerNorm). SDXL: both encoders'
+    /// states `clip_skip` layers before the last (1 = the penultimate, SDXL's default), not
+    /// normalised, side by side, and the pooled embedding.
+    pub fn encode(&self, prompts: &[&str], clip_skip: usize) -> Result<Conditioning, SdError> {
+        let ids = self.token_ids(prompts)?;
+        let Some(second) = &self.text_encoder_2 else {
+            return Ok(self.text_encoder.forward_skip(&ids, clip_skip)?.into());
+        };
+        let first = skipped_state(&self.text_encoder.hidden_states(&ids)?, clip_skip)?;
+        let (context, pooled) = second.encode(prompts, clip_skip, &self.device)?;
+        Ok(Conditioning { context: Tensor::cat(&[&first, &context], 2)?, pooled: Some(pooled) })
     }
 
     /// The text conditioning of one prompt in the web UI's syntax: emphasis `(word:1.2)`,
@@ -72,6 +90,9 @@ impl SdPipeline {
     /// "Original" emphasis, `sd_emphasis.EmphasisOriginal`). `clip_skip` as in
     /// [`SdPipeline::encode_prompt`].
     pub fn encode_prompt_weighted(&self, prompt: &str, clip_skip: usize) -> Result<Tensor, SdError> {
+        if self.text_encoder_2.is_some() {
+            return Err(SdError::Invalid("the web UI's prompt syntax is not implemented for SDXL yet (use encode)".into()));
+        }
         let len = self.text_encoder.config().max_position_embeddings;
         let mut rows = Vec::new();
         for chunk in prompt_chunks(&self.tokenizer, prompt, len - 2)? {
@@ -112,7 +133,14 @@ impl SdPipeline {
     /// prompt's; `None` = no guidance). Any of Stipple's samplers drives it over σ from
     /// [`SdPipeline::schedule`].
     pub fn denoiser(&self, cond: Tensor, uncond: Option<Tensor>, scale: f64) -> SdDenoiser<'_> {
-        SdDenoiser::new(&self.unet, self.schedule(), self.scheduler.prediction_type, cond, uncond, scale)
+        self.denoiser_with(cond.into(), uncond.map(Conditioning::from), scale)
+    }
+
+    /// [`SdPipeline::denoiser`] for any [`Conditioning`] (SDXL's carries its pooled embedding;
+    /// its size conditioning is the generated image's size, uncropped).
+    pub fn denoiser_with(&self, cond: Conditioning, uncond: Option<Conditioning>, scale: f64) -> SdDenoiser<'_> {
+        let f = self.latent_shape().1;
+        SdDenoiser::new(&self.unet, self.schedule(), self.scheduler.prediction_type, cond, uncond, scale, f)
     }
 
     /// Latent channels and the image-to-latent size ratio (SD: 4 and 8).

@@ -173,12 +173,23 @@ impl UpBlock {
     }
 }
 
+/// SDXL's additional conditioning (diffusers `added_cond_kwargs`).
+#[derive(Debug, Clone)]
+pub struct AddedCond {
+    /// `(B, pooled_dim)`: the second text encoder's projected pooled state.
+    pub text_embeds: Tensor,
+    /// `(B, 6)`: original height and width, crop top and left, target height and width, in pixels.
+    pub time_ids: Tensor,
+}
+
 /// The Stable Diffusion U-Net `ε_θ(x_t, t, c)` (or `v_θ`), parameter names as diffusers'.
 #[derive(Debug, Clone)]
 pub struct UNet2DConditionModel {
     cfg: UNet2DConditionConfig,
     conv_in: Conv2d,
     time_embedding: TimestepEmbedding,
+    /// SDXL's `add_embedding` (`text_time`).
+    add_embedding: Option<TimestepEmbedding>,
     down_blocks: Vec<DownBlock>,
     mid_block: MidBlock,
     up_blocks: Vec<UpBlock>,
@@ -209,6 +220,10 @@ impl UNet2DConditionModel {
             cfg: cfg.clone(),
             conv_in: conv3x3(vb.pp("conv_in"), cfg.in_channels, ch[0], 1)?,
             time_embedding: TimestepEmbedding::new(vb.pp("time_embedding"), ch[0], s.temb)?,
+            add_embedding: match cfg.projection_class_embeddings_input_dim.filter(|_| cfg.has_text_time()) {
+                Some(dim) => Some(TimestepEmbedding::new(vb.pp("add_embedding"), dim, s.temb)?),
+                None => None,
+            },
             down_blocks,
             mid_block: MidBlock::new(vb.pp("mid_block"), &s, ch[n - 1])?,
             up_blocks,
@@ -230,6 +245,15 @@ impl UNet2DConditionModel {
     /// - `encoder_hidden_states`: `(B, tokens, cross_attention_dim)`
     /// - returns `(B, out_channels, H, W)`
     pub fn forward(&self, x: &Tensor, timesteps: &Tensor, encoder_hidden_states: &Tensor) -> Result<Tensor> {
+        self.forward_added(x, timesteps, encoder_hidden_states, None)
+    }
+
+    /// [`UNet2DConditionModel::forward`] with SDXL's additional conditioning, required iff the
+    /// config has `addition_embed_type = "text_time"`: the six size numbers are each embedded
+    /// sinusoidally (`addition_time_embed_dim` wide), concatenated after the pooled text
+    /// embedding, and `add_embedding` of that is added to the time embedding
+    /// (diffusers `get_aug_embed`, Podell et al. 2023, §2.2).
+    pub fn forward_added(&self, x: &Tensor, timesteps: &Tensor, encoder_hidden_states: &Tensor, added: Option<&AddedCond>) -> Result<Tensor> {
         let cfg = &self.cfg;
         let (b, c, h, w) = x.dims4()?;
         let f = 1usize << (cfg.block_out_channels.len() - 1);
@@ -249,7 +273,20 @@ impl UNet2DConditionModel {
         }
         // 1. time
         let t_emb = timestep_embedding(timesteps, cfg.block_out_channels[0], cfg.flip_sin_to_cos, cfg.freq_shift)?;
-        let temb = self.time_embedding.forward(&t_emb.to_dtype(x.dtype())?)?;
+        let mut temb = self.time_embedding.forward(&t_emb.to_dtype(x.dtype())?)?;
+        match (&self.add_embedding, added) {
+            (Some(add), Some(a)) => {
+                let dim = cfg.addition_time_embed_dim.unwrap_or(0);
+                let n = a.time_ids.elem_count();
+                let sizes = timestep_embedding(&a.time_ids.flatten_all()?, dim, cfg.flip_sin_to_cos, cfg.freq_shift)?
+                    .reshape((b, n / b * dim))?;
+                let add_in = Tensor::cat(&[&a.text_embeds.to_dtype(x.dtype())?, &sizes.to_dtype(x.dtype())?], 1)?;
+                temb = (temb + add.forward(&add_in)?)?;
+            }
+            (Some(_), None) => candle_core::bail!("UNet2DConditionModel: this SDXL network needs text_embeds and time_ids"),
+            (None, Some(_)) => candle_core::bail!("UNet2DConditionModel: text_embeds and time_ids given to a network without addition_embed_type"),
+            (None, None) => {}
+        }
         // 2. pre-process
         let mut h = self.conv_in.forward(x)?;
         // 3. down

@@ -83,6 +83,16 @@ pub struct UNet2DConditionConfig {
     /// Linear (SD 2.x, SDXL) rather than 1×1-convolution (SD 1.x) transformer projections.
     #[serde(default)]
     pub use_linear_projection: bool,
+    /// `"text_time"` (SDXL): a pooled text embedding and six size numbers add to the time
+    /// embedding. `None` otherwise.
+    #[serde(default)]
+    pub addition_embed_type: Option<String>,
+    /// Width of the sinusoidal embedding of each size number (SDXL: 256).
+    #[serde(default)]
+    pub addition_time_embed_dim: Option<usize>,
+    /// Width of `[pooled text, size embeddings]` (SDXL base: 1280 + 6·256 = 2816).
+    #[serde(default)]
+    pub projection_class_embeddings_input_dim: Option<usize>,
 }
 
 fn four() -> usize {
@@ -133,7 +143,6 @@ fn fixed_keys() -> Vec<(&'static str, Value)> {
         ("act_fn", json!("silu")),
         ("dual_cross_attention", json!(false)),
         ("class_embed_type", Value::Null),
-        ("addition_embed_type", Value::Null),
         ("num_class_embeds", Value::Null),
         ("resnet_time_scale_shift", json!("default")),
         ("resnet_skip_time_act", json!(false)),
@@ -202,6 +211,13 @@ impl UNet2DConditionConfig {
                 }
             }
         }
+        match (self.addition_embed_type.as_deref(), self.addition_time_embed_dim, self.projection_class_embeddings_input_dim) {
+            (None, _, _) | (Some("text_time"), Some(1..), Some(1..)) => {}
+            (Some("text_time"), _, _) => {
+                return Err("addition_embed_type \"text_time\" needs addition_time_embed_dim and projection_class_embeddings_input_dim".into())
+            }
+            (Some(other), _, _) => return Err(format!("addition_embed_type = {other:?} is not supported (only \"text_time\", SDXL)")),
+        }
         for (i, &c) in self.block_out_channels.iter().enumerate() {
             let g = self.norm_num_groups;
             if g == 0 || !c.is_multiple_of(g) {
@@ -219,6 +235,11 @@ impl UNet2DConditionConfig {
     /// last level), as `UNet2DConditionModel.__init__` resolves them.
     pub fn heads(&self, i: usize) -> usize {
         self.num_attention_heads.as_ref().unwrap_or(&self.attention_head_dim).get(i)
+    }
+
+    /// Whether the network reads SDXL's pooled text embedding and size numbers.
+    pub fn has_text_time(&self) -> bool {
+        self.addition_embed_type.is_some()
     }
 
     /// Width of the time embedding: 4 × the first level's channels.
@@ -242,6 +263,8 @@ mod tests {
     #[test]
     fn unsupported_keys_are_named() {
         let e = UNet2DConditionConfig::from_json(r#"{"addition_embed_type": "text_time"}"#).unwrap_err();
+        assert!(e.contains("addition_time_embed_dim"), "{e}");
+        let e = UNet2DConditionConfig::from_json(r#"{"addition_embed_type": "image"}"#).unwrap_err();
         assert!(e.contains("addition_embed_type"), "{e}");
         let e = UNet2DConditionConfig::from_json(r#"{"norm_num_groups": 7}"#).unwrap_err();
         assert!(e.contains("norm_num_groups = 7"), "{e}");
