@@ -171,13 +171,15 @@ VAE_ATTN_LDM = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to
 
 
 def unet_to_ldm(sd, cfg):
-    """diffusers UNet2DConditionModel keys → ldm `UNetModel` keys (SD 1.x)."""
+    """diffusers UNet2DConditionModel keys → ldm / SGM `UNetModel` keys (SDXL's
+    `add_embedding` is SGM's `label_emb.0`)."""
     lpb = cfg["layers_per_block"]
     n = len(cfg["block_out_channels"])
     names = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
              "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2",
              "mid_block.resnets.0": "middle_block.0", "mid_block.attentions.0": "middle_block.1",
-             "mid_block.resnets.1": "middle_block.2"}
+             "mid_block.resnets.1": "middle_block.2",
+             "add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2"}
     for i in range(n):
         for j in range(lpb):
             k = 1 + i * (lpb + 1) + j
@@ -398,26 +400,26 @@ OPEN_CLIP_LAYER = {"layer_norm1": "ln_1", "layer_norm2": "ln_2", "self_attn.out_
                    "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
 
 
-def clip_to_open_clip(text_encoder, extra_layer):
+def clip_to_open_clip(text_encoder, extra_layer, p="cond_stage_model.model."):
     """transformers CLIPTextModel → OpenCLIP `cond_stage_model.model.*` names (the inverse of
     diffusers' `convert_open_clip_checkpoint`), with q/k/v packed into `in_proj_*`. SD 2.x
     reads the penultimate layer, so its files hold one layer more than diffusers' text
     encoder: `extra_layer` (random) is written after the others."""
     sd = {k.removeprefix("text_model."): v for k, v in text_encoder.state_dict().items()}
-    p = "cond_stage_model.model."
     out = {p + "token_embedding.weight": sd["embeddings.token_embedding.weight"],
            p + "positional_embedding": sd["embeddings.position_embedding.weight"],
            p + "ln_final.weight": sd["final_layer_norm.weight"], p + "ln_final.bias": sd["final_layer_norm.bias"]}
     n = text_encoder.config.num_hidden_layers
     layers = [{k.split(".", 3)[3]: v for k, v in sd.items() if k.startswith(f"encoder.layers.{i}.")} for i in range(n)]
-    for i, layer in enumerate(layers + [extra_layer]):
+    for i, layer in enumerate(layers + ([extra_layer] if extra_layer else [])):
         q = f"{p}transformer.resblocks.{i}."
         for kind in ("weight", "bias"):
             out[q + "attn.in_proj_" + kind] = torch.cat([layer[f"self_attn.{x}_proj.{kind}"] for x in "qkv"])
             for a, b in OPEN_CLIP_LAYER.items():
                 out[f"{q}{b}.{kind}"] = layer[f"{a}.{kind}"]
     h = text_encoder.config.hidden_size
-    out[p + "text_projection"] = torch.randn(h, h)
+    # OpenCLIP multiplies by its projection from the right: the transpose of a Linear weight.
+    out[p + "text_projection"] = sd["text_projection.weight"].T if "text_projection.weight" in sd else torch.randn(h, h)
     out[p + "logit_scale"] = torch.tensor(4.6052)
     return out
 
@@ -485,6 +487,31 @@ RELEASED = {
 }
 
 
+def released_sdxl_names():
+    """The SGM-layout names of the released SDXL base file, proved with diffusers' converters."""
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(
+            block_out_channels=(320, 640, 1280), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), transformer_layers_per_block=(1, 2, 10),
+            attention_head_dim=(5, 10, 20), cross_attention_dim=2048, use_linear_projection=True, addition_embed_type="text_time",
+            addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816, sample_size=128)
+        vae = AutoencoderKL(block_out_channels=[128, 256, 512, 512], layers_per_block=2, latent_channels=4,
+                            down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4)
+        te1 = CLIPTextModel(CLIPTextConfig(vocab_size=49408, max_position_embeddings=77, **RELEASED["sd15"]["text"]))
+        te2 = CLIPTextModelWithProjection(CLIPTextConfig(vocab_size=49408, max_position_embeddings=77, hidden_size=1280,
+                                                         num_hidden_layers=32, num_attention_heads=20, intermediate_size=5120,
+                                                         hidden_act="gelu", projection_dim=1280))
+    u = unet_to_ldm(unet.state_dict(), unet.config)
+    assert set(s.convert_ldm_unet_checkpoint(u, unet.config)) == set(unet.state_dict())
+    v = vae_to_ldm(vae.state_dict(), vae.config)
+    t1 = {"conditioner.embedders.0.transformer." + ("" if k.startswith("text_model.") else "text_model.") + k: x
+          for k, x in te1.state_dict().items()}
+    t2 = clip_to_open_clip(te2, None, p="conditioner.embedders.1.model.")
+    got = {k.removeprefix("text_model.") for k in s.convert_open_clip_checkpoint(te2, t2, prefix="conditioner.embedders.1.model.")}
+    assert got == {k.removeprefix("text_model.") for k in te2.state_dict()} - {"embeddings.position_ids"}, got ^ set(te2.state_dict())
+    return {k: list(x.shape) for k, x in {**u, **v, **t1, **t2}.items()}
+
+
 def released_names():
     """The original-layout tensor names (and shapes) of the released SD 1.5 and SD 2.1 files,
     made with the writers above on the real configs (on torch's meta device: no weights) and
@@ -515,6 +542,7 @@ def released_names():
             want = {k.removeprefix("text_model.") for k in text.state_dict()} - {"embeddings.position_ids"}
             assert {k.removeprefix("text_model.") for k in got} >= {k for k in want if ".layers.23." not in k}
         out[name] = {k: list(x.shape) for k, x in {**u, **v, **t}.items()}
+    out["sdxl"] = released_sdxl_names()
     with open(os.path.join(GOLDENS, "released-names.json"), "w") as f:
         json.dump(out, f, indent=0, sort_keys=True)
 
@@ -522,6 +550,7 @@ def released_names():
 # --- SDXL: two text encoders, pooled text embeddings, size conditioning -------------------
 
 FOLDER_XL = os.path.join(FIXTURES, "tiny-sdxl")
+SINGLE_XL = os.path.join(FIXTURES, "tiny-sdxl.safetensors")
 
 
 def make_sdxl():
@@ -572,6 +601,14 @@ def make_sdxl():
         for f in ("vocab.json", "merges.txt"):
             shutil.copy(os.path.join(build, f), os.path.join(tok_dir, f))
     shutil.rmtree(build)
+    # The SGM single file: U-Net, VAE, CLIP under conditioner.embedders.0.transformer, the
+    # second encoder in OpenCLIP's layout under conditioner.embedders.1.model (all its layers).
+    sd = unet_to_ldm(unet.state_dict(), unet.config)
+    sd.update(vae_to_ldm(vae.state_dict(), vae.config))
+    for k, t in text_encoder.state_dict().items():
+        sd["conditioner.embedders.0.transformer." + ("" if k.startswith("text_model.") else "text_model.") + k] = t
+    sd.update(clip_to_open_clip(text_encoder_2, None, p="conditioner.embedders.1.model."))
+    save_file({k: v.to(torch.float16).contiguous() for k, v in sd.items()}, SINGLE_XL)
 
     g, meta = {}, {"prompt": PROMPT, "negative_prompt": NEGATIVE}
     with torch.no_grad():
@@ -593,6 +630,19 @@ def make_sdxl():
         g["pipeline.final_latents"] = pipe(**run, output_type="latent").images
         # SDXL's VAE runs in f32 here; diffusers' default `force_upcast` changes nothing in f32.
         g["pipeline.image"] = torch.from_numpy(pipe(**run, output_type="np").images).permute(0, 3, 1, 2)
+
+        single = StableDiffusionXLPipeline.from_single_file(SINGLE_XL, config=FOLDER_XL, local_files_only=True,
+                                                            torch_dtype=torch.float32)
+        added = {"text_embeds": pooled, "time_ids": time_ids}
+        assert torch.equal(single.unet(x, t, encoder_hidden_states=ctx, added_cond_kwargs=added).sample, g["unet.out"])
+        ids = torch.tensor(tokenizer([PROMPT], padding="max_length", max_length=77, truncation=True)["input_ids"])
+        assert torch.equal(single.text_encoder(ids).last_hidden_state, text_encoder(ids).last_hidden_state)
+        # diffusers' loader leaves this tiny second encoder's last layer unloaded (its
+        # from_single_file drops it), so its converter proves the OpenCLIP names instead.
+        f = {k: v.float() for k, v in load_file(SINGLE_XL).items()}
+        conv = s.convert_open_clip_checkpoint(text_encoder_2, f, prefix="conditioner.embedders.1.model.")
+        want = text_encoder_2.state_dict()
+        assert set(conv) == set(want) and all(torch.equal(conv[k], want[k]) for k in want)
     save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens-sdxl.safetensors"))
     with open(os.path.join(GOLDENS, "goldens-sdxl.json"), "w") as f:
         json.dump(meta, f, indent=1)

@@ -32,7 +32,7 @@ impl Architecture {
     /// The architectures this build loads from a diffusers folder.
     pub const SUPPORTED_FOLDER: &'static [Architecture] = &[Architecture::Sd1, Architecture::Sd2, Architecture::SdxlBase];
     /// The architectures this build loads from an original-layout single file.
-    pub const SUPPORTED_SINGLE_FILE: &'static [Architecture] = &[Architecture::Sd1, Architecture::Sd2];
+    pub const SUPPORTED_SINGLE_FILE: &'static [Architecture] = &[Architecture::Sd1, Architecture::Sd2, Architecture::SdxlBase];
 
     /// Tells the architecture from the tensor names of an original-layout (CompVis / SGM)
     /// checkpoint; `None` when the names fit none.

@@ -23,6 +23,10 @@ pub const VAE_PREFIX: &str = "first_stage_model.";
 pub const CLIP_PREFIX: &str = "cond_stage_model.transformer.";
 /// Prefix of the SD 2.x text encoder (OpenCLIP's text tower) in a single file.
 pub const OPEN_CLIP_PREFIX: &str = "cond_stage_model.model.";
+/// Prefix of SDXL's first text encoder (a transformers `CLIPTextModel`) in an SGM single file.
+pub const SDXL_CLIP_PREFIX: &str = "conditioner.embedders.0.transformer.";
+/// Prefix of SDXL's second text encoder (OpenCLIP ViT-bigG) in an SGM single file.
+pub const SDXL_OPEN_CLIP_PREFIX: &str = "conditioner.embedders.1.model.";
 
 /// `ldm` `ResBlock` parameter names → diffusers `ResnetBlock2D` names.
 const RESNET: [(&str, &str); 6] = [
@@ -54,6 +58,10 @@ fn unet_modules(cfg: &UNet2DConditionConfig) -> Vec<(String, String, bool)> {
     .into_iter()
     .map(|(a, b)| (a.to_string(), b.to_string(), false))
     .collect();
+    if cfg.has_text_time() {
+        m.push(("label_emb.0.0".into(), "add_embedding.linear_1".into(), false));
+        m.push(("label_emb.0.2".into(), "add_embedding.linear_2".into(), false));
+    }
     m.push(("middle_block.0".into(), "mid_block.resnets.0".into(), true));
     m.push(("middle_block.2".into(), "mid_block.resnets.1".into(), true));
     for i in 0..n {
@@ -184,7 +192,8 @@ pub fn clip_to_encoder(tensors: HashMap<String, Tensor>) -> HashMap<String, Tens
 /// first `layers` residual blocks: SD 2.x conditions on the penultimate layer, so its files
 /// hold one block more than the encoder runs (diffusers drops it the same way). The packed
 /// `attn.in_proj_{weight,bias}` are split into q, k, v (in that order); `text_projection`,
-/// `logit_scale` and `attn_mask` are dropped.
+/// `logit_scale` and `attn_mask` are dropped (SDXL's `text_projection`: see
+/// [`open_clip_projection`]).
 ///
 /// Source: diffusers `single_file_utils.convert_open_clip_checkpoint`; OpenCLIP
 /// `transformer.py` (`ResidualAttentionBlock`: `ln_1`, `attn`, `ln_2`, `mlp.c_fc`, `mlp.c_proj`).
@@ -221,6 +230,16 @@ pub fn open_clip_to_encoder(tensors: HashMap<String, Tensor>, layers: usize) -> 
         out.insert(name, t);
     }
     Ok(out)
+}
+
+/// OpenCLIP's `text_projection` `(hidden, projection)`, applied as `x · P`, as the
+/// `(projection, hidden)` weight of a linear layer (its transpose; diffusers
+/// `convert_open_clip_checkpoint` does the same).
+pub fn open_clip_projection(tensors: &HashMap<String, Tensor>) -> Result<Option<Tensor>, SdError> {
+    Ok(match tensors.get("text_projection") {
+        Some(p) => Some(p.t()?.contiguous()?),
+        None => None,
+    })
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use stipple_nn::text::{HiddenAct, TextEncoder, TextEncoderConfig};
 use stipple_nn::{check_tensors, load_tensors, record_shapes, TokenLinear};
 
 use crate::ldm::{
-    clip_to_encoder, open_clip_to_encoder, take_prefix, unet_to_diffusers, vae_to_diffusers, CLIP_PREFIX, OPEN_CLIP_PREFIX,
-    UNET_PREFIX, VAE_PREFIX,
+    clip_to_encoder, open_clip_projection, open_clip_to_encoder, take_prefix, unet_to_diffusers, vae_to_diffusers, CLIP_PREFIX,
+    OPEN_CLIP_PREFIX, SDXL_CLIP_PREFIX, SDXL_OPEN_CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX,
 };
 use crate::configs::text_config;
 use crate::{
@@ -31,6 +31,9 @@ pub struct LoadOptions {
     /// A folder with the CLIP tokenizer's `vocab.json` and `merges.txt`. For a single file the
     /// default is `config_dir/tokenizer`, else a `tokenizer/` folder beside the file.
     pub tokenizer_dir: Option<PathBuf>,
+    /// SDXL's second tokenizer (`vocab.json`, `merges.txt`, padding `!`); for a single file
+    /// the default is `config_dir/tokenizer_2`, else a `tokenizer_2/` folder beside the file.
+    pub tokenizer_2_dir: Option<PathBuf>,
     /// What the U-Net predicts, over the scheduler config's (or the default's). The tensor
     /// names of an SD 2.x single file do not say whether it is the ε model (512 px base) or
     /// the v model (768 px); without this a single SD 2.x file is taken as v-prediction.
@@ -144,7 +147,8 @@ fn load_folder(dir: &Path, device: &Device) -> Result<Parts, SdError> {
     if !Architecture::SUPPORTED_FOLDER.contains(&architecture) {
         return Err(unsupported(dir, architecture, Architecture::SUPPORTED_FOLDER));
     }
-    let SdConfigs { unet: unet_cfg, vae: vae_cfg, text_encoder: text_cfg, scheduler } = SdConfigs::from_folder(dir)?;
+    let SdConfigs { unet: unet_cfg, vae: vae_cfg, text_encoder: text_cfg, text_encoder_2: text_cfg_2, scheduler } =
+        SdConfigs::from_folder(dir)?;
     let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer"))?;
 
     let path = weights_file(&dir.join("unet"), "diffusion_pytorch_model")?;
@@ -154,8 +158,15 @@ fn load_folder(dir: &Path, device: &Device) -> Result<Parts, SdError> {
     let vae = build(tensors, &path, device, |vb| AutoencoderKL::new(vb, &vae_cfg))?;
     let path = weights_file(&dir.join("text_encoder"), "model")?;
     let text_encoder = text_encoder(load_tensors(&path, device)?, &text_cfg, &path, device)?;
-    let text_encoder_2 = match architecture {
-        Architecture::SdxlBase => Some(second_text_encoder(dir, device)?),
+    let text_encoder_2 = match (&text_cfg_2, architecture) {
+        (Some(cfg), Architecture::SdxlBase) => {
+            // A `CLIPTextModelWithProjection`: `text_projection.weight` beside the encoder.
+            let path = weights_file(&dir.join("text_encoder_2"), "model")?;
+            let mut tensors = load_tensors(&path, device)?;
+            let projection = tensors.remove("text_projection.weight");
+            let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer_2"))?;
+            Some(second_text_encoder(tokenizer, cfg, tensors, projection, &path, device)?)
+        }
         _ => None,
     };
     let text_width = text_cfg.hidden_size + text_encoder_2.as_ref().map_or(0, |t| t.encoder.config().hidden_size);
@@ -163,27 +174,23 @@ fn load_folder(dir: &Path, device: &Device) -> Result<Parts, SdError> {
     Ok(Parts { architecture, tokenizer, text_encoder, text_encoder_2, unet, vae, scheduler })
 }
 
-/// SDXL's `text_encoder_2/` (a `CLIPTextModelWithProjection`: `text_projection.weight` of
-/// `(projection_dim, hidden_size)` beside the encoder) and `tokenizer_2/`.
-fn second_text_encoder(dir: &Path, device: &Device) -> Result<SecondTextEncoder, SdError> {
-    let config_path = dir.join("text_encoder_2").join("config.json");
-    let cfg = text_config(&config_path)?;
-    let raw: serde_json::Value = serde_json::from_str(&read(&config_path)?).map_err(|e| SdError::config(&config_path, e.to_string()))?;
-    // transformers' `CLIPTextConfig` default.
-    let projection_dim = raw.get("projection_dim").and_then(|v| v.as_u64()).unwrap_or(512) as usize;
-    let path = weights_file(&dir.join("text_encoder_2"), "model")?;
-    let mut tensors = load_tensors(&path, device)?;
+/// SDXL's second text encoder from its tensors (named from the encoder's root) and the
+/// `(projection_dim, hidden_size)` weight of its `text_projection`.
+fn second_text_encoder(
+    tokenizer: ClipTokenizer,
+    (cfg, projection_dim): &(TextEncoderConfig, usize),
+    tensors: HashMap<String, Tensor>,
+    projection: Option<Tensor>,
+    path: &Path,
+    device: &Device,
+) -> Result<SecondTextEncoder, SdError> {
     let projection = build(
-        tensors.remove("text_projection.weight").map(|t| ("weight".to_string(), t)).into_iter().collect(),
-        &path,
+        projection.map(|t| ("weight".to_string(), t)).into_iter().collect(),
+        path,
         device,
-        |vb| Ok(TokenLinear::from_parts(vb.get((projection_dim, cfg.hidden_size), "weight")?, None)),
+        |vb| Ok(TokenLinear::from_parts(vb.get((*projection_dim, cfg.hidden_size), "weight")?, None)),
     )?;
-    Ok(SecondTextEncoder {
-        tokenizer: ClipTokenizer::from_dir(&dir.join("tokenizer_2"))?,
-        encoder: text_encoder(tensors, &cfg, &path, device)?,
-        text_projection: projection,
-    })
+    Ok(SecondTextEncoder { tokenizer, encoder: text_encoder(tensors, cfg, path, device)?, text_projection: projection })
 }
 
 /// The parts must fit together: token ids inside the embedding, text width (of both
@@ -221,19 +228,21 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
         Some(dir) => SdConfigs::from_folder(dir)?,
         None => SdConfigs::released(architecture, in_channels)?,
     };
-    let SdConfigs { unet: unet_cfg, vae: vae_cfg, text_encoder: text_cfg, scheduler } = configs;
-    let tokenizer_dir = options
-        .tokenizer_dir
-        .clone()
-        .or_else(|| options.config_dir.as_ref().map(|d| d.join("tokenizer")))
-        .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")).join("tokenizer"));
-    let tokenizer = ClipTokenizer::from_dir(&tokenizer_dir).map_err(|e| match e {
-        SdError::MissingTokenizer { path, .. } => SdError::MissingTokenizer {
-            path,
-            hint: format!("; a single file holds no tokenizer: give one, e.g. the tokenizer/ folder of a {architecture} diffusers folder"),
-        },
-        other => other,
-    })?;
+    let SdConfigs { unet: unet_cfg, vae: vae_cfg, text_encoder: text_cfg, text_encoder_2: text_cfg_2, scheduler } = configs;
+    let tokenizer_at = |given: &Option<PathBuf>, name: &str| -> Result<ClipTokenizer, SdError> {
+        let dir = given
+            .clone()
+            .or_else(|| options.config_dir.as_ref().map(|d| d.join(name)))
+            .unwrap_or_else(|| path.parent().unwrap_or(Path::new(".")).join(name));
+        ClipTokenizer::from_dir(&dir).map_err(|e| match e {
+            SdError::MissingTokenizer { path, .. } => SdError::MissingTokenizer {
+                path,
+                hint: format!("; a single file holds no tokenizer: give one, e.g. the {name}/ folder of a {architecture} diffusers folder"),
+            },
+            other => other,
+        })
+    };
+    let tokenizer = tokenizer_at(&options.tokenizer_dir, "tokenizer")?;
 
     let unet_t = unet_to_diffusers(take_prefix(&mut tensors, UNET_PREFIX), &unet_cfg);
     let unet = build(unet_t, path, device, |vb| UNet2DConditionModel::new(vb, &unet_cfg))?;
@@ -242,9 +251,22 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
     let vae = build(vae_t, path, device, |vb| AutoencoderKL::new(vb, &vae_cfg))?;
     let text_t = match architecture {
         Architecture::Sd2 => open_clip_to_encoder(take_prefix(&mut tensors, OPEN_CLIP_PREFIX), text_cfg.num_hidden_layers)?,
+        Architecture::SdxlBase => take_prefix(&mut tensors, SDXL_CLIP_PREFIX),
         _ => take_prefix(&mut tensors, CLIP_PREFIX),
     };
     let text_encoder = text_encoder(text_t, &text_cfg, path, device)?;
-    check_parts(path, &tokenizer, &text_cfg, text_cfg.hidden_size, &unet_cfg)?;
-    Ok(Parts { architecture, tokenizer, text_encoder, text_encoder_2: None, unet, vae, scheduler })
+    let text_encoder_2 = match (&text_cfg_2, architecture) {
+        (Some(cfg), Architecture::SdxlBase) => {
+            let open_clip = take_prefix(&mut tensors, SDXL_OPEN_CLIP_PREFIX);
+            let projection = open_clip_projection(&open_clip)?;
+            let encoder_t = open_clip_to_encoder(open_clip, cfg.0.num_hidden_layers)?;
+            let tokenizer = tokenizer_at(&options.tokenizer_2_dir, "tokenizer_2")?;
+            Some(second_text_encoder(tokenizer, cfg, encoder_t, projection, path, device)?)
+        }
+        (None, Architecture::SdxlBase) => return Err(SdError::config(path, "SDXL needs a text_encoder_2 config (config_dir has no text_encoder_2/config.json)")),
+        _ => None,
+    };
+    let text_width = text_cfg.hidden_size + text_encoder_2.as_ref().map_or(0, |t| t.encoder.config().hidden_size);
+    check_parts(path, &tokenizer, &text_cfg, text_width, &unet_cfg)?;
+    Ok(Parts { architecture, tokenizer, text_encoder, text_encoder_2, unet, vae, scheduler })
 }

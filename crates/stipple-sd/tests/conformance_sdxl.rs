@@ -12,7 +12,7 @@ use candle_core::Device;
 use common::*;
 use stipple_nn::TensorLatent;
 use stipple_sample::{euler, SigmaSchedule};
-use stipple_sd::{AddedCond, Architecture, SdPipeline};
+use stipple_sd::{AddedCond, Architecture, LoadOptions, SdPipeline};
 
 const GOLDENS: &str = "goldens-sdxl";
 
@@ -34,11 +34,14 @@ fn sdxl_text_encoders_match_diffusers() {
 
 #[test]
 fn sdxl_unet_with_size_conditioning_matches_diffusers() {
-    let sd = pipeline();
+    check_unet(&pipeline(), "SDXL U-Net");
+}
+
+fn check_unet(sd: &SdPipeline, what: &str) {
     let g = goldens_named(GOLDENS);
     let added = AddedCond { text_embeds: g["unet.text_embeds"].clone(), time_ids: g["unet.time_ids"].clone() };
     let out = sd.unet.forward_added(&g["unet.sample"], &g["unet.timesteps"], &g["unet.encoder_hidden_states"], Some(&added)).unwrap();
-    assert_close("SDXL U-Net", &out, &g["unet.out"], 1e-5);
+    assert_close(what, &out, &g["unet.out"], 1e-5);
     // Without its additional conditioning the network refuses to run.
     assert!(sd.unet.forward(&g["unet.sample"], &g["unet.timesteps"], &g["unet.encoder_hidden_states"]).is_err());
 }
@@ -55,4 +58,19 @@ fn sdxl_four_euler_steps_with_guidance_match_diffusers() {
     let latents = euler(&mut d, TensorLatent(x), &sigmas, &mut ()).unwrap().0;
     assert_close("SDXL pipeline latents", &latents, &g["pipeline.final_latents"], 1e-4);
     assert_close("SDXL pipeline image", &sd.decode_latents(&latents).unwrap(), &g["pipeline.image"], 1e-4);
+}
+
+/// The SGM single file (CLIP under `conditioner.embedders.0.transformer`, the second encoder in
+/// OpenCLIP's layout under `conditioner.embedders.1.model`, `label_emb` for `add_embedding`).
+#[test]
+fn sdxl_single_file_gives_the_same_model() {
+    let folder = repo().join("tests/fixtures/sd/tiny-sdxl");
+    let options = LoadOptions { config_dir: Some(folder), ..Default::default() };
+    let sd = SdPipeline::load_with(&repo().join("tests/fixtures/sd/tiny-sdxl.safetensors"), &options, &Device::Cpu).unwrap();
+    assert_eq!(sd.architecture, Architecture::SdxlBase);
+    check_unet(&sd, "SDXL single-file U-Net");
+    let (g, m) = (goldens_named(GOLDENS), meta_named(GOLDENS));
+    let c = sd.encode(&[m["prompt"].as_str().unwrap()], 1).unwrap();
+    assert_close("SDXL single-file context", &c.context, &g["text.cond"], 1e-5);
+    assert_close("SDXL single-file pooled", &c.pooled.unwrap(), &g["text.pooled_cond"], 1e-5);
 }
