@@ -1,6 +1,6 @@
-//! Stable Diffusion checkpoints on Stipple: load a diffusers folder or an original-layout
-//! single file, and sample with any of Stipple's samplers and σ schedules through the
-//! model's own discrete training schedule.
+//! Stable Diffusion checkpoints on Stipple (SD 1.x, SD 2.x, SDXL base): load a diffusers
+//! folder or an original-layout single file, and sample with any of Stipple's samplers and σ
+//! schedules through the model's own discrete training schedule. See docs/MODELS.md.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,6 +20,9 @@
 //! let images = sd.decode_latents(&latents.0)?; // (1, 3, 512, 512) in [0, 1]
 //! # Ok(()) }
 //! ```
+//!
+//! For SDXL use [`SdPipeline::encode`] and [`SdPipeline::denoiser_with`], whose
+//! [`Conditioning`] carries the pooled text embedding too.
 //!
 //! Components are named as diffusers names them: [`UNet2DConditionModel`],
 //! [`AutoencoderKL`], the CLIP text encoder (`stipple_nn::text::TextEncoder`) and
