@@ -45,8 +45,8 @@ from importlib.resources import files
 
 import numpy as np
 import torch
-from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionPipeline,
-                       StableDiffusionXLPipeline, UNet2DConditionModel)
+from diffusers import (AutoencoderKL, EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline,
+                       StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel)
 from diffusers.loaders import single_file_utils as s
 from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
@@ -473,7 +473,50 @@ def make_sd2():
     save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens-sd2.safetensors"))
     with open(os.path.join(GOLDENS, "goldens-sd2.json"), "w") as f:
         json.dump(meta, f, indent=1)
+    make_sd2_inpaint(build, vae, text_encoder, tokenizer, scheduler)
     shutil.rmtree(build)
+
+
+FOLDER2_INPAINT = os.path.join(FIXTURES, "tiny-sd2-inpaint")
+
+
+def make_sd2_inpaint(build, vae, text_encoder, tokenizer, scheduler):
+    """The SD 2.x-shaped model with an inpainting U-Net (9 input channels: latents, the mask
+    and the masked image's latents), run by diffusers' `StableDiffusionInpaintPipeline` at
+    strength 1 from fixed latents; the extra channels it fed the U-Net are recorded."""
+    torch.manual_seed(6)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=9, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8, attention_head_dim=[2, 4], use_linear_projection=True, norm_num_groups=4,
+    )
+    with torch.no_grad():
+        for name, p in unet.named_parameters():
+            if "norm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    round_weights(unet)
+    unet.eval()
+    save_folder(unet, vae, text_encoder, tokenizer, scheduler, folder=FOLDER2_INPAINT, build_dir=build)
+    pipe = StableDiffusionInpaintPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                          scheduler=EulerDiscreteScheduler.from_config(scheduler.config),
+                                          safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    gen = torch.Generator().manual_seed(8)
+    image = torch.rand(1, 3, 16, 16, generator=gen)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[:, :, 4:12, 2:10] = 1.0  # repaint a block aligned with the 2× latent grid
+    latents = torch.randn(1, 4, 8, 8, generator=gen)
+    with torch.no_grad():
+        masked = (image * 2 - 1) * (mask < 0.5)
+        masked_latents = vae.encode(masked).latent_dist.mean * vae.config.scaling_factor
+        fed = []
+        hook = unet.register_forward_pre_hook(lambda m, args, kw: fed.append(args[0][:, 4:].clone()), with_kwargs=True)
+        out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, image=image, mask_image=mask, masked_image_latents=masked_latents,
+                   num_inference_steps=4, guidance_scale=7.5, strength=1.0, height=16, width=16,
+                   latents=latents.clone(), output_type="latent").images
+        hook.remove()
+    g = {"image": image, "mask": mask, "latents": latents, "unet_extra": fed[0][:1], "final_latents": out,
+         "masked_latents": masked_latents}
+    save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens-sd2-inpaint.safetensors"))
 
 
 # --- tensor names of the released SD 1.5 and SD 2.1 single files -------------------------

@@ -26,6 +26,8 @@ pub struct GuidedUNet<'a> {
     scale: f64,
     /// Image pixels per latent pixel (for SDXL's size conditioning).
     pixels_per_latent: usize,
+    /// An inpainting U-Net's extra input channels `[mask, masked image latents]`, batch 1 or B.
+    inpainting: Option<Tensor>,
 }
 
 /// `t` repeated along its first axis to `b` rows when it has one.
@@ -46,6 +48,16 @@ impl GuidedUNet<'_> {
     fn call(&self, x: &Tensor, t: f32, parts: &[&Conditioning]) -> candle_core::Result<Tensor> {
         let (b, _, h, w) = x.dims4()?;
         let per = b / parts.len();
+        // diffusers `StableDiffusionInpaintPipeline`: the extra channels follow the scaled
+        // latents (`torch.cat([latent_model_input, mask, masked_image_latents], dim=1)`).
+        let x = match &self.inpainting {
+            Some(extra) => {
+                let e = batch(extra, per)?;
+                Tensor::cat(&[x, &Tensor::cat(&vec![&e; parts.len()], 0)?], 1)?
+            }
+            None => x.clone(),
+        };
+        let x = &x;
         let ctx = parts.iter().map(|c| batch(&c.context, per)).collect::<candle_core::Result<Vec<_>>>()?;
         let timesteps = Tensor::full(t, b, x.device())?;
         let pooled: Option<Vec<Tensor>> = parts.iter().map(|c| c.pooled.as_ref().map(|p| batch(p, per))).collect::<Option<candle_core::Result<Vec<_>>>>().transpose()?;
@@ -98,9 +110,20 @@ impl<'a> SdDenoiser<'a> {
         scale: f64,
         pixels_per_latent: usize,
     ) -> Self {
-        let net = GuidedUNet { unet, cond, uncond, scale, pixels_per_latent };
+        let net = GuidedUNet { unet, cond, uncond, scale, pixels_per_latent, inpainting: None };
         let c_noise: Box<dyn FnMut(f64) -> f64 + 'a> = Box::new(move |sigma| schedule.timestep_for(sigma));
         Self { inner: Preconditioned::new(net, prediction, c_noise) }
+    }
+}
+
+impl SdDenoiser<'_> {
+    /// For an inpainting U-Net (9 input channels): `mask` `(1 or B, 1, h, w)` at latent
+    /// resolution, 1 where to paint, and `masked_image_latents` `(1 or B, 4, h, w)`, the
+    /// scaled latents of the image with the painted region zeroed (in [−1, 1]), are appended to
+    /// every U-Net input.
+    pub fn with_inpainting(mut self, mask: &Tensor, masked_image_latents: &Tensor) -> Result<Self, candle_core::Error> {
+        self.inner.net.inpainting = Some(Tensor::cat(&[mask, masked_image_latents], 1)?);
+        Ok(self)
     }
 }
 

@@ -168,6 +168,24 @@ impl SdPipeline {
         Ok((z * self.vae.scaling_factor())?)
     }
 
+    /// The inputs of an inpainting U-Net besides the latents, from images in [0, 1] and a mask
+    /// (1 = paint) at image resolution: the mask at latent resolution (nearest, as diffusers'
+    /// `interpolate`), and the scaled latents (mean) of the image with the painted region set
+    /// to 0 in [−1, 1] (diffusers `init_image * (mask < 0.5)`). See
+    /// [`SdDenoiser::with_inpainting`].
+    ///
+    /// # Shapes
+    /// `images`: `(B, 3, H, W)`; `mask`: `(B, 1, H, W)`; returns `(B, 1, H/8, W/8)` and `(B, 4, H/8, W/8)`.
+    pub fn inpainting_inputs(&self, images: &Tensor, mask: &Tensor) -> Result<(Tensor, Tensor), SdError> {
+        let f = self.latent_shape().1;
+        let (_, _, h, w) = mask.dims4()?;
+        let keep = mask.lt(0.5f32)?.to_dtype(images.dtype())?;
+        let masked = ((images * 2.0)? - 1.0)?.broadcast_mul(&keep)?;
+        let z = (self.vae.encode(&masked)? * self.vae.scaling_factor())?;
+        let small = nearest_down(mask, h / f, w / f)?;
+        Ok((small, z))
+    }
+
     /// Latents of images in [0, 1] sampled from the latent distribution with the standard
     /// normal draw `eps`: `(mean + σ·eps) · scaling_factor` (diffusers' img2img,
     /// `retrieve_latents(…, sample_mode="sample")`).
@@ -178,4 +196,15 @@ impl SdPipeline {
         let (mean, std) = self.vae.encode_distribution(&((images * 2.0)? - 1.0)?)?;
         Ok(((mean + (std * eps)?)? * self.vae.scaling_factor())?)
     }
+}
+
+/// Nearest-neighbour resize of `(B, C, H, W)` to `(B, C, h, w)` (PyTorch `interpolate(mode=
+/// "nearest")`: source index `⌊i · H / h⌋`).
+fn nearest_down(x: &Tensor, h: usize, w: usize) -> Result<Tensor, SdError> {
+    let (_, _, big_h, big_w) = x.dims4()?;
+    let rows: Vec<u32> = (0..h).map(|i| (i * big_h / h) as u32).collect();
+    let cols: Vec<u32> = (0..w).map(|j| (j * big_w / w) as u32).collect();
+    let rows = Tensor::new(rows.as_slice(), x.device())?;
+    let cols = Tensor::new(cols.as_slice(), x.device())?;
+    Ok(x.index_select(&rows, 2)?.index_select(&cols, 3)?)
 }

@@ -61,3 +61,24 @@ fn prediction_type_can_be_set_for_a_single_file() {
     let sd = SdPipeline::load_with(&single_file_sd2(), &options, &Device::Cpu).unwrap();
     assert_eq!(sd.scheduler.prediction_type, Prediction::Epsilon);
 }
+
+/// diffusers' `StableDiffusionInpaintPipeline` (strength 1, 4 Euler steps, guidance 7.5) with
+/// an inpainting U-Net of 9 input channels on the SD 2.x-shaped model: the extra channels
+/// Stipple makes equal those diffusers fed its U-Net, and the run matches.
+#[test]
+fn sd2_inpainting_unet_matches_diffusers() {
+    let sd = SdPipeline::load(&repo().join("tests/fixtures/sd/tiny-sd2-inpaint"), &Device::Cpu).unwrap();
+    assert_eq!(sd.unet.config().in_channels, 9);
+    let g = goldens_named("goldens-sd2-inpaint");
+    let m = meta_named(GOLDENS);
+    let (mask, masked) = sd.inpainting_inputs(&g["image"], &g["mask"]).unwrap();
+    let fed = candle_core::Tensor::cat(&[&mask, &masked], 1).unwrap();
+    assert_close("inpainting channels", &fed, &g["unet_extra"], 1e-5);
+    let cond = sd.encode(&[m["prompt"].as_str().unwrap()], 1).unwrap();
+    let uncond = sd.encode(&[m["negative_prompt"].as_str().unwrap()], 1).unwrap();
+    let sigmas = SigmaSchedule::Leading.build(&sd.schedule(), 4, sd.scheduler.steps_offset).unwrap();
+    let x = (&g["latents"] * (sigmas.first().powi(2) + 1.0).sqrt()).unwrap();
+    let mut d = sd.denoiser_with(cond, Some(uncond), 7.5).with_inpainting(&mask, &masked).unwrap();
+    let latents = euler(&mut d, TensorLatent(x), &sigmas, &mut ()).unwrap().0;
+    assert_close("inpainting latents", &latents, &g["final_latents"], 1e-4);
+}
