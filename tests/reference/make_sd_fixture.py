@@ -347,6 +347,7 @@ def main():
         assert torch.equal(folder.vae.decode(z).sample, g["vae.decoded"])
         assert torch.equal(single.text_encoder(pair).last_hidden_state, g["text.last_hidden_state"])
 
+        make_lora(unet, text_encoder, g)
     save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens.safetensors"))
     with open(os.path.join(GOLDENS, "goldens.json"), "w") as f:
         json.dump(meta, f, indent=1)
@@ -517,6 +518,51 @@ def make_sd2_inpaint(build, vae, text_encoder, tokenizer, scheduler):
     g = {"image": image, "mask": mask, "latents": latents, "unet_extra": fed[0][:1], "final_latents": out,
          "masked_latents": masked_latents}
     save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens-sd2-inpaint.safetensors"))
+
+
+LORA = os.path.join(FIXTURES, "tiny-sd15-lora.safetensors")
+LORA_MODULES = {
+    "unet": ["down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q", "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_v",
+             "up_blocks.0.attentions.2.transformer_blocks.0.attn1.to_out.0", "mid_block.attentions.0.proj_in",
+             "down_blocks.0.resnets.0.conv1", "up_blocks.1.resnets.2.conv2"],
+    "te": ["text_model.encoder.layers.0.self_attn.q_proj", "text_model.encoder.layers.4.mlp.fc1"],
+}
+
+
+def make_lora(unet, text_encoder, g):
+    """A LoRA in the kohya / web-UI format (`lora_unet_*`, `lora_te_*`: diffusers module paths
+    with `_` for `.`, `lora_down`, `lora_up`, `alpha`) of rank 2 and alpha 1 over attention
+    projections, a 1×1-convolution projection, two 3×3 convolutions (LoCon: 3×3 down, 1×1 up) and
+    text-encoder linears; the U-Net and text-encoder outputs with it merged at multiplier 0.8:
+    W + 0.8 · (alpha / rank) · up · down (Hu et al. 2021, eq. 3; kohya's alpha scaling)."""
+    torch.manual_seed(9)
+    lora, merged = {}, {}
+    models = {"unet": unet, "te": text_encoder}
+    for part, names in LORA_MODULES.items():
+        model = models[part]
+        params = dict(model.named_parameters())
+        for name in names:
+            key = "text_model." + name.removeprefix("text_model.") if part == "te" else name
+            w = params.get(key + ".weight", params.get(key.removeprefix("text_model.") + ".weight"))
+            out_c, in_c = w.shape[0], w.shape[1]
+            kernel = tuple(w.shape[2:])
+            down = (torch.randn(2, in_c, *kernel) * 0.3).to(torch.bfloat16).float()
+            up = (torch.randn(out_c, 2, *([1] * len(kernel))) * 0.3).to(torch.bfloat16).float()
+            kohya = f"lora_{part}_" + name.replace(".", "_")
+            lora[kohya + ".lora_down.weight"], lora[kohya + ".lora_up.weight"] = down, up
+            lora[kohya + ".alpha"] = torch.tensor(1.0)
+            delta = (up.flatten(1) @ down.flatten(1)).reshape(w.shape) * (1.0 / 2) * 0.8
+            merged[id(w)] = (w, delta)
+    save_file({k: v.contiguous() for k, v in lora.items()}, LORA)
+    with torch.no_grad():
+        for w, delta in merged.values():
+            w.add_(delta)
+        g["lora.unet_out"] = unet(g["unet.sample"], g["unet.timesteps"], encoder_hidden_states=g["unet.encoder_hidden_states"]).sample
+        ids = torch.tensor(CLIPTokenizer.from_pretrained(os.path.join(FOLDER, "tokenizer"))(
+            [PROMPT], padding="max_length", max_length=77, truncation=True)["input_ids"])
+        g["lora.text_out"] = text_encoder(ids).last_hidden_state
+        for w, delta in merged.values():
+            w.sub_(delta)
 
 
 # --- tensor names of the released SD 1.5 and SD 2.1 single files -------------------------

@@ -35,6 +35,9 @@ pub enum SdError {
     /// Missing, unexpected or wrongly shaped weights (the message lists them).
     #[error(transparent)]
     Weights(#[from] stipple_nn::NnError),
+    /// A LoRA file that cannot be merged into this model.
+    #[error("LoRA {path}: {message}")]
+    Lora { path: PathBuf, message: String },
     /// A request that cannot be carried out (the message says which value is accepted).
     #[error("{0}")]
     Invalid(String),

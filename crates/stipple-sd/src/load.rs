@@ -15,6 +15,7 @@ use crate::ldm::{
     OPEN_CLIP_PREFIX, SDXL_CLIP_PREFIX, SDXL_OPEN_CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX,
 };
 use crate::configs::text_config;
+use crate::lora::{self, Lora};
 use crate::{
     Architecture, AutoencoderKL, ClipTokenizer, SchedulerConfig, SdConfigs, SdError, SecondTextEncoder, UNet2DConditionConfig,
     UNet2DConditionModel,
@@ -38,6 +39,21 @@ pub struct LoadOptions {
     /// names of an SD 2.x single file do not say whether it is the ε model (512 px base) or
     /// the v model (768 px); without this a single SD 2.x file is taken as v-prediction.
     pub prediction: Option<Prediction>,
+    /// LoRA files (kohya / web-UI format, SD 1.x/2.x) and their multipliers, merged into the
+    /// U-Net's and text encoder's weights at load (see [`crate::Lora`]).
+    pub loras: Vec<(PathBuf, f64)>,
+}
+
+/// The LoRAs to merge and which of their modules were merged.
+struct Merger {
+    loras: Vec<Lora>,
+    used: Vec<Vec<String>>,
+}
+
+impl Merger {
+    fn apply(&mut self, tensors: &mut HashMap<String, Tensor>, prefix: &str) -> Result<(), SdError> {
+        lora::merge(tensors, &self.loras, prefix, &mut self.used)
+    }
 }
 
 /// The loaded parts of a checkpoint, before they become a pipeline.
@@ -58,7 +74,10 @@ fn read(path: &Path) -> Result<String, SdError> {
 /// Loads a diffusers folder (`model_index.json`) or a `.safetensors` single file.
 pub(crate) fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Parts, SdError> {
     let meta = std::fs::metadata(path).map_err(|e| SdError::io(path, e))?;
-    if meta.is_dir() {
+    let loras = options.loras.iter().map(|(p, m)| Lora::read(p, *m, device)).collect::<Result<Vec<_>, _>>()?;
+    let mut merger = Merger { loras, used: Vec::new() };
+    let merger = &mut merger;
+    let parts = if meta.is_dir() {
         if !path.join("model_index.json").is_file() {
             return Err(SdError::NotACheckpoint {
                 path: path.to_path_buf(),
@@ -67,16 +86,16 @@ pub(crate) fn load(path: &Path, options: &LoadOptions, device: &Device) -> Resul
                     .into(),
             });
         }
-        load_folder(path, device)
+        load_folder(path, device, merger)
     } else {
-        load_single_file(path, options, device)
+        load_single_file(path, options, device, merger)
+    };
+    let mut parts = parts?;
+    lora::check_all_used(&merger.loras, &merger.used)?;
+    if let Some(p) = options.prediction {
+        parts.scheduler.prediction_type = p;
     }
-    .map(|mut parts| {
-        if let Some(p) = options.prediction {
-            parts.scheduler.prediction_type = p;
-        }
-        parts
-    })
+    Ok(parts)
 }
 
 /// Builds a network from `tensors` after checking names and shapes against what `build`
@@ -93,10 +112,19 @@ fn build<T>(
 }
 
 /// The text encoder's tensors that `cfg` needs (other parts of a CLIP checkpoint dropped).
-fn text_encoder(tensors: HashMap<String, Tensor>, cfg: &TextEncoderConfig, path: &Path, device: &Device) -> Result<TextEncoder, SdError> {
+fn text_encoder(
+    tensors: HashMap<String, Tensor>,
+    cfg: &TextEncoderConfig,
+    path: &Path,
+    device: &Device,
+    merger: Option<&mut Merger>,
+) -> Result<TextEncoder, SdError> {
     let expected = record_shapes(|vb| TextEncoder::new(vb, cfg).map(|_| ()))?;
-    let tensors: HashMap<String, Tensor> =
+    let mut tensors: HashMap<String, Tensor> =
         clip_to_encoder(tensors).into_iter().filter(|(k, _)| expected.iter().any(|(e, _)| e == k)).collect();
+    if let Some(m) = merger {
+        m.apply(&mut tensors, lora::TEXT_ENCODER)?;
+    }
     build(tensors, path, device, |vb| TextEncoder::new(vb, cfg))
 }
 
@@ -142,7 +170,7 @@ fn unsupported(path: &Path, arch: Architecture, supported: &[Architecture]) -> S
     SdError::Unsupported { path: path.to_path_buf(), arch, supported }
 }
 
-fn load_folder(dir: &Path, device: &Device) -> Result<Parts, SdError> {
+fn load_folder(dir: &Path, device: &Device, merger: &mut Merger) -> Result<Parts, SdError> {
     let architecture = folder_architecture(dir)?;
     if !Architecture::SUPPORTED_FOLDER.contains(&architecture) {
         return Err(unsupported(dir, architecture, Architecture::SUPPORTED_FOLDER));
@@ -152,12 +180,14 @@ fn load_folder(dir: &Path, device: &Device) -> Result<Parts, SdError> {
     let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer"))?;
 
     let path = weights_file(&dir.join("unet"), "diffusion_pytorch_model")?;
-    let unet = build(load_tensors(&path, device)?, &path, device, |vb| UNet2DConditionModel::new(vb, &unet_cfg))?;
+    let mut unet_t = load_tensors(&path, device)?;
+    merger.apply(&mut unet_t, lora::UNET)?;
+    let unet = build(unet_t, &path, device, |vb| UNet2DConditionModel::new(vb, &unet_cfg))?;
     let path = weights_file(&dir.join("vae"), "diffusion_pytorch_model")?;
     let tensors = vae_to_diffusers(load_tensors(&path, device)?, &vae_cfg)?;
     let vae = build(tensors, &path, device, |vb| AutoencoderKL::new(vb, &vae_cfg))?;
     let path = weights_file(&dir.join("text_encoder"), "model")?;
-    let text_encoder = text_encoder(load_tensors(&path, device)?, &text_cfg, &path, device)?;
+    let text_encoder = text_encoder(load_tensors(&path, device)?, &text_cfg, &path, device, Some(merger))?;
     let text_encoder_2 = match (&text_cfg_2, architecture) {
         (Some(cfg), Architecture::SdxlBase) => {
             // A `CLIPTextModelWithProjection`: `text_projection.weight` beside the encoder.
@@ -190,7 +220,7 @@ fn second_text_encoder(
         device,
         |vb| Ok(TokenLinear::from_parts(vb.get((*projection_dim, cfg.hidden_size), "weight")?, None)),
     )?;
-    Ok(SecondTextEncoder { tokenizer, encoder: text_encoder(tensors, cfg, path, device)?, text_projection: projection })
+    Ok(SecondTextEncoder { tokenizer, encoder: text_encoder(tensors, cfg, path, device, None)?, text_projection: projection })
 }
 
 /// The parts must fit together: token ids inside the embedding, text width (of both
@@ -208,7 +238,7 @@ fn check_parts(path: &Path, tok: &ClipTokenizer, text: &TextEncoderConfig, text_
     Ok(())
 }
 
-fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Result<Parts, SdError> {
+fn load_single_file(path: &Path, options: &LoadOptions, device: &Device, merger: &mut Merger) -> Result<Parts, SdError> {
     let mut tensors = load_tensors(path, device).map_err(|e| match e {
         stipple_nn::NnError::NotSafetensors { reason, .. } => SdError::NotACheckpoint {
             path: path.to_path_buf(),
@@ -244,7 +274,8 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
     };
     let tokenizer = tokenizer_at(&options.tokenizer_dir, "tokenizer")?;
 
-    let unet_t = unet_to_diffusers(take_prefix(&mut tensors, UNET_PREFIX), &unet_cfg);
+    let mut unet_t = unet_to_diffusers(take_prefix(&mut tensors, UNET_PREFIX), &unet_cfg);
+    merger.apply(&mut unet_t, lora::UNET)?;
     let unet = build(unet_t, path, device, |vb| UNet2DConditionModel::new(vb, &unet_cfg))?;
     let vae_t: HashMap<String, Tensor> = take_prefix(&mut tensors, VAE_PREFIX).into_iter().filter(|(k, _)| !k.starts_with("loss.")).collect();
     let vae_t = vae_to_diffusers(vae_t, &vae_cfg)?;
@@ -254,7 +285,7 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device) -> Resu
         Architecture::SdxlBase => take_prefix(&mut tensors, SDXL_CLIP_PREFIX),
         _ => take_prefix(&mut tensors, CLIP_PREFIX),
     };
-    let text_encoder = text_encoder(text_t, &text_cfg, path, device)?;
+    let text_encoder = text_encoder(text_t, &text_cfg, path, device, Some(merger))?;
     let text_encoder_2 = match (&text_cfg_2, architecture) {
         (Some(cfg), Architecture::SdxlBase) => {
             let open_clip = take_prefix(&mut tensors, SDXL_OPEN_CLIP_PREFIX);
