@@ -48,7 +48,9 @@ impl Lora {
     /// Reads a kohya-format LoRA `.safetensors` file, to be merged at `multiplier`.
     pub fn read(path: &Path, multiplier: f64, device: &Device) -> Result<Self, SdError> {
         let tensors = load_tensors(path, device)?;
-        let mut parts: BTreeMap<String, (Option<Tensor>, Option<Tensor>, Option<f64>)> = BTreeMap::new();
+        // (lora_down, lora_up, alpha) of each module as they are read.
+        type Parts = (Option<Tensor>, Option<Tensor>, Option<f64>);
+        let mut parts: BTreeMap<String, Parts> = BTreeMap::new();
         for (key, t) in tensors {
             let (module, what) = if let Some(m) = key.strip_suffix(".lora_down.weight") {
                 (m, 0)
