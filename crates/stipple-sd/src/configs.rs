@@ -19,7 +19,8 @@ pub struct SdConfigs {
     pub scheduler: SchedulerConfig,
 }
 
-fn read(path: &Path) -> Result<String, SdError> {
+/// The text of a config file; the error names it.
+pub(crate) fn read(path: &Path) -> Result<String, SdError> {
     std::fs::read_to_string(path).map_err(|e| SdError::io(path, e))
 }
 

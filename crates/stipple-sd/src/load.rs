@@ -14,7 +14,7 @@ use crate::ldm::{
     clip_to_encoder, open_clip_projection, open_clip_to_encoder, take_prefix, unet_to_diffusers, vae_to_diffusers, CLIP_PREFIX,
     OPEN_CLIP_PREFIX, SDXL_CLIP_PREFIX, SDXL_OPEN_CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX,
 };
-use crate::configs::text_config;
+use crate::configs::{read, text_config};
 use crate::lora::{self, Lora};
 use crate::{
     Architecture, AutoencoderKL, ClipTokenizer, SchedulerConfig, SdConfigs, SdError, SecondTextEncoder, UNet2DConditionConfig,
@@ -65,10 +65,6 @@ pub(crate) struct Parts {
     pub unet: UNet2DConditionModel,
     pub vae: AutoencoderKL,
     pub scheduler: SchedulerConfig,
-}
-
-fn read(path: &Path) -> Result<String, SdError> {
-    std::fs::read_to_string(path).map_err(|e| SdError::io(path, e))
 }
 
 /// Loads a diffusers folder (`model_index.json`) or a `.safetensors` single file.
