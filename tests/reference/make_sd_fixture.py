@@ -348,6 +348,12 @@ def main():
         assert torch.equal(single.text_encoder(pair).last_hidden_state, g["text.last_hidden_state"])
 
         make_lora(unet, text_encoder, g)
+        # Tiled decoding (diffusers' `enable_tiling`: tiles of `sample_size` pixels, a quarter
+        # overlap, linear blends) of a latent larger than one tile in both directions.
+        z_big = torch.randn(1, 4, 24, 20, generator=torch.Generator().manual_seed(10))
+        vae.enable_tiling()
+        g["vae.tiled_latents"], g["vae.tiled_decoded"] = z_big, vae.decode(z_big).sample
+        vae.disable_tiling()
     save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens.safetensors"))
     with open(os.path.join(GOLDENS, "goldens.json"), "w") as f:
         json.dump(meta, f, indent=1)

@@ -46,6 +46,9 @@ pub struct AutoencoderKLConfig {
     pub mid_block_add_attention: bool,
     #[serde(default)]
     pub shift_factor: Option<f64>,
+    /// Image size the autoencoder was trained at; the tile size of [`AutoencoderKL::decode_tiled`].
+    #[serde(default)]
+    pub sample_size: Option<usize>,
     #[serde(default)]
     pub down_block_types: Option<Vec<String>>,
     #[serde(default)]
@@ -323,6 +326,59 @@ impl AutoencoderKL {
         Ok((moments.narrow(1, 0, l)?, (logvar * 0.5)?.exp()?))
     }
 
+    /// [`AutoencoderKL::decode`] in overlapping tiles, for images too large to decode at once
+    /// (diffusers `AutoencoderKL.tiled_decode`, as after `enable_tiling()`): latent tiles of
+    /// `sample_size / 2^(levels−1)` every ¾ tile, each decoded alone; each tile's first quarter
+    /// (`sample_size / 4` pixels) is blended linearly with the tile above and the one to the
+    /// left (already blended, row by row), and the first `¾ · sample_size` pixels of each are
+    /// kept. Latents no larger than one tile are decoded whole.
+    ///
+    /// # Shapes
+    /// As [`AutoencoderKL::decode`].
+    pub fn decode_tiled(&self, z: &Tensor) -> Result<Tensor> {
+        let Some(sample) = self.cfg.sample_size else {
+            candle_core::bail!("AutoencoderKL: tiled decoding needs sample_size in the config (the tile size)");
+        };
+        let f = 1 << (self.cfg.block_out_channels.len() - 1);
+        let tile = sample / f;
+        let (_, _, h, w) = z.dims4()?;
+        if h <= tile && w <= tile {
+            return self.decode(z);
+        }
+        let overlap = (tile as f64 * 0.75) as usize;
+        let blend = (sample as f64 * 0.25) as usize;
+        let limit = sample - blend;
+        if overlap == 0 {
+            candle_core::bail!("AutoencoderKL: sample_size {sample} makes latent tiles too small to overlap");
+        }
+        let mut grid: Vec<Vec<Tensor>> = Vec::new();
+        for i in (0..h).step_by(overlap) {
+            let row = (0..w)
+                .step_by(overlap)
+                .map(|j| self.decode(&z.narrow(2, i, tile.min(h - i))?.narrow(3, j, tile.min(w - j))?))
+                .collect::<Result<Vec<_>>>()?;
+            grid.push(row);
+        }
+        let mut rows = Vec::with_capacity(grid.len());
+        for i in 0..grid.len() {
+            let mut parts = Vec::with_capacity(grid[i].len());
+            for j in 0..grid[i].len() {
+                let mut t = grid[i][j].clone();
+                if i > 0 {
+                    t = blend_edge(&grid[i - 1][j], &t, blend, 2)?;
+                }
+                if j > 0 {
+                    t = blend_edge(&grid[i][j - 1], &t, blend, 3)?;
+                }
+                grid[i][j] = t.clone();
+                let (th, tw) = (t.dim(2)?, t.dim(3)?);
+                parts.push(t.narrow(2, 0, limit.min(th))?.narrow(3, 0, limit.min(tw))?);
+            }
+            rows.push(Tensor::cat(&parts, 3)?);
+        }
+        Tensor::cat(&rows, 2)
+    }
+
     /// The image of latents `z` (diffusers `decode(z).sample`), not clamped.
     ///
     /// # Shapes
@@ -335,4 +391,22 @@ impl AutoencoderKL {
         };
         self.decoder.forward(&z)
     }
+}
+
+/// diffusers `blend_v` (`dim` 2) / `blend_h` (`dim` 3): the first `e = min(extent, sizes)` rows
+/// (columns) of `b` become `a[end − e + y]·(1 − y/e) + b[y]·(y/e)`.
+fn blend_edge(a: &Tensor, b: &Tensor, extent: usize, dim: usize) -> Result<Tensor> {
+    let (na, nb) = (a.dim(dim)?, b.dim(dim)?);
+    let e = extent.min(na).min(nb);
+    if e == 0 {
+        return Ok(b.clone());
+    }
+    let mut shape = vec![1; 4];
+    shape[dim] = e;
+    let up: Vec<f32> = (0..e).map(|y| (y as f64 / e as f64) as f32).collect();
+    let down: Vec<f32> = (0..e).map(|y| (1.0 - y as f64 / e as f64) as f32).collect();
+    let up = Tensor::from_vec(up, shape.clone(), b.device())?;
+    let down = Tensor::from_vec(down, shape, b.device())?;
+    let blended = (a.narrow(dim, na - e, e)?.broadcast_mul(&down)? + b.narrow(dim, 0, e)?.broadcast_mul(&up)?)?;
+    Tensor::cat(&[&blended, &b.narrow(dim, e, nb - e)?], dim)
 }
