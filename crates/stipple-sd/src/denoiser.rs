@@ -60,8 +60,11 @@ impl GuidedUNet<'_> {
         let x = &x;
         let ctx = parts.iter().map(|c| batch(&c.context, per)).collect::<candle_core::Result<Vec<_>>>()?;
         let timesteps = Tensor::full(t, b, x.device())?;
-        let pooled: Option<Vec<Tensor>> = parts.iter().map(|c| c.pooled.as_ref().map(|p| batch(p, per))).collect::<Option<candle_core::Result<Vec<_>>>>().transpose()?;
-        let added = match pooled {
+        // SDXL: every branch carries its pooled embedding (a branch without one leaves the
+        // U-Net without its additional conditioning, which it reports).
+        let pooled: Option<candle_core::Result<Vec<Tensor>>> =
+            parts.iter().map(|c| c.pooled.as_ref().map(|p| batch(p, per))).collect();
+        let added = match pooled.transpose()? {
             Some(p) => {
                 let f = self.pixels_per_latent;
                 let time_ids = default_time_ids(b, h * f, w * f, x.device()).map_err(candle_core::Error::wrap)?;
