@@ -125,7 +125,7 @@ fn text_encoder(
 }
 
 /// `dir/{stem}.safetensors`, or its `.fp16` variant; `.bin` files are refused by name.
-fn weights_file(dir: &Path, stem: &str) -> Result<PathBuf, SdError> {
+pub(crate) fn weights_file(dir: &Path, stem: &str) -> Result<PathBuf, SdError> {
     for name in [format!("{stem}.safetensors"), format!("{stem}.fp16.safetensors")] {
         let p = dir.join(name);
         if p.is_file() {
@@ -141,7 +141,7 @@ fn weights_file(dir: &Path, stem: &str) -> Result<PathBuf, SdError> {
 }
 
 /// The architecture of a diffusers folder, from its pipeline class and text encoder.
-fn folder_architecture(dir: &Path) -> Result<Architecture, SdError> {
+pub(crate) fn folder_architecture(dir: &Path) -> Result<Architecture, SdError> {
     let index_path = dir.join("model_index.json");
     let index: serde_json::Value =
         serde_json::from_str(&read(&index_path)?).map_err(|e| SdError::config(&index_path, format!("not valid JSON: {e}")))?;
