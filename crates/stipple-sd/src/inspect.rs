@@ -116,8 +116,10 @@ pub fn inspect(path: &Path) -> Result<Inspection, SdError> {
     let unet = UNet2DConditionConfig::from_json(&read(&unet_path)?).map_err(|m| SdError::config(&unet_path, m))?;
     for part in ["unet", "vae", "text_encoder", "text_encoder_2"] {
         let dir = path.join(part);
-        if let Ok(file) = crate::load::weights_file(&dir, if part.starts_with("text") { "model" } else { "diffusion_pytorch_model" }) {
-            count(&mut by_dtype, &header(&file)?);
+        if let Ok(files) = crate::load::weights_files(&dir, if part.starts_with("text") { "model" } else { "diffusion_pytorch_model" }) {
+            for file in files {
+                count(&mut by_dtype, &header(&file)?);
+            }
         }
     }
     Ok(Inspection { path: path.to_path_buf(), format: Format::DiffusersFolder, architecture, unet_in_channels: unet.in_channels, parameters_by_dtype: by_dtype })

@@ -124,20 +124,50 @@ fn text_encoder(
     build(tensors, path, device, |vb| TextEncoder::new(vb, cfg))
 }
 
-/// `dir/{stem}.safetensors`, or its `.fp16` variant; `.bin` files are refused by name.
-pub(crate) fn weights_file(dir: &Path, stem: &str) -> Result<PathBuf, SdError> {
+/// The weight files of `dir/{stem}`: `{stem}.safetensors`, its `.fp16` variant, or the shards
+/// named by `{stem}(.fp16).safetensors.index.json` (`weight_map`); `.bin` files are refused by
+/// name. The first path names the weights in messages.
+pub(crate) fn weights_files(dir: &Path, stem: &str) -> Result<Vec<PathBuf>, SdError> {
     for name in [format!("{stem}.safetensors"), format!("{stem}.fp16.safetensors")] {
         let p = dir.join(name);
         if p.is_file() {
-            return Ok(p);
+            return Ok(vec![p]);
+        }
+    }
+    for name in [format!("{stem}.safetensors.index.json"), format!("{stem}.fp16.safetensors.index.json")] {
+        let index = dir.join(name);
+        if index.is_file() {
+            let json: serde_json::Value =
+                serde_json::from_str(&read(&index)?).map_err(|e| SdError::config(&index, format!("not valid JSON: {e}")))?;
+            let shards: std::collections::BTreeSet<&str> = json
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| SdError::config(&index, "no weight_map object"))?
+                .values()
+                .filter_map(|v| v.as_str())
+                .collect();
+            if shards.is_empty() || shards.iter().any(|s| s.contains('/') || s.contains('\\')) {
+                return Err(SdError::config(&index, "weight_map must name shard files in the same folder"));
+            }
+            return Ok(shards.into_iter().map(|s| dir.join(s)).collect());
         }
     }
     let reason = if dir.join(format!("{stem}.bin")).is_file() {
         format!("{stem}.bin is a pickle; only .safetensors weights are read (convert it first)")
     } else {
-        format!("no {stem}.safetensors (or {stem}.fp16.safetensors)")
+        format!("no {stem}.safetensors (or .fp16, or a sharded .safetensors.index.json)")
     };
     Err(SdError::NotACheckpoint { path: dir.to_path_buf(), reason })
+}
+
+/// Every tensor of [`weights_files`], and the path that names them.
+fn load_weights(dir: &Path, stem: &str, device: &Device) -> Result<(PathBuf, HashMap<String, Tensor>), SdError> {
+    let files = weights_files(dir, stem)?;
+    let mut all = HashMap::new();
+    for f in &files {
+        all.extend(load_tensors(f, device)?);
+    }
+    Ok((files[0].clone(), all))
 }
 
 /// The architecture of a diffusers folder, from its pipeline class and text encoder.
@@ -175,20 +205,18 @@ fn load_folder(dir: &Path, device: &Device, merger: &mut Merger) -> Result<Parts
         SdConfigs::from_folder(dir)?;
     let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer"))?;
 
-    let path = weights_file(&dir.join("unet"), "diffusion_pytorch_model")?;
-    let mut unet_t = load_tensors(&path, device)?;
+    let (path, mut unet_t) = load_weights(&dir.join("unet"), "diffusion_pytorch_model", device)?;
     merger.apply(&mut unet_t, lora::UNET)?;
     let unet = build(unet_t, &path, device, |vb| UNet2DConditionModel::new(vb, &unet_cfg))?;
-    let path = weights_file(&dir.join("vae"), "diffusion_pytorch_model")?;
-    let tensors = vae_to_diffusers(load_tensors(&path, device)?, &vae_cfg)?;
+    let (path, tensors) = load_weights(&dir.join("vae"), "diffusion_pytorch_model", device)?;
+    let tensors = vae_to_diffusers(tensors, &vae_cfg)?;
     let vae = build(tensors, &path, device, |vb| AutoencoderKL::new(vb, &vae_cfg))?;
-    let path = weights_file(&dir.join("text_encoder"), "model")?;
-    let text_encoder = text_encoder(load_tensors(&path, device)?, &text_cfg, &path, device, Some(merger))?;
+    let (path, tensors) = load_weights(&dir.join("text_encoder"), "model", device)?;
+    let text_encoder = text_encoder(tensors, &text_cfg, &path, device, Some(merger))?;
     let text_encoder_2 = match (&text_cfg_2, architecture) {
         (Some(cfg), Architecture::SdxlBase) => {
             // A `CLIPTextModelWithProjection`: `text_projection.weight` beside the encoder.
-            let path = weights_file(&dir.join("text_encoder_2"), "model")?;
-            let mut tensors = load_tensors(&path, device)?;
+            let (path, mut tensors) = load_weights(&dir.join("text_encoder_2"), "model", device)?;
             let projection = tensors.remove("text_projection.weight");
             let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer_2"))?;
             Some(second_text_encoder(tokenizer, cfg, tensors, projection, &path, device)?)

@@ -128,3 +128,31 @@ fn unsupported_config_value_is_named() {
     let e = load(&copy).err().unwrap();
     assert!(matches!(&e, SdError::Config { message, .. } if message.contains("time_cond_proj_dim = 256")), "{e}");
 }
+
+/// A sharded U-Net (`diffusion_pytorch_model.safetensors.index.json` and two shards) loads
+/// to the same network.
+#[test]
+fn sharded_weights_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("sd");
+    copy_dir(&folder(), &copy);
+    let unet = copy.join("unet");
+    let tensors = candle_core::safetensors::load(unet.join("diffusion_pytorch_model.safetensors"), &Device::Cpu).unwrap();
+    std::fs::remove_file(unet.join("diffusion_pytorch_model.safetensors")).unwrap();
+    let mut shards: [HashMap<String, Tensor>; 2] = Default::default();
+    let mut map = serde_json::Map::new();
+    for (i, (k, t)) in tensors.into_iter().enumerate() {
+        let shard = format!("diffusion_pytorch_model-0000{}-of-00002.safetensors", i % 2 + 1);
+        map.insert(k.clone(), serde_json::Value::String(shard));
+        shards[i % 2].insert(k, t);
+    }
+    for (i, s) in shards.iter().enumerate() {
+        candle_core::safetensors::save(s, unet.join(format!("diffusion_pytorch_model-0000{}-of-00002.safetensors", i + 1))).unwrap();
+    }
+    let index = serde_json::json!({ "metadata": {}, "weight_map": map });
+    std::fs::write(unet.join("diffusion_pytorch_model.safetensors.index.json"), index.to_string()).unwrap();
+    let sd = load(&copy).unwrap();
+    let g = goldens();
+    let out = sd.unet.forward(&g["unet.sample"], &g["unet.timesteps"], &g["unet.encoder_hidden_states"]).unwrap();
+    assert_close("sharded U-Net", &out, &g["unet.out"], 1e-5);
+}
