@@ -7,7 +7,7 @@ use stipple_math::DiscreteSchedule;
 use stipple_nn::text::TextEncoder;
 
 use crate::load::{load, LoadOptions};
-use crate::prompt::prompt_chunks;
+use crate::prompt::{prompt_chunks, CHUNK_TOKENS};
 use crate::sdxl::skipped_state;
 use crate::{Architecture, AutoencoderKL, ClipTokenizer, Conditioning, SchedulerConfig, SdDenoiser, SdError, SecondTextEncoder, UNet2DConditionModel};
 
@@ -83,44 +83,60 @@ impl SdPipeline {
         Ok(Conditioning { context: Tensor::cat(&[&first, &context], 2)?, pooled: Some(pooled) })
     }
 
-    /// The text conditioning of one prompt in the web UI's syntax: emphasis `(word:1.2)`,
-    /// `(word)`, `[word]`, `BREAK`, and any length, as chunks of 75 tokens each encoded on its
-    /// own and concatenated, `(1, 77·chunks, dim)`. Each chunk's states are multiplied by
-    /// their tokens' weights and rescaled to the chunk's unweighted mean (the web UI's
-    /// "Original" emphasis, `sd_emphasis.EmphasisOriginal`). `clip_skip` as in
-    /// [`SdPipeline::encode_prompt`].
-    pub fn encode_prompt_weighted(&self, prompt: &str, clip_skip: usize) -> Result<Tensor, SdError> {
-        if self.text_encoder_2.is_some() {
-            return Err(SdError::Invalid("the web UI's prompt syntax is not implemented for SDXL yet (use encode)".into()));
+    /// The conditioning of one prompt in the web UI's syntax: emphasis `(word:1.2)`, `(word)`,
+    /// `[word]`, `BREAK`, and any length, as chunks of 75 tokens each encoded on its own and
+    /// concatenated, context `(1, 77·chunks, dim)`. Each chunk's states are multiplied by their
+    /// tokens' weights and rescaled to the chunk's unweighted mean (the web UI's "Original"
+    /// emphasis, `sd_emphasis.EmphasisOriginal`), per text encoder. SDXL: both encoders' chunks
+    /// side by side, and the pooled embedding of the first chunk (unweighted), as the web UI's
+    /// `FrozenOpenCLIPEmbedder2WithCustomWords` gives it. `clip_skip` as in [`SdPipeline::encode`].
+    pub fn encode_weighted(&self, prompt: &str, clip_skip: usize) -> Result<Conditioning, SdError> {
+        let first = self.weighted_states(&self.text_encoder, &self.tokenizer, prompt, clip_skip, self.text_encoder_2.is_some())?;
+        let Some(second) = &self.text_encoder_2 else {
+            return Ok(Tensor::cat(&first, 1)?.into());
+        };
+        let other = self.weighted_states(&second.encoder, &second.tokenizer, prompt, clip_skip, true)?;
+        if other.len() != first.len() {
+            return Err(SdError::Invalid(format!(
+                "the prompt makes {} chunks for the first text encoder and {} for the second",
+                first.len(),
+                other.len()
+            )));
         }
-        let len = self.text_encoder.config().max_position_embeddings;
+        let chunks = first.iter().zip(&other).map(|(a, b)| Tensor::cat(&[a, b], 2)).collect::<candle_core::Result<Vec<_>>>()?;
+        let (_, pooled) = second.encode_chunk(&prompt_chunks(&second.tokenizer, prompt, CHUNK_TOKENS)?[0], clip_skip, &self.device)?;
+        Ok(Conditioning { context: Tensor::cat(&chunks, 1)?, pooled: Some(pooled) })
+    }
+
+    /// Each chunk's weighted states of one text encoder: through the final LayerNorm (SD
+    /// 1.x/2.x) or `clip_skip` layers before the last, unnormalised (`sdxl`).
+    fn weighted_states(&self, encoder: &TextEncoder, tokenizer: &ClipTokenizer, prompt: &str, clip_skip: usize, sdxl: bool) -> Result<Vec<Tensor>, SdError> {
+        let len = encoder.config().max_position_embeddings;
         let mut rows = Vec::new();
-        for chunk in prompt_chunks(&self.tokenizer, prompt, len - 2)? {
+        for chunk in prompt_chunks(tokenizer, prompt, len - 2)? {
             let ids = Tensor::from_vec(chunk.ids, (1, len), &self.device)?;
-            let z = self.text_encoder.forward_skip(&ids, clip_skip)?;
+            let z = if sdxl { skipped_state(&encoder.hidden_states(&ids)?, clip_skip)? } else { encoder.forward_skip(&ids, clip_skip)? };
             let w = Tensor::from_vec(chunk.weights, (1, len, 1), &self.device)?;
             let weighted = z.broadcast_mul(&w)?;
             let rescale = (z.mean_all()? / weighted.mean_all()?)?;
             rows.push(weighted.broadcast_mul(&rescale)?);
         }
-        Ok(Tensor::cat(&rows, 1)?)
+        Ok(rows)
     }
 
-    /// [`SdPipeline::encode_prompt_weighted`] of a prompt and its negative, the shorter one
-    /// extended by chunks of the empty prompt so both have as many tokens (as the web UI does
+    /// [`SdPipeline::encode_weighted`] of a prompt and its negative, the shorter context
+    /// extended by chunks of the empty prompt's so both have as many tokens (as the web UI does
     /// for one batched guidance call).
-    pub fn encode_prompt_pair(&self, prompt: &str, negative: &str, clip_skip: usize) -> Result<(Tensor, Tensor), SdError> {
-        let (c, u) = (self.encode_prompt_weighted(prompt, clip_skip)?, self.encode_prompt_weighted(negative, clip_skip)?);
-        let (nc, nu) = (c.dim(1)?, u.dim(1)?);
-        if nc == nu {
-            return Ok((c, u));
+    pub fn encode_weighted_pair(&self, prompt: &str, negative: &str, clip_skip: usize) -> Result<(Conditioning, Conditioning), SdError> {
+        let (mut c, mut u) = (self.encode_weighted(prompt, clip_skip)?, self.encode_weighted(negative, clip_skip)?);
+        let (nc, nu) = (c.context.dim(1)?, u.context.dim(1)?);
+        if nc != nu {
+            let empty = self.encode_weighted("", clip_skip)?.context;
+            let short = if nc > nu { &mut u } else { &mut c };
+            let pad = empty.repeat((1, nc.abs_diff(nu) / empty.dim(1)?, 1))?;
+            short.context = Tensor::cat(&[&short.context, &pad], 1)?;
         }
-        let empty = self.encode_prompt_weighted("", clip_skip)?;
-        let extend = |t: &Tensor, by: usize| -> Result<Tensor, SdError> {
-            let pad = empty.repeat((1, by / empty.dim(1)?, 1))?;
-            Ok(Tensor::cat(&[t, &pad], 1)?)
-        };
-        Ok(if nc > nu { (c, extend(&u, nc - nu)?) } else { (extend(&c, nu - nc)?, u) })
+        Ok((c, u))
     }
 
     /// The model's discrete training schedule (σ for the samplers' schedules).

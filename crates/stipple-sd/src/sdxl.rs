@@ -48,19 +48,29 @@ pub(crate) fn skipped_state(states: &[Tensor], clip_skip: usize) -> Result<Tenso
 }
 
 impl SecondTextEncoder {
+    /// The context `(1, 77, hidden)` and pooled embedding `(1, projection_dim)` of one framed
+    /// chunk of token ids.
+    pub(crate) fn encode_chunk(&self, chunk: &crate::prompt::Chunk, clip_skip: usize, device: &Device) -> Result<(Tensor, Tensor), SdError> {
+        self.encode_ids(vec![chunk.ids.clone()], clip_skip, device)
+    }
+
     /// The second encoder's part of the context, `(B, 77, hidden)`, and the pooled embedding
     /// `(B, projection_dim)` of `prompts`.
     pub fn encode(&self, prompts: &[&str], clip_skip: usize, device: &Device) -> Result<(Tensor, Tensor), SdError> {
         let len = self.encoder.config().max_position_embeddings;
+        let rows = prompts.iter().map(|p| self.tokenizer.encode(p, len)).collect::<Result<Vec<_>, _>>()?;
+        self.encode_ids(rows, clip_skip, device)
+    }
+
+    /// Context and pooled embedding of framed rows of token ids (each `max_position_embeddings` long).
+    fn encode_ids(&self, rows: Vec<Vec<u32>>, clip_skip: usize, device: &Device) -> Result<(Tensor, Tensor), SdError> {
+        let len = self.encoder.config().max_position_embeddings;
         let eos = self.tokenizer.token_id(crate::EOS).ok_or_else(|| SdError::Invalid("tokenizer_2 has no end-of-text token".into()))?;
-        let mut ids = Vec::with_capacity(prompts.len() * len);
-        let mut ends = Vec::with_capacity(prompts.len());
-        for p in prompts {
-            let row = self.tokenizer.encode(p, len)?;
-            ends.push(row.iter().position(|&t| t == eos).unwrap_or(len - 1));
-            ids.extend(row);
-        }
-        let states = self.encoder.hidden_states(&Tensor::from_vec(ids, (prompts.len(), len), device)?)?;
+        // transformers' pooled output: the first end-of-text position of each row.
+        let ends: Vec<usize> = rows.iter().map(|r| r.iter().position(|&t| t == eos).unwrap_or(len - 1)).collect();
+        let n = rows.len();
+        let ids: Vec<u32> = rows.into_iter().flatten().collect();
+        let states = self.encoder.hidden_states(&Tensor::from_vec(ids, (n, len), device)?)?;
         let context = skipped_state(&states, clip_skip)?;
         let last = self.encoder.final_layer_norm(&states[states.len() - 1])?;
         let pooled = ends.iter().enumerate().map(|(b, &e)| last.i((b, e))).collect::<candle_core::Result<Vec<_>>>()?;

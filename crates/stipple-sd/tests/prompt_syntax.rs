@@ -16,7 +16,7 @@ fn pipeline() -> SdPipeline {
 fn plain_prompt_equals_the_diffusers_encoding() {
     let sd = pipeline();
     let plain = sd.encode_prompt(&["a watercolor lighthouse at dusk"], 1).unwrap();
-    let weighted = sd.encode_prompt_weighted("a watercolor lighthouse at dusk", 1).unwrap();
+    let weighted = sd.encode_weighted("a watercolor lighthouse at dusk", 1).unwrap().context;
     assert_eq!(max_abs_diff(&plain, &weighted), 0.0);
 }
 
@@ -24,7 +24,7 @@ fn plain_prompt_equals_the_diffusers_encoding() {
 fn emphasis_scales_its_tokens_and_keeps_the_mean() {
     let sd = pipeline();
     let z = sd.encode_prompt(&["a cat"], 1).unwrap(); // [BOS, a, cat, EOS, PAD…]
-    let got = sd.encode_prompt_weighted("a (cat:1.5)", 1).unwrap();
+    let got = sd.encode_weighted("a (cat:1.5)", 1).unwrap().context;
     let mut w = vec![1f32; 77];
     w[2] = 1.5;
     let weighted = z.broadcast_mul(&Tensor::from_vec(w, (1, 77, 1), &Device::Cpu).unwrap()).unwrap();
@@ -57,7 +57,7 @@ fn long_prompts_become_chunks_broken_after_a_comma() {
     // Every token is kept, in order.
     let kept: Vec<u32> = chunks.iter().flat_map(|c| c.ids[1..].iter().take_while(|&&t| t != eos).copied().collect::<Vec<_>>()).collect();
     assert_eq!(kept, sd.tokenizer.tokens(long).unwrap());
-    let z = sd.encode_prompt_weighted(long, 1).unwrap();
+    let z = sd.encode_weighted(long, 1).unwrap().context;
     assert_eq!(z.dims(), &[1, 3 * 77, 8]);
 }
 
@@ -66,10 +66,27 @@ fn break_starts_a_chunk_and_pairs_get_equal_lengths() {
     let sd = pipeline();
     let chunks = prompt_chunks(&sd.tokenizer, "a cat BREAK a dog", CHUNK_TOKENS).unwrap();
     assert_eq!(chunks.len(), 2);
-    let (c, u) = sd.encode_prompt_pair("a cat BREAK a dog", "blurry", 1).unwrap();
+    let (c, u) = sd.encode_weighted_pair("a cat BREAK a dog", "blurry", 1).unwrap();
+    let (c, u) = (c.context, u.context);
     assert_eq!(c.dims(), &[1, 154, 8]);
     assert_eq!(u.dims(), c.dims());
     // The negative's second chunk is the empty prompt's encoding.
     let empty = sd.encode_prompt(&[""], 1).unwrap();
     assert_eq!(max_abs_diff(&u.narrow(D::Minus2, 77, 77).unwrap(), &empty), 0.0);
+}
+
+/// On SDXL a plain prompt gives exactly diffusers' conditioning (both encoders' penultimate
+/// states and the pooled embedding), and emphasis changes the context but not the pooled one.
+#[test]
+fn sdxl_plain_prompt_equals_the_diffusers_encoding() {
+    let sd = SdPipeline::load(&repo().join("tests/fixtures/sd/tiny-sdxl"), &Device::Cpu).unwrap();
+    let plain = sd.encode(&["a watercolor lighthouse at dusk"], 1).unwrap();
+    let weighted = sd.encode_weighted("a watercolor lighthouse at dusk", 1).unwrap();
+    assert_eq!(max_abs_diff(&plain.context, &weighted.context), 0.0);
+    assert_eq!(max_abs_diff(plain.pooled.as_ref().unwrap(), weighted.pooled.as_ref().unwrap()), 0.0);
+    let emphasised = sd.encode_weighted("a watercolor (lighthouse:1.4) at dusk", 1).unwrap();
+    assert!(max_abs_diff(&emphasised.context, &plain.context) > 1e-4);
+    let (c, u) = sd.encode_weighted_pair("a cat BREAK a dog", "blurry", 1).unwrap();
+    assert_eq!((c.context.dims(), u.context.dims()), (&[1, 154, 16][..], &[1, 154, 16][..]));
+    assert_eq!(c.pooled.unwrap().dims(), &[1, 8]);
 }

@@ -23,12 +23,12 @@ impl Noise<TensorLatent> for PatternNoise {
 #[test]
 fn all_samplers_run_on_the_sd_denoiser() {
     let sd = SdPipeline::load(&folder(), &Device::Cpu).unwrap();
-    let (cond, uncond) = sd.encode_prompt_pair("a lighthouse", "blurry", 1).unwrap();
+    let (cond, uncond) = sd.encode_weighted_pair("a lighthouse", "blurry", 1).unwrap();
     let sigmas = SigmaSchedule::Karras.build(&sd.schedule(), 3, sd.scheduler.steps_offset).unwrap();
     let g = goldens();
     let x = (&g["pipeline.latents"] * sigmas.first()).unwrap();
     for kind in SamplerKind::ALL {
-        let mut d = sd.denoiser(cond.clone(), Some(uncond.clone()), 5.0);
+        let mut d = sd.denoiser_with(cond.clone(), Some(uncond.clone()), 5.0);
         let out = sample(kind, &mut d, TensorLatent(x.clone()), &sigmas, &SamplerOptions::default(), &mut PatternNoise(0.0), &mut ())
             .unwrap_or_else(|e| panic!("{kind:?}: {e}"))
             .0;
