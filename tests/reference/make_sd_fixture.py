@@ -571,6 +571,56 @@ def make_lora(unet, text_encoder, g):
             w.sub_(delta)
 
 
+LORA_XL = os.path.join(FIXTURES, "tiny-sdxl-lora.safetensors")
+
+
+def make_sdxl_lora(pipe, g, x, t, ctx, added):
+    """A kohya-format SDXL LoRA: U-Net modules under their SGM names (`lora_unet_input_blocks_…`,
+    `label_emb`), the text encoders as `lora_te1_` / `lora_te2_`; diffusers' own
+    `_maybe_map_sgm_blocks_to_diffusers` proves the SGM names. The U-Net output and the prompt's
+    conditioning with it merged at 0.8 are recorded."""
+    from diffusers.loaders import lora_conversion_utils as lcu
+    torch.manual_seed(11)
+    unet, te1, te2 = pipe.unet, pipe.text_encoder, pipe.text_encoder_2
+    ldm_to_diffusers = {v: k for k, v in {k: k2 for k, k2 in zip(unet.state_dict(), unet_to_ldm(unet.state_dict(), unet.config))}.items()}
+    ldm_to_diffusers = {k.removeprefix("model.diffusion_model."): v for k, v in ldm_to_diffusers.items()}
+    targets = [("unet", "input_blocks.3.1.transformer_blocks.1.attn1.to_q"), ("unet", "output_blocks.0.0.in_layers.2"),
+               ("unet", "middle_block.1.proj_in"), ("unet", "label_emb.0.0"),
+               ("te1", "text_model.encoder.layers.0.self_attn.k_proj"), ("te2", "text_model.encoder.layers.2.mlp.fc2")]
+    lora, merged = {}, []
+    for part, name in targets:
+        if part == "unet":
+            w = dict(unet.named_parameters())[ldm_to_diffusers[name + ".weight"]]
+        else:
+            model = te1 if part == "te1" else te2
+            params = dict(model.named_parameters())
+            w = params.get(name + ".weight", params.get(name.removeprefix("text_model.") + ".weight"))
+        kernel = tuple(w.shape[2:])
+        down = (torch.randn(2, w.shape[1], *kernel) * 0.3).to(torch.bfloat16).float()
+        up = (torch.randn(w.shape[0], 2, *([1] * len(kernel))) * 0.3).to(torch.bfloat16).float()
+        key = f"lora_{part}_" + name.replace(".", "_")
+        lora[key + ".lora_down.weight"], lora[key + ".lora_up.weight"], lora[key + ".alpha"] = down, up, torch.tensor(1.0)
+        merged.append((w, (up.flatten(1) @ down.flatten(1)).reshape(w.shape) * 0.5 * 0.8))
+    mapped = lcu._maybe_map_sgm_blocks_to_diffusers({k: v for k, v in lora.items() if k.startswith("lora_unet_")}, unet.config)
+    # diffusers renumbers SGM blocks by (level, kind, index): these are down_blocks.1.attentions.0,
+    # mid_block.attentions.0 and up_blocks.0.resnets.0 (conv1), the modules targeted above.
+    assert {k.split(".")[0] for k in mapped} == {
+        "lora_unet_input_blocks_1_attentions_0_transformer_blocks_1_attn1_to_q", "lora_unet_label_emb_0_0",
+        "lora_unet_middle_block_attentions_0_proj_in", "lora_unet_output_blocks_0_resnets_0_in_layers_2"}, sorted(mapped)
+    assert ldm_to_diffusers["input_blocks.3.1.transformer_blocks.1.attn1.to_q.weight"] == \
+        "down_blocks.1.attentions.0.transformer_blocks.1.attn1.to_q.weight"
+    assert ldm_to_diffusers["output_blocks.0.0.in_layers.2.weight"] == "up_blocks.0.resnets.0.conv1.weight"
+    save_file({k: v.contiguous() for k, v in lora.items()}, LORA_XL)
+    for w, delta in merged:
+        w.add_(delta)
+    g["lora.unet_out"] = unet(x, t, encoder_hidden_states=ctx, added_cond_kwargs=added).sample
+    c, _, pc, _ = pipe.encode_prompt(PROMPT, device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=True,
+                                     negative_prompt=NEGATIVE)
+    g["lora.cond"], g["lora.pooled_cond"] = c, pc
+    for w, delta in merged:
+        w.sub_(delta)
+
+
 # --- tensor names of the released SD 1.5 and SD 2.1 single files -------------------------
 
 RELEASED = {
@@ -738,6 +788,7 @@ def make_sdxl():
         conv = s.convert_open_clip_checkpoint(text_encoder_2, f, prefix="conditioner.embedders.1.model.")
         want = text_encoder_2.state_dict()
         assert set(conv) == set(want) and all(torch.equal(conv[k], want[k]) for k in want)
+        make_sdxl_lora(pipe, g, x, t, ctx, added)
     save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens-sdxl.safetensors"))
     with open(os.path.join(GOLDENS, "goldens-sdxl.json"), "w") as f:
         json.dump(meta, f, indent=1)

@@ -115,6 +115,23 @@ pub fn unet_to_diffusers(tensors: HashMap<String, Tensor>, cfg: &UNet2DCondition
         .collect()
 }
 
+/// The `ldm` / SGM name of a diffusers U-Net tensor name for `cfg`'s layout (the inverse of
+/// [`unet_to_diffusers`]), e.g. for LoRA files that name SGM modules; `None` when it fits none.
+pub fn unet_ldm_name(name: &str, cfg: &UNet2DConditionConfig) -> Option<String> {
+    let modules = unet_modules(cfg);
+    let (ldm, diff, resnet) = modules
+        .iter()
+        .filter(|(_, diff, _)| name.strip_prefix(diff.as_str()).is_some_and(|r| r.starts_with('.')))
+        .max_by_key(|(_, diff, _)| diff.len())?;
+    let mut rest = name[diff.len() + 1..].to_string();
+    if *resnet {
+        if let Some((a, b)) = RESNET.iter().find(|(_, b)| rest.starts_with(&format!("{b}."))) {
+            rest = format!("{a}{}", &rest[b.len()..]);
+        }
+    }
+    Some(format!("{ldm}.{rest}"))
+}
+
 /// Renames `ldm` autoencoder tensors (prefix removed) to diffusers names; the attention
 /// projections' `(C, C, 1, 1)` convolution weights become `(C, C)` linear weights.
 /// Older diffusers names of the attention (`query`, `key`, `value`, `proj_attn`) are renamed too.

@@ -11,7 +11,7 @@ use stipple_nn::text::{HiddenAct, TextEncoder, TextEncoderConfig};
 use stipple_nn::{check_tensors, load_tensors, record_shapes, TokenLinear};
 
 use crate::ldm::{
-    clip_to_encoder, open_clip_projection, open_clip_to_encoder, take_prefix, unet_to_diffusers, vae_to_diffusers, CLIP_PREFIX,
+    clip_to_encoder, open_clip_projection, open_clip_to_encoder, take_prefix, unet_ldm_name, unet_to_diffusers, vae_to_diffusers, CLIP_PREFIX,
     OPEN_CLIP_PREFIX, SDXL_CLIP_PREFIX, SDXL_OPEN_CLIP_PREFIX, UNET_PREFIX, VAE_PREFIX,
 };
 use crate::configs::{read, text_config};
@@ -39,8 +39,8 @@ pub struct LoadOptions {
     /// names of an SD 2.x single file do not say whether it is the ε model (512 px base) or
     /// the v model (768 px); without this a single SD 2.x file is taken as v-prediction.
     pub prediction: Option<Prediction>,
-    /// LoRA files (kohya / web-UI format, SD 1.x/2.x) and their multipliers, merged into the
-    /// U-Net's and text encoder's weights at load (see [`crate::Lora`]).
+    /// LoRA files (kohya / web-UI format) and their multipliers, merged into the U-Net's and
+    /// text encoders' weights at load (see [`crate::Lora`]).
     pub loras: Vec<(PathBuf, f64)>,
 }
 
@@ -51,8 +51,14 @@ struct Merger {
 }
 
 impl Merger {
+    /// Merges into a text encoder's tensors, whose LoRA keys start with `prefix`.
     fn apply(&mut self, tensors: &mut HashMap<String, Tensor>, prefix: &str) -> Result<(), SdError> {
-        lora::merge(tensors, &self.loras, prefix, &mut self.used)
+        lora::merge(tensors, &self.loras, prefix, &|_| None, &mut self.used)
+    }
+
+    /// Merges into the U-Net's tensors (diffusers names), matching diffusers or SGM module names.
+    fn apply_unet(&mut self, tensors: &mut HashMap<String, Tensor>, cfg: &UNet2DConditionConfig) -> Result<(), SdError> {
+        lora::merge(tensors, &self.loras, lora::UNET, &|name| unet_ldm_name(name, cfg), &mut self.used)
     }
 }
 
@@ -113,13 +119,13 @@ fn text_encoder(
     cfg: &TextEncoderConfig,
     path: &Path,
     device: &Device,
-    merger: Option<&mut Merger>,
+    merger: Option<(&mut Merger, &str)>,
 ) -> Result<TextEncoder, SdError> {
     let expected = record_shapes(|vb| TextEncoder::new(vb, cfg).map(|_| ()))?;
     let mut tensors: HashMap<String, Tensor> =
         clip_to_encoder(tensors).into_iter().filter(|(k, _)| expected.iter().any(|(e, _)| e == k)).collect();
-    if let Some(m) = merger {
-        m.apply(&mut tensors, lora::TEXT_ENCODER)?;
+    if let Some((m, prefix)) = merger {
+        m.apply(&mut tensors, prefix)?;
     }
     build(tensors, path, device, |vb| TextEncoder::new(vb, cfg))
 }
@@ -206,20 +212,21 @@ fn load_folder(dir: &Path, device: &Device, merger: &mut Merger) -> Result<Parts
     let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer"))?;
 
     let (path, mut unet_t) = load_weights(&dir.join("unet"), "diffusion_pytorch_model", device)?;
-    merger.apply(&mut unet_t, lora::UNET)?;
+    merger.apply_unet(&mut unet_t, &unet_cfg)?;
     let unet = build(unet_t, &path, device, |vb| UNet2DConditionModel::new(vb, &unet_cfg))?;
     let (path, tensors) = load_weights(&dir.join("vae"), "diffusion_pytorch_model", device)?;
     let tensors = vae_to_diffusers(tensors, &vae_cfg)?;
     let vae = build(tensors, &path, device, |vb| AutoencoderKL::new(vb, &vae_cfg))?;
     let (path, tensors) = load_weights(&dir.join("text_encoder"), "model", device)?;
-    let text_encoder = text_encoder(tensors, &text_cfg, &path, device, Some(merger))?;
+    let te_prefix = if architecture == Architecture::SdxlBase { lora::TEXT_ENCODER_1 } else { lora::TEXT_ENCODER };
+    let text_encoder = text_encoder(tensors, &text_cfg, &path, device, Some((&mut *merger, te_prefix)))?;
     let text_encoder_2 = match (&text_cfg_2, architecture) {
         (Some(cfg), Architecture::SdxlBase) => {
             // A `CLIPTextModelWithProjection`: `text_projection.weight` beside the encoder.
             let (path, mut tensors) = load_weights(&dir.join("text_encoder_2"), "model", device)?;
             let projection = tensors.remove("text_projection.weight");
             let tokenizer = ClipTokenizer::from_dir(&dir.join("tokenizer_2"))?;
-            Some(second_text_encoder(tokenizer, cfg, tensors, projection, &path, device)?)
+            Some(second_text_encoder(tokenizer, cfg, tensors, projection, &path, device, merger)?)
         }
         _ => None,
     };
@@ -237,6 +244,7 @@ fn second_text_encoder(
     projection: Option<Tensor>,
     path: &Path,
     device: &Device,
+    merger: &mut Merger,
 ) -> Result<SecondTextEncoder, SdError> {
     let projection = build(
         projection.map(|t| ("weight".to_string(), t)).into_iter().collect(),
@@ -244,7 +252,8 @@ fn second_text_encoder(
         device,
         |vb| Ok(TokenLinear::from_parts(vb.get((*projection_dim, cfg.hidden_size), "weight")?, None)),
     )?;
-    Ok(SecondTextEncoder { tokenizer, encoder: text_encoder(tensors, cfg, path, device, None)?, text_projection: projection })
+    let encoder = text_encoder(tensors, cfg, path, device, Some((merger, lora::TEXT_ENCODER_2)))?;
+    Ok(SecondTextEncoder { tokenizer, encoder, text_projection: projection })
 }
 
 /// The parts must fit together: token ids inside the embedding, text width (of both
@@ -299,7 +308,7 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device, merger:
     let tokenizer = tokenizer_at(&options.tokenizer_dir, "tokenizer")?;
 
     let mut unet_t = unet_to_diffusers(take_prefix(&mut tensors, UNET_PREFIX), &unet_cfg);
-    merger.apply(&mut unet_t, lora::UNET)?;
+    merger.apply_unet(&mut unet_t, &unet_cfg)?;
     let unet = build(unet_t, path, device, |vb| UNet2DConditionModel::new(vb, &unet_cfg))?;
     let vae_t: HashMap<String, Tensor> = take_prefix(&mut tensors, VAE_PREFIX).into_iter().filter(|(k, _)| !k.starts_with("loss.")).collect();
     let vae_t = vae_to_diffusers(vae_t, &vae_cfg)?;
@@ -309,14 +318,15 @@ fn load_single_file(path: &Path, options: &LoadOptions, device: &Device, merger:
         Architecture::SdxlBase => take_prefix(&mut tensors, SDXL_CLIP_PREFIX),
         _ => take_prefix(&mut tensors, CLIP_PREFIX),
     };
-    let text_encoder = text_encoder(text_t, &text_cfg, path, device, Some(merger))?;
+    let te_prefix = if architecture == Architecture::SdxlBase { lora::TEXT_ENCODER_1 } else { lora::TEXT_ENCODER };
+    let text_encoder = text_encoder(text_t, &text_cfg, path, device, Some((&mut *merger, te_prefix)))?;
     let text_encoder_2 = match (&text_cfg_2, architecture) {
         (Some(cfg), Architecture::SdxlBase) => {
             let open_clip = take_prefix(&mut tensors, SDXL_OPEN_CLIP_PREFIX);
             let projection = open_clip_projection(&open_clip)?;
             let encoder_t = open_clip_to_encoder(open_clip, cfg.0.num_hidden_layers)?;
             let tokenizer = tokenizer_at(&options.tokenizer_2_dir, "tokenizer_2")?;
-            Some(second_text_encoder(tokenizer, cfg, encoder_t, projection, path, device)?)
+            Some(second_text_encoder(tokenizer, cfg, encoder_t, projection, path, device, merger)?)
         }
         (None, Architecture::SdxlBase) => return Err(SdError::config(path, "SDXL needs a text_encoder_2 config (config_dir has no text_encoder_2/config.json)")),
         _ => None,

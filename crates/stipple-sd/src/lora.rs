@@ -4,8 +4,10 @@
 //! `ΔW = multiplier · (alpha / rank) · up · down` to a weight `W`, with `down` `(rank, in, k…)`
 //! and `up` `(out, rank, 1…)` (`rank` = `down`'s first dimension; kohya sd-scripts' `alpha`
 //! scaling, the web UI's `<lora:name:multiplier>`). Keys are `lora_unet_<module>` and
-//! `lora_te_<module>` with the diffusers module path written with `_` for `.`
-//! (`lora_unet_down_blocks_1_attentions_0_proj_in`, `lora_te_text_model_encoder_layers_0_self_attn_q_proj`),
+//! `lora_te_<module>` (SDXL: `lora_te1_`, `lora_te2_`) with the module path written with `_`
+//! for `.`: diffusers' path (`lora_unet_down_blocks_1_attentions_0_proj_in`,
+//! `lora_te_text_model_encoder_layers_0_self_attn_q_proj`) or, for the U-Net, the SGM / `ldm`
+//! one that SDXL LoRAs use (`lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q`),
 //! each with `.lora_down.weight`, `.lora_up.weight` and an optional `.alpha` (default: rank).
 //! Linear layers and convolutions (LoCon: a `k×k` down, a 1×1 up) are both merged as
 //! `(up.flatten(1) · down.flatten(1))` reshaped to `W`'s shape.
@@ -18,10 +20,14 @@ use stipple_nn::load_tensors;
 
 use crate::SdError;
 
-/// Which network a LoRA key prefix addresses.
+/// Which network a LoRA key prefix addresses: the U-Net.
 pub(crate) const UNET: &str = "lora_unet_";
 /// The SD 1.x/2.x text encoder (named from `text_model.`).
 pub(crate) const TEXT_ENCODER: &str = "lora_te_text_model_";
+/// SDXL's first text encoder.
+pub(crate) const TEXT_ENCODER_1: &str = "lora_te1_text_model_";
+/// SDXL's second text encoder.
+pub(crate) const TEXT_ENCODER_2: &str = "lora_te2_text_model_";
 
 /// One low-rank pair.
 #[derive(Debug, Clone)]
@@ -86,19 +92,22 @@ impl Lora {
 }
 
 /// Merges every pair of `loras` whose key is `prefix` + a weight's module path (`.` → `_`) into
-/// `tensors` (diffusers names of one network), and records the keys used in `used`.
+/// `tensors` (diffusers names of one network), and records the keys used in `used`. `alias`
+/// gives a second name of a weight (the SGM name of a U-Net weight, which SDXL LoRAs use).
 pub(crate) fn merge(
     tensors: &mut HashMap<String, Tensor>,
     loras: &[Lora],
     prefix: &str,
+    alias: &dyn Fn(&str) -> Option<String>,
     used: &mut Vec<Vec<String>>,
 ) -> Result<(), SdError> {
     if loras.is_empty() {
         return Ok(());
     }
+    let key = |name: &str| name.strip_suffix(".weight").map(|m| format!("{prefix}{}", m.replace('.', "_")));
     let modules: HashMap<String, String> = tensors
         .keys()
-        .filter_map(|k| k.strip_suffix(".weight").map(|m| (format!("{prefix}{}", m.replace('.', "_")), k.clone())))
+        .flat_map(|k| [key(k), alias(k).as_deref().and_then(key)].into_iter().flatten().map(move |m| (m, k.clone())))
         .collect();
     used.resize(loras.len(), Vec::new());
     for (l, lora) in loras.iter().enumerate() {

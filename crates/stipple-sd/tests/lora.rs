@@ -52,12 +52,38 @@ fn lora_for_another_model_is_refused_with_its_modules() {
     let path = dir.path().join("xl.safetensors");
     let t = |s: (usize, usize)| Tensor::zeros(s, DType::F32, &Device::Cpu).unwrap();
     let map: HashMap<String, Tensor> = [
-        ("lora_unet_input_blocks_4_1_proj_in.lora_down.weight".to_string(), t((2, 640))),
-        ("lora_unet_input_blocks_4_1_proj_in.lora_up.weight".to_string(), t((640, 2))),
+        ("lora_unet_input_blocks_40_1_proj_in.lora_down.weight".to_string(), t((2, 640))),
+        ("lora_unet_input_blocks_40_1_proj_in.lora_up.weight".to_string(), t((640, 2))),
     ]
     .into();
     candle_core::safetensors::save(&map, &path).unwrap();
     let options = LoadOptions { loras: vec![(path, 1.0)], ..Default::default() };
     let e = SdPipeline::load_with(&folder(), &options, &Device::Cpu).err().unwrap();
-    assert!(matches!(&e, SdError::Lora { message, .. } if message.contains("lora_unet_input_blocks_4_1_proj_in")), "{e}");
+    assert!(matches!(&e, SdError::Lora { message, .. } if message.contains("1 LoRA modules match no weight") && message.contains("lora_unet_input_blocks_40_1_proj_in")), "{e}");
+}
+
+/// An SDXL LoRA in the kohya format: U-Net modules under their SGM names
+/// (`lora_unet_input_blocks_3_1_…`, `output_blocks_0_0_in_layers_2`, `middle_block_1_proj_in`,
+/// `label_emb_0_0`), both text encoders (`lora_te1_`, `lora_te2_`); reference from
+/// `make_sdxl_lora`, folder and single file.
+#[test]
+fn sdxl_lora_with_sgm_names_matches_the_reference() {
+    let xl = repo().join("tests/fixtures/sd/tiny-sdxl");
+    let lora = repo().join("tests/fixtures/sd/tiny-sdxl-lora.safetensors");
+    let (g, m) = (goldens_named("goldens-sdxl"), meta_named("goldens-sdxl"));
+    let folder_options = LoadOptions { loras: vec![(lora.clone(), 0.8)], ..Default::default() };
+    let single_options = LoadOptions { config_dir: Some(xl.clone()), loras: vec![(lora, 0.8)], ..Default::default() };
+    for (path, options, what) in [
+        (xl.clone(), folder_options, "SDXL folder + LoRA"),
+        (repo().join("tests/fixtures/sd/tiny-sdxl.safetensors"), single_options, "SDXL single file + LoRA"),
+    ] {
+        let sd = SdPipeline::load_with(&path, &options, &Device::Cpu).unwrap();
+        let added = stipple_sd::AddedCond { text_embeds: g["unet.text_embeds"].clone(), time_ids: g["unet.time_ids"].clone() };
+        let out = sd.unet.forward_added(&g["unet.sample"], &g["unet.timesteps"], &g["unet.encoder_hidden_states"], Some(&added)).unwrap();
+        assert_close(&format!("{what} U-Net"), &out, &g["lora.unet_out"], 1e-5);
+        assert!(max_abs_diff(&out, &g["unet.out"]) > 1e-3);
+        let c = sd.encode(&[m["prompt"].as_str().unwrap()], 1).unwrap();
+        assert_close(&format!("{what} context"), &c.context, &g["lora.cond"], 1e-5);
+        assert_close(&format!("{what} pooled"), &c.pooled.unwrap(), &g["lora.pooled_cond"], 1e-5);
+    }
 }
