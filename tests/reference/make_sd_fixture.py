@@ -353,6 +353,8 @@ def main():
         z_big = torch.randn(1, 4, 24, 20, generator=torch.Generator().manual_seed(10))
         vae.enable_tiling()
         g["vae.tiled_latents"], g["vae.tiled_decoded"] = z_big, vae.decode(z_big).sample
+        img_big = torch.rand(1, 3, 48, 40, generator=torch.Generator().manual_seed(12)) * 2 - 1
+        g["vae.tiled_image"], g["vae.tiled_encoded_mean"] = img_big, vae.encode(img_big).latent_dist.mean
         vae.disable_tiling()
     save_file({k: v.contiguous().float() for k, v in g.items()}, os.path.join(GOLDENS, "goldens.safetensors"))
     with open(os.path.join(GOLDENS, "goldens.json"), "w") as f:

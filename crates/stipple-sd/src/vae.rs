@@ -46,7 +46,8 @@ pub struct AutoencoderKLConfig {
     pub mid_block_add_attention: bool,
     #[serde(default)]
     pub shift_factor: Option<f64>,
-    /// Image size the autoencoder was trained at; the tile size of [`AutoencoderKL::decode_tiled`].
+    /// Image size the autoencoder was trained at; the tile size of [`AutoencoderKL::decode_tiled`]
+    /// and [`AutoencoderKL::encode_tiled`].
     #[serde(default)]
     pub sample_size: Option<usize>,
     #[serde(default)]
@@ -302,11 +303,16 @@ impl AutoencoderKL {
     /// - `image`: `(B, in_channels, H, W)` in [−1, 1], `H`, `W` multiples of 2^(levels−1)
     /// - returns `(B, latent_channels, H / 2^(levels−1), W / 2^(levels−1))`
     pub fn encode(&self, image: &Tensor) -> Result<Tensor> {
-        let mut moments = self.encoder.forward(image)?;
-        if let Some(q) = &self.quant_conv {
-            moments = q.forward(&moments)?;
+        self.moments(image)?.narrow(1, 0, self.cfg.latent_channels)
+    }
+
+    /// `quant_conv(encoder(image))`: `[mean, log σ²]` along the channels.
+    fn moments(&self, image: &Tensor) -> Result<Tensor> {
+        let moments = self.encoder.forward(image)?;
+        match &self.quant_conv {
+            Some(q) => q.forward(&moments),
+            None => Ok(moments),
         }
-        moments.narrow(1, 0, self.cfg.latent_channels)
     }
 
     /// Mean and standard deviation of the latent distribution `q(z | x)`: the channels of
@@ -317,10 +323,7 @@ impl AutoencoderKL {
     /// # Shapes
     /// As [`AutoencoderKL::encode`], twice.
     pub fn encode_distribution(&self, image: &Tensor) -> Result<(Tensor, Tensor)> {
-        let mut moments = self.encoder.forward(image)?;
-        if let Some(q) = &self.quant_conv {
-            moments = q.forward(&moments)?;
-        }
+        let moments = self.moments(image)?;
         let l = self.cfg.latent_channels;
         let logvar = moments.narrow(1, l, l)?.clamp(-30f32, 20f32)?;
         Ok((moments.narrow(1, 0, l)?, (logvar * 0.5)?.exp()?))
@@ -336,47 +339,31 @@ impl AutoencoderKL {
     /// # Shapes
     /// As [`AutoencoderKL::decode`].
     pub fn decode_tiled(&self, z: &Tensor) -> Result<Tensor> {
+        let (sample, latent) = self.tile_sizes()?;
+        tiled(z, latent, sample, |t| self.decode(t))
+    }
+
+    /// [`AutoencoderKL::encode`] in overlapping tiles (diffusers `_tiled_encode`): image tiles of
+    /// `sample_size` every ¾ tile, each encoded alone, blended over a quarter latent tile as
+    /// [`AutoencoderKL::decode_tiled`] blends. Images no larger than one tile are encoded whole.
+    ///
+    /// # Shapes
+    /// As [`AutoencoderKL::encode`].
+    pub fn encode_tiled(&self, image: &Tensor) -> Result<Tensor> {
+        let (sample, latent) = self.tile_sizes()?;
+        tiled(image, sample, latent, |t| self.moments(t))?.narrow(1, 0, self.cfg.latent_channels)
+    }
+
+    /// `(sample_size, sample_size / 2^(levels−1))`: the tile sizes in pixels and in latents.
+    fn tile_sizes(&self) -> Result<(usize, usize)> {
         let Some(sample) = self.cfg.sample_size else {
-            candle_core::bail!("AutoencoderKL: tiled decoding needs sample_size in the config (the tile size)");
+            candle_core::bail!("AutoencoderKL: tiling needs sample_size in the config (the tile size)");
         };
-        let f = 1 << (self.cfg.block_out_channels.len() - 1);
-        let tile = sample / f;
-        let (_, _, h, w) = z.dims4()?;
-        if h <= tile && w <= tile {
-            return self.decode(z);
+        let latent = sample >> (self.cfg.block_out_channels.len() - 1);
+        if latent * 3 / 4 == 0 {
+            candle_core::bail!("AutoencoderKL: sample_size {sample} makes tiles too small to overlap");
         }
-        let overlap = (tile as f64 * 0.75) as usize;
-        let blend = (sample as f64 * 0.25) as usize;
-        let limit = sample - blend;
-        if overlap == 0 {
-            candle_core::bail!("AutoencoderKL: sample_size {sample} makes latent tiles too small to overlap");
-        }
-        let mut grid: Vec<Vec<Tensor>> = Vec::new();
-        for i in (0..h).step_by(overlap) {
-            let row = (0..w)
-                .step_by(overlap)
-                .map(|j| self.decode(&z.narrow(2, i, tile.min(h - i))?.narrow(3, j, tile.min(w - j))?))
-                .collect::<Result<Vec<_>>>()?;
-            grid.push(row);
-        }
-        let mut rows = Vec::with_capacity(grid.len());
-        for i in 0..grid.len() {
-            let mut parts = Vec::with_capacity(grid[i].len());
-            for j in 0..grid[i].len() {
-                let mut t = grid[i][j].clone();
-                if i > 0 {
-                    t = blend_edge(&grid[i - 1][j], &t, blend, 2)?;
-                }
-                if j > 0 {
-                    t = blend_edge(&grid[i][j - 1], &t, blend, 3)?;
-                }
-                grid[i][j] = t.clone();
-                let (th, tw) = (t.dim(2)?, t.dim(3)?);
-                parts.push(t.narrow(2, 0, limit.min(th))?.narrow(3, 0, limit.min(tw))?);
-            }
-            rows.push(Tensor::cat(&parts, 3)?);
-        }
-        Tensor::cat(&rows, 2)
+        Ok((sample, latent))
     }
 
     /// The image of latents `z` (diffusers `decode(z).sample`), not clamped.
@@ -391,6 +378,46 @@ impl AutoencoderKL {
         };
         self.decoder.forward(&z)
     }
+}
+
+/// diffusers' tiling (`tiled_decode`, `_tiled_encode`): `run` on tiles of `tile_in` every
+/// `⌊¾ · tile_in⌋` of `x`, each output's first `⌊tile_out / 4⌋` rows and columns blended with the
+/// (already blended) tile above and to the left, the first `tile_out − ⌊tile_out / 4⌋` of each kept.
+/// `x` no larger than one tile is run whole.
+fn tiled(x: &Tensor, tile_in: usize, tile_out: usize, run: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if h <= tile_in && w <= tile_in {
+        return run(x);
+    }
+    let overlap = (tile_in as f64 * 0.75) as usize;
+    let blend = (tile_out as f64 * 0.25) as usize;
+    let limit = tile_out - blend;
+    let mut grid: Vec<Vec<Tensor>> = Vec::new();
+    for i in (0..h).step_by(overlap) {
+        let row = (0..w)
+            .step_by(overlap)
+            .map(|j| run(&x.narrow(2, i, tile_in.min(h - i))?.narrow(3, j, tile_in.min(w - j))?))
+            .collect::<Result<Vec<_>>>()?;
+        grid.push(row);
+    }
+    let mut rows = Vec::with_capacity(grid.len());
+    for i in 0..grid.len() {
+        let mut parts = Vec::with_capacity(grid[i].len());
+        for j in 0..grid[i].len() {
+            let mut t = grid[i][j].clone();
+            if i > 0 {
+                t = blend_edge(&grid[i - 1][j], &t, blend, 2)?;
+            }
+            if j > 0 {
+                t = blend_edge(&grid[i][j - 1], &t, blend, 3)?;
+            }
+            grid[i][j] = t.clone();
+            let (th, tw) = (t.dim(2)?, t.dim(3)?);
+            parts.push(t.narrow(2, 0, limit.min(th))?.narrow(3, 0, limit.min(tw))?);
+        }
+        rows.push(Tensor::cat(&parts, 3)?);
+    }
+    Tensor::cat(&rows, 2)
 }
 
 /// diffusers `blend_v` (`dim` 2) / `blend_h` (`dim` 3): the first `e = min(extent, sizes)` rows

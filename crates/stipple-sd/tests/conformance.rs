@@ -67,9 +67,9 @@ fn vae_decode_and_encode_match_diffusers() {
     assert_close("VAE encode std", &std, &g["vae.encoded_std"], 1e-5);
 }
 
-/// diffusers' tiled decoding (`enable_tiling`) of a 24×20 latent with 16×16 tiles.
+/// diffusers' tiled decoding and encoding (`enable_tiling`) of inputs larger than a tile.
 #[test]
-fn tiled_vae_decode_matches_diffusers() {
+fn tiled_vae_decode_and_encode_match_diffusers() {
     let sd = pipeline();
     let g = goldens();
     let out = sd.vae.decode_tiled(&g["vae.tiled_latents"]).unwrap();
@@ -77,6 +77,11 @@ fn tiled_vae_decode_matches_diffusers() {
     // Tiling changes the result: decoding whole differs.
     let whole = sd.vae.decode(&g["vae.tiled_latents"]).unwrap();
     assert!(max_abs_diff(&whole, &g["vae.tiled_decoded"]) > 1e-3);
+    // And tiled encoding (diffusers' `_tiled_encode`) of a 48×40 image with 32×32 tiles.
+    let mean = sd.vae.encode_tiled(&g["vae.tiled_image"]).unwrap();
+    assert_close("VAE tiled encode", &mean, &g["vae.tiled_encoded_mean"], 1e-5);
+    let whole = sd.vae.encode(&g["vae.tiled_image"]).unwrap();
+    assert!(max_abs_diff(&whole, &g["vae.tiled_encoded_mean"]) > 1e-3);
 }
 
 /// diffusers' `StableDiffusionImg2ImgPipeline` at strength 0.5 of 4 Euler steps (leading):
