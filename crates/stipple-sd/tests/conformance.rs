@@ -11,7 +11,7 @@ mod common;
 use candle_core::{Device, Tensor};
 use common::*;
 use stipple_nn::TensorLatent;
-use stipple_sample::{euler, SigmaSchedule};
+use stipple_sample::{euler, samplers::Churn, SigmaSchedule};
 use stipple_sd::{LoadOptions, SdPipeline};
 
 fn pipeline() -> SdPipeline {
@@ -99,7 +99,7 @@ fn img2img_at_half_strength_matches_diffusers() {
     let tail = stipple_sample::Sigmas::new(all.as_slice()[2..].to_vec()).unwrap();
     let x = (&z0 + (&g["img2img.noise"] * tail.first()).unwrap()).unwrap();
     let mut d = sd.denoiser(cond, Some(uncond), 7.5);
-    let latents = euler(&mut d, TensorLatent(x), &tail, &mut ()).unwrap().0;
+    let latents = euler(&mut d, TensorLatent(x), &tail, &Churn::NONE, &mut (), &mut ()).unwrap().0;
     assert_close("img2img latents", &latents, &g["img2img.final_latents"], 1e-4);
 }
 
@@ -118,7 +118,7 @@ fn run_euler(sd: &SdPipeline) -> (Tensor, Tensor) {
     }
     let x = (&g["pipeline.latents"] * (sigmas.first().powi(2) + 1.0).sqrt()).unwrap();
     let mut d = sd.denoiser(cond, Some(uncond), 7.5);
-    let latents = euler(&mut d, TensorLatent(x), &sigmas, &mut ()).unwrap().0;
+    let latents = euler(&mut d, TensorLatent(x), &sigmas, &Churn::NONE, &mut (), &mut ()).unwrap().0;
     let image = sd.decode_latents(&latents).unwrap();
     (latents, image)
 }

@@ -11,7 +11,7 @@ mod common;
 use candle_core::Device;
 use common::*;
 use stipple_nn::TensorLatent;
-use stipple_sample::{euler, Prediction, SigmaSchedule};
+use stipple_sample::{euler, samplers::Churn, Prediction, SigmaSchedule};
 use stipple_sd::{Architecture, LoadOptions, SdPipeline};
 
 const GOLDENS: &str = "goldens-sd2";
@@ -42,7 +42,7 @@ fn sd2_folder_matches_diffusers() {
     let sigmas = SigmaSchedule::Leading.build(&sd.schedule(), 4, sd.scheduler.steps_offset).unwrap();
     let x = (&g["pipeline.latents"] * (sigmas.first().powi(2) + 1.0).sqrt()).unwrap();
     let mut d = sd.denoiser(cond, Some(uncond), 7.5);
-    let latents = euler(&mut d, TensorLatent(x), &sigmas, &mut ()).unwrap().0;
+    let latents = euler(&mut d, TensorLatent(x), &sigmas, &Churn::NONE, &mut (), &mut ()).unwrap().0;
     assert_close("SD 2.x pipeline latents", &latents, &g["pipeline.final_latents"], 1e-4);
     assert_close("SD 2.x pipeline image", &sd.decode_latents(&latents).unwrap(), &g["pipeline.image"], 1e-4);
 }
@@ -79,6 +79,6 @@ fn sd2_inpainting_unet_matches_diffusers() {
     let sigmas = SigmaSchedule::Leading.build(&sd.schedule(), 4, sd.scheduler.steps_offset).unwrap();
     let x = (&g["latents"] * (sigmas.first().powi(2) + 1.0).sqrt()).unwrap();
     let mut d = sd.denoiser_with(cond, Some(uncond), 7.5).with_inpainting(&mask, &masked).unwrap();
-    let latents = euler(&mut d, TensorLatent(x), &sigmas, &mut ()).unwrap().0;
+    let latents = euler(&mut d, TensorLatent(x), &sigmas, &Churn::NONE, &mut (), &mut ()).unwrap().0;
     assert_close("inpainting latents", &latents, &g["final_latents"], 1e-4);
 }

@@ -11,7 +11,7 @@ mod common;
 use candle_core::Device;
 use common::*;
 use stipple_nn::TensorLatent;
-use stipple_sample::{euler, SigmaSchedule};
+use stipple_sample::{euler, samplers::Churn, SigmaSchedule};
 use stipple_sd::{AddedCond, Architecture, LoadOptions, SdPipeline};
 
 const GOLDENS: &str = "goldens-sdxl";
@@ -55,7 +55,7 @@ fn sdxl_four_euler_steps_with_guidance_match_diffusers() {
     let sigmas = SigmaSchedule::Leading.build(&sd.schedule(), 4, sd.scheduler.steps_offset).unwrap();
     let x = (&g["pipeline.latents"] * (sigmas.first().powi(2) + 1.0).sqrt()).unwrap();
     let mut d = sd.denoiser_with(cond, Some(uncond), 7.5);
-    let latents = euler(&mut d, TensorLatent(x), &sigmas, &mut ()).unwrap().0;
+    let latents = euler(&mut d, TensorLatent(x), &sigmas, &Churn::NONE, &mut (), &mut ()).unwrap().0;
     assert_close("SDXL pipeline latents", &latents, &g["pipeline.final_latents"], 1e-4);
     assert_close("SDXL pipeline image", &sd.decode_latents(&latents).unwrap(), &g["pipeline.image"], 1e-4);
 }

@@ -5,7 +5,7 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use common::*;
 use stipple_nn::TensorLatent;
-use stipple_sample::{euler, sample, BoxError, Noise, SamplerKind, SamplerOptions, SigmaSchedule};
+use stipple_sample::{euler, samplers::Churn, sample, BoxError, Noise, SamplerKind, SamplerOptions, SigmaSchedule};
 use stipple_sd::SdPipeline;
 
 /// Deterministic test noise: a fixed pseudo-random pattern, a new one at every draw.
@@ -47,7 +47,7 @@ fn ddim_eta_zero_is_euler() {
     let sigmas = SigmaSchedule::Leading.build(&sd.schedule(), 4, sd.scheduler.steps_offset).unwrap();
     let x = (&goldens()["pipeline.latents"] * sigmas.first()).unwrap();
     let mut d = sd.denoiser(cond, Some(uncond), 7.5);
-    let a = euler(&mut d, TensorLatent(x.clone()), &sigmas, &mut ()).unwrap().0;
+    let a = euler(&mut d, TensorLatent(x.clone()), &sigmas, &Churn::NONE, &mut (), &mut ()).unwrap().0;
     let options = SamplerOptions { eta: Some(0.0), ..Default::default() };
     let b = sample(SamplerKind::Ddim, &mut d, TensorLatent(x), &sigmas, &options, &mut PatternNoise(0.0), &mut ()).unwrap().0;
     assert!(max_abs_diff(&a, &b) < 1e-5 * max_abs(&a).max(1.0), "{}", max_abs_diff(&a, &b));
