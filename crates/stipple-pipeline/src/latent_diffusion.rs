@@ -12,6 +12,16 @@ use stipple_sd::{Architecture, SdPipeline};
 
 use crate::{file_sha256, GenerateSpec, ModelRef, PipelineError, SeededNoise};
 
+/// Whether `path` is a Stable Diffusion checkpoint rather than a Stipple model file: a
+/// diffusers folder (`model_index.json`), or a `.safetensors` file without Stipple's
+/// `format` metadata.
+pub fn is_sd_checkpoint(path: &Path) -> bool {
+    if path.is_dir() {
+        return path.join("model_index.json").is_file();
+    }
+    path.is_file() && stipple_nn::read_metadata(path).is_ok_and(|m| m.get("format").map(String::as_str) != Some(stipple_nn::MODEL_FORMAT))
+}
+
 /// The size a checkpoint generates when none is asked: its training resolution (SD 1.x 512,
 /// SD 2.x 768, SDXL 1024 pixels square).
 pub fn sd_default_size(architecture: Architecture) -> usize {

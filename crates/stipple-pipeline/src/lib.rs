@@ -30,7 +30,7 @@ pub use error::{chain, PipelineError};
 pub use generate::generate;
 pub use images::{grid, grid_columns, to_images};
 pub use noise::SeededNoise;
-pub use latent_diffusion::{generate_sd, sd_default_size, sd_model_ref};
+pub use latent_diffusion::{generate_sd, is_sd_checkpoint, sd_default_size, sd_model_ref};
 pub use input::{decode_bounded, ImageInput, MAX_INPUT_ALLOC, MAX_INPUT_SIDE};
 pub use output::{check_model_hash, check_output_path, encode_images, model_ref, recipe, regenerate, write_images};
 pub use png_text::{encode_png_with_text, read_png_text, write_atomic, write_png_with_text};
