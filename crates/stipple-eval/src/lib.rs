@@ -1,0 +1,16 @@
+//! Sample-quality metrics for Stipple: the Fréchet distance (FID in Inception space), KID and
+//! improved precision/recall, over features from pytorch-fid's Inception-v3 (weights the user
+//! supplies) or from a small feature network trained on the data set itself.
+
+mod error;
+mod features;
+pub mod frechet;
+pub mod kid;
+pub mod linalg;
+pub mod precision_recall;
+
+pub use error::EvalError;
+pub use features::Features;
+pub use frechet::{frechet_distance, frechet_distance_of, Gaussian};
+pub use kid::{kid, mmd2_unbiased, Kid, KidOptions};
+pub use precision_recall::{precision_recall, PrecisionRecall};
