@@ -5,12 +5,16 @@
 mod error;
 mod features;
 pub mod frechet;
+pub mod images;
+pub mod inception;
 pub mod kid;
 pub mod linalg;
 pub mod precision_recall;
 
 pub use error::EvalError;
 pub use features::Features;
+pub use images::{load_folder, FeatureNet, NamedImage};
+pub use inception::FidInception;
 pub use frechet::{frechet_distance, frechet_distance_of, Gaussian};
 pub use kid::{kid, mmd2_unbiased, Kid, KidOptions};
 pub use precision_recall::{precision_recall, PrecisionRecall};

@@ -1,0 +1,83 @@
+//! Image sets read from folders, and the feature networks that embed them.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use image::DynamicImage;
+
+use crate::inception::FidInception;
+use crate::{EvalError, Features};
+
+/// File extensions read as images.
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "gif"];
+
+/// An image and where it came from (for error messages).
+pub struct NamedImage {
+    pub path: PathBuf,
+    pub image: DynamicImage,
+}
+
+/// The images of `dir` (not recursive), in file-name order.
+pub fn load_folder(dir: &Path) -> Result<Vec<NamedImage>, EvalError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| EvalError::io("read the folder", dir, e))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|x| x.to_str()).is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str())))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(EvalError::BadImage { path: dir.to_path_buf(), reason: format!("no images ({}) in the folder", IMAGE_EXTENSIONS.join(", ")) });
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let image = image::open(&path).map_err(|e| EvalError::BadImage { path: path.clone(), reason: e.to_string() })?;
+            Ok(NamedImage { path, image })
+        })
+        .collect()
+}
+
+/// A network that maps images to feature vectors.
+pub trait FeatureNet {
+    /// Dimension of the features.
+    fn dim(&self) -> usize;
+    /// Features of `images`, one row each, in order.
+    fn embed(&self, images: &[NamedImage]) -> Result<Features, EvalError>;
+}
+
+/// `image` as a `(C, H, W)` f32 tensor in [0, 1] (`u8 / 255`, torchvision's `ToTensor`).
+pub fn to_unit_tensor(image: &DynamicImage, channels: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let data = match channels {
+        1 => image.to_luma8().into_raw(),
+        _ => image.to_rgb8().into_raw(),
+    };
+    let c = if channels == 1 { 1 } else { 3 };
+    Tensor::from_vec(data, (h, w, c), device)?.permute((2, 0, 1))?.to_dtype(candle_core::DType::F32)? / 255.0
+}
+
+/// Images embedded this many at a time.
+const BATCH: usize = 8;
+
+/// pytorch-fid's treatment of an image set: every image is converted to RGB (PIL's
+/// `convert('RGB')`, so grayscale and RGBA images are accepted) and resized on its own to
+/// 299×299, so sets of any and of mixed sizes are accepted.
+impl FeatureNet for FidInception {
+    fn dim(&self) -> usize {
+        crate::inception::FEATURE_DIM
+    }
+
+    fn embed(&self, images: &[NamedImage]) -> Result<Features, EvalError> {
+        let size = crate::inception::INPUT_SIZE;
+        let mut rows = Vec::with_capacity(images.len() * self.dim());
+        for chunk in images.chunks(BATCH) {
+            let batch = chunk
+                .iter()
+                .map(|im| to_unit_tensor(&im.image, 3, self.device())?.unsqueeze(0)?.upsample_bilinear2d(size, size, false))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let f = self.features(&Tensor::cat(&batch, 0)?)?;
+            rows.extend(f.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Features::from_f32(&rows, self.dim())
+    }
+}
