@@ -2,7 +2,7 @@
 //! 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
 //! Equilibrium", eq. 6) when the features are Inception-v3's pool features.
 
-use crate::linalg::{matmul, psd_sqrt, symmetric_eigen};
+use crate::linalg::{matmul, pivoted_cholesky, symmetric_eigenvalues, transpose};
 use crate::{EvalError, Features};
 
 /// Mean and covariance of a feature set, as pytorch-fid's `calculate_activation_statistics`
@@ -51,26 +51,15 @@ impl Gaussian {
     }
 }
 
-fn transpose(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-    let mut t = vec![0.0; a.len()];
-    for i in 0..rows {
-        for j in 0..cols {
-            t[j * rows + i] = a[i * cols + j];
-        }
-    }
-    t
-}
-
 /// `d² = ‖μ₁ − μ₂‖² + tr Σ₁ + tr Σ₂ − 2 tr (Σ₁Σ₂)^{1/2}` (pytorch-fid's
 /// `calculate_frechet_distance`).
 ///
 /// pytorch-fid takes `tr sqrtm(Σ₁Σ₂)` with scipy's Schur-based `sqrtm` and drops the
 /// imaginary part rounding leaves. Here the trace is computed without a non-symmetric square
-/// root: `Σ₁Σ₂` is similar to the symmetric positive semi-definite `Σ₁^{1/2} Σ₂ Σ₁^{1/2}`
-/// (conjugate by `Σ₁^{1/2}`), so `tr (Σ₁Σ₂)^{1/2} = Σᵢ √λᵢ(Σ₁^{1/2} Σ₂ Σ₁^{1/2})`, with both
-/// matrices decomposed by the symmetric eigensolver in f64. That holds for singular
-/// covariances too (fewer samples than dimensions), where pytorch-fid's `sqrtm` is
-/// ill-conditioned.
+/// root: with `Σ₁ = L·Lᵀ` (pivoted Cholesky, `L` of the numerical rank of `Σ₁`), the non-zero
+/// eigenvalues of `Σ₁Σ₂ = L·(LᵀΣ₂)` are those of the symmetric positive semi-definite
+/// `LᵀΣ₂L`, so `tr (Σ₁Σ₂)^{1/2} = Σᵢ √λᵢ(LᵀΣ₂L)`, all in f64. That holds for singular
+/// covariances too (fewer samples than dimensions), where `sqrtm` is ill-conditioned.
 pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> Result<f64, EvalError> {
     if a.dim != b.dim {
         return Err(EvalError::DimensionMismatch { a: a.dim, b: b.dim });
@@ -78,10 +67,10 @@ pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> Result<f64, EvalError> {
     let d = a.dim;
     let mean_term: f64 = a.mean.iter().zip(&b.mean).map(|(x, y)| (x - y) * (x - y)).sum();
     let trace = |m: &[f64]| (0..d).map(|i| m[i * d + i]).sum::<f64>();
-    let s1 = psd_sqrt(&a.cov, d)?;
-    let m = matmul(&matmul(&s1, &b.cov, d, d, d)?, &s1, d, d, d)?;
-    let sym: Vec<f64> = (0..d * d).map(|k| 0.5 * (m[k] + m[(k % d) * d + k / d])).collect();
-    let tr_covmean: f64 = symmetric_eigen(&sym, d).values.iter().map(|l| l.max(0.0).sqrt()).sum();
+    let (l, r) = pivoted_cholesky(&a.cov, d);
+    let m = matmul(&matmul(&transpose(&l, d, r), &b.cov, r, d, d)?, &l, r, d, r)?;
+    let sym: Vec<f64> = (0..r * r).map(|k| 0.5 * (m[k] + m[(k % r) * r + k / r])).collect();
+    let tr_covmean: f64 = symmetric_eigenvalues(&sym, r).iter().map(|l| l.max(0.0).sqrt()).sum();
     Ok(mean_term + trace(&a.cov) + trace(&b.cov) - 2.0 * tr_covmean)
 }
 

@@ -1,60 +1,41 @@
-//! Dense symmetric linear algebra in f64: the eigendecomposition that the Fréchet distance's
-//! matrix square root needs.
+//! Dense symmetric linear algebra in f64 for the Fréchet distance's matrix square root:
+//! eigenvalues of a symmetric matrix, and a factor `L` with `Σ = L·Lᵀ` of a positive
+//! semi-definite one.
 //!
-//! The algorithm is EISPACK's `tred2` (Householder reduction to tridiagonal form) followed by
-//! `tql2` (implicit QL iterations), as transcribed in JAMA's `EigenvalueDecomposition`
-//! (public domain, Hicklin, Moler, Webb et al.): stable, and exact for positive
-//! semi-definite matrices of any rank, which covariance estimates from fewer samples than
-//! dimensions are.
+//! The eigenvalues come from EISPACK's `tred2` (Householder reduction to tridiagonal form,
+//! here without accumulating the transformations) followed by `tql2` (implicit QL iterations,
+//! here without eigenvectors), as transcribed in JAMA's `EigenvalueDecomposition` (public
+//! domain, Hicklin, Moler, Webb et al.). The factor is the pivoted (rank-revealing) Cholesky
+//! factorisation of LAPACK's `dpstrf`, with its default tolerance `n·ε·max Σᵢᵢ`: exact for
+//! matrices of any rank, which covariance estimates from fewer samples than dimensions are.
 
 use candle_core::{Device, Tensor};
 
 use crate::EvalError;
 
-/// Eigenvalues (ascending) and eigenvectors of a symmetric matrix.
-pub struct SymmetricEigen {
-    /// The eigenvalues, ascending.
-    pub values: Vec<f64>,
-    /// Row `i` is the unit eigenvector of `values[i]`, `n × n` row-major.
-    pub vectors: Vec<f64>,
-}
-
-/// Eigendecomposition of the symmetric `n × n` row-major matrix `a` (only symmetry up to
-/// rounding is assumed; the lower triangle is read).
-pub fn symmetric_eigen(a: &[f64], n: usize) -> SymmetricEigen {
-    let mut v = a.to_vec();
+/// The eigenvalues, ascending, of the symmetric `n × n` row-major matrix `a` (its upper
+/// triangle is read).
+pub fn symmetric_eigenvalues(a: &[f64], n: usize) -> Vec<f64> {
+    if n == 0 {
+        return Vec::new();
+    }
     let mut d = vec![0.0; n];
     let mut e = vec![0.0; n];
-    if n == 0 {
-        return SymmetricEigen { values: d, vectors: v };
-    }
-    tred2(&mut v, &mut d, &mut e, n);
-    // tql2 rotates columns of v; on the transpose those are contiguous rows.
-    let mut vt = transpose(&v, n);
-    tql2(&mut vt, &mut d, &mut e, n);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&i, &j| d[i].total_cmp(&d[j]));
-    let values = order.iter().map(|&i| d[i]).collect();
-    let vectors = order.iter().flat_map(|&i| vt[i * n..(i + 1) * n].iter().copied()).collect();
-    SymmetricEigen { values, vectors }
+    tred2(&mut a.to_vec(), &mut d, &mut e, n);
+    tql2(&mut d, &mut e, n);
+    d.sort_by(f64::total_cmp);
+    d
 }
 
-fn transpose(a: &[f64], n: usize) -> Vec<f64> {
-    let mut t = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..n {
-            t[j * n + i] = a[i * n + j];
-        }
-    }
-    t
-}
-
-/// Householder reduction of `v` (in: the matrix; out: the accumulated transformation) to a
-/// tridiagonal matrix with diagonal `d` and sub-diagonal `e[1..]` (JAMA `tred2`).
+/// Householder reduction of the symmetric `v` to a tridiagonal matrix with diagonal `d` and
+/// sub-diagonal `e[1..]` (JAMA `tred2` without the accumulation of the transformations).
+///
+/// JAMA walks the lower triangle column by column; this walks the same entries of the
+/// transposed (equal, since symmetric) matrix row by row, so the O(n³) loops read memory
+/// contiguously: JAMA's `V[k][j]` is `v[j·n + k]` here.
 fn tred2(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
-    let at = |i: usize, j: usize| i * n + j;
     for j in 0..n {
-        d[j] = v[at(n - 1, j)];
+        d[j] = v[j * n + n - 1];
     }
     for i in (1..n).rev() {
         let scale: f64 = d[..i].iter().map(|x| x.abs()).sum();
@@ -62,9 +43,7 @@ fn tred2(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
         if scale == 0.0 {
             e[i] = d[i - 1];
             for j in 0..i {
-                d[j] = v[at(i - 1, j)];
-                v[at(i, j)] = 0.0;
-                v[at(j, i)] = 0.0;
+                d[j] = v[j * n + i - 1];
             }
         } else {
             for dk in d[..i].iter_mut() {
@@ -79,11 +58,11 @@ fn tred2(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
             e[..i].iter_mut().for_each(|x| *x = 0.0);
             for j in 0..i {
                 let f = d[j];
-                v[at(j, i)] = f;
-                let mut g = e[j] + v[at(j, j)] * f;
+                let row = &v[j * n..j * n + i];
+                let mut g = e[j] + row[j] * f;
                 for k in j + 1..i {
-                    g += v[at(k, j)] * d[k];
-                    e[k] += v[at(k, j)] * f;
+                    g += row[k] * d[k];
+                    e[k] += row[k] * f;
                 }
                 e[j] = g;
             }
@@ -98,50 +77,26 @@ fn tred2(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
             }
             for j in 0..i {
                 let (f, g) = (d[j], e[j]);
+                let row = &mut v[j * n..j * n + i];
                 for k in j..i {
-                    v[at(k, j)] -= f * e[k] + g * d[k];
+                    row[k] -= f * e[k] + g * d[k];
                 }
-                d[j] = v[at(i - 1, j)];
-                v[at(i, j)] = 0.0;
+                d[j] = v[j * n + i - 1];
             }
         }
         d[i] = h;
     }
-    // Accumulate the transformations.
-    for i in 0..n - 1 {
-        v[at(n - 1, i)] = v[at(i, i)];
-        v[at(i, i)] = 1.0;
-        let h = d[i + 1];
-        if h != 0.0 {
-            for k in 0..=i {
-                d[k] = v[at(k, i + 1)] / h;
-            }
-            for j in 0..=i {
-                let mut g = 0.0;
-                for k in 0..=i {
-                    g += v[at(k, i + 1)] * v[at(k, j)];
-                }
-                for k in 0..=i {
-                    v[at(k, j)] -= g * d[k];
-                }
-            }
-        }
-        for k in 0..=i {
-            v[at(k, i + 1)] = 0.0;
-        }
+    // The reduction leaves the tridiagonal's diagonal on v's (JAMA moves it to d while
+    // accumulating).
+    for (i, di) in d.iter_mut().enumerate() {
+        *di = v[i * n + i];
     }
-    for j in 0..n {
-        d[j] = v[at(n - 1, j)];
-        v[at(n - 1, j)] = 0.0;
-    }
-    v[at(n - 1, n - 1)] = 1.0;
     e[0] = 0.0;
 }
 
-/// Implicit QL iterations on the tridiagonal `(d, e)`; `vt` holds the transformation of
-/// `tred2` transposed (row `i` = column `i`) and receives the eigenvectors as rows (JAMA
-/// `tql2`).
-fn tql2(vt: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
+/// Implicit QL iterations on the tridiagonal `(d, e)`, leaving the eigenvalues in `d`
+/// (JAMA `tql2` without the eigenvectors).
+fn tql2(d: &mut [f64], e: &mut [f64], n: usize) {
     for i in 1..n {
         e[i - 1] = e[i];
     }
@@ -187,13 +142,6 @@ fn tql2(vt: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
                     c = p / r;
                     p = c * d[i] - s * g;
                     d[i + 1] = h + s * (c * g + s * d[i]);
-                    let (lo, hi) = vt.split_at_mut((i + 1) * n);
-                    let (row_i, row_i1) = (&mut lo[i * n..], &mut hi[..n]);
-                    for (a, b) in row_i.iter_mut().zip(row_i1.iter_mut()) {
-                        let h = *b;
-                        *b = s * *a + c * h;
-                        *a = c * *a - s * h;
-                    }
                 }
                 p = -s * s2 * c3 * el1 * e[l] / dl1;
                 e[l] = s * p;
@@ -208,6 +156,58 @@ fn tql2(vt: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
     }
 }
 
+/// A factor `L` (`n × r`, row-major, `r` = the numerical rank) with `a = L·Lᵀ`, of the
+/// symmetric positive semi-definite `n × n` matrix `a`, by Cholesky factorisation with
+/// complete (diagonal) pivoting, stopped when the largest remaining pivot is at most
+/// `n·ε·max aᵢᵢ` (LAPACK `dpstrf`'s default tolerance). Returns `(L, r)`.
+pub fn pivoted_cholesky(a: &[f64], n: usize) -> (Vec<f64>, usize) {
+    let mut s = a.to_vec();
+    let mut l = vec![0.0; n * n];
+    let mut perm: Vec<usize> = (0..n).collect();
+    let max_diag = (0..n).map(|i| a[i * n + i]).fold(0.0, f64::max);
+    let tol = n as f64 * f64::EPSILON * max_diag;
+    let mut rank = 0;
+    let mut col = vec![0.0; n];
+    for j in 0..n {
+        let p = (j..n).max_by(|&x, &y| s[x * n + x].total_cmp(&s[y * n + y])).expect("j < n");
+        if s[p * n + p] <= tol {
+            break;
+        }
+        if p != j {
+            for k in 0..n {
+                s.swap(j * n + k, p * n + k);
+            }
+            for k in 0..n {
+                s.swap(k * n + j, k * n + p);
+            }
+            for k in 0..j {
+                l.swap(j * n + k, p * n + k);
+            }
+            perm.swap(j, p);
+        }
+        let pivot = s[j * n + j].sqrt();
+        l[j * n + j] = pivot;
+        for i in j + 1..n {
+            col[i] = s[i * n + j] / pivot;
+            l[i * n + j] = col[i];
+        }
+        // Schur complement of the pivot.
+        for i in j + 1..n {
+            let ci = col[i];
+            let row = &mut s[i * n + j + 1..i * n + n];
+            for (x, c) in row.iter_mut().zip(&col[j + 1..n]) {
+                *x -= ci * c;
+            }
+        }
+        rank = j + 1;
+    }
+    let mut out = vec![0.0; n * rank];
+    for (i, &orig) in perm.iter().enumerate() {
+        out[orig * rank..(orig + 1) * rank].copy_from_slice(&l[i * n..i * n + rank]);
+    }
+    (out, rank)
+}
+
 /// `a · b` for row-major `a` (`m × k`) and `b` (`k × n`), on candle's CPU GEMM.
 pub fn matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Result<Vec<f64>, EvalError> {
     let ta = Tensor::from_slice(a, (m, k), &Device::Cpu)?;
@@ -215,18 +215,15 @@ pub fn matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Result<Vec<
     Ok(ta.matmul(&tb)?.flatten_all()?.to_vec1()?)
 }
 
-/// The positive semi-definite square root `V·diag(√λ)·Vᵀ` of a symmetric positive
-/// semi-definite matrix; eigenvalues that rounding made slightly negative count as 0.
-pub fn psd_sqrt(a: &[f64], n: usize) -> Result<Vec<f64>, EvalError> {
-    let eig = symmetric_eigen(a, n);
-    // Rows of `scaled` are λᵢ^{1/4}·vᵢ, so scaledᵀ·scaled = Σ √λᵢ vᵢvᵢᵀ.
-    let mut scaled = eig.vectors;
-    for (i, &l) in eig.values.iter().enumerate() {
-        let w = l.max(0.0).sqrt().sqrt();
-        scaled[i * n..(i + 1) * n].iter_mut().for_each(|x| *x *= w);
+/// The transpose of the row-major `rows × cols` matrix `a`.
+pub fn transpose(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    let mut t = vec![0.0; a.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            t[j * rows + i] = a[i * cols + j];
+        }
     }
-    let t = transpose(&scaled, n);
-    matmul(&t, &scaled, n, n, n)
+    t
 }
 
 #[cfg(test)]
@@ -262,32 +259,19 @@ mod tests {
     #[test]
     fn eigenvalues_of_a_rotated_diagonal_are_recovered() {
         let values = [-2.0, 0.0, 0.0, 1e-9, 0.5, 3.0, 7.25];
-        let a = with_eigenvalues(&values);
-        let eig = symmetric_eigen(&a, values.len());
-        for (got, want) in eig.values.iter().zip(values) {
-            assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        let got = symmetric_eigenvalues(&with_eigenvalues(&values), values.len());
+        for (g, w) in got.iter().zip(values) {
+            assert!((g - w).abs() < 1e-12, "{g} vs {w}");
         }
     }
 
     #[test]
-    fn eigenvectors_reconstruct_the_matrix() {
-        let n = 9;
-        let a: Vec<f64> = (0..n * n).map(|k| { let (i, j) = (k / n, k % n); ((i * j) as f64 * 0.37).sin() + ((i + j) as f64).cos() }).collect();
-        let eig = symmetric_eigen(&a, n);
-        for i in 0..n {
-            for j in 0..n {
-                let r: f64 = (0..n).map(|k| eig.vectors[k * n + i] * eig.values[k] * eig.vectors[k * n + j]).sum();
-                assert!((r - a[i * n + j]).abs() < 1e-12, "({i},{j}): {r} vs {}", a[i * n + j]);
-            }
-        }
-    }
-
-    #[test]
-    fn psd_sqrt_squares_back_including_singular_matrices() {
-        let values = [0.0, 0.0, 1e-3, 2.0, 9.0];
+    fn pivoted_cholesky_reveals_the_rank_and_reconstructs_the_matrix() {
+        let values = [0.0, 0.0, 1e-3, 2.0, 9.0, 0.0];
         let a = with_eigenvalues(&values);
-        let s = psd_sqrt(&a, 5).unwrap();
-        let back = matmul(&s, &s, 5, 5, 5).unwrap();
+        let (l, r) = pivoted_cholesky(&a, 6);
+        assert_eq!(r, 3);
+        let back = matmul(&l, &transpose(&l, 6, r), 6, r, 6).unwrap();
         for (x, y) in back.iter().zip(&a) {
             assert!((x - y).abs() < 1e-12, "{x} vs {y}");
         }
