@@ -2,6 +2,7 @@
 //! improved precision/recall, over features from pytorch-fid's Inception-v3 (weights the user
 //! supplies) or from a small feature network trained on the data set itself.
 
+pub mod domain;
 mod error;
 mod features;
 pub mod frechet;
@@ -11,6 +12,7 @@ pub mod kid;
 pub mod linalg;
 pub mod precision_recall;
 
+pub use domain::{DomainFeatureNet, FeatureNetConfig, LabelledImages, TrainOptions};
 pub use error::EvalError;
 pub use features::Features;
 pub use images::{load_folder, FeatureNet, NamedImage};
