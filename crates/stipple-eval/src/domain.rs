@@ -63,6 +63,7 @@ pub struct DomainFeatureNet {
     convs: Vec<Conv2d>,
     classifier: Linear,
     varmap: VarMap,
+    device: Device,
 }
 
 fn conv_shapes(channels: usize) -> [(usize, usize); 3] {
@@ -91,7 +92,7 @@ impl DomainFeatureNet {
             .map(|(i, &(c_in, c_out))| candle_nn::conv2d(c_in, c_out, 3, pad, vb.pp(format!("conv{}", i + 1))))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let classifier = candle_nn::linear(WIDTHS[2], config.classes.len(), vb.pp("classifier"))?;
-        Ok(Self { config, convs, classifier, varmap })
+        Ok(Self { config, convs, classifier, varmap, device: device.clone() })
     }
 
     /// A new network with Kaiming-uniform weights (He et al. 2015, as PyTorch's default
@@ -194,7 +195,7 @@ impl DomainFeatureNet {
 
     /// Features of `images` (`(N, channels, size, size)` in [−1, 1]); a batch of another
     /// size or channel count is an [`EvalError::ImageShape`].
-    pub fn embed(&self, images: &Tensor) -> Result<Features, EvalError> {
+    pub fn embed_tensor(&self, images: &Tensor) -> Result<Features, EvalError> {
         self.check_shape(images)?;
         let n = images.dim(0)?;
         let mut rows = Vec::with_capacity(n * WIDTHS[2]);
@@ -237,5 +238,22 @@ impl DomainFeatureNet {
         }
         let net = Self::build(config, varmap, device).map_err(|e| wrong(e.to_string()))?;
         Ok(net)
+    }
+}
+
+/// Every image is prepared as the training data loader prepares data (alpha composited onto
+/// white, the shorter side resized to the network's size and the centre square kept,
+/// converted to its channels: `stipple_pipeline::prepare_image`), so sets of other sizes are
+/// resized, not refused.
+impl crate::FeatureNet for DomainFeatureNet {
+    fn dim(&self) -> usize {
+        WIDTHS[2]
+    }
+
+    fn embed(&self, images: &[crate::NamedImage]) -> Result<Features, EvalError> {
+        let c = &self.config;
+        let pixels: Vec<f32> = images.iter().flat_map(|im| stipple_pipeline::prepare_image(&im.image, c.size, c.channels == 1)).collect();
+        let batch = Tensor::from_vec(pixels, (images.len(), c.channels, c.size, c.size), &self.device)?;
+        self.embed_tensor(&batch)
     }
 }

@@ -15,7 +15,7 @@ impl Features {
     /// `data` holds `n × dim` values row by row. Fails on a NaN or infinity, naming the
     /// sample and feature, or on a length that is not a multiple of `dim`.
     pub fn new(data: Vec<f64>, dim: usize) -> Result<Self, EvalError> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(EvalError::setting("features", format!("{} values do not form rows of {dim}", data.len())));
         }
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {

@@ -17,13 +17,24 @@ pub struct NamedImage {
     pub image: DynamicImage,
 }
 
-/// The images of `dir` (not recursive), in file-name order.
-pub fn load_folder(dir: &Path) -> Result<Vec<NamedImage>, EvalError> {
+fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), EvalError> {
     let entries = std::fs::read_dir(dir).map_err(|e| EvalError::io("read the folder", dir, e))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().and_then(|x| x.to_str()).is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str())))
-        .collect();
+    for entry in entries {
+        let path = entry.map_err(|e| EvalError::io("read the folder", dir, e))?.path();
+        if path.is_dir() {
+            collect_images(&path, out)?;
+        } else if path.extension().and_then(|x| x.to_str()).is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str())) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The images under `dir` (sub-folders included), in path order. An image that cannot be
+/// decoded is an error naming it.
+pub fn load_folder(dir: &Path) -> Result<Vec<NamedImage>, EvalError> {
+    let mut paths = Vec::new();
+    collect_images(dir, &mut paths)?;
     paths.sort();
     if paths.is_empty() {
         return Err(EvalError::BadImage { path: dir.to_path_buf(), reason: format!("no images ({}) in the folder", IMAGE_EXTENSIONS.join(", ")) });

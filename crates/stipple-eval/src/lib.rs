@@ -11,6 +11,7 @@ pub mod inception;
 pub mod kid;
 pub mod linalg;
 pub mod precision_recall;
+mod report;
 
 pub use domain::{DomainFeatureNet, FeatureNetConfig, LabelledImages, TrainOptions};
 pub use error::EvalError;
@@ -20,3 +21,4 @@ pub use inception::FidInception;
 pub use frechet::{frechet_distance, frechet_distance_of, Gaussian};
 pub use kid::{kid, mmd2_unbiased, Kid, KidOptions};
 pub use precision_recall::{precision_recall, PrecisionRecall};
+pub use report::{evaluate, EvalOptions, EvalReport};

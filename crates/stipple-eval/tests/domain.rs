@@ -40,7 +40,7 @@ fn learns_bars_and_reloads_to_the_same_features() {
     net.save(&path).unwrap();
     let back = DomainFeatureNet::load(&path, &Device::Cpu).unwrap();
     assert_eq!(back.config, config());
-    let (a, b) = (net.embed(&images).unwrap(), back.embed(&images).unwrap());
+    let (a, b) = (net.embed_tensor(&images).unwrap(), back.embed_tensor(&images).unwrap());
     assert_eq!(a, b);
     // The two classes are apart in the learnt space, a set against itself is not.
     let h: Vec<usize> = (0..32).step_by(2).collect();
@@ -53,7 +53,7 @@ fn learns_bars_and_reloads_to_the_same_features() {
 fn images_of_another_shape_are_refused() {
     let net = DomainFeatureNet::new(config(), 1, &Device::Cpu).unwrap();
     let rgb = Tensor::zeros((2, 3, 8, 8), candle_core::DType::F32, &Device::Cpu).unwrap();
-    let err = net.embed(&rgb).unwrap_err();
+    let err = net.embed_tensor(&rgb).unwrap_err();
     assert!(matches!(err, EvalError::ImageShape { .. }), "{err}");
     assert!(err.to_string().contains("8×8 with 1 channel"), "{err}");
 }
