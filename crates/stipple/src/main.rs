@@ -28,6 +28,7 @@ enum Command {
     Rerun(cmd::rerun::RerunArgs),
     Samplers(cmd::samplers::SamplersArgs),
     Bench(cmd::bench::BenchArgs),
+    Eval(cmd::eval::EvalArgs),
 }
 
 /// Keeps freed tensor buffers in the heap instead of returning them to the kernel: training
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
         Command::Rerun(a) => cmd::rerun::run(a),
         Command::Samplers(a) => cmd::samplers::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
     };
     match result {
         Ok(code) => code,
