@@ -67,3 +67,26 @@ impl Features {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_features_are_refused_naming_the_sample_and_feature() {
+        let err = Features::new(vec![0.0, 1.0, 2.0, f64::NAN, 4.0, 5.0], 3).unwrap_err();
+        assert!(matches!(err, EvalError::NonFinite { row: 1, col: 0, .. }), "{err}");
+        assert!(err.to_string().contains("sample 1, feature 0"), "{err}");
+        let err = Features::from_f32(&[1.0, f32::INFINITY], 2).unwrap_err();
+        assert!(matches!(err, EvalError::NonFinite { row: 0, col: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn ragged_data_and_mismatched_pairs_are_refused() {
+        assert!(matches!(Features::new(vec![0.0; 5], 2), Err(EvalError::BadSetting { .. })));
+        let a = Features::new(vec![0.0; 6], 3).unwrap();
+        let b = Features::new(vec![0.0; 6], 2).unwrap();
+        assert!(matches!(a.check_pair(&b, "x", 2), Err(EvalError::DimensionMismatch { a: 3, b: 2 })));
+        assert!(matches!(a.check_pair(&a, "x", 4), Err(EvalError::TooFewSamples { needed: 4, got: 2, .. })));
+    }
+}
