@@ -12,6 +12,7 @@ pub mod kid;
 pub mod linalg;
 pub mod precision_recall;
 mod report;
+pub mod sweep;
 
 pub use domain::{DomainFeatureNet, FeatureNetConfig, LabelledImages, TrainOptions};
 pub use error::EvalError;
@@ -22,3 +23,4 @@ pub use frechet::{frechet_distance, frechet_distance_of, Gaussian};
 pub use kid::{kid, mmd2_unbiased, Kid, KidOptions};
 pub use precision_recall::{precision_recall, PrecisionRecall};
 pub use report::{evaluate, EvalOptions, EvalReport};
+pub use sweep::{render_sweep_plot, sweep_table, SweepPoint};
