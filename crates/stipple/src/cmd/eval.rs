@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use candle_core::{Device, Tensor};
-use stipple_eval::{evaluate, load_folder, DomainFeatureNet, EvalOptions, EvalReport, FeatureNet, FeatureNetConfig, FidInception, KidOptions, LabelledImages, NamedImage, TrainOptions};
+use stipple_eval::{
+    evaluate, load_folder, render_sweep_plot, sweep_table, DomainFeatureNet, EvalOptions, EvalReport, FeatureNet, FeatureNetConfig, FidInception, KidOptions,
+    LabelledImages, NamedImage, SweepPoint, TrainOptions,
+};
 use stipple_pipeline::{device, generate, to_images, GenerateRequest};
 use stipple_train::data::{embedded_column, embedded_emoji, load_labels, ColorMode, LabelSource};
 
@@ -28,6 +31,8 @@ pub enum EvalCommand {
     Model(Box<ModelArgs>),
     /// Train the domain feature network on a labelled data set (or the built-in emoji's categories).
     TrainFeatures(TrainFeaturesArgs),
+    /// Quality against cost: FD and precision/recall per sampler and step count, a table, JSON and a plot.
+    Sweep(Box<SweepArgs>),
 }
 
 /// The feature space and the metric settings.
@@ -110,6 +115,22 @@ pub struct ModelArgs {
 }
 
 #[derive(clap::Args)]
+pub struct SweepArgs {
+    /// Samplers, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "euler,heun,dpmpp_2m")]
+    pub samplers: Vec<String>,
+    /// Step counts, comma-separated.
+    #[arg(long = "steps", value_delimiter = ',', default_value = "4,8,16,32")]
+    pub step_counts: Vec<usize>,
+    /// Folder for sweep.json and sweep.png (FD against NFE, one line per sampler, log-log).
+    #[arg(long, short, value_name = "DIR", default_value = "sweep")]
+    pub out: PathBuf,
+    /// The model, data and sampling settings; --sampler and --steps are the sweep's.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(clap::Args)]
 pub struct TrainFeaturesArgs {
     /// Labelled data folder [default: the built-in emoji, labelled by category].
     #[arg(long, value_name = "DIR")]
@@ -151,6 +172,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         EvalCommand::Folders(a) => folders(a),
         EvalCommand::Model(a) => model(*a),
         EvalCommand::TrainFeatures(a) => train_features(a),
+        EvalCommand::Sweep(a) => sweep(*a),
     }
 }
 
@@ -182,37 +204,87 @@ fn folders(a: FoldersArgs) -> anyhow::Result<ExitCode> {
     report(&a.space, net.as_ref(), &name, &load_folder(&a.generated)?, &load_folder(&a.reference)?)
 }
 
-fn model(a: ModelArgs) -> anyhow::Result<ExitCode> {
-    let request = GenerateRequest {
-        sampler: a.sampler,
-        schedule: a.schedule,
+/// The request of `a`'s sampling flags.
+fn request(a: &ModelArgs) -> GenerateRequest {
+    GenerateRequest {
+        sampler: a.sampler.clone(),
+        schedule: a.schedule.clone(),
         steps: a.steps,
         seed: a.seed,
         count: Some(a.count),
         batch_size: a.batch_size,
-        class: a.class,
-        prompts: a.prompt,
+        class: a.class.clone(),
+        prompts: a.prompt.clone(),
         guidance_scale: a.guidance_scale,
         ..Default::default()
-    };
+    }
+}
+
+/// Generates the images of `request` with `model`, quantised to 8 bits as if written to PNG
+/// files and read back; also returns the number of network evaluations per image.
+fn generate_images(model: &stipple_nn::LoadedModel, request: &GenerateRequest, dev: &Device) -> anyhow::Result<(Vec<NamedImage>, usize)> {
     let spec = request.validate()?;
+    let sigmas = spec.sigmas(&model.config.diffusion)?;
+    let mut bar = StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size));
+    let batch = generate(model, &spec, &sigmas, dev, &mut bar)?;
+    bar.finish();
+    let images = to_images(&batch)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, image)| NamedImage { path: PathBuf::from(format!("seed-{}", spec.seed + i as u64)), image })
+        .collect();
+    // Two-stage samplers evaluate once on a last step to σ = 0 (`SamplerKind::evals_per_step`).
+    let e = spec.sampler.evals_per_step();
+    let to_zero = sigmas.as_slice().last() == Some(&0.0);
+    Ok((images, spec.steps * e - if to_zero { e - 1 } else { 0 }))
+}
+
+fn model(a: ModelArgs) -> anyhow::Result<ExitCode> {
+    request(&a).validate()?;
     let dev = device(&a.space.device)?;
     let (net, name) = feature_net(&a.space, &dev)?;
     let reference = load_folder(&a.data)?;
     let store = super::model_store(&a.models, &dev);
     let path = super::model_path(&store, a.model.as_deref())?;
     let stored = store.load_path(&path.to_string_lossy(), &path)?;
-    let sigmas = spec.sigmas(&stored.model.config.diffusion)?;
-    let mut bar = StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size));
-    let batch = generate(&stored.model, &spec, &sigmas, &dev, &mut bar)?;
-    bar.finish();
-    // Quantised to 8 bits, as if written to PNG files and read back.
-    let generated: Vec<NamedImage> = to_images(&batch)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, image)| NamedImage { path: PathBuf::from(format!("seed-{}", spec.seed + i as u64)), image })
-        .collect();
+    let (generated, _) = generate_images(&stored.model, &request(&a), &dev)?;
     report(&a.space, net.as_ref(), &name, &generated, &reference)
+}
+
+fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
+    let m = &a.model;
+    let base = request(m);
+    for sampler in &a.samplers {
+        for &steps in &a.step_counts {
+            GenerateRequest { sampler: Some(sampler.clone()), steps: Some(steps), ..base.clone() }.validate()?;
+        }
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let dev = device(&m.space.device)?;
+    let (net, _) = feature_net(&m.space, &dev)?;
+    let reference = net.embed(&load_folder(&m.data)?)?;
+    let store = super::model_store(&m.models, &dev);
+    let path = super::model_path(&store, m.model.as_deref())?;
+    let stored = store.load_path(&path.to_string_lossy(), &path)?;
+    let mut points = Vec::new();
+    for sampler in &a.samplers {
+        for &steps in &a.step_counts {
+            let req = GenerateRequest { sampler: Some(sampler.clone()), steps: Some(steps), ..base.clone() };
+            let (images, nfe) = generate_images(&stored.model, &req, &dev)?;
+            let generated = net.embed(&images)?;
+            let pr = stipple_eval::precision_recall(&generated, &reference, m.space.k)?;
+            let fd = stipple_eval::frechet_distance_of(&generated, &reference)?;
+            points.push(SweepPoint { sampler: sampler.clone(), steps, nfe, fd, precision: pr.precision, recall: pr.recall });
+            eprintln!("{sampler} {steps} steps: FD {fd:.4}");
+        }
+    }
+    print!("{}", sweep_table(&points));
+    let json = a.out.join("sweep.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&points)?).with_context(|| format!("writing {}", json.display()))?;
+    let png = a.out.join("sweep.png");
+    render_sweep_plot(&points)?.save(&png).with_context(|| format!("writing {}", png.display()))?;
+    println!("wrote {} and {}", json.display(), png.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Every tenth image is held out to report the accuracy on images not trained on.
