@@ -56,15 +56,11 @@ pub trait FeatureNet {
     fn embed(&self, images: &[NamedImage]) -> Result<Features, EvalError>;
 }
 
-/// `image` as a `(C, H, W)` f32 tensor in [0, 1] (`u8 / 255`, torchvision's `ToTensor`).
-pub fn to_unit_tensor(image: &DynamicImage, channels: usize, device: &Device) -> candle_core::Result<Tensor> {
+/// `image` in RGB as a `(3, H, W)` f32 tensor in [0, 1] (PIL's `convert('RGB')`, then
+/// `u8 / 255` as torchvision's `ToTensor`).
+pub fn to_unit_rgb(image: &DynamicImage, device: &Device) -> candle_core::Result<Tensor> {
     let (w, h) = (image.width() as usize, image.height() as usize);
-    let data = match channels {
-        1 => image.to_luma8().into_raw(),
-        _ => image.to_rgb8().into_raw(),
-    };
-    let c = if channels == 1 { 1 } else { 3 };
-    Tensor::from_vec(data, (h, w, c), device)?.permute((2, 0, 1))?.to_dtype(candle_core::DType::F32)? / 255.0
+    Tensor::from_vec(image.to_rgb8().into_raw(), (h, w, 3), device)?.permute((2, 0, 1))?.to_dtype(candle_core::DType::F32)? / 255.0
 }
 
 /// Images embedded this many at a time.
@@ -84,7 +80,7 @@ impl FeatureNet for FidInception {
         for chunk in images.chunks(BATCH) {
             let batch = chunk
                 .iter()
-                .map(|im| to_unit_tensor(&im.image, 3, self.device())?.unsqueeze(0)?.upsample_bilinear2d(size, size, false))
+                .map(|im| to_unit_rgb(&im.image, self.device())?.unsqueeze(0)?.upsample_bilinear2d(size, size, false))
                 .collect::<candle_core::Result<Vec<_>>>()?;
             let f = self.features(&Tensor::cat(&batch, 0)?)?;
             rows.extend(f.flatten_all()?.to_vec1::<f32>()?);
