@@ -1,9 +1,9 @@
 //! A feature space that needs no outside weights: a small CNN classifier trained on the
 //! data set's own labels (emoji categories, digit classes), whose penultimate activations
-//! (the global average pool of its last convolution) embed images. The Fréchet distance in
-//! such a space is the "FD with a domain classifier" of e.g. Stein et al. 2023 ("Exposing
-//! flaws of generative model evaluation metrics"), which argue for domain-appropriate
-//! encoders; figures in it compare models on one data set, not across data sets.
+//! (the global average pool of its last convolution) embed images. It stands in for
+//! Inception-v3's ImageNet features where those fit the data poorly (small icons, digits);
+//! the Fréchet distance, KID and precision/recall are computed in it as in Inception space.
+//! Its figures compare models of one data set; they are not comparable with FID.
 
 use std::collections::HashMap;
 use std::path::Path;
