@@ -3,13 +3,17 @@
 //! step with [`TrainObserver`]s (dashboard, progress bars, checkpoint and grid schedules).
 
 mod checkpoint;
+mod collective;
 mod config;
 mod dashboard;
 pub mod data;
+mod data_parallel;
 mod ema;
 mod error;
 mod grids;
 mod init;
+#[cfg(feature = "mpi")]
+mod mpi_world;
 mod objective;
 mod observer;
 mod optim;
@@ -20,9 +24,13 @@ mod setup;
 mod trainer;
 
 pub use checkpoint::{find_checkpoint, load_checkpoint, Checkpoint, RunState, CHECKPOINT_DIR};
+pub use collective::{Collective, SingleProcess};
 pub use config::{DataSource, LossKind, LossWeighting, TrainConfig};
 pub use dashboard::{Dashboard, LossSmoother, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
+pub use data_parallel::BUCKET_FLOATS;
 pub use error::TrainError;
+#[cfg(feature = "mpi")]
+pub use mpi_world::{MpiWorld, TIMEOUT_EXIT_CODE};
 pub use observer::{train, TrainObserver, TrainOutcome};
 pub use optim::{AdamW, AdamWConfig};
 pub use progress::ProgressBars;

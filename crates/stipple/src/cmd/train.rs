@@ -8,8 +8,8 @@ use anyhow::Context;
 use stipple_nn::UNetConfig;
 use stipple_train::data::LabelSource;
 use stipple_train::{
-    train, Checkpoints, Dashboard, DataSource, LossKind, LossWeighting, ProgressBars, SampleGrids, StopFlag, TrainConfig,
-    TrainObserver, TrainOptions,
+    Checkpoints, Collective, Dashboard, DataSource, LossKind, LossWeighting, ProgressBars, SampleGrids, StopFlag, TrainConfig,
+    TrainObserver, TrainOptions, Trainer,
 };
 
 /// Train a diffusion model. Without --data it trains on the built-in Fluent Emoji set.
@@ -18,6 +18,9 @@ use stipple_train::{
 /// weights for `stipple sample`), `samples/` (grids at fixed seeds) and `train.jsonl`.
 /// Ctrl-C stops after the current step and writes a checkpoint; `--resume` continues to
 /// the run's own total (or to --steps).
+///
+/// Built with `--features mpi`, `mpirun -np N stipple train …` trains data-parallel on N
+/// processes (each takes batch-size/N images of every batch; rank 0 writes the run folder).
 #[derive(clap::Args)]
 pub struct TrainArgs {
     /// Folder of training images (PNG, JPEG, WebP; searched recursively) [default: built-in emoji].
@@ -126,6 +129,29 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Under mpirun: seconds a rank waits for the others in one collective operation before it
+    /// aborts the job (a rank died or hangs); rank 0's checkpoints and grids count as waiting.
+    #[cfg(feature = "mpi")]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
+    pub collective_timeout: f64,
+}
+
+/// The processes training together: those mpirun started (a world of one without mpirun).
+#[cfg(feature = "mpi")]
+fn collective(args: &TrainArgs) -> anyhow::Result<Box<dyn Collective>> {
+    anyhow::ensure!(
+        args.collective_timeout.is_finite() && args.collective_timeout > 0.0,
+        "--collective-timeout must be a positive number of seconds, got {}",
+        args.collective_timeout
+    );
+    let timeout = std::time::Duration::from_secs_f64(args.collective_timeout);
+    Ok(Box::new(stipple_train::MpiWorld::init(timeout)?))
+}
+
+/// One process alone (a build without the `mpi` feature).
+#[cfg(not(feature = "mpi"))]
+fn collective(_args: &TrainArgs) -> anyhow::Result<Box<dyn Collective>> {
+    Ok(Box::new(stipple_train::SingleProcess))
 }
 
 /// The run's configuration: the defaults with the flags applied.
@@ -216,6 +242,10 @@ fn default_out(data: &Option<PathBuf>) -> PathBuf {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let config = build_config(&args)?;
+    let comm = collective(&args)?;
+    // Ranks other than 0 stay silent: rank 0 reports for the whole job.
+    let root = comm.rank() == 0;
+    let quiet = args.quiet || !root;
     let run = args.out.clone().unwrap_or_else(|| default_out(&args.data));
     let mut stop = StopFlag::default();
     let flag = stop.0.clone();
@@ -232,14 +262,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         resume: args.resume,
         steps: args.steps,
         device: stipple_pipeline::device(&args.device)?,
-        progress: !args.quiet,
+        progress: !quiet,
     };
     let (mut dashboard, mut checkpoints, mut grids, mut bars) = (Dashboard::default(), Checkpoints, SampleGrids, ProgressBars::default());
     let mut observers: Vec<&mut dyn TrainObserver> = vec![&mut dashboard, &mut checkpoints, &mut grids, &mut stop];
-    if !args.quiet {
+    if !quiet {
         observers.push(&mut bars);
     }
-    let o = train(config, &opts, &mut observers)?;
+    let o = Trainer::with_collective(config, &opts, comm)?.run(&mut observers)?;
+    if !root {
+        return Ok(if o.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS });
+    }
     if !o.skipped_images.is_empty() {
         eprintln!("skipped {} unreadable image(s) (see the warnings above)", o.skipped_images.len());
     }
