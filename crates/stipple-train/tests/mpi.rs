@@ -8,8 +8,14 @@
 //! `mpi_worker` selected and its orders in environment variables.
 //!
 //! Tolerance: averaging the ranks' gradients sums in another order than one process's
-//! backward pass, so results are not bit-identical. Every weight, EMA weight and AdamW moment
-//! must satisfy |a − b| ≤ ATOL + RTOL·|b|.
+//! backward pass, so results are not bit-identical. The loss and the gradient norm of every
+//! step (logged by rank 0; the norm is that of the averaged gradient, which clipping uses)
+//! must agree to a relative [`LOG_RTOL`] (worst seen: 2.3e-7, f32 rounding). The weights,
+//! EMA and AdamW moments are compared by [`compare`]: tightly where an element's gradient is
+//! above AdamW's ε (worst seen: 0.045 of the tolerance, weights within 1.0e-6); elsewhere
+//! AdamW divides rounding noise (~1e-9, e.g. the exactly-zero gradient of a bias that a
+//! GroupNorm of one channel per group cancels) by its own magnitude and steps by up to the
+//! learning rate whatever the noise, so only that bound is checked (worst seen: 0.14 of it).
 #![cfg(feature = "mpi")]
 
 use std::path::{Path, PathBuf};
@@ -18,11 +24,17 @@ use std::time::{Duration, Instant};
 
 use candle_core::Device;
 use stipple_nn::UNetConfig;
-use stipple_train::{load_checkpoint, Collective, DataSource, MpiWorld, TrainConfig, TrainOptions, Trainer};
+use stipple_train::{load_checkpoint, Collective, Dashboard, DataSource, MpiWorld, TrainConfig, TrainOptions, Trainer, LOG_FILE};
 
-/// Absolute and relative tolerance of a data-parallel result against one process's.
-const ATOL: f32 = 1e-6;
+/// Learning rate of the test runs.
+const LR: f64 = 1e-3;
+/// Absolute and relative tolerance of a data-parallel run's weights against one process's.
+const ATOL: f32 = 1e-5;
 const RTOL: f32 = 1e-4;
+/// Relative tolerance of AdamW's moments.
+const RTOL_MOMENTS: f32 = 1e-2;
+/// Relative tolerance of each step's loss and gradient norm.
+const LOG_RTOL: f64 = 1e-5;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/emoji16")
@@ -40,7 +52,7 @@ fn tiny_config(batch_size: usize, seed: u64) -> TrainConfig {
     cfg.sample_count = 2;
     cfg.sample_steps = 2;
     cfg.warmup_steps = 2;
-    cfg.optimizer.lr = 1e-3;
+    cfg.optimizer.lr = LR;
     cfg.random_flip = true; // each image's flip must follow it to its rank
     cfg.seed = seed;
     cfg
@@ -71,7 +83,7 @@ fn mpi_worker() {
     let result = Trainer::with_collective(tiny_config(batch, seed), &opts(Path::new(&run), resume, steps), Box::new(comm))
         .and_then(|mut trainer| {
             if fault.is_empty() {
-                return trainer.run(&mut []).map(|_| ());
+                return trainer.run(&mut [&mut Dashboard::default()]).map(|_| ());
             }
             trainer.step()?;
             if rank == 1 && fault == "kill" {
@@ -102,7 +114,6 @@ fn mpirun(np: usize, vars: &[(&str, String)], limit: Duration) -> Job {
         .args(["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"])
         .arg(&exe)
         .args(["mpi_worker", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("RAYON_NUM_THREADS", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in vars {
@@ -143,35 +154,86 @@ fn train_on(np: usize, run: &Path, resume: bool, steps: usize) {
 
 /// Trains `steps` steps in this process alone.
 fn train_alone(run: &Path, steps: usize) {
-    Trainer::new(tiny_config(4, 0), &opts(run, false, steps)).unwrap().run(&mut []).unwrap();
+    Trainer::new(tiny_config(4, 0), &opts(run, false, steps)).unwrap().run(&mut [&mut Dashboard::default()]).unwrap();
 }
 
-/// The largest |a − b| / (ATOL + RTOL·|b|) over every tensor of the two checkpoints (≤ 1
-/// passes), with the largest absolute difference; the saved states must agree.
-fn compare(a: &Path, b: &Path) -> (f32, f32) {
+/// How far a state is from the reference, as the largest ratio of error to tolerance (≤ 1
+/// passes) over the elements whose gradient is above AdamW's ε (`live`) and the others
+/// (`noise`), and the largest absolute difference of a live weight.
+struct Errors {
+    live: f32,
+    noise: f32,
+    live_abs: f32,
+}
+
+/// Compares the checkpoint in `a` with the reference in `b` after `steps` steps: weights and
+/// EMA within [`ATOL`] + [`RTOL`]·|b|, AdamW's moments within [`RTOL_MOMENTS`]·|b| (m:
+/// [`RTOL_MOMENTS`]·(|b| + √v)) where the
+/// reference's bias-corrected √v̂ ≥ ε; elsewhere the update follows rounding noise and each
+/// step moves a weight by at most about the learning rate, so weights and EMA within LR·steps
+/// and the moments within ε (m) and ε² (v).
+fn compare(a: &Path, b: &Path, steps: usize) -> Errors {
     let (ca, cb) = (load_checkpoint(a, &Device::Cpu).unwrap(), load_checkpoint(b, &Device::Cpu).unwrap());
-    assert_eq!((ca.state.step, ca.state.adam_t), (cb.state.step, cb.state.adam_t));
-    let (mut worst, mut worst_abs) = (0f32, 0f32);
-    for (ta, tb) in [(&ca.weights, &cb.weights), (&ca.ema, &cb.ema), (&ca.optimizer, &cb.optimizer)] {
-        assert_eq!(ta.len(), tb.len());
-        for (name, x) in ta {
-            let x = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let y = tb[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            for (p, q) in x.iter().zip(&y) {
-                worst = worst.max((p - q).abs() / (ATOL + RTOL * q.abs()));
-                worst_abs = worst_abs.max((p - q).abs());
+    assert_eq!((ca.state.step, ca.state.adam_t), (steps, steps));
+    assert_eq!((cb.state.step, cb.state.adam_t), (steps, steps));
+    let values = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let eps = cb.config.optimizer.eps as f32;
+    let bias2 = 1.0 - (cb.config.optimizer.beta2 as f32).powi(steps as i32);
+    let mut e = Errors { live: 0.0, noise: 0.0, live_abs: 0.0 };
+    for name in cb.weights.keys() {
+        let (m, v) = (format!("m.{name}"), format!("v.{name}"));
+        let rms: Vec<f32> = values(&cb.optimizer[&v]).iter().map(|v| v.sqrt()).collect();
+        let kinds = [
+            (&ca.weights[name], &cb.weights[name], false, ATOL, RTOL, LR as f32 * steps as f32),
+            (&ca.ema[name], &cb.ema[name], false, ATOL, RTOL, LR as f32 * steps as f32),
+            (&ca.optimizer[&m], &cb.optimizer[&m], true, 0.0, RTOL_MOMENTS, eps),
+            (&ca.optimizer[&v], &cb.optimizer[&v], false, 0.0, RTOL_MOMENTS, eps * eps),
+        ];
+        for (i, (x, y, signed_mean, atol, rtol, noise_tol)) in kinds.into_iter().enumerate() {
+            for ((p, q), &rms) in values(x).iter().zip(values(y)).zip(&rms) {
+                let d = (p - q).abs();
+                if rms / bias2.sqrt() >= eps {
+                    // m averages gradients of either sign: it may cancel to near 0, so its
+                    // error is measured against the gradient's scale √v as well.
+                    let scale = if signed_mean { q.abs() + rms } else { q.abs() };
+                    e.live = e.live.max(d / (atol + rtol * scale));
+                    if i == 0 {
+                        e.live_abs = e.live_abs.max(d);
+                    }
+                } else {
+                    e.noise = e.noise.max(d / noise_tol);
+                }
             }
         }
     }
-    (worst, worst_abs)
+    e
 }
 
-fn assert_close(a: &Path, b: &Path, what: &str) {
-    let (worst, worst_abs) = compare(a, b);
-    eprintln!("{what}: largest error {worst:.3} of the tolerance, largest absolute difference {worst_abs:e}");
-    assert!(worst <= 1.0, "{what}: an error {worst} times the tolerance (absolute {worst_abs:e})");
-    // The runs did train: the weights moved from the initialisation by far more than that.
-    assert!(worst_abs > 0.0 || what.contains("one rank"), "{what}: identical results are unexpected with 2 ranks");
+/// Each logged step's (loss, gradient norm).
+fn log(run: &Path) -> Vec<(f64, f64)> {
+    let text = std::fs::read_to_string(run.join(LOG_FILE)).unwrap();
+    let line = |l: &str| -> (f64, f64) {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        (v["loss"].as_f64().unwrap(), v["grad_norm"].as_f64().unwrap())
+    };
+    text.lines().map(line).collect()
+}
+
+fn assert_close(a: &Path, b: &Path, steps: usize, what: &str) {
+    let (la, lb) = (log(a), log(b));
+    assert_eq!((la.len(), lb.len()), (steps, steps), "{what}: logged steps");
+    let rel = |x: f64, y: f64| (x - y).abs() / y.abs();
+    let log_worst = la.iter().zip(&lb).map(|(x, y)| rel(x.0, y.0).max(rel(x.1, y.1))).fold(0.0, f64::max);
+    let e = compare(a, b, steps);
+    eprintln!(
+        "{what}: loss and gradient norm within {log_worst:.2e} (relative); state within {:.3} of the tolerance where the \
+         gradient is above AdamW's eps (largest weight difference {:.2e}), {:.3} elsewhere",
+        e.live, e.live_abs, e.noise
+    );
+    assert!(log_worst <= LOG_RTOL, "{what}: loss or gradient norm differ by {log_worst:e} (relative)");
+    assert!(e.live <= 1.0 && e.noise <= 1.0, "{what}: {} and {} times the tolerances", e.live, e.noise);
+    // Not the same computation: 2 ranks sum the gradients in another order.
+    assert!(e.live_abs > 0.0, "{what}: bit-identical results are unexpected with 2 ranks");
 }
 
 #[test]
@@ -186,17 +248,19 @@ fn two_ranks_train_like_one_process_and_resume_on_any_number() {
 
     // A world of one rank is one process, bit for bit.
     train_on(1, &p("one"), false, 2);
-    assert_eq!(compare(&p("one"), &p("alone2")).1, 0.0, "one rank under mpirun differs from one process");
+    let e = compare(&p("one"), &p("alone2"), 2);
+    assert_eq!((e.live, e.noise), (0.0, 0.0), "one rank under mpirun differs from one process");
+    assert_eq!(log(&p("one")), log(&p("alone2")));
 
     // Two ranks, each with half of every batch.
     train_on(2, &p("two"), false, 2);
-    assert_close(&p("two"), &p("alone2"), "2 steps on 2 ranks vs 1 process");
+    assert_close(&p("two"), &p("alone2"), 2, "2 steps on 2 ranks vs 1 process");
 
     // Resumed on one rank from the 2-rank checkpoint, and on two ranks from one process's.
     train_on(1, &p("two"), true, 4);
-    assert_close(&p("two"), &p("alone4"), "2 steps on 2 ranks + 2 on one rank vs 4 steps in 1 process");
+    assert_close(&p("two"), &p("alone4"), 4, "2 steps on 2 ranks + 2 on one rank vs 4 steps in 1 process");
     train_on(2, &p("alone2"), true, 4);
-    assert_close(&p("alone2"), &p("alone4"), "2 steps in 1 process + 2 on 2 ranks vs 4 steps in 1 process");
+    assert_close(&p("alone2"), &p("alone4"), 4, "2 steps in 1 process + 2 on 2 ranks vs 4 steps in 1 process");
 }
 
 #[test]
@@ -215,11 +279,10 @@ fn bad_starts_fail_on_every_rank_with_the_reason() {
     vars.push(("STIPPLE_MPI_FAULT", "seed".into()));
     let job = mpirun(2, &vars, Duration::from_secs(120));
     assert!(!job.success, "{}", job.output);
-    // Both ranks say why, not only the one that differs.
-    for rank in 0..2 {
-        let said = format!("rank {rank}: error: data-parallel training: rank 1 runs a different configuration");
-        assert!(job.output.contains(&said), "rank {rank} did not report the mismatch:\n{}", job.output);
-    }
+    // Every rank finds the mismatch (rank 0 too, not only the one that differs); mpirun ends
+    // the job as soon as the first of them exits with the error, so one report is certain.
+    let said = "error: data-parallel training: rank 1 runs a different configuration";
+    assert!(job.output.contains(said), "the mismatch was not reported:\n{}", job.output);
     assert!(!dir.path().join("seed").join("checkpoint").exists(), "a refused run wrote a checkpoint");
 }
 
@@ -241,7 +304,7 @@ fn a_dead_or_hung_rank_ends_the_job() {
     // Killed (kill -9) after its first step: mpirun notices and ends the job.
     let job = mpirun(2, &vars("kill"), Duration::from_secs(120));
     assert!(!job.success, "{}", job.output);
-    eprintln!("a killed rank:\n{}", job.output);
+    assert!(job.output.contains("exited on signal 9 (Killed)"), "{}", job.output);
     // Alive but stuck: rank 0's all-reduce of the second step times out and aborts the job.
     let job = mpirun(2, &vars("hang"), Duration::from_secs(120));
     assert!(!job.success, "{}", job.output);
