@@ -27,7 +27,7 @@ pub use checkpoint::{find_checkpoint, load_checkpoint, Checkpoint, RunState, CHE
 pub use collective::{Collective, SingleProcess};
 pub use config::{DataSource, LossKind, LossWeighting, TrainConfig};
 pub use dashboard::{Dashboard, LossSmoother, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
-pub use data_parallel::BUCKET_FLOATS;
+pub use data_parallel::{all_reduce_gradients, BUCKET_FLOATS};
 pub use error::TrainError;
 #[cfg(feature = "mpi")]
 pub use mpi_world::{MpiWorld, TIMEOUT_EXIT_CODE};
