@@ -17,7 +17,7 @@ pub const BUCKET_FLOATS: usize = 1 << 22;
 /// The positions of the global batch that `rank` of `size` takes: consecutive equal shards,
 /// so the union over ranks is exactly the batch a single process takes at that step.
 pub fn shard(batch: usize, rank: usize, size: usize) -> Result<Range<usize>, TrainError> {
-    if size == 0 || batch % size != 0 {
+    if size == 0 || !batch.is_multiple_of(size) {
         return Err(TrainError::Parallel(format!(
             "the batch size {batch} must be a multiple of the number of ranks {size} \
              (each rank takes an equal share of every batch); choose --batch-size or -np so that it divides"
