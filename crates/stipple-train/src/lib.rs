@@ -20,6 +20,7 @@ mod optim;
 mod order;
 mod progress;
 mod schedule;
+mod settings;
 mod setup;
 mod trainer;
 
@@ -35,4 +36,5 @@ pub use observer::{train, TrainObserver, TrainOutcome};
 pub use optim::{AdamW, AdamWConfig};
 pub use progress::ProgressBars;
 pub use schedule::{Checkpoints, SampleGrids, StopFlag};
+pub use settings::{TrainSettings, MAX_TOKENS, TEXT_WIDTH, VOCAB_SIZE};
 pub use trainer::{model_file, SampleGrid, SavedCheckpoint, StepStats, TrainOptions, Trainer};

@@ -162,5 +162,5 @@ fn a_pretrained_clip_encoder_is_used_frozen() {
     let o = stipple().args(["sample", "--steps", "3", "-n", "2", "--prompt", "red cat", "--guidance-scale", "3", "--model"]).arg(&run).arg("--out").arg(dir.path().join("s.png")).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let o = stipple().args(["train", "--quiet", "--steps", "1", "--clip"]).arg(&clip).arg("--out").arg(dir.path().join("r2")).output().unwrap();
-    assert!(!o.status.success() && text(&o).contains("--clip needs --captions"), "{}", text(&o));
+    assert!(!o.status.success() && text(&o).contains("clip: needs captions"), "{}", text(&o));
 }

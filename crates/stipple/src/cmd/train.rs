@@ -5,11 +5,9 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use anyhow::Context;
-use stipple_nn::UNetConfig;
-use stipple_train::data::LabelSource;
 use stipple_train::{
-    Checkpoints, Collective, Dashboard, DataSource, LossKind, LossWeighting, ProgressBars, SampleGrids, StopFlag, TrainConfig,
-    TrainObserver, TrainOptions, Trainer,
+    Checkpoints, Collective, Dashboard, DataSource, ProgressBars, SampleGrids, StopFlag, TrainConfig, TrainObserver,
+    TrainOptions, TrainSettings, Trainer,
 };
 
 /// Train a diffusion model. Without --data it trains on the built-in Fluent Emoji set.
@@ -112,13 +110,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub clip: Option<PathBuf>,
     /// Width of the text encoder's hidden states (with --captions).
-    #[arg(long, value_name = "N", default_value_t = 128)]
+    #[arg(long, value_name = "N", default_value_t = stipple_train::TEXT_WIDTH)]
     pub text_width: usize,
     /// Tokens per prompt including the start and end tokens (with --captions).
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = stipple_train::MAX_TOKENS)]
     pub max_tokens: usize,
     /// Largest vocabulary of the byte-level BPE tokenizer trained on the captions (with --captions).
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = stipple_train::VOCAB_SIZE)]
     pub vocab_size: usize,
     /// Seed of initialisation, data order and noise.
     #[arg(long)]
@@ -154,81 +152,43 @@ fn collective(_args: &TrainArgs) -> anyhow::Result<Box<dyn Collective>> {
     Ok(Box::new(stipple_train::SingleProcess))
 }
 
-/// The run's configuration: the defaults with the flags applied.
+/// The run's configuration: the flags as library settings.
 fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let data = match &a.data {
         Some(dir) => DataSource::Folder(dir.clone()),
         None => DataSource::EmbeddedEmoji,
     };
-    let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
-    let base = cfg.model.unet.clone();
-    let size = a.image_size.unwrap_or(cfg.model.image_size());
-    let channels = a.channels.clone().unwrap_or_else(|| base.block_out_channels.clone());
-    let layers = a.layers_per_block.unwrap_or(base.layers_per_block);
-    // By default, attention at the same levels as the preset (the second, at half size).
-    let attention = a.attention_at.clone().unwrap_or_else(|| {
-        let levels = base.down_block_types.iter().enumerate().filter(|(_, t)| t.has_attention());
-        levels.map(|(i, _)| size >> i).filter(|_| channels.len() > 1).collect()
-    });
-    let image_channels = if a.grey { 1 } else { 3 };
-    let mut unet = UNetConfig::with_attention_at(size, image_channels, &channels, layers, &attention)?;
-    unet.dropout = a.dropout.unwrap_or(base.dropout);
-    cfg.model.unet = unet;
-    cfg.color = if a.grey { stipple_train::data::ColorMode::Grey } else { stipple_train::data::ColorMode::Rgb };
-    cfg.random_flip = a.random_flip;
-    let d = &mut cfg.model.diffusion;
-    if let Some(p) = &a.prediction {
-        d.prediction_type = p.parse().map_err(anyhow::Error::msg)?;
-    }
-    if let Some(b) = &a.beta_schedule {
-        d.beta_schedule = b.parse().map_err(anyhow::Error::msg)?;
-    }
-    if let Some(l) = &a.loss {
-        cfg.loss = l.parse::<LossKind>().map_err(anyhow::Error::msg)?;
-    }
-    match a.min_snr_gamma {
-        Some(g) if !(g.is_finite() && g >= 0.0) => anyhow::bail!("--min-snr-gamma must be ≥ 0, got {g}"),
-        Some(gamma) => {
-            cfg.loss_weighting = if gamma == 0.0 { LossWeighting::Uniform } else { LossWeighting::MinSnr { gamma } }
-        }
-        None => {}
-    }
-    macro_rules! set {
-        ($flag:expr => $field:expr) => {
-            if let Some(v) = $flag {
-                $field = v;
-            }
-        };
-    }
-    set!(a.batch_size => cfg.batch_size);
-    set!(a.lr => cfg.optimizer.lr);
-    set!(a.warmup => cfg.warmup_steps);
-    set!(a.ema_decay => cfg.ema_decay);
-    set!(a.grad_clip => cfg.grad_clip);
-    set!(a.checkpoint_every => cfg.checkpoint_every);
-    set!(a.sample_every => cfg.sample_every);
-    set!(a.sample_count => cfg.sample_count);
-    set!(a.seed => cfg.seed);
-    set!(a.cond_dropout => cfg.cond_dropout);
-    let column = || a.label_column.clone().unwrap_or_else(|| "label".into());
-    cfg.labels = match (a.labels.as_deref(), &a.label_column) {
-        (None, None) => LabelSource::None,
-        (Some("csv"), _) | (None, Some(_)) => LabelSource::Csv { column: column() },
-        (Some("folders"), None) => LabelSource::Folders,
-        (Some("folders"), Some(_)) => anyhow::bail!("--label-column reads labels.csv; it cannot be combined with --labels folders"),
-        (Some(other), _) => anyhow::bail!("unknown --labels \"{other}\"; accepted: csv, folders"),
+    let settings = TrainSettings {
+        batch_size: a.batch_size,
+        lr: a.lr,
+        warmup: a.warmup,
+        image_size: a.image_size,
+        grey: a.grey,
+        random_flip: a.random_flip,
+        channels: a.channels.clone(),
+        layers_per_block: a.layers_per_block,
+        attention_at: a.attention_at.clone(),
+        dropout: a.dropout,
+        prediction: a.prediction.clone(),
+        beta_schedule: a.beta_schedule.clone(),
+        loss: a.loss.clone(),
+        min_snr_gamma: a.min_snr_gamma,
+        ema_decay: a.ema_decay,
+        grad_clip: a.grad_clip,
+        checkpoint_every: a.checkpoint_every,
+        sample_every: a.sample_every,
+        sample_count: a.sample_count,
+        labels: a.labels.clone(),
+        label_column: a.label_column.clone(),
+        cond_dropout: a.cond_dropout,
+        captions: a.captions.clone(),
+        clip: a.clip.clone(),
+        text_width: Some(a.text_width),
+        max_tokens: Some(a.max_tokens),
+        vocab_size: Some(a.vocab_size),
+        seed: a.seed,
     };
-    anyhow::ensure!(
-        cfg.labels == LabelSource::None || a.data.is_some(),
-        "class labels need a data folder (--data); the built-in emoji set has none"
-    );
-    match (&a.captions, &a.clip) {
-        (Some(column), Some(dir)) => cfg = cfg.with_pretrained_text(column, dir)?,
-        (Some(column), None) => cfg = cfg.with_captions(column, a.vocab_size, a.text_width, a.max_tokens)?,
-        (None, Some(_)) => anyhow::bail!("--clip needs --captions COLUMN: the captions the text encoder reads"),
-        (None, None) => {}
-    }
-    Ok(cfg)
+    Ok(settings.config(data)?)
 }
 
 fn default_out(data: &Option<PathBuf>) -> PathBuf {
@@ -237,7 +197,7 @@ fn default_out(data: &Option<PathBuf>) -> PathBuf {
         .and_then(|d| d.canonicalize().ok())
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "emoji".into());
-    PathBuf::from("runs").join(name)
+    PathBuf::from(super::RUNS_DIR).join(name)
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {

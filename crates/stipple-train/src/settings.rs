@@ -1,0 +1,169 @@
+//! The settings of a new training run as the front ends give them (every one optional, the
+//! CLI's flags and the server's JSON fields alike), turned into a [`TrainConfig`] in one
+//! place: the defaults are [`TrainConfig::for_data`]'s with the emoji preset's network.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use stipple_nn::UNetConfig;
+
+use crate::data::{ColorMode, LabelSource};
+use crate::{DataSource, LossKind, LossWeighting, TrainConfig, TrainError};
+
+/// Width of a jointly trained text encoder's hidden states (with captions).
+pub const TEXT_WIDTH: usize = 128;
+/// Tokens per prompt including the start and end tokens (with captions).
+pub const MAX_TOKENS: usize = 16;
+/// Largest vocabulary of the byte-level BPE trained on the captions.
+pub const VOCAB_SIZE: usize = 1024;
+
+/// Settings of a new run; `None` takes the default. Field names are the setting names the
+/// errors use (the CLI's flags are the same names with dashes).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSettings {
+    pub batch_size: Option<usize>,
+    pub lr: Option<f64>,
+    pub warmup: Option<usize>,
+    pub image_size: Option<usize>,
+    pub grey: bool,
+    pub random_flip: bool,
+    pub channels: Option<Vec<usize>>,
+    pub layers_per_block: Option<usize>,
+    pub attention_at: Option<Vec<usize>>,
+    pub dropout: Option<f64>,
+    pub prediction: Option<String>,
+    pub beta_schedule: Option<String>,
+    pub loss: Option<String>,
+    pub min_snr_gamma: Option<f64>,
+    pub ema_decay: Option<f64>,
+    pub grad_clip: Option<f64>,
+    pub checkpoint_every: Option<usize>,
+    pub sample_every: Option<usize>,
+    pub sample_count: Option<usize>,
+    /// Class labels: "csv" (a column of labels.csv) or "folders" (sub-folder names).
+    pub labels: Option<String>,
+    pub label_column: Option<String>,
+    pub cond_dropout: Option<f64>,
+    /// Column of labels.csv with each image's caption (a prompt model).
+    pub captions: Option<String>,
+    /// A pretrained CLIP text encoder folder, used frozen (with `captions`).
+    pub clip: Option<PathBuf>,
+    pub text_width: Option<usize>,
+    pub max_tokens: Option<usize>,
+    pub vocab_size: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+fn bad(setting: &str, msg: impl std::fmt::Display) -> TrainError {
+    TrainError::Config(format!("{setting}: {msg}"))
+}
+
+impl TrainSettings {
+    /// The configuration of a new run on `data` with these settings.
+    pub fn config(&self, data: DataSource) -> Result<TrainConfig, TrainError> {
+        let has_folder = matches!(data, DataSource::Folder(_));
+        let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
+        let base = cfg.model.unet.clone();
+        let size = self.image_size.unwrap_or(cfg.model.image_size());
+        let channels = self.channels.clone().unwrap_or_else(|| base.block_out_channels.clone());
+        let layers = self.layers_per_block.unwrap_or(base.layers_per_block);
+        // By default, attention at the same levels as the preset (the second, at half size).
+        let attention = self.attention_at.clone().unwrap_or_else(|| {
+            let levels = base.down_block_types.iter().enumerate().filter(|(_, t)| t.has_attention());
+            levels.map(|(i, _)| size >> i).filter(|_| channels.len() > 1).collect()
+        });
+        let image_channels = if self.grey { 1 } else { 3 };
+        let mut unet = UNetConfig::with_attention_at(size, image_channels, &channels, layers, &attention)?;
+        unet.dropout = self.dropout.unwrap_or(base.dropout);
+        cfg.model.unet = unet;
+        cfg.color = if self.grey { ColorMode::Grey } else { ColorMode::Rgb };
+        cfg.random_flip = self.random_flip;
+        let d = &mut cfg.model.diffusion;
+        if let Some(p) = &self.prediction {
+            d.prediction_type = p.parse().map_err(|e| bad("prediction", e))?;
+        }
+        if let Some(b) = &self.beta_schedule {
+            d.beta_schedule = b.parse().map_err(|e| bad("beta_schedule", e))?;
+        }
+        if let Some(l) = &self.loss {
+            cfg.loss = l.parse::<LossKind>().map_err(|e| bad("loss", e))?;
+        }
+        match self.min_snr_gamma {
+            Some(g) if !(g.is_finite() && g >= 0.0) => return Err(bad("min_snr_gamma", format!("must be ≥ 0, got {g}"))),
+            Some(gamma) => cfg.loss_weighting = if gamma == 0.0 { LossWeighting::Uniform } else { LossWeighting::MinSnr { gamma } },
+            None => {}
+        }
+        let set = |v: Option<usize>, field: &mut usize| {
+            if let Some(v) = v {
+                *field = v;
+            }
+        };
+        set(self.batch_size, &mut cfg.batch_size);
+        set(self.warmup, &mut cfg.warmup_steps);
+        set(self.checkpoint_every, &mut cfg.checkpoint_every);
+        set(self.sample_every, &mut cfg.sample_every);
+        set(self.sample_count, &mut cfg.sample_count);
+        let setf = |v: Option<f64>, field: &mut f64| {
+            if let Some(v) = v {
+                *field = v;
+            }
+        };
+        setf(self.lr, &mut cfg.optimizer.lr);
+        setf(self.ema_decay, &mut cfg.ema_decay);
+        setf(self.grad_clip, &mut cfg.grad_clip);
+        setf(self.cond_dropout, &mut cfg.cond_dropout);
+        if let Some(s) = self.seed {
+            cfg.seed = s;
+        }
+        let column = || self.label_column.clone().unwrap_or_else(|| "label".into());
+        cfg.labels = match (self.labels.as_deref(), &self.label_column) {
+            (None, None) => LabelSource::None,
+            (Some("csv"), _) | (None, Some(_)) => LabelSource::Csv { column: column() },
+            (Some("folders"), None) => LabelSource::Folders,
+            (Some("folders"), Some(_)) => return Err(bad("label_column", "reads labels.csv; it cannot be combined with labels = folders")),
+            (Some(other), _) => return Err(bad("labels", format!("unknown \"{other}\"; accepted: csv, folders"))),
+        };
+        if cfg.labels != LabelSource::None && !has_folder {
+            return Err(bad("labels", "class labels need a data folder; the built-in emoji set has none"));
+        }
+        let (width, tokens, vocab) = (
+            self.text_width.unwrap_or(TEXT_WIDTH),
+            self.max_tokens.unwrap_or(MAX_TOKENS),
+            self.vocab_size.unwrap_or(VOCAB_SIZE),
+        );
+        match (&self.captions, &self.clip) {
+            (Some(column), Some(dir)) => cfg = cfg.with_pretrained_text(column, dir)?,
+            (Some(column), None) => cfg = cfg.with_captions(column, vocab, width, tokens)?,
+            (None, Some(_)) => return Err(bad("clip", "needs captions: the column of captions the text encoder reads")),
+            (None, None) => {}
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_settings_is_the_default_emoji_run() {
+        let cfg = TrainSettings::default().config(DataSource::EmbeddedEmoji).unwrap();
+        assert_eq!(cfg, TrainConfig::for_data(DataSource::EmbeddedEmoji, UNetConfig::emoji16()));
+    }
+
+    #[test]
+    fn bad_settings_name_themselves() {
+        for (s, name) in [
+            (TrainSettings { min_snr_gamma: Some(-1.0), ..Default::default() }, "min_snr_gamma"),
+            (TrainSettings { labels: Some("tags".into()), ..Default::default() }, "labels"),
+            (TrainSettings { labels: Some("csv".into()), ..Default::default() }, "labels"),
+            (TrainSettings { prediction: Some("noise".into()), ..Default::default() }, "prediction"),
+        ] {
+            let e = s.config(DataSource::EmbeddedEmoji).unwrap_err().to_string();
+            assert!(e.contains(&format!("{name}: ")), "{e}");
+        }
+        let json: Result<TrainSettings, _> = serde_json::from_str(r#"{"stepz": 3}"#);
+        assert!(json.is_err(), "unknown settings are refused");
+    }
+}
