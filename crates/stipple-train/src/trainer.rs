@@ -14,9 +14,9 @@ use stipple_nn::init::seeded_var_builder;
 use stipple_nn::text::PromptTokenizer;
 use stipple_nn::{save_model_file, UNet2D, UNetCond};
 
-use crate::data_parallel::{all_reduce_gradients, broadcast_tensors, check_same_run, run_fingerprint, shard};
 use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_DIR, CHECKPOINT_VERSION};
 use crate::data::{ImageSet, Labels};
+use crate::data_parallel::{all_reduce_gradients, broadcast_tensors, check_same_run, run_fingerprint, shard};
 use crate::ema::{ema_decay, Ema};
 use crate::grids::{sample_prompts, write_sample_grid};
 use crate::init::named_vars;
@@ -355,11 +355,6 @@ impl Trainer {
     /// This process's rank among the data-parallel ranks (0 alone).
     pub fn rank(&self) -> usize {
         self.comm.rank()
-    }
-
-    /// Number of data-parallel ranks (1 alone).
-    pub fn world_size(&self) -> usize {
-        self.comm.size()
     }
 
     /// Rank 0's `flags` on every rank: the decisions of rank 0's observers.
