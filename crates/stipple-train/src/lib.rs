@@ -14,6 +14,8 @@ mod grids;
 mod init;
 #[cfg(feature = "mpi")]
 mod mpi_world;
+#[cfg(feature = "nccl")]
+mod nccl_world;
 mod objective;
 mod observer;
 mod optim;
@@ -32,6 +34,8 @@ pub use data_parallel::{all_reduce_gradients, BUCKET_FLOATS};
 pub use error::TrainError;
 #[cfg(feature = "mpi")]
 pub use mpi_world::{MpiWorld, TIMEOUT_EXIT_CODE};
+#[cfg(feature = "nccl")]
+pub use nccl_world::NcclWorld;
 pub use observer::{train, TrainObserver, TrainOutcome};
 pub use optim::{AdamW, AdamWConfig};
 pub use progress::ProgressBars;

@@ -134,22 +134,35 @@ pub struct TrainArgs {
     pub collective_timeout: f64,
 }
 
-/// The processes training together: those mpirun started (a world of one without mpirun).
+/// The processes training together, those mpirun started (a world of one without mpirun),
+/// and this one's device: under mpirun, `--device cuda` is the GPU numbered by the rank's
+/// place on its machine (one process per GPU). With the `nccl` feature, ranks on GPUs reduce
+/// through NCCL.
 #[cfg(feature = "mpi")]
-fn collective(args: &TrainArgs) -> anyhow::Result<Box<dyn Collective>> {
+fn collective(args: &TrainArgs) -> anyhow::Result<(Box<dyn Collective>, candle_core::Device)> {
     anyhow::ensure!(
         args.collective_timeout.is_finite() && args.collective_timeout > 0.0,
         "--collective-timeout must be a positive number of seconds, got {}",
         args.collective_timeout
     );
     let timeout = std::time::Duration::from_secs_f64(args.collective_timeout);
-    Ok(Box::new(stipple_train::MpiWorld::init(timeout)?))
+    let mpi = stipple_train::MpiWorld::init(timeout)?;
+    let local_rank = std::env::var("OMPI_COMM_WORLD_LOCAL_RANK").ok().and_then(|r| r.parse::<usize>().ok());
+    let device = match (args.device.as_str(), local_rank) {
+        ("cuda", Some(r)) => stipple_pipeline::device(&format!("cuda:{r}"))?,
+        (name, _) => stipple_pipeline::device(name)?,
+    };
+    #[cfg(feature = "nccl")]
+    if device.is_cuda() {
+        return Ok((Box::new(stipple_train::NcclWorld::init(mpi, &device)?), device));
+    }
+    Ok((Box::new(mpi), device))
 }
 
 /// One process alone (a build without the `mpi` feature).
 #[cfg(not(feature = "mpi"))]
-fn collective(_args: &TrainArgs) -> anyhow::Result<Box<dyn Collective>> {
-    Ok(Box::new(stipple_train::SingleProcess))
+fn collective(args: &TrainArgs) -> anyhow::Result<(Box<dyn Collective>, candle_core::Device)> {
+    Ok((Box::new(stipple_train::SingleProcess), stipple_pipeline::device(&args.device)?))
 }
 
 /// The run's configuration: the flags as library settings.
@@ -202,7 +215,7 @@ fn default_out(data: &Option<PathBuf>) -> PathBuf {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let config = build_config(&args)?;
-    let comm = collective(&args)?;
+    let (comm, device) = collective(&args)?;
     // Ranks other than 0 stay silent: rank 0 reports for the whole job.
     let root = comm.rank() == 0;
     let quiet = args.quiet || !root;
@@ -221,7 +234,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         run: run.clone(),
         resume: args.resume,
         steps: args.steps,
-        device: stipple_pipeline::device(&args.device)?,
+        device,
         progress: !quiet,
     };
     let (mut dashboard, mut checkpoints, mut grids, mut bars) = (Dashboard::default(), Checkpoints, SampleGrids, ProgressBars::default());
