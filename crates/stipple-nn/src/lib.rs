@@ -28,8 +28,9 @@ pub mod weights;
 
 pub use config::{AttentionKind, DownBlockType, UNetConfig, UpBlockType};
 pub use layer_norm::LayerNorm;
-pub use shapes::ParameterShapes;
-pub use transformer::SpatialTransformer;
+pub use shapes::{record_shapes, ParameterShapes};
+pub use transformer::{SpatialTransformer, TransformerLayout};
+pub use linear::TokenLinear;
 pub use diffusion::DiffusionConfig;
 pub use latent::TensorLatent;
 pub use model_file::{

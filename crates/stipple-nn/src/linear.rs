@@ -25,6 +25,11 @@ impl TokenLinear {
         Ok(Self(candle_nn::linear_no_bias(in_dim, out_dim, vb)?))
     }
 
+    /// From a `(out_dim, in_dim)` weight and an optional `(out_dim,)` bias.
+    pub fn from_parts(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self(Linear::new(weight, bias))
+    }
+
     /// # Shapes
     /// `x`: `(…, in_dim)`; returns `(…, out_dim)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {

@@ -2,11 +2,15 @@
 //! text encoder's hidden states (Rombach et al. 2022, §3.3, "latent diffusion").
 //!
 //! Source: diffusers `src/diffusers/models/transformers/transformer_2d.py` (`Transformer2DModel`
-//! with `use_linear_projection=True`, one layer) and `src/diffusers/models/attention.py`
+//! with linear projections, or 1×1-convolution ones as Stable Diffusion 1.x has them, and
+//! `num_layers` blocks) and `src/diffusers/models/attention.py`
 //! (`BasicTransformerBlock`, `FeedForward` with `GEGLU`), names as in their checkpoints:
 //! `norm`, `proj_in`, `transformer_blocks.0.{norm1, attn1, norm2, attn2, norm3, ff}`, `proj_out`.
-//! `h = proj_in(GroupNorm(x))` over the pixels as tokens; `h += attn1(LN₁ h)` (self);
-//! `h += attn2(LN₂ h, context)` (cross); `h += ff(LN₃ h)`; `out = proj_out(h) + x`.
+//! `h = proj_in(GroupNorm(x))` over the pixels as tokens; per block `h += attn1(LN₁ h)` (self);
+//! `h += attn2(LN₂ h, context)` (cross); `h += ff(LN₃ h)`; `out = proj_out(h) + x`. A 1×1
+//! convolution over a `(B, C, H, W)` map is the same linear map as a linear layer over its
+//! `(B, HW, C)` tokens, so both projection kinds run as [`TokenLinear`] (the convolution's
+//! `(C', C, 1, 1)` weight read as `(C', C)`).
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -104,23 +108,68 @@ impl BasicTransformerBlock {
     }
 }
 
-/// diffusers `Transformer2DModel` (linear projections, one block; GroupNorm ε = 1e-6).
+/// How a [`SpatialTransformer`] is laid out (diffusers `Transformer2DModel` arguments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransformerLayout {
+    /// `use_linear_projection`: `proj_in`/`proj_out` are linear layers (SD 2.x, SDXL) rather
+    /// than 1×1 convolutions (SD 1.x).
+    pub linear_projection: bool,
+    /// `num_layers`: the number of `BasicTransformerBlock`s (SDXL's
+    /// `transformer_layers_per_block`).
+    pub layers: usize,
+}
+
+impl Default for TransformerLayout {
+    /// One block, linear projections (the layout of Stipple's own U-Nets).
+    fn default() -> Self {
+        Self { linear_projection: true, layers: 1 }
+    }
+}
+
+/// diffusers `Transformer2DModel` (GroupNorm ε = 1e-6).
 #[derive(Debug, Clone)]
 pub struct SpatialTransformer {
     norm: GroupNorm,
     proj_in: TokenLinear,
-    block: BasicTransformerBlock,
+    blocks: Vec<BasicTransformerBlock>,
     proj_out: TokenLinear,
 }
 
 impl SpatialTransformer {
-    /// `heads` must divide `channels` (checked by `UNetConfig::validate`).
+    /// One block with linear projections. `heads` must divide `channels` (checked by
+    /// `UNetConfig::validate`).
     pub fn new(vb: VarBuilder, channels: usize, context_dim: usize, heads: usize, groups: usize) -> Result<Self> {
+        Self::with_layout(vb, channels, context_dim, heads, groups, TransformerLayout::default())
+    }
+
+    /// Any [`TransformerLayout`]; `heads` must divide `channels`.
+    pub fn with_layout(
+        vb: VarBuilder,
+        channels: usize,
+        context_dim: usize,
+        heads: usize,
+        groups: usize,
+        layout: TransformerLayout,
+    ) -> Result<Self> {
+        if heads == 0 || !channels.is_multiple_of(heads) {
+            candle_core::bail!("transformer: {heads} heads do not divide {channels} channels");
+        }
+        let projection = |vb: VarBuilder| -> Result<TokenLinear> {
+            if layout.linear_projection {
+                TokenLinear::new(vb, channels, channels)
+            } else {
+                let w = vb.get((channels, channels, 1, 1), "weight")?.reshape((channels, channels))?;
+                Ok(TokenLinear::from_parts(w, Some(vb.get(channels, "bias")?)))
+            }
+        };
+        let blocks = (0..layout.layers)
+            .map(|i| BasicTransformerBlock::new(vb.pp("transformer_blocks").pp(i), channels, context_dim, heads))
+            .collect::<Result<_>>()?;
         Ok(Self {
             norm: GroupNorm::new(vb.pp("norm"), groups, channels, 1e-6)?,
-            proj_in: TokenLinear::new(vb.pp("proj_in"), channels, channels)?,
-            block: BasicTransformerBlock::new(vb.pp("transformer_blocks").pp(0), channels, context_dim, heads)?,
-            proj_out: TokenLinear::new(vb.pp("proj_out"), channels, channels)?,
+            proj_in: projection(vb.pp("proj_in"))?,
+            blocks,
+            proj_out: projection(vb.pp("proj_out"))?,
         })
     }
 
@@ -130,7 +179,10 @@ impl SpatialTransformer {
     pub fn forward(&self, x: &Tensor, context: &Tensor) -> Result<Tensor> {
         let (b, c, h, w) = x.dims4()?;
         let tokens = self.norm.forward(x)?.reshape((b, c, h * w))?.transpose(1, 2)?.contiguous()?; // (B, HW, C)
-        let t = self.block.forward(&self.proj_in.forward(&tokens)?, context)?;
+        let mut t = self.proj_in.forward(&tokens)?;
+        for block in &self.blocks {
+            t = block.forward(&t, context)?;
+        }
         let out = self.proj_out.forward(&t)?.transpose(1, 2)?.reshape((b, c, h, w))?;
         out + x
     }

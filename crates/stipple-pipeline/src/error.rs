@@ -27,6 +27,9 @@ pub enum PipelineError {
     /// The model file could not be used.
     #[error(transparent)]
     Model(#[from] stipple_nn::NnError),
+    /// A Stable Diffusion checkpoint could not be used.
+    #[error(transparent)]
+    Checkpoint(#[from] stipple_sd::SdError),
     /// The sampler stopped (cancelled, or the model failed mid-way).
     #[error(transparent)]
     Sample(#[from] stipple_sample::SampleError),

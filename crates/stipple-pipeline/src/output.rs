@@ -24,7 +24,7 @@ pub fn recipe(
     spec: &GenerateSpec,
     sigmas: &Sigmas,
     model: &ModelRef,
-    size: usize,
+    (width, height): (usize, usize),
     first_seed: u64,
     count: usize,
     grid_columns: Option<usize>,
@@ -43,8 +43,8 @@ pub fn recipe(
         seed: first_seed,
         count,
         grid_columns,
-        width: size,
-        height: size,
+        width,
+        height,
         conditioning: if count == 1 { spec.conditioning.for_image((first_seed - spec.seed) as usize) } else { spec.conditioning.clone() },
         init_image: spec.init_image.as_ref().map(InputRef::of),
         mask: spec.mask.as_ref().map(InputRef::of),
@@ -61,7 +61,7 @@ pub fn encode_images(
     model: &ModelRef,
     as_grid: bool,
 ) -> Result<Vec<(Recipe, Vec<u8>)>, PipelineError> {
-    let size = images.first().map_or(0, |i| i.width() as usize);
+    let size = images.first().map_or((0, 0), |i| (i.width() as usize, i.height() as usize));
     if as_grid {
         let prompts = spec.conditioning.prompts.len();
         let cols = if prompts > 1 { prompts.min(images.len()) } else { grid_columns(images.len()) };

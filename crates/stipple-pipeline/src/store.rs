@@ -154,9 +154,12 @@ impl ModelStore {
         Ok(entry.path.clone())
     }
 
-    /// A command-line model argument: a model file, a run folder (its `model.safetensors`), or
-    /// a model name of the store.
+    /// A command-line model argument: a model file, a diffusers folder, a run folder (its
+    /// `model.safetensors`), or a model name of the store.
     pub fn resolve_arg(&self, arg: &Path) -> Result<PathBuf, PipelineError> {
+        if arg.join("model_index.json").is_file() {
+            return Ok(arg.to_path_buf());
+        }
         if arg.is_dir() {
             return Ok(arg.join(RUN_MODEL_FILE));
         }

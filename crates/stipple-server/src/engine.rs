@@ -240,7 +240,7 @@ impl Observer<TensorLatent> for StreamObserver<'_, '_> {
     fn on_step(&mut self, info: &StepInfo<'_, TensorLatent>) -> ControlFlow<()> {
         self.done += 1;
         let last = info.step + 1 == info.steps;
-        let preview = if self.every > 0 && (self.done % self.every == 0 || last) {
+        let preview = if self.every > 0 && (self.done.is_multiple_of(self.every) || last) {
             to_images(&info.denoised.0)
                 .ok()
                 .and_then(|imgs| {

@@ -21,6 +21,8 @@ pub enum TrainError {
     NoCheckpoint(PathBuf),
     #[error("checkpoint file {path} is unreadable: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("data-parallel training: {0}")]
+    Parallel(String),
     #[error("{0} already holds a run; pass --resume to continue it or choose another --out folder")]
     RunExists(PathBuf),
     #[error(

@@ -3,13 +3,19 @@
 //! step with [`TrainObserver`]s (dashboard, progress bars, checkpoint and grid schedules).
 
 mod checkpoint;
+mod collective;
 mod config;
 mod dashboard;
 pub mod data;
+mod data_parallel;
 mod ema;
 mod error;
 mod grids;
 mod init;
+#[cfg(feature = "mpi")]
+mod mpi_world;
+#[cfg(feature = "nccl")]
+mod nccl_world;
 mod objective;
 mod observer;
 mod optim;
@@ -21,9 +27,15 @@ mod setup;
 mod trainer;
 
 pub use checkpoint::{find_checkpoint, load_checkpoint, Checkpoint, RunState, CHECKPOINT_DIR};
+pub use collective::{Collective, SingleProcess};
 pub use config::{DataSource, LossKind, LossWeighting, TrainConfig};
 pub use dashboard::{Dashboard, LossSmoother, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
+pub use data_parallel::{all_reduce_gradients, BUCKET_FLOATS};
 pub use error::TrainError;
+#[cfg(feature = "mpi")]
+pub use mpi_world::{MpiWorld, TIMEOUT_EXIT_CODE};
+#[cfg(feature = "nccl")]
+pub use nccl_world::NcclWorld;
 pub use observer::{train, TrainObserver, TrainOutcome};
 pub use optim::{AdamW, AdamWConfig};
 pub use progress::ProgressBars;

@@ -33,6 +33,19 @@ impl NoiseDraw {
         let eps = (0..batch * per_image).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
         Self { timesteps, eps, dropout_seed: rng.random() }
     }
+
+    /// The draws of the images at `range` of the batch (`per_image` noise values each): a
+    /// rank's share of the global batch's draws, the same whichever rank takes an image.
+    pub fn shard(self, range: std::ops::Range<usize>, per_image: usize) -> Self {
+        if range.start == 0 && range.end == self.timesteps.len() {
+            return self;
+        }
+        Self {
+            timesteps: self.timesteps[range.clone()].to_vec(),
+            eps: self.eps[range.start * per_image..range.end * per_image].to_vec(),
+            dropout_seed: self.dropout_seed,
+        }
+    }
 }
 
 /// The loss of `unet` on clean images `x0` (`(B, C, H, W)` in [−1, 1]) with the noise of

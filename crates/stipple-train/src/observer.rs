@@ -84,7 +84,13 @@ pub fn train(config: TrainConfig, opts: &TrainOptions, observers: &mut [&mut dyn
 impl Trainer {
     /// Steps to the run's total (see [`TrainObserver`] for the order of the calls). The last
     /// step, and a step after which an observer returned `Break`, always write a checkpoint.
+    ///
+    /// With several data-parallel ranks, the observers run on rank 0 only, and rank 0's
+    /// decisions (stop, checkpoint, sample grid) are broadcast to the others, so every rank
+    /// takes the same steps; rank 0 alone writes checkpoints and grids.
     pub fn run(&mut self, observers: &mut [&mut dyn TrainObserver]) -> Result<TrainOutcome, TrainError> {
+        let root = self.rank() == 0;
+        let observers: &mut [&mut dyn TrainObserver] = if root { observers } else { &mut [] };
         for o in observers.iter_mut() {
             o.on_start(self)?;
         }
@@ -98,13 +104,16 @@ impl Trainer {
                 stop |= o.on_step(self, &stats)?.is_break();
             }
             let last = self.steps_done() == self.total_steps();
-            if stop || last || observers.iter().any(|o| o.wants_checkpoint(self)) {
+            let wants_checkpoint = stop || last || observers.iter().any(|o| o.wants_checkpoint(self));
+            let wants_grid = observers.iter().any(|o| o.wants_sample_grid(self));
+            let [stop, wants_checkpoint, wants_grid] = self.agree([stop, wants_checkpoint, wants_grid])?;
+            if wants_checkpoint && root {
                 let saved = self.save_checkpoint()?;
                 for o in observers.iter_mut() {
                     o.on_checkpoint(self, &saved)?;
                 }
             }
-            if observers.iter().any(|o| o.wants_sample_grid(self)) {
+            if wants_grid && root {
                 for o in observers.iter_mut() {
                     o.on_sample_grid_start(self);
                 }

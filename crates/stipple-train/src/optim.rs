@@ -67,6 +67,11 @@ impl AdamW {
         Ok(Self { slots, config, t: 0 })
     }
 
+    /// The optimised variables, in order.
+    pub fn vars(&self) -> Vec<&Var> {
+        self.slots.iter().map(|(_, s)| &s.var).collect()
+    }
+
     /// Updates applied so far.
     pub fn t(&self) -> usize {
         self.t

@@ -18,6 +18,12 @@ pub fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(splitmix64(seed ^ splitmix64(step as u64)))
 }
 
+/// The dropout seed of `rank` when several ranks share a step: the masks are drawn over
+/// each rank's own tensors, so ranks must not reuse one seed (their masks would repeat).
+pub fn rank_seed(seed: u64, rank: usize) -> u64 {
+    splitmix64(seed ^ splitmix64(!(rank as u64)))
+}
+
 /// Indices of the `batch` images of `step`: epochs are independent random permutations of
 /// the `n` images, read in order; a batch may straddle two epochs.
 pub fn batch_indices(seed: u64, step: usize, batch: usize, n: usize) -> Vec<usize> {

@@ -16,14 +16,15 @@ use stipple_nn::{save_model_file, UNet2D, UNetCond};
 
 use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_DIR, CHECKPOINT_VERSION};
 use crate::data::{ImageSet, Labels};
+use crate::data_parallel::{all_reduce_gradients, broadcast_tensors, check_same_run, run_fingerprint, shard};
 use crate::ema::{ema_decay, Ema};
 use crate::grids::{sample_prompts, write_sample_grid};
 use crate::init::named_vars;
 use crate::objective::{diffusion_loss, drop_conditions, NoiseDraw};
 use crate::optim::{warmup_lr, AdamW};
-use crate::order::{batch_indices, step_rng};
+use crate::order::{batch_indices, rank_seed, step_rng};
 use crate::setup::{load_run_data, text_conditioning, TextConditioning};
-use crate::{LossSmoother, TrainConfig, TrainError};
+use crate::{Collective, LossSmoother, SingleProcess, TrainConfig, TrainError};
 
 /// How to run (not part of the run's identity).
 pub struct TrainOptions {
@@ -84,8 +85,13 @@ pub fn model_file(run: &Path) -> PathBuf {
 }
 
 /// A training run in memory: data, network, optimizer, EMA and the step reached.
+///
+/// Data-parallel over several processes ([`Trainer::with_collective`]), each rank holds the
+/// whole state, takes its share of every global batch and averages the gradients with the
+/// others; rank 0 alone writes the run's files and runs the observers.
 pub struct Trainer {
     cfg: TrainConfig,
+    comm: Box<dyn Collective>,
     run: PathBuf,
     device: Device,
     progress: bool,
@@ -116,6 +122,14 @@ impl Trainer {
     /// (whose configuration replaces `config`): loads the data, builds the network,
     /// optimizer and EMA, and restores their state from the checkpoint.
     pub fn new(config: TrainConfig, opts: &TrainOptions) -> Result<Trainer, TrainError> {
+        Trainer::with_collective(config, opts, Box::new(SingleProcess))
+    }
+
+    /// [`Trainer::new`] as one rank of `comm`: every rank must be started with the same
+    /// configuration, options and program (checked), and reads the run folder itself (a
+    /// resumed run's checkpoint must be visible to every rank); all then start from rank 0's
+    /// weights, optimizer state and EMA. The batch size must be a multiple of the ranks.
+    pub fn with_collective(config: TrainConfig, opts: &TrainOptions, comm: Box<dyn Collective>) -> Result<Trainer, TrainError> {
         let created = Instant::now();
         let device = &opts.device;
         let checkpoint = if opts.resume {
@@ -134,6 +148,10 @@ impl Trainer {
             cfg.steps = steps;
         }
         cfg.validate()?;
+        if comm.size() > 1 {
+            check_same_run(comm.as_ref(), run_fingerprint(&cfg, checkpoint.as_ref().map_or(0, |ck| ck.state.step))?)?;
+            shard(cfg.batch_size, comm.rank(), comm.size())?;
+        }
         let data = load_run_data(&mut cfg, checkpoint.as_ref(), device, opts.progress)?;
         std::fs::create_dir_all(&opts.run).map_err(|e| TrainError::Io { path: opts.run.clone(), reason: e.to_string() })?;
 
@@ -161,6 +179,7 @@ impl Trainer {
             }
             None => (Ema::new(&vars)?, 0, LossSmoother::default(), None),
         };
+        let (ema, opt) = start_from_rank0(comm.as_ref(), &vars, ema, opt)?;
         let ema = ema.freeze(frozen);
         let schedule = cfg.model.diffusion.schedule();
         Ok(Trainer {
@@ -186,6 +205,7 @@ impl Trainer {
             model_step: step,
             last_loss,
             cfg,
+            comm,
         })
     }
 
@@ -196,26 +216,37 @@ impl Trainer {
         let t0 = Instant::now();
         let (cfg, data, device, step) = (&self.cfg, &self.data, &self.device, self.step);
         let (b, c, s) = (cfg.batch_size, data.channels, data.size);
+        // Every rank draws the whole global batch's random numbers in the single-process order
+        // and keeps its share, so an image gets the same flip, noise and condition dropout
+        // whichever rank (and however many ranks) train it.
+        let mine = shard(b, self.comm.rank(), self.comm.size())?;
         let mut rng = step_rng(cfg.seed, step);
         let indices = batch_indices(cfg.seed, step, b, data.len());
         let flips: Vec<bool> = indices.iter().map(|_| cfg.random_flip && rand::Rng::random_bool(&mut rng, 0.5)).collect();
-        let x0 = Tensor::from_vec(data.batch(&indices, &flips), (b, c, s, s), device)?;
-        let draw = NoiseDraw::new(&mut rng, b, c * s * s, cfg.model.diffusion.num_train_timesteps);
+        let x0 = Tensor::from_vec(data.batch(&indices[mine.clone()], &flips[mine.clone()]), (mine.len(), c, s, s), device)?;
+        let mut draw = NoiseDraw::new(&mut rng, b, c * s * s, cfg.model.diffusion.num_train_timesteps).shard(mine.clone(), c * s * s);
+        if self.comm.size() > 1 {
+            draw.dropout_seed = rank_seed(draw.dropout_seed, self.comm.rank());
+        }
         let mut cond = UNetCond::default();
         if let (Some(l), Some(null)) = (&self.labels, cfg.model.null_class()) {
             let batch_labels: Vec<u32> = indices.iter().map(|&i| l.per_image[i]).collect();
             let seen = drop_conditions(&mut rng, &batch_labels, &null, cfg.cond_dropout);
-            cond.class_labels = Some(Tensor::from_vec(seen, b, device)?);
+            cond.class_labels = Some(Tensor::from_slice(&seen[mine.clone()], mine.len(), device)?);
         }
         if let Some(text) = &self.text {
             let batch_ids: Vec<&Vec<u32>> = indices.iter().map(|&i| &text.ids[i]).collect();
-            let seen: Vec<u32> = drop_conditions(&mut rng, &batch_ids, &&text.empty, cfg.cond_dropout).into_iter().flatten().copied().collect();
-            let tokens = Tensor::from_vec(seen, (b, text.empty.len()), device)?;
+            let seen = drop_conditions(&mut rng, &batch_ids, &&text.empty, cfg.cond_dropout);
+            let ids: Vec<u32> = seen[mine.clone()].iter().flat_map(|ids| ids.iter().copied()).collect();
+            let tokens = Tensor::from_vec(ids, (mine.len(), text.empty.len()), device)?;
             cond.encoder_hidden_states = Some(text.encoder.forward(&tokens)?);
         }
         let loss = diffusion_loss(&self.unet, cfg, &self.schedule, &x0, &draw, &cond)?;
-        let loss_value = loss.to_scalar::<f32>()? as f64;
-        let grads = loss.backward()?;
+        let mut loss_value = [loss.to_scalar::<f32>()?];
+        let mut grads = loss.backward()?;
+        self.comm.all_reduce_mean(&mut loss_value)?;
+        all_reduce_gradients(self.comm.as_ref(), &self.opt.vars(), &mut grads)?;
+        let loss_value = loss_value[0] as f64;
         let grad_norm = self.opt.grad_norm(&grads)?;
         if !loss_value.is_finite() || !grad_norm.is_finite() {
             let bad = if loss_value.is_finite() { grad_norm } else { loss_value };
@@ -321,10 +352,43 @@ impl Trainer {
         &self.skipped
     }
 
+    /// This process's rank among the data-parallel ranks (0 alone).
+    pub fn rank(&self) -> usize {
+        self.comm.rank()
+    }
+
+    /// Rank 0's `flags` on every rank: the decisions of rank 0's observers.
+    pub(crate) fn agree(&self, flags: [bool; 3]) -> Result<[bool; 3], TrainError> {
+        let mut bytes = flags.map(u8::from);
+        self.comm.broadcast(&mut bytes)?;
+        Ok(bytes.map(|b| b != 0))
+    }
+
     /// Seconds since [`Trainer::new`] began.
     pub fn seconds_since_start(&self) -> f64 {
         self.created.elapsed().as_secs_f64()
     }
+}
+
+/// The EMA and optimizer of rank 0, and its weights written into `vars`, on every rank
+/// (Horovod's `broadcast_parameters` and `broadcast_optimizer_state`).
+fn start_from_rank0(comm: &dyn Collective, vars: &[(String, Var)], ema: Ema, mut opt: AdamW) -> Result<(Ema, AdamW), TrainError> {
+    if comm.size() == 1 {
+        return Ok((ema, opt));
+    }
+    let weights: Vec<Tensor> = vars.iter().map(|(_, v)| v.as_tensor().clone()).collect();
+    for ((_, var), w) in vars.iter().zip(broadcast_tensors(comm, &weights)?) {
+        var.set(&w)?;
+    }
+    let named = |pairs: Vec<(String, Tensor)>| -> Result<std::collections::HashMap<String, Tensor>, TrainError> {
+        let (names, tensors): (Vec<String>, Vec<Tensor>) = pairs.into_iter().unzip();
+        Ok(names.into_iter().zip(broadcast_tensors(comm, &tensors)?).collect())
+    };
+    let moments = named(opt.state_tensors())?;
+    let t = opt.t();
+    opt.load_state(&moments, t).map_err(TrainError::Parallel)?;
+    let ema = Ema::from_tensors(vars, &named(ema.tensors().to_vec())?).map_err(TrainError::Parallel)?;
+    Ok((ema, opt))
 }
 
 fn corrupt(run: &Path, reason: String) -> TrainError {

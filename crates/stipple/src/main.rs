@@ -29,6 +29,7 @@ enum Command {
     Samplers(cmd::samplers::SamplersArgs),
     Bench(cmd::bench::BenchArgs),
     Serve(Box<cmd::serve::ServeArgs>),
+    Eval(cmd::eval::EvalArgs),
 }
 
 /// Keeps freed tensor buffers in the heap instead of returning them to the kernel: training
@@ -86,6 +87,7 @@ fn main() -> ExitCode {
         Command::Samplers(a) => cmd::samplers::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Serve(a) => cmd::serve::run(*a),
+        Command::Eval(a) => cmd::eval::run(a),
     };
     match result {
         Ok(code) => code,

@@ -122,14 +122,55 @@ impl TextEncoder {
     /// - `ids`: `(B, L)` u32 with `L ≤ max_position_embeddings`
     /// - returns `(B, L, hidden_size)` f32
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        self.forward_skip(ids, 1)
+    }
+
+    /// The hidden states as transformers' `output_hidden_states` gives them: the embeddings,
+    /// then the output of every layer (`num_hidden_layers + 1` tensors), none through the
+    /// final LayerNorm (SDXL reads the penultimate one as it is).
+    ///
+    /// # Shapes
+    /// As [`TextEncoder::forward`], each.
+    pub fn hidden_states(&self, ids: &Tensor) -> Result<Vec<Tensor>> {
+        let (x, mask) = self.embed(ids)?;
+        let mut out = Vec::with_capacity(self.layers.len() + 1);
+        out.push(x);
+        for layer in &self.layers {
+            let next = layer.forward(&out[out.len() - 1], &mask)?;
+            out.push(next);
+        }
+        Ok(out)
+    }
+
+    /// The final LayerNorm (`final_layer_norm`), for states from [`TextEncoder::hidden_states`].
+    pub fn final_layer_norm(&self, x: &Tensor) -> Result<Tensor> {
+        self.final_layer_norm.forward(x)
+    }
+
+    /// Token + position embeddings of `ids` and the causal mask.
+    fn embed(&self, ids: &Tensor) -> Result<(Tensor, Tensor)> {
         let (_, l) = ids.dims2()?;
         if l > self.cfg.max_position_embeddings {
             candle_core::bail!("text encoder: {l} tokens, at most {} fit", self.cfg.max_position_embeddings);
         }
         let x = self.token_embedding.forward(ids)?.broadcast_add(&self.position_embedding.narrow(0, 0, l)?)?;
         let mask = causal_mask(l, ids.device())?.to_dtype(x.dtype())?;
-        let mut x = x;
-        for layer in &self.layers {
+        Ok((x, mask))
+    }
+
+    /// The hidden state of every token after the last `clip_skip − 1` layers are skipped,
+    /// through the final LayerNorm: `clip_skip = 1` is [`TextEncoder::forward`], 2 the
+    /// penultimate layer (the web UI's "Clip skip", diffusers' `clip_skip = clip_skip − 1`:
+    /// `final_layer_norm(hidden_states[-(clip_skip + 1)])` in `encode_prompt`).
+    ///
+    /// # Shapes
+    /// As [`TextEncoder::forward`].
+    pub fn forward_skip(&self, ids: &Tensor, clip_skip: usize) -> Result<Tensor> {
+        if clip_skip == 0 || clip_skip > self.layers.len() {
+            candle_core::bail!("text encoder: clip skip must be in 1..={}, got {clip_skip}", self.layers.len());
+        }
+        let (mut x, mask) = self.embed(ids)?;
+        for layer in &self.layers[..self.layers.len() + 1 - clip_skip] {
             x = layer.forward(&x, &mask)?;
         }
         self.final_layer_norm.forward(&x)

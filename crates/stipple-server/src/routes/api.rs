@@ -102,7 +102,7 @@ pub struct TrainBody {
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum JobBody {
     Generate(Box<GenerateBody>),
-    Train(TrainBody),
+    Train(Box<TrainBody>),
 }
 
 /// Library setting names are this API's field names.
@@ -187,6 +187,7 @@ async fn submit(State(state): State<Shared>, req: Request) -> Result<Response, A
             if t.steps.is_some_and(|s| s == 0 || s > 1_000_000) {
                 return Err(ApiError::field("steps", "must be between 1 and 1000000"));
             }
+            let t = *t;
             Job::Train(TrainJob { name: t.name, data: t.data, settings: t.settings, steps: t.steps, resume: t.resume })
         }
     };

@@ -18,6 +18,10 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let store = super::model_store(&args.models, &candle_core::Device::Cpu);
     let path = store.resolve_arg(&args.model)?;
+    if stipple_pipeline::is_sd_checkpoint(&path) {
+        println!("{}", stipple_sd::inspect(&path).map_err(stipple_pipeline::PipelineError::from)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let (config, metadata) = stipple_nn::read_model_config(&path)?;
     println!("model file: {}", path.display());
     let mut keys: Vec<_> = metadata.keys().filter(|k| k.as_str() != "config").collect();

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod eval;
 pub mod info;
 pub mod inspect;
 pub mod rerun;

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use stipple_pipeline::{
-    check_output_path, defaults, device, generate, save_trajectory, to_images, trajectory_stats, write_images, GenerateRequest,
-    ImageInput, TrajectoryFormat, TrajectoryRecorder,
+    check_output_path, defaults, device, generate, generate_sd, is_sd_checkpoint, save_trajectory, sd_default_size, sd_model_ref,
+    to_images, trajectory_stats, write_images, GenerateRequest, GenerateSpec, ImageInput, PipelineError, TrajectoryFormat,
+    TrajectoryRecorder,
 };
 use stipple_sample::{SamplerOptions, X0Clamp};
 
@@ -118,6 +119,22 @@ pub struct SampleArgs {
     /// back up by fresh noise in between, so the painted part agrees with the kept part (1 = off).
     #[arg(long, value_name = "N", default_value_t = defaults::RESAMPLE)]
     pub resample: usize,
+    /// Image width in pixels, for Stable Diffusion checkpoints (a multiple of 8) [default: the
+    /// checkpoint's training size: 512 for SD 1.x, 768 for 2.x, 1024 for SDXL].
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Image height in pixels, for Stable Diffusion checkpoints [default: as --width].
+    #[arg(long)]
+    pub height: Option<usize>,
+    /// For a single-file Stable Diffusion checkpoint: a diffusers folder of the same
+    /// architecture whose configs and tokenizer(s) to use (a single file holds no tokenizer)
+    /// [default: tokenizer/ (and tokenizer_2/) beside the file, with the released configs].
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// A LoRA file (kohya / web-UI safetensors) and its weight, merged into a Stable Diffusion
+    /// checkpoint; repeat for several.
+    #[arg(long, value_name = "FILE:WEIGHT")]
+    pub lora: Vec<String>,
     /// Output: a PNG file for the grid, or a folder with --separate.
     #[arg(long, short, default_value = "samples.png")]
     pub out: PathBuf,
@@ -142,11 +159,11 @@ pub struct SampleArgs {
 pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     let read = |p: &Option<PathBuf>| p.as_deref().map(ImageInput::read).transpose();
     let request = GenerateRequest {
-        sampler: Some(args.sampler),
-        schedule: args.schedule,
+        sampler: Some(args.sampler.clone()),
+        schedule: args.schedule.clone(),
         steps: Some(args.steps),
-        final_sigma: args.final_sigma,
-        noise: args.noise,
+        final_sigma: args.final_sigma.clone(),
+        noise: args.noise.clone(),
         seed: Some(args.seed),
         count: Some(args.count),
         batch_size: Some(args.batch_size),
@@ -166,16 +183,16 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
                 sample_max_value: args.sample_max_value.unwrap_or(X0Clamp::OFF.sample_max_value),
             },
         },
-        class: args.class,
-        negative_class: args.negative_class,
-        prompts: args.prompt,
-        negative_prompt: args.negative_prompt,
+        class: args.class.clone(),
+        negative_class: args.negative_class.clone(),
+        prompts: args.prompt.clone(),
+        negative_prompt: args.negative_prompt.clone(),
         guidance_scale: args.guidance_scale,
         guidance_rescale: Some(args.guidance_rescale),
         guidance_interval: match args.guidance_interval.as_deref() {
             None => None,
             Some(&[lo, hi]) => Some((lo, hi)),
-            Some(v) => return Err(stipple_pipeline::PipelineError::bad("guidance_interval", format!("takes two σ values LO,HI, got {} value(s)", v.len())).into()),
+            Some(v) => return Err(PipelineError::bad("guidance_interval", format!("takes two σ values LO,HI, got {} value(s)", v.len())).into()),
         },
         init_image: read(&args.init_image)?,
         strength: args.strength,
@@ -191,6 +208,12 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     let dev = device(&args.device)?;
     let store = super::model_store(&args.models, &dev);
     let path = super::model_path(&store, args.model.as_deref())?;
+    if is_sd_checkpoint(&path) {
+        return sample_sd(&args, &spec, &path, &dev);
+    }
+    if args.width.is_some() || args.height.is_some() {
+        return Err(PipelineError::bad("width", "a Stipple model makes images of its own size; --width and --height are for Stable Diffusion checkpoints").into());
+    }
     let stored = store.load_path(&path.to_string_lossy(), &path)?;
     let model = &stored.model;
     let sigmas = spec.sigmas(&model.config.diffusion)?;
@@ -217,5 +240,30 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
             println!("trajectory statistics: {}", j.display());
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sample` with a Stable Diffusion checkpoint (a single file or a diffusers folder).
+fn sample_sd(args: &SampleArgs, spec: &GenerateSpec, path: &std::path::Path, dev: &candle_core::Device) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.trajectory.is_none() && args.trajectory_json.is_none(), "--trajectory is not yet available for Stable Diffusion checkpoints");
+    let loras = args
+        .lora
+        .iter()
+        .map(|l| match l.rsplit_once(':').map(|(f, w)| (f, w.parse::<f64>())) {
+            Some((file, Ok(w))) if w.is_finite() => Ok((PathBuf::from(file), w)),
+            _ => Err(PipelineError::bad("lora", format!("expected FILE:WEIGHT (e.g. style.safetensors:0.8), got {l:?}"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = stipple_sd::LoadOptions { config_dir: args.config_dir.clone(), loras, ..Default::default() };
+    let sd = stipple_sd::SdPipeline::load_with(path, &options, dev).map_err(PipelineError::from)?;
+    let size = sd_default_size(sd.architecture);
+    let width = args.width.unwrap_or(size);
+    let height = args.height.or(args.width).unwrap_or(size);
+    let mut bar = StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size));
+    let (batch, sigmas) = generate_sd(&sd, spec, width, height, dev, &mut bar)?;
+    bar.finish();
+    let images = to_images(&batch)?;
+    let written = write_images(&images, spec, &sigmas, &sd_model_ref(path)?, &args.out, args.separate)?;
+    println!("wrote {} image(s) of {width}×{height} from {} to {}", images.len(), sd.architecture, written.first().map_or(args.out.display().to_string(), |p| p.display().to_string()));
     Ok(ExitCode::SUCCESS)
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use anyhow::Context;
 use stipple_train::{
-    train, Checkpoints, Dashboard, DataSource, ProgressBars, SampleGrids, StopFlag, TrainConfig, TrainObserver, TrainOptions,
-    TrainSettings,
+    Checkpoints, Collective, Dashboard, DataSource, ProgressBars, SampleGrids, StopFlag, TrainConfig, TrainObserver,
+    TrainOptions, TrainSettings, Trainer,
 };
 
 /// Train a diffusion model. Without --data it trains on the built-in Fluent Emoji set.
@@ -16,6 +16,9 @@ use stipple_train::{
 /// weights for `stipple sample`), `samples/` (grids at fixed seeds) and `train.jsonl`.
 /// Ctrl-C stops after the current step and writes a checkpoint; `--resume` continues to
 /// the run's own total (or to --steps).
+///
+/// Built with `--features mpi`, `mpirun -np N stipple train …` trains data-parallel on N
+/// processes (each takes batch-size/N images of every batch; rank 0 writes the run folder).
 #[derive(clap::Args)]
 pub struct TrainArgs {
     /// Folder of training images (PNG, JPEG, WebP; searched recursively) [default: built-in emoji].
@@ -124,6 +127,42 @@ pub struct TrainArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Under mpirun: seconds a rank waits for the others in one collective operation before it
+    /// aborts the job (a rank died or hangs); rank 0's checkpoints and grids count as waiting.
+    #[cfg(feature = "mpi")]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
+    pub collective_timeout: f64,
+}
+
+/// The processes training together, those mpirun started (a world of one without mpirun),
+/// and this one's device: under mpirun, `--device cuda` is the GPU numbered by the rank's
+/// place on its machine (one process per GPU). With the `nccl` feature, ranks on GPUs reduce
+/// through NCCL.
+#[cfg(feature = "mpi")]
+fn collective(args: &TrainArgs) -> anyhow::Result<(Box<dyn Collective>, candle_core::Device)> {
+    anyhow::ensure!(
+        args.collective_timeout.is_finite() && args.collective_timeout > 0.0,
+        "--collective-timeout must be a positive number of seconds, got {}",
+        args.collective_timeout
+    );
+    let timeout = std::time::Duration::from_secs_f64(args.collective_timeout);
+    let mpi = stipple_train::MpiWorld::init(timeout)?;
+    let local_rank = std::env::var("OMPI_COMM_WORLD_LOCAL_RANK").ok().and_then(|r| r.parse::<usize>().ok());
+    let device = match (args.device.as_str(), local_rank) {
+        ("cuda", Some(r)) => stipple_pipeline::device(&format!("cuda:{r}"))?,
+        (name, _) => stipple_pipeline::device(name)?,
+    };
+    #[cfg(feature = "nccl")]
+    if device.is_cuda() {
+        return Ok((Box::new(stipple_train::NcclWorld::init(mpi, &device)?), device));
+    }
+    Ok((Box::new(mpi), device))
+}
+
+/// One process alone (a build without the `mpi` feature).
+#[cfg(not(feature = "mpi"))]
+fn collective(args: &TrainArgs) -> anyhow::Result<(Box<dyn Collective>, candle_core::Device)> {
+    Ok((Box::new(stipple_train::SingleProcess), stipple_pipeline::device(&args.device)?))
 }
 
 /// The run's configuration: the flags as library settings.
@@ -176,6 +215,10 @@ fn default_out(data: &Option<PathBuf>) -> PathBuf {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let config = build_config(&args)?;
+    let (comm, device) = collective(&args)?;
+    // Ranks other than 0 stay silent: rank 0 reports for the whole job.
+    let root = comm.rank() == 0;
+    let quiet = args.quiet || !root;
     let run = args.out.clone().unwrap_or_else(|| default_out(&args.data));
     let mut stop = StopFlag::default();
     let flag = stop.0.clone();
@@ -191,15 +234,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         run: run.clone(),
         resume: args.resume,
         steps: args.steps,
-        device: stipple_pipeline::device(&args.device)?,
-        progress: !args.quiet,
+        device,
+        progress: !quiet,
     };
     let (mut dashboard, mut checkpoints, mut grids, mut bars) = (Dashboard::default(), Checkpoints, SampleGrids, ProgressBars::default());
     let mut observers: Vec<&mut dyn TrainObserver> = vec![&mut dashboard, &mut checkpoints, &mut grids, &mut stop];
-    if !args.quiet {
+    if !quiet {
         observers.push(&mut bars);
     }
-    let o = train(config, &opts, &mut observers)?;
+    let o = Trainer::with_collective(config, &opts, comm)?.run(&mut observers)?;
+    if !root {
+        return Ok(if o.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS });
+    }
     if !o.skipped_images.is_empty() {
         eprintln!("skipped {} unreadable image(s) (see the warnings above)", o.skipped_images.len());
     }

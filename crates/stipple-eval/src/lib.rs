@@ -1,0 +1,26 @@
+//! Sample-quality metrics for Stipple: the Fréchet distance (FID in Inception space), KID and
+//! improved precision/recall, over features from pytorch-fid's Inception-v3 (weights the user
+//! supplies) or from a small feature network trained on the data set itself.
+
+pub mod domain;
+mod error;
+mod features;
+pub mod frechet;
+pub mod images;
+pub mod inception;
+pub mod kid;
+pub mod linalg;
+pub mod precision_recall;
+mod report;
+pub mod sweep;
+
+pub use domain::{DomainFeatureNet, FeatureNetConfig, LabelledImages, TrainOptions};
+pub use error::EvalError;
+pub use features::Features;
+pub use images::{load_folder, FeatureNet, NamedImage};
+pub use inception::FidInception;
+pub use frechet::{frechet_distance, frechet_distance_of, Gaussian};
+pub use kid::{kid, mmd2_unbiased, Kid, KidOptions};
+pub use precision_recall::{precision_recall, PrecisionRecall};
+pub use report::{evaluate, EvalOptions, EvalReport};
+pub use sweep::{render_sweep_plot, sweep_table, SweepPoint};

@@ -1,0 +1,112 @@
+//! End-to-end tests of `stipple eval` on the committed emoji fixture: a domain feature
+//! network trained in seconds, folders against folders, a model's samples against the data,
+//! and the errors for too few images and a weights file of another network.
+
+use std::path::Path;
+
+mod common;
+
+use common::{assert_fails, fixture, stipple, text, train_tiny};
+
+fn train_features(out: &Path) {
+    let o = stipple()
+        .args(["eval", "train-features", "--label-column", "category", "--size", "16", "--steps", "20", "--batch-size", "16", "--data"])
+        .arg(fixture())
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("held out"), "{}", text(&o));
+}
+
+#[test]
+fn a_set_against_itself_and_a_model_against_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("features.safetensors");
+    train_features(&net);
+
+    let json = dir.path().join("same.json");
+    let o = stipple()
+        .args(["eval", "folders"])
+        .arg(fixture())
+        .arg(fixture())
+        .arg("--features")
+        .arg(&net)
+        .args(["--kid-subset-size", "64", "--kid-subsets", "4", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("FD"), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!((r["generated"].as_u64(), r["reference"].as_u64(), r["dim"].as_u64()), (Some(192), Some(192), Some(128)));
+    assert!(r["fd"].as_f64().unwrap().abs() < 1e-5, "{r}");
+    assert_eq!(r["precision_recall"]["precision"], 1.0);
+    assert_eq!(r["precision_recall"]["recall"], 1.0);
+
+    // A two-step tiny model's 8×8 samples, resized to the network's 16×16, are far from the data.
+    let run = dir.path().join("run");
+    train_tiny(&fixture(), &run, &["--batch-size", "4", "--steps", "2"]);
+    let json = dir.path().join("model.json");
+    let o = stipple()
+        .args(["eval", "model", "--count", "8", "--steps", "2", "--sampler", "euler", "--kid-subset-size", "8", "--kid-subsets", "2", "--model"])
+        .arg(&run)
+        .arg("--data")
+        .arg(fixture())
+        .arg("--features")
+        .arg(&net)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["generated"].as_u64(), Some(8));
+    assert!(r["fd"].as_f64().unwrap() > 1e-3, "{r}");
+
+    // The sweep: one point per sampler and step count; Heun's last step to σ = 0 is Euler's.
+    let out = dir.path().join("sweep");
+    let o = stipple()
+        .args(["eval", "sweep", "--samplers", "euler,heun", "--steps", "1,2", "--count", "8", "--model"])
+        .arg(&run)
+        .arg("--data")
+        .arg(fixture())
+        .arg("--features")
+        .arg(&net)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("heun (orange)"), "{}", text(&o));
+    let points: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let nfe: Vec<(String, u64, u64)> = points.iter().map(|p| (p["sampler"].as_str().unwrap().to_string(), p["steps"].as_u64().unwrap(), p["nfe"].as_u64().unwrap())).collect();
+    assert_eq!(nfe, [("euler".into(), 1, 1), ("euler".into(), 2, 2), ("heun".into(), 1, 1), ("heun".into(), 2, 3)]);
+    assert!(points.iter().all(|p| p["fd"].as_f64().unwrap().is_finite()));
+    assert_eq!(image::open(out.join("sweep.png")).unwrap().width(), 800);
+}
+
+#[test]
+fn too_few_images_and_the_wrong_weights_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("features.safetensors");
+    train_features(&net);
+    let few = dir.path().join("few");
+    std::fs::create_dir(&few).unwrap();
+    for name in ["alien-monster.png", "admission-tickets.png", "1st-place-medal.png"] {
+        std::fs::copy(fixture().join(name), few.join(name)).unwrap();
+    }
+    let args = ["eval", "folders", "--features"];
+    let o = stipple().args(args).arg(&net).arg(&few).arg(fixture()).output().unwrap();
+    assert_fails(&o, &args, &["needs at least 4 samples per set, got 3"]);
+
+    // A domain network is not Inception-v3.
+    let args = ["eval", "folders", "--inception"];
+    let o = stipple().args(args).arg(&net).arg(fixture()).arg(fixture()).output().unwrap();
+    assert_fails(&o, &args, &["not a pytorch-fid Inception-v3 weights file", "Conv2d_1a_3x3"]);
+
+    let args = ["eval", "folders", "--features"];
+    let o = stipple().args(args).arg(fixture().join("labels.csv")).arg(fixture()).arg(fixture()).output().unwrap();
+    assert_fails(&o, &args, &["not a Stipple feature network"]);
+}
