@@ -142,10 +142,7 @@ impl ModelStore {
         let Some(entry) = list.iter().find(|e| e.name == name) else {
             let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
             let hint = if names.is_empty() { "none".to_string() } else { names.join(", ") };
-            return Err(PipelineError::bad(
-                "model",
-                format!("no model named \"{name}\" in {} or {}; available: {hint}", self.models_dir.display(), self.runs_dir.display()),
-            ));
+            return Err(PipelineError::bad("model", format!("no model named \"{name}\" in the models or runs folder; available: {hint}")));
         };
         if entry.source == ModelSource::Builtin && !entry.path.is_file() {
             let bytes = self.builtin.iter().find(|(n, _)| *n == name).map(|(_, b)| *b).expect("listed built-in");

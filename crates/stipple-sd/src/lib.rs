@@ -6,7 +6,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use candle_core::{Device, Tensor};
 //! use stipple_nn::TensorLatent;
-//! use stipple_sample::{euler, SigmaSchedule};
+//! use stipple_sample::{euler, samplers::Churn, SigmaSchedule};
 //! use stipple_sd::SdPipeline;
 //!
 //! let device = Device::Cpu;
@@ -16,7 +16,7 @@
 //! let sigmas = SigmaSchedule::Karras.build(&sd.schedule(), 20, 1)?;
 //! let noise = (Tensor::randn(0f32, 1f32, (1, 4, 64, 64), &device)? * sigmas.first())?;
 //! let mut d = sd.denoiser(cond, Some(uncond), 7.5);
-//! let latents = euler(&mut d, TensorLatent(noise), &sigmas, &mut ())?;
+//! let latents = euler(&mut d, TensorLatent(noise), &sigmas, &Churn::NONE, &mut (), &mut ())?;
 //! let images = sd.decode_latents(&latents.0)?; // (1, 3, 512, 512) in [0, 1]
 //! # Ok(()) }
 //! ```

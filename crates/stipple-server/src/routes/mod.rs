@@ -55,17 +55,24 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
 /// library setting in the API's terms.
 pub(crate) fn check_limits(state: &Shared, r: &GenerateRequest, field: impl Fn(&str) -> String) -> Result<(), ApiError> {
     let l = &state.config.limits;
+    // The server's limits first (the library's own ranges are wider), then the library's
+    // checks with the defaults applied, so a default that breaks a limit is refused too.
     if let Some(s) = r.steps.filter(|&s| s > l.max_steps) {
         return Err(ApiError::field(field("steps"), format!("this server allows at most {} steps, got {s}", l.max_steps)));
     }
     if let Some(c) = r.count.filter(|&c| c > l.max_images) {
         return Err(ApiError::field(field("count"), format!("this server makes at most {} images per request, got {c}", l.max_images)));
     }
-    // The defaults and ranges: refused now, with the field named, rather than after queueing.
-    r.validate().map_err(|e| match e.bad_input() {
+    let spec = r.validate().map_err(|e| match e.bad_input() {
         Some((s, expected)) => ApiError::field(field(s), expected),
         None => ApiError::internal(e),
     })?;
+    if spec.steps > l.max_steps {
+        return Err(ApiError::field(field("steps"), format!("this server allows at most {} steps; the default is {}, set fewer", l.max_steps, spec.steps)));
+    }
+    if spec.count > l.max_images {
+        return Err(ApiError::field(field("count"), format!("this server makes at most {} images per request; the default is {}, set fewer", l.max_images, spec.count)));
+    }
     Ok(())
 }
 

@@ -11,6 +11,29 @@ use stipple_pipeline::GenerateRequest;
 
 use super::{b64, check_limits, generate_and_wait};
 use crate::error::ApiError;
+
+/// An error as OpenAI's API answers it (what its clients read): `{"error": {message, type,
+/// param, code}}`, with 400 for an invalid parameter.
+struct OpenAiError(ApiError);
+
+impl From<ApiError> for OpenAiError {
+    fn from(e: ApiError) -> Self {
+        OpenAiError(e)
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = if e.status == axum::http::StatusCode::UNPROCESSABLE_ENTITY { axum::http::StatusCode::BAD_REQUEST } else { e.status };
+        let kind = if status.is_server_error() { "server_error" } else { "invalid_request_error" };
+        let mut resp = (status, Json(json!({ "error": { "message": e.message, "type": kind, "param": e.field, "code": null } }))).into_response();
+        if let Some(s) = e.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        resp
+    }
+}
 use crate::security::ApiJson;
 use crate::state::Shared;
 
@@ -50,18 +73,19 @@ struct GenerationsBody {
     user: Option<String>,
 }
 
-async fn generations(State(state): State<Shared>, ApiJson(body): ApiJson<GenerationsBody>) -> Result<Response, ApiError> {
+async fn generations(State(state): State<Shared>, body: Result<ApiJson<GenerationsBody>, ApiError>) -> Result<Response, OpenAiError> {
+    let ApiJson(body) = body?;
     let _ignored = (&body.quality, &body.style, &body.user);
     match body.response_format.as_deref() {
         None | Some("b64_json") => {}
-        Some("url") => return Err(ApiError::field("response_format", "this server answers b64_json only (it hosts no image URLs)")),
-        Some(other) => return Err(ApiError::field("response_format", format!("unknown \"{other}\"; accepted: b64_json"))),
+        Some("url") => return Err(OpenAiError(ApiError::field("response_format", "this server answers b64_json only (it hosts no image URLs)"))),
+        Some(other) => return Err(OpenAiError(ApiError::field("response_format", format!("unknown \"{other}\"; accepted: b64_json")))),
     }
     let model = match body.model.as_deref() {
         // Clients fill in OpenAI's model names by default; those mean "the current model".
         None | Some("dall-e-2") | Some("dall-e-3") | Some("gpt-image-1") => state.current_model.lock().expect("lock").clone(),
         Some(m) if stipple_pipeline::is_model_name(m) => m.to_string(),
-        Some(m) => return Err(ApiError::field("model", format!("\"{m}\" is not a model name"))),
+        Some(m) => return Err(OpenAiError(ApiError::field("model", format!("\"{m}\" is not a model name")))),
     };
     let n = body.n.unwrap_or(1);
     let request = GenerateRequest { prompts: vec![body.prompt.clone()], count: Some(n), batch_size: Some(n), ..GenerateRequest::default() };
@@ -75,7 +99,7 @@ async fn generations(State(state): State<Shared>, ApiJson(body): ApiJson<Generat
         })?;
         let s = stored.model.config.image_size();
         if *size != format!("{s}x{s}") {
-            return Err(ApiError::field("size", format!("the model {model} makes {s}x{s} images; got \"{size}\"")));
+            return Err(OpenAiError(ApiError::field("size", format!("the model {model} makes {s}x{s} images; got \"{size}\""))));
         }
     }
     let images = generate_and_wait(&state, model, request, field, false).await?;
@@ -88,7 +112,7 @@ async fn generations(State(state): State<Shared>, ApiJson(body): ApiJson<Generat
     Ok(Json(json!({ "created": created, "data": data })).into_response())
 }
 
-async fn models(State(state): State<Shared>) -> Result<Json<Value>, ApiError> {
+async fn models(State(state): State<Shared>) -> Result<Json<Value>, OpenAiError> {
     let store = state.engine.store.clone();
     let list = tokio::task::spawn_blocking(move || store.list()).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
     let data: Vec<Value> = list.iter().map(|e| json!({ "id": e.name, "object": "model", "created": 0, "owned_by": "stipple" })).collect();

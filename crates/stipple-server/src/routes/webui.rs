@@ -228,6 +228,9 @@ async fn img2img(State(state): State<Shared>, ApiJson(body): ApiJson<Value>) -> 
 }
 
 async fn run(state: Shared, body: Value, img2img: bool) -> Result<Response, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "expected a JSON object of generation settings"));
+    }
     let r: WebUiRequest = serde_json::from_value(body.clone()).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     refuse_unsupported(&r, img2img)?;
     let model = requested_model(&state, &r)?;
@@ -335,6 +338,10 @@ struct ProgressQuery {
 async fn progress(State(state): State<Shared>, Query(q): Query<ProgressQuery>) -> Json<Value> {
     let id = *state.webui_job.lock().expect("lock");
     let status = id.and_then(|id| state.queue.status(id));
+    let interrupted = matches!(
+        status.as_ref().map(|s| &s.state),
+        Some(crate::queue::JobState::Finished { outcome: crate::queue::Outcome::Cancelled })
+    );
     let running = match status.as_ref().map(|s| &s.state) {
         Some(crate::queue::JobState::Running { progress }) => Some(sampling_progress(progress).unwrap_or((0, 1, 0.0))),
         _ => None,
@@ -352,7 +359,7 @@ async fn progress(State(state): State<Shared>, Query(q): Query<ProgressQuery>) -
         "eta_relative": eta,
         "state": {
             "skipped": false,
-            "interrupted": false,
+            "interrupted": interrupted,
             "job": id.map(|i| format!("job {i}")).unwrap_or_default(),
             "job_count": usize::from(running.is_some()) + waiting,
             "job_timestamp": "0",
