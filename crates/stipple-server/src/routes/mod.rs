@@ -3,6 +3,7 @@
 
 mod api;
 mod openai;
+mod page;
 mod webui;
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub fn app(state: Shared) -> Router {
         .merge(webui::routes())
         .merge(openai::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::guard))
+        .merge(page::routes())
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
         .with_state(state)
