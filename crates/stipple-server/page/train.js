@@ -8,7 +8,7 @@ import { clearErrors, numberOf, showError, textOf } from "./form.js";
 
 const $ = (id) => document.getElementById(id);
 
-const state = { job: null, chart: null };
+const state = { job: null, chart: null, checkpoint: null };
 
 export function initTrain() {
   state.chart = new LossChart($("loss-chart"));
@@ -74,6 +74,7 @@ async function start(resume) {
     return;
   }
   state.job = job.id;
+  state.checkpoint = null;
   if (!resume) {
     state.chart.clear();
     $("train-grids").replaceChildren();
@@ -109,7 +110,7 @@ function onEvent(form, b, name, data) {
       showError(form, data.field, data.detail);
       break;
     case "cancelled":
-      status(`Stopped ${b.name} (its last checkpoint is kept): Resume continues from it.`);
+      status(state.checkpoint === null ? `Stopped ${b.name} before its first checkpoint.` : `Stopped ${b.name} at step ${state.checkpoint} (checkpoint written): Resume continues from it.`);
       break;
     case "timed_out":
       status("Stopped: the run went past the server's time limit; Resume continues from its checkpoint.");
@@ -125,6 +126,7 @@ function progress(p) {
       $("train-progress-text").textContent = `step ${p.step}/${p.total} · loss ${p.loss_smoothed.toPrecision(3)} · lr ${p.lr.toExponential(2)} · ${p.steps_per_second.toFixed(1)} steps/s`;
       break;
     case "checkpoint":
+      state.checkpoint = p.step;
       $("train-status").textContent = `Checkpoint written at step ${p.step}.`;
       break;
     case "sample_grid": {
