@@ -1,4 +1,4 @@
-// Errors next to the controls they concern. Each control sits in a `.field` element whose
+// Errors next to the controls they concern. Each control sits in an element whose
 // `data-field` is the API's name for it; the API's `field` (or, for training settings, the
 // setting named at the start of the message) picks the control, and the message goes in the
 // field's `.error` line. An error no control claims goes in the form's general error line.
@@ -14,7 +14,7 @@ export function clearErrors(form) {
 function fieldElement(form, name) {
   if (!name) return null;
   const wanted = ALIASES[name] || name;
-  return form.querySelector(`.field[data-field="${CSS.escape(wanted)}"]`);
+  return form.querySelector(`[data-field="${CSS.escape(wanted)}"]`);
 }
 
 /** Shows `message` next to the control named `field` in `form` (or in its general line). */

@@ -76,6 +76,17 @@ fn generating_shows_the_preview_change_during_the_job_then_the_pictures() {
         assert_eq!(page.value("seed").await, "7");
         page.click("#seed-dice").await;
         assert_ne!(page.value("seed").await, "", "the dice draws a seed");
+
+        // Every control has a label, and on a phone-sized window no view needs sideways scrolling.
+        let unlabelled = page.js("[...document.querySelectorAll('input, select, textarea')].filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.id)").await;
+        assert_eq!(unlabelled, json!([]), "controls without a label");
+        page.client.set_window_size(390, 844).await.unwrap();
+        for tab in ["gallery", "train", "create"] {
+            page.click(&format!("#tab-{tab}")).await;
+            page.wait(&format!("!document.getElementById('view-{tab}').hidden"), tab, 20).await;
+            let (scroll, inner) = (page.js("document.documentElement.scrollWidth").await, page.js("window.innerWidth").await);
+            assert!(scroll.as_u64() <= inner.as_u64(), "the {tab} view is {scroll} px wide in a {inner} px window");
+        }
         page.assert_no_problems().await;
     });
 }
@@ -360,6 +371,48 @@ fn with_an_api_key_the_page_asks_for_it_and_then_works() {
         // The picture is fetched with the key (an object URL), and shown.
         page.wait("(() => { const i = document.querySelector('#results .thumb img'); return i && i.src.startsWith('blob:') && i.naturalWidth === 16; })()", "the picture", 20).await;
         assert_eq!(page.js("localStorage.getItem('stipple.apiKey')").await, key);
+        page.assert_no_problems().await;
+    });
+}
+
+/// The README's screenshots of the Create, Gallery and Train views (docs/images/studio-*.png):
+/// `cargo test -p stipple --test browser -- --ignored screenshots`.
+#[test]
+#[ignore = "writes the README's screenshots"]
+fn screenshots() {
+    studio::run(&[], |page| async move {
+        let save = |name: &'static str, png: Vec<u8>| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images").join(name);
+            std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        };
+        page.open("").await;
+        for (prompt, seed) in [("smiling face", "11"), ("green tree", "21"), ("blue heart", "31"), ("red apple", "1")] {
+            page.fill("prompt", prompt).await;
+            page.fill("count", "8").await;
+            page.fill("seed", seed).await;
+            page.click("#generate").await;
+            wait_status(&page, "Done", 120).await;
+        }
+        page.wait("[...document.querySelectorAll('#results .thumb img')].every(i => i.complete && i.naturalWidth === 16)", "the pictures", 20).await;
+        page.run_js("window.scrollTo(0, 0);").await;
+        save("studio-create.png", page.client.screenshot().await.unwrap());
+
+        page.click("#tab-gallery").await;
+        page.wait("[...document.querySelectorAll('#gallery-grid .thumb img')].filter(i => i.complete && i.naturalWidth === 16).length === 32", "the gallery", 20).await;
+        save("studio-gallery.png", page.client.screenshot().await.unwrap());
+        page.click("#gallery-grid .thumb:nth-child(3)").await;
+        page.wait("document.getElementById('picture').open && document.getElementById('picture-image').naturalWidth === 16", "the picture dialog", 20).await;
+        save("studio-picture.png", page.client.screenshot().await.unwrap());
+        page.run_js("document.getElementById('picture').close();").await;
+
+        page.click("#tab-train").await;
+        fill_tiny_run(&page, "emoji-tiny", "600").await;
+        page.fill("train-sample-every", "200").await;
+        page.fill("train-lr", "0.002").await;
+        page.click("#train-start").await;
+        page.wait("document.getElementById('train-status').textContent.startsWith('Trained')", "the run to finish", 300).await;
+        page.run_js("window.scrollTo(0, 0);").await;
+        save("studio-train.png", page.client.screenshot().await.unwrap());
         page.assert_no_problems().await;
     });
 }
