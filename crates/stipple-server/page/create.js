@@ -188,7 +188,8 @@ export async function generate() {
   $("progress-text").textContent = "";
   status(queued(job.position));
   try {
-    await followEvents(job.events, (name, data) => onEvent(form, b, name, data));
+    const last = await followEvents(job.events, (name, data) => onEvent(form, b, name, data));
+    if (!["done", "failed", "cancelled", "timed_out"].includes(last)) status("The server closed the job's events before it ended.");
   } catch (e) {
     status(`Lost the job's events: ${e.message}`);
   } finally {

@@ -81,7 +81,8 @@ async function start(resume) {
   }
   status(job.position ? `Queued: ${job.position} job${job.position === 1 ? "" : "s"} ahead.` : "Starting…");
   try {
-    await followEvents(job.events, (name, data) => onEvent(form, b, name, data));
+    const last = await followEvents(job.events, (name, data) => onEvent(form, b, name, data));
+    if (!["done", "failed", "cancelled", "timed_out"].includes(last)) status("The server closed the run's events before it ended.");
   } catch (e) {
     status(`Lost the run's events: ${e.message}`);
   } finally {

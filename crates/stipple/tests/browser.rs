@@ -92,7 +92,7 @@ fn generating_shows_the_preview_change_during_the_job_then_the_pictures() {
 }
 
 #[test]
-fn ctrl_enter_generates_and_escape_cancels_the_running_job() {
+fn ctrl_enter_generates_escape_cancels_and_a_queued_job_shows_its_place() {
     studio::run(&[], |page| async move {
         page.open("").await;
         page.fill("prompt", "a smiling face").await;
@@ -115,6 +115,22 @@ fn ctrl_enter_generates_and_escape_cancels_the_running_job() {
         page.click("#generate").await;
         wait_status(&page, "Cancelled.", 60).await;
         assert!(records(&page).is_empty());
+
+        // Behind another client's job, the page shows its place in the queue, then runs.
+        page.run_js(
+            "fetch('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' },              body: JSON.stringify({ kind: 'generate', prompt: 'a cat', steps: 150, count: 16 }) }).then(r => r.json()).then(j => window.blocker = j.id);",
+        )
+        .await;
+        page.wait("window.blocker !== undefined", "the other client's job", 20).await;
+        page.fill("steps", "5").await;
+        page.fill("count", "1").await;
+        page.click("#generate").await;
+        wait_status(&page, "Queued: ", 20).await;
+        let queued = page.text("job-status").await;
+        assert!(queued == "Queued: next to run." || queued == "Queued: 1 job ahead.", "{queued}");
+        page.run_js("fetch(`/api/jobs/${window.blocker}/cancel`, { method: 'POST' });").await;
+        wait_status(&page, "Done: 1 picture", 60).await;
+        assert_eq!(records(&page).len(), 1);
         page.assert_no_problems().await;
     });
 }
