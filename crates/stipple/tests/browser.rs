@@ -219,6 +219,30 @@ fn a_picture_of_the_gallery_gives_back_its_settings_and_can_be_searched_and_dele
 }
 
 #[test]
+fn the_gallery_loads_the_next_page_when_its_end_scrolls_into_view() {
+    studio::run(&[], |page| async move {
+        page.client.set_window_size(500, 700).await.unwrap();
+        page.open("").await;
+        page.fill("prompt", "a heart").await;
+        page.fill("steps", "2").await;
+        page.fill("count", "45").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done: 45 pictures", 120).await;
+        page.click("#tab-gallery").await;
+        // The first page (40) fills more than the window: the rest waits for the scroll.
+        page.wait("document.getElementById('gallery-status').textContent === '40 pictures, more below.'", "the first page", 20).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(page.js("document.querySelectorAll('#gallery-grid .thumb').length").await, 40, "no second page before the scroll");
+        page.run_js("document.getElementById('gallery-more').scrollIntoView();").await;
+        page.wait("document.getElementById('gallery-status').textContent === '45 pictures.'", "the second page", 20).await;
+        let ids = page.js("[...document.querySelectorAll('#gallery-grid .thumb')].map(t => Number(t.dataset.id))").await;
+        let ids: Vec<i64> = ids.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        assert_eq!(ids, (1..=45).rev().collect::<Vec<_>>(), "every picture once, newest first");
+        page.assert_no_problems().await;
+    });
+}
+
+#[test]
 fn inpainting_repaints_only_the_pixels_painted_on_the_mask() {
     studio::run(&[], |page| async move {
         page.open("").await;
