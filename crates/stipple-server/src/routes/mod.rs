@@ -3,6 +3,7 @@
 
 mod api;
 mod openai;
+mod page;
 mod webui;
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub fn app(state: Shared) -> Router {
         .merge(webui::routes())
         .merge(openai::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::guard))
+        .merge(page::routes())
         // Every body is read by an extractor (`ApiJson`, `Multipart`) that honours this limit
         // and answers a JSON 413; tower-http's `RequestBodyLimitLayer` answered in plain text.
         .layer(DefaultBodyLimit::max(limit))

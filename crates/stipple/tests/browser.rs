@@ -1,0 +1,458 @@
+//! The studio page end to end in a real browser: `stipple serve` on the shipped model with
+//! fresh folders, Debian's headless Chromium driven through ChromeDriver (WebDriver). Each
+//! test clicks and types as a user does and reads what the page shows; each ends by checking
+//! that the page recorded no uncaught error and no console error. Without chromedriver the
+//! tests fail (CI installs it), they do not skip.
+
+#[path = "browser/studio.rs"]
+mod studio;
+
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+use studio::{Page, CONTROL, ENTER, ESCAPE};
+
+/// Waits for the Create view's job to end with a status starting with `start`.
+async fn wait_status(page: &Page, start: &str, seconds: u64) {
+    page.wait(&format!("document.getElementById('job-status').textContent.startsWith({start:?})"), &format!("the status \"{start}…\""), seconds).await;
+}
+
+/// The ids of the pictures in the Create view's results.
+async fn result_ids(page: &Page) -> Vec<i64> {
+    let ids = page.js("[...document.querySelectorAll('#results .thumb')].map(t => Number(t.dataset.id))").await;
+    ids.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect()
+}
+
+fn records(page: &Page) -> Vec<Value> {
+    page.get_json("/api/images")["records"].as_array().unwrap().clone()
+}
+
+#[test]
+fn generating_shows_the_preview_change_during_the_job_then_the_pictures() {
+    studio::run(&[], |page| async move {
+        page.open("").await;
+        // Every preview the page shows, with what the Generate button read at that moment.
+        page.run_js(
+            "window.seen = []; const p = document.getElementById('preview'); \
+             new MutationObserver(() => seen.push([p.src, document.getElementById('generate').textContent])).observe(p, { attributes: true, attributeFilter: ['src'] });",
+        )
+        .await;
+        page.fill("prompt", "a red heart").await;
+        page.fill("steps", "30").await;
+        page.fill("count", "2").await;
+        page.fill("seed", "7").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done", 120).await;
+
+        let seen = page.js("seen").await;
+        let seen = seen.as_array().unwrap();
+        let distinct: HashSet<&str> = seen.iter().map(|s| s[0].as_str().unwrap()).collect();
+        assert!(distinct.len() >= 5, "the preview should change step by step; it showed {} different pictures", distinct.len());
+        assert!(seen.iter().all(|s| s[1] == "Cancel"), "every preview arrived while the job ran (the button read Cancel): {:?}", seen.iter().map(|s| &s[1]).collect::<Vec<_>>());
+        assert!(seen.iter().all(|s| s[0].as_str().unwrap().starts_with("data:image/png;base64,")));
+        assert_eq!(page.text("generate").await, "Generate");
+        assert_eq!(page.js("document.getElementById('progress').value").await.as_f64(), Some(1.0));
+        assert!(page.text("progress-text").await.starts_with("step 30/30 · σ "), "{}", page.text("progress-text").await);
+
+        // The finished pictures: shown, 16×16, the gallery's newest, with the seeds asked for.
+        page.wait("[...document.querySelectorAll('#results .thumb img')].filter(i => i.complete && i.naturalWidth === 16).length === 2", "two 16×16 pictures", 20).await;
+        let ids = result_ids(&page).await;
+        let stored = records(&page);
+        assert_eq!(stored.iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>(), ids.iter().rev().copied().collect::<Vec<_>>());
+        assert_eq!(stored.iter().map(|r| r["seed"].as_u64().unwrap()).collect::<Vec<_>>(), vec![8, 7]);
+        assert!(stored.iter().all(|r| r["prompt"] == "a red heart"));
+
+        // The scrubber steps back through the previews received.
+        assert_eq!(page.js("document.getElementById('scrubber-panel').hidden").await, json!(false));
+        let last = page.text("preview-caption").await;
+        assert!(last.contains("after step 30 of 30"), "{last}");
+        page.run_js("const s = document.getElementById('scrubber'); s.value = 0; s.dispatchEvent(new Event('input'));").await;
+        let first = page.text("preview-caption").await;
+        assert!(first.contains("of 30") && first != last, "scrubbed to the first preview: {first}");
+
+        // "Reuse last" puts back the seed of the last picture made.
+        page.fill("seed", "").await;
+        page.click("#seed-last").await;
+        assert_eq!(page.value("seed").await, "7");
+        page.click("#seed-dice").await;
+        assert_ne!(page.value("seed").await, "", "the dice draws a seed");
+
+        // Every control has a label, and on a phone-sized window no view needs sideways scrolling.
+        let unlabelled = page.js("[...document.querySelectorAll('input, select, textarea')].filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.id)").await;
+        assert_eq!(unlabelled, json!([]), "controls without a label");
+        page.client.set_window_size(390, 844).await.unwrap();
+        for tab in ["gallery", "train", "create"] {
+            page.click(&format!("#tab-{tab}")).await;
+            page.wait(&format!("!document.getElementById('view-{tab}').hidden"), tab, 20).await;
+            let (scroll, inner) = (page.js("document.documentElement.scrollWidth").await, page.js("window.innerWidth").await);
+            assert!(scroll.as_u64() <= inner.as_u64(), "the {tab} view is {scroll} px wide in a {inner} px window");
+        }
+        page.assert_no_problems().await;
+    });
+}
+
+#[test]
+fn ctrl_enter_generates_escape_cancels_and_a_queued_job_shows_its_place() {
+    studio::run(&[], |page| async move {
+        page.open("").await;
+        page.fill("prompt", "a smiling face").await;
+        page.fill("steps", "150").await;
+        page.fill("count", "16").await;
+        page.click("#prompt").await;
+        page.keys(&format!("{CONTROL}{ENTER}")).await;
+        page.wait("document.getElementById('generate').textContent === 'Cancel' && document.getElementById('progress').value > 0", "the job to start sampling", 60).await;
+        page.keys(ESCAPE).await;
+        wait_status(&page, "Cancelled.", 60).await;
+        assert_eq!(page.text("generate").await, "Generate");
+        let progress = page.js("document.getElementById('progress').value").await.as_f64().unwrap();
+        assert!(progress < 1.0, "cancelled before the end, at {progress}");
+        assert!(records(&page).is_empty(), "a cancelled job stores no picture");
+        assert!(result_ids(&page).await.is_empty());
+
+        // The Cancel button does the same.
+        page.click("#generate").await;
+        page.wait("document.getElementById('progress').value > 0 && document.getElementById('generate').textContent === 'Cancel'", "the second job to run", 60).await;
+        page.click("#generate").await;
+        wait_status(&page, "Cancelled.", 60).await;
+        assert!(records(&page).is_empty());
+
+        // Behind another client's job, the page shows its place in the queue, then runs.
+        page.run_js(
+            "fetch('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' },              body: JSON.stringify({ kind: 'generate', prompt: 'a cat', steps: 150, count: 16 }) }).then(r => r.json()).then(j => window.blocker = j.id);",
+        )
+        .await;
+        page.wait("window.blocker !== undefined", "the other client's job", 20).await;
+        page.fill("steps", "5").await;
+        page.fill("count", "1").await;
+        page.click("#generate").await;
+        wait_status(&page, "Queued: ", 20).await;
+        let queued = page.text("job-status").await;
+        assert!(queued == "Queued: next to run." || queued == "Queued: 1 job ahead.", "{queued}");
+        page.run_js("fetch(`/api/jobs/${window.blocker}/cancel`, { method: 'POST' });").await;
+        wait_status(&page, "Done: 1 picture", 60).await;
+        assert_eq!(records(&page).len(), 1);
+        page.assert_no_problems().await;
+    });
+}
+
+#[test]
+fn a_picture_of_the_gallery_gives_back_its_settings_and_can_be_searched_and_deleted() {
+    studio::run(&[], |page| async move {
+        page.open("").await;
+        page.fill("prompt", "a green tree").await;
+        page.choose("sampler", "euler").await;
+        page.choose("schedule", "karras").await;
+        page.fill("steps", "8").await;
+        page.fill("guidance-scale", "3").await;
+        page.fill("count", "1").await;
+        page.fill("seed", "1234").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done", 120).await;
+
+        // Change everything, then take the settings back from the gallery.
+        page.fill("prompt", "something else").await;
+        page.choose("sampler", "ddim").await;
+        page.choose("schedule", "").await;
+        page.fill("steps", "20").await;
+        page.fill("guidance-scale", "5").await;
+        page.fill("seed", "1").await;
+
+        page.click("#tab-gallery").await;
+        let one = "document.querySelectorAll('#gallery-grid .thumb').length === 1";
+        page.wait(one, "the picture in the gallery", 20).await;
+        page.fill("gallery-search", "zebra").await;
+        page.wait("document.getElementById('gallery-status').textContent === 'No pictures yet.'", "the search to find nothing", 20).await;
+        page.fill("gallery-search", "TREE").await;
+        page.wait(one, "the search (any case) to find the picture", 20).await;
+        page.choose("gallery-model", "emoji-prompts").await;
+        page.wait(one, "the model filter to keep the picture", 20).await;
+
+        page.click("#gallery-grid .thumb").await;
+        page.wait("document.getElementById('picture').open", "the picture dialog", 20).await;
+        let recipe = |name: &str| format!("document.querySelector('#picture-recipe dd[data-name=\"{name}\"]').textContent");
+        assert_eq!(page.js(&recipe("Seed")).await, "1234");
+        assert_eq!(page.js(&recipe("Sampler")).await, "Euler");
+        assert_eq!(page.js(&recipe("Schedule")).await, "Karras");
+        assert_eq!(page.js(&recipe("Steps")).await, "8");
+        assert_eq!(page.js(&recipe("Guidance scale")).await, "3");
+        page.wait("document.getElementById('picture-image').naturalWidth === 16", "the picture, large", 20).await;
+        // Download gives the stored PNG.
+        let href = page.js("document.getElementById('picture-download').getAttribute('href')").await;
+        let png = page.get(href.as_str().unwrap());
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the download is a PNG");
+
+        page.click("#picture-reuse").await;
+        page.wait("!document.getElementById('view-create').hidden && !document.getElementById('picture').open", "the Create view", 20).await;
+        assert_eq!(page.value("prompt").await, "a green tree");
+        assert_eq!(page.value("sampler").await, "euler");
+        assert_eq!(page.value("schedule").await, "karras");
+        assert_eq!(page.value("steps").await, "8");
+        assert_eq!(page.value("guidance-scale").await, "3");
+        assert_eq!(page.value("seed").await, "1234");
+        assert_eq!(page.value("model").await, "emoji-prompts");
+
+        // "Reuse seed" takes the seed only.
+        page.fill("seed", "99").await;
+        page.fill("prompt", "kept").await;
+        page.click("#tab-gallery").await;
+        page.wait(one, "the gallery again", 20).await;
+        page.click("#gallery-grid .thumb").await;
+        page.wait("document.getElementById('picture').open", "the picture dialog", 20).await;
+        page.click("#picture-seed").await;
+        page.wait("!document.getElementById('view-create').hidden", "the Create view", 20).await;
+        assert_eq!(page.value("seed").await, "1234");
+        assert_eq!(page.value("prompt").await, "kept");
+
+        // Delete asks once more, then removes the picture from the page and the server.
+        page.click("#tab-gallery").await;
+        page.wait(one, "the gallery again", 20).await;
+        page.click("#gallery-grid .thumb").await;
+        page.wait("document.getElementById('picture').open", "the picture dialog", 20).await;
+        page.click("#picture-delete").await;
+        assert_eq!(page.text("picture-delete").await, "Really delete?");
+        assert_eq!(records(&page).len(), 1, "the first click only asks");
+        page.click("#picture-delete").await;
+        page.wait("!document.getElementById('picture').open && document.querySelectorAll('#gallery-grid .thumb').length === 0", "the picture to go", 20).await;
+        assert!(records(&page).is_empty());
+        page.assert_no_problems().await;
+    });
+}
+
+#[test]
+fn the_gallery_loads_the_next_page_when_its_end_scrolls_into_view() {
+    studio::run(&[], |page| async move {
+        page.client.set_window_size(500, 700).await.unwrap();
+        page.open("").await;
+        page.fill("prompt", "a heart").await;
+        page.fill("steps", "2").await;
+        page.fill("count", "45").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done: 45 pictures", 120).await;
+        page.click("#tab-gallery").await;
+        // The first page (40) fills more than the window: the rest waits for the scroll.
+        page.wait("document.getElementById('gallery-status').textContent === '40 pictures, more below.'", "the first page", 20).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(page.js("document.querySelectorAll('#gallery-grid .thumb').length").await, 40, "no second page before the scroll");
+        page.run_js("document.getElementById('gallery-more').scrollIntoView();").await;
+        page.wait("document.getElementById('gallery-status').textContent === '45 pictures.'", "the second page", 20).await;
+        let ids = page.js("[...document.querySelectorAll('#gallery-grid .thumb')].map(t => Number(t.dataset.id))").await;
+        let ids: Vec<i64> = ids.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        assert_eq!(ids, (1..=45).rev().collect::<Vec<_>>(), "every picture once, newest first");
+        page.assert_no_problems().await;
+    });
+}
+
+#[test]
+fn inpainting_repaints_only_the_pixels_painted_on_the_mask() {
+    studio::run(&[], |page| async move {
+        page.open("").await;
+        page.fill("prompt", "a blue circle").await;
+        page.fill("steps", "10").await;
+        page.fill("count", "1").await;
+        page.fill("seed", "3").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done", 120).await;
+        let init = result_ids(&page).await[0];
+
+        // The picture becomes the init image; paint a stroke over its upper left part.
+        page.click("#results .thumb").await;
+        page.wait("document.getElementById('picture').open", "the picture dialog", 20).await;
+        page.click("#picture-init").await;
+        page.wait("!document.getElementById('init-panel').hidden && document.getElementById('mask-canvas').width === 16", "the init image and its mask", 20).await;
+        page.click("#inpaint").await;
+        assert_eq!(page.value("strength").await, "1", "inpainting starts from noise");
+        page.run_js(
+            "const c = document.getElementById('mask-canvas'); const r = c.getBoundingClientRect(); \
+             const at = (type, fx, fy) => c.dispatchEvent(new PointerEvent(type, { clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, bubbles: true, pointerId: 1, pointerType: 'mouse', isPrimary: true, buttons: type === 'pointerup' ? 0 : 1 })); \
+             at('pointerdown', 0.15, 0.15); at('pointermove', 0.45, 0.2); at('pointermove', 0.45, 0.45); at('pointerup', 0.45, 0.45);",
+        )
+        .await;
+        // The painted pixels, as the overlay shows them.
+        let painted = page
+            .js("(() => { const c = document.getElementById('mask-canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; const out = []; for (let i = 0; i < d.length / 4; i++) if (d[i * 4 + 3] > 0) out.push(i); return out; })()")
+            .await;
+        let painted: HashSet<usize> = painted.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        assert!((8..=96).contains(&painted.len()), "the stroke painted {} of 256 pixels", painted.len());
+
+        page.fill("prompt", "a yellow star").await;
+        page.fill("seed", "5").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done", 120).await;
+        let result = result_ids(&page).await[0];
+        assert_ne!(result, init);
+
+        let pixels = |id: i64| image::load_from_memory(&page.get(&format!("/api/images/{id}.png"))).unwrap().to_rgb8();
+        let (before, after) = (pixels(init), pixels(result));
+        assert_eq!(before.dimensions(), (16, 16));
+        let mut changed_inside = 0;
+        for (i, (a, b)) in before.pixels().zip(after.pixels()).enumerate() {
+            if painted.contains(&i) {
+                changed_inside += usize::from(a != b);
+            } else {
+                assert_eq!(a, b, "pixel {i} lies outside the mask and must be kept");
+            }
+        }
+        assert!(changed_inside > 0, "the masked pixels were repainted");
+        // The recipe says so.
+        page.click("#results .thumb").await;
+        page.wait("document.getElementById('picture').open", "the picture dialog", 20).await;
+        assert_eq!(page.js("document.querySelector('#picture-recipe dd[data-name=\"Mask\"]').textContent").await, "yes (inpainted)");
+        page.assert_no_problems().await;
+    });
+}
+
+/// The Train form filled for a seconds-long run of an 8×8 two-level network.
+async fn fill_tiny_run(page: &Page, name: &str, steps: &str) {
+    page.fill("train-name", name).await;
+    page.fill("train-steps", steps).await;
+    page.fill("train-batch", "4").await;
+    page.fill("train-sample-every", "30").await;
+    page.run_js("document.querySelector('#train-form details').open = true;").await;
+    page.fill("train-image-size", "8").await;
+    page.fill("train-channels", "8,16").await;
+    page.fill("train-layers", "1").await;
+}
+
+#[test]
+fn training_draws_the_loss_as_it_goes_stops_resumes_and_adds_the_model() {
+    studio::run(&[], |page| async move {
+        page.open("#train").await;
+        fill_tiny_run(&page, "tiny-run", "60").await;
+        page.click("#train-start").await;
+        page.wait("document.getElementById('train-status').textContent.startsWith('Trained')", "the run to finish", 180).await;
+        assert_eq!(page.text("train-status").await, "Trained tiny-run to step 60: it is in the model picker.");
+        let points = page.js("Number(document.getElementById('loss-chart').dataset.points)").await.as_u64().unwrap();
+        assert!(points >= 10, "the chart got {points} points of 60 steps");
+        // The smoothed loss is drawn (its colour is on the canvas).
+        let drawn = page
+            .js("(() => { const c = document.getElementById('loss-chart'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] === 0x1d && d[i + 1] === 0x4e && d[i + 2] === 0xd8) n++; return n; })()")
+            .await;
+        assert!(drawn.as_u64().unwrap() > 50, "the smoothed loss line: {drawn} pixels");
+        page.wait("document.querySelectorAll('#train-grids img').length >= 1", "a sample grid", 20).await;
+        page.wait("[...document.getElementById('model').options].some(o => o.value === 'tiny-run')", "the new model in the picker", 20).await;
+
+        // A long run stopped after a few steps keeps a checkpoint; Resume continues from it.
+        fill_tiny_run(&page, "tiny-stop", "100000").await;
+        page.click("#train-start").await;
+        page.wait("Number(document.getElementById('loss-chart').dataset.points) >= 20", "twenty points", 120).await;
+        page.click("#train-stop").await;
+        page.wait("document.getElementById('train-status').textContent.startsWith('Stopped')", "the run to stop", 60).await;
+        let stopped = page.text("train-status").await;
+        let step: u64 = stopped
+            .strip_prefix("Stopped tiny-stop at step ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("the stop names its checkpoint: {stopped}"));
+        page.fill("train-steps", &(step + 20).to_string()).await;
+        page.click("#train-resume").await;
+        page.wait("document.getElementById('train-status').textContent.startsWith('Trained')", "the resumed run to finish", 120).await;
+        assert_eq!(page.text("train-status").await, format!("Trained tiny-stop to step {}: it is in the model picker.", step + 20));
+        assert!(page.text("train-progress-text").await.starts_with(&format!("step {}/{}", step + 20, step + 20)));
+        page.wait("[...document.getElementById('model').options].some(o => o.value === 'tiny-stop')", "the resumed model in the picker", 20).await;
+        page.assert_no_problems().await;
+    });
+}
+
+#[test]
+fn an_api_error_appears_next_to_the_control_it_concerns() {
+    studio::run(&[], |page| async move {
+        page.open("").await;
+        page.fill("prompt", "a cat").await;
+        page.fill("guidance-scale", "500").await;
+        page.click("#generate").await;
+        let error = ".field[data-field=\"guidance_scale\"] .error";
+        page.wait(&format!("document.querySelector('{error}').textContent !== ''"), "the error next to the guidance scale", 20).await;
+        let text = page.js(&format!("document.querySelector('{error}').textContent")).await;
+        let text = text.as_str().unwrap();
+        assert!(text.contains("guidance_scale") && text.contains("100"), "{text}");
+        assert_eq!(page.js("document.getElementById('guidance-scale').getAttribute('aria-invalid')").await, "true");
+        assert_eq!(page.js("document.activeElement.id").await, "guidance-scale", "the control at fault gets the focus");
+        assert_eq!(page.text("job-status").await, "Not started.");
+        assert_eq!(page.js("document.querySelectorAll('#create-form .error:not(:empty)').length").await, 1, "only that control shows an error");
+
+        // Fixed, the error goes away with the next submission.
+        page.fill("guidance-scale", "4").await;
+        page.fill("steps", "4").await;
+        page.fill("count", "1").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done", 120).await;
+        assert_eq!(page.js(&format!("document.querySelector('{error}').textContent")).await, "");
+
+        // Errors of training settings refused at once, and of a job that fails when it runs.
+        page.click("#tab-train").await;
+        page.fill("train-name", "bad name!").await;
+        page.fill("train-steps", "0").await;
+        page.click("#train-start").await;
+        page.wait("document.querySelector('#train-form .field[data-field=\"steps\"] .error').textContent !== ''", "the error next to the steps", 20).await;
+        page.fill("train-steps", "10").await;
+        page.click("#train-start").await;
+        page.wait("document.querySelector('#train-form .field[data-field=\"name\"] .error').textContent !== ''", "the error next to the run name", 60).await;
+        let text = page.js("document.querySelector('#train-form .field[data-field=\"name\"] .error').textContent").await;
+        assert!(text.as_str().unwrap().contains("letters, digits"), "{text}");
+        page.assert_no_problems().await;
+    });
+}
+
+#[test]
+fn with_an_api_key_the_page_asks_for_it_and_then_works() {
+    let key = "0123456789abcdef-studio";
+    studio::run(&["--api-key", key], move |page| async move {
+        page.client.goto(&format!("{}/", page.base)).await.unwrap();
+        page.wait("document.getElementById('job-status').textContent.includes('API key')", "the page to ask for the key", 20).await;
+        page.wait("document.querySelector('details.key').open", "the key field to open", 20).await;
+        page.fill("api-key", key).await;
+        page.keys("\u{E004}").await; // Tab: the field's change event.
+        page.wait("document.getElementById('model').options.length > 0", "the models, fetched with the key", 20).await;
+        page.fill("prompt", "a star").await;
+        page.fill("steps", "5").await;
+        page.fill("count", "1").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done", 120).await;
+        // The picture is fetched with the key (an object URL), and shown.
+        page.wait("(() => { const i = document.querySelector('#results .thumb img'); return i && i.src.startsWith('blob:') && i.naturalWidth === 16; })()", "the picture", 20).await;
+        assert_eq!(page.js("localStorage.getItem('stipple.apiKey')").await, key);
+        page.assert_no_problems().await;
+    });
+}
+
+/// The README's screenshots of the Create, Gallery and Train views (docs/images/studio-*.png):
+/// `cargo test -p stipple --test browser -- --ignored screenshots`.
+#[test]
+#[ignore = "writes the README's screenshots"]
+fn screenshots() {
+    studio::run(&[], |page| async move {
+        let save = |name: &'static str, png: Vec<u8>| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/images").join(name);
+            std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        };
+        page.open("").await;
+        for (prompt, seed) in [("smiling face", "11"), ("green tree", "21"), ("blue heart", "31"), ("red apple", "1")] {
+            page.fill("prompt", prompt).await;
+            page.fill("count", "8").await;
+            page.fill("seed", seed).await;
+            page.click("#generate").await;
+            wait_status(&page, "Done", 120).await;
+        }
+        page.wait("[...document.querySelectorAll('#results .thumb img')].every(i => i.complete && i.naturalWidth === 16)", "the pictures", 20).await;
+        page.run_js("window.scrollTo(0, 0);").await;
+        save("studio-create.png", page.client.screenshot().await.unwrap());
+
+        page.click("#tab-gallery").await;
+        page.wait("[...document.querySelectorAll('#gallery-grid .thumb img')].filter(i => i.complete && i.naturalWidth === 16).length === 32", "the gallery", 20).await;
+        save("studio-gallery.png", page.client.screenshot().await.unwrap());
+        page.click("#gallery-grid .thumb:nth-child(3)").await;
+        page.wait("document.getElementById('picture').open && document.getElementById('picture-image').naturalWidth === 16", "the picture dialog", 20).await;
+        save("studio-picture.png", page.client.screenshot().await.unwrap());
+        page.run_js("document.getElementById('picture').close();").await;
+
+        page.click("#tab-train").await;
+        fill_tiny_run(&page, "emoji-tiny", "600").await;
+        page.fill("train-sample-every", "200").await;
+        page.fill("train-lr", "0.002").await;
+        page.click("#train-start").await;
+        page.wait("document.getElementById('train-status').textContent.startsWith('Trained')", "the run to finish", 300).await;
+        page.run_js("window.scrollTo(0, 0);").await;
+        save("studio-train.png", page.client.screenshot().await.unwrap());
+        page.assert_no_problems().await;
+    });
+}
