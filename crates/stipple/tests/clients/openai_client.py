@@ -61,11 +61,12 @@ def refused(call, what, **kwargs):
     the field `what`."""
     try:
         client.images.generate(**kwargs)
-    except openai.APIStatusError as e:
-        reason = e.response.json().get("detail", "")
-        log(call, f"{type(e).__name__} {e.status_code} ({str(e)[:60]!r}); the answer's detail: {reason[:120]}")
-        check(e.status_code in (400, 422), f"{call}: status {e.status_code}")
+    except openai.BadRequestError as e:
+        reason = e.response.json()["error"]["message"]
+        log(call, f"{type(e).__name__} {e.status_code} ({str(e)[:60]!r}); the answer's message: {reason[:120]}")
+        check(e.status_code == 400, f"{call}: status {e.status_code}")
         check(what in reason, f"{call}: the answer does not name {what!r}: {e.response.text}")
+        check(reason in str(e), f"{call}: the client shows the server's message: {e}")
         return
     raise AssertionError(f"{call} was accepted")
 
