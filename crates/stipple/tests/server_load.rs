@@ -74,14 +74,14 @@ fn malformed(i: usize) -> (&'static str, &'static str, Vec<u8>, &'static [u16]) 
         ("/sdapi/v1/txt2img", "application/json", br#"{"prompt": "x", "width": 99999999999999999999}"#.to_vec(), &[422]),
         ("/sdapi/v1/img2img", "application/json", br#"{"prompt": "x", "init_images": ["%%%"]}"#.to_vec(), &[422]),
         ("/sdapi/v1/img2img", "application/json", json!({"prompt": "x", "width": 16, "height": 16, "steps": 2, "init_images": [truncated_png()]}).to_string().into_bytes(), &[422, 429]),
-        ("/v1/images/generations", "application/json", br#"{"prompt": 5}"#.to_vec(), &[422]),
-        ("/v1/images/generations", "application/json", br#"{"n": 1}"#.to_vec(), &[422]),
+        ("/v1/images/generations", "application/json", br#"{"prompt": 5}"#.to_vec(), &[400]),
+        ("/v1/images/generations", "application/json", br#"{"n": 1}"#.to_vec(), &[400]),
     ];
     let (route, ty, body, ok) = cases[i % cases.len()].clone();
     (route, ty, body, ok)
 }
 
-/// Checks one answer: its status is one of `ok`, errors carry a JSON `detail`, a 429 a
+/// Checks one answer: its status is one of `ok`, errors carry a JSON message, a 429 a
 /// `Retry-After` of whole seconds; returns the JSON body when there is one.
 fn check(what: &str, reply: &Result<Reply, String>, ok: &[u16], tally: &Mutex<Tally>) -> Option<Value> {
     let mut t = tally.lock().unwrap();
@@ -103,8 +103,10 @@ fn check(what: &str, reply: &Result<Reply, String>, ok: &[u16], tally: &Mutex<Ta
             return None;
         }
     };
-    if reply.status >= 400 && !body.get("detail").is_some_and(Value::is_string) {
-        t.problems.push(format!("{what}: error without a detail: {body}"));
+    // OpenAI's routes answer errors in OpenAI's shape (`error.message`), the others with `detail`.
+    let message = body.get("detail").or_else(|| body.get("error").and_then(|e| e.get("message")));
+    if reply.status >= 400 && !message.is_some_and(Value::is_string) {
+        t.problems.push(format!("{what}: error without a message: {body}"));
     }
     let retry_after = reply.retry_after.as_deref().and_then(|s| s.parse::<u64>().ok());
     if reply.status == 429 && retry_after.is_none_or(|s| s < 1) {
