@@ -99,13 +99,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// Exit code and message of a failed command: bad input (a library `BadInput`, anywhere in the
-/// chain) is bad usage, exit 2, with the setting named by its flag; everything else exits 1
-/// with its causes.
+/// Exit code and message of a failed command: bad input (a pipeline `BadInput` or an evaluation
+/// input error, anywhere in the chain) is bad usage, exit 2, with the setting named by its flag;
+/// everything else exits 1 with its causes.
 fn describe(e: &anyhow::Error) -> (ExitCode, String) {
     let bad = e.chain().find_map(|c| c.downcast_ref::<stipple_pipeline::PipelineError>()).filter(|p| p.bad_input().is_some());
-    match bad {
-        Some(p) => (ExitCode::from(2), p.describe(cmd::flag)),
-        None => (ExitCode::from(1), format!("{e:#}")),
+    if let Some(p) = bad {
+        return (ExitCode::from(2), p.describe(cmd::flag));
+    }
+    use stipple_eval::EvalError;
+    match e.chain().find_map(|c| c.downcast_ref::<EvalError>()) {
+        Some(EvalError::BadSetting { setting, expected }) => (ExitCode::from(2), format!("{}: {expected}", cmd::flag(setting))),
+        Some(
+            EvalError::TooFewSamples { .. }
+            | EvalError::ImageShape { .. }
+            | EvalError::BadImage { .. }
+            | EvalError::WrongArchitecture { .. }
+            | EvalError::DimensionMismatch { .. },
+        ) => (ExitCode::from(2), format!("{e:#}")),
+        _ => (ExitCode::from(1), format!("{e:#}")),
     }
 }

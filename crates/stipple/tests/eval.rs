@@ -100,11 +100,13 @@ fn too_few_images_and_the_wrong_weights_are_clear_errors() {
     let args = ["eval", "folders", "--features"];
     let o = stipple().args(args).arg(&net).arg(&few).arg(fixture()).output().unwrap();
     assert_fails(&o, &args, &["needs at least 4 samples per set, got 3"]);
+    assert_eq!(o.status.code(), Some(2), "bad input is bad usage");
 
     // A domain network is not Inception-v3.
     let args = ["eval", "folders", "--inception"];
     let o = stipple().args(args).arg(&net).arg(fixture()).arg(fixture()).output().unwrap();
     assert_fails(&o, &args, &["not a pytorch-fid Inception-v3 weights file", "Conv2d_1a_3x3"]);
+    assert_eq!(o.status.code(), Some(2), "a wrong weights file is bad usage");
 
     let args = ["eval", "folders", "--features"];
     let o = stipple().args(args).arg(fixture().join("labels.csv")).arg(fixture()).arg(fixture()).output().unwrap();
