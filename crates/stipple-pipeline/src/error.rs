@@ -60,11 +60,6 @@ impl PipelineError {
         }
     }
 
-    /// Whether the sampler was stopped by its observer (a cancel), not by a failure.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, PipelineError::Sample(stipple_sample::SampleError::Cancelled { .. }))
-    }
-
     /// The message with the setting named as a front end names it (`--guidance-scale`,
     /// `cfg_scale`, …); other errors keep their message and causes.
     pub fn describe(&self, name: impl Fn(&'static str) -> String) -> String {

@@ -83,16 +83,7 @@ impl SdConfigs {
         let vae = AutoencoderKLConfig::from_json(r#"{"block_out_channels": [128, 256, 512, 512], "layers_per_block": 2}"#)
             .map_err(SdError::Invalid)?;
         let (hidden, layers, act) = if sd2 { (1024, 23, HiddenAct::Gelu) } else { (768, 12, HiddenAct::QuickGelu) };
-        let text = TextEncoderConfig {
-            vocab_size: 49408,
-            hidden_size: hidden,
-            intermediate_size: 4 * hidden,
-            num_hidden_layers: layers,
-            num_attention_heads: hidden / 64,
-            max_position_embeddings: 77,
-            hidden_act: act,
-            layer_norm_eps: 1e-5,
-        };
+        let text = released_clip(hidden, layers, act);
         let scheduler = SchedulerConfig::stable_diffusion(if sd2 { Prediction::VPrediction } else { Prediction::Epsilon });
         Ok(Self { unet, vae, text_encoder: text, text_encoder_2: None, scheduler })
     }
@@ -112,22 +103,27 @@ impl SdConfigs {
             r#"{"block_out_channels": [128, 256, 512, 512], "layers_per_block": 2, "scaling_factor": 0.13025}"#,
         )
         .map_err(SdError::Invalid)?;
-        let clip = |hidden: usize, layers: usize, act: HiddenAct| TextEncoderConfig {
-            vocab_size: 49408,
-            hidden_size: hidden,
-            intermediate_size: 4 * hidden,
-            num_hidden_layers: layers,
-            num_attention_heads: hidden / 64,
-            max_position_embeddings: 77,
-            hidden_act: act,
-            layer_norm_eps: 1e-5,
-        };
         Ok(Self {
             unet,
             vae,
-            text_encoder: clip(768, 12, HiddenAct::QuickGelu),
-            text_encoder_2: Some((clip(1280, 32, HiddenAct::Gelu), 1280)),
+            text_encoder: released_clip(768, 12, HiddenAct::QuickGelu),
+            text_encoder_2: Some((released_clip(1280, 32, HiddenAct::Gelu), 1280)),
             scheduler: SchedulerConfig::stable_diffusion(Prediction::Epsilon),
         })
+    }
+}
+
+/// The released CLIP / OpenCLIP text encoders: the 49,408-token BPE vocabulary, 77 positions,
+/// 64-channel heads and a 4× MLP; `layers` of width `hidden` with activation `act`.
+fn released_clip(hidden: usize, layers: usize, act: HiddenAct) -> TextEncoderConfig {
+    TextEncoderConfig {
+        vocab_size: 49408,
+        hidden_size: hidden,
+        intermediate_size: 4 * hidden,
+        num_hidden_layers: layers,
+        num_attention_heads: hidden / 64,
+        max_position_embeddings: 77,
+        hidden_act: act,
+        layer_norm_eps: 1e-5,
     }
 }

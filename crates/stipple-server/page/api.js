@@ -88,6 +88,19 @@ export async function followEvents(path, on, signal) {
   return last;
 }
 
+/**
+ * Follows a job's events to its end (see `followEvents`), telling `status` when the stream
+ * closed before a final event or broke; `noun` names the job in those messages.
+ */
+export async function followJob(path, on, status, noun) {
+  try {
+    const last = await followEvents(path, on);
+    if (!["done", "failed", "cancelled", "timed_out"].includes(last)) status(`The server closed the ${noun}'s events before it ended.`);
+  } catch (e) {
+    status(`Lost the ${noun}'s events: ${e.message}`);
+  }
+}
+
 /** The URL of a stored image's PNG. */
 export const imagePath = (id) => `/api/images/${id}.png`;
 

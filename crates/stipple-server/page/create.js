@@ -2,7 +2,7 @@
 // runs), its live x̂₀ preview and progress from the job's events, a scrubber over the
 // previews received, and the finished pictures.
 
-import { followEvents, get, imageBlob, request, showImage } from "./api.js";
+import { followJob, get, imageBlob, request, showImage } from "./api.js";
 import { clearErrors, numberOf, showError, textOf } from "./form.js";
 import { Mask } from "./mask.js";
 import { SAMPLER_HELP, SCHEDULE_HELP } from "./names.js";
@@ -188,10 +188,7 @@ export async function generate() {
   $("progress-text").textContent = "";
   status(queued(job.position));
   try {
-    const last = await followEvents(job.events, (name, data) => onEvent(form, b, name, data));
-    if (!["done", "failed", "cancelled", "timed_out"].includes(last)) status("The server closed the job's events before it ended.");
-  } catch (e) {
-    status(`Lost the job's events: ${e.message}`);
+    await followJob(job.events, (name, data) => onEvent(form, b, name, data), status, "job");
   } finally {
     state.job = null;
     setRunning(false);

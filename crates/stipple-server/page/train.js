@@ -2,7 +2,7 @@
 // live chart, show its sample grids as they are drawn, stop it (the server writes a
 // checkpoint), and announce the finished model to the model pickers.
 
-import { followEvents, request } from "./api.js";
+import { followJob, request } from "./api.js";
 import { LossChart } from "./chart.js";
 import { clearErrors, numberOf, showError, textOf } from "./form.js";
 
@@ -81,10 +81,7 @@ async function start(resume) {
   }
   status(job.position ? `Queued: ${job.position} job${job.position === 1 ? "" : "s"} ahead.` : "Starting…");
   try {
-    const last = await followEvents(job.events, (name, data) => onEvent(form, b, name, data));
-    if (!["done", "failed", "cancelled", "timed_out"].includes(last)) status("The server closed the run's events before it ended.");
-  } catch (e) {
-    status(`Lost the run's events: ${e.message}`);
+    await followJob(job.events, (name, data) => onEvent(form, b, name, data), status, "run");
   } finally {
     state.job = null;
     setRunning(false);

@@ -31,7 +31,7 @@ pub fn app(state: Shared) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::guard))
         .merge(page::routes())
         // Every body is read by an extractor (`ApiJson`, `Multipart`) that honours this limit
-        // and answers a JSON 413; tower-http's `RequestBodyLimitLayer` answered in plain text.
+        // and answers a JSON 413.
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
