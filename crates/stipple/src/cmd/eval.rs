@@ -78,7 +78,7 @@ pub struct ModelArgs {
     #[arg(long, short)]
     pub model: Option<PathBuf>,
     /// Folder of models found by name.
-    #[arg(long, value_name = "DIR", default_value = "models")]
+    #[arg(long, value_name = "DIR", default_value = super::MODELS_DIR)]
     pub models: PathBuf,
     /// Folder of reference (real) images.
     #[arg(long, value_name = "DIR")]

@@ -11,7 +11,7 @@ pub struct InspectArgs {
     /// A model file (`.safetensors`), a run folder holding `model.safetensors`, or a model name.
     pub model: PathBuf,
     /// Folder of models found by name.
-    #[arg(long, value_name = "DIR", default_value = "models")]
+    #[arg(long, value_name = "DIR", default_value = super::MODELS_DIR)]
     pub models: PathBuf,
 }
 

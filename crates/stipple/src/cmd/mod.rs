@@ -21,6 +21,9 @@ use stipple_pipeline::ModelStore;
 /// first use.
 pub const SHIPPED_MODEL: (&str, &[u8]) = ("emoji-prompts", include_bytes!("../../../../models/emoji-prompts.safetensors"));
 
+/// Folder of models found by name (`--models`), where the shipped model is written on first use.
+pub const MODELS_DIR: &str = "models";
+
 /// Folder of training runs, where `train` writes by default and the model store finds runs.
 pub const RUNS_DIR: &str = "runs";
 

@@ -16,7 +16,7 @@ pub struct RerunArgs {
     #[arg(long, short)]
     pub model: Option<PathBuf>,
     /// Folder of models found by name.
-    #[arg(long, value_name = "DIR", default_value = "models")]
+    #[arg(long, value_name = "DIR", default_value = super::MODELS_DIR)]
     pub models: PathBuf,
     /// Regenerate even when the model file's hash differs from the recorded one (with a warning).
     #[arg(long)]

@@ -24,7 +24,7 @@ pub struct SampleArgs {
     #[arg(long, short)]
     pub model: Option<PathBuf>,
     /// Folder of models found by name (the shipped model is written there on first use).
-    #[arg(long, value_name = "DIR", default_value = "models")]
+    #[arg(long, value_name = "DIR", default_value = super::MODELS_DIR)]
     pub models: PathBuf,
     /// Sampler (`stipple samplers` lists them all): euler, euler_ancestral, heun, dpmpp_2m, dpmpp_2m_sde, ddim, ddpm, unipc, …
     #[arg(long, default_value = defaults::SAMPLER)]

@@ -22,7 +22,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "KEY")]
     pub api_key: Option<String>,
     /// Folder of models found by name (the shipped model is written there on first use).
-    #[arg(long, value_name = "DIR", default_value = "models")]
+    #[arg(long, value_name = "DIR", default_value = super::MODELS_DIR)]
     pub models: PathBuf,
     /// Folder of training runs: finished runs are models by their folder name, and training
     /// jobs write there.
