@@ -10,6 +10,9 @@ pub const SAMPLER: &str = "dpmpp_2m";
 pub const STEPS: usize = 20;
 /// Seed of the first image.
 pub const SEED: u64 = 0;
+/// Random number source of the seeds: the web UI's "NV" Philox numbers, the same on every
+/// machine and equal to its default "GPU" source on NVIDIA cards.
+pub const RNG: &str = "nv";
 /// Images per request (a 4×4 grid).
 pub const COUNT: usize = 16;
 /// Images denoised together (memory against speed; the images do not depend on it).

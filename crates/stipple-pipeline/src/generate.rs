@@ -111,7 +111,7 @@ pub fn generate(
     while start < spec.count {
         let n = spec.batch_size.min(spec.count - start);
         let seeds = (start..start + n).map(|i| spec.seed + i as u64);
-        let mut noise = SeededNoise::new(seeds, spec.noise, device);
+        let mut noise = SeededNoise::with_rng(seeds, spec.noise, spec.rng, device);
         let eps = noise.draw(&per_image)?;
         let known = match &init {
             Some((img, _)) => Some(img.repeat((n, 1, 1, 1))?),

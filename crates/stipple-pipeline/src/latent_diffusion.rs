@@ -87,7 +87,7 @@ pub fn generate_sd(
     let mut start = 0;
     while start < spec.count {
         let n = spec.batch_size.min(spec.count - start);
-        let mut noise = SeededNoise::new((start..start + n).map(|i| spec.seed + i as u64), spec.noise, device);
+        let mut noise = SeededNoise::with_rng((start..start + n).map(|i| spec.seed + i as u64), spec.noise, spec.rng, device);
         let x = (noise.draw(&[channels, height / f, width / f])? * sigmas.as_slice()[0])?;
         let mut d = sd.denoiser_with(cond.clone(), guided.then(|| uncond.clone()), c.guidance_scale);
         let latents = sample(spec.sampler, &mut d, TensorLatent(x), &sigmas, &spec.options, &mut noise, observer)?.0;

@@ -3,26 +3,31 @@
 //! (DESIGN.md §3). Draws happen on the host and are uploaded.
 
 use candle_core::{Device, Tensor};
-use stipple_sample::{BoxError, BrownianTree, Noise, NoiseKind, Philox4x32};
+use stipple_sample::{BoxError, BrownianTree, ImageRng, Noise, NoiseKind, RngSource};
 
 use stipple_nn::TensorLatent;
 
-/// One Philox stream per image of the batch (the starting noise, and the samplers' noise
-/// when it is independent), and with [`NoiseKind::Brownian`] one Brownian path per image,
-/// keyed by the same seed, for the samplers' noise.
+/// One generator per image of the batch (the starting noise, and the samplers' noise when it
+/// is independent; [`RngSource`] says which generator), and with [`NoiseKind::Brownian`] one
+/// Brownian path per image, keyed by the same seed, for the samplers' noise.
 pub struct SeededNoise {
-    streams: Vec<Philox4x32>,
+    streams: Vec<ImageRng>,
     trees: Option<Vec<BrownianTree>>,
     device: Device,
 }
 
 impl SeededNoise {
-    /// Noise for the images whose seeds are `seeds`, in batch order; `kind` says where the
-    /// samplers' noise comes from.
+    /// Noise for the images whose seeds are `seeds`, in batch order, from the default
+    /// source ([`RngSource::Nv`]); `kind` says where the samplers' noise comes from.
     pub fn new(seeds: impl IntoIterator<Item = u64>, kind: NoiseKind, device: &Device) -> Self {
+        Self::with_rng(seeds, kind, RngSource::default(), device)
+    }
+
+    /// [`SeededNoise::new`] with the generators of `rng`.
+    pub fn with_rng(seeds: impl IntoIterator<Item = u64>, kind: NoiseKind, rng: RngSource, device: &Device) -> Self {
         let seeds: Vec<u64> = seeds.into_iter().collect();
         let trees = (kind == NoiseKind::Brownian).then(|| seeds.iter().map(|&s| BrownianTree::new(s)).collect());
-        Self { streams: seeds.into_iter().map(Philox4x32::new).collect(), trees, device: device.clone() }
+        Self { streams: seeds.into_iter().map(|s| ImageRng::new(rng, s)).collect(), trees, device: device.clone() }
     }
 
     /// The per-image shape of `x`, after checking that its batch matches the seeds.

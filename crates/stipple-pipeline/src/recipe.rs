@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stipple_math::{FinalSigma, SigmaSchedule};
-use stipple_sample::{NoiseKind, SamplerKind, SamplerOptions};
+use stipple_sample::{NoiseKind, RngSource, SamplerKind, SamplerOptions};
 
 use crate::{read_png_text, Conditioning, PipelineError};
 
@@ -73,6 +73,9 @@ pub struct Recipe {
     pub sigmas: Vec<f64>,
     /// Seed of the first image; image i used `seed + i`.
     pub seed: u64,
+    /// Random number source of the seeds (older recipes: nv, the only one then).
+    #[serde(default)]
+    pub rng: RngSource,
     /// Images in the file: 1, or a grid of `count` images.
     pub count: usize,
     /// Columns of the grid (`None` for a single image).
@@ -148,6 +151,9 @@ impl Recipe {
         );
         if let Some(eta) = self.options.eta {
             s += &format!(", Eta: {eta}");
+        }
+        if self.rng != RngSource::default() {
+            s += &format!(", RNG: {}", self.rng.webui_name());
         }
         if self.count > 1 {
             s += &format!(", Batch size: {}", self.count);
@@ -226,7 +232,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recipes_without_final_sigma_and_noise_read_as_made_before_them() {
+    fn recipes_without_final_sigma_noise_and_rng_read_as_made_before_them() {
         let recipe = Recipe {
             recipe_version: RECIPE_VERSION,
             software: software(),
@@ -239,6 +245,7 @@ mod tests {
             noise: NoiseKind::Brownian,
             sigmas: vec![14.6, 0.9, 0.03],
             seed: 1,
+            rng: RngSource::Cpu,
             count: 1,
             grid_columns: None,
             width: 8,
@@ -248,12 +255,14 @@ mod tests {
             mask: None,
         };
         let mut json: serde_json::Value = serde_json::from_str(&recipe.to_json()).unwrap();
-        assert_eq!((json["final_sigma"].as_str(), json["noise"].as_str()), (Some("sigma_min"), Some("brownian")));
+        assert_eq!((json["final_sigma"].as_str(), json["noise"].as_str(), json["rng"].as_str()), (Some("sigma_min"), Some("brownian"), Some("cpu")));
         assert_eq!(serde_json::from_value::<Recipe>(json.clone()).unwrap(), recipe);
-        // Older recipes: a final 0 and independent draws (all there was).
-        json.as_object_mut().unwrap().retain(|k, _| k != "final_sigma" && k != "noise");
+        assert!(recipe.parameters().contains("Seed: 1, Size: 8x8, Model hash: abababab") && recipe.parameters().contains(", RNG: CPU"));
+        // Older recipes: a final 0, independent draws and NV seeds (all there was).
+        json.as_object_mut().unwrap().retain(|k, _| k != "final_sigma" && k != "noise" && k != "rng");
         let old: Recipe = serde_json::from_value(json).unwrap();
-        assert_eq!((old.final_sigma, old.noise), (FinalSigma::Zero, NoiseKind::Independent));
+        assert_eq!((old.final_sigma, old.noise, old.rng), (FinalSigma::Zero, NoiseKind::Independent, RngSource::Nv));
+        assert!(!old.parameters().contains("RNG"), "the default source is not written, as the web UI omits its default");
     }
 }
 

@@ -2,7 +2,7 @@
 //! `None`), and its validated form with every default applied from [`crate::defaults`].
 
 use stipple_math::{FinalSigma, SigmaSchedule};
-use stipple_sample::{NoiseKind, SamplerKind, SamplerOptions};
+use stipple_sample::{NoiseKind, RngSource, SamplerKind, SamplerOptions};
 
 use crate::conditioning::{MAX_PROMPT_CHARS, MAX_RESAMPLE};
 use crate::{defaults, Conditioning, ImageInput, PipelineError};
@@ -31,6 +31,10 @@ pub struct GenerateRequest {
     pub noise: Option<String>,
     /// Seed of the first image; image i uses `seed + i` [default: [`defaults::SEED`]].
     pub seed: Option<u64>,
+    /// Random number source of the seeds: "nv" (the web UI's NV/GPU numbers) or "cpu"
+    /// (PyTorch's CPU generator, as diffusers and the web UI's CPU source)
+    /// [default: [`defaults::RNG`]].
+    pub rng: Option<String>,
     /// Number of images [default: [`defaults::COUNT`]].
     pub count: Option<usize>,
     /// Images denoised together (memory versus speed; results do not depend on it)
@@ -74,6 +78,7 @@ pub struct GenerateSpec {
     pub final_sigma: FinalSigma,
     pub noise: NoiseKind,
     pub seed: u64,
+    pub rng: RngSource,
     pub count: usize,
     pub batch_size: usize,
     pub options: SamplerOptions,
@@ -128,6 +133,7 @@ impl GenerateRequest {
             Some(s) => parse("noise", s)?,
             None => sampler.default_noise(),
         };
+        let rng = parse("rng", self.rng.as_deref().unwrap_or(defaults::RNG))?;
         let steps = self.steps.unwrap_or(defaults::STEPS);
         if steps == 0 || steps > MAX_STEPS {
             return Err(PipelineError::bad("steps", format!("must be between 1 and {MAX_STEPS}, got {steps}")));
@@ -152,6 +158,7 @@ impl GenerateRequest {
             final_sigma,
             noise,
             seed,
+            rng,
             count,
             batch_size: batch_size.min(count),
             options: self.options,

@@ -11,6 +11,7 @@
 mod brownian;
 mod denoiser;
 mod error;
+mod image_rng;
 mod latent;
 mod noise;
 mod observer;
@@ -19,12 +20,14 @@ mod philox;
 mod registry;
 mod repaint;
 pub mod samplers;
+mod torch_cpu;
 mod webui;
 mod x0_clamp;
 
 pub use brownian::BrownianTree;
 pub use denoiser::{Denoiser, Network, Preconditioned};
 pub use error::{BoxError, SampleError};
+pub use image_rng::{ImageRng, RngSource};
 pub use latent::Latent;
 pub use noise::{Noise, NoiseKind};
 pub use observer::{Observer, StepInfo};
@@ -32,6 +35,7 @@ pub use philox::{philox4x32_10, Philox4x32};
 pub use options::{SamplerOption, SamplerOptions};
 pub use registry::{sample, SamplerKind, SamplerRow};
 pub use repaint::sample_resampled;
+pub use torch_cpu::TorchCpuGenerator;
 pub use webui::{parse_webui_sampler, parse_webui_schedule, webui_alias};
 pub use x0_clamp::{ClampLatent, ClampedX0, X0Clamp};
 pub use samplers::{

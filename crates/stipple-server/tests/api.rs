@@ -105,6 +105,7 @@ async fn errors_name_the_field_as_each_api_names_it() {
         ("/sdapi/v1/txt2img", json!({"prompt": "red apple", "enable_hr": true}), "enable_hr"),
         ("/sdapi/v1/txt2img", json!({"prompt": "red apple", "sampler_name": "Restart"}), "sampler_name"),
         ("/sdapi/v1/txt2img", json!({"prompt": "red apple", "steps": 100000}), "steps"),
+        ("/sdapi/v1/txt2img", json!({"prompt": "red apple", "override_settings": {"randn_source": "quantum"}}), "override_settings.randn_source"),
         ("/sdapi/v1/img2img", json!({"prompt": "red apple", "init_images": ["%%%"]}), "init_images"),
         ("/sdapi/v1/img2img", json!({"prompt": "red apple"}), "init_images"),
         ("/v1/images/generations", json!({"prompt": "red apple", "n": 1000}), "n"),
@@ -170,6 +171,14 @@ async fn txt2img_answers_as_the_web_ui_and_the_gallery_keeps_the_images() {
     assert_eq!(call(&app, del).await.0, StatusCode::NO_CONTENT);
     assert_eq!(call(&app, get(&format!("/api/images/{newest}.png"))).await.0, StatusCode::NOT_FOUND);
     assert_eq!(call(&app, get("/api/images/..%2Fgallery.sqlite3")).await.0, StatusCode::NOT_FOUND);
+    // The web UI's CPU random number source: the same seed, other numbers, said in the text.
+    let cpu = json!({"prompt": "red apple", "negative_prompt": "blue", "steps": 3, "seed": 42, "sampler_name": "DPM++ 2M Karras", "width": 16, "height": 16, "cfg_scale": 5, "override_settings": {"randn_source": "CPU"}});
+    let (status, _, bytes) = call(&app, post("/sdapi/v1/txt2img", cpu)).await;
+    let v = json_of(&bytes);
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_ne!(v["images"][0], images[0], "another source, another picture");
+    let info: Value = serde_json::from_str(v["info"].as_str().unwrap()).unwrap();
+    assert!(info["infotexts"][0].as_str().unwrap().contains(", RNG: CPU"), "{info}");
 }
 
 #[tokio::test]

@@ -97,11 +97,12 @@ fn missing_data_folder_says_where_it_looked() {
 }
 
 #[test]
-fn unknown_sampler_and_schedule_list_the_accepted_names() {
+fn unknown_sampler_schedule_and_rng_list_the_accepted_names() {
     let dir = tempfile::tempdir().unwrap();
     for (flag, bad, names) in [
         ("--sampler", "eulr", &["ddpm", "ddim", "euler", "euler_ancestral", "heun", "dpmpp_2m"][..]),
         ("--schedule", "karas", &["karras", "exponential", "leading", "trailing", "linspace"][..]),
+        ("--rng", "gpu", &["nv", "cpu"][..]),
     ] {
         let o = stipple().args(["sample", flag, bad, "--model"]).arg(dir.path()).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "bad usage: {}", text(&o));

@@ -47,6 +47,14 @@ fn a_diffusers_folder_and_its_single_file_make_the_same_pictures() {
     let o = sample("tiny-sd15", &["--lora", &l], &lora);
     assert!(o.status.success(), "{}", text(&o));
     assert_ne!(pixels(&lora), a);
+    // PyTorch's CPU generator instead of the NV numbers: another picture, and the web UI's
+    // "RNG: CPU" in its parameters.
+    let cpu = dir.path().join("cpu.png");
+    let o = sample("tiny-sd15", &["--rng", "cpu"], &cpu);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(pixels(&cpu), a);
+    let info = text(&stipple().arg("info").arg(&cpu).output().unwrap());
+    assert!(info.contains(", RNG: CPU") && info.contains("\"rng\": \"cpu\""), "{info}");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use stipple_math::SigmaSchedule;
 use stipple_pipeline::{read_png_text, GenerateRequest, PARAMETERS_KEY};
-use stipple_sample::{parse_webui_sampler, parse_webui_schedule, webui_alias, SamplerKind, SamplerOptions};
+use stipple_sample::{parse_webui_sampler, parse_webui_schedule, webui_alias, RngSource, SamplerKind, SamplerOptions};
 
 use super::{b64, check_limits, decode_image, generate_and_wait, sampling_progress};
 use crate::engine::GeneratedImages;
@@ -176,6 +176,12 @@ fn to_request(r: &WebUiRequest, img2img: bool) -> Result<GenerateRequest, ApiErr
         Some(s) if s >= 0 => s as u64,
         Some(s) => return Err(ApiError::field("seed", format!("must be −1 (random) or ≥ 0, got {s}"))),
     };
+    let rng = match r.override_settings.get("randn_source") {
+        None => None,
+        Some(v) => Some(v.as_str().and_then(RngSource::from_webui).ok_or_else(|| {
+            ApiError::field("override_settings.randn_source", format!("expected \"GPU\", \"NV\" or \"CPU\", got {v}"))
+        })?),
+    };
     let batch = r.batch_size.unwrap_or(1).max(1);
     let iters = r.n_iter.unwrap_or(1).max(1);
     let (init_image, mask) = if img2img {
@@ -198,6 +204,7 @@ fn to_request(r: &WebUiRequest, img2img: bool) -> Result<GenerateRequest, ApiErr
         schedule: schedule.map(|s| s.name().to_string()),
         steps: r.steps,
         seed: Some(seed),
+        rng: rng.map(|s| s.name().to_string()),
         count: Some(batch * iters),
         batch_size: Some(batch),
         options: SamplerOptions { eta: r.eta, s_noise: r.s_noise, s_churn: r.s_churn, s_tmin: r.s_tmin, s_tmax: r.s_tmax, ..SamplerOptions::default() },
@@ -425,7 +432,7 @@ async fn sd_models(State(state): State<Shared>) -> Result<Json<Value>, ApiError>
 
 async fn get_options(State(state): State<Shared>) -> Json<Value> {
     let current = state.current_model.lock().expect("lock").clone();
-    Json(json!({ "sd_model_checkpoint": current, "samples_format": "png", "CLIP_stop_at_last_layers": 1, "eta_noise_seed_delta": 0 }))
+    Json(json!({ "sd_model_checkpoint": current, "samples_format": "png", "CLIP_stop_at_last_layers": 1, "eta_noise_seed_delta": 0, "randn_source": RngSource::default().webui_name() }))
 }
 
 /// `POST /sdapi/v1/options`: `sd_model_checkpoint` switches the model (it must exist);

@@ -46,6 +46,10 @@ pub struct SampleArgs {
     /// Seed of the first image (image i uses seed + i).
     #[arg(long, default_value_t = defaults::SEED)]
     pub seed: u64,
+    /// Random number source of the seeds: nv (the web UI's NV/GPU numbers) or cpu (PyTorch's CPU generator: diffusers
+    /// with a CPU generator, the web UI's CPU source) [default: nv].
+    #[arg(long, value_name = "nv|cpu")]
+    pub rng: Option<String>,
     /// Number of images.
     #[arg(long, short = 'n', default_value_t = defaults::COUNT)]
     pub count: usize,
@@ -165,6 +169,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         final_sigma: args.final_sigma.clone(),
         noise: args.noise.clone(),
         seed: Some(args.seed),
+        rng: args.rng.clone(),
         count: Some(args.count),
         batch_size: Some(args.batch_size),
         options: SamplerOptions {
