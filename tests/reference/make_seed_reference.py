@@ -15,7 +15,10 @@ Writes tests/reference/sd/goldens-seeds.{json,safetensors}:
   EulerAncestralDiscreteScheduler (trailing spacing, so that the first σ is the largest
   σ of the schedule, as in k-diffusion), 4 steps, guidance 7.5, a negative prompt, two images
   from the generators of seeds 42 and 43: the starting latents and every ancestral noise come
-  from those generators; `output_type="np"`, as (B, 3, H, W) in [0, 1].
+  from those generators; `output_type="np"`, as (B, 3, H, W) in [0, 1];
+- `turbo.{steps}.image`: SD-Turbo's recipe on the same fixture (its model card: Euler a with
+  trailing spacing, 1 or 2 steps, `guidance_scale=0.0`, which diffusers reads as no
+  classifier-free guidance), one image from the CPU generator of seed 7.
 """
 import json
 import os
@@ -50,6 +53,11 @@ def main():
     pipe.scheduler.set_timesteps(4)
     meta["euler_a"] = dict(prompt=PROMPT, negative_prompt=NEGATIVE, steps=4, guidance_scale=7.5, width=32, height=32,
                            seeds=seeds, sigmas=pipe.scheduler.sigmas.tolist())
+    for steps in [1, 2]:
+        turbo = pipe(prompt=PROMPT, num_inference_steps=steps, guidance_scale=0.0, height=32, width=32,
+                     generator=[torch.Generator().manual_seed(7)], output_type="np").images
+        g[f"turbo.{steps}.image"] = torch.from_numpy(turbo).permute(0, 3, 1, 2).contiguous()
+    meta["turbo"] = dict(prompt=PROMPT, steps=[1, 2], guidance_scale=0.0, seed=7, width=32, height=32)
     # A different seed gives a different picture (the test's comparison can fail).
     other = pipe(**run, generator=[torch.Generator().manual_seed(s) for s in [44, 45]], output_type="np").images
     assert abs(other - image).max() > 1e-2

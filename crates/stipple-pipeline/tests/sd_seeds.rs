@@ -89,3 +89,34 @@ fn cpu_source_remakes_the_diffusers_picture_and_nv_starts_from_the_webui_numbers
     let nv = ((nv_images + 1.0).unwrap() / 2.0).unwrap();
     assert!(max_abs(&nv, want) > 1e-2, "another source, another picture");
 }
+
+/// SD-Turbo's recipe (Euler a, trailing spacing, 1–2 steps, diffusers' `guidance_scale=0.0`,
+/// i.e. no guidance, which is Stipple's guidance scale 1) gives diffusers' picture.
+#[test]
+fn few_step_turbo_recipe_matches_diffusers() {
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("tests/reference/sd/goldens-seeds.json")).unwrap()).unwrap();
+    let goldens = candle_core::safetensors::load(repo().join("tests/reference/sd/goldens-seeds.safetensors"), &Device::Cpu).unwrap();
+    let sd = SdPipeline::load(&repo().join("tests/fixtures/sd/tiny-sd15"), &Device::Cpu).unwrap();
+    let turbo = &meta["turbo"];
+    for steps in [1, 2] {
+        let spec = GenerateRequest {
+            sampler: Some("euler_ancestral".into()),
+            schedule: Some("trailing".into()),
+            steps: Some(steps),
+            seed: turbo["seed"].as_u64(),
+            rng: Some("cpu".into()),
+            count: Some(1),
+            prompts: vec![turbo["prompt"].as_str().unwrap().into()],
+            guidance_scale: Some(1.0),
+            ..GenerateRequest::default()
+        }
+        .validate()
+        .unwrap();
+        let (images, _) = generate_sd(&sd, &spec, 32, 32, &Device::Cpu, &mut ()).unwrap();
+        let got = ((images + 1.0).unwrap() / 2.0).unwrap();
+        let worst = max_abs(&got, &goldens[&format!("turbo.{steps}.image")]);
+        eprintln!("{steps}-step turbo recipe: worst pixel difference {worst:e}");
+        assert!(worst <= 1e-4, "{steps} steps: {worst}");
+    }
+}
