@@ -241,19 +241,41 @@ impl DomainFeatureNet {
     }
 }
 
-/// Every image is prepared as the training data loader prepares data (alpha composited onto
-/// white, the shorter side resized to the network's size and the centre square kept,
-/// converted to its channels: `stipple_pipeline::prepare_image`), so sets of other sizes are
-/// resized, not refused.
+impl DomainFeatureNet {
+    /// What it takes and the classes it tells apart.
+    pub fn config(&self) -> &FeatureNetConfig {
+        &self.config
+    }
+
+    /// `images` as the network takes them: each prepared as the training data loader prepares
+    /// data (alpha composited onto white, the shorter side resized to the network's size and
+    /// the centre square kept, converted to its channels: `stipple_pipeline::prepare_image`),
+    /// so sets of other sizes are resized, not refused.
+    fn prepare(&self, images: &[crate::NamedImage]) -> Result<Tensor, EvalError> {
+        let c = &self.config;
+        let pixels: Vec<f32> = images.iter().flat_map(|im| stipple_pipeline::prepare_image(&im.image, c.size, c.channels == 1)).collect();
+        Ok(Tensor::from_vec(pixels, (images.len(), c.channels, c.size, c.size), &self.device)?)
+    }
+
+    /// The class index the classifier gives each image (prepared as for [`crate::FeatureNet::embed`]).
+    pub fn classify(&self, images: &[crate::NamedImage]) -> Result<Vec<u32>, EvalError> {
+        let x = self.prepare(images)?;
+        let n = x.dim(0)?;
+        let mut out = Vec::with_capacity(n);
+        for start in (0..n).step_by(256) {
+            out.extend(self.logits(&x.narrow(0, start, 256.min(n - start))?)?.argmax(D::Minus1)?.to_vec1::<u32>()?);
+        }
+        Ok(out)
+    }
+}
+
+/// Images are prepared by [`DomainFeatureNet::prepare`].
 impl crate::FeatureNet for DomainFeatureNet {
     fn dim(&self) -> usize {
         WIDTHS[2]
     }
 
     fn embed(&self, images: &[crate::NamedImage]) -> Result<Features, EvalError> {
-        let c = &self.config;
-        let pixels: Vec<f32> = images.iter().flat_map(|im| stipple_pipeline::prepare_image(&im.image, c.size, c.channels == 1)).collect();
-        let batch = Tensor::from_vec(pixels, (images.len(), c.channels, c.size, c.size), &self.device)?;
-        self.embed_tensor(&batch)
+        self.embed_tensor(&self.prepare(images)?)
     }
 }

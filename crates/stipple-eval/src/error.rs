@@ -35,6 +35,9 @@ pub enum EvalError {
         #[source]
         source: std::io::Error,
     },
+    /// Generating the images to evaluate failed.
+    #[error("generating the images failed")]
+    Generate(#[from] stipple_pipeline::PipelineError),
     /// A tensor operation failed.
     #[error("tensor operation failed")]
     Candle(#[from] candle_core::Error),

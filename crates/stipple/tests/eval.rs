@@ -112,3 +112,34 @@ fn too_few_images_and_the_wrong_weights_are_clear_errors() {
     let o = stipple().args(args).arg(fixture().join("labels.csv")).arg(fixture()).arg(fixture()).output().unwrap();
     assert_fails(&o, &args, &["not a Stipple feature network"]);
 }
+
+#[test]
+fn guidance_table_per_scale_for_a_class_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("features.safetensors");
+    train_features(&net);
+    let run = dir.path().join("run");
+    train_tiny(&fixture(), &run, &["--batch-size", "4", "--steps", "2", "--label-column", "category"]);
+    let json = dir.path().join("guidance.json");
+    let args = ["eval", "guidance", "--scales", "0,3", "--per-class", "2", "--steps", "2", "--sampler", "euler", "--model"];
+    let o = stipple().args(args).arg(&run).arg("--data").arg(fixture()).arg("--features").arg(&net).arg("--json").arg(&json).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("| guidance scale | samples | classifier agrees | FD |"), "{}", text(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let classes = 9; // the fixture's categories
+    assert_eq!(rows.iter().map(|r| r["scale"].as_f64().unwrap()).collect::<Vec<_>>(), [0.0, 3.0]);
+    for r in &rows {
+        assert_eq!(r["samples"].as_u64(), Some(2 * classes), "{r}");
+        let acc = r["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc) && ((acc * 18.0).round() - acc * 18.0).abs() < 1e-9, "a count out of 18: {r}");
+        assert!(r["fd"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert_ne!(rows[0]["fd"], rows[1]["fd"], "the scale changes the samples");
+
+    // An unconditional model cannot be guided towards a class.
+    let plain = dir.path().join("plain");
+    train_tiny(&fixture(), &plain, &["--batch-size", "4", "--steps", "1"]);
+    let o = stipple().args(args).arg(&plain).arg("--data").arg(fixture()).arg("--features").arg(&net).output().unwrap();
+    assert_fails(&o, &args, &["guidance needs a class-conditional or prompt model"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

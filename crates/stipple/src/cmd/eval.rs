@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use candle_core::{Device, Tensor};
 use stipple_eval::{
-    evaluate, load_folder, render_sweep_plot, sweep_table, DomainFeatureNet, EvalOptions, EvalReport, FeatureNet, FeatureNetConfig, FidInception, KidOptions,
-    LabelledImages, NamedImage, SweepPoint, TrainOptions,
+    evaluate, generate_set, guidance_sweep, guidance_table, load_folder, render_sweep_plot, sweep_table, DomainFeatureNet, EvalOptions, EvalReport, FeatureNet,
+    FeatureNetConfig, FidInception, KidOptions, LabelledImages, NamedImage, SweepPoint, TrainOptions,
 };
-use stipple_pipeline::{device, generate, to_images, GenerateRequest};
+use stipple_pipeline::{device, GenerateRequest};
 use stipple_train::data::{embedded_column, embedded_emoji, load_labels, ColorMode, LabelSource};
 
 use super::StepBar;
@@ -33,6 +33,9 @@ pub enum EvalCommand {
     TrainFeatures(TrainFeaturesArgs),
     /// Quality against cost: FD and precision/recall per sampler and step count, a table, JSON and a plot.
     Sweep(Box<SweepArgs>),
+    /// Guidance's trade-off: per guidance scale, how often the feature network's classifier sees the class (or caption)
+    /// asked for, and the FD and precision/recall of the same samples.
+    Guidance(Box<GuidanceArgs>),
 }
 
 /// The feature space and the metric settings.
@@ -131,6 +134,47 @@ pub struct SweepArgs {
 }
 
 #[derive(clap::Args)]
+pub struct GuidanceArgs {
+    /// The model (class-conditional, or a prompt model whose captions are the classifier's classes) [default: the shipped
+    /// model].
+    #[arg(long, short)]
+    pub model: Option<PathBuf>,
+    /// Folder of models found by name.
+    #[arg(long, value_name = "DIR", default_value = super::MODELS_DIR)]
+    pub models: PathBuf,
+    /// Folder of reference (real) images.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// A feature network made by `stipple eval train-features` on the model's classes: it classifies and embeds.
+    #[arg(long, value_name = "FILE")]
+    pub features: PathBuf,
+    /// Guidance scales, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,4,7")]
+    pub scales: Vec<f64>,
+    /// Samples per class and scale (class k uses seeds 1000·k, 1000·k + 1, …, the same at every scale).
+    #[arg(long, default_value_t = 20)]
+    pub per_class: usize,
+    /// Sampler [default: as `stipple sample`].
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// σ schedule [default: the sampler's usual one].
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Sampling steps [default: as `stipple sample`].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Neighbourhood size k of precision/recall.
+    #[arg(long, default_value_t = 3)]
+    pub k: usize,
+    /// Also write the rows as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(clap::Args)]
 pub struct TrainFeaturesArgs {
     /// Labelled data folder [default: the built-in emoji, labelled by category].
     #[arg(long, value_name = "DIR")]
@@ -173,6 +217,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         EvalCommand::Model(a) => model(*a),
         EvalCommand::TrainFeatures(a) => train_features(a),
         EvalCommand::Sweep(a) => sweep(*a),
+        EvalCommand::Guidance(a) => guidance(*a),
     }
 }
 
@@ -220,23 +265,13 @@ fn request(a: &ModelArgs) -> GenerateRequest {
     }
 }
 
-/// Generates the images of `request` with `model`, quantised to 8 bits as if written to PNG
-/// files and read back; also returns the number of network evaluations per image.
+/// The images of `request` (`stipple_eval::generate_set`) under a progress bar.
 fn generate_images(model: &stipple_nn::LoadedModel, request: &GenerateRequest, dev: &Device) -> anyhow::Result<(Vec<NamedImage>, usize)> {
     let spec = request.validate()?;
-    let sigmas = spec.sigmas(&model.config.diffusion)?;
     let mut bar = StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size));
-    let batch = generate(model, &spec, &sigmas, dev, &mut bar)?;
+    let out = generate_set(model, &spec, dev, &mut bar)?;
     bar.finish();
-    let images = to_images(&batch)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, image)| NamedImage { path: PathBuf::from(format!("seed-{}", spec.seed + i as u64)), image })
-        .collect();
-    // Two-stage samplers evaluate once on a last step to σ = 0 (`SamplerKind::evals_per_step`).
-    let e = spec.sampler.evals_per_step();
-    let to_zero = sigmas.as_slice().last() == Some(&0.0);
-    Ok((images, spec.steps * e - if to_zero { e - 1 } else { 0 }))
+    Ok(out)
 }
 
 fn model(a: ModelArgs) -> anyhow::Result<ExitCode> {
@@ -284,6 +319,28 @@ fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
     let png = a.out.join("sweep.png");
     render_sweep_plot(&points)?.save(&png).with_context(|| format!("writing {}", png.display()))?;
     println!("wrote {} and {}", json.display(), png.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn guidance(a: GuidanceArgs) -> anyhow::Result<ExitCode> {
+    let base = GenerateRequest { sampler: a.sampler.clone(), schedule: a.schedule.clone(), steps: a.steps, ..Default::default() };
+    base.validate()?;
+    let dev = device(&a.device)?;
+    let net = DomainFeatureNet::load(&a.features, &dev)?;
+    let reference = net.embed(&load_folder(&a.data)?)?;
+    let store = super::model_store(&a.models, &dev);
+    let path = super::model_path(&store, a.model.as_deref())?;
+    let stored = store.load_path(&path.to_string_lossy(), &path)?;
+    let spec = base.validate()?;
+    let calls = a.scales.len() * net.config().classes.len() * spec.steps * a.per_class.div_ceil(spec.batch_size);
+    let mut bar = StepBar::new(calls);
+    let rows = guidance_sweep(&stored.model, &net, &reference, &base, &a.scales, a.per_class, a.k, &dev, &mut bar)?;
+    bar.finish();
+    print!("{}", guidance_table(&rows));
+    println!("(chance: {:.1}%)", 100.0 / net.config().classes.len() as f64);
+    if let Some(json) = &a.json {
+        std::fs::write(json, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", json.display()))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
