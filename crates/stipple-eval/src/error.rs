@@ -38,6 +38,9 @@ pub enum EvalError {
     /// Generating the images to evaluate failed.
     #[error("generating the images failed")]
     Generate(#[from] stipple_pipeline::PipelineError),
+    /// The training run being measured failed.
+    #[error("the training run failed")]
+    Training(#[source] Box<stipple_train::TrainError>),
     /// A tensor operation failed.
     #[error("tensor operation failed")]
     Candle(#[from] candle_core::Error),

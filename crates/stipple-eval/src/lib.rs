@@ -15,6 +15,7 @@ pub mod precision_recall;
 mod report;
 mod sample_set;
 pub mod sweep;
+mod training;
 
 pub use domain::{DomainFeatureNet, FeatureNetConfig, LabelledImages, TrainOptions};
 pub use error::EvalError;
@@ -28,3 +29,4 @@ pub use precision_recall::{precision_recall, PrecisionRecall};
 pub use report::{evaluate, EvalOptions, EvalReport};
 pub use sample_set::{evaluations_per_image, generate_set};
 pub use sweep::{render_sweep_plot, sweep_table, SweepPoint};
+pub use training::TrainingMetrics;

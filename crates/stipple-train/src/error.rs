@@ -30,4 +30,12 @@ pub enum TrainError {
          ({checkpoint_step} steps) is kept in {run}; try a lower learning rate or gradient clipping"
     )]
     NonFiniteLoss { step: usize, loss: f64, checkpoint_step: usize, run: PathBuf },
+    /// An observer's own work failed (e.g. measuring sample quality while training).
+    #[error("{what} failed at step {step}")]
+    Observer {
+        what: &'static str,
+        step: usize,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }

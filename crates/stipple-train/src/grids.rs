@@ -1,16 +1,13 @@
 //! The sample grids a run writes while it trains: images at fixed seeds from the EMA
 //! weights, each with its recipe naming the run's model file.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use image::DynamicImage;
-use stipple_nn::model_from_tensors;
-use stipple_nn::text::PromptTokenizer;
+use stipple_nn::LoadedModel;
 use stipple_pipeline::{generate, grid, grid_columns, to_images, write_images, GenerateRequest};
 
-use crate::ema::Ema;
 use crate::progress::sampling_bar;
 use crate::trainer::model_file;
 use crate::{TrainConfig, TrainError};
@@ -29,20 +26,15 @@ pub fn sample_prompts(captions: &[String]) -> Vec<String> {
 /// `samples/step-NNNNNN.png` and `samples/latest.png`; returns the latter's path and the grid.
 /// A text model's grid has one column per prompt of `prompts`, guided at the prompt default
 /// of [`stipple_pipeline::defaults`].
-#[allow(clippy::too_many_arguments)]
 pub fn write_sample_grid(
     cfg: &TrainConfig,
-    ema: &Ema,
-    tokenizer: Option<PromptTokenizer>,
+    model: &LoadedModel,
     prompts: &[String],
     device: &Device,
     run: &Path,
     step: usize,
     progress: bool,
 ) -> Result<(PathBuf, DynamicImage), TrainError> {
-    let tensors: HashMap<String, Tensor> = ema.tensors().iter().cloned().collect();
-    let metadata = HashMap::from([("step".to_string(), step.to_string())]);
-    let model = model_from_tensors(cfg.model.clone(), tensors, tokenizer, metadata, device)?;
     let spec = GenerateRequest {
         steps: Some(cfg.sample_steps),
         count: Some(cfg.sample_count),
@@ -53,10 +45,10 @@ pub fn write_sample_grid(
     .validate()?;
     let mut bar = sampling_bar(progress, spec.count.div_ceil(spec.batch_size) * spec.steps);
     let sigmas = spec.sigmas(&cfg.model.diffusion)?;
-    let images = to_images(&generate(&model, &spec, &sigmas, device, &mut bar)?)?;
+    let images = to_images(&generate(model, &spec, &sigmas, device, &mut bar)?)?;
     bar.0.finish_and_clear();
     // Each grid carries its recipe, naming the model file written at this step.
-    let model_ref = stipple_pipeline::model_ref(&model_file(run), &model)?;
+    let model_ref = stipple_pipeline::model_ref(&model_file(run), model)?;
     let latest = run.join("samples").join("latest.png");
     for path in [run.join("samples").join(format!("step-{step:06}.png")), latest.clone()] {
         write_images(&images, &spec, &sigmas, &model_ref, &path, false)?;

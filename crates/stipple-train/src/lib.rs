@@ -29,7 +29,7 @@ mod trainer;
 pub use checkpoint::{find_checkpoint, load_checkpoint, Checkpoint, RunState, CHECKPOINT_DIR};
 pub use collective::{Collective, SingleProcess};
 pub use config::{DataSource, LossKind, LossWeighting, TrainConfig};
-pub use dashboard::{Dashboard, LossSmoother, LOG_FILE, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
+pub use dashboard::{Dashboard, LossSmoother, MetricsLog, LOG_FILE, METRICS_FILE, METRICS_PLOT, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
 pub use data_parallel::{all_reduce_gradients, BUCKET_FLOATS};
 pub use error::TrainError;
 #[cfg(feature = "mpi")]

@@ -3,6 +3,7 @@
 //! objective → AdamW → EMA), and checkpoints and sample grids are written on request.
 //! [`Trainer::run`] drives it to its total with [`TrainObserver`](crate::TrainObserver)s.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use image::DynamicImage;
 use stipple_math::DiscreteSchedule;
 use stipple_nn::init::seeded_var_builder;
 use stipple_nn::text::PromptTokenizer;
-use stipple_nn::{save_model_file, UNet2D, UNetCond};
+use stipple_nn::{model_from_tensors, save_model_file, LoadedModel, UNet2D, UNetCond};
 
 use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_DIR, CHECKPOINT_VERSION};
 use crate::data::{ImageSet, Labels};
@@ -296,18 +297,32 @@ impl Trainer {
         if self.model_step != self.step {
             self.write_model_file()?;
         }
-        let prompts = self.captions.as_deref().map(sample_prompts).unwrap_or_default();
-        let (path, image) = write_sample_grid(
-            &self.cfg,
-            &self.ema,
-            self.tokenizer.clone(),
-            &prompts,
-            &self.device,
-            &self.run,
-            self.step,
-            self.progress,
-        )?;
+        let (path, image) =
+            write_sample_grid(&self.cfg, &self.ema_model()?, &self.sample_prompts(), &self.device, &self.run, self.step, self.progress)?;
         Ok(SampleGrid { step: self.step, path, image })
+    }
+
+    /// The model of the EMA weights at this step (what the model file holds once written).
+    pub fn ema_model(&self) -> Result<LoadedModel, TrainError> {
+        let tensors: HashMap<String, Tensor> = self.ema.tensors().iter().cloned().collect();
+        let metadata = HashMap::from([("step".to_string(), self.step.to_string())]);
+        Ok(model_from_tensors(self.cfg.model.clone(), tensors, self.tokenizer.clone(), metadata, &self.device)?)
+    }
+
+    /// The prompts a text model is sampled with while it trains (none for other models):
+    /// captions spread evenly over the data set ([`crate::grids::sample_prompts`]).
+    pub fn sample_prompts(&self) -> Vec<String> {
+        self.captions.as_deref().map(sample_prompts).unwrap_or_default()
+    }
+
+    /// The training images, as loaded.
+    pub fn data(&self) -> &ImageSet {
+        &self.data
+    }
+
+    /// The device the run computes on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     fn write_model_file(&mut self) -> Result<(), TrainError> {

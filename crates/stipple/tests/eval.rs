@@ -143,3 +143,41 @@ fn guidance_table_per_scale_for_a_class_model() {
     assert_fails(&o, &args, &["guidance needs a class-conditional or prompt model"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+fn metric_steps(run: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .inspect(|v| assert!(v["fd"].as_f64().unwrap().is_finite() && v["recall"].as_f64().is_some(), "{v}"))
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn sample_quality_is_logged_while_training_and_after_a_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("features.safetensors");
+    train_features(&net);
+    let run = dir.path().join("run");
+    let eval = ["--batch-size", "4", "--steps", "3", "--eval-every", "2", "--eval-count", "8", "--eval-features", net.to_str().unwrap()];
+    train_tiny(&fixture(), &run, &eval);
+    assert_eq!(metric_steps(&run), [2, 3], "every 2 steps and at the last");
+    assert_eq!(image::open(run.join("metrics.png")).unwrap().width(), 800);
+    let events: Vec<u8> = std::fs::read_dir(run.join("tensorboard")).unwrap().flat_map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+    assert!(events.windows(7).any(|w| w == b"eval/fd"), "TensorBoard scalars under eval/");
+    // A resumed run measures on, once per step.
+    let o = stipple()
+        .args(["train", "--quiet", "--resume", "--steps", "4", "--eval-every", "2", "--eval-count", "8", "--eval-features"])
+        .arg(&net)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(metric_steps(&run), [2, 3, 4]);
+
+    let args = ["train", "--eval-every", "2", "--eval-count", "3", "--eval-features"];
+    let o = stipple().args(args).arg(&net).arg("--out").arg(dir.path().join("other")).output().unwrap();
+    assert_fails(&o, &args, &["--eval-count: at least 4 images are needed"]);
+    assert_eq!(o.status.code(), Some(2));
+}

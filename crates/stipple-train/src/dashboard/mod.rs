@@ -4,6 +4,7 @@
 
 mod crc32c;
 mod events;
+mod metrics;
 mod plot;
 mod protobuf;
 mod smooth;
@@ -17,6 +18,7 @@ use std::time::Instant;
 use image::DynamicImage;
 use stipple_pipeline::write_png_with_text;
 
+pub use metrics::{MetricsLog, METRICS_FILE, METRICS_PLOT};
 pub use plot::LOSS_PLOT_SIZE;
 pub use smooth::{LossSmoother, LOSS_SMOOTHING};
 

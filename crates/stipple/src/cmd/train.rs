@@ -87,6 +87,16 @@ pub struct TrainArgs {
     /// Steps between sample grids (0 = only at the end).
     #[arg(long)]
     pub sample_every: Option<usize>,
+    /// Measure sample quality every K steps (and at the end) with the feature network of --eval-features: FD, KID and
+    /// precision/recall against the training images, in metrics.jsonl, TensorBoard (eval/*) and metrics.png.
+    #[arg(long, value_name = "K", requires = "eval_features")]
+    pub eval_every: Option<usize>,
+    /// A feature network made by `stipple eval train-features` on the training data.
+    #[arg(long, value_name = "FILE", requires = "eval_every")]
+    pub eval_features: Option<PathBuf>,
+    /// Images sampled per measurement (seeds 0, 1, …; the generation defaults).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub eval_count: usize,
     /// Images per sample grid.
     #[arg(long)]
     pub sample_count: Option<usize>,
@@ -238,7 +248,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         progress: !quiet,
     };
     let (mut dashboard, mut checkpoints, mut grids, mut bars) = (Dashboard::default(), Checkpoints, SampleGrids, ProgressBars::default());
+    let mut metrics = match (args.eval_every, &args.eval_features) {
+        (Some(every), Some(features)) => {
+            let net = stipple_eval::DomainFeatureNet::load(features, &opts.device)?;
+            Some(stipple_eval::TrainingMetrics::new(net, every, args.eval_count, stipple_eval::EvalOptions::default())?)
+        }
+        _ => None,
+    };
     let mut observers: Vec<&mut dyn TrainObserver> = vec![&mut dashboard, &mut checkpoints, &mut grids, &mut stop];
+    if let Some(m) = metrics.as_mut() {
+        observers.push(m);
+    }
     if !quiet {
         observers.push(&mut bars);
     }
