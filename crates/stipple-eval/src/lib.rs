@@ -28,5 +28,5 @@ pub use kid::{kid, mmd2_unbiased, Kid, KidOptions};
 pub use precision_recall::{precision_recall, PrecisionRecall};
 pub use report::{evaluate, EvalOptions, EvalReport};
 pub use sample_set::{evaluations_per_image, generate_set};
-pub use sweep::{render_sweep_plot, sweep_table, SweepPoint};
+pub use sweep::{mean_ci95, render_sweep_plot, sweep, sweep_table, t_quantile_975, SweepPoint};
 pub use training::TrainingMetrics;

@@ -68,7 +68,7 @@ fn a_set_against_itself_and_a_model_against_the_data() {
     // The sweep: one point per sampler and step count; Heun's last step to σ = 0 is Euler's.
     let out = dir.path().join("sweep");
     let o = stipple()
-        .args(["eval", "sweep", "--samplers", "euler,heun", "--steps", "1,2", "--count", "8", "--model"])
+        .args(["eval", "sweep", "--samplers", "euler,heun", "--steps", "1,2", "--count", "8", "--repeats", "2", "--model"])
         .arg(&run)
         .arg("--data")
         .arg(fixture())
@@ -83,7 +83,8 @@ fn a_set_against_itself_and_a_model_against_the_data() {
     let points: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
     let nfe: Vec<(String, u64, u64)> = points.iter().map(|p| (p["sampler"].as_str().unwrap().to_string(), p["steps"].as_u64().unwrap(), p["nfe"].as_u64().unwrap())).collect();
     assert_eq!(nfe, [("euler".into(), 1, 1), ("euler".into(), 2, 2), ("heun".into(), 1, 1), ("heun".into(), 2, 3)]);
-    assert!(points.iter().all(|p| p["fd"].as_f64().unwrap().is_finite()));
+    assert!(points.iter().all(|p| p["fd"].as_f64().unwrap().is_finite() && p["repeats"] == 2));
+    assert!(points.iter().all(|p| p["fd_ci95"].as_f64().unwrap() > 0.0), "two seed sets differ: {points:?}");
     assert_eq!(image::open(out.join("sweep.png")).unwrap().width(), 800);
 }
 

@@ -9,7 +9,7 @@ use anyhow::Context;
 use candle_core::{Device, Tensor};
 use stipple_eval::{
     evaluate, generate_set, guidance_sweep, guidance_table, load_folder, render_sweep_plot, sweep_table, DomainFeatureNet, EvalOptions, EvalReport, FeatureNet,
-    FeatureNetConfig, FidInception, KidOptions, LabelledImages, NamedImage, SweepPoint, TrainOptions,
+    FeatureNetConfig, FidInception, KidOptions, LabelledImages, NamedImage, TrainOptions,
 };
 use stipple_pipeline::{device, GenerateRequest};
 use stipple_train::data::{embedded_column, embedded_emoji, load_labels, ColorMode, LabelSource};
@@ -128,6 +128,9 @@ pub struct SweepArgs {
     /// Folder for sweep.json and sweep.png (FD against NFE, one line per sampler, log-log).
     #[arg(long, short, value_name = "DIR", default_value = "sweep")]
     pub out: PathBuf,
+    /// Disjoint seed sets per point (set r uses seeds seed + r·count + i): the FD is their mean with a 95% interval.
+    #[arg(long, default_value_t = 1)]
+    pub repeats: usize,
     /// The model, data and sampling settings; --sampler and --steps are the sweep's.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -301,18 +304,11 @@ fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
     let store = super::model_store(&m.models, &dev);
     let path = super::model_path(&store, m.model.as_deref())?;
     let stored = store.load_path(&path.to_string_lossy(), &path)?;
-    let mut points = Vec::new();
-    for sampler in &a.samplers {
-        for &steps in &a.step_counts {
-            let req = GenerateRequest { sampler: Some(sampler.clone()), steps: Some(steps), ..base.clone() };
-            let (images, nfe) = generate_images(&stored.model, &req, &dev)?;
-            let generated = net.embed(&images)?;
-            let pr = stipple_eval::precision_recall(&generated, &reference, m.space.k)?;
-            let fd = stipple_eval::frechet_distance_of(&generated, &reference)?;
-            points.push(SweepPoint { sampler: sampler.clone(), steps, nfe, fd, precision: pr.precision, recall: pr.recall });
-            eprintln!("{sampler} {steps} steps: FD {fd:.4}");
-        }
-    }
+    let spec = base.validate()?;
+    let per_run: usize = a.step_counts.iter().sum::<usize>() * spec.count.div_ceil(spec.batch_size);
+    let mut bar = StepBar::new(per_run * a.samplers.len() * a.repeats);
+    let points = stipple_eval::sweep(&stored.model, net.as_ref(), &reference, &base, &a.samplers, &a.step_counts, a.repeats, m.space.k, &dev, &mut bar)?;
+    bar.finish();
     print!("{}", sweep_table(&points));
     let json = a.out.join("sweep.json");
     std::fs::write(&json, serde_json::to_string_pretty(&points)?).with_context(|| format!("writing {}", json.display()))?;
