@@ -1,0 +1,26 @@
+//! Errors of the series scores: inputs that cannot be scored, each saying what was expected.
+
+/// Why a forecast cannot be scored.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SeriesError {
+    /// Too few values for what was asked.
+    #[error("{what} needs at least {needed} values, got {got}")]
+    TooShort { what: &'static str, needed: usize, got: usize },
+    /// Two sequences that must be as long as each other are not.
+    #[error("{what}: {a} against {b} values")]
+    LengthMismatch { what: &'static str, a: usize, b: usize },
+    /// A NaN or infinite value.
+    #[error("{what} holds a non-finite value at index {index}")]
+    NonFinite { what: &'static str, index: usize },
+    /// A setting out of range.
+    #[error("{setting}: {expected}")]
+    BadSetting { setting: &'static str, expected: String },
+}
+
+/// Checks that every value of `values` is finite.
+pub(crate) fn finite(what: &'static str, values: &[f64]) -> Result<(), SeriesError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(SeriesError::NonFinite { what, index }),
+        None => Ok(()),
+    }
+}

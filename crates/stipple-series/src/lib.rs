@@ -1,0 +1,12 @@
+//! Time series for Stipple: how probabilistic forecasts are scored (the continuous ranked
+//! probability score of a sample ensemble, the mean absolute scaled error of its median,
+//! the coverage of its central intervals) and the classical baseline every forecast is
+//! compared with (seasonal naive). Pure `f64` code; no tensors.
+
+mod baselines;
+mod error;
+mod scores;
+
+pub use baselines::seasonal_naive;
+pub use error::SeriesError;
+pub use scores::{crps_ensemble, interval_coverage, mase, quantile};
