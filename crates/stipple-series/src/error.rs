@@ -12,6 +12,9 @@ pub enum SeriesError {
     /// A NaN or infinite value.
     #[error("{what} holds a non-finite value at index {index}")]
     NonFinite { what: &'static str, index: usize },
+    /// A table that cannot be read as series.
+    #[error("{path}: {reason}")]
+    Table { path: std::path::PathBuf, reason: String },
     /// A setting out of range.
     #[error("{setting}: {expected}")]
     BadSetting { setting: &'static str, expected: String },

@@ -1,12 +1,17 @@
 //! Time series for Stipple: how probabilistic forecasts are scored (the continuous ranked
 //! probability score of a sample ensemble, the mean absolute scaled error of its median,
 //! the coverage of its central intervals) and the classical baseline every forecast is
-//! compared with (seasonal naive). Pure `f64` code; no tensors.
+//! compared with (seasonal naive); and the data side: numeric columns of a CSV file, cut into
+//! scaled context + horizon windows. Pure `f64` code; no tensors.
 
 mod baselines;
 mod error;
 mod scores;
+mod table;
+mod windows;
 
 pub use baselines::seasonal_naive;
 pub use error::SeriesError;
 pub use scores::{crps_ensemble, interval_coverage, mase, quantile};
+pub use table::{read_csv_series, SeriesTable};
+pub use windows::{context_scaling, windows, Window};
