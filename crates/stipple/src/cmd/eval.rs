@@ -75,8 +75,9 @@ pub struct FoldersArgs {
     pub space: SpaceArgs,
 }
 
+/// The model measured and the real images it is measured against.
 #[derive(clap::Args)]
-pub struct ModelArgs {
+pub struct Subject {
     /// The model: a model file, a run folder or a model name [default: the shipped model].
     #[arg(long, short)]
     pub model: Option<PathBuf>,
@@ -86,6 +87,20 @@ pub struct ModelArgs {
     /// Folder of reference (real) images.
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+}
+
+impl Subject {
+    /// The model, loaded through the model store.
+    fn load(&self, dev: &Device) -> anyhow::Result<std::sync::Arc<stipple_pipeline::StoredModel>> {
+        let store = super::model_store(&self.models, dev);
+        let path = super::model_path(&store, self.model.as_deref())?;
+        Ok(store.load_path(&path.to_string_lossy(), &path)?)
+    }
+}
+
+/// How the measured images are sampled.
+#[derive(clap::Args, Clone)]
+pub struct Sampling {
     /// Sampler [default: as `stipple sample`].
     #[arg(long)]
     pub sampler: Option<String>,
@@ -95,6 +110,20 @@ pub struct ModelArgs {
     /// Sampling steps [default: as `stipple sample`].
     #[arg(long)]
     pub steps: Option<usize>,
+}
+
+impl Sampling {
+    fn request(&self) -> GenerateRequest {
+        GenerateRequest { sampler: self.sampler.clone(), schedule: self.schedule.clone(), steps: self.steps, ..Default::default() }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    pub subject: Subject,
+    #[command(flatten)]
+    pub sampling: Sampling,
     /// Seed of the first image (image i uses seed + i).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -138,16 +167,11 @@ pub struct SweepArgs {
 
 #[derive(clap::Args)]
 pub struct GuidanceArgs {
-    /// The model (class-conditional, or a prompt model whose captions are the classifier's classes) [default: the shipped
-    /// model].
-    #[arg(long, short)]
-    pub model: Option<PathBuf>,
-    /// Folder of models found by name.
-    #[arg(long, value_name = "DIR", default_value = super::MODELS_DIR)]
-    pub models: PathBuf,
-    /// Folder of reference (real) images.
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    /// The model (class-conditional, or a prompt model whose captions are the classifier's classes) and the real images.
+    #[command(flatten)]
+    pub subject: Subject,
+    #[command(flatten)]
+    pub sampling: Sampling,
     /// A feature network made by `stipple eval train-features` on the model's classes: it classifies and embeds.
     #[arg(long, value_name = "FILE")]
     pub features: PathBuf,
@@ -157,15 +181,6 @@ pub struct GuidanceArgs {
     /// Samples per class and scale (class k uses seeds 1000·k, 1000·k + 1, …, the same at every scale).
     #[arg(long, default_value_t = 20)]
     pub per_class: usize,
-    /// Sampler [default: as `stipple sample`].
-    #[arg(long)]
-    pub sampler: Option<String>,
-    /// σ schedule [default: the sampler's usual one].
-    #[arg(long)]
-    pub schedule: Option<String>,
-    /// Sampling steps [default: as `stipple sample`].
-    #[arg(long)]
-    pub steps: Option<usize>,
     /// Neighbourhood size k of precision/recall.
     #[arg(long, default_value_t = 3)]
     pub k: usize,
@@ -255,16 +270,13 @@ fn folders(a: FoldersArgs) -> anyhow::Result<ExitCode> {
 /// The request of `a`'s sampling flags.
 fn request(a: &ModelArgs) -> GenerateRequest {
     GenerateRequest {
-        sampler: a.sampler.clone(),
-        schedule: a.schedule.clone(),
-        steps: a.steps,
         seed: a.seed,
         count: Some(a.count),
         batch_size: a.batch_size,
         class: a.class.clone(),
         prompts: a.prompt.clone(),
         guidance_scale: a.guidance_scale,
-        ..Default::default()
+        ..a.sampling.request()
     }
 }
 
@@ -281,10 +293,8 @@ fn model(a: ModelArgs) -> anyhow::Result<ExitCode> {
     request(&a).validate()?;
     let dev = device(&a.space.device)?;
     let (net, name) = feature_net(&a.space, &dev)?;
-    let reference = load_folder(&a.data)?;
-    let store = super::model_store(&a.models, &dev);
-    let path = super::model_path(&store, a.model.as_deref())?;
-    let stored = store.load_path(&path.to_string_lossy(), &path)?;
+    let reference = load_folder(&a.subject.data)?;
+    let stored = a.subject.load(&dev)?;
     let (generated, _) = generate_images(&stored.model, &request(&a), &dev)?;
     report(&a.space, net.as_ref(), &name, &generated, &reference)
 }
@@ -300,10 +310,8 @@ fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let dev = device(&m.space.device)?;
     let (net, _) = feature_net(&m.space, &dev)?;
-    let reference = net.embed(&load_folder(&m.data)?)?;
-    let store = super::model_store(&m.models, &dev);
-    let path = super::model_path(&store, m.model.as_deref())?;
-    let stored = store.load_path(&path.to_string_lossy(), &path)?;
+    let reference = net.embed(&load_folder(&m.subject.data)?)?;
+    let stored = m.subject.load(&dev)?;
     let spec = base.validate()?;
     let per_run: usize = a.step_counts.iter().sum::<usize>() * spec.count.div_ceil(spec.batch_size);
     let mut bar = StepBar::new(per_run * a.samplers.len() * a.repeats);
@@ -319,14 +327,12 @@ fn sweep(a: SweepArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn guidance(a: GuidanceArgs) -> anyhow::Result<ExitCode> {
-    let base = GenerateRequest { sampler: a.sampler.clone(), schedule: a.schedule.clone(), steps: a.steps, ..Default::default() };
+    let base = a.sampling.request();
     base.validate()?;
     let dev = device(&a.device)?;
     let net = DomainFeatureNet::load(&a.features, &dev)?;
-    let reference = net.embed(&load_folder(&a.data)?)?;
-    let store = super::model_store(&a.models, &dev);
-    let path = super::model_path(&store, a.model.as_deref())?;
-    let stored = store.load_path(&path.to_string_lossy(), &path)?;
+    let reference = net.embed(&load_folder(&a.subject.data)?)?;
+    let stored = a.subject.load(&dev)?;
     let spec = base.validate()?;
     let calls = a.scales.len() * net.config().classes.len() * spec.steps * a.per_class.div_ceil(spec.batch_size);
     let mut bar = StepBar::new(calls);
