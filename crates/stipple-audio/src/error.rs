@@ -1,0 +1,24 @@
+//! Errors of the audio I/O, each saying what was expected.
+
+use std::path::PathBuf;
+
+/// Why a clip cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// Not a WAV file, or one cut short.
+    #[error("{source_name}: not a readable WAV file ({reason}); expected RIFF/WAVE with PCM or float samples")]
+    BadWav { source_name: String, reason: String },
+    /// A clip whose sample rate is not the one asked for.
+    #[error("{source_name}: sampled at {got} Hz, expected {expected} Hz (resample it first, e.g. `sox in.wav -r {expected} out.wav`)")]
+    SampleRate { source_name: String, got: u32, expected: u32 },
+    /// Samples that cannot be written (NaN or infinite).
+    #[error("sample {index} is not finite")]
+    NonFinite { index: usize },
+    /// Reading a file failed.
+    #[error("could not read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
