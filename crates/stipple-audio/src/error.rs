@@ -11,6 +11,9 @@ pub enum AudioError {
     /// A clip whose sample rate is not the one asked for.
     #[error("{source_name}: sampled at {got} Hz, expected {expected} Hz (resample it first, e.g. `sox in.wav -r {expected} out.wav`)")]
     SampleRate { source_name: String, got: u32, expected: u32 },
+    /// A setting out of range.
+    #[error("{setting}: {expected}")]
+    Setting { setting: &'static str, expected: String },
     /// Samples that cannot be written (NaN or infinite).
     #[error("sample {index} is not finite")]
     NonFinite { index: usize },
