@@ -24,16 +24,16 @@ fn keys_that_make_one_token_dominate_show_in_its_map() {
     let m = maps.get(0).unwrap().to_vec3::<f32>().unwrap();
     // softmax([8/√2, 0]) puts ≈ 0.9965 on the matching token.
     let strong = 1.0 / (1.0 + (-8.0f32 / 2f32.sqrt()).exp());
-    for row in 0..4 {
-        // Columns 0..2 and 6..8 sample only their own half (columns 3, 4 mix the two).
+    for (row, (t0, t1)) in m[0].iter().zip(&m[1]).enumerate() {
+        // Columns 0–2 and 5–7 sample only their own half (columns 3 and 4 mix the two).
         for col in [0, 1, 2] {
-            assert!((m[0][row][col] - strong).abs() < 1e-5, "token 0 at ({row}, {col}): {}", m[0][row][col]);
-            assert!((m[1][row][col] - (1.0 - strong)).abs() < 1e-5);
+            assert!((t0[col] - strong).abs() < 1e-5, "token 0 at ({row}, {col}): {}", t0[col]);
+            assert!((t1[col] - (1.0 - strong)).abs() < 1e-5);
         }
         for col in [5, 6, 7] {
-            assert!((m[1][row][col] - strong).abs() < 1e-5, "token 1 at ({row}, {col}): {}", m[1][row][col]);
+            assert!((t1[col] - strong).abs() < 1e-5, "token 1 at ({row}, {col}): {}", t1[col]);
         }
-        assert!(m[0][row][3] > m[1][row][3] && m[1][row][4] > m[0][row][4]);
+        assert!(t0[3] > t1[3] && t1[4] > t0[4]);
     }
 }
 
