@@ -593,7 +593,8 @@ fn screenshots() {
         }
         page.wait("[...document.querySelectorAll('#results .thumb img')].every(i => i.complete && i.naturalWidth === 16)", "the pictures", 20).await;
         page.wait("!document.getElementById('trajectory-downloads').hidden && document.querySelectorAll('#attention-tokens .token').length >= 2", "the trajectory and the tokens", 20).await;
-        page.click("#attention-tokens .token[data-index=\"0\"]").await;
+        page.run_js("document.querySelector('#attention-tokens .token[data-index=\"0\"]').dispatchEvent(new MouseEvent('mouseenter'));").await;
+        page.wait("document.getElementById('attention-overlay').dataset.token === '0'", "the map of the first word", 20).await;
         page.run_js("window.scrollTo(0, 0);").await;
         save("studio-create.png", page.client.screenshot().await.unwrap());
         page.run_js("document.getElementById('attention-panel').scrollIntoView();").await;
