@@ -383,7 +383,7 @@ fn pointing_at_a_word_of_the_prompt_lays_its_attention_over_the_picture() {
         assert_eq!(opaque_pixels(&page, "attention-overlay").await, 0, "no overlay before a word is chosen");
 
         // Hovering a word lays its map over the picture; another word, another map.
-        page.run_js("document.querySelector('#attention-tokens .token[data-index=\"0\"]').dispatchEvent(new MouseEvent('mouseenter'));").await;
+        page.click("#attention-tokens .token[data-index=\"0\"]").await;
         assert_eq!(page.js("document.getElementById('attention-overlay').dataset.token").await, "0");
         assert!(opaque_pixels(&page, "attention-overlay").await > 0);
         let map = "Array.from(document.getElementById('attention-overlay').getContext('2d').getImageData(0, 0, 16, 16).data).join()";
@@ -593,7 +593,7 @@ fn screenshots() {
         }
         page.wait("[...document.querySelectorAll('#results .thumb img')].every(i => i.complete && i.naturalWidth === 16)", "the pictures", 20).await;
         page.wait("!document.getElementById('trajectory-downloads').hidden && document.querySelectorAll('#attention-tokens .token').length >= 2", "the trajectory and the tokens", 20).await;
-        page.run_js("document.querySelector('#attention-tokens .token[data-index=\"0\"]').dispatchEvent(new MouseEvent('mouseenter'));").await;
+        page.click("#attention-tokens .token[data-index=\"0\"]").await;
         page.wait("document.getElementById('attention-overlay').dataset.token === '0'", "the map of the first word", 20).await;
         page.run_js("window.scrollTo(0, 0);").await;
         save("studio-create.png", page.client.screenshot().await.unwrap());
