@@ -12,6 +12,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::attention::SpatialAttention;
+use crate::attention_maps::CrossAttentionRecorder;
 use crate::config::AttentionKind;
 use crate::dropout::Mode;
 use crate::transformer::SpatialTransformer;
@@ -39,11 +40,12 @@ enum AttentionLayer {
 }
 
 impl AttentionLayer {
-    /// `context`: the text states `(B, M, cross_attention_dim)`, needed by transformers.
-    fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
+    /// `context`: the text states `(B, M, cross_attention_dim)`, needed by transformers;
+    /// `recorder` watches their cross-attention.
+    fn forward(&self, x: &Tensor, context: Option<&Tensor>, recorder: Option<&CrossAttentionRecorder>) -> Result<Tensor> {
         match (self, context) {
             (AttentionLayer::SelfAttention(a), _) => a.forward(x),
-            (AttentionLayer::Transformer(t), Some(c)) => t.forward(x, c),
+            (AttentionLayer::Transformer(t), Some(c)) => t.forward_recorded(x, c, recorder),
             (AttentionLayer::Transformer(_), None) => {
                 candle_core::bail!("UNet2D: this text-conditioned network needs encoder_hidden_states")
             }
@@ -123,13 +125,13 @@ impl DownBlock {
     /// - `x`: `(B, cin, H, W)`; `temb`: `(B, temb_channels)`; `context`: `(B, M, D)` text states
     /// - returns `(B, cout, H', W')` with `H' = H/2` when downsampling, and skips of
     ///   `(B, cout, H, W)` ×layers then `(B, cout, H', W')`
-    pub fn forward(&self, x: &Tensor, temb: &Tensor, context: Option<&Tensor>, mode: Mode) -> Result<(Tensor, Vec<Tensor>)> {
+    pub fn forward(&self, x: &Tensor, temb: &Tensor, context: Option<&Tensor>, recorder: Option<&CrossAttentionRecorder>, mode: Mode) -> Result<(Tensor, Vec<Tensor>)> {
         let mut h = x.clone();
         let mut skips = Vec::with_capacity(self.resnets.len() + 1);
         for (m, resnet) in self.resnets.iter().enumerate() {
             h = resnet.forward(&h, temb, mode)?;
             if let Some(attn) = self.attentions.get(m) {
-                h = attn.forward(&h, context)?;
+                h = attn.forward(&h, context, recorder)?;
             }
             skips.push(h.clone());
         }
@@ -161,10 +163,10 @@ impl MidBlock {
 
     /// # Shapes
     /// - `x`: `(B, C, H, W)`; `temb`: `(B, temb_channels)`; `context`: `(B, M, D)`; returns `(B, C, H, W)`
-    pub fn forward(&self, x: &Tensor, temb: &Tensor, context: Option<&Tensor>, mode: Mode) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, temb: &Tensor, context: Option<&Tensor>, recorder: Option<&CrossAttentionRecorder>, mode: Mode) -> Result<Tensor> {
         let mut h = self.resnet_0.forward(x, temb, mode)?;
         if let Some(attn) = &self.attention {
-            h = attn.forward(&h, context)?;
+            h = attn.forward(&h, context, recorder)?;
         }
         self.resnet_1.forward(&h, temb, mode)
     }
@@ -222,7 +224,7 @@ impl UpBlock {
     /// - `x`: `(B, prev_cout, H, W)`; each popped skip `(B, *, H, W)`; `temb`: `(B, temb_channels)`;
     ///   `context`: `(B, M, D)`
     /// - returns `(B, cout, 2H, 2W)` when upsampling, else `(B, cout, H, W)`
-    pub fn forward(&self, x: &Tensor, skips: &mut Vec<Tensor>, temb: &Tensor, context: Option<&Tensor>, mode: Mode) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, skips: &mut Vec<Tensor>, temb: &Tensor, context: Option<&Tensor>, recorder: Option<&CrossAttentionRecorder>, mode: Mode) -> Result<Tensor> {
         let mut h = x.clone();
         for (m, resnet) in self.resnets.iter().enumerate() {
             let Some(skip) = skips.pop() else {
@@ -231,7 +233,7 @@ impl UpBlock {
             h = Tensor::cat(&[&h, &skip], 1)?;
             h = resnet.forward(&h, temb, mode)?;
             if let Some(attn) = self.attentions.get(m) {
-                h = attn.forward(&h, context)?;
+                h = attn.forward(&h, context, recorder)?;
             }
         }
         if let Some(up) = &self.upsampler {

@@ -3,7 +3,7 @@
 use candle_core::{DType, Tensor};
 use stipple_sample::{BoxError, Denoiser, Network, Preconditioned};
 
-use crate::{DiffusionConfig, TensorLatent, UNet2D, UNetCond};
+use crate::{CrossAttentionRecorder, DiffusionConfig, TensorLatent, UNet2D, UNetCond};
 
 /// How strongly and where classifier-free guidance applies.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,12 +33,19 @@ pub struct GuidedNetwork<'a> {
     rescale: f64,
     /// The scale at the current σ (set by [`Guided::denoise`]).
     scale_now: f64,
+    /// Watches the cross-attention of the conditional branch (see [`Guided::recording`]).
+    recorder: Option<&'a CrossAttentionRecorder>,
 }
 
 impl GuidedNetwork<'_> {
-    fn forward(&self, x: &Tensor, c_noise: f64, cond: &UNetCond) -> candle_core::Result<Tensor> {
+    /// One network call; `conditional`: the batch starts with the conditional branch, whose
+    /// cross-attention the recorder (if any) gets.
+    fn forward(&self, x: &Tensor, c_noise: f64, cond: &UNetCond, conditional: bool) -> candle_core::Result<Tensor> {
         let t = Tensor::full(c_noise as f32, x.dim(0)?, x.device())?.to_dtype(DType::F32)?;
-        self.unet.forward_cond(x, &t, cond)
+        match self.recorder {
+            Some(r) if conditional => self.unet.forward_recorded(x, &t, cond, r),
+            _ => self.unet.forward_cond(x, &t, cond),
+        }
     }
 }
 
@@ -49,16 +56,16 @@ impl Network<TensorLatent> for GuidedNetwork<'_> {
         let s = self.scale_now;
         let cond = &self.cond;
         let Some(uncond) = &self.uncond else {
-            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, cond)?));
+            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, cond, true)?));
         };
         if s == 1.0 {
-            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, cond)?));
+            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, cond, true)?));
         }
         if s == 0.0 && self.rescale == 0.0 {
-            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, uncond)?));
+            return Ok(TensorLatent(self.forward(&x_in.0, c_noise, uncond, false)?));
         }
         let b = x_in.0.dim(0)?;
-        let both = self.forward(&Tensor::cat(&[&x_in.0, &x_in.0], 0)?, c_noise, &cond.concat(uncond)?)?;
+        let both = self.forward(&Tensor::cat(&[&x_in.0, &x_in.0], 0)?, c_noise, &cond.concat(uncond)?, true)?;
         let (c, u) = (both.narrow(0, 0, b)?, both.narrow(0, b, b)?);
         // Ho & Salimans 2022, Eq. 6 in the form u + s·(c − u).
         let guided = (&u + ((&c - &u)? * s)?)?;
@@ -97,10 +104,20 @@ pub fn guided_denoiser<'a>(
     settings: GuidanceSettings,
 ) -> Guided<'a, impl FnMut(f64) -> f64> {
     let schedule = diffusion.schedule();
-    let net = GuidedNetwork { unet, cond, uncond, rescale: settings.rescale, scale_now: settings.scale };
+    let net = GuidedNetwork { unet, cond, uncond, rescale: settings.rescale, scale_now: settings.scale, recorder: None };
     Guided {
         inner: Preconditioned::new(net, diffusion.prediction_type, move |sigma| schedule.timestep_for(sigma)),
         settings,
+    }
+}
+
+impl<'a, C> Guided<'a, C> {
+    /// This denoiser with the cross-attention of its conditional branch handed to `recorder`
+    /// at every network call (DAAM maps of the images it denoises; the unconditional branch
+    /// is not recorded). The denoised estimates are the same as without it.
+    pub fn recording(mut self, recorder: &'a CrossAttentionRecorder) -> Self {
+        self.inner.net.recorder = Some(recorder);
+        self
     }
 }
 

@@ -5,6 +5,7 @@
 //! `down_blocks.0.resnets.0.norm1`, …), so diffusers `UNet2DModel` weights load unchanged.
 
 pub mod attention;
+mod attention_maps;
 pub mod blocks;
 pub mod config;
 mod diffusion;
@@ -26,6 +27,7 @@ mod transformer;
 pub mod unet;
 pub mod weights;
 
+pub use attention_maps::CrossAttentionRecorder;
 pub use config::{AttentionKind, DownBlockType, UNetConfig, UpBlockType};
 pub use layer_norm::LayerNorm;
 pub use shapes::{record_shapes, ParameterShapes};

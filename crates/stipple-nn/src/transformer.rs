@@ -15,6 +15,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
+use crate::attention_maps::CrossAttentionRecorder;
 use crate::ops::attention;
 use crate::layer_norm::LayerNorm;
 use crate::linear::TokenLinear;
@@ -43,9 +44,14 @@ impl TokenAttention {
         })
     }
 
-    /// `x`: `(B, N, dim)`; `context`: `(B, M, context_dim)`; returns `(B, N, dim)`.
-    fn forward(&self, x: &Tensor, context: &Tensor) -> Result<Tensor> {
-        let out = attention(&self.to_q.forward(x)?, &self.to_k.forward(context)?, &self.to_v.forward(context)?, self.heads, None)?;
+    /// `x`: `(B, N, dim)`; `context`: `(B, M, context_dim)`; returns `(B, N, dim)`. A
+    /// `recorder` also gets the queries and keys of the `N = h·w` pixels (`hw`).
+    fn forward(&self, x: &Tensor, context: &Tensor, recorder: Option<(&CrossAttentionRecorder, (usize, usize))>) -> Result<Tensor> {
+        let (q, k) = (self.to_q.forward(x)?, self.to_k.forward(context)?);
+        if let Some((r, hw)) = recorder {
+            r.record(&q, &k, self.heads, hw)?;
+        }
+        let out = attention(&q, &k, &self.to_v.forward(context)?, self.heads, None)?;
         self.to_out.forward(&out)
     }
 }
@@ -100,10 +106,11 @@ impl BasicTransformerBlock {
         })
     }
 
-    fn forward(&self, x: &Tensor, context: &Tensor) -> Result<Tensor> {
+    /// A `recorder` watches the cross-attention (`attn2`) only.
+    fn forward(&self, x: &Tensor, context: &Tensor, recorder: Option<(&CrossAttentionRecorder, (usize, usize))>) -> Result<Tensor> {
         let h = self.norm1.forward(x)?;
-        let x = (x + self.attn1.forward(&h, &h)?)?;
-        let x = (&x + self.attn2.forward(&self.norm2.forward(&x)?, context)?)?;
+        let x = (x + self.attn1.forward(&h, &h, None)?)?;
+        let x = (&x + self.attn2.forward(&self.norm2.forward(&x)?, context, recorder)?)?;
         &x + self.ff.forward(&self.norm3.forward(&x)?)?
     }
 }
@@ -177,11 +184,17 @@ impl SpatialTransformer {
     /// - `x`: `(B, C, H, W)`; `context`: `(B, M, context_dim)`
     /// - returns `(B, C, H, W)`
     pub fn forward(&self, x: &Tensor, context: &Tensor) -> Result<Tensor> {
+        self.forward_recorded(x, context, None)
+    }
+
+    /// [`SpatialTransformer::forward`], with the cross-attention of every block handed to
+    /// `recorder` (see [`CrossAttentionRecorder`]); the output is the same.
+    pub fn forward_recorded(&self, x: &Tensor, context: &Tensor, recorder: Option<&CrossAttentionRecorder>) -> Result<Tensor> {
         let (b, c, h, w) = x.dims4()?;
         let tokens = self.norm.forward(x)?.reshape((b, c, h * w))?.transpose(1, 2)?.contiguous()?; // (B, HW, C)
         let mut t = self.proj_in.forward(&tokens)?;
         for block in &self.blocks {
-            t = block.forward(&t, context)?;
+            t = block.forward(&t, context, recorder.map(|r| (r, (h, w))))?;
         }
         let out = self.proj_out.forward(&t)?.transpose(1, 2)?.reshape((b, c, h, w))?;
         out + x

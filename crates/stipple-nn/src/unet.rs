@@ -7,6 +7,7 @@
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder, VarMap};
 
+use crate::attention_maps::CrossAttentionRecorder;
 use crate::blocks::{BlockSpec, DownBlock, MidBlock, UpBlock};
 use crate::dropout::Mode;
 use crate::ops::{Conv2d, GroupNorm};
@@ -99,7 +100,7 @@ impl UNet2D {
     /// - returns `(B, out_channels, H, W)`
     pub fn forward(&self, x: &Tensor, timesteps: &Tensor, class_labels: Option<&Tensor>) -> Result<Tensor> {
         let cond = UNetCond { class_labels: class_labels.cloned(), encoder_hidden_states: None };
-        self.run(x, timesteps, &cond, Mode::Inference)
+        self.run(x, timesteps, &cond, None, Mode::Inference)
     }
 
     /// Inference forward pass with every kind of conditioning.
@@ -107,16 +108,22 @@ impl UNet2D {
     /// # Shapes
     /// As [`UNet2D::forward`], and [`UNetCond::encoder_hidden_states`] `(B, M, cross_attention_dim)`.
     pub fn forward_cond(&self, x: &Tensor, timesteps: &Tensor, cond: &UNetCond) -> Result<Tensor> {
-        self.run(x, timesteps, cond, Mode::Inference)
+        self.run(x, timesteps, cond, None, Mode::Inference)
+    }
+
+    /// [`UNet2D::forward_cond`] with every cross-attention layer handed to `recorder` (DAAM
+    /// maps, see [`CrossAttentionRecorder`]); the output is the same as without it.
+    pub fn forward_recorded(&self, x: &Tensor, timesteps: &Tensor, cond: &UNetCond, recorder: &CrossAttentionRecorder) -> Result<Tensor> {
+        self.run(x, timesteps, cond, Some(recorder), Mode::Inference)
     }
 
     /// Training forward pass: as [`UNet2D::forward_cond`] with dropout `p = cfg.dropout` whose
     /// masks are a pure function of `dropout_seed` and each layer's name (see [`crate::dropout`]).
     pub fn forward_train(&self, x: &Tensor, timesteps: &Tensor, cond: &UNetCond, dropout_seed: u64) -> Result<Tensor> {
-        self.run(x, timesteps, cond, Mode::Train { seed: dropout_seed })
+        self.run(x, timesteps, cond, None, Mode::Train { seed: dropout_seed })
     }
 
-    fn run(&self, x: &Tensor, timesteps: &Tensor, cond: &UNetCond, mode: Mode) -> Result<Tensor> {
+    fn run(&self, x: &Tensor, timesteps: &Tensor, cond: &UNetCond, recorder: Option<&CrossAttentionRecorder>, mode: Mode) -> Result<Tensor> {
         let class_labels = cond.class_labels.as_ref();
         let context = cond.encoder_hidden_states.as_ref();
         if let Some(c) = context {
@@ -165,15 +172,15 @@ impl UNet2D {
         // 4. down.
         let mut skips = vec![h.clone()];
         for block in &self.down_blocks {
-            let (out, s) = block.forward(&h, &emb, context, mode)?;
+            let (out, s) = block.forward(&h, &emb, context, recorder, mode)?;
             h = out;
             skips.extend(s);
         }
         // 5. mid.
-        h = self.mid_block.forward(&h, &emb, context, mode)?;
+        h = self.mid_block.forward(&h, &emb, context, recorder, mode)?;
         // 6. up.
         for block in &self.up_blocks {
-            h = block.forward(&h, &mut skips, &emb, context, mode)?;
+            h = block.forward(&h, &mut skips, &emb, context, recorder, mode)?;
         }
         // 7. post-process.
         self.conv_out.forward(&self.conv_norm_out.forward_silu(&h)?)

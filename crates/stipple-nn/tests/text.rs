@@ -115,6 +115,21 @@ fn trained_tokenizer_frames_pads_and_round_trips() {
 }
 
 #[test]
+fn token_texts_name_each_token_of_a_prompt() {
+    let a = PromptTokenizer::train(&captions(), 300).unwrap();
+    for prompt in ["Red Apple", "alien zebra"] {
+        let texts = a.token_texts(prompt).unwrap();
+        let ids = a.encode(prompt, 16).unwrap();
+        let eos = a.encode("", 16).unwrap()[1];
+        assert_eq!(texts.len(), ids.iter().skip(1).take_while(|&&i| i != eos).count(), "{prompt}: {texts:?}");
+        assert_eq!(texts.concat(), prompt.replace(' ', ""), "the pieces spell the prompt");
+    }
+    // Trained on "red apple": whole words are single tokens.
+    assert_eq!(a.token_texts("red apple").unwrap(), vec!["red", "apple"]);
+    assert!(a.token_texts("").unwrap().is_empty());
+}
+
+#[test]
 fn text_model_file_round_trip() {
     let dev = Device::Cpu;
     let tokenizer = PromptTokenizer::train(&captions(), 300).unwrap();

@@ -2,10 +2,10 @@
 //! σ's, with class or prompt guidance and inpainting as denoiser wrappers, in batches.
 
 use candle_core::{Device, Tensor};
-use stipple_nn::{guided_denoiser, DiffusionConfig, GuidanceSettings, Inpaint, LoadedModel, TensorLatent, UNetCond};
+use stipple_nn::{guided_denoiser, CrossAttentionRecorder, DiffusionConfig, GuidanceSettings, Inpaint, LoadedModel, TensorLatent, UNetCond};
 use stipple_sample::{sample, sample_resampled, ClampedX0, Denoiser, Observer, Sigmas};
 
-use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise};
+use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise, TokenMaps};
 
 impl GenerateSpec {
     /// The σ's this spec walks for a model trained with `diffusion` (the full schedule, ended
@@ -87,11 +87,45 @@ pub fn generate(
     device: &Device,
     observer: &mut impl Observer<TensorLatent>,
 ) -> Result<Tensor, PipelineError> {
+    Ok(generate_batches(model, spec, sigmas, device, observer, false)?.0)
+}
+
+/// [`generate`], and for each image the per-token cross-attention maps of its prompt (DAAM,
+/// see [`TokenMaps`]), averaged over every cross-attention layer and network call of its
+/// conditional branch. The images are the same as [`generate`]'s, bit for bit. Only a
+/// prompt model has them, and only a generation that runs the network (strength above 0).
+pub fn generate_with_attention(
+    model: &LoadedModel,
+    spec: &GenerateSpec,
+    sigmas: &Sigmas,
+    device: &Device,
+    observer: &mut impl Observer<TensorLatent>,
+) -> Result<(Tensor, Vec<TokenMaps>), PipelineError> {
+    generate_batches(model, spec, sigmas, device, observer, true)
+}
+
+/// The batches of [`generate`]; with `attention`, the maps of each image too.
+fn generate_batches(
+    model: &LoadedModel,
+    spec: &GenerateSpec,
+    sigmas: &Sigmas,
+    device: &Device,
+    observer: &mut impl Observer<TensorLatent>,
+    attention: bool,
+) -> Result<(Tensor, Vec<TokenMaps>), PipelineError> {
     let size = model.config.image_size();
     let channels = model.config.unet.in_channels;
     let per_image = [channels, size, size];
     let cond = &spec.conditioning;
     let branches = branch_inputs(model, spec, device)?;
+    // The prompt encoder whose tokens name the maps, when they are asked for.
+    let text = match (&model.text, attention) {
+        (_, false) => None,
+        (Some(text), true) => Some(text),
+        (None, true) => {
+            return Err(PipelineError::bad("attention", "attention maps show how a prompt steered the image; this model takes no prompt"))
+        }
+    };
     let init = match &spec.init_image {
         Some(input) => Some(load_init_image(input, size, channels, device)?),
         None => None,
@@ -105,14 +139,19 @@ pub fn generate(
     let tail = &sigmas.as_slice()[start_at..];
     // Strength 0 walks nothing: the init image itself is the result (no model call).
     let walked = if tail.len() < 2 { None } else { Some(Sigmas::new(tail.to_vec()).map_err(|e| PipelineError::bad("strength", e.to_string()))?) };
+    if attention && walked.is_none() {
+        return Err(PipelineError::bad("attention", "strength 0 returns the init image without running the network, so there is no attention to show"));
+    }
     let settings = GuidanceSettings { scale: cond.guidance_scale, rescale: cond.guidance_rescale, interval: cond.guidance_interval };
     let mut out = Vec::new();
+    let mut maps = Vec::new();
     let mut start = 0;
     while start < spec.count {
         let n = spec.batch_size.min(spec.count - start);
         let seeds = (start..start + n).map(|i| spec.seed + i as u64);
         let mut noise = SeededNoise::with_rng(seeds, spec.noise, spec.rng, device);
         let eps = noise.draw(&per_image)?;
+        let recorder = text.map(|_| CrossAttentionRecorder::new(n, size, size));
         let known = match &init {
             Some((img, _)) => Some(img.repeat((n, 1, 1, 1))?),
             None => None,
@@ -121,9 +160,13 @@ pub fn generate(
             (Some(k), None) => k.clone(),
             (Some(k), Some(w)) => {
                 let x = (k + (eps * w.as_slice()[0])?)?;
-                run(model, spec, w, branches.as_ref(), start, settings, keep.as_ref().map(|m| (k, m)), n, x, &mut noise, observer)?
+                let inpaint = keep.as_ref().map(|m| (k, m));
+                run(model, spec, w, branches.as_ref(), start, settings, inpaint, n, x, &mut noise, observer, recorder.as_ref())?
             }
-            (None, Some(w)) => run(model, spec, w, branches.as_ref(), start, settings, None, n, (eps * w.as_slice()[0])?, &mut noise, observer)?,
+            (None, Some(w)) => {
+                let x = (eps * w.as_slice()[0])?;
+                run(model, spec, w, branches.as_ref(), start, settings, None, n, x, &mut noise, observer, recorder.as_ref())?
+            }
             (None, None) => return Err(PipelineError::bad("steps", "the schedule has no σ to walk")),
         };
         // Inpainting: the kept pixels are the init image's, exactly.
@@ -132,9 +175,19 @@ pub fn generate(
             _ => x0,
         };
         out.push(x0.clamp(-1f32, 1f32)?);
+        if let (Some(text), Some(recorder)) = (text, &recorder) {
+            let recorded = recorder.maps()?.ok_or_else(|| {
+                PipelineError::bad("attention", "the prompt's branch never ran (guidance scale 0 throughout), so there is no attention to show")
+            })?;
+            for i in 0..n {
+                let prompt = spec.conditioning.prompts.get((start + i) % spec.conditioning.prompts.len().max(1)).map_or("", String::as_str);
+                let tokens = text.tokenizer.token_texts(prompt)?;
+                maps.push(TokenMaps::from_recorded(tokens, &recorded.get(i)?)?);
+            }
+        }
         start += n;
     }
-    Ok(Tensor::cat(&out, 0)?)
+    Ok((Tensor::cat(&out, 0)?, maps))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -150,13 +203,19 @@ fn run(
     x: Tensor,
     noise: &mut SeededNoise,
     observer: &mut impl Observer<TensorLatent>,
+    recorder: Option<&CrossAttentionRecorder>,
 ) -> Result<Tensor, PipelineError> {
     let (c, u) = match branches {
         Some((c, u)) => (rows_for(c, first, n)?, Some(rows_for(u, first, n)?)),
         None => (UNetCond::default(), None),
     };
     // Clipping/thresholding of x̂₀ acts on the model's estimate, inside inpainting.
-    let mut d = ClampedX0::new(guided_denoiser(&model.unet, &model.config.diffusion, c, u, settings), spec.options.x0_clamp)?;
+    let guided = guided_denoiser(&model.unet, &model.config.diffusion, c, u, settings);
+    let guided = match recorder {
+        Some(r) => guided.recording(r),
+        None => guided,
+    };
+    let mut d = ClampedX0::new(guided, spec.options.x0_clamp)?;
     let x = TensorLatent(x);
     let x0 = match inpaint {
         Some((known, keep)) => {

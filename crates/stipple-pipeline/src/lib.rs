@@ -4,6 +4,7 @@
 //! found by name in a store; trajectories of the denoising can be recorded and drawn. Shared
 //! by every front end.
 
+mod attention_maps;
 mod conditioning;
 pub mod defaults;
 mod device;
@@ -27,7 +28,8 @@ pub use conditioning::{load_init_image, load_keep_mask, Conditioning};
 pub use transform::prepare_image;
 pub use device::{device, DEVICE_NAMES};
 pub use error::{chain, PipelineError};
-pub use generate::generate;
+pub use attention_maps::TokenMaps;
+pub use generate::{generate, generate_with_attention};
 pub use images::{grid, grid_columns, to_images};
 pub use noise::SeededNoise;
 pub use latent_diffusion::{generate_sd, is_sd_checkpoint, sd_default_size, sd_model_ref};
@@ -38,4 +40,4 @@ pub use recipe::{file_sha256, software, InputRef, ModelRef, Recipe, PARAMETERS_K
 pub use store::{is_model_name, ModelEntry, ModelSource, ModelStore, StoredModel, RUN_MODEL_FILE};
 pub use request::{GenerateRequest, GenerateSpec, MAX_COUNT, MAX_STEPS};
 pub use trajectory::{trajectory_stats, StepStats, TrajectoryFrame, TrajectoryRecorder};
-pub use trajectory_render::{encode_trajectory, save_trajectory, trajectory_frames, trajectory_grid, TrajectoryFormat};
+pub use trajectory_render::{encode_trajectory, noisy_images, save_trajectory, trajectory_frames, trajectory_grid, TrajectoryFormat};

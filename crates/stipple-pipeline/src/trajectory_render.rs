@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use candle_core::Tensor;
 use image::{imageops, DynamicImage, Rgb, RgbImage};
 
 use crate::font::{draw_text, format_sigma, line_height, text_width};
@@ -22,10 +23,15 @@ fn zoom_for(size: u32) -> u32 {
     48u32.div_ceil(size.max(1)).max(1)
 }
 
+/// The noisy latents `x` at noise level `sigma`, `(N, C, H, W)`, as pictures the way the
+/// network sees them: x/√(1+σ²) (see the module's note).
+pub fn noisy_images(x: &Tensor, sigma: f64) -> Result<Vec<DynamicImage>, PipelineError> {
+    to_images(&(x / (1.0 + sigma * sigma).sqrt())?)
+}
+
 /// The pairs [x_t | x̂₀] of one frame, one per image, zoomed.
 fn frame_cells(frame: &TrajectoryFrame, zoom: u32) -> Result<Vec<RgbImage>, PipelineError> {
-    let scaled = (&frame.x / (1.0 + frame.sigma * frame.sigma).sqrt())?;
-    let xs = to_images(&scaled)?;
+    let xs = noisy_images(&frame.x, frame.sigma)?;
     let ds = to_images(&frame.denoised)?;
     Ok(xs
         .iter()

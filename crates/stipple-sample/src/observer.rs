@@ -43,6 +43,21 @@ impl<L, O: Observer<L> + ?Sized> Observer<L> for &mut O {
     }
 }
 
+/// An observer that may be absent (e.g. a recorder a request did not ask for).
+impl<L, O: Observer<L>> Observer<L> for Option<O> {
+    fn on_start(&mut self, x: &L, sigma: f64) {
+        if let Some(o) = self {
+            o.on_start(x, sigma)
+        }
+    }
+    fn on_step(&mut self, info: &StepInfo<'_, L>) -> ControlFlow<()> {
+        match self {
+            Some(o) => o.on_step(info),
+            None => ControlFlow::Continue(()),
+        }
+    }
+}
+
 /// Two observers in turn (e.g. a progress bar and a trajectory recorder); either may cancel.
 impl<L, A: Observer<L>, B: Observer<L>> Observer<L> for (A, B) {
     fn on_start(&mut self, x: &L, sigma: f64) {

@@ -14,7 +14,7 @@ use stipple_nn::dropout::Mode;
 use stipple_nn::embeddings::{timestep_embedding, TimestepEmbedding};
 use stipple_nn::ops::{upsample_nearest, Conv2d, GroupNorm};
 use stipple_nn::resnet::{ResnetBlock2D, ResnetSpec};
-use stipple_nn::{SpatialTransformer, TransformerLayout};
+use stipple_nn::{CrossAttentionRecorder, SpatialTransformer, TransformerLayout};
 
 use crate::UNet2DConditionConfig;
 
@@ -80,13 +80,13 @@ impl DownBlock {
     }
 
     /// The block's output and its skips (one per resnet, and the downsampled output).
-    fn forward(&self, x: &Tensor, temb: &Tensor, ctx: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+    fn forward(&self, x: &Tensor, temb: &Tensor, ctx: &Tensor, rec: Option<&CrossAttentionRecorder>) -> Result<(Tensor, Vec<Tensor>)> {
         let mut h = x.clone();
         let mut skips = Vec::with_capacity(self.resnets.len() + 1);
         for (m, resnet) in self.resnets.iter().enumerate() {
             h = resnet.forward(&h, temb, Mode::Inference)?;
             if let Some(a) = self.attentions.get(m) {
-                h = a.forward(&h, ctx)?;
+                h = a.forward_recorded(&h, ctx, rec)?;
             }
             skips.push(h.clone());
         }
@@ -116,9 +116,9 @@ impl MidBlock {
         })
     }
 
-    fn forward(&self, x: &Tensor, temb: &Tensor, ctx: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, temb: &Tensor, ctx: &Tensor, rec: Option<&CrossAttentionRecorder>) -> Result<Tensor> {
         let h = self.resnet_0.forward(x, temb, Mode::Inference)?;
-        let h = self.attention.forward(&h, ctx)?;
+        let h = self.attention.forward_recorded(&h, ctx, rec)?;
         self.resnet_1.forward(&h, temb, Mode::Inference)
     }
 }
@@ -155,7 +155,7 @@ impl UpBlock {
         Ok(Self { resnets, attentions, upsampler })
     }
 
-    fn forward(&self, x: &Tensor, skips: &mut Vec<Tensor>, temb: &Tensor, ctx: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, skips: &mut Vec<Tensor>, temb: &Tensor, ctx: &Tensor, rec: Option<&CrossAttentionRecorder>) -> Result<Tensor> {
         let mut h = x.clone();
         for (m, resnet) in self.resnets.iter().enumerate() {
             let Some(skip) = skips.pop() else {
@@ -163,7 +163,7 @@ impl UpBlock {
             };
             h = resnet.forward(&Tensor::cat(&[&h, &skip], 1)?, temb, Mode::Inference)?;
             if let Some(a) = self.attentions.get(m) {
-                h = a.forward(&h, ctx)?;
+                h = a.forward_recorded(&h, ctx, rec)?;
             }
         }
         match &self.upsampler {
@@ -254,6 +254,20 @@ impl UNet2DConditionModel {
     /// embedding, and `add_embedding` of that is added to the time embedding
     /// (diffusers `get_aug_embed`, Podell et al. 2023, §2.2).
     pub fn forward_added(&self, x: &Tensor, timesteps: &Tensor, encoder_hidden_states: &Tensor, added: Option<&AddedCond>) -> Result<Tensor> {
+        self.forward_recorded(x, timesteps, encoder_hidden_states, added, None)
+    }
+
+    /// [`UNet2DConditionModel::forward_added`] with every cross-attention layer handed to
+    /// `recorder` (per-token maps, DAAM; see [`CrossAttentionRecorder`]); the output is the
+    /// same as without it.
+    pub fn forward_recorded(
+        &self,
+        x: &Tensor,
+        timesteps: &Tensor,
+        encoder_hidden_states: &Tensor,
+        added: Option<&AddedCond>,
+        recorder: Option<&CrossAttentionRecorder>,
+    ) -> Result<Tensor> {
         let cfg = &self.cfg;
         let (b, c, h, w) = x.dims4()?;
         let f = 1usize << (cfg.block_out_channels.len() - 1);
@@ -292,15 +306,15 @@ impl UNet2DConditionModel {
         // 3. down
         let mut skips = vec![h.clone()];
         for block in &self.down_blocks {
-            let (out, s) = block.forward(&h, &temb, encoder_hidden_states)?;
+            let (out, s) = block.forward(&h, &temb, encoder_hidden_states, recorder)?;
             h = out;
             skips.extend(s);
         }
         // 4. mid
-        h = self.mid_block.forward(&h, &temb, encoder_hidden_states)?;
+        h = self.mid_block.forward(&h, &temb, encoder_hidden_states, recorder)?;
         // 5. up
         for block in &self.up_blocks {
-            h = block.forward(&h, &mut skips, &temb, encoder_hidden_states)?;
+            h = block.forward(&h, &mut skips, &temb, encoder_hidden_states, recorder)?;
         }
         // 6. post-process
         self.conv_out.forward(&self.conv_norm_out.forward_silu(&h)?)

@@ -120,9 +120,37 @@ export async function showImage(img, id) {
   img.src = url;
 }
 
-/** The PNG of image `id` as a Blob (for downloads and for reuse as an init image). */
-export async function imageBlob(id) {
-  const response = await fetch(imagePath(id), { headers: headers() });
+/** `GET path` as a Blob, with the key when one is set. */
+export async function blob(path) {
+  const response = await fetch(path, { headers: headers() });
   if (!response.ok) throw await errorOf(response);
   return response.blob();
+}
+
+/** The PNG of image `id` as a Blob (for downloads and for reuse as an init image). */
+export const imageBlob = (id) => blob(imagePath(id));
+
+/** POSTs a file's bytes as the body (`type` its media type); the parsed JSON answer. */
+export async function upload(path, file, type) {
+  const response = await fetch(path, { method: "POST", headers: headers({ "Content-Type": type }), body: file });
+  if (!response.ok) throw await errorOf(response);
+  return response.json();
+}
+
+/**
+ * Makes link `a` download `path` as `name`: a plain URL without a key; with one, the file is
+ * fetched with the key on click and handed over as an object URL.
+ */
+export function downloadLink(a, path, name) {
+  a.href = path;
+  a.download = name;
+  a.onclick = apiKey()
+    ? async (e) => {
+        e.preventDefault();
+        const url = URL.createObjectURL(await blob(path));
+        const temp = Object.assign(document.createElement("a"), { href: url, download: name });
+        temp.click();
+        setTimeout(() => URL.revokeObjectURL(url), 1000);
+      }
+    : null;
 }

@@ -1,8 +1,11 @@
 // The Create view: the form, one generation job at a time (Generate becomes Cancel while it
-// runs), its live x̂₀ preview and progress from the job's events, a scrubber over the
-// previews received, and the finished pictures.
+// runs), its live preview (x̂₀, or x_t on a toggle) and progress from the job's events, a
+// scrubber over the previews received and then over the trajectory the server recorded
+// (downloadable as GIF or APNG), the finished pictures, and for a prompt what each of its
+// words painted.
 
-import { followJob, get, imageBlob, request, showImage } from "./api.js";
+import { downloadLink, followJob, get, imageBlob, request, showImage } from "./api.js";
+import { initAttention, showAttention } from "./attention.js";
 import { clearErrors, numberOf, showError, textOf } from "./form.js";
 import { Mask } from "./mask.js";
 import { SAMPLER_HELP, SCHEDULE_HELP } from "./names.js";
@@ -12,7 +15,8 @@ const $ = (id) => document.getElementById(id);
 const state = {
   job: null, // the running job's id
   lastSeed: null,
-  frames: [], // x̂₀ previews received: { step, steps, sigma, src }
+  frames: [], // previews received, then the server's trajectory: { step, steps, sigma, src (x̂₀), srcX (x_t) }
+  trajectory: false, // whether `frames` is the server's trajectory (x_t entering each step, 0-based)
   init: null, // the init image as a data URL
   mask: null,
   openPicture: null,
@@ -66,6 +70,8 @@ export function initCreate({ openPicture }) {
   $("mask-invert").addEventListener("click", () => state.mask.invert());
   $("mask-clear").addEventListener("click", () => state.mask.clear());
   $("scrubber").addEventListener("input", () => showFrame(Number($("scrubber").value)));
+  $("show-xt").addEventListener("change", () => showFrame(Number($("scrubber").value)));
+  initAttention();
 }
 
 /** Fills the model picker, keeping the chosen model when it is still there. */
@@ -139,7 +145,10 @@ function body() {
     count: numberOf($("count")),
     batch_size: numberOf($("batch-size")),
     preview_every: 1,
+    trajectory: true,
   };
+  // A prompt's words get their attention maps (prompt models only; others refuse a prompt).
+  b.attention = b.prompt !== undefined;
   if (state.init) {
     b.init_image = state.init;
     b.strength = Number($("strength").value);
@@ -183,7 +192,10 @@ export async function generate() {
   }
   state.job = job.id;
   state.frames = [];
+  state.trajectory = false;
   $("scrubber-panel").hidden = true;
+  $("trajectory-downloads").hidden = true;
+  showAttention(null);
   $("progress").value = 0;
   $("progress-text").textContent = "";
   status(queued(job.position));
@@ -212,7 +224,7 @@ function onEvent(form, b, name, data) {
       if (data.kind === "sampling") progress(data);
       break;
     case "done":
-      finished(data);
+      finished(data, b);
       break;
     case "failed":
       status("Failed.");
@@ -227,11 +239,12 @@ function onEvent(form, b, name, data) {
   }
 }
 
-function progress({ step, steps, sigma, eta_seconds, preview }) {
+function progress({ step, steps, sigma, eta_seconds, preview, preview_x }) {
   $("progress").value = step / steps;
   $("progress-text").textContent = `step ${step}/${steps} · σ ${sigma.toPrecision(3)} · ${formatEta(eta_seconds)}`;
   if (preview) {
-    state.frames.push({ step, steps, sigma, src: `data:image/png;base64,${preview}` });
+    const srcX = preview_x ? `data:image/png;base64,${preview_x}` : null;
+    state.frames.push({ step, steps, sigma, src: `data:image/png;base64,${preview}`, srcX });
     showFrame(state.frames.length - 1);
   }
 }
@@ -245,14 +258,44 @@ function showFrame(i) {
   const f = state.frames[i];
   if (!f) return;
   const img = $("preview");
-  img.src = f.src;
+  const noisy = $("show-xt").checked && Boolean(f.srcX);
+  img.dataset.shows = noisy ? "x_t" : "x0";
+  img.src = noisy ? f.srcX : f.src;
   img.hidden = false;
-  $("preview-caption").textContent = `Predicted picture x̂₀ after step ${f.step} of ${f.steps} (σ ${f.sigma.toPrecision(3)})`;
+  const sigma = f.sigma.toPrecision(3);
+  $("preview-caption").textContent = state.trajectory
+    ? noisy
+      ? `Noisy picture x_t entering step ${f.step + 1} of ${f.steps} (σ ${sigma})`
+      : `Predicted picture x̂₀ at step ${f.step + 1} of ${f.steps} (σ ${sigma})`
+    : noisy
+      ? `Noisy picture x_t after step ${f.step} of ${f.steps}`
+      : `Predicted picture x̂₀ after step ${f.step} of ${f.steps} (σ ${sigma})`;
   $("scrubber").value = i;
-  $("scrubber-value").value = `${f.step}/${f.steps}`;
+  $("scrubber-value").value = `${state.trajectory ? f.step + 1 : f.step}/${f.steps}`;
 }
 
-function finished({ ids, seeds }) {
+/** Replaces the live previews by the trajectory the server recorded for job `id`. */
+async function loadTrajectory(id) {
+  let frames;
+  try {
+    frames = (await get(`/api/jobs/${id}/trajectory`)).frames;
+  } catch {
+    return; // forgotten or not kept: the live previews stay
+  }
+  if (!frames.length) return;
+  const png = (b64) => `data:image/png;base64,${b64}`;
+  state.frames = frames.map((f) => ({ step: f.step, steps: f.steps, sigma: f.sigma, src: png(f.x0), srcX: png(f.x) }));
+  state.trajectory = true;
+  $("scrubber").max = frames.length - 1;
+  $("scrubber-panel").hidden = false;
+  downloadLink($("trajectory-gif"), `/api/jobs/${id}/trajectory.gif`, `stipple-job-${id}.gif`);
+  downloadLink($("trajectory-apng"), `/api/jobs/${id}/trajectory.apng`, `stipple-job-${id}.png`);
+  $("trajectory-downloads").hidden = false;
+  showFrame(frames.length - 1);
+}
+
+function finished({ ids, seeds }, b) {
+  const job = state.job;
   state.lastSeed = seeds[0];
   $("seed-last").disabled = false;
   $("progress").value = 1;
@@ -263,6 +306,8 @@ function finished({ ids, seeds }) {
   }
   const results = $("results");
   results.replaceChildren(...ids.map((id, i) => thumb(id, `Picture ${id}, seed ${seeds[i]}`)));
+  if (b.trajectory) loadTrajectory(job);
+  if (b.attention) showAttention(ids);
 }
 
 /** A button showing stored picture `id` that opens it large. */

@@ -1,8 +1,9 @@
 // The Train view: start (or resume) a training run, follow its loss and learning rate on a
 // live chart, show its sample grids as they are drawn, stop it (the server writes a
-// checkpoint), and announce the finished model to the model pickers.
+// checkpoint), and announce the finished model to the model pickers. A zip of images is
+// first uploaded into a new data folder on the server, which the run then names.
 
-import { followJob, request } from "./api.js";
+import { followJob, request, upload } from "./api.js";
 import { LossChart } from "./chart.js";
 import { clearErrors, numberOf, showError, textOf } from "./form.js";
 
@@ -67,6 +68,8 @@ async function start(resume) {
   setRunning(true);
   let job;
   try {
+    const zip = $("train-zip").files[0];
+    if (zip) b.data = await uploadZip(zip);
     job = await request("POST", "/api/jobs", b);
   } catch (e) {
     setRunning(false);
@@ -140,6 +143,27 @@ function progress(p) {
       break;
     }
   }
+}
+
+/**
+ * Uploads a zip into a new data folder named after it (made a folder name) and returns
+ * that name; the data field then names it and the file is cleared, so a restart reuses it.
+ */
+async function uploadZip(file) {
+  const name = file.name.replace(/\.zip$/i, "").replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[.-]+/, "") || "upload";
+  status(`Uploading ${file.name}…`);
+  let done;
+  try {
+    done = await upload(`/api/data?name=${encodeURIComponent(name)}`, file, "application/zip");
+  } catch (e) {
+    e.field = "zip"; // the folder's name comes from the file: every fault is the zip's
+    status("Not started.");
+    throw e;
+  }
+  $("train-data").value = done.data;
+  $("train-zip").value = "";
+  status(`Unpacked ${done.images} image${done.images === 1 ? "" : "s"} into data folder ${done.data}.`);
+  return done.data;
 }
 
 async function stop() {

@@ -1,7 +1,9 @@
 //! What the queue's worker runs: generation jobs (the pipeline's `GenerateRequest` on a model
 //! of the store, every image recorded in the gallery) and training jobs (the library's
 //! `Trainer` with the CLI's observers plus one that streams progress and cancels), with live
-//! progress: step, σ, an x̂₀ preview every k steps; loss, learning rate, steps/s.
+//! progress: step, σ, x̂₀ and x_t previews every k steps; loss, learning rate, steps/s. A
+//! generation may also keep its denoising trajectory (with the job) and the per-token
+//! cross-attention maps of its images (by image, for the latest [`ATTENTION_KEPT`]).
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -11,12 +13,22 @@ use std::time::Instant;
 use base64::Engine as _;
 use serde::Serialize;
 use stipple_nn::TensorLatent;
-use stipple_pipeline::{encode_images, generate, grid, grid_columns, is_model_name, to_images, GenerateRequest, ModelStore, PipelineError, Recipe};
+use stipple_pipeline::{
+    encode_images, generate, generate_with_attention, grid, grid_columns, is_model_name, noisy_images, to_images, GenerateRequest, ModelStore,
+    PipelineError, Recipe, TokenMaps, TrajectoryFrame, TrajectoryRecorder,
+};
 use stipple_sample::{Observer, StepInfo};
 use stipple_train::{Checkpoints, Dashboard, DataSource, SampleGrids, StepStats, TrainError, TrainObserver, TrainOptions, TrainSettings, Trainer};
 
 use crate::gallery::{Gallery, ImageId, ImageMeta};
 use crate::queue::JobContext;
+use crate::recent::Recent;
+
+/// How many images' attention maps the server keeps (in memory, newest first).
+pub const ATTENTION_KEPT: usize = 256;
+
+/// Most frames of a kept trajectory: longer runs keep every k-th step (and the last).
+pub const TRAJECTORY_FRAMES: usize = 64;
 
 /// A job of the queue.
 pub enum Job {
@@ -31,6 +43,11 @@ pub struct GenerateJob {
     pub request: GenerateRequest,
     /// An x̂₀ preview every this many steps (0 = none).
     pub preview_every: usize,
+    /// Keep the per-token cross-attention maps of each image (prompt models only).
+    pub attention: bool,
+    /// Keep the denoising trajectory (x_t and x̂₀ of every step, at most
+    /// [`TRAJECTORY_FRAMES`]) with the job's result.
+    pub trajectory: bool,
 }
 
 /// Train (or resume) the run `name` in the runs folder.
@@ -50,8 +67,19 @@ pub struct TrainJob {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Progress {
     /// A sampler step: `step` of `steps` over all batches (1-based), the σ it moved from, the
-    /// seconds left (estimated), and every `preview_every` steps a PNG of x̂₀ (base64).
-    Sampling { step: usize, steps: usize, sigma: f64, eta_seconds: f64, #[serde(skip_serializing_if = "Option::is_none")] preview: Option<String> },
+    /// seconds left (estimated), and every `preview_every` steps PNGs (base64) of x̂₀
+    /// (`preview`) and of the latent x_t it moved to (`preview_x`, scaled as the network sees
+    /// it, x/√(1+σ²)).
+    Sampling {
+        step: usize,
+        steps: usize,
+        sigma: f64,
+        eta_seconds: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        preview: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        preview_x: Option<String>,
+    },
     /// An optimisation step.
     Training { step: usize, total: usize, loss: f64, loss_smoothed: f64, lr: f64, steps_per_second: f64 },
     /// A checkpoint was written at `step`.
@@ -80,6 +108,21 @@ pub struct GeneratedImages {
     pub pngs: Vec<Arc<[u8]>>,
     #[serde(skip)]
     pub recipes: Vec<Recipe>,
+    /// Whether the images' attention maps were kept (`/api/images/{id}/attention`).
+    pub attention: bool,
+    /// The recorded frames, when the job asked for its trajectory.
+    #[serde(skip)]
+    pub trajectory: Option<Trajectory>,
+}
+
+/// A generation's recorded denoising trajectory (all images, the recorded steps in order).
+#[derive(Clone)]
+pub struct Trajectory(pub Arc<Vec<TrajectoryFrame>>);
+
+impl std::fmt::Debug for Trajectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Trajectory({} frames)", self.0.len())
+    }
 }
 
 /// Why a job failed: bad input in a setting (a 4xx for the requester) or an internal failure.
@@ -139,13 +182,36 @@ pub struct Engine {
     /// Folder whose sub-folders training jobs may name as data (none: only the built-in emoji).
     pub data_root: Option<PathBuf>,
     pub preview: Mutex<Option<Preview>>,
+    /// Attention maps of the latest images that asked for them.
+    pub(crate) attention: Mutex<Recent<ImageId, Arc<TokenMaps>>>,
 }
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// A batch of pictures as one near-square grid, a base64 PNG (the previews' form).
+pub(crate) fn preview_png(images: &[image::DynamicImage]) -> Result<String, PipelineError> {
+    let png = stipple_pipeline::encode_png_with_text(&grid(images, grid_columns(images.len()), 1), &[])?;
+    Ok(b64(&png))
+}
+
 impl Engine {
+    /// An engine over `store` and `gallery` with nothing run yet.
+    pub fn new(store: Arc<ModelStore>, gallery: Arc<Gallery>, runs_dir: PathBuf, data_root: Option<PathBuf>) -> Self {
+        Engine { store, gallery, runs_dir, data_root, preview: Mutex::new(None), attention: Mutex::new(Recent::new(ATTENTION_KEPT)) }
+    }
+
+    /// The kept attention maps of image `id`.
+    pub fn attention_maps(&self, id: ImageId) -> Option<Arc<TokenMaps>> {
+        self.attention.lock().expect("attention lock").get(&id).cloned()
+    }
+
+    /// Forgets the attention maps of image `id` (deleted).
+    pub fn forget_attention(&self, id: ImageId) {
+        self.attention.lock().expect("attention lock").remove(&id);
+    }
+
     /// Runs one job (the queue's job function).
     pub fn run(&self, job: &Job, ctx: &JobContext<'_, Progress>) -> Result<JobResult, JobError> {
         match job {
@@ -163,11 +229,20 @@ impl Engine {
         let total = per_batch * spec.count.div_ceil(spec.batch_size);
         let started = Instant::now();
         *self.preview.lock().expect("preview lock") = Some(Preview { step: 0, steps: total, png_base64: None, started });
-        let mut observer = StreamObserver { ctx, engine: self, done: 0, total, every: job.preview_every, started };
-        let batch = generate(model, &spec, &sigmas, self.store.device(), &mut observer)?;
+        let stream = StreamObserver { ctx, engine: self, done: 0, total, every: job.preview_every, started };
+        let recorder = job.trajectory.then(|| TrajectoryRecorder::new(per_batch.div_ceil(TRAJECTORY_FRAMES)));
+        let mut observer = (stream, recorder);
+        let (batch, maps) = if job.attention {
+            generate_with_attention(model, &spec, &sigmas, self.store.device(), &mut observer)?
+        } else {
+            (generate(model, &spec, &sigmas, self.store.device(), &mut observer)?, vec![])
+        };
+        let trajectory = observer.1.map(|r| r.finish()).transpose()?.map(|frames| Trajectory(Arc::new(frames)));
         let images = to_images(&batch)?;
         let encoded = encode_images(&images, &spec, &sigmas, &stored.model_ref, false)?;
-        let mut out = GeneratedImages { ids: vec![], model: stored.name.clone(), seeds: vec![], pngs: vec![], recipes: vec![] };
+        let mut out =
+            GeneratedImages { ids: vec![], model: stored.name.clone(), seeds: vec![], pngs: vec![], recipes: vec![], attention: job.attention, trajectory };
+        let mut maps = maps.into_iter();
         for (recipe, png) in encoded {
             let c = &recipe.conditioning;
             let meta = ImageMeta {
@@ -184,6 +259,9 @@ impl Engine {
                 recipe_json: recipe.to_json(),
             };
             let record = self.gallery.insert(&meta, &png).map_err(JobError::internal)?;
+            if let Some(m) = maps.next() {
+                self.attention.lock().expect("attention lock").insert(record.id, Arc::new(m));
+            }
             out.ids.push(record.id);
             out.seeds.push(recipe.seed);
             out.pngs.push(png.into());
@@ -240,17 +318,9 @@ impl Observer<TensorLatent> for StreamObserver<'_, '_> {
     fn on_step(&mut self, info: &StepInfo<'_, TensorLatent>) -> ControlFlow<()> {
         self.done += 1;
         let last = info.step + 1 == info.steps;
-        let preview = if self.every > 0 && (self.done.is_multiple_of(self.every) || last) {
-            to_images(&info.denoised.0)
-                .ok()
-                .and_then(|imgs| {
-                    let g = grid(&imgs, grid_columns(imgs.len()), 1);
-                    stipple_pipeline::encode_png_with_text(&g, &[]).ok()
-                })
-                .map(|png| b64(&png))
-        } else {
-            None
-        };
+        let due = self.every > 0 && (self.done.is_multiple_of(self.every) || last);
+        let preview = if due { to_images(&info.denoised.0).and_then(|i| preview_png(&i)).ok() } else { None };
+        let preview_x = if due { noisy_images(&info.x.0, info.sigma_next).and_then(|i| preview_png(&i)).ok() } else { None };
         let elapsed = self.started.elapsed().as_secs_f64();
         let eta_seconds = elapsed / self.done as f64 * (self.total.saturating_sub(self.done)) as f64;
         if let Ok(mut p) = self.engine.preview.lock() {
@@ -261,7 +331,7 @@ impl Observer<TensorLatent> for StreamObserver<'_, '_> {
                 }
             }
         }
-        self.ctx.emit(Progress::Sampling { step: self.done, steps: self.total, sigma: info.sigma, eta_seconds, preview });
+        self.ctx.emit(Progress::Sampling { step: self.done, steps: self.total, sigma: info.sigma, eta_seconds, preview, preview_x });
         if self.ctx.is_cancelled() {
             ControlFlow::Break(())
         } else {

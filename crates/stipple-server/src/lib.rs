@@ -9,6 +9,7 @@ pub mod engine;
 mod error;
 pub mod gallery;
 pub mod queue;
+mod recent;
 mod routes;
 mod security;
 mod serve;

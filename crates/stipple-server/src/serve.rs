@@ -39,13 +39,7 @@ pub fn build_state(config: ServerConfig, store: ModelStore) -> Result<Shared, Se
         Some(n) => n.to_string(),
         None => store.list().ok().and_then(|l| l.first().map(|e| e.name.clone())).ok_or(ServeError::NoModel)?,
     };
-    let engine = Arc::new(Engine {
-        store: Arc::new(store),
-        gallery: Arc::new(gallery),
-        runs_dir: config.runs_dir.clone(),
-        data_root: config.data_root.clone(),
-        preview: Mutex::new(None),
-    });
+    let engine = Arc::new(Engine::new(Arc::new(store), Arc::new(gallery), config.runs_dir.clone(), config.data_root.clone()));
     let worker = engine.clone();
     let queue: Queue = Queue::new(config.queue_config(), move |job, ctx| worker.run(job, ctx))?;
     Ok(Arc::new(AppState { engine, queue, config, current_model: Mutex::new(current), webui_job: Mutex::new(None) }))

@@ -31,10 +31,11 @@ fn records(page: &Page) -> Vec<Value> {
 fn generating_shows_the_preview_change_during_the_job_then_the_pictures() {
     studio::run(&[], |page| async move {
         page.open("").await;
-        // Every preview the page shows, with what the Generate button read at that moment.
+        // Every live preview the page shows (not the trajectory loaded after the job), with
+        // what the Generate button read at that moment.
         page.run_js(
             "window.seen = []; const p = document.getElementById('preview'); \
-             new MutationObserver(() => seen.push([p.src, document.getElementById('generate').textContent])).observe(p, { attributes: true, attributeFilter: ['src'] });",
+             new MutationObserver(() => document.getElementById('trajectory-downloads').hidden && seen.push([p.src, document.getElementById('generate').textContent])).observe(p, { attributes: true, attributeFilter: ['src'] });",
         )
         .await;
         page.fill("prompt", "a red heart").await;
@@ -62,13 +63,14 @@ fn generating_shows_the_preview_change_during_the_job_then_the_pictures() {
         assert_eq!(stored.iter().map(|r| r["seed"].as_u64().unwrap()).collect::<Vec<_>>(), vec![8, 7]);
         assert!(stored.iter().all(|r| r["prompt"] == "a red heart"));
 
-        // The scrubber steps back through the previews received.
+        // The scrubber steps back through the trajectory the server recorded.
+        page.wait("!document.getElementById('trajectory-downloads').hidden", "the recorded trajectory", 20).await;
         assert_eq!(page.js("document.getElementById('scrubber-panel').hidden").await, json!(false));
         let last = page.text("preview-caption").await;
-        assert!(last.contains("after step 30 of 30"), "{last}");
+        assert!(last.contains("at step 30 of 30"), "{last}");
         page.run_js("const s = document.getElementById('scrubber'); s.value = 0; s.dispatchEvent(new Event('input'));").await;
         let first = page.text("preview-caption").await;
-        assert!(first.contains("of 30") && first != last, "scrubbed to the first preview: {first}");
+        assert!(first.contains("at step 1 of 30"), "scrubbed to the first step: {first}");
 
         // "Reuse last" puts back the seed of the last picture made.
         page.fill("seed", "").await;
@@ -301,6 +303,161 @@ fn inpainting_repaints_only_the_pixels_painted_on_the_mask() {
     });
 }
 
+/// `document.getElementById(id)`'s canvas pixels with some opacity.
+async fn opaque_pixels(page: &Page, id: &str) -> u64 {
+    page.js(&format!(
+        "(() => {{ const c = document.getElementById('{id}'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }})()"
+    ))
+    .await
+    .as_u64()
+    .unwrap()
+}
+
+#[test]
+fn the_x_t_toggle_switches_the_preview_and_the_trajectory_scrubs_and_downloads() {
+    studio::run(&[], |page| async move {
+        page.open("").await;
+        page.run_js(
+            "window.shown = []; const p = document.getElementById('preview'); \
+             new MutationObserver(() => shown.push([p.dataset.shows, document.getElementById('generate').textContent])).observe(p, { attributes: true, attributeFilter: ['src'] });",
+        )
+        .await;
+        // With the toggle on, the live previews are the noisy pictures x_t.
+        page.click("#show-xt").await;
+        page.fill("prompt", "red apple").await;
+        page.fill("steps", "12").await;
+        page.fill("count", "1").await;
+        page.fill("seed", "5").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done", 120).await;
+        let shown = page.js("shown.filter(s => s[1] === 'Cancel').map(s => s[0])").await;
+        let live: Vec<&str> = shown.as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        assert!(live.len() >= 6 && live.iter().all(|s| *s == "x_t"), "live previews: {live:?}");
+
+        // After the job: the server's trajectory, one frame per step, scrubbed both ways.
+        page.wait("!document.getElementById('trajectory-downloads').hidden", "the recorded trajectory", 20).await;
+        assert_eq!(page.js("Number(document.getElementById('scrubber').max)").await, 11);
+        let src = || page.js("document.getElementById('preview').src");
+        let noisy_last = src().await;
+        assert!(page.text("preview-caption").await.contains("x_t entering step 12 of 12"));
+        page.click("#show-xt").await;
+        let clean_last = src().await;
+        assert_ne!(noisy_last, clean_last, "the toggle changes the picture");
+        assert_eq!(page.js("document.getElementById('preview').dataset.shows").await, "x0");
+        assert!(page.text("preview-caption").await.contains("x̂₀ at step 12 of 12"));
+        page.run_js("const s = document.getElementById('scrubber'); s.value = 0; s.dispatchEvent(new Event('input'));").await;
+        let clean_first = src().await;
+        assert!(page.text("preview-caption").await.contains("at step 1 of 12"));
+        assert_ne!(clean_first, clean_last, "the first prediction is not the last");
+        page.click("#show-xt").await;
+        assert_ne!(src().await, clean_first);
+        assert_eq!(page.text("scrubber-value").await, "1/12");
+
+        // The downloads are the animations `sample --trajectory` writes.
+        let href = |id: &str| format!("document.getElementById('{id}').getAttribute('href')");
+        let gif = page.get(page.js(&href("trajectory-gif")).await.as_str().unwrap());
+        assert!(gif.starts_with(b"GIF89a"), "a GIF");
+        let apng = page.get(page.js(&href("trajectory-apng")).await.as_str().unwrap());
+        assert!(apng.starts_with(b"\x89PNG") && apng.windows(4).any(|w| w == b"acTL"), "an animated PNG");
+        assert!(page.js("document.getElementById('trajectory-gif').download").await.as_str().unwrap().ends_with(".gif"));
+        page.assert_no_problems().await;
+    });
+}
+
+#[test]
+fn pointing_at_a_word_of_the_prompt_lays_its_attention_over_the_picture() {
+    studio::run(&[], |page| async move {
+        page.open("").await;
+        page.fill("prompt", "red apple").await;
+        page.fill("steps", "6").await;
+        page.fill("count", "2").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done", 120).await;
+        // The shipped tokenizer's pieces: "red", then "apple" (in one piece or more).
+        let tokens = "[...document.querySelectorAll('#attention-tokens .token')].map(b => b.textContent).join('|')";
+        page.wait(&format!("{tokens}.startsWith('red|') && {tokens}.replaceAll('|', '') === 'redapple'"), "the prompt's tokens", 20).await;
+        let last = page.js("document.querySelectorAll('#attention-tokens .token').length - 1").await;
+        let last_token = format!("#attention-tokens .token[data-index=\"{last}\"]");
+        page.wait("document.getElementById('attention-image').naturalWidth === 16", "the picture under the maps", 20).await;
+        assert_eq!(page.js("document.getElementById('attention-picture').parentElement.hidden").await, false, "two pictures to choose from");
+        assert_eq!(opaque_pixels(&page, "attention-overlay").await, 0, "no overlay before a word is chosen");
+
+        // Hovering a word lays its map over the picture; another word, another map.
+        page.click("#attention-tokens .token[data-index=\"0\"]").await;
+        assert_eq!(page.js("document.getElementById('attention-overlay').dataset.token").await, "0");
+        assert!(opaque_pixels(&page, "attention-overlay").await > 0);
+        let map = "Array.from(document.getElementById('attention-overlay').getContext('2d').getImageData(0, 0, 16, 16).data).join()";
+        let red = page.js(map).await;
+        // Clicking keeps it (the pointer may leave).
+        page.click(&last_token).await;
+        page.run_js("document.getElementById('attention-tokens').dispatchEvent(new MouseEvent('mouseleave'));").await;
+        assert_eq!(page.js("document.getElementById('attention-overlay').dataset.token").await, last.to_string());
+        assert_eq!(page.js(&format!("document.querySelector('{last_token}').getAttribute('aria-pressed')")).await, "true");
+        assert_eq!(page.js("[document.getElementById('attention-overlay').width, document.getElementById('attention-overlay').height]").await, json!([16, 16]));
+        assert_ne!(page.js(map).await, red, "each word has its own map");
+        let piece = page.js(&format!("document.querySelector('{last_token}').textContent")).await;
+        assert!(page.text("attention-caption").await.contains(&format!("“{}”", piece.as_str().unwrap())));
+
+        // The second picture's maps.
+        let second = page.js("document.getElementById('attention-picture').options[1].value").await;
+        page.choose("attention-picture", second.as_str().unwrap()).await;
+        page.wait(&format!("{tokens}.startsWith('red|') && document.getElementById('attention-overlay').dataset.token === ''"), "the second picture's tokens", 20).await;
+        page.assert_no_problems().await;
+    });
+}
+
+/// A zip of `n` 8×8 pictures of different colours, and one stray text file.
+fn zip_of_pictures(path: &std::path::Path, n: u8) {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..n {
+        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([30 * i, 255 - 30 * i, 90]));
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        w.start_file(format!("colours/{i}.png"), zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(png.get_ref()).unwrap();
+    }
+    w.start_file("notes.txt", zip::write::SimpleFileOptions::default()).unwrap();
+    w.write_all(b"not a picture").unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn a_zip_of_pictures_uploads_into_a_data_folder_and_starts_training() {
+    let files = tempfile::tempdir().unwrap();
+    let root = files.path().join("data-root");
+    std::fs::create_dir(&root).unwrap();
+    let (good, bad) = (files.path().join("my greens.zip"), files.path().join("broken.zip"));
+    zip_of_pictures(&good, 6);
+    std::fs::write(&bad, b"PK\x03\x04 not really a zip").unwrap();
+    let folder = root.join("my-greens");
+    studio::run(&["--data-root", root.to_str().unwrap()], move |page| async move {
+        page.open("#train").await;
+        // A broken zip: the error sits next to the zip control, nothing is trained.
+        fill_tiny_run(&page, "zip-run", "20").await;
+        let zip_input = page.client.find(fantoccini::Locator::Id("train-zip")).await.unwrap();
+        zip_input.send_keys(bad.to_str().unwrap()).await.unwrap();
+        page.click("#train-start").await;
+        let error = "document.querySelector('#train-form .field[data-field=\"zip\"] .error').textContent";
+        page.wait(&format!("{error}.includes('not a readable zip')"), "the error next to the zip", 20).await;
+        assert_eq!(page.text("train-status").await, "Not started.");
+
+        // A good one: unpacked into a folder named after it, which the run then trains on.
+        page.run_js("document.getElementById('train-zip').value = '';").await;
+        zip_input.send_keys(good.to_str().unwrap()).await.unwrap();
+        page.click("#train-start").await;
+        page.wait("document.getElementById('train-status').textContent.startsWith('Trained')", "the run to finish", 180).await;
+        assert_eq!(page.value("train-data").await, "my-greens", "the data field names the new folder");
+        assert_eq!(page.js(error).await, "");
+        let mut unpacked: Vec<String> = std::fs::read_dir(folder.join("colours")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        unpacked.sort();
+        assert_eq!(unpacked, (0..6).map(|i| format!("{i}.png")).collect::<Vec<_>>());
+        assert!(!folder.join("notes.txt").exists(), "only pictures are unpacked");
+        assert!(page.js("Number(document.getElementById('loss-chart').dataset.points)").await.as_u64().unwrap() > 0);
+        page.assert_no_problems().await;
+    });
+}
+
 /// The Train form filled for a seconds-long run of an 8×8 two-level network.
 async fn fill_tiny_run(page: &Page, name: &str, steps: &str) {
     page.fill("train-name", name).await;
@@ -415,7 +572,8 @@ fn with_an_api_key_the_page_asks_for_it_and_then_works() {
     });
 }
 
-/// The README's screenshots of the Create, Gallery and Train views (docs/images/studio-*.png):
+/// The README's screenshots of the Create view (and its attention maps), the Gallery and
+/// the Train view (docs/images/studio-*.png):
 /// `cargo test -p stipple --test browser -- --ignored screenshots`.
 #[test]
 #[ignore = "writes the README's screenshots"]
@@ -434,8 +592,13 @@ fn screenshots() {
             wait_status(&page, "Done", 120).await;
         }
         page.wait("[...document.querySelectorAll('#results .thumb img')].every(i => i.complete && i.naturalWidth === 16)", "the pictures", 20).await;
+        page.wait("!document.getElementById('trajectory-downloads').hidden && document.querySelectorAll('#attention-tokens .token').length >= 2", "the trajectory and the tokens", 20).await;
+        page.click("#attention-tokens .token[data-index=\"0\"]").await;
+        page.wait("document.getElementById('attention-overlay').dataset.token === '0'", "the map of the first word", 20).await;
         page.run_js("window.scrollTo(0, 0);").await;
         save("studio-create.png", page.client.screenshot().await.unwrap());
+        page.run_js("document.getElementById('attention-panel').scrollIntoView();").await;
+        save("studio-attention.png", page.client.screenshot().await.unwrap());
 
         page.click("#tab-gallery").await;
         page.wait("[...document.querySelectorAll('#gallery-grid .thumb img')].filter(i => i.complete && i.naturalWidth === 16).length === 32", "the gallery", 20).await;

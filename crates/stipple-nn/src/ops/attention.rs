@@ -50,22 +50,38 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, mask: Option<
     q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, AttentionOp { heads })
 }
 
-/// The reference composition of candle ops.
-fn attention_candle(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, mask: Option<&Tensor>) -> Result<Tensor> {
-    let (b, n, c) = q.dims3()?;
-    let m = k.dim(1)?;
+/// `(B, len, C)` → `(B, heads, len, C / heads)`.
+fn split_heads(t: &Tensor, heads: usize) -> Result<Tensor> {
+    let (b, len, c) = t.dims3()?;
+    t.reshape((b, len, heads, c / heads))?.transpose(1, 2)?.contiguous()
+}
+
+/// The attention probabilities `softmax(q kᵀ / √d + mask)` (Vaswani et al. 2017, Eq. 1) of
+/// every head: the weights the values are averaged with.
+///
+/// # Shapes
+/// - `q`: `(B, N, C)`; `k`: `(B, M, C)`; `mask` as in [`attention`]
+/// - returns `(B, heads, N, M)`, each row summing to 1
+pub fn attention_probabilities(q: &Tensor, k: &Tensor, heads: usize, mask: Option<&Tensor>) -> Result<Tensor> {
+    let c = q.dim(2)?;
+    if heads == 0 || c % heads != 0 {
+        bail!("attention: {heads} heads do not divide {c} channels")
+    }
     let d = c / heads;
-    let split = |t: &Tensor, len: usize| -> Result<Tensor> {
-        t.reshape((b, len, heads, d))?.transpose(1, 2)?.contiguous() // (B, heads, len, d)
-    };
-    let (q, k, v) = (split(q, n)?, split(k, m)?, split(v, m)?);
+    let (q, k) = (split_heads(q, heads)?, split_heads(k, heads)?);
     let mut scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (d as f64).sqrt()))?; // (B, heads, N, M)
     if let Some(mask) = mask {
         scores = scores.broadcast_add(mask)?;
     }
     // `softmax`, not `softmax_last_dim`: the fused op has no backward in candle.
-    let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-    probs.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c)) // (B, N, C)
+    candle_nn::ops::softmax(&scores, D::Minus1)
+}
+
+/// The reference composition of candle ops.
+fn attention_candle(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (b, n, c) = q.dims3()?;
+    let probs = attention_probabilities(q, k, heads, mask)?;
+    probs.matmul(&split_heads(v, heads)?)?.transpose(1, 2)?.reshape((b, n, c)) // (B, N, C)
 }
 
 /// Forward op: `(q, k, v) -> out`.

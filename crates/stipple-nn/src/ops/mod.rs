@@ -31,7 +31,7 @@ mod matmul;
 mod simd;
 pub mod upsample;
 
-pub use attention::attention;
+pub use attention::{attention, attention_probabilities};
 pub use bias::add_bias;
 pub use conv2d::{conv2d, Conv2d};
 pub use group_norm::{group_norm, GroupNorm};

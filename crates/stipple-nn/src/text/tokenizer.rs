@@ -102,6 +102,14 @@ impl PromptTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The piece of `text` each of its tokens covers (by the tokenizer's offsets), in the
+    /// order of [`PromptTokenizer::encode`]'s ids after the start token; surrounding spaces
+    /// trimmed. Names the maps of [`crate::CrossAttentionRecorder`] for people.
+    pub fn token_texts(&self, text: &str) -> Result<Vec<String>, NnError> {
+        let enc = self.inner.encode(text, false).map_err(|e| NnError::Text(format!("tokenizing {text:?}: {e}")))?;
+        Ok(enc.get_offsets().iter().map(|&(a, b)| text.get(a..b).unwrap_or("").trim().to_string()).collect())
+    }
+
     /// `[BOS, tokens…, EOS, PAD…]`, exactly `length` ids. The empty string is the
     /// unconditional input of classifier-free guidance (`[BOS, EOS, PAD…]`). A prompt longer
     /// than `length − 2` tokens is an error that says by how much, never silently cut.

@@ -13,15 +13,16 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use serde_json::json;
 use stipple_math::SigmaSchedule;
-use stipple_pipeline::GenerateRequest;
+use stipple_pipeline::{encode_trajectory, noisy_images, to_images, GenerateRequest, TrajectoryFormat};
 use stipple_sample::{SamplerKind, SamplerOptions};
+use stipple_train::data::{unpack_data_archive, ArchiveError, ArchiveLimits};
 use stipple_train::TrainSettings;
 
 use super::{check_limits, decode_image};
-use crate::engine::{GenerateJob, Job, JobResult, TrainJob};
+use crate::engine::{preview_png, GenerateJob, Job, JobResult, TrainJob};
 use crate::error::ApiError;
 use crate::gallery::{ImageId, ListFilter};
-use crate::queue::{JobEvent, JobId, Outcome};
+use crate::queue::{JobEvent, JobId, JobState, Outcome};
 use crate::security::ApiJson;
 use crate::state::Shared;
 
@@ -31,8 +32,11 @@ pub fn routes() -> Router<Shared> {
         .route("/api/jobs/{id}", get(status).delete(cancel))
         .route("/api/jobs/{id}/cancel", post(cancel))
         .route("/api/jobs/{id}/events", get(events))
+        .route("/api/jobs/{id}/{file}", get(trajectory))
         .route("/api/images", get(list_images))
         .route("/api/images/{id}", get(get_image).delete(delete_image))
+        .route("/api/images/{id}/attention", get(attention))
+        .route("/api/data", post(upload_data))
         .route("/api/models", get(models))
         .route("/api/samplers", get(samplers))
 }
@@ -68,6 +72,10 @@ pub struct GenerateBody {
     pub options: SamplerOptionsBody,
     /// An x̂₀ preview every this many steps in the events (default: the server's).
     pub preview_every: Option<usize>,
+    /// Keep each image's per-token cross-attention maps (`/api/images/{id}/attention`).
+    pub attention: bool,
+    /// Keep the denoising trajectory (`/api/jobs/{id}/trajectory[.gif|.apng|.png]`).
+    pub trajectory: bool,
 }
 
 /// The sampler options by their library names.
@@ -112,7 +120,8 @@ fn same(s: &str) -> String {
 }
 
 impl GenerateBody {
-    /// The library request (images decoded from base64).
+    /// The library request (images decoded from base64), with the model name and the
+    /// preview interval.
     pub fn request(self) -> Result<(Option<String>, GenerateRequest, Option<usize>), ApiError> {
         let mut prompts = self.prompts;
         if let Some(p) = self.prompt {
@@ -177,13 +186,15 @@ async fn submit(State(state): State<Shared>, req: Request) -> Result<Response, A
     };
     let job = match body {
         JobBody::Generate(g) => {
+            let (attention, trajectory) = (g.attention, g.trajectory);
             let (model, request, preview_every) = g.request()?;
             check_limits(&state, &request, same)?;
             let model = model.unwrap_or_else(|| state.current_model.lock().expect("lock").clone());
             if !stipple_pipeline::is_model_name(&model) {
                 return Err(ApiError::field("model", "a model name is letters, digits, '.', '_' and '-'"));
             }
-            Job::Generate(GenerateJob { model, request, preview_every: preview_every.unwrap_or(state.config.limits.preview_every) })
+            let preview_every = preview_every.unwrap_or(state.config.limits.preview_every);
+            Job::Generate(GenerateJob { model, request, preview_every, attention, trajectory })
         }
         JobBody::Train(t) => {
             if t.steps.is_some_and(|s| s == 0 || s > 1_000_000) {
@@ -274,12 +285,98 @@ async fn get_image(State(state): State<Shared>, Path(id): Path<String>) -> Resul
     }
 }
 
-/// `DELETE /api/images/{id}`: the row and the file.
+/// `DELETE /api/images/{id}`: the row and the file (and its kept attention maps).
 async fn delete_image(State(state): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id: ImageId = id.parse().map_err(|_| ApiError::not_found(format!("no image {id:?}")))?;
     let gallery = state.engine.gallery.clone();
     tokio::task::spawn_blocking(move || gallery.delete(id)).await.map_err(ApiError::internal)??;
+    state.engine.forget_attention(id);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/images/{id}/attention`: the per-token cross-attention maps of an image whose
+/// job asked for them (`{tokens, width, height, maps}`, one row-major array per token).
+async fn attention(State(state): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: ImageId = id.parse().map_err(|_| ApiError::not_found(format!("no image {id:?}")))?;
+    let maps = state.engine.attention_maps(id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no attention maps for image {id}: a generation keeps them when it asks (\"attention\": true), for the latest {} images while the server runs",
+            crate::engine::ATTENTION_KEPT
+        ))
+    })?;
+    Ok(Json(&*maps).into_response())
+}
+
+/// `GET /api/jobs/{id}/trajectory` (the frames as JSON: step, steps, σ, and PNGs of x_t and
+/// of x̂₀, each a grid of the job's pictures as in the previews), or `trajectory.gif`, `trajectory.apng` (animations) and
+/// `trajectory.png` (a grid): what `sample --trajectory` writes, for a finished generation
+/// that asked for its trajectory.
+async fn trajectory(State(state): State<Shared>, Path((id, file)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let id = job_id(&id)?;
+    let format = match file.as_str() {
+        "trajectory" => None,
+        "trajectory.gif" => Some((TrajectoryFormat::Gif, "image/gif")),
+        "trajectory.apng" => Some((TrajectoryFormat::Apng, "image/apng")),
+        "trajectory.png" => Some((TrajectoryFormat::Grid, "image/png")),
+        other => return Err(ApiError::not_found(format!("no {other:?} for a job: expected trajectory, trajectory.gif, trajectory.apng or trajectory.png"))),
+    };
+    let frames = match state.queue.status(id).map(|s| s.state) {
+        Some(JobState::Finished { outcome: Outcome::Done(JobResult::Images(images)) }) => images.trajectory.ok_or_else(|| {
+            ApiError::not_found(format!("job {id} kept no trajectory: a generation keeps it when it asks (\"trajectory\": true)"))
+        })?,
+        Some(JobState::Finished { .. }) => return Err(ApiError::not_found(format!("job {id} made no images"))),
+        Some(_) => return Err(ApiError::new(StatusCode::CONFLICT, format!("job {id} has not finished; its trajectory comes when it is done"))),
+        None => return Err(ApiError::not_found(format!("no job {id} (finished jobs are forgotten after a while)"))),
+    };
+    let answer = tokio::task::spawn_blocking(move || -> Result<Response, ApiError> {
+        let frames = &frames.0;
+        Ok(match format {
+            Some((format, mime)) => ([(header::CONTENT_TYPE, mime)], encode_trajectory(frames, format).map_err(ApiError::internal)?).into_response(),
+            None => {
+                let mut rows = Vec::with_capacity(frames.len());
+                for f in frames.iter() {
+                    let x = noisy_images(&f.x, f.sigma).and_then(|i| preview_png(&i)).map_err(ApiError::internal)?;
+                    let x0 = to_images(&f.denoised).and_then(|i| preview_png(&i)).map_err(ApiError::internal)?;
+                    rows.push(json!({ "step": f.step, "steps": f.steps, "sigma": f.sigma, "x": x, "x0": x0 }));
+                }
+                Json(json!({ "frames": rows })).into_response()
+            }
+        })
+    });
+    answer.await.map_err(ApiError::internal)?
+}
+
+/// Where an uploaded data archive goes.
+#[derive(Deserialize)]
+struct UploadQuery {
+    name: Option<String>,
+}
+
+/// `POST /api/data?name=NAME` with a zip archive as the body: unpacked into the new data
+/// folder NAME under the server's data root (images and `labels.csv` only, see
+/// `stipple_train::data::unpack_data_archive`), for training jobs to name as `data`.
+async fn upload_data(State(state): State<Shared>, Query(q): Query<UploadQuery>, req: Request) -> Result<Response, ApiError> {
+    let root = state
+        .engine
+        .data_root
+        .clone()
+        .ok_or_else(|| ApiError::field("zip", "this server has no data folder to unpack into (start it with --data-root DIR)"))?;
+    let name = q.name.ok_or_else(|| ApiError::field("name", "name the new data folder: /api/data?name=NAME"))?;
+    if !stipple_pipeline::is_model_name(&name) {
+        return Err(ApiError::field("name", "a data folder name is letters, digits, '.', '_' and '-', not starting with '.'"));
+    }
+    let bytes = axum::body::Bytes::from_request(req, &state).await.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let dest = root.join(&name);
+    let unpacked = tokio::task::spawn_blocking(move || unpack_data_archive(&bytes, &dest, &ArchiveLimits::default()))
+        .await
+        .map_err(ApiError::internal)?;
+    match unpacked {
+        Ok(u) => Ok((StatusCode::CREATED, Json(json!({ "data": name, "images": u.images, "skipped": u.skipped }))).into_response()),
+        Err(e @ ArchiveError::Io { .. }) => Err(ApiError::internal(stipple_pipeline::chain(&e))),
+        Err(e @ ArchiveError::Exists(_)) => Err(ApiError { status: StatusCode::CONFLICT, ..ApiError::field("name", e.to_string()) }),
+        Err(e) if e.is_too_large() => Err(ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, ..ApiError::field("zip", e.to_string()) }),
+        Err(e) => Err(ApiError::field("zip", e.to_string())),
+    }
 }
 
 /// `GET /api/models`: the store's models and the current one.

@@ -87,7 +87,7 @@ pub(crate) async fn generate_and_wait(
     field: impl Fn(&str) -> String,
     track_webui: bool,
 ) -> Result<Option<GeneratedImages>, ApiError> {
-    let job = Job::Generate(GenerateJob { model, request, preview_every: state.config.limits.preview_every });
+    let job = Job::Generate(GenerateJob { model, request, preview_every: state.config.limits.preview_every, attention: false, trajectory: false });
     let id = state.queue.submit(job)?;
     if track_webui {
         *state.webui_job.lock().expect("lock") = Some(id);

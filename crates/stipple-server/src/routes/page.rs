@@ -19,6 +19,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("api.js", JS, include_str!("../../page/api.js")),
     ("form.js", JS, include_str!("../../page/form.js")),
     ("create.js", JS, include_str!("../../page/create.js")),
+    ("attention.js", JS, include_str!("../../page/attention.js")),
     ("mask.js", JS, include_str!("../../page/mask.js")),
     ("gallery.js", JS, include_str!("../../page/gallery.js")),
     ("train.js", JS, include_str!("../../page/train.js")),

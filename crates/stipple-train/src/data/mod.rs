@@ -2,6 +2,7 @@
 //! of PNG/JPEG/WebP files, or the embedded Fluent Emoji default. No backend here; the training
 //! loop uploads [`ImageSet::batch`] buffers itself.
 
+mod archive;
 mod atlas;
 mod error;
 mod folder;
@@ -10,6 +11,7 @@ mod transform;
 
 use std::path::PathBuf;
 
+pub use archive::{unpack_data_archive, ArchiveError, ArchiveLimits, Unpacked};
 pub use atlas::{embedded_column, embedded_emoji, EMBEDDED_EMOJI_COUNT};
 pub use error::DataError;
 pub use folder::{load_folder, EXTENSIONS, PROGRESS_MIN_FILES};

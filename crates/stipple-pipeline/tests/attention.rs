@@ -1,0 +1,71 @@
+//! Per-token attention maps of a generation on the shipped prompt model: the images are the
+//! plain generation's bit for bit, one map per prompt token and image, of the image's size,
+//! non-negative; models without prompts and generations without a network call say why
+//! they have none.
+
+use candle_core::Device;
+use stipple_pipeline::{generate, generate_with_attention, GenerateRequest, ModelStore};
+
+static SHIPPED: &[u8] = include_bytes!("../../../models/emoji-prompts.safetensors");
+
+fn request(prompts: &[&str], count: usize) -> GenerateRequest {
+    GenerateRequest {
+        prompts: prompts.iter().map(|p| p.to_string()).collect(),
+        steps: Some(3),
+        count: Some(count),
+        batch_size: Some(2),
+        seed: Some(5),
+        guidance_scale: Some(3.0),
+        ..GenerateRequest::default()
+    }
+}
+
+#[test]
+fn maps_belong_to_each_images_prompt_and_leave_the_images_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ModelStore::new(dir.path().join("m"), dir.path().join("r"), Device::Cpu).with_builtin("emoji-prompts", SHIPPED);
+    let stored = store.load("emoji-prompts").unwrap();
+    let model = &stored.model;
+    // Three images in batches of two; image i takes prompt i mod 2.
+    let spec = request(&["red apple", "grinning face with big eyes"], 3).validate().unwrap();
+    let sigmas = spec.sigmas(&model.config.diffusion).unwrap();
+    let plain = generate(model, &spec, &sigmas, &Device::Cpu, &mut ()).unwrap();
+    let (images, maps) = generate_with_attention(model, &spec, &sigmas, &Device::Cpu, &mut ()).unwrap();
+    let flat = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(flat(&plain), flat(&images), "recording attention changed the images");
+    assert_eq!(maps.len(), 3);
+    let size = model.config.image_size();
+    let tokenizer = &model.text.as_ref().unwrap().tokenizer;
+    for (i, m) in maps.iter().enumerate() {
+        let prompt = spec.conditioning.prompts[i % 2].as_str();
+        assert_eq!(m.tokens, tokenizer.token_texts(prompt).unwrap(), "image {i}");
+        assert_eq!((m.width, m.height), (size, size));
+        assert_eq!(m.maps.len(), m.tokens.len());
+        for map in &m.maps {
+            assert_eq!(map.len(), size * size);
+            assert!(map.iter().all(|v| (0.0..=1.0).contains(v)), "a probability average lies in [0, 1]");
+            assert!(map.iter().any(|&v| v > 0.0));
+        }
+    }
+    assert_ne!(maps[0].maps, maps[2].maps, "same prompt, other seed: other maps");
+}
+
+#[test]
+fn no_prompt_or_no_network_call_means_no_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ModelStore::new(dir.path().join("m"), dir.path().join("r"), Device::Cpu).with_builtin("emoji-prompts", SHIPPED);
+    let stored = store.load("emoji-prompts").unwrap();
+    let model = &stored.model;
+    let init = stipple_pipeline::ImageInput::from_bytes(png_of_grey(model.config.image_size() as u32));
+    let spec = GenerateRequest { init_image: Some(init), strength: Some(0.0), ..request(&["red apple"], 1) }.validate().unwrap();
+    let sigmas = spec.sigmas(&model.config.diffusion).unwrap();
+    let err = generate_with_attention(model, &spec, &sigmas, &Device::Cpu, &mut ()).unwrap_err();
+    assert_eq!(err.bad_input().map(|(s, _)| s), Some("attention"), "{err}");
+}
+
+fn png_of_grey(side: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(side, side, image::Rgb([128, 128, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
