@@ -1,7 +1,8 @@
 //! What the queue's worker runs: generation jobs (the pipeline's `GenerateRequest` on a model
 //! of the store, every image recorded in the gallery) and training jobs (the library's
 //! `Trainer` with the CLI's observers plus one that streams progress and cancels), with live
-//! progress: step, σ, an x̂₀ preview every k steps; loss, learning rate, steps/s.
+//! progress: step, σ, an x̂₀ preview every k steps (for a Stable Diffusion checkpoint the
+//! linear latent-to-RGB preview); loss, learning rate, steps/s.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use base64::Engine as _;
 use serde::Serialize;
 use stipple_nn::TensorLatent;
-use stipple_pipeline::{encode_images, generate, grid, grid_columns, is_model_name, to_images, GenerateRequest, ModelStore, PipelineError, Recipe};
+use stipple_pipeline::{encode_images, grid, grid_columns, is_model_name, to_images, GenerateRequest, Model, ModelStore, PipelineError, Recipe};
 use stipple_sample::{Observer, StepInfo};
 use stipple_train::{Checkpoints, Dashboard, DataSource, SampleGrids, StepStats, TrainError, TrainObserver, TrainOptions, TrainSettings, Trainer};
 
@@ -158,13 +159,13 @@ impl Engine {
         let spec = job.request.validate()?;
         let stored = self.store.load(&job.model)?;
         let model = &stored.model;
-        let sigmas = spec.sigmas(&model.config.diffusion)?;
+        let sigmas = model.sigmas(&spec)?;
         let per_batch = sigmas.as_slice().len() - 1 - spec.start_index(sigmas.as_slice().len() - 1);
         let total = per_batch * spec.count.div_ceil(spec.batch_size);
         let started = Instant::now();
         *self.preview.lock().expect("preview lock") = Some(Preview { step: 0, steps: total, png_base64: None, started });
-        let mut observer = StreamObserver { ctx, engine: self, done: 0, total, every: job.preview_every, started };
-        let batch = generate(model, &spec, &sigmas, self.store.device(), &mut observer)?;
+        let mut observer = StreamObserver { ctx, engine: self, model, done: 0, total, every: job.preview_every, started };
+        let batch = model.generate(&spec, &sigmas, self.store.device(), &mut observer)?;
         let images = to_images(&batch)?;
         let encoded = encode_images(&images, &spec, &sigmas, &stored.model_ref, false)?;
         let mut out = GeneratedImages { ids: vec![], model: stored.name.clone(), seeds: vec![], pngs: vec![], recipes: vec![] };
@@ -225,11 +226,13 @@ impl Engine {
     }
 }
 
-/// Streams sampler steps to the job's events, with a preview every `every` steps, and
-/// cancels at the next step once the job is cancelled or out of time.
+/// Streams sampler steps to the job's events, with a preview every `every` steps (the model's
+/// cheap preview of x̂₀, [`Model::preview`]), and cancels at the next step once the job is
+/// cancelled or out of time.
 struct StreamObserver<'a, 'c> {
     ctx: &'a JobContext<'c, Progress>,
     engine: &'a Engine,
+    model: &'a Model,
     done: usize,
     total: usize,
     every: usize,
@@ -241,7 +244,9 @@ impl Observer<TensorLatent> for StreamObserver<'_, '_> {
         self.done += 1;
         let last = info.step + 1 == info.steps;
         let preview = if self.every > 0 && (self.done.is_multiple_of(self.every) || last) {
-            to_images(&info.denoised.0)
+            self.model
+                .preview(&info.denoised.0)
+                .and_then(|rgb| to_images(&rgb))
                 .ok()
                 .and_then(|imgs| {
                     let g = grid(&imgs, grid_columns(imgs.len()), 1);

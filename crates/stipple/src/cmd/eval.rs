@@ -11,7 +11,7 @@ use stipple_eval::{
     evaluate, load_folder, render_sweep_plot, sweep_table, DomainFeatureNet, EvalOptions, EvalReport, FeatureNet, FeatureNetConfig, FidInception, KidOptions,
     LabelledImages, NamedImage, SweepPoint, TrainOptions,
 };
-use stipple_pipeline::{device, generate, to_images, GenerateRequest};
+use stipple_pipeline::{device, to_images, GenerateRequest};
 use stipple_train::data::{embedded_column, embedded_emoji, load_labels, ColorMode, LabelSource};
 
 use super::StepBar;
@@ -222,11 +222,11 @@ fn request(a: &ModelArgs) -> GenerateRequest {
 
 /// Generates the images of `request` with `model`, quantised to 8 bits as if written to PNG
 /// files and read back; also returns the number of network evaluations per image.
-fn generate_images(model: &stipple_nn::LoadedModel, request: &GenerateRequest, dev: &Device) -> anyhow::Result<(Vec<NamedImage>, usize)> {
+fn generate_images(model: &stipple_pipeline::Model, request: &GenerateRequest, dev: &Device) -> anyhow::Result<(Vec<NamedImage>, usize)> {
     let spec = request.validate()?;
-    let sigmas = spec.sigmas(&model.config.diffusion)?;
+    let sigmas = model.sigmas(&spec)?;
     let mut bar = StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size));
-    let batch = generate(model, &spec, &sigmas, dev, &mut bar)?;
+    let batch = model.generate(&spec, &sigmas, dev, &mut bar)?;
     bar.finish();
     let images = to_images(&batch)?
         .into_iter()
