@@ -13,7 +13,7 @@ use crate::{generate, sd_default_size, trajectory_stats, GenerateSpec, PipelineE
 /// A loaded model of either kind.
 pub enum Model {
     /// A Stipple model file: a pixel-space U-Net making square images of its own size.
-    Stipple(LoadedModel),
+    Stipple(Box<LoadedModel>),
     /// A Stable Diffusion checkpoint (SD 1.x, 2.x, SDXL): any multiple of 8 pixels.
     Sd(Box<SdPipeline>),
 }

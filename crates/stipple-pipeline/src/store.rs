@@ -216,7 +216,7 @@ impl ModelStore {
         } else {
             let model = stipple_nn::load_model_file(&key, &self.device)?;
             let step = model.metadata.get("step").and_then(|s| s.parse().ok());
-            StoredModel { name: name.to_string(), model: Model::Stipple(model), model_ref: ModelRef { path: key.clone(), sha256, step } }
+            StoredModel { name: name.to_string(), model: Model::Stipple(Box::new(model)), model_ref: ModelRef { path: key.clone(), sha256, step } }
         };
         let stored = Arc::new(stored);
         self.loaded.lock().expect("store lock").insert(key, (now, stored.clone()));
