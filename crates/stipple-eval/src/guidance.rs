@@ -5,8 +5,8 @@
 
 use candle_core::Device;
 use serde::Serialize;
-use stipple_nn::{LoadedModel, TensorLatent};
-use stipple_pipeline::GenerateRequest;
+use stipple_nn::TensorLatent;
+use stipple_pipeline::{GenerateRequest, Model};
 use stipple_sample::Observer;
 
 use crate::{frechet_distance_of, generate_set, precision_recall, DomainFeatureNet, EvalError, FeatureNet, Features};
@@ -26,7 +26,11 @@ pub struct GuidanceRow {
 }
 
 /// How a model is asked for one of the classifier's classes.
-fn ask(model: &LoadedModel, class: &str, base: &GenerateRequest) -> Result<GenerateRequest, EvalError> {
+fn ask(model: &Model, class: &str, base: &GenerateRequest) -> Result<GenerateRequest, EvalError> {
+    let prompt = || Ok(GenerateRequest { prompts: vec![class.to_string()], ..base.clone() });
+    let Model::Stipple(model) = model else {
+        return prompt(); // a Stable Diffusion checkpoint takes prompts
+    };
     if !model.config.classes.is_empty() {
         if !model.config.classes.iter().any(|c| c == class) {
             return Err(EvalError::setting(
@@ -37,7 +41,7 @@ fn ask(model: &LoadedModel, class: &str, base: &GenerateRequest) -> Result<Gener
         return Ok(GenerateRequest { class: Some(class.to_string()), ..base.clone() });
     }
     if model.text.is_some() {
-        return Ok(GenerateRequest { prompts: vec![class.to_string()], ..base.clone() });
+        return prompt();
     }
     Err(EvalError::setting("model", "guidance needs a class-conditional or prompt model; this one is unconditional"))
 }
@@ -48,7 +52,7 @@ fn ask(model: &LoadedModel, class: &str, base: &GenerateRequest) -> Result<Gener
 /// their FD and precision/recall (neighbourhood `k`) against `reference` in its feature space.
 #[allow(clippy::too_many_arguments)]
 pub fn guidance_sweep(
-    model: &LoadedModel,
+    model: &Model,
     classifier: &DomainFeatureNet,
     reference: &Features,
     base: &GenerateRequest,

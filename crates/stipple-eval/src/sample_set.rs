@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use candle_core::Device;
-use stipple_nn::{LoadedModel, TensorLatent};
-use stipple_pipeline::{generate, to_images, GenerateSpec};
+use stipple_nn::TensorLatent;
+use stipple_pipeline::{to_images, GenerateSpec, Model};
 use stipple_sample::{Observer, Sigmas};
 
 use crate::{EvalError, NamedImage};
@@ -13,13 +13,13 @@ use crate::{EvalError, NamedImage};
 /// Generates the images of `spec` with `model` (image i named `seed-{seed + i}`); also returns
 /// the number of network evaluations per image.
 pub fn generate_set(
-    model: &LoadedModel,
+    model: &Model,
     spec: &GenerateSpec,
     device: &Device,
     observer: &mut impl Observer<TensorLatent>,
 ) -> Result<(Vec<NamedImage>, usize), EvalError> {
-    let sigmas = spec.sigmas(&model.config.diffusion)?;
-    let batch = generate(model, spec, &sigmas, device, observer)?;
+    let sigmas = model.sigmas(spec)?;
+    let batch = model.generate(spec, &sigmas, device, observer)?;
     let images = to_images(&batch)?
         .into_iter()
         .enumerate()

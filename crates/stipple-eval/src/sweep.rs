@@ -6,8 +6,8 @@ use candle_core::Device;
 use image::RgbImage;
 use plotters::prelude::*;
 use serde::Serialize;
-use stipple_nn::{LoadedModel, TensorLatent};
-use stipple_pipeline::GenerateRequest;
+use stipple_nn::TensorLatent;
+use stipple_pipeline::{GenerateRequest, Model};
 use stipple_sample::Observer;
 
 use crate::{frechet_distance_of, generate_set, precision_recall, EvalError, FeatureNet, Features};
@@ -56,7 +56,7 @@ pub fn mean_ci95(values: &[f64]) -> (f64, f64) {
 /// space.
 #[allow(clippy::too_many_arguments)]
 pub fn sweep(
-    model: &LoadedModel,
+    model: &Model,
     net: &dyn FeatureNet,
     reference: &Features,
     base: &GenerateRequest,

@@ -40,7 +40,7 @@ impl TrainingMetrics {
 
     fn measure(&mut self, trainer: &Trainer, step: usize) -> Result<(), EvalError> {
         let (reference, log) = self.session.as_mut().expect("opened in on_start");
-        let model = trainer.ema_model().map_err(boxed)?;
+        let model = stipple_pipeline::Model::Stipple(Box::new(trainer.ema_model().map_err(boxed)?));
         let request = GenerateRequest { count: Some(self.count), prompts: trainer.sample_prompts(), ..GenerateRequest::default() };
         let (images, _) = generate_set(&model, &request.validate()?, trainer.device(), &mut ())?;
         let report = evaluate(&self.net.embed(&images)?, reference, "domain", self.options)?;

@@ -5,7 +5,8 @@
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::{defaults, prepare_image, ImageInput, PipelineError};
+use crate::transform::prepare_image_sized;
+use crate::{defaults, ImageInput, PipelineError};
 
 /// Longest prompt accepted, in characters (before tokenizing; a guard against pasting a whole
 /// document — the token limit of the model is the real rule).
@@ -67,17 +68,17 @@ impl Conditioning {
     }
 }
 
-/// The init image as `(1, C, size, size)` in [−1, 1] (the training transform), and its
-/// original `(width, height)`.
-pub fn load_init_image(input: &ImageInput, size: usize, channels: usize, device: &Device) -> Result<(Tensor, (u32, u32)), PipelineError> {
+/// The init image as `(1, C, height, width)` in [−1, 1] (the training transform, covering
+/// `size = (width, height)`), and its original `(width, height)`.
+pub fn load_init_image(input: &ImageInput, size: (usize, usize), channels: usize, device: &Device) -> Result<(Tensor, (u32, u32)), PipelineError> {
     let img = input.decode("init_image")?;
-    let data = prepare_image(&img, size, channels == 1);
-    Ok((Tensor::from_vec(data, (1, channels, size, size), device)?, (img.width(), img.height())))
+    let data = prepare_image_sized(&img, size, channels == 1);
+    Ok((Tensor::from_vec(data, (1, channels, size.1, size.0), device)?, (img.width(), img.height())))
 }
 
-/// The mask as `(1, C, size, size)` u8 with 1 = keep (black) and 0 = repaint (white); it
-/// must have the init image's size.
-pub fn load_keep_mask(input: &ImageInput, image_dims: (u32, u32), size: usize, channels: usize, device: &Device) -> Result<Tensor, PipelineError> {
+/// The mask as `(1, C, height, width)` u8 with 1 = keep (black) and 0 = repaint (white), at
+/// `size = (width, height)` (resized as the init image is); it must have the init image's size.
+pub fn load_keep_mask(input: &ImageInput, image_dims: (u32, u32), size: (usize, usize), channels: usize, device: &Device) -> Result<Tensor, PipelineError> {
     let img = input.decode("mask")?;
     if (img.width(), img.height()) != image_dims {
         return Err(PipelineError::bad(
@@ -91,7 +92,7 @@ pub fn load_keep_mask(input: &ImageInput, image_dims: (u32, u32), size: usize, c
             ),
         ));
     }
-    let grey = Tensor::from_vec(prepare_image(&img, size, true), (1, 1, size, size), device)?;
+    let grey = Tensor::from_vec(prepare_image_sized(&img, size, true), (1, 1, size.1, size.0), device)?;
     // Below mid-grey = keep.
     Ok(grey.lt(0f32)?.to_dtype(DType::U8)?.repeat((1, channels, 1, 1))?)
 }

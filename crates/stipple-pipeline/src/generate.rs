@@ -2,6 +2,7 @@
 //! σ's, with class or prompt guidance and inpainting as denoiser wrappers, in batches.
 
 use candle_core::{Device, Tensor};
+use stipple_math::DiscreteSchedule;
 use stipple_nn::{guided_denoiser, CrossAttentionRecorder, DiffusionConfig, GuidanceSettings, Inpaint, LoadedModel, TensorLatent, UNetCond};
 use stipple_sample::{sample, sample_resampled, ClampedX0, Denoiser, Observer, Sigmas};
 
@@ -12,9 +13,13 @@ impl GenerateSpec {
     /// at 0 or at the training σ_min as `final_sigma` says; an init image's strength skips
     /// its first part inside [`generate`]).
     pub fn sigmas(&self, diffusion: &DiffusionConfig) -> Result<Sigmas, PipelineError> {
-        let schedule = diffusion.schedule();
+        self.sigmas_for(&diffusion.schedule())
+    }
+
+    /// [`GenerateSpec::sigmas`] over a model's discrete training schedule.
+    pub fn sigmas_for(&self, schedule: &DiscreteSchedule) -> Result<Sigmas, PipelineError> {
         self.schedule
-            .build(&schedule, self.steps, 0)
+            .build(schedule, self.steps, 0)
             .and_then(|s| self.final_sigma.apply(s, schedule.sigma_min()))
             .map_err(|e| PipelineError::bad("schedule", e.to_string()))
     }
@@ -76,6 +81,84 @@ fn class_index(model: &LoadedModel, name: &str) -> Result<u32, PipelineError> {
     })
 }
 
+/// An init image (img2img, inpainting) in the output's pixels and in the space the sampler
+/// walks (the pixels themselves for a Stipple model, the VAE's latents for a latent-diffusion
+/// model).
+pub(crate) struct Init {
+    /// `(1, C, H, W)` in [−1, 1] at the output size: what strength 0 returns, and what the kept
+    /// pixels of an inpainting become.
+    pub pixels: Tensor,
+    /// `(1, C, H, W)` u8, 1 = keep, at the output size (inpainting only).
+    pub keep_pixels: Option<Tensor>,
+    /// `(1, c, h, w)`: the init image in the sampler's space.
+    pub known: Tensor,
+    /// `(1, c, h, w)` u8, 1 = keep, in the sampler's space (inpainting only).
+    pub keep: Option<Tensor>,
+}
+
+/// The σ's walked from an init image: only the last part of `sigmas`, as
+/// [`GenerateSpec::start_index`] says; `None` when strength 0 walks nothing (the init image
+/// itself is the result, with no model call).
+pub(crate) fn walked_sigmas(spec: &GenerateSpec, sigmas: &Sigmas) -> Result<Option<Sigmas>, PipelineError> {
+    let start_at = spec.start_index(sigmas.as_slice().len().saturating_sub(1));
+    let tail = &sigmas.as_slice()[start_at..];
+    if tail.len() < 2 {
+        return Ok(None);
+    }
+    Ok(Some(Sigmas::new(tail.to_vec()).map_err(|e| PipelineError::bad("strength", e.to_string()))?))
+}
+
+/// One batch of the sampler: images `first .. first + n` from `x` (at the first walked σ),
+/// with the known init and keep mask of inpainting repeated to the batch; returns x̂₀ in the
+/// sampler's space.
+pub(crate) type RunBatch<'a> = dyn FnMut(usize, usize, Tensor, &Sigmas, Option<(&Tensor, &Tensor)>, &mut SeededNoise) -> Result<Tensor, PipelineError> + 'a;
+
+/// The batch loop shared by every model: image i starts from the noise of seed
+/// `spec.seed + i`, scaled to the first walked σ (and added to the init for img2img), is
+/// sampled by `run`, turned into pixels in [−1, 1] by `to_pixels`, and for inpainting has its
+/// kept pixels set to the init image's, exactly. Returns `(count, C, H, W)` in [−1, 1].
+pub(crate) fn in_batches(
+    spec: &GenerateSpec,
+    sigmas: &Sigmas,
+    per_image: &[usize],
+    init: Option<&Init>,
+    device: &Device,
+    run: &mut RunBatch<'_>,
+    to_pixels: &mut dyn FnMut(Tensor) -> Result<Tensor, PipelineError>,
+) -> Result<Tensor, PipelineError> {
+    let walked = walked_sigmas(spec, sigmas)?;
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < spec.count {
+        let n = spec.batch_size.min(spec.count - start);
+        let seeds = (start..start + n).map(|i| spec.seed + i as u64);
+        let mut noise = SeededNoise::with_rng(seeds, spec.noise, spec.rng, device);
+        let eps = noise.draw(per_image)?;
+        let repeat = |t: &Tensor| t.repeat((n, 1, 1, 1));
+        let pixels = match (init, &walked) {
+            (Some(init), None) => repeat(&init.pixels)?,
+            (_, Some(w)) => {
+                let known = init.map(|i| repeat(&i.known)).transpose()?;
+                let keep = init.and_then(|i| i.keep.as_ref()).map(repeat).transpose()?;
+                let x = match &known {
+                    Some(k) => (k + (eps * w.as_slice()[0])?)?,
+                    None => (eps * w.as_slice()[0])?,
+                };
+                let x0 = run(start, n, x, w, known.as_ref().zip(keep.as_ref()), &mut noise)?;
+                let img = to_pixels(x0)?;
+                match init.and_then(|i| i.keep_pixels.as_ref().map(|k| (k, &i.pixels))) {
+                    Some((keep, pixels)) => repeat(keep)?.where_cond(&repeat(pixels)?, &img)?,
+                    None => img,
+                }
+            }
+            (None, None) => return Err(PipelineError::bad("steps", "the schedule has no σ to walk")),
+        };
+        out.push(pixels.clamp(-1f32, 1f32)?);
+        start += n;
+    }
+    Ok(Tensor::cat(&out, 0)?)
+}
+
 /// Generates `spec.count` images with `model` over `sigmas`; returns `(count, C, H, W)` in
 /// [−1, 1]. Image i starts from the noise of seed `spec.seed + i` (added to the init image
 /// at the starting σ for img2img) and draws its samplers' noise from the same seed (its
@@ -115,8 +198,6 @@ fn generate_batches(
 ) -> Result<(Tensor, Vec<TokenMaps>), PipelineError> {
     let size = model.config.image_size();
     let channels = model.config.unet.in_channels;
-    let per_image = [channels, size, size];
-    let cond = &spec.conditioning;
     let branches = branch_inputs(model, spec, device)?;
     // The prompt encoder whose tokens name the maps, when they are asked for.
     let text = match (&model.text, attention) {
@@ -126,68 +207,36 @@ fn generate_batches(
             return Err(PipelineError::bad("attention", "attention maps show how a prompt steered the image; this model takes no prompt"))
         }
     };
-    let init = match &spec.init_image {
-        Some(input) => Some(load_init_image(input, size, channels, device)?),
-        None => None,
-    };
-    let keep = match (&spec.mask, &init) {
-        (Some(input), Some((_, dims))) => Some(load_keep_mask(input, *dims, size, channels, device)?),
-        _ => None,
-    };
-    // img2img: walk only the last part of the schedule.
-    let start_at = spec.start_index(sigmas.as_slice().len().saturating_sub(1));
-    let tail = &sigmas.as_slice()[start_at..];
-    // Strength 0 walks nothing: the init image itself is the result (no model call).
-    let walked = if tail.len() < 2 { None } else { Some(Sigmas::new(tail.to_vec()).map_err(|e| PipelineError::bad("strength", e.to_string()))?) };
-    if attention && walked.is_none() {
+    if attention && walked_sigmas(spec, sigmas)?.is_none() {
         return Err(PipelineError::bad("attention", "strength 0 returns the init image without running the network, so there is no attention to show"));
     }
+    let init = match &spec.init_image {
+        Some(input) => {
+            let (pixels, dims) = load_init_image(input, (size, size), channels, device)?;
+            let keep = spec.mask.as_ref().map(|m| load_keep_mask(m, dims, (size, size), channels, device)).transpose()?;
+            Some(Init { known: pixels.clone(), keep: keep.clone(), pixels, keep_pixels: keep })
+        }
+        None => None,
+    };
+    let cond = &spec.conditioning;
     let settings = GuidanceSettings { scale: cond.guidance_scale, rescale: cond.guidance_rescale, interval: cond.guidance_interval };
-    let mut out = Vec::new();
     let mut maps = Vec::new();
-    let mut start = 0;
-    while start < spec.count {
-        let n = spec.batch_size.min(spec.count - start);
-        let seeds = (start..start + n).map(|i| spec.seed + i as u64);
-        let mut noise = SeededNoise::with_rng(seeds, spec.noise, spec.rng, device);
-        let eps = noise.draw(&per_image)?;
+    let mut batch = |first: usize, n: usize, x: Tensor, w: &Sigmas, inpaint: Option<(&Tensor, &Tensor)>, noise: &mut SeededNoise| {
         let recorder = text.map(|_| CrossAttentionRecorder::new(n, size, size));
-        let known = match &init {
-            Some((img, _)) => Some(img.repeat((n, 1, 1, 1))?),
-            None => None,
-        };
-        let x0 = match (&known, &walked) {
-            (Some(k), None) => k.clone(),
-            (Some(k), Some(w)) => {
-                let x = (k + (eps * w.as_slice()[0])?)?;
-                let inpaint = keep.as_ref().map(|m| (k, m));
-                run(model, spec, w, branches.as_ref(), start, settings, inpaint, n, x, &mut noise, observer, recorder.as_ref())?
-            }
-            (None, Some(w)) => {
-                let x = (eps * w.as_slice()[0])?;
-                run(model, spec, w, branches.as_ref(), start, settings, None, n, x, &mut noise, observer, recorder.as_ref())?
-            }
-            (None, None) => return Err(PipelineError::bad("steps", "the schedule has no σ to walk")),
-        };
-        // Inpainting: the kept pixels are the init image's, exactly.
-        let x0 = match (&keep, &known) {
-            (Some(m), Some(k)) => m.repeat((n, 1, 1, 1))?.where_cond(k, &x0)?,
-            _ => x0,
-        };
-        out.push(x0.clamp(-1f32, 1f32)?);
+        let x0 = run(model, spec, w, branches.as_ref(), first, settings, inpaint, n, x, noise, &mut *observer, recorder.as_ref())?;
         if let (Some(text), Some(recorder)) = (text, &recorder) {
             let recorded = recorder.maps()?.ok_or_else(|| {
                 PipelineError::bad("attention", "the prompt's branch never ran (guidance scale 0 throughout), so there is no attention to show")
             })?;
             for i in 0..n {
-                let prompt = spec.conditioning.prompts.get((start + i) % spec.conditioning.prompts.len().max(1)).map_or("", String::as_str);
-                let tokens = text.tokenizer.token_texts(prompt)?;
-                maps.push(TokenMaps::from_recorded(tokens, &recorded.get(i)?)?);
+                let prompt = cond.prompts.get((first + i) % cond.prompts.len().max(1)).map_or("", String::as_str);
+                maps.push(TokenMaps::from_recorded(text.tokenizer.token_texts(prompt)?, &recorded.get(i)?)?);
             }
         }
-        start += n;
-    }
-    Ok((Tensor::cat(&out, 0)?, maps))
+        Ok(x0)
+    };
+    let images = in_batches(spec, sigmas, &[channels, size, size], init.as_ref(), device, &mut batch, &mut |x| Ok(x))?;
+    Ok((images, maps))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -209,22 +258,36 @@ fn run(
         Some((c, u)) => (rows_for(c, first, n)?, Some(rows_for(u, first, n)?)),
         None => (UNetCond::default(), None),
     };
-    // Clipping/thresholding of x̂₀ acts on the model's estimate, inside inpainting.
     let guided = guided_denoiser(&model.unet, &model.config.diffusion, c, u, settings);
     let guided = match recorder {
         Some(r) => guided.recording(r),
         None => guided,
     };
+    // Clipping/thresholding of x̂₀ acts on the model's estimate, inside inpainting.
     let mut d = ClampedX0::new(guided, spec.options.x0_clamp)?;
     let x = TensorLatent(x);
     let x0 = match inpaint {
-        Some((known, keep)) => {
-            let mut wrapped = Inpaint { inner: &mut d as &mut dyn Denoiser<TensorLatent>, known: known.clone(), keep: keep.repeat((n, 1, 1, 1))? };
-            sample_resampled(spec.sampler, &mut wrapped, x, sigmas, &spec.options, noise, observer, spec.conditioning.resample)?
-        }
+        Some((known, keep)) => inpaint_sample(spec, &mut d, known, keep, x, sigmas, noise, observer)?,
         None => sample(spec.sampler, &mut d, x, sigmas, &spec.options, noise, observer)?,
     };
     Ok(x0.0)
+}
+
+/// Samples with the known pixels (or latents) `known` imposed where `keep` is 1, both of the
+/// batch's size ([`Inpaint`]), RePaint-resampled as the spec says.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn inpaint_sample(
+    spec: &GenerateSpec,
+    d: &mut dyn Denoiser<TensorLatent>,
+    known: &Tensor,
+    keep: &Tensor,
+    x: TensorLatent,
+    sigmas: &Sigmas,
+    noise: &mut SeededNoise,
+    observer: &mut impl Observer<TensorLatent>,
+) -> Result<TensorLatent, PipelineError> {
+    let mut wrapped = Inpaint { inner: d, known: known.clone(), keep: keep.clone() };
+    Ok(sample_resampled(spec.sampler, &mut wrapped, x, sigmas, &spec.options, noise, observer, spec.conditioning.resample)?)
 }
 
 /// The conditioning of images `first .. first + n`: image i takes row `i mod rows` of `c`.

@@ -8,7 +8,7 @@ use stipple_nn::LoadedModel;
 use stipple_sample::{Observer, Sigmas};
 
 use crate::recipe::{software, InputRef, ModelRef, Recipe, RECIPE_VERSION};
-use crate::{file_sha256, generate, grid, grid_columns, to_images, write_atomic, GenerateSpec, ImageInput, PipelineError};
+use crate::{file_sha256, grid, grid_columns, hashed_file, to_images, write_atomic, GenerateSpec, ImageInput, Model, PipelineError};
 
 /// The model file behind a recipe: its path, hash and training step.
 pub fn model_ref(path: &Path, model: &LoadedModel) -> Result<ModelRef, PipelineError> {
@@ -115,10 +115,10 @@ pub fn write_images(
     Ok(paths)
 }
 
-/// Checks that the model at `path` is the one the recipe names; a different file is bad
+/// Checks that the model at `path` (a file or a diffusers folder) is the one the recipe names; a different file is bad
 /// input unless `force`, in which case the mismatch is returned as a warning.
 pub fn check_model_hash(recipe: &Recipe, path: &Path, force: bool) -> Result<Option<String>, PipelineError> {
-    let actual = file_sha256(path)?;
+    let actual = file_sha256(&hashed_file(path)?)?;
     if actual == recipe.model.sha256 {
         return Ok(None);
     }
@@ -141,7 +141,7 @@ pub fn check_model_hash(recipe: &Recipe, path: &Path, force: bool) -> Result<Opt
 /// their recorded hashes.
 pub fn regenerate(
     recipe: &Recipe,
-    model: &LoadedModel,
+    model: &Model,
     init_image: Option<ImageInput>,
     mask: Option<ImageInput>,
     device: &Device,
@@ -180,8 +180,10 @@ pub fn regenerate(
         conditioning: recipe.conditioning.clone(),
         init_image,
         mask,
+        width: Some(recipe.width),
+        height: Some(recipe.height),
     };
-    let images = to_images(&generate(model, &spec, &sigmas, device, observer)?)?;
+    let images = to_images(&model.generate(&spec, &sigmas, device, observer)?)?;
     Ok(match recipe.grid_columns {
         Some(cols) => grid(&images, cols, 2),
         None => images.into_iter().next().expect("count ≥ 1"),

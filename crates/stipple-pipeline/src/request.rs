@@ -11,6 +11,9 @@ use crate::{defaults, Conditioning, ImageInput, PipelineError};
 pub const MAX_COUNT: usize = 4096;
 /// Most steps one request may ask for.
 pub const MAX_STEPS: usize = 10_000;
+/// Widest or tallest image one request may ask for, in pixels (whether it fits in memory is
+/// checked against the model before sampling).
+pub const MAX_SIDE: usize = 16_384;
 
 /// What a user asks for, before validation. Every setting is optional; the field names are the
 /// setting names that [`PipelineError::BadInput`] reports. Images are bytes
@@ -66,6 +69,11 @@ pub struct GenerateRequest {
     pub mask: Option<ImageInput>,
     /// RePaint resampling of inpainting [default: [`defaults::RESAMPLE`], off].
     pub resample: Option<usize>,
+    /// Image width in pixels [default: the model's size]. A Stipple model makes images of its
+    /// own size only; a Stable Diffusion checkpoint any multiple of 8.
+    pub width: Option<usize>,
+    /// Image height in pixels [default: the width if given, else the model's size].
+    pub height: Option<usize>,
 }
 
 /// A request whose names are resolved, whose numbers are in range and whose defaults are
@@ -85,6 +93,9 @@ pub struct GenerateSpec {
     pub conditioning: Conditioning,
     pub init_image: Option<ImageInput>,
     pub mask: Option<ImageInput>,
+    /// Width and height asked for (`None`: the model's own size).
+    pub width: Option<usize>,
+    pub height: Option<usize>,
 }
 
 impl GenerateSpec {
@@ -150,6 +161,11 @@ impl GenerateRequest {
         seed.checked_add(count as u64 - 1)
             .ok_or_else(|| PipelineError::bad("seed", format!("seed {seed} + count {count} overflows a 64-bit seed")))?;
         validate_options(&self.options)?;
+        for (setting, v) in [("width", self.width), ("height", self.height)] {
+            if let Some(v) = v.filter(|v| !(1..=MAX_SIDE).contains(v)) {
+                return Err(PipelineError::bad(setting, format!("must be between 1 and {MAX_SIDE} pixels, got {v}")));
+            }
+        }
         let conditioning = self.conditioning()?;
         Ok(GenerateSpec {
             sampler,
@@ -165,6 +181,8 @@ impl GenerateRequest {
             conditioning,
             init_image: self.init_image.clone(),
             mask: self.mask.clone(),
+            width: self.width,
+            height: self.height.or(self.width),
         })
     }
 

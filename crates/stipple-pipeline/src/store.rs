@@ -1,6 +1,11 @@
-//! The model store: models found by name in a models folder (`NAME.safetensors`) and in the
-//! run folders of training (`RUN/model.safetensors`, named by the run), plus models built into
-//! the binary; each loaded once per file version and shared, its SHA-256 computed once.
+//! The model store: models found by name in a models folder (`NAME.safetensors`, a Stipple
+//! model or a Stable Diffusion single file, and `NAME/`, a diffusers folder with
+//! `model_index.json`) and in the run folders of training (`RUN/model.safetensors`, named by
+//! the run), plus models built into the binary; each loaded once per file version and shared,
+//! its SHA-256 computed once. A Stable Diffusion pipeline takes GBs, so at most one is kept
+//! loaded. A single file `NAME.safetensors` takes its configs and tokenizer(s) from a diffusers
+//! folder `NAME.config/` beside it when there is one (`stipple_sd::LoadOptions::config_dir`),
+//! else from `tokenizer/` beside it and the released configs of its architecture.
 //!
 //! Names are plain file-name stems (letters, digits, `.`, `_`, `-`), so a name given by a
 //! client can never reach outside the store's folders; only [`ModelStore::resolve_arg`], for
@@ -12,9 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use candle_core::Device;
-use stipple_nn::LoadedModel;
 
-use crate::{file_sha256, write_atomic, ModelRef, PipelineError};
+use crate::latent_diffusion::hashed_file;
+use crate::{file_sha256, is_sd_checkpoint, write_atomic, Model, ModelRef, PipelineError};
+
+/// Suffix of the folder beside a single-file checkpoint `NAME.safetensors` that holds its
+/// configs and tokenizer(s) (`NAME.config/`, a diffusers folder of the same architecture).
+pub const CONFIG_DIR_SUFFIX: &str = ".config";
 
 /// File name of the model inside a run folder (what training writes).
 pub const RUN_MODEL_FILE: &str = "model.safetensors";
@@ -37,12 +46,15 @@ pub struct ModelEntry {
     pub name: String,
     pub path: PathBuf,
     pub source: ModelSource,
+    /// For a Stable Diffusion checkpoint its architecture (`stipple inspect`'s name, e.g.
+    /// "Stable Diffusion 1.x"); `None` for a Stipple model.
+    pub architecture: Option<String>,
 }
 
 /// A loaded model with its name and its recipe reference (path, hash, training step).
 pub struct StoredModel {
     pub name: String,
-    pub model: LoadedModel,
+    pub model: Model,
     pub model_ref: ModelRef,
 }
 
@@ -115,27 +127,33 @@ impl ModelStore {
             }
         };
         for (path, name) in read_dir_sorted(&self.models_dir)? {
-            if path.extension().is_some_and(|e| e == "safetensors") && path.is_file() {
-                let stem = Path::new(&name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-                if is_model_name(&stem) {
-                    push(ModelEntry { name: stem, path, source: ModelSource::ModelsFolder });
-                }
+            let folder = path.join("model_index.json").is_file() && !name.ends_with(CONFIG_DIR_SUFFIX);
+            let stem = if folder {
+                name
+            } else if path.extension().is_some_and(|e| e == "safetensors") && path.is_file() {
+                Path::new(&name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+            } else {
+                continue;
+            };
+            if is_model_name(&stem) {
+                let architecture = sd_architecture(&path);
+                push(ModelEntry { name: stem, path, source: ModelSource::ModelsFolder, architecture });
             }
         }
         for (path, name) in read_dir_sorted(&self.runs_dir)? {
             let file = path.join(RUN_MODEL_FILE);
             if is_model_name(&name) && file.is_file() {
-                push(ModelEntry { name, path: file, source: ModelSource::Run });
+                push(ModelEntry { name, path: file, source: ModelSource::Run, architecture: None });
             }
         }
         for (name, _) in &self.builtin {
-            push(ModelEntry { name: name.to_string(), path: self.builtin_path(name), source: ModelSource::Builtin });
+            push(ModelEntry { name: name.to_string(), path: self.builtin_path(name), source: ModelSource::Builtin, architecture: None });
         }
         found.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(found)
     }
 
-    /// The model file of `name` (a built-in model is written to the models folder on first
+    /// The model file (or diffusers folder) of `name` (a built-in model is written to the models folder on first
     /// use, atomically, so recipes name a real file); bad input in `model` lists the names.
     pub fn path_of(&self, name: &str) -> Result<PathBuf, PipelineError> {
         let list = self.list()?;
@@ -152,7 +170,7 @@ impl ModelStore {
     }
 
     /// A command-line model argument: a model file, a diffusers folder, a run folder (its
-    /// `model.safetensors`), or a model name of the store.
+    /// `model.safetensors`), or a model name of the store (a file or a diffusers folder).
     pub fn resolve_arg(&self, arg: &Path) -> Result<PathBuf, PipelineError> {
         if arg.join("model_index.json").is_file() {
             return Ok(arg.to_path_buf());
@@ -178,29 +196,38 @@ impl ModelStore {
         self.load_path(name, &path)
     }
 
-    /// Loads the model file at `path` under `name`, or returns the copy loaded before if the
-    /// file has not changed since.
+    /// Loads the model at `path` (a Stipple model file or a Stable Diffusion checkpoint) under
+    /// `name`, or returns the copy loaded before if its file has not changed since. Loading a
+    /// checkpoint drops the one loaded before (at most one is kept).
     pub fn load_path(&self, name: &str, path: &Path) -> Result<Arc<StoredModel>, PipelineError> {
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let now = stamp(&key)?;
+        let now = stamp(&hashed_file(&key)?)?;
         if let Some((s, m)) = self.loaded.lock().expect("store lock").get(&key) {
             if *s == now {
                 return Ok(m.clone());
             }
         }
-        let model = stipple_nn::load_model_file(&key, &self.device)?;
-        let model_ref = ModelRef {
-            path: key.clone(),
-            sha256: self.sha256(&key)?,
-            step: model.metadata.get("step").and_then(|s| s.parse().ok()),
+        let sha256 = self.sha256(&key)?;
+        let stored = if is_sd_checkpoint(&key) {
+            self.loaded.lock().expect("store lock").retain(|_, (_, m)| !matches!(m.model, Model::Sd(_)));
+            let options = stipple_sd::LoadOptions { config_dir: config_dir(&key), ..Default::default() };
+            let sd = stipple_sd::SdPipeline::load_with(&key, &options, &self.device)?;
+            StoredModel { name: name.to_string(), model: Model::Sd(Box::new(sd)), model_ref: ModelRef { path: key.clone(), sha256, step: None } }
+        } else {
+            let model = stipple_nn::load_model_file(&key, &self.device)?;
+            let step = model.metadata.get("step").and_then(|s| s.parse().ok());
+            StoredModel { name: name.to_string(), model: Model::Stipple(Box::new(model)), model_ref: ModelRef { path: key.clone(), sha256, step } }
         };
-        let stored = Arc::new(StoredModel { name: name.to_string(), model, model_ref });
+        let stored = Arc::new(stored);
         self.loaded.lock().expect("store lock").insert(key, (now, stored.clone()));
         Ok(stored)
     }
 
-    /// SHA-256 of a model file, computed once per file version.
+    /// SHA-256 of a model file (of a diffusers folder: of its U-Net weights), computed once
+    /// per file version.
     pub fn sha256(&self, path: &Path) -> Result<String, PipelineError> {
+        let hashed = hashed_file(path)?;
+        let path = hashed.as_path();
         let now = stamp(path)?;
         if let Some((s, h)) = self.hashes.lock().expect("store lock").get(path) {
             if *s == now {
@@ -215,6 +242,22 @@ impl ModelStore {
     fn builtin_path(&self, name: &str) -> PathBuf {
         self.models_dir.join(format!("{name}.safetensors"))
     }
+}
+
+/// The architecture of a Stable Diffusion checkpoint at `path`; `None` for anything else.
+fn sd_architecture(path: &Path) -> Option<String> {
+    if !is_sd_checkpoint(path) {
+        return None;
+    }
+    Some(stipple_sd::inspect(path).map_or_else(|e| format!("unreadable checkpoint: {e}"), |i| i.architecture.to_string()))
+}
+
+/// The configs folder of a single-file checkpoint `NAME.safetensors`: `NAME.config/` beside
+/// it, when present.
+fn config_dir(path: &Path) -> Option<PathBuf> {
+    let stem = path.file_stem()?.to_str()?;
+    let dir = path.with_file_name(format!("{stem}{CONFIG_DIR_SUFFIX}"));
+    (path.is_file() && dir.is_dir()).then_some(dir)
 }
 
 /// Entries of a folder as (path, file name), sorted; a missing folder has none.

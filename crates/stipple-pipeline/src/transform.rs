@@ -1,5 +1,5 @@
-//! The per-image transform shared by training data and init images/masks: composite on white, resize the shorter side
-//! to the target size, centre-crop to a square, scale to `[-1, 1]` in CHW order.
+//! The per-image transform shared by training data and init images/masks: composite on white, resize so the image
+//! covers the target size, centre-crop to it, scale to `[-1, 1]` in CHW order.
 
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, Rgb, Rgb32FImage};
@@ -14,8 +14,14 @@ const LUMA: [f32; 3] = [0.2126, 0.7152, 0.0722];
 
 /// Turns a decoded image into `C × size × size` floats in `[-1, 1]` (C = 1 with `grey`, else 3).
 pub fn prepare_image(img: &DynamicImage, size: usize, grey: bool) -> Vec<f32> {
-    let square = resize_and_crop(&composite_on_white(img), size as u32);
-    to_chw(&square, grey)
+    prepare_image_sized(img, (size, size), grey)
+}
+
+/// Turns a decoded image into `C × height × width` floats in `[-1, 1]`: scaled to cover
+/// `width × height` (the aspect ratio kept), centre-cropped to it.
+pub fn prepare_image_sized(img: &DynamicImage, (width, height): (usize, usize), grey: bool) -> Vec<f32> {
+    let cropped = resize_and_crop(&composite_on_white(img), (width as u32, height as u32));
+    to_chw(&cropped, grey)
 }
 
 /// RGB in `[0, 1]` with any alpha composited onto a white background.
@@ -27,24 +33,26 @@ fn composite_on_white(img: &DynamicImage) -> Rgb32FImage {
     })
 }
 
-/// Resizes so that the shorter side equals `size` (skipped when it already does), then keeps the
-/// centred `size × size` square.
-fn resize_and_crop(img: &Rgb32FImage, size: u32) -> Rgb32FImage {
+/// Resizes so that the image just covers `width × height` (the side with the smaller ratio of
+/// target to source fits exactly; skipped when the image already fits), then keeps the centred
+/// `width × height` part. For a square target this resizes the shorter side to it.
+fn resize_and_crop(img: &Rgb32FImage, (width, height): (u32, u32)) -> Rgb32FImage {
     let (w, h) = img.dimensions();
-    let short = w.min(h);
+    // Which side fits exactly: the one whose target/source ratio is the larger
+    // (compared as width/w ≥ height/h without division).
+    let (num, den) = if width as u64 * h as u64 >= height as u64 * w as u64 { (width, w) } else { (height, h) };
+    // Round the other side, but never below its target.
+    let scale = |side: u32, min: u32| ((side as u64 * num as u64 + den as u64 / 2) / den as u64).max(min as u64) as u32;
+    let (sw, sh) = (scale(w, width), scale(h, height));
     let resized;
-    let src = if short == size {
+    let src = if (sw, sh) == (w, h) {
         img
     } else {
-        // Round the longer side, but never below `size`.
-        let scale = |side: u32| {
-            ((side as u64 * size as u64 + short as u64 / 2) / short as u64).max(size as u64) as u32
-        };
-        resized = imageops::resize(img, scale(w), scale(h), FILTER);
+        resized = imageops::resize(img, sw, sh, FILTER);
         &resized
     };
     let (w, h) = src.dimensions();
-    imageops::crop_imm(src, (w - size) / 2, (h - size) / 2, size, size).to_image()
+    imageops::crop_imm(src, (w - width) / 2, (h - height) / 2, width, height).to_image()
 }
 
 /// Planar (CHW) floats in `[-1, 1]`; greyscale uses Rec. 709 luma.

@@ -175,6 +175,15 @@ impl SdPipeline {
         Ok(((img / 2.0)? + 0.5)?.clamp(0f32, 1f32)?)
     }
 
+    /// A cheap RGB preview in [−1, 1] of (scaled) latents at latent resolution, with the
+    /// published linear fit of this architecture's VAE ([`crate::latent_preview`]).
+    ///
+    /// # Shapes
+    /// `latents`: `(B, 4, h, w)`; returns `(B, 3, h, w)`.
+    pub fn preview(&self, latents: &Tensor) -> Result<Tensor, SdError> {
+        crate::latent_preview(self.architecture, latents)
+    }
+
     /// Latents of images in [0, 1] for img2img: `encode(2x − 1).mean · scaling_factor`.
     ///
     /// # Shapes

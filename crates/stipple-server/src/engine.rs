@@ -1,9 +1,10 @@
 //! What the queue's worker runs: generation jobs (the pipeline's `GenerateRequest` on a model
 //! of the store, every image recorded in the gallery) and training jobs (the library's
 //! `Trainer` with the CLI's observers plus one that streams progress and cancels), with live
-//! progress: step, σ, x̂₀ and x_t previews every k steps; loss, learning rate, steps/s. A
-//! generation may also keep its denoising trajectory (with the job) and the per-token
-//! cross-attention maps of its images (by image, for the latest [`ATTENTION_KEPT`]).
+//! progress: step, σ, x̂₀ and x_t previews every k steps (for a Stable Diffusion checkpoint
+//! the linear latent-to-RGB preview); loss, learning rate, steps/s. A generation may also keep
+//! its denoising trajectory (with the job) and the per-token cross-attention maps of its images
+//! (by image, for the latest [`ATTENTION_KEPT`]).
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -14,8 +15,8 @@ use base64::Engine as _;
 use serde::Serialize;
 use stipple_nn::TensorLatent;
 use stipple_pipeline::{
-    encode_images, generate, generate_with_attention, grid, grid_columns, is_model_name, noisy_images, to_images, GenerateRequest, ModelStore,
-    PipelineError, Recipe, TokenMaps, TrajectoryFrame, TrajectoryRecorder,
+    encode_images, grid, grid_columns, is_model_name, to_images, GenerateRequest, Model, ModelStore, PipelineError, Recipe, TokenMaps,
+    TrajectoryFrame, TrajectoryRecorder,
 };
 use stipple_sample::{Observer, StepInfo};
 use stipple_train::{Checkpoints, Dashboard, DataSource, SampleGrids, StepStats, TrainError, TrainObserver, TrainOptions, TrainSettings, Trainer};
@@ -224,20 +225,23 @@ impl Engine {
         let spec = job.request.validate()?;
         let stored = self.store.load(&job.model)?;
         let model = &stored.model;
-        let sigmas = spec.sigmas(&model.config.diffusion)?;
+        let sigmas = model.sigmas(&spec)?;
         let per_batch = sigmas.as_slice().len() - 1 - spec.start_index(sigmas.as_slice().len() - 1);
         let total = per_batch * spec.count.div_ceil(spec.batch_size);
         let started = Instant::now();
         *self.preview.lock().expect("preview lock") = Some(Preview { step: 0, steps: total, png_base64: None, started });
-        let stream = StreamObserver { ctx, engine: self, done: 0, total, every: job.preview_every, started };
+        let stream = StreamObserver { ctx, engine: self, model, done: 0, total, every: job.preview_every, started };
         let recorder = job.trajectory.then(|| TrajectoryRecorder::new(per_batch.div_ceil(TRAJECTORY_FRAMES)));
         let mut observer = (stream, recorder);
         let (batch, maps) = if job.attention {
-            generate_with_attention(model, &spec, &sigmas, self.store.device(), &mut observer)?
+            model.generate_with_attention(&spec, &sigmas, self.store.device(), &mut observer)?
         } else {
-            (generate(model, &spec, &sigmas, self.store.device(), &mut observer)?, vec![])
+            (model.generate(&spec, &sigmas, self.store.device(), &mut observer)?, vec![])
         };
-        let trajectory = observer.1.map(|r| r.finish()).transpose()?.map(|frames| Trajectory(Arc::new(frames)));
+        let trajectory = match observer.1 {
+            Some(r) => Some(Trajectory(Arc::new(model.preview_frames(r.finish()?)?))),
+            None => None,
+        };
         let images = to_images(&batch)?;
         let encoded = encode_images(&images, &spec, &sigmas, &stored.model_ref, false)?;
         let mut out =
@@ -303,11 +307,13 @@ impl Engine {
     }
 }
 
-/// Streams sampler steps to the job's events, with a preview every `every` steps, and
-/// cancels at the next step once the job is cancelled or out of time.
+/// Streams sampler steps to the job's events, with a preview every `every` steps (the model's
+/// cheap preview of x̂₀, [`Model::preview`]), and cancels at the next step once the job is
+/// cancelled or out of time.
 struct StreamObserver<'a, 'c> {
     ctx: &'a JobContext<'c, Progress>,
     engine: &'a Engine,
+    model: &'a Model,
     done: usize,
     total: usize,
     every: usize,
@@ -319,8 +325,10 @@ impl Observer<TensorLatent> for StreamObserver<'_, '_> {
         self.done += 1;
         let last = info.step + 1 == info.steps;
         let due = self.every > 0 && (self.done.is_multiple_of(self.every) || last);
-        let preview = if due { to_images(&info.denoised.0).and_then(|i| preview_png(&i)).ok() } else { None };
-        let preview_x = if due { noisy_images(&info.x.0, info.sigma_next).and_then(|i| preview_png(&i)).ok() } else { None };
+        let show = |x: &candle_core::Tensor| self.model.preview(x).and_then(|rgb| to_images(&rgb)).and_then(|i| preview_png(&i)).ok();
+        let preview = if due { show(&info.denoised.0) } else { None };
+        // x_t as the network sees it, x/√(1+σ²) (as `noisy_images` shows it).
+        let preview_x = if due { (&info.x.0 / (1.0 + info.sigma_next * info.sigma_next).sqrt()).ok().and_then(|x| show(&x)) } else { None };
         let elapsed = self.started.elapsed().as_secs_f64();
         let eta_seconds = elapsed / self.done as f64 * (self.total.saturating_sub(self.done)) as f64;
         if let Ok(mut p) = self.engine.preview.lock() {

@@ -79,3 +79,91 @@ fn bad_sizes_and_a_single_file_without_tokenizer_are_clear_errors() {
     let o = sample("tiny-sd15", &["--lora", "nonsense"], &dir.path().join("z.png"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+/// A 40×30 PNG of `f(x, y)`.
+fn write_png(path: &std::path::Path, f: impl Fn(u32, u32) -> [u8; 3]) {
+    image::RgbImage::from_fn(40, 30, |x, y| image::Rgb(f(x, y))).save(path).unwrap();
+}
+
+#[test]
+fn img2img_and_inpainting_from_the_command_line_rerun_to_the_same_pixels() {
+    let dir = tempfile::tempdir().unwrap();
+    let (init, mask) = (dir.path().join("init.png"), dir.path().join("mask.png"));
+    write_png(&init, |x, y| [(x * 6) as u8, (y * 8) as u8, 128]);
+    write_png(&mask, |x, y| if x < 20 && y < 16 { [255; 3] } else { [0; 3] });
+    let txt2img = dir.path().join("txt2img.png");
+    let o = stipple()
+        .args(["sample", "--prompt", "a red apple", "--steps", "3", "-n", "1", "--width", "32", "--height", "24", "--sampler", "euler_ancestral", "--model"])
+        .arg(fixture("tiny-sd15"))
+        .arg("--out")
+        .arg(&txt2img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let cases: [(&str, Vec<&str>); 2] = [("img2img.png", vec!["--strength", "0.6"]), ("inpaint.png", vec!["--mask", mask.to_str().unwrap()])];
+    let mut made = vec![txt2img.clone()];
+    for (name, extra) in cases {
+        let out = dir.path().join(name);
+        let o = stipple()
+            .args(["sample", "--prompt", "a red apple", "--steps", "3", "-n", "1", "--width", "32", "--height", "24", "--model"])
+            .arg(fixture("tiny-sd15"))
+            .arg("--init-image")
+            .arg(&init)
+            .args(&extra)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        made.push(out);
+    }
+    let (a, b) = (pixels(&made[1]), pixels(&txt2img));
+    assert_ne!(a, b, "img2img starts from the init image");
+    // Inpainting keeps the unmasked pixels (right and bottom of the 32×24 output) whatever the
+    // seed; the masked corner is painted anew.
+    let other = dir.path().join("inpaint-seed-5.png");
+    let o = stipple()
+        .args(["sample", "--prompt", "a red apple", "--steps", "3", "-n", "1", "--width", "32", "--height", "24", "--seed", "5", "--model"])
+        .arg(fixture("tiny-sd15"))
+        .args(["--init-image", init.to_str().unwrap(), "--mask", mask.to_str().unwrap(), "--out"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // (A grid of one image: 2 pixels of border.)
+    let (p, q) = (image::open(&made[2]).unwrap().to_rgb8(), image::open(&other).unwrap().to_rgb8());
+    assert_eq!(p.dimensions(), (32 + 4, 24 + 4));
+    for (x, y) in [(0, 20), (31, 23), (25, 2), (16, 13)] {
+        assert_eq!(p.get_pixel(x + 2, y + 2), q.get_pixel(x + 2, y + 2), "kept pixel ({x}, {y})");
+    }
+    assert!((2..14).any(|y| (2..16).any(|x| p.get_pixel(x, y) != q.get_pixel(x, y))), "the masked corner depends on the seed");
+    for png in &made {
+        let o = stipple().arg("rerun").arg(png).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(pixels(&png.with_extension("rerun.png")), pixels(png), "rerun of {}", png.display());
+    }
+}
+
+#[test]
+fn trajectories_show_previews_and_huge_sizes_are_refused_with_the_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let traj = dir.path().join("traj.png");
+    let o = sample("tiny-sd15", &["--trajectory", traj.to_str().unwrap()], &dir.path().join("t.png"));
+    assert!(o.status.success(), "{}", text(&o));
+    let img = image::open(&traj).unwrap();
+    assert!(img.width() > 0 && img.height() > 0);
+    let o = sample("tiny-sd15", &["--trajectory-json", dir.path().join("t.json").to_str().unwrap()], &dir.path().join("u.png"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--trajectory-json"), "{}", text(&o));
+    let started = std::time::Instant::now();
+    let o = stipple()
+        .args(["sample", "--prompt", "x", "--steps", "2", "-n", "1", "--width", "16384", "--height", "16384", "--model"])
+        .arg(fixture("tiny-sd15"))
+        .arg("--out")
+        .arg(dir.path().join("huge.png"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--width: 16384×16384 pixels with batch_size 1 needs an estimated"), "{}", text(&o));
+    assert!(started.elapsed().as_secs() < 30, "refused before sampling");
+}

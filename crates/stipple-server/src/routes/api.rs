@@ -60,6 +60,10 @@ pub struct GenerateBody {
     pub rng: Option<String>,
     pub count: Option<usize>,
     pub batch_size: Option<usize>,
+    /// Image size in pixels (a Stable Diffusion checkpoint: any multiple of 8; a Stipple model
+    /// its own size only) [default: the model's].
+    pub width: Option<usize>,
+    pub height: Option<usize>,
     pub guidance_scale: Option<f64>,
     pub guidance_rescale: Option<f64>,
     pub guidance_interval: Option<(f64, f64)>,
@@ -150,6 +154,8 @@ impl GenerateBody {
             strength: self.strength,
             mask: self.mask.as_deref().map(|t| decode_image("mask", t)).transpose()?,
             resample: self.resample,
+            width: self.width,
+            height: self.height,
         };
         Ok((self.model, request, self.preview_every))
     }
@@ -385,7 +391,7 @@ async fn models(State(state): State<Shared>) -> Result<Response, ApiError> {
     let list = tokio::task::spawn_blocking(move || store.list()).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
     let current = state.current_model.lock().expect("lock").clone();
     // Names and sources only: where the files lie is the server's business.
-    let models: Vec<_> = list.iter().map(|e| json!({ "name": e.name, "source": e.source })).collect();
+    let models: Vec<_> = list.iter().map(|e| json!({ "name": e.name, "source": e.source, "architecture": e.architecture })).collect();
     Ok(Json(json!({ "current": current, "models": models })).into_response())
 }
 

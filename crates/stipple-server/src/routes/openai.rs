@@ -88,19 +88,21 @@ async fn generations(State(state): State<Shared>, body: Result<ApiJson<Generatio
         Some(m) => return Err(OpenAiError(ApiError::field("model", format!("\"{m}\" is not a model name")))),
     };
     let n = body.n.unwrap_or(1);
-    let request = GenerateRequest { prompts: vec![body.prompt.clone()], count: Some(n), batch_size: Some(n), ..GenerateRequest::default() };
+    let mut request = GenerateRequest { prompts: vec![body.prompt.clone()], count: Some(n), batch_size: Some(n), ..GenerateRequest::default() };
     check_limits(&state, &request, field)?;
     if let Some(size) = &body.size {
+        let (w, h) = size
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)))
+            .ok_or_else(|| ApiError::field("size", format!("expected WIDTHxHEIGHT such as 512x512, got \"{size}\"")))?;
         let store = state.engine.store.clone();
         let name = model.clone();
         let stored = tokio::task::spawn_blocking(move || store.load(&name)).await.map_err(ApiError::internal)?.map_err(|e| match e.bad_input() {
             Some((_, expected)) => ApiError::field("model", expected),
             None => ApiError::internal(stipple_pipeline::chain(&e)),
         })?;
-        let s = stored.model.config.image_size();
-        if *size != format!("{s}x{s}") {
-            return Err(OpenAiError(ApiError::field("size", format!("the model {model} makes {s}x{s} images; got \"{size}\""))));
-        }
+        stored.model.size_for(Some(w), Some(h)).map_err(|e| ApiError::field("size", format!("the model {model}: {}", e.bad_input().map_or(e.to_string(), |b| b.1.to_string()))))?;
+        (request.width, request.height) = (Some(w), Some(h));
     }
     let images = generate_and_wait(&state, model, request, field, false).await?;
     let data: Vec<Value> = images

@@ -151,7 +151,7 @@ fn model_from_title(title: &str) -> Result<String, ApiError> {
 }
 
 /// The library request of a web-UI request (seed −1 drawn at random here, so it can be
-/// reported); the model's size is checked against `width`/`height` by the caller.
+/// reported); `width`/`height` are checked against the model by the caller.
 fn to_request(r: &WebUiRequest, img2img: bool) -> Result<GenerateRequest, ApiError> {
     let (sampler, combined_schedule) = match r.sampler_name.as_deref().or(r.sampler_index.as_deref()) {
         None | Some("") => (None, None),
@@ -214,6 +214,8 @@ fn to_request(r: &WebUiRequest, img2img: bool) -> Result<GenerateRequest, ApiErr
         strength: if img2img { r.denoising_strength } else { None },
         init_image,
         mask,
+        width: r.width,
+        height: r.height,
         ..GenerateRequest::default()
     })
 }
@@ -254,8 +256,8 @@ async fn run(state: Shared, body: Value, img2img: bool) -> Result<Response, ApiE
     Ok(Json(webui_response(images.as_ref(), parameters, &r, seed)).into_response())
 }
 
-/// The web UI generates at any size; a Stipple model at its own: other sizes are refused
-/// (resizing would change the result).
+/// The web UI generates at any size, as does a Stable Diffusion checkpoint (a multiple of 8);
+/// a Stipple model at its own: other sizes are refused (resizing would change the result).
 async fn check_size(state: &Shared, model: &str, r: &WebUiRequest) -> Result<(), ApiError> {
     let store = state.engine.store.clone();
     let name = model.to_string();
@@ -264,13 +266,10 @@ async fn check_size(state: &Shared, model: &str, r: &WebUiRequest) -> Result<(),
         Some((s, expected)) => ApiError::field(field(s), expected),
         None => ApiError::internal(stipple_pipeline::chain(&e)),
     })?;
-    let size = stored.model.config.image_size();
-    for (name, v) in [("width", r.width), ("height", r.height)] {
-        if let Some(v) = v.filter(|&v| v != size) {
-            return Err(ApiError::field(name, format!("the model {model} makes {size}×{size} images; got {v}")));
-        }
-    }
-    Ok(())
+    stored.model.size_for(r.width, r.height).map(|_| ()).map_err(|e| match e.bad_input() {
+        Some((s, expected)) => ApiError::field(s, format!("the model {model}: {expected}")),
+        None => ApiError::internal(stipple_pipeline::chain(&e)),
+    })
 }
 
 /// `{images, parameters, info}` as the web UI shapes them; no images after an interrupt.
@@ -405,7 +404,9 @@ async fn schedulers() -> Json<Value> {
     Json(Value::Array(list))
 }
 
-/// `GET /sdapi/v1/sd-models`: title "name.safetensors [hash10]", hash, sha256, filename.
+/// `GET /sdapi/v1/sd-models`: title "name.safetensors [hash10]" (a diffusers folder: "name
+/// [hash10]", hashed by its U-Net weights), hash, sha256, filename, and the architecture of a
+/// Stable Diffusion checkpoint (null for a Stipple model).
 async fn sd_models(State(state): State<Shared>) -> Result<Json<Value>, ApiError> {
     let store = state.engine.store.clone();
     let list = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, stipple_pipeline::PipelineError> {
@@ -413,13 +414,16 @@ async fn sd_models(State(state): State<Shared>) -> Result<Json<Value>, ApiError>
         for e in store.list()? {
             let path = store.path_of(&e.name)?;
             let sha = store.sha256(&path)?;
+            // A diffusers folder is named by its folder, a file by its file name.
+            let filename = if path.is_dir() { e.name.clone() } else { format!("{}.safetensors", e.name) };
             out.push(json!({
-                "title": format!("{}.safetensors [{}]", e.name, &sha[..10]),
+                "title": format!("{filename} [{}]", &sha[..10]),
                 "model_name": e.name,
                 "hash": &sha[..10],
                 "sha256": sha,
-                "filename": format!("{}.safetensors", e.name),
+                "filename": filename,
                 "config": null,
+                "architecture": e.architecture,
             }));
         }
         Ok(out)

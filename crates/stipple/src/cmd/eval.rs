@@ -281,7 +281,7 @@ fn request(a: &ModelArgs) -> GenerateRequest {
 }
 
 /// The images of `request` (`stipple_eval::generate_set`) under a progress bar.
-fn generate_images(model: &stipple_nn::LoadedModel, request: &GenerateRequest, dev: &Device) -> anyhow::Result<(Vec<NamedImage>, usize)> {
+fn generate_images(model: &stipple_pipeline::Model, request: &GenerateRequest, dev: &Device) -> anyhow::Result<(Vec<NamedImage>, usize)> {
     let spec = request.validate()?;
     let mut bar = StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size));
     let out = generate_set(model, &spec, dev, &mut bar)?;

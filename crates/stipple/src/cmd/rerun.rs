@@ -44,7 +44,7 @@ pub fn run(args: RerunArgs) -> anyhow::Result<ExitCode> {
         Some(m) => store.resolve_arg(m)?,
         None => recipe.model.path.clone(),
     };
-    if !path.is_file() {
+    if !path.exists() {
         return Err(PipelineError::bad("model", format!("model file {} is missing; give the model the image was made with", path.display())).into());
     }
     if let Some(warning) = check_model_hash(&recipe, &path, args.force)? {

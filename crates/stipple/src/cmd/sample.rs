@@ -1,13 +1,13 @@
 //! `stipple sample`: generate images from a trained model.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use stipple_pipeline::{
-    check_output_path, defaults, device, generate, generate_sd, is_sd_checkpoint, save_trajectory, sd_default_size, sd_model_ref,
-    to_images, trajectory_stats, write_images, GenerateRequest, GenerateSpec, ImageInput, PipelineError, TrajectoryFormat,
-    TrajectoryRecorder,
+    check_output_path, defaults, device, is_sd_checkpoint, save_trajectory, sd_model_ref, to_images, write_images,
+    GenerateRequest, ImageInput, Model, ModelStore, PipelineError, StoredModel, TrajectoryFormat, TrajectoryRecorder,
 };
 use stipple_sample::{SamplerOptions, X0Clamp};
 
@@ -109,7 +109,7 @@ pub struct SampleArgs {
     /// Guide only while σ lies in [LO, HI]; elsewhere the conditional prediction alone.
     #[arg(long, value_name = "LO,HI", value_delimiter = ',')]
     pub guidance_interval: Option<Vec<f64>>,
-    /// Start from this image (img2img; resized and centre-cropped to the model's size).
+    /// Start from this image (img2img; resized and centre-cropped to the output's size).
     #[arg(long, value_name = "FILE")]
     pub init_image: Option<PathBuf>,
     /// How much of the schedule to walk from the init image, in [0, 1]: 0 returns it, 1 ignores it
@@ -203,6 +203,8 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         strength: args.strength,
         mask: read(&args.mask)?,
         resample: Some(args.resample),
+        width: args.width,
+        height: args.height,
     };
     let spec = request.validate()?;
     // Fail before sampling, not after.
@@ -213,33 +215,31 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     let dev = device(&args.device)?;
     let store = super::model_store(&args.models, &dev);
     let path = super::model_path(&store, args.model.as_deref())?;
-    if is_sd_checkpoint(&path) {
-        return sample_sd(&args, &spec, &path, &dev);
-    }
-    if args.width.is_some() || args.height.is_some() {
-        return Err(PipelineError::bad("width", "a Stipple model makes images of its own size; --width and --height are for Stable Diffusion checkpoints").into());
-    }
-    let stored = store.load_path(&path.to_string_lossy(), &path)?;
+    let stored = load(&args, &store, &path, &dev)?;
     let model = &stored.model;
-    let sigmas = spec.sigmas(&model.config.diffusion)?;
+    let sigmas = model.sigmas(&spec)?;
+    if args.trajectory_json.is_some() {
+        model.check_trajectory_stats()?;
+    }
     let recording = args.trajectory.is_some() || args.trajectory_json.is_some();
     let mut observer = (StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size)), TrajectoryRecorder::new(args.every));
-    let batch = generate(model, &spec, &sigmas, &dev, &mut observer)?;
+    let batch = model.generate(&spec, &sigmas, &dev, &mut observer)?;
     observer.0.finish();
     let images = to_images(&batch)?;
     let written = write_images(&images, &spec, &sigmas, &stored.model_ref, &args.out, args.separate)?;
+    let (w, h) = model.size(&spec)?;
     match written.as_slice() {
-        [one] if !args.separate => println!("wrote a grid of {} images to {}", images.len(), one.display()),
-        _ => println!("wrote {} images to {}", written.len(), args.out.display()),
+        [one] if !args.separate => println!("wrote a grid of {} images of {w}×{h} from {} to {}", images.len(), model.kind(), one.display()),
+        _ => println!("wrote {} images of {w}×{h} from {} to {}", written.len(), model.kind(), args.out.display()),
     }
     if recording {
-        let frames = observer.1.finish()?;
+        let frames = model.preview_frames(observer.1.finish()?)?;
         if let Some(t) = &args.trajectory {
             save_trajectory(&frames, t)?;
             println!("trajectory ({} steps): {}", frames.len(), t.display());
         }
         if let Some(j) = &args.trajectory_json {
-            let stats = trajectory_stats(&frames, &batch)?;
+            let stats = model.trajectory_stats(&frames, &batch)?;
             let text = serde_json::to_string_pretty(&stats).context("stats serialise")?;
             std::fs::write(j, text).with_context(|| format!("writing {}", j.display()))?;
             println!("trajectory statistics: {}", j.display());
@@ -248,9 +248,15 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `sample` with a Stable Diffusion checkpoint (a single file or a diffusers folder).
-fn sample_sd(args: &SampleArgs, spec: &GenerateSpec, path: &std::path::Path, dev: &candle_core::Device) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.trajectory.is_none() && args.trajectory_json.is_none(), "--trajectory is not yet available for Stable Diffusion checkpoints");
+/// The model at `path`: through the store (once per file version), or for a Stable Diffusion
+/// checkpoint with LoRAs or an explicit configs folder, loaded with them.
+fn load(args: &SampleArgs, store: &ModelStore, path: &Path, dev: &candle_core::Device) -> anyhow::Result<Arc<StoredModel>> {
+    if args.lora.is_empty() && args.config_dir.is_none() {
+        return Ok(store.load_path(&path.to_string_lossy(), path)?);
+    }
+    if !is_sd_checkpoint(path) {
+        return Err(PipelineError::bad("lora", "--lora and --config-dir are for Stable Diffusion checkpoints").into());
+    }
     let loras = args
         .lora
         .iter()
@@ -261,14 +267,5 @@ fn sample_sd(args: &SampleArgs, spec: &GenerateSpec, path: &std::path::Path, dev
         .collect::<Result<Vec<_>, _>>()?;
     let options = stipple_sd::LoadOptions { config_dir: args.config_dir.clone(), loras, ..Default::default() };
     let sd = stipple_sd::SdPipeline::load_with(path, &options, dev).map_err(PipelineError::from)?;
-    let size = sd_default_size(sd.architecture);
-    let width = args.width.unwrap_or(size);
-    let height = args.height.or(args.width).unwrap_or(size);
-    let mut bar = StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size));
-    let (batch, sigmas) = generate_sd(&sd, spec, width, height, dev, &mut bar)?;
-    bar.finish();
-    let images = to_images(&batch)?;
-    let written = write_images(&images, spec, &sigmas, &sd_model_ref(path)?, &args.out, args.separate)?;
-    println!("wrote {} image(s) of {width}×{height} from {} to {}", images.len(), sd.architecture, written.first().map_or(args.out.display().to_string(), |p| p.display().to_string()));
-    Ok(ExitCode::SUCCESS)
+    Ok(Arc::new(StoredModel { name: path.display().to_string(), model: Model::Sd(Box::new(sd)), model_ref: sd_model_ref(path)? }))
 }

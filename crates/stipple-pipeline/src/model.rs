@@ -1,0 +1,142 @@
+//! A model the pipeline generates with: a Stipple model file (pixel space) or a Stable
+//! Diffusion checkpoint (latent space). Every front end generates through [`Model`], so the
+//! choice between the two is made here once.
+
+use candle_core::{Device, Tensor};
+use stipple_nn::{LoadedModel, TensorLatent};
+use stipple_sample::{Observer, Sigmas};
+use stipple_sd::SdPipeline;
+
+use crate::latent_diffusion::generate_sd;
+use crate::{generate, generate_with_attention, sd_default_size, trajectory_stats, GenerateSpec, PipelineError, StepStats, TokenMaps, TrajectoryFrame};
+
+/// A loaded model of either kind.
+pub enum Model {
+    /// A Stipple model file: a pixel-space U-Net making square images of its own size.
+    Stipple(Box<LoadedModel>),
+    /// A Stable Diffusion checkpoint (SD 1.x, 2.x, SDXL): any multiple of 8 pixels.
+    Sd(Box<SdPipeline>),
+}
+
+impl Model {
+    /// The size made when a request sets none, `(width, height)`: a Stipple model's own, a
+    /// checkpoint's training resolution ([`sd_default_size`]).
+    pub fn default_size(&self) -> (usize, usize) {
+        match self {
+            Model::Stipple(m) => (m.config.image_size(), m.config.image_size()),
+            Model::Sd(sd) => (sd_default_size(sd.architecture), sd_default_size(sd.architecture)),
+        }
+    }
+
+    /// The `(width, height)` of `spec`'s images: its own or the model's default. A Stipple
+    /// model makes its own size only (resizing would change the result); other sizes are bad
+    /// input in `width`/`height`.
+    pub fn size(&self, spec: &GenerateSpec) -> Result<(usize, usize), PipelineError> {
+        self.size_for(spec.width, spec.height)
+    }
+
+    /// [`Model::size`] of a width and height asked for (`None`: the model's; a height left
+    /// out is the width).
+    pub fn size_for(&self, width: Option<usize>, height: Option<usize>) -> Result<(usize, usize), PipelineError> {
+        let (dw, dh) = self.default_size();
+        let size = (width.unwrap_or(dw), height.or(width).unwrap_or(dh));
+        if let Model::Stipple(_) = self {
+            for (setting, v, own) in [("width", size.0, dw), ("height", size.1, dh)] {
+                if v != own {
+                    return Err(PipelineError::bad(setting, format!("this model makes {dw}×{dh} images; got {v}")));
+                }
+            }
+        }
+        Ok(size)
+    }
+
+    /// What the model is, in words (`stipple inspect`'s architecture names).
+    pub fn kind(&self) -> String {
+        match self {
+            Model::Stipple(m) => format!("Stipple model, {}×{} pixels", m.config.image_size(), m.config.image_size()),
+            Model::Sd(sd) => sd.architecture.to_string(),
+        }
+    }
+
+    /// The σ's `spec` walks over the model's discrete training schedule.
+    pub fn sigmas(&self, spec: &GenerateSpec) -> Result<Sigmas, PipelineError> {
+        match self {
+            Model::Stipple(m) => spec.sigmas(&m.config.diffusion),
+            Model::Sd(sd) => spec.sigmas_for(&sd.schedule()),
+        }
+    }
+
+    /// The sampler's state `(B, c, h, w)` (x_t or x̂₀) as RGB in [−1, 1], cheap enough for
+    /// every step: a Stipple model's pixels themselves, a checkpoint's latents through the
+    /// published linear latent-to-RGB fit of its VAE, at latent resolution
+    /// ([`stipple_sd::latent_preview`]).
+    pub fn preview(&self, x: &Tensor) -> Result<Tensor, PipelineError> {
+        match self {
+            Model::Stipple(_) => Ok(x.clone()),
+            Model::Sd(sd) => Ok(sd.preview(x)?),
+        }
+    }
+
+    /// Recorded trajectory frames as RGB previews in [−1, 1] ([`Model::preview`] of x_t and
+    /// of x̂₀), ready to draw; a Stipple model's frames are pixels already.
+    pub fn preview_frames(&self, frames: Vec<TrajectoryFrame>) -> Result<Vec<TrajectoryFrame>, PipelineError> {
+        if let Model::Stipple(_) = self {
+            return Ok(frames);
+        }
+        frames
+            .into_iter()
+            .map(|f| Ok(TrajectoryFrame { x: self.preview(&f.x)?, denoised: self.preview(&f.denoised)?, ..f }))
+            .collect()
+    }
+
+    /// Whether [`Model::trajectory_stats`] applies: for a checkpoint, whose steps are latents
+    /// and whose images are pixels, bad input in `trajectory_json` (checked before sampling).
+    pub fn check_trajectory_stats(&self) -> Result<(), PipelineError> {
+        match self {
+            Model::Stipple(_) => Ok(()),
+            Model::Sd(_) => Err(PipelineError::bad(
+                "trajectory_json",
+                "trajectory statistics compare x̂₀ with the final pixels; a Stable Diffusion checkpoint samples latents (its --trajectory shows previews)",
+            )),
+        }
+    }
+
+    /// Per-step statistics of a trajectory against the final images ([`trajectory_stats`]),
+    /// where [`Model::check_trajectory_stats`] allows them.
+    pub fn trajectory_stats(&self, frames: &[TrajectoryFrame], final_images: &Tensor) -> Result<Vec<StepStats>, PipelineError> {
+        self.check_trajectory_stats()?;
+        trajectory_stats(frames, final_images)
+    }
+
+    /// Generates `spec`'s images over `sigmas`: `(count, C, H, W)` in [−1, 1]. The observer
+    /// sees the sampler's steps in the model's own space (pixels, or latents for a
+    /// checkpoint; [`Model::preview`] turns those into pixels).
+    pub fn generate(
+        &self,
+        spec: &GenerateSpec,
+        sigmas: &Sigmas,
+        device: &Device,
+        observer: &mut impl Observer<TensorLatent>,
+    ) -> Result<Tensor, PipelineError> {
+        let size = self.size(spec)?;
+        match self {
+            Model::Stipple(m) => generate(m, spec, sigmas, device, observer),
+            Model::Sd(sd) => generate_sd(sd, spec, sigmas, size, device, observer),
+        }
+    }
+
+    /// [`Model::generate`] with the per-token cross-attention maps of each image
+    /// ([`crate::generate_with_attention`]); a Stipple prompt model only so far.
+    pub fn generate_with_attention(
+        &self,
+        spec: &GenerateSpec,
+        sigmas: &Sigmas,
+        device: &Device,
+        observer: &mut impl Observer<TensorLatent>,
+    ) -> Result<(Tensor, Vec<TokenMaps>), PipelineError> {
+        match self {
+            Model::Stipple(m) => generate_with_attention(m, spec, sigmas, device, observer),
+            Model::Sd(_) => Err(PipelineError::bad("attention", "attention maps are made for Stipple prompt models; not yet for Stable Diffusion checkpoints")),
+        }
+    }
+}
