@@ -15,9 +15,12 @@
 #   PYTHON  [/work/venv-ref/bin/python]  a venv with bench/reference/requirements.txt + transformers
 #   STIPPLE_BENCH  a built sd_bench example to use as is (no build)
 #   OUT     [target/bench/sd]  DOC [docs/BENCHMARKS.md]  (DOC=- prints the section instead)
-# A whole run at the defaults takes about an hour on 2 cores (most of it the SDXL U-Net calls
-# and the two 20-step images); `SD15_LATENT=8 SDXL_LATENT=8 VAE_LATENT=8 STEPS=2 DOC=-` tests
-# the script end to end in a few minutes.
+# Each side builds its networks afresh in every process (random weights: some seconds for SD 1.5,
+# about a minute for SDXL's U-Net), then runs WARMUP + RUNS calls (the image: one call of each
+# network, then IMAGE_RUNS images). At the defaults that is 4 SD 1.5 U-Net calls, 4 SDXL U-Net
+# calls at 1024×1024 and 20 + 1 U-Net calls for the image per side; the SDXL calls and the images
+# take most of the run. `SD15_LATENT=8 SDXL_LATENT=8 VAE_LATENT=8 STEPS=2 RUNS=1 DOC=-` tests the
+# script end to end in a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
