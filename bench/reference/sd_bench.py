@@ -16,7 +16,8 @@ Figures:
 
 diffusers' fastest CPU mode: U-Net and autoencoder in channels-last memory format (inputs too),
 attention through torch's scaled_dot_product_attention (diffusers' default AttnProcessor2_0),
-inference mode; --compile wraps the U-Net and the decoder in torch.compile (inductor).
+inference mode; --compile wraps the U-Net and the decoder in torch.compile (inductor, with
+freezing).
 
 FLOPs: counted by forward hooks on every Conv2d, Linear and attention during one extra eager
 call before the warm-up (2 per multiply-add; an attention of N queries over M keys of width C adds
@@ -174,6 +175,12 @@ def main():
     import torch
 
     torch.set_num_threads(a.threads)
+    if a.compile:
+        # Inductor's CPU inference setting: weights folded into the graph as constants and
+        # pre-packed for oneDNN (PyTorch's inductor CPU documentation).
+        import torch._inductor.config
+
+        torch._inductor.config.freezing = True
     cl = torch.channels_last
     gen = torch.Generator().manual_seed(0)
     out = {}
