@@ -220,14 +220,15 @@ impl<T: Float> pulp::WithSimd for SoftmaxRows<'_, T> {
     }
 }
 
+/// The maximum, the exponentials and their sum in separate loops, the reductions in partial
+/// sums: a loop that also carried one running sum would run the exponential one value at a time.
 #[inline(always)]
 fn softmax_row<T: Float>(row: &mut [T]) {
-    let max = row.iter().fold(T::from_f64(f64::NEG_INFINITY), |a, &v| if v > a { v } else { a });
-    let mut sum = T::zero();
+    let max = simd::max(row);
     for v in row.iter_mut() {
         *v = (*v - max).exp();
-        sum += *v;
     }
+    let sum = simd::sum(row, |v| v);
     let inv = T::one() / sum;
     for v in row.iter_mut() {
         *v *= inv;

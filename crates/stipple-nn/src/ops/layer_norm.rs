@@ -76,25 +76,6 @@ struct NormRows<'a, T> {
     eps: f64,
 }
 
-/// `Σ f(v)` over `v`, in eight interleaved partial sums (which the compiler keeps in vector
-/// registers).
-#[inline(always)]
-fn sum<T: Float>(v: &[T], f: impl Fn(T) -> T) -> T {
-    let mut acc = [T::zero(); 8];
-    let chunks = v.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += f(x);
-        }
-    }
-    let mut s = tail.iter().fold(T::zero(), |s, &x| s + f(x));
-    for a in acc {
-        s += a;
-    }
-    s
-}
-
 impl<T: Float> pulp::WithSimd for NormRows<'_, T> {
     type Output = ();
 
@@ -103,8 +84,8 @@ impl<T: Float> pulp::WithSimd for NormRows<'_, T> {
         let d = self.w.len();
         let n = T::from_f64(d as f64);
         for (y, x) in self.y.chunks_exact_mut(d).zip(self.x.chunks_exact(d)) {
-            let mean = sum(x, |v| v) / n;
-            let var = sum(x, |v| (v - mean) * (v - mean)) / n;
+            let mean = simd::sum(x, |v| v) / n;
+            let var = simd::sum(x, |v| (v - mean) * (v - mean)) / n;
             let inv = T::from_f64(1.0 / (var.to_f64() + self.eps).sqrt());
             for (((y, &x), &w), &b) in y.iter_mut().zip(x).zip(self.w).zip(self.b) {
                 *y = (x - mean) * inv * w + b;

@@ -67,6 +67,41 @@ pub(crate) fn erf_f32(x: f32) -> f32 {
     (1.0 - poly * t * exp_f32(-ax * ax)).copysign(x)
 }
 
+/// `Σ f(v)` over `v`, in eight interleaved partial sums (which the compiler keeps in vector
+/// registers).
+#[inline(always)]
+pub(crate) fn sum<T: Float>(v: &[T], f: impl Fn(T) -> T) -> T {
+    let mut acc = [T::zero(); 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x);
+        }
+    }
+    let mut s = tail.iter().fold(T::zero(), |s, &x| s + f(x));
+    for a in acc {
+        s += a;
+    }
+    s
+}
+
+/// The largest value of `v` (−∞ for none), in eight interleaved partial maxima.
+#[inline(always)]
+pub(crate) fn max<T: Float>(v: &[T]) -> T {
+    let lowest = T::from_f64(f64::NEG_INFINITY);
+    let pick = |a: T, x: T| if x > a { x } else { a };
+    let mut acc = [lowest; 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = pick(*a, x);
+        }
+    }
+    acc.into_iter().chain(tail.iter().copied()).fold(lowest, pick)
+}
+
 /// The float types of the CPU kernels, with the `exp` and `erf` they use.
 pub(crate) trait Float: candle_core::WithDType + Send + Sync {
     fn exp(self) -> Self;
