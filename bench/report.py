@@ -320,6 +320,13 @@ def main():
                 w(f"| {row['preset']} | {fig} | {', '.join(fmt_s(x) for x in row[fig]['times_s'])} | "
                   f"{', '.join(fmt_s(x) for x in q[fig]['times_s'])} |")
     w("")
+    # The Stable Diffusion section that bench/sd.sh writes (bench/sd_report.py) stays.
+    try:
+        kept = re.search(r"<!-- bench/sd.sh: begin -->.*?<!-- bench/sd.sh: end -->\n", open(a.out).read(), re.S)
+    except OSError:
+        kept = None
+    if kept:
+        w(kept.group(0))
     with open(a.out, "w") as f:
         f.write("\n".join(out))
     for p, fig, ratio, v, mr in summary:

@@ -16,7 +16,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::attention_maps::CrossAttentionRecorder;
-use crate::ops::attention;
+use crate::ops::{attention, geglu};
 use crate::layer_norm::LayerNorm;
 use crate::linear::TokenLinear;
 use crate::ops::GroupNorm;
@@ -62,7 +62,6 @@ impl TokenAttention {
 struct GegluFeedForward {
     proj: TokenLinear,
     out: TokenLinear,
-    inner: usize,
 }
 
 impl GegluFeedForward {
@@ -71,15 +70,11 @@ impl GegluFeedForward {
         Ok(Self {
             proj: TokenLinear::new(vb.pp("net").pp("0").pp("proj"), dim, 2 * inner)?,
             out: TokenLinear::new(vb.pp("net").pp("2"), inner, dim)?,
-            inner,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.proj.forward(x)?;
-        let last = h.rank() - 1;
-        let (a, g) = (h.narrow(last, 0, self.inner)?, h.narrow(last, self.inner, self.inner)?);
-        self.out.forward(&(a * g.gelu_erf()?)?)
+        self.out.forward(&geglu(&self.proj.forward(x)?)?)
     }
 }
 

@@ -9,9 +9,11 @@ mod common;
 use common::{det, max_abs, max_abs_diff};
 use stipple_nn::ops::attention;
 
-/// `(B, N, M, C, heads)`: cross-attention (N ≠ M), one head, odd head widths, batch 1.
-const CASES: [(usize, usize, usize, usize, usize); 5] =
-    [(2, 5, 7, 6, 3), (1, 4, 4, 8, 1), (3, 6, 3, 15, 5), (2, 9, 9, 12, 4), (1, 1, 2, 3, 1)];
+/// `(B, N, M, C, heads)`: cross-attention (N ≠ M), one head, odd head widths, batch 1, and
+/// queries in several blocks of the forward pass (63 rows per block for 4099 keys, the last
+/// block ragged).
+const CASES: [(usize, usize, usize, usize, usize); 6] =
+    [(2, 5, 7, 6, 3), (1, 4, 4, 8, 1), (3, 6, 3, 15, 5), (2, 9, 9, 12, 4), (1, 1, 2, 3, 1), (2, 130, 4099, 6, 2)];
 
 struct Run {
     out: Tensor,

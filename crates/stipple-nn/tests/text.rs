@@ -150,13 +150,18 @@ fn text_model_file_round_trip() {
     let states = prompt_encoder.encode(&["red apple", ""], &dev).unwrap();
     let ids = Tensor::new(vec![tokenizer.encode("red apple", 8).unwrap(), tokenizer.encode("", 8).unwrap()], &dev).unwrap();
     let direct = enc.forward(&ids).unwrap();
-    assert_eq!(states.to_vec3::<f32>().unwrap(), direct.to_vec3::<f32>().unwrap());
+    // The loaded encoder holds plain tensors and normalises with the fused LayerNorm, the one
+    // built here holds variables and takes candle's ops: equal to f32 rounding.
+    let diff = (&states - &direct).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff < 1e-5, "loaded vs built encoder: off by {diff}");
     let x = Tensor::ones((2, 3, 8, 8), DType::F32, &dev).unwrap();
     let t = Tensor::new(&[5f32, 500.0], &dev).unwrap();
     let cond = UNetCond { class_labels: None, encoder_hidden_states: Some(states) };
     let y1 = net.forward_cond(&x, &t.ones_like().unwrap(), &cond).unwrap();
     let y2 = loaded.unet.forward_cond(&x, &t.ones_like().unwrap(), &cond).unwrap();
-    assert_eq!(common::flat(&y1), common::flat(&y2));
+    // The same LayerNorm paths in its transformer blocks as above.
+    let diff = common::max_abs_diff(&y1, &y2).unwrap();
+    assert!(diff < 1e-5, "loaded vs built U-Net: off by {diff}");
     // Same image and noise level, different prompts: different outputs.
     assert!(common::max_abs_diff(&y1.get(0).unwrap(), &y1.get(1).unwrap()).unwrap() > 1e-6);
     // A text network refuses to run without text.

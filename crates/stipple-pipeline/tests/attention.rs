@@ -4,7 +4,7 @@
 //! they have none.
 
 use candle_core::Device;
-use stipple_pipeline::{generate, generate_with_attention, GenerateRequest, ModelStore};
+use stipple_pipeline::{generate, generate_with_attention, GenerateRequest, Model, ModelStore};
 
 static SHIPPED: &[u8] = include_bytes!("../../../models/emoji-prompts.safetensors");
 
@@ -25,7 +25,7 @@ fn maps_belong_to_each_images_prompt_and_leave_the_images_alone() {
     let dir = tempfile::tempdir().unwrap();
     let store = ModelStore::new(dir.path().join("m"), dir.path().join("r"), Device::Cpu).with_builtin("emoji-prompts", SHIPPED);
     let stored = store.load("emoji-prompts").unwrap();
-    let model = &stored.model;
+    let Model::Stipple(model) = &stored.model else { panic!("the shipped model is a Stipple model") };
     // Three images in batches of two; image i takes prompt i mod 2.
     let spec = request(&["red apple", "grinning face with big eyes"], 3).validate().unwrap();
     let sigmas = spec.sigmas(&model.config.diffusion).unwrap();
@@ -55,7 +55,7 @@ fn no_prompt_or_no_network_call_means_no_maps() {
     let dir = tempfile::tempdir().unwrap();
     let store = ModelStore::new(dir.path().join("m"), dir.path().join("r"), Device::Cpu).with_builtin("emoji-prompts", SHIPPED);
     let stored = store.load("emoji-prompts").unwrap();
-    let model = &stored.model;
+    let Model::Stipple(model) = &stored.model else { panic!("the shipped model is a Stipple model") };
     let init = stipple_pipeline::ImageInput::from_bytes(png_of_grey(model.config.image_size() as u32));
     let spec = GenerateRequest { init_image: Some(init), strength: Some(0.0), ..request(&["red apple"], 1) }.validate().unwrap();
     let sigmas = spec.sigmas(&model.config.diffusion).unwrap();

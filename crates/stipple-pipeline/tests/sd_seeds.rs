@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 use stipple_nn::TensorLatent;
-use stipple_pipeline::{generate_sd, GenerateRequest};
+use stipple_pipeline::{GenerateRequest, Model};
 use stipple_sample::{Observer, Philox4x32, StepInfo, TorchCpuGenerator};
 use stipple_sd::SdPipeline;
 
@@ -26,6 +26,8 @@ fn request(meta: &serde_json::Value, rng: &str) -> GenerateRequest {
         rng: Some(rng.into()),
         count: Some(2),
         batch_size: Some(2),
+        width: Some(32),
+        height: Some(32),
         prompts: vec![run["prompt"].as_str().unwrap().into()],
         negative_prompt: Some(run["negative_prompt"].as_str().unwrap().into()),
         guidance_scale: run["guidance_scale"].as_f64(),
@@ -62,12 +64,13 @@ fn cpu_source_remakes_the_diffusers_picture_and_nv_starts_from_the_webui_numbers
         serde_json::from_str(&std::fs::read_to_string(repo().join("tests/reference/sd/goldens-seeds.json")).unwrap()).unwrap();
     let goldens = candle_core::safetensors::load(repo().join("tests/reference/sd/goldens-seeds.safetensors"), &Device::Cpu).unwrap();
     let want = &goldens["euler_a.image"]; // (2, 3, 32, 32) in [0, 1]
-    let sd = SdPipeline::load(&repo().join("tests/fixtures/sd/tiny-sd15"), &Device::Cpu).unwrap();
+    let sd = Model::Sd(Box::new(SdPipeline::load(&repo().join("tests/fixtures/sd/tiny-sd15"), &Device::Cpu).unwrap()));
     let latent_len = 4 * 16 * 16;
 
     let spec = request(&meta, "cpu").validate().unwrap();
     let mut start = Start::default();
-    let (images, sigmas) = generate_sd(&sd, &spec, 32, 32, &Device::Cpu, &mut start).unwrap();
+    let sigmas = sd.sigmas(&spec).unwrap();
+    let images = sd.generate(&spec, &sigmas, &Device::Cpu, &mut start).unwrap();
     let diffusers_sigmas: Vec<f64> = meta["euler_a"]["sigmas"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(sigmas.as_slice().len(), diffusers_sigmas.len());
     for (a, b) in sigmas.as_slice().iter().zip(&diffusers_sigmas) {
@@ -84,7 +87,7 @@ fn cpu_source_remakes_the_diffusers_picture_and_nv_starts_from_the_webui_numbers
     // The NV source: image 0 starts from the web UI's NV numbers of seed 42, another picture.
     let spec = request(&meta, "nv").validate().unwrap();
     let mut start = Start::default();
-    let (nv_images, _) = generate_sd(&sd, &spec, 32, 32, &Device::Cpu, &mut start).unwrap();
+    let nv_images = sd.generate(&spec, &sigmas, &Device::Cpu, &mut start).unwrap();
     assert!(starts_from(&start.0.unwrap(), 0, &Philox4x32::new(42).normals(latent_len), s0), "image 0 starts from NV seed 42");
     let nv = ((nv_images + 1.0).unwrap() / 2.0).unwrap();
     assert!(max_abs(&nv, want) > 1e-2, "another source, another picture");
@@ -97,7 +100,7 @@ fn few_step_turbo_recipe_matches_diffusers() {
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(repo().join("tests/reference/sd/goldens-seeds.json")).unwrap()).unwrap();
     let goldens = candle_core::safetensors::load(repo().join("tests/reference/sd/goldens-seeds.safetensors"), &Device::Cpu).unwrap();
-    let sd = SdPipeline::load(&repo().join("tests/fixtures/sd/tiny-sd15"), &Device::Cpu).unwrap();
+    let sd = Model::Sd(Box::new(SdPipeline::load(&repo().join("tests/fixtures/sd/tiny-sd15"), &Device::Cpu).unwrap()));
     let turbo = &meta["turbo"];
     for steps in [1, 2] {
         let spec = GenerateRequest {
@@ -107,13 +110,15 @@ fn few_step_turbo_recipe_matches_diffusers() {
             seed: turbo["seed"].as_u64(),
             rng: Some("cpu".into()),
             count: Some(1),
+            width: Some(32),
+            height: Some(32),
             prompts: vec![turbo["prompt"].as_str().unwrap().into()],
             guidance_scale: Some(1.0),
             ..GenerateRequest::default()
         }
         .validate()
         .unwrap();
-        let (images, _) = generate_sd(&sd, &spec, 32, 32, &Device::Cpu, &mut ()).unwrap();
+        let images = sd.generate(&spec, &sd.sigmas(&spec).unwrap(), &Device::Cpu, &mut ()).unwrap();
         let got = ((images + 1.0).unwrap() / 2.0).unwrap();
         let worst = max_abs(&got, &goldens[&format!("turbo.{steps}.image")]);
         eprintln!("{steps}-step turbo recipe: worst pixel difference {worst:e}");

@@ -192,6 +192,11 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// A batch of pictures as one near-square grid, a base64 PNG (the previews' form).
+/// A preview (base64 PNG grid) of the sampler's state `x` in `model`'s space ([`Model::preview`]).
+fn preview_of(model: &Model, x: &TensorLatent) -> Option<String> {
+    model.preview(&x.0).and_then(|rgb| to_images(&rgb)).and_then(|i| preview_png(&i)).ok()
+}
+
 pub(crate) fn preview_png(images: &[image::DynamicImage]) -> Result<String, PipelineError> {
     let png = stipple_pipeline::encode_png_with_text(&grid(images, grid_columns(images.len()), 1), &[])?;
     Ok(b64(&png))
@@ -325,10 +330,10 @@ impl Observer<TensorLatent> for StreamObserver<'_, '_> {
         self.done += 1;
         let last = info.step + 1 == info.steps;
         let due = self.every > 0 && (self.done.is_multiple_of(self.every) || last);
-        let show = |x: &candle_core::Tensor| self.model.preview(x).and_then(|rgb| to_images(&rgb)).and_then(|i| preview_png(&i)).ok();
-        let preview = if due { show(&info.denoised.0) } else { None };
+        let preview = if due { preview_of(self.model, info.denoised) } else { None };
         // x_t as the network sees it, x/√(1+σ²) (as `noisy_images` shows it).
-        let preview_x = if due { (&info.x.0 / (1.0 + info.sigma_next * info.sigma_next).sqrt()).ok().and_then(|x| show(&x)) } else { None };
+        let scaled = || (&info.x.0 / (1.0 + info.sigma_next * info.sigma_next).sqrt()).ok().map(TensorLatent);
+        let preview_x = if due { scaled().and_then(|x| preview_of(self.model, &x)) } else { None };
         let elapsed = self.started.elapsed().as_secs_f64();
         let eta_seconds = elapsed / self.done as f64 * (self.total.saturating_sub(self.done)) as f64;
         if let Ok(mut p) = self.engine.preview.lock() {

@@ -11,7 +11,9 @@
 //! The composition of candle ops it replaces (split heads, two copies, `matmul`, a five-op
 //! softmax, `matmul`, merge heads) runs every op on the calling thread and each GEMM of a
 //! batched matmul one after another; this op reads the heads in place through GEMM strides, and
-//! spreads the samples over rayon's threads. Only f32 and f64 have CPU kernels;
+//! spreads the samples over rayon's threads. The forward pass goes through the queries in
+//! blocks ([`query_block`]): its memory is one cache-sized block of probabilities per thread
+//! instead of an `N × M` matrix per sample. Only f32 and f64 have CPU kernels;
 //! [`attention`] hands other dtypes and devices, and attention with a mask, to candle ops.
 
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
@@ -190,30 +192,31 @@ impl CustomOp3 for AttentionBackward {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Kernels: one rayon task per sample, its heads one after another, each GEMM single-threaded.
+// Kernels: forward, one rayon task per (sample, block of query rows); backward, one per sample;
+// the heads one after another inside a task, each GEMM single-threaded.
 
-/// `P = softmax(s·Q_h K_hᵀ)` of head `h` into `p (N, M)`, from one sample's `(N, C)` and
-/// `(M, C)` rows `q_b`, `k_b`.
-fn probabilities<T: Float + 'static>(g: &Geom, h: usize, q_b: &[T], k_b: &[T], p: &mut [T]) {
+/// `P = softmax(s·Q_h K_hᵀ)` of head `h` for the `rows` query rows `q_rows` (row stride C) into
+/// `p (rows, M)`, from one sample's `(M, C)` keys `k_b`.
+fn probabilities<T: Float + 'static>(g: &Geom, h: usize, q_rows: &[T], rows: usize, k_b: &[T], p: &mut [T]) {
     let (d, c) = (g.d(), g.c);
-    // SAFETY: Q_h is (N, d) at row stride C inside q_b; K_hᵀ (d, M) is K_h read column-wise;
-    // p holds N·M values.
+    // SAFETY: Q_h is (rows, d) at row stride C inside q_rows; K_hᵀ (d, M) is K_h read
+    // column-wise; p holds rows·M values.
     unsafe {
         matmul(
-            g.n,
+            rows,
             g.m,
             d,
             p.as_mut_ptr(),
             g.m,
             false,
-            Mat { ptr: q_b[h * d..].as_ptr(), rs: c, cs: 1 },
+            Mat { ptr: q_rows[h * d..].as_ptr(), rs: c, cs: 1 },
             Mat { ptr: k_b[h * d..].as_ptr(), rs: 1, cs: c },
             T::one(),
             T::from_f64(g.scale()),
             Parallelism::None,
         )
     }
-    simd::dispatch(SoftmaxRows { scores: p, m: g.m });
+    simd::dispatch(SoftmaxRows { scores: &mut p[..rows * g.m], m: g.m });
 }
 
 /// Rows of `m` scores, each replaced by its softmax (shifted by its maximum: no overflow).
@@ -233,18 +236,28 @@ impl<T: Float> pulp::WithSimd for SoftmaxRows<'_, T> {
     }
 }
 
+/// The maximum, the exponentials and their sum in separate loops, the reductions in partial
+/// sums: a loop that also carried one running sum would run the exponential one value at a time.
 #[inline(always)]
 fn softmax_row<T: Float>(row: &mut [T]) {
-    let max = row.iter().fold(T::from_f64(f64::NEG_INFINITY), |a, &v| if v > a { v } else { a });
-    let mut sum = T::zero();
+    let max = simd::max(row);
     for v in row.iter_mut() {
         *v = (*v - max).exp();
-        sum += *v;
     }
+    let sum = simd::sum(row, |v| v);
     let inv = T::one() / sum;
     for v in row.iter_mut() {
         *v *= inv;
     }
+}
+
+/// Query rows per task of the forward pass: a block of probabilities (rows × M) of about
+/// 2¹⁸ values (1 MiB in f32) stays in the core's cache between the two GEMMs and the softmax,
+/// where the whole `N × M` matrix (64 MiB per head at 64×64 latents) would go through memory
+/// (the query blocking of memory-efficient attention, Rabe & Staats 2021, "Self-attention Does
+/// Not Need O(n²) Memory", §2, with the keys in one block).
+pub(crate) fn query_block(n: usize, m: usize) -> usize {
+    ((1 << 18) / m.max(1)).clamp(16, 512).min(n.max(1))
 }
 
 fn forward<T: Float + 'static>(g: &Geom, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
@@ -253,30 +266,38 @@ fn forward<T: Float + 'static>(g: &Geom, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
     if out.is_empty() || g.m == 0 {
         return out;
     }
+    let rows = query_block(g.n, g.m);
+    // One task per (sample, block of query rows), every head inside it: the tasks write
+    // disjoint runs of whole output rows, and a single sample still fills every thread.
     out.par_chunks_mut(g.n * c).enumerate().for_each(|(bi, out_b)| {
         let q_b = &q[bi * g.n * c..][..g.n * c];
         let k_b = &k[bi * g.m * c..][..g.m * c];
         let v_b = &v[bi * g.m * c..][..g.m * c];
-        let mut p = vec![T::zero(); g.n * g.m];
-        for h in 0..g.heads {
-            probabilities(g, h, q_b, k_b, &mut p);
-            // SAFETY: O_h = P (N, M) · V_h (M, d at row stride C), written to the head's columns.
-            unsafe {
-                matmul(
-                    g.n,
-                    d,
-                    g.m,
-                    out_b[h * d..].as_mut_ptr(),
-                    c,
-                    false,
-                    Mat::rows(&p, g.m),
-                    Mat { ptr: v_b[h * d..].as_ptr(), rs: c, cs: 1 },
-                    T::one(),
-                    T::one(),
-                    Parallelism::None,
-                )
+        out_b.par_chunks_mut(rows * c).enumerate().for_each(|(blk, out_rows)| {
+            let r = out_rows.len() / c;
+            let q_rows = &q_b[blk * rows * c..][..r * c];
+            let mut p = vec![T::zero(); r * g.m];
+            for h in 0..g.heads {
+                probabilities(g, h, q_rows, r, k_b, &mut p);
+                // SAFETY: O_h = P (r, M) · V_h (M, d at row stride C), written to the head's
+                // columns of the block's r rows.
+                unsafe {
+                    matmul(
+                        r,
+                        d,
+                        g.m,
+                        out_rows[h * d..].as_mut_ptr(),
+                        c,
+                        false,
+                        Mat::rows(&p, g.m),
+                        Mat { ptr: v_b[h * d..].as_ptr(), rs: c, cs: 1 },
+                        T::one(),
+                        T::one(),
+                        Parallelism::None,
+                    )
+                }
             }
-        }
+        });
     });
     out
 }
@@ -306,7 +327,7 @@ fn backward<T: Float + 'static>(g: &Geom, q_and_dout: &[T], k: &[T], v: &[T]) ->
             let mut ds = vec![T::zero(); g.n * g.m];
             for h in 0..g.heads {
                 let col = |x: &[T]| Mat { ptr: x[h * d..].as_ptr(), rs: c, cs: 1 };
-                probabilities(g, h, q_b, k_b, &mut p);
+                probabilities(g, h, q_b, g.n, k_b, &mut p);
                 // SAFETY (all four products): the head's columns of (·, C) rows are read and
                 // written at row stride C; p and ds hold N·M values.
                 unsafe {
@@ -335,4 +356,23 @@ fn backward<T: Float + 'static>(g: &Geom, q_and_dout: &[T], k: &[T], v: &[T]) ->
             }
         });
     grads
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_block;
+
+    #[test]
+    fn query_blocks_hold_about_a_mebibyte_of_probabilities() {
+        // 64×64 latents: 64 query rows × 4096 keys.
+        assert_eq!(query_block(4096, 4096), 64);
+        // tests/attention_op.rs relies on 63 rows for 4099 keys (three blocks of 130 queries).
+        assert_eq!(query_block(130, 4099), 63);
+        // Cross-attention over 77 tokens: 512 rows; never more rows than queries, never 0.
+        assert_eq!(query_block(4096, 77), 512);
+        assert_eq!(query_block(5, 77), 5);
+        assert_eq!(query_block(0, 0), 1);
+        // Very many keys: at least 16 rows.
+        assert_eq!(query_block(1000, 1 << 20), 16);
+    }
 }

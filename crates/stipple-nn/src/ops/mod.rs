@@ -26,7 +26,9 @@ pub mod adamw;
 pub mod attention;
 pub mod bias;
 pub mod conv2d;
+pub mod geglu;
 pub mod group_norm;
+pub mod layer_norm;
 mod matmul;
 mod simd;
 pub mod upsample;
@@ -34,7 +36,9 @@ pub mod upsample;
 pub use attention::{attention, attention_probabilities};
 pub use bias::add_bias;
 pub use conv2d::{conv2d, Conv2d};
+pub use geglu::geglu;
 pub use group_norm::{group_norm, GroupNorm};
+pub use layer_norm::layer_norm;
 pub use upsample::upsample_nearest;
 
 /// Cuts the flat output of a backward op that packs several gradients one after another

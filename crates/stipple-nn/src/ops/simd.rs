@@ -50,17 +50,75 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     er * f32::from_bits((n_int.wrapping_add(127) as u32) << 23)
 }
 
-/// The float types of the CPU kernels, with the `exp` they use.
-pub(crate) trait Float: candle_core::WithDType + Send + Sync {
-    fn exp(self) -> Self;
+/// `erf(x)` in f32 within 5·10⁻⁷ of the exact value (absolute error), NaN staying NaN.
+///
+/// Abramowitz & Stegun, *Handbook of Mathematical Functions*, 7.1.26 (error ≤ 1.5·10⁻⁷ in
+/// exact arithmetic, the rest is f32 rounding of `1 − …`, an ulp of 1 being 1.2·10⁻⁷): `erf(|x|) = 1 − t·P(t)·e^(−x²)` with
+/// `t = 1/(1 + 0.3275911·|x|)` and a degree-4 polynomial `P`, odd in `x`. PyTorch's CPU
+/// kernels compute `erf` (hence the exact GELU) the same way (`Vectorized<float>::erf`,
+/// `aten/src/ATen/cpu/vec`). Branch-free with [`exp_f32`], so that it vectorises.
+#[inline(always)]
+pub(crate) fn erf_f32(x: f32) -> f32 {
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [0.254_829_6, -0.284_496_72, 1.421_413_8, -1.453_152_1, 1.061_405_4];
+    let ax = x.abs();
+    let t = 1.0 / (P * ax + 1.0);
+    let poly = (((A[4] * t + A[3]) * t + A[2]) * t + A[1]) * t + A[0];
+    (1.0 - poly * t * exp_f32(-ax * ax)).copysign(x)
 }
 
-/// f32 uses the vectorisable [`exp_f32`] (within 2 ulp); f64, the exact `f64::exp` that the
-/// finite-difference tests rely on.
+/// `Σ f(v)` over `v`, in eight interleaved partial sums (which the compiler keeps in vector
+/// registers).
+#[inline(always)]
+pub(crate) fn sum<T: Float>(v: &[T], f: impl Fn(T) -> T) -> T {
+    let mut acc = [T::zero(); 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x);
+        }
+    }
+    let mut s = tail.iter().fold(T::zero(), |s, &x| s + f(x));
+    for a in acc {
+        s += a;
+    }
+    s
+}
+
+/// The largest value of `v` (−∞ for none), in eight interleaved partial maxima.
+#[inline(always)]
+pub(crate) fn max<T: Float>(v: &[T]) -> T {
+    let lowest = T::from_f64(f64::NEG_INFINITY);
+    let pick = |a: T, x: T| if x > a { x } else { a };
+    let mut acc = [lowest; 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = pick(*a, x);
+        }
+    }
+    acc.into_iter().chain(tail.iter().copied()).fold(lowest, pick)
+}
+
+/// The float types of the CPU kernels, with the `exp` and `erf` they use.
+pub(crate) trait Float: candle_core::WithDType + Send + Sync {
+    fn exp(self) -> Self;
+    fn erf(self) -> Self;
+}
+
+/// f32 uses the vectorisable [`exp_f32`] (within 2 ulp) and [`erf_f32`]; f64, the exact
+/// `f64::exp` and candle's `erf_f64` that the finite-difference tests rely on.
 impl Float for f32 {
     #[inline(always)]
     fn exp(self) -> Self {
         exp_f32(self)
+    }
+
+    #[inline(always)]
+    fn erf(self) -> Self {
+        erf_f32(self)
     }
 }
 
@@ -68,6 +126,11 @@ impl Float for f64 {
     #[inline(always)]
     fn exp(self) -> Self {
         f64::exp(self)
+    }
+
+    #[inline(always)]
+    fn erf(self) -> Self {
+        candle_core::cpu::erf::erf_f64(self)
     }
 }
 
@@ -102,6 +165,24 @@ mod tests {
         assert!(exp_f32(-1e30) > 0.0);
         assert_eq!(exp_f32(1e30), exp_f32(88.0));
         assert!(exp_f32(f32::INFINITY).is_finite());
+    }
+
+    #[test]
+    fn erf_f32_within_5e7() {
+        let mut worst = 0f64;
+        let mut x = -10.0f32;
+        while x <= 10.0 {
+            let exact = candle_core::cpu::erf::erf_f64(x as f64);
+            let err = (erf_f32(x) as f64 - exact).abs();
+            assert!(err <= 5e-7, "erf({x}) = {} vs {exact}", erf_f32(x));
+            worst = worst.max(err);
+            x += 0.000_731;
+        }
+        assert!(worst > 1e-8, "the sweep should meet the approximation's error");
+        assert_eq!(erf_f32(0.0), 0.0);
+        assert_eq!(erf_f32(f32::INFINITY), 1.0);
+        assert_eq!(erf_f32(-30.0), -1.0);
+        assert!(erf_f32(f32::NAN).is_nan());
     }
 
     struct ExpAll<'a>(&'a mut [f32]);
