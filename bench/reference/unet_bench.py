@@ -12,13 +12,23 @@ Figures (each measured in its own child process, so every figure has its own pea
            eps-prediction preconditioning with log-sigma interpolated timesteps
            (the k-diffusion formulation Stipple's sampler follows). Warm-up: forward passes.
 
+Modes (--modes; each figure in each mode is its own child process):
+  nchw           the twin: model and inputs in PyTorch's default (NCHW) memory layout; always run.
+  channels_last  model and inputs in channels-last (NHWC) memory layout, the layout oneDNN
+                 prefers and PyTorch's CPU performance guide recommends.
+  compile        channels-last, and the model wrapped in torch.compile (inductor); the first
+                 warm-up run compiles (at least one warm-up run is made). A mode whose child
+                 fails (torch.compile needs a C++ compiler) is recorded with its error.
+The NCHW results keep their place in the JSON (row[figure]); the other modes go to
+row["modes"][mode][figure].
+
 Median over --runs timed runs after --warmup untimed ones. Peak memory: VmHWM of the child
 process (/proc/self/status) at its end. FLOPs: counted by forward hooks on every Conv2d,
 Linear and attention (2 per multiply-add; attention scores and weighted sum 4*L^2*C);
 a training step counts 3x its forward (backward = input grads + weight grads).
 
 Usage: python unet_bench.py [--preset NAME ...] [--runs N] [--warmup N] [--sample-runs N]
-                            [--threads N] [--json FILE]
+                            [--threads N] [--modes MODE ...] [--json FILE]
 """
 
 import argparse
@@ -38,6 +48,8 @@ TRAIN_BATCH = 32
 INFER_BATCH = 16
 SAMPLE_STEPS = 20
 T_TRAIN = 1000
+# Modes besides the NCHW twin, in order.
+EXTRA_MODES = ["channels_last", "compile"]
 
 
 CONFIGS = {}
@@ -218,17 +230,26 @@ def timed(fn, runs, warmup, warm_fn=None, sync=lambda: None):
     return times
 
 
-def child(preset, figure, args):
+def child(preset, figure, mode, args):
     import torch
 
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    model = build(preset, torch).to(dev)
+    fmt = torch.contiguous_format if mode == "nchw" else torch.channels_last
+    model = build(preset, torch).to(dev, memory_format=fmt)
     cfg = unet_config(preset)
     size = cfg["sample_size"]
     params = sum(p.numel() for p in model.parameters())
     fwd1 = count_forward_flops(model, size, torch)
+    # `net` is what the figures call; the optimizer updates `model`'s parameters (shared).
+    net = torch.compile(model) if mode == "compile" else model
+    warmup = max(args.warmup, 1) if mode == "compile" else args.warmup
+
+    def inp(t):
+        """An input tensor on the device, in the mode's memory layout."""
+        return t.to(dev, memory_format=fmt)
+
     gen = torch.Generator().manual_seed(1)
     runs = args.runs
     if figure == "train":
@@ -238,31 +259,31 @@ def child(preset, figure, args):
         opt = torch.optim.AdamW(model.parameters(), lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
 
         def step():
-            x0 = torch.randn(batch, 3, size, size, generator=gen).clamp(-1, 1).to(dev)
-            eps = torch.randn(batch, 3, size, size, generator=gen).to(dev)
+            x0 = inp(torch.randn(batch, 3, size, size, generator=gen).clamp(-1, 1))
+            eps = inp(torch.randn(batch, 3, size, size, generator=gen))
             t = torch.randint(0, T_TRAIN, (batch,), generator=gen).to(dev)
             a = abar[t].view(batch, 1, 1, 1)
             x = a.sqrt() * x0 + (1 - a).sqrt() * eps
-            out = model(x, t).sample
+            out = net(x, t).sample
             loss = torch.nn.functional.mse_loss(out, eps)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
 
-        times = timed(step, runs, args.warmup, sync=sync)
+        times = timed(step, runs, warmup, sync=sync)
         flops = 3 * fwd1 * batch
         extra = {"optimizer": "torch.optim.AdamW (lr 2e-4, weight_decay 0)"}
     elif figure == "forward":
         batch = INFER_BATCH
         model.eval()
-        x = torch.randn(batch, 3, size, size, generator=gen).to(dev)
+        x = inp(torch.randn(batch, 3, size, size, generator=gen))
         t = torch.full((batch,), 500.0, device=dev)
 
         def fwd():
             with torch.inference_mode():
-                model(x, t).sample
+                net(x, t).sample
 
-        times = timed(fwd, runs, args.warmup, sync=sync)
+        times = timed(fwd, runs, warmup, sync=sync)
         flops = fwd1 * batch
         extra = {}
     else:
@@ -273,30 +294,32 @@ def child(preset, figure, args):
         sig = ((1 - abar) / abar).sqrt()
         log_sigmas = sig.log()
         sigmas = karras_sigmas(SAMPLE_STEPS, sig[0].item(), sig[-1].item())
-        x = torch.randn(batch, 3, size, size, generator=gen).to(dev)
-        t = torch.full((batch,), 500.0, device=dev)
+        x = inp(torch.randn(batch, 3, size, size, generator=gen))
 
         def smp():
             with torch.inference_mode():
-                sample_dpmpp_2m(model, x * sigmas[0], sigmas, log_sigmas, torch)
+                sample_dpmpp_2m(net, x * sigmas[0], sigmas, log_sigmas, torch)
 
         def warm():
+            # Inputs made under inference mode, as in the sample (plain tensors would make
+            # torch.compile compile the model a second time, inside the first timed sample).
             with torch.inference_mode():
-                model(x, t).sample
+                net(x * sigmas[0], torch.full((batch,), 500.0, device=dev)).sample
 
-        times = timed(smp, runs, args.warmup, warm, sync=sync)
+        times = timed(smp, runs, warmup, warm, sync=sync)
         flops = SAMPLE_STEPS * fwd1 * batch
         extra = {"steps": SAMPLE_STEPS, "sampler": "dpmpp_2m", "schedule": "karras"}
     med = statistics.median(times)
     return {
         "preset": preset,
         "figure": figure,
+        "mode": mode,
         "parameters": params,
         "image_size": size,
         "forward_gflop_per_image": fwd1 / 1e9,
         "batch": batch,
         "runs": runs,
-        "warmup": args.warmup,
+        "warmup": warmup,
         "times_s": times,
         "median_s": med,
         "gflop": flops / 1e9,
@@ -332,6 +355,8 @@ def main():
     p.add_argument("--sample-runs", type=int, default=None, help="runs of the sample figure (default: --runs)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--figure", nargs="+", default=FIGURES, choices=FIGURES)
+    p.add_argument("--modes", nargs="*", default=EXTRA_MODES, choices=EXTRA_MODES,
+                   help="modes to time besides the NCHW twin (none: the twin only)")
     p.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N (each timed run ends with "
                    "torch.cuda.synchronize(); memory is still the host process's)")
     p.add_argument("--json", default=None)
@@ -346,8 +371,8 @@ def main():
         with open(args.configs) as f:
             CONFIGS.update(json.load(f))
     if args.child:
-        preset, figure = args.child.split(":")
-        print(json.dumps(child(preset, figure, args)))
+        preset, figure, mode = args.child.split(":")
+        print(json.dumps(child(preset, figure, mode, args)))
         return
 
     import torch
@@ -355,21 +380,34 @@ def main():
 
     rows = []
     for preset in args.preset:
-        row = {"preset": preset}
+        row = {"preset": preset, "modes": {m: {} for m in args.modes}}
         for figure in args.figure:
-            cmd = [sys.executable, os.path.abspath(__file__), "--child", f"{preset}:{figure}",
-                   *(["--configs", args.configs] if args.configs else []),
-                   "--runs", str(args.runs), "--warmup", str(args.warmup),
-                   "--sample-runs", str(args.sample_runs), "--threads", str(args.threads),
-                   "--device", args.device]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            res = json.loads(out.strip().splitlines()[-1])
-            for k in ("parameters", "image_size", "forward_gflop_per_image"):
-                row[k] = res.pop(k)
-            res.pop("preset"), res.pop("figure")
-            row[figure] = res
-            print(f"{preset:>13} {figure:>8}: median {res['median_s']:.3f} s  "
-                  f"({res['gflops']:.1f} GFLOP/s, peak {res['peak_rss_mib']:.0f} MiB)", file=sys.stderr)
+            for mode in ["nchw", *args.modes]:
+                cmd = [sys.executable, os.path.abspath(__file__), "--child", f"{preset}:{figure}:{mode}",
+                       *(["--configs", args.configs] if args.configs else []),
+                       "--runs", str(args.runs), "--warmup", str(args.warmup),
+                       "--sample-runs", str(args.sample_runs), "--threads", str(args.threads),
+                       "--device", args.device]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    if mode == "nchw":
+                        sys.stderr.write(proc.stderr)
+                        raise SystemExit(f"the twin failed on {preset}:{figure}")
+                    # A mode that does not build here (torch.compile without a C++ compiler).
+                    err = (proc.stderr.strip().splitlines() or ["exit status %d" % proc.returncode])[-1]
+                    row["modes"][mode][figure] = {"error": err[:300]}
+                    print(f"{preset:>13} {figure:>8} {mode:>13}: failed: {err[:200]}", file=sys.stderr)
+                    continue
+                res = json.loads(proc.stdout.strip().splitlines()[-1])
+                for k in ("parameters", "image_size", "forward_gflop_per_image"):
+                    row[k] = res.pop(k)
+                res.pop("preset"), res.pop("figure"), res.pop("mode")
+                if mode == "nchw":
+                    row[figure] = res
+                else:
+                    row["modes"][mode][figure] = res
+                print(f"{preset:>13} {figure:>8} {mode:>13}: median {res['median_s']:.3f} s  "
+                      f"({res['gflops']:.1f} GFLOP/s, peak {res['peak_rss_mib']:.0f} MiB)", file=sys.stderr)
         rows.append(row)
     report = {
         "tool": "pytorch",
@@ -380,6 +418,7 @@ def main():
         "runs": args.runs,
         "sample_runs": args.sample_runs,
         "warmup": args.warmup,
+        "modes": ["nchw", *args.modes],
         "peak_memory": "VmHWM of one child process per (preset, figure)",
         "gemm_peak": gemm_peak(args.threads) if args.device == "cpu" else None,
         "presets": rows,
@@ -394,12 +433,17 @@ def print_table(r):
     peak = f"; CPU GEMM peak {r['gemm_peak']['best_gflops']:.1f} GFLOP/s" if r["gemm_peak"] else ""
     print(f"pytorch on {r['device']}: {r['threads']} threads, median of {r['runs']} runs "
           f"({r['sample_runs']} for sample) after {r['warmup']} warm-up{peak}")
-    print(f"{'preset':<13} {'params':>10} {'figure':<8} {'batch':>5} {'median s':>9} {'GFLOP/s':>8} {'peak MiB':>9}")
+    print(f"{'preset':<13} {'params':>10} {'figure':<8} {'mode':<13} {'batch':>5} {'median s':>9} {'GFLOP/s':>8} {'peak MiB':>9}")
     for row in r["presets"]:
         for fig in FIGURES:
-            if fig in row:
-                f = row[fig]
-                print(f"{row['preset']:<13} {row['parameters']:>10,} {fig:<8} {f['batch']:>5} "
+            if fig not in row:
+                continue
+            results = [("nchw", row[fig])] + [(m, figs[fig]) for m, figs in row.get("modes", {}).items() if fig in figs]
+            for mode, f in results:
+                if "error" in f:
+                    print(f"{row['preset']:<13} {row['parameters']:>10,} {fig:<8} {mode:<13} failed: {f['error'][:60]}")
+                    continue
+                print(f"{row['preset']:<13} {row['parameters']:>10,} {fig:<8} {mode:<13} {f['batch']:>5} "
                       f"{f['median_s']:>9.3f} {f['gflops']:>8.1f} {f['peak_rss_mib']:>9.0f}")
 
 

@@ -8,7 +8,7 @@
 //! `mix(key + (i+1)·γ)` with `key = mix(s ⊕ mix(id))`, γ = 0x9E3779B97F4A7C15.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 /// Whether a forward pass applies dropout.
@@ -173,7 +173,7 @@ impl Dropout {
 /// `x · mask`: on the CPU in f32/f64 an op that never builds the mask, elsewhere a product with
 /// the mask as a tensor.
 pub(crate) fn mask_tensor(x: &Tensor, mask: DropoutMask) -> Result<Tensor> {
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+    if crate::ops::cpu_kernel_applies(&[x]) {
         return x.contiguous()?.apply_op1(DropoutOp(mask));
     }
     let factors = Tensor::from_vec(mask.factors(x.elem_count()), x.shape(), x.device())?.to_dtype(x.dtype())?;

@@ -26,3 +26,17 @@ pub fn device(name: &str) -> Result<Device, PipelineError> {
     }
     Device::new_cuda(ordinal).map_err(|e| PipelineError::Device(format!("cannot open {name}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_is_the_cpu_and_unknown_names_list_the_accepted_ones() {
+        assert!(device("cpu").unwrap().is_cpu());
+        for bad in ["gpu", "cuda:x", "cpu:0", "cuda:"] {
+            let msg = device(bad).unwrap_err().to_string();
+            assert!(msg.contains(bad) && DEVICE_NAMES.iter().all(|n| msg.contains(n)), "{msg}");
+        }
+    }
+}

@@ -36,6 +36,7 @@ pub use error::TrainError;
 pub use mpi_world::{MpiWorld, TIMEOUT_EXIT_CODE};
 #[cfg(feature = "nccl")]
 pub use nccl_world::NcclWorld;
+pub use objective::{diffusion_loss, NoiseDraw};
 pub use observer::{train, TrainObserver, TrainOutcome};
 pub use optim::{AdamW, AdamWConfig};
 pub use progress::ProgressBars;

@@ -7,10 +7,10 @@
 //! where they are, by candle's in-place custom ops, with the values spread over rayon's threads.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{bail, CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Tensor, WithDType};
+use candle_core::{bail, CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::data;
+use super::{cpu_kernel_applies, data};
 
 /// Values per rayon task.
 const CHUNK: usize = 16 * 1024;
@@ -39,10 +39,7 @@ pub struct AdamWStep {
 /// CPU, not f32/f64, not contiguous, or not one dtype); the caller then uses candle ops.
 pub fn adamw_step(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: AdamWStep) -> Result<bool> {
     let tensors = [param, grad, m, v];
-    let dtype = param.dtype();
-    let supported = tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == dtype && t.is_contiguous())
-        && matches!(dtype, DType::F32 | DType::F64);
-    if !supported {
+    if !cpu_kernel_applies(&tensors) || !tensors.iter().all(|t| t.is_contiguous()) {
         return Ok(false);
     }
     if tensors.iter().any(|t| t.dims() != param.dims()) {
@@ -165,7 +162,7 @@ fn param_update<T: WithDType>(p: &mut [T], [m, v]: [&[T]; 2], s: AdamWStep) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     fn step() -> AdamWStep {
         AdamWStep { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, grad_scale: 0.5, bias1: 0.1, bias2: 0.001 }

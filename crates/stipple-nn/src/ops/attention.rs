@@ -16,11 +16,11 @@
 //! instead of an `N × M` matrix per sample. Only f32 and f64 have CPU kernels;
 //! [`attention`] hands other dtypes and devices, and attention with a mask, to candle ops.
 
-use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::{dispatch, unpack};
+use super::{cpu_kernel_applies, dispatch, unpack};
 use super::matmul::{matmul, Mat};
 use super::simd::{self, Float};
 
@@ -41,12 +41,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, mask: Option<
     if (bk, ck) != (b, c) || v.dims() != k.dims() {
         bail!("attention: q {:?}, k {:?} and v {:?} do not fit (B, N, C), (B, M, C), (B, M, C)", q.dims(), k.dims(), v.dims())
     }
-    let fused = mask.is_none()
-        && q.device().is_cpu()
-        && matches!(q.dtype(), DType::F32 | DType::F64)
-        && k.dtype() == q.dtype()
-        && v.dtype() == q.dtype();
-    if !fused {
+    if mask.is_some() || !cpu_kernel_applies(&[q, k, v]) {
         return attention_candle(q, k, v, heads, mask);
     }
     q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, AttentionOp { heads })

@@ -5,10 +5,10 @@
 //! which candle runs through its generic strided reduction on the calling thread: in an emoji16
 //! training step the bias gradients of the attention projections took some 3% of the time.
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::dispatch;
+use super::{cpu_kernel_applies, dispatch};
 
 /// Rows per rayon task.
 const ROWS_PER_TASK: usize = 256;
@@ -20,8 +20,7 @@ pub fn add_bias(y: &Tensor, b: &Tensor) -> Result<Tensor> {
     if b.dims() != [c] {
         bail!("add_bias: bias {:?} does not fit rows of {c}", b.dims())
     }
-    let fused = y.device().is_cpu() && matches!(y.dtype(), DType::F32 | DType::F64) && b.dtype() == y.dtype();
-    if !fused {
+    if !cpu_kernel_applies(&[y, b]) {
         return y.broadcast_add(b);
     }
     y.contiguous()?.apply_op2(&b.contiguous()?, AddBias)

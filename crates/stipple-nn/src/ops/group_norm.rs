@@ -26,7 +26,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Module, Result, Sh
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use super::{dispatch, unpack};
+use super::{cpu_kernel_applies, dispatch, unpack};
 use super::simd::{self, Float as Elem};
 use crate::dropout::{mask_tensor, Dropout, DropoutMask, Mode};
 
@@ -71,11 +71,7 @@ fn group_norm_op(
     if gamma.elem_count() != c || beta.elem_count() != c {
         bail!("group_norm: γ {:?} and β {:?} must have {c} elements", gamma.dims(), beta.dims())
     }
-    let supported = x.device().is_cpu()
-        && matches!(x.dtype(), DType::F32 | DType::F64)
-        && gamma.dtype() == x.dtype()
-        && beta.dtype() == x.dtype();
-    if !supported {
+    if !cpu_kernel_applies(&[x, gamma, beta]) {
         let y = group_norm_candle(x, gamma, beta, num_groups, eps, silu)?;
         return match dropout {
             Some(mask) => mask_tensor(&y, mask),

@@ -41,6 +41,16 @@ pub use group_norm::{group_norm, GroupNorm};
 pub use layer_norm::layer_norm;
 pub use upsample::upsample_nearest;
 
+/// Whether Stipple's CPU kernels take these operands: all on the CPU, all of one dtype, and
+/// that f32 or f64. The public ops hand anything else to candle's own operations (their
+/// results are the same; the kernels are faster).
+pub(crate) fn cpu_kernel_applies(operands: &[&candle_core::Tensor]) -> bool {
+    use candle_core::DType;
+    let Some(first) = operands.first() else { return false };
+    matches!(first.dtype(), DType::F32 | DType::F64)
+        && operands.iter().all(|t| t.device().is_cpu() && t.dtype() == first.dtype())
+}
+
 /// Cuts the flat output of a backward op that packs several gradients one after another
 /// into tensors shaped like `like` (the op's inputs, in order).
 fn unpack<const N: usize>(packed: &candle_core::Tensor, like: [&candle_core::Tensor; N]) -> candle_core::Result<[candle_core::Tensor; N]> {

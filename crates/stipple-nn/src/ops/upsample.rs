@@ -6,10 +6,10 @@
 //! convolution with a kernel of ones (candle's direct convolution loop); here both directions
 //! are one pass with the `(sample, channel)` planes spread over rayon's threads.
 
-use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::dispatch;
+use super::{cpu_kernel_applies, dispatch};
 
 /// `x (B, C, H, W)` upsampled to `(B, C, s·H, s·W)` by repeating each value in an `s × s`
 /// block; on CPU with f32/f64 [`UpsampleNearest`], otherwise candle's `upsample_nearest2d`.
@@ -18,7 +18,7 @@ pub fn upsample_nearest(x: &Tensor, scale: usize) -> Result<Tensor> {
     if scale == 0 {
         bail!("upsample_nearest: the scale must be at least 1")
     }
-    if !(x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)) {
+    if !cpu_kernel_applies(&[x]) {
         return x.upsample_nearest2d(scale * h, scale * w);
     }
     x.contiguous()?.apply_op1(UpsampleNearest { scale })

@@ -37,7 +37,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::Geom;
+use super::geometry::Geom;
 
 /// Outputs per register tile: pixels of a row or samples (fewer at the end of a row or group).
 const NR: usize = 8;

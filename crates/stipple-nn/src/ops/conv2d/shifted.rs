@@ -21,7 +21,8 @@
 use gemm::Parallelism;
 
 use super::super::matmul::{self, Mat};
-use super::{Elem, Geom};
+use super::elem::Elem;
+use super::geometry::Geom;
 
 /// Sizes of the padded planes and the output grid.
 struct Grid {

@@ -1,0 +1,80 @@
+//! The element types of the CPU kernels: their constants, per-thread scratch buffers, and
+//! their view as f32 for the direct kernels (the identity for f32, none for f64: no casts).
+
+use std::mem::MaybeUninit;
+
+/// An element type with CPU kernels (f32 and f64).
+pub(super) trait Elem: Copy + Send + Sync + 'static + std::ops::AddAssign {
+    const ZERO: Self;
+    const ONE: Self;
+    /// This thread's scratch buffer (taken out, so a nested call simply gets a fresh one).
+    fn take_scratch() -> Vec<Self>;
+    fn return_scratch(v: Vec<Self>);
+    /// The values as f32 when `Self` is f32 (the direct kernels' type), else `None`.
+    fn f32s(s: &[Self]) -> Option<&[f32]>;
+    /// [`Elem::f32s`] for a mutable slice.
+    fn f32s_mut(s: &mut [Self]) -> Option<&mut [f32]>;
+    /// [`Elem::f32s`] for an uninitialised output.
+    fn f32s_uninit(s: &mut [MaybeUninit<Self>]) -> Option<&mut [MaybeUninit<f32>]>;
+    /// [`Elem::f32s`] for a scratch vector.
+    fn f32_vec(v: &mut Vec<Self>) -> Option<&mut Vec<f32>>;
+}
+
+macro_rules! elem {
+    ($t:ty, $slot:ident, |$s:ident| $as_f32:expr) => {
+        thread_local! {
+            static $slot: std::cell::Cell<Vec<$t>> = const { std::cell::Cell::new(Vec::new()) };
+        }
+        impl Elem for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            fn take_scratch() -> Vec<Self> {
+                $slot.take()
+            }
+            fn return_scratch(v: Vec<Self>) {
+                $slot.set(v)
+            }
+            fn f32s($s: &[Self]) -> Option<&[f32]> {
+                $as_f32
+            }
+            fn f32s_mut($s: &mut [Self]) -> Option<&mut [f32]> {
+                $as_f32
+            }
+            fn f32s_uninit($s: &mut [MaybeUninit<Self>]) -> Option<&mut [MaybeUninit<f32>]> {
+                $as_f32
+            }
+            fn f32_vec($s: &mut Vec<Self>) -> Option<&mut Vec<f32>> {
+                $as_f32
+            }
+        }
+    };
+}
+// Kept per thread between calls: fresh multi-megabyte buffers come from mmap, and their page
+// faults cost as much as the arithmetic on some virtual machines.
+elem!(f32, SCRATCH_F32, |s| Some(s));
+elem!(f64, SCRATCH_F64, |_s| None);
+
+/// Runs `f` with this thread's scratch buffer.
+pub(super) fn with_scratch<T: Elem, R>(f: impl FnOnce(&mut Vec<T>) -> R) -> R {
+    let mut v = T::take_scratch();
+    let r = f(&mut v);
+    T::return_scratch(v);
+    r
+}
+
+/// `chunk` zeroed, as initialised values.
+pub(super) fn zeroed<T: Elem>(chunk: &mut [MaybeUninit<T>]) -> &mut [T] {
+    chunk.fill(MaybeUninit::new(T::ZERO));
+    // SAFETY: every value of `chunk` was just written, and `MaybeUninit<T>` has `T`'s layout.
+    unsafe { &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
+/// The vector as `T` values.
+///
+/// # Safety
+/// Every value must have been initialised.
+pub(super) unsafe fn assume_init<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: the pointer, length and capacity come from a `Vec` of a type with `T`'s layout.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) }
+}
