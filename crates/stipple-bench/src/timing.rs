@@ -58,7 +58,11 @@ mod tests {
     #[test]
     fn timed_runs_warm_up_then_times_each_run() {
         let (mut warm, mut runs) = (0, 0);
-        let times = timed::<()>(3, 2, || Ok(warm += 1), || Ok(runs += 1)).unwrap();
+        let count = |n: &mut i32| {
+            *n += 1;
+            Ok(())
+        };
+        let times = timed::<()>(3, 2, || count(&mut warm), || count(&mut runs)).unwrap();
         assert_eq!((warm, runs, times.len()), (2, 3, 3));
         assert!(times.iter().all(|t| *t >= 0.0));
     }
