@@ -53,7 +53,7 @@ impl Model {
     /// What the model is, in words (`stipple inspect`'s architecture names).
     pub fn kind(&self) -> String {
         match self {
-            Model::Stipple(m) => format!("Stipple model, {}×{} pixels", m.config.image_size(), m.config.image_size()),
+            Model::Stipple(_) => "a Stipple model".to_string(),
             Model::Sd(sd) => sd.architecture.to_string(),
         }
     }
