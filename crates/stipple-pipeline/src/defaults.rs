@@ -13,6 +13,9 @@ pub const SEED: u64 = 0;
 /// Random number source of the seeds: the web UI's "NV" Philox numbers, the same on every
 /// machine and equal to its default "GPU" source on NVIDIA cards.
 pub const RNG: &str = "nv";
+/// The web UI's "eta noise seed delta" (ENSD): 0, the samplers' noise continues each image's
+/// own generator.
+pub const ETA_NOISE_SEED_DELTA: u64 = 0;
 /// Images per request (a 4×4 grid).
 pub const COUNT: usize = 16;
 /// Images denoised together (memory against speed; the images do not depend on it).

@@ -134,6 +134,7 @@ pub(crate) fn in_batches(
         let seeds = (start..start + n).map(|i| spec.seed + i as u64);
         let mut noise = SeededNoise::with_rng(seeds, spec.noise, spec.rng, device);
         let eps = noise.draw(per_image)?;
+        noise.eta_noise_seed_delta(spec.eta_noise_seed_delta);
         let repeat = |t: &Tensor| t.repeat((n, 1, 1, 1));
         let pixels = match (init, &walked) {
             (Some(init), None) => repeat(&init.pixels)?,

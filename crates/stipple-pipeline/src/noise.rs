@@ -11,6 +11,8 @@ use stipple_nn::TensorLatent;
 /// is independent; [`RngSource`] says which generator), and with [`NoiseKind::Brownian`] one
 /// Brownian path per image, keyed by the same seed, for the samplers' noise.
 pub struct SeededNoise {
+    seeds: Vec<u64>,
+    rng: RngSource,
     streams: Vec<ImageRng>,
     trees: Option<Vec<BrownianTree>>,
     device: Device,
@@ -27,7 +29,16 @@ impl SeededNoise {
     pub fn with_rng(seeds: impl IntoIterator<Item = u64>, kind: NoiseKind, rng: RngSource, device: &Device) -> Self {
         let seeds: Vec<u64> = seeds.into_iter().collect();
         let trees = (kind == NoiseKind::Brownian).then(|| seeds.iter().map(|&s| BrownianTree::new(s)).collect());
-        Self { streams: seeds.into_iter().map(|s| ImageRng::new(rng, s)).collect(), trees, device: device.clone() }
+        Self { streams: seeds.iter().map(|&s| ImageRng::new(rng, s)).collect(), seeds, rng, trees, device: device.clone() }
+    }
+
+    /// The web UI's "eta noise seed delta" (ENSD): after the starting noise, image i's
+    /// samplers' noise comes from a fresh generator of seed `seed_i + delta`
+    /// (AUTOMATIC1111 `modules/rng.py`, `ImageRNG.first`); 0 keeps the one generator.
+    pub fn eta_noise_seed_delta(&mut self, delta: u64) {
+        if delta != 0 {
+            self.streams = self.seeds.iter().map(|&s| ImageRng::new(self.rng, s.wrapping_add(delta))).collect();
+        }
     }
 
     /// The per-image shape of `x`, after checking that its batch matches the seeds.
@@ -88,6 +99,26 @@ mod tests {
             let b = batch.draw(&[2, 3])?.get(1)?.flatten_all()?.to_vec1::<f32>()?;
             let s = single.draw(&[2, 3])?.get(0)?.flatten_all()?.to_vec1::<f32>()?;
             assert_eq!(b, s);
+        }
+        Ok(())
+    }
+
+    /// ENSD: the starting noise is the seed's, the samplers' noise then comes from seed + delta.
+    #[test]
+    fn eta_noise_seed_delta_reseeds_the_samplers_noise_only() -> Result<(), BoxError> {
+        let dev = Device::Cpu;
+        let x = TensorLatent(Tensor::zeros((2, 3), candle_core::DType::F32, &dev)?);
+        for rng in RngSource::ALL {
+            let mut noise = SeededNoise::with_rng([7, 8], NoiseKind::Independent, rng, &dev);
+            let start = noise.draw(&[3])?.to_vec2::<f32>()?;
+            noise.eta_noise_seed_delta(31337);
+            let next = noise.noise_like(&x)?.0.to_vec2::<f32>()?;
+            assert_eq!(start[1], ImageRng::new(rng, 8).normals(3), "the starting noise is seed 8's first draw");
+            assert_eq!(next[1], ImageRng::new(rng, 8 + 31337).normals(3), "then seed 8 + 31337's first draw");
+            let mut plain = SeededNoise::with_rng([7, 8], NoiseKind::Independent, rng, &dev);
+            plain.draw(&[3])?;
+            plain.eta_noise_seed_delta(0);
+            assert_ne!(plain.noise_like(&x)?.0.to_vec2::<f32>()?, next, "0 keeps the one generator");
         }
         Ok(())
     }

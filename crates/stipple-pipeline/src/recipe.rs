@@ -76,6 +76,9 @@ pub struct Recipe {
     /// Random number source of the seeds (older recipes: nv, the only one then).
     #[serde(default)]
     pub rng: RngSource,
+    /// The web UI's eta noise seed delta (older recipes and 0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub eta_noise_seed_delta: u64,
     /// Images in the file: 1, or a grid of `count` images.
     pub count: usize,
     /// Columns of the grid (`None` for a single image).
@@ -91,6 +94,10 @@ pub struct Recipe {
     pub init_image: Option<InputRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask: Option<InputRef>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 fn independent() -> NoiseKind {
@@ -154,6 +161,9 @@ impl Recipe {
         }
         if self.rng != RngSource::default() {
             s += &format!(", RNG: {}", self.rng.webui_name());
+        }
+        if self.eta_noise_seed_delta != 0 {
+            s += &format!(", ENSD: {}", self.eta_noise_seed_delta);
         }
         if self.count > 1 {
             s += &format!(", Batch size: {}", self.count);
@@ -246,6 +256,7 @@ mod tests {
             sigmas: vec![14.6, 0.9, 0.03],
             seed: 1,
             rng: RngSource::Cpu,
+            eta_noise_seed_delta: 31337,
             count: 1,
             grid_columns: None,
             width: 8,
@@ -257,11 +268,11 @@ mod tests {
         let mut json: serde_json::Value = serde_json::from_str(&recipe.to_json()).unwrap();
         assert_eq!((json["final_sigma"].as_str(), json["noise"].as_str(), json["rng"].as_str()), (Some("sigma_min"), Some("brownian"), Some("cpu")));
         assert_eq!(serde_json::from_value::<Recipe>(json.clone()).unwrap(), recipe);
-        assert!(recipe.parameters().contains("Seed: 1, Size: 8x8, Model hash: abababab") && recipe.parameters().contains(", RNG: CPU"));
+        assert!(recipe.parameters().contains("Seed: 1, Size: 8x8, Model hash: abababab") && recipe.parameters().contains(", RNG: CPU, ENSD: 31337"));
         // Older recipes: a final 0, independent draws and NV seeds (all there was).
-        json.as_object_mut().unwrap().retain(|k, _| k != "final_sigma" && k != "noise" && k != "rng");
+        json.as_object_mut().unwrap().retain(|k, _| k != "final_sigma" && k != "noise" && k != "rng" && k != "eta_noise_seed_delta");
         let old: Recipe = serde_json::from_value(json).unwrap();
-        assert_eq!((old.final_sigma, old.noise, old.rng), (FinalSigma::Zero, NoiseKind::Independent, RngSource::Nv));
+        assert_eq!((old.final_sigma, old.noise, old.rng, old.eta_noise_seed_delta), (FinalSigma::Zero, NoiseKind::Independent, RngSource::Nv, 0));
         assert!(!old.parameters().contains("RNG"), "the default source is not written, as the web UI omits its default");
     }
 }

@@ -38,6 +38,9 @@ pub struct GenerateRequest {
     /// (PyTorch's CPU generator, as diffusers and the web UI's CPU source)
     /// [default: [`defaults::RNG`]].
     pub rng: Option<String>,
+    /// The web UI's "eta noise seed delta": the samplers' noise of image i comes from seed
+    /// `seed + i + delta` after its starting noise [default: [`defaults::ETA_NOISE_SEED_DELTA`]].
+    pub eta_noise_seed_delta: Option<u64>,
     /// Number of images [default: [`defaults::COUNT`]].
     pub count: Option<usize>,
     /// Images denoised together (memory versus speed; results do not depend on it)
@@ -87,6 +90,7 @@ pub struct GenerateSpec {
     pub noise: NoiseKind,
     pub seed: u64,
     pub rng: RngSource,
+    pub eta_noise_seed_delta: u64,
     pub count: usize,
     pub batch_size: usize,
     pub options: SamplerOptions,
@@ -175,6 +179,7 @@ impl GenerateRequest {
             noise,
             seed,
             rng,
+            eta_noise_seed_delta: self.eta_noise_seed_delta.unwrap_or(defaults::ETA_NOISE_SEED_DELTA),
             count,
             batch_size: batch_size.min(count),
             options: self.options,

@@ -179,6 +179,15 @@ async fn txt2img_answers_as_the_web_ui_and_the_gallery_keeps_the_images() {
     assert_ne!(v["images"][0], images[0], "another source, another picture");
     let info: Value = serde_json::from_str(v["info"].as_str().unwrap()).unwrap();
     assert!(info["infotexts"][0].as_str().unwrap().contains(", RNG: CPU"), "{info}");
+    // The web UI's eta noise seed delta changes an ancestral sampler's noise after the start.
+    let ancestral = |ensd: u64| json!({"prompt": "red apple", "steps": 3, "seed": 42, "sampler_name": "Euler a", "width": 16, "height": 16, "override_settings": {"eta_noise_seed_delta": ensd}});
+    let (_, _, plain) = call(&app, post("/sdapi/v1/txt2img", ancestral(0))).await;
+    let (status, _, bytes) = call(&app, post("/sdapi/v1/txt2img", ancestral(31337))).await;
+    let v = json_of(&bytes);
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_ne!(v["images"][0], json_of(&plain)["images"][0]);
+    let info: Value = serde_json::from_str(v["info"].as_str().unwrap()).unwrap();
+    assert!(info["infotexts"][0].as_str().unwrap().contains(", ENSD: 31337"), "{info}");
 }
 
 #[tokio::test]

@@ -58,6 +58,7 @@ pub struct GenerateBody {
     pub noise: Option<String>,
     pub seed: Option<u64>,
     pub rng: Option<String>,
+    pub eta_noise_seed_delta: Option<u64>,
     pub count: Option<usize>,
     pub batch_size: Option<usize>,
     /// Image size in pixels (a Stable Diffusion checkpoint: any multiple of 8; a Stipple model
@@ -139,6 +140,7 @@ impl GenerateBody {
             final_sigma: self.final_sigma,
             noise: self.noise,
             rng: self.rng,
+            eta_noise_seed_delta: self.eta_noise_seed_delta,
             seed: self.seed,
             count: self.count,
             batch_size: self.batch_size,

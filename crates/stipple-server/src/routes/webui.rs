@@ -182,6 +182,10 @@ fn to_request(r: &WebUiRequest, img2img: bool) -> Result<GenerateRequest, ApiErr
             ApiError::field("override_settings.randn_source", format!("expected \"GPU\", \"NV\" or \"CPU\", got {v}"))
         })?),
     };
+    let eta_noise_seed_delta = match r.override_settings.get("eta_noise_seed_delta") {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| ApiError::field("override_settings.eta_noise_seed_delta", format!("expected a whole number ≥ 0, got {v}")))?),
+    };
     let batch = r.batch_size.unwrap_or(1).max(1);
     let iters = r.n_iter.unwrap_or(1).max(1);
     let (init_image, mask) = if img2img {
@@ -205,6 +209,7 @@ fn to_request(r: &WebUiRequest, img2img: bool) -> Result<GenerateRequest, ApiErr
         steps: r.steps,
         seed: Some(seed),
         rng: rng.map(|s| s.name().to_string()),
+        eta_noise_seed_delta,
         count: Some(batch * iters),
         batch_size: Some(batch),
         options: SamplerOptions { eta: r.eta, s_noise: r.s_noise, s_churn: r.s_churn, s_tmin: r.s_tmin, s_tmax: r.s_tmax, ..SamplerOptions::default() },

@@ -50,6 +50,10 @@ pub struct SampleArgs {
     /// with a CPU generator, the web UI's CPU source) [default: nv].
     #[arg(long, value_name = "nv|cpu")]
     pub rng: Option<String>,
+    /// The web UIs' "eta noise seed delta" (ENSD): after its starting noise, image i's sampler noise comes from seed
+    /// seed + i + N (0: none).
+    #[arg(long, value_name = "N")]
+    pub eta_noise_seed_delta: Option<u64>,
     /// Number of images.
     #[arg(long, short = 'n', default_value_t = defaults::COUNT)]
     pub count: usize,
@@ -170,6 +174,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         noise: args.noise.clone(),
         seed: Some(args.seed),
         rng: args.rng.clone(),
+        eta_noise_seed_delta: args.eta_noise_seed_delta,
         count: Some(args.count),
         batch_size: Some(args.batch_size),
         options: SamplerOptions {
