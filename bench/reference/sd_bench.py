@@ -31,24 +31,13 @@ Usage: python sd_bench.py --configs bench/sd/sd15 --figure unet [--latent 64] [-
 import argparse
 import json
 import os
-import resource
 import statistics
-import time
+
+# The twin's helpers (this folder is on the path when the script runs).
+from unet_bench import gemm_peak, rss_mib, timed
 
 GUIDANCE = 7.5
 TIMESTEP = 500.0
-
-
-def rss_mib(key="VmHWM"):
-    """VmHWM (peak) or VmRSS (current) of this process, MiB."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def load_json(configs, name):
@@ -102,18 +91,6 @@ class FlopCounter:
     def remove(self):
         for h in self.hooks:
             h.remove()
-
-
-def timed(run, runs, warmup, warm):
-    """Seconds of each of `runs` calls of `run`, after `warmup` calls of `warm`."""
-    for _ in range(warmup):
-        warm()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def token_ids(torch, batch):
@@ -286,17 +263,8 @@ def main():
                     "flops_parts_gflop": {"text_encoder": f_text / 1e9, "unet_call": f_unet / 1e9, "vae_decode": f_vae / 1e9}})
         times = timed(image, a.runs, a.warmup, warm)
     else:
-        n = 2048
-        x, y = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
-        z = x @ y
-        times = []
-        for _ in range(max(a.runs, 5)):
-            t0 = time.perf_counter()
-            torch.mm(x, y, out=z)
-            times.append(time.perf_counter() - t0)
-        flop = 2.0 * n ** 3
-        out["gemm_peak"] = {"n": n, "best_gflops": flop / min(times) / 1e9,
-                            "median_gflops": flop / statistics.median(times) / 1e9, "implementation": "torch.mm (f32)"}
+        out["gemm_peak"] = gemm_peak(a.threads, runs=max(a.runs, 5))
+        times = out["gemm_peak"]["times_s"]
         flops, n_params = None, None
 
     med = statistics.median(times)

@@ -6,46 +6,15 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use axum::Router;
 use base64::Engine as _;
-use candle_core::Device;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use stipple_pipeline::ModelStore;
-use stipple_server::{app, build_state, Limits, ServerConfig, Shared};
-use tower::ServiceExt;
+use stipple_server::{app, Limits, ServerConfig, Shared};
 
-static SHIPPED: &[u8] = include_bytes!("../../../models/emoji-prompts.safetensors");
+mod support;
+use support::{call, get, json_of, post};
 
 fn state(dir: &std::path::Path, key: Option<&str>, limits: Limits) -> Shared {
-    let store = ModelStore::new(dir.join("models"), dir.join("runs"), Device::Cpu).with_builtin("emoji-prompts", SHIPPED);
-    let config = ServerConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        api_key: key.map(str::to_string),
-        data_dir: dir.join("gallery"),
-        runs_dir: dir.join("runs"),
-        data_root: None,
-        limits,
-    };
-    build_state(config, store).unwrap()
-}
-
-async fn call(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes().to_vec())
-}
-
-fn post(uri: &str, body: Value) -> Request<Body> {
-    Request::post(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
-}
-
-fn get(uri: &str) -> Request<Body> {
-    Request::get(uri).body(Body::empty()).unwrap()
-}
-
-fn json_of(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+    support::state(dir, key, None, limits)
 }
 
 #[tokio::test]

@@ -8,45 +8,15 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use base64::Engine as _;
-use candle_core::Device;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use stipple_pipeline::ModelStore;
-use stipple_server::{app, build_state, Limits, ServerConfig};
-use tower::ServiceExt;
+use stipple_server::{app, Limits};
 
-static SHIPPED: &[u8] = include_bytes!("../../../models/emoji-prompts.safetensors");
+mod support;
+use support::{call, get, json_of, post};
 
 fn studio(dir: &std::path::Path, limits: Limits) -> Router {
-    let store = ModelStore::new(dir.join("models"), dir.join("runs"), Device::Cpu).with_builtin("emoji-prompts", SHIPPED);
     std::fs::create_dir_all(dir.join("data")).unwrap();
-    let config = ServerConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        api_key: None,
-        data_dir: dir.join("gallery"),
-        runs_dir: dir.join("runs"),
-        data_root: Some(dir.join("data")),
-        limits,
-    };
-    app(build_state(config, store).unwrap())
-}
-
-async fn call(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes().to_vec())
-}
-
-fn post(uri: &str, body: Value) -> Request<Body> {
-    Request::post(uri).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
-}
-
-fn get(uri: &str) -> Request<Body> {
-    Request::get(uri).body(Body::empty()).unwrap()
-}
-
-fn json_of(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+    app(support::state(dir, None, Some(dir.join("data")), limits))
 }
 
 /// The `data:` payloads of the events named `name` in a whole event stream.
