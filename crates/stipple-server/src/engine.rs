@@ -15,7 +15,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use stipple_nn::TensorLatent;
 use stipple_pipeline::{
-    encode_images, grid, grid_columns, is_model_name, to_images, GenerateRequest, Model, ModelStore, PipelineError, Recipe, TokenMaps,
+    encode_images, grid, grid_columns, is_model_name, noisy_images, to_images, GenerateRequest, Model, ModelStore, PipelineError, Recipe, TokenMaps,
     TrajectoryFrame, TrajectoryRecorder,
 };
 use stipple_sample::{Observer, StepInfo};
@@ -192,11 +192,6 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// A batch of pictures as one near-square grid, a base64 PNG (the previews' form).
-/// A preview (base64 PNG grid) of the sampler's state `x` in `model`'s space ([`Model::preview`]).
-fn preview_of(model: &Model, x: &TensorLatent) -> Option<String> {
-    model.preview(&x.0).and_then(|rgb| to_images(&rgb)).and_then(|i| preview_png(&i)).ok()
-}
-
 pub(crate) fn preview_png(images: &[image::DynamicImage]) -> Result<String, PipelineError> {
     let png = stipple_pipeline::encode_png_with_text(&grid(images, grid_columns(images.len()), 1), &[])?;
     Ok(b64(&png))
@@ -330,10 +325,10 @@ impl Observer<TensorLatent> for StreamObserver<'_, '_> {
         self.done += 1;
         let last = info.step + 1 == info.steps;
         let due = self.every > 0 && (self.done.is_multiple_of(self.every) || last);
-        let preview = if due { preview_of(self.model, info.denoised) } else { None };
-        // x_t as the network sees it, x/√(1+σ²) (as `noisy_images` shows it).
-        let scaled = || (&info.x.0 / (1.0 + info.sigma_next * info.sigma_next).sqrt()).ok().map(TensorLatent);
-        let preview_x = if due { scaled().and_then(|x| preview_of(self.model, &x)) } else { None };
+        let show = |rgb: Result<Vec<image::DynamicImage>, PipelineError>| rgb.and_then(|i| preview_png(&i)).ok();
+        let preview = if due { show(self.model.preview(&info.denoised.0).and_then(|rgb| to_images(&rgb))) } else { None };
+        // x_t as the recorded trajectory shows it (`noisy_images` of the model's preview).
+        let preview_x = if due { show(self.model.preview(&info.x.0).and_then(|rgb| noisy_images(&rgb, info.sigma_next))) } else { None };
         let elapsed = self.started.elapsed().as_secs_f64();
         let eta_seconds = elapsed / self.done as f64 * (self.total.saturating_sub(self.done)) as f64;
         if let Ok(mut p) = self.engine.preview.lock() {
