@@ -11,7 +11,7 @@ use stipple_sample::{sample, Observer, Sigmas, X0Clamp};
 use stipple_sd::{Architecture, SdPipeline};
 
 use crate::generate::{in_batches, inpaint_sample, Init};
-use crate::{file_sha256, load_init_image, load_keep_mask, GenerateSpec, ModelRef, PipelineError, SeededNoise};
+use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise};
 
 /// Whether `path` is a Stable Diffusion checkpoint rather than a Stipple model file: a
 /// diffusers folder (`model_index.json`), or a `.safetensors` file without Stipple's
@@ -44,11 +44,6 @@ pub fn hashed_file(path: &Path) -> Result<PathBuf, PipelineError> {
         .map(|f| path.join("unet").join(f))
         .find(|p| p.is_file())
         .ok_or_else(|| PipelineError::bad("model", format!("{} has no unet/diffusion_pytorch_model.safetensors", path.display())))
-}
-
-/// The recipe reference of a checkpoint: its path and the SHA-256 of its [`hashed_file`].
-pub fn sd_model_ref(path: &Path) -> Result<ModelRef, PipelineError> {
-    Ok(ModelRef { path: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()), sha256: file_sha256(&hashed_file(path)?)?, step: None })
 }
 
 /// Generates `spec.count` images of `width × height` pixels with `sd` over `sigmas`; returns

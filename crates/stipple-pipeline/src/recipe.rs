@@ -30,6 +30,23 @@ pub struct ModelRef {
     pub sha256: String,
     /// Training step of its weights, when recorded.
     pub step: Option<u64>,
+    /// LoRAs merged into a Stable Diffusion checkpoint (from `--lora` and the prompt's
+    /// `<lora:NAME:M>` tags), in merge order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loras: Vec<LoraRef>,
+    /// The configs folder a single-file checkpoint was loaded with, when it was not the one
+    /// the store finds beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_dir: Option<PathBuf>,
+}
+
+/// A LoRA merged into the model: its file, the file's SHA-256 (hex) and its multiplier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraRef {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub multiplier: f64,
 }
 
 /// An input image of a generation: its SHA-256 (so `rerun` notices a changed file) and the
@@ -246,7 +263,7 @@ mod tests {
         let recipe = Recipe {
             recipe_version: RECIPE_VERSION,
             software: software(),
-            model: ModelRef { path: "m.safetensors".into(), sha256: "ab".repeat(32), step: None },
+            model: ModelRef { path: "m.safetensors".into(), sha256: "ab".repeat(32), step: None, loras: vec![], config_dir: None },
             sampler: SamplerKind::Dpmpp2mSde,
             options: SamplerOptions::default(),
             schedule: SigmaSchedule::Karras,

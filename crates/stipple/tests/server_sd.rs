@@ -1,7 +1,8 @@
 //! The server with a Stable Diffusion checkpoint in its models folder (the tiny SD 1.x
 //! fixture of `tests/reference/make_sd_fixture.py` as a diffusers folder): listed by the web
 //! UI's `sd-models`, chosen by name in `/sdapi/v1/txt2img` and `img2img` (with a mask),
-//! `/v1/images/generations` and `/api/jobs`, with previews of every step.
+//! `/v1/images/generations` and `/api/jobs`, with previews of every step; a LoRA named by a
+//! prompt's `<lora:NAME:M>` tag.
 
 mod serve;
 
@@ -49,6 +50,9 @@ fn png(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
 fn a_checkpoint_in_the_models_folder_is_served_by_name() {
     let server = Server::start(&[]);
     copy_dir(&fixture("tiny-sd15"), &server.dirs.path().join("models").join("sd15"));
+    let loras = server.dirs.path().join("models").join("loras");
+    std::fs::create_dir_all(&loras).unwrap();
+    std::fs::copy(fixture("tiny-sd15-lora.safetensors"), loras.join("style.safetensors")).unwrap();
     let addr = server.addr;
     runtime().block_on(async move {
         let r = get(addr, "/sdapi/v1/sd-models").await.unwrap();
@@ -65,6 +69,21 @@ fn a_checkpoint_in_the_models_folder_is_served_by_name() {
         assert_eq!(png_size(v["images"][0].as_str().unwrap()), (32, 24));
         let info: Value = serde_json::from_str(v["info"].as_str().unwrap()).unwrap();
         assert_eq!(info["sd_model_name"], "sd15");
+
+        // A LoRA in models/loras/ named by the prompt's tag: listed, merged, and an unknown
+        // name refused by field.
+        let r = get(addr, "/sdapi/v1/loras").await.unwrap();
+        assert_eq!(r.json().unwrap()[0]["name"], "style", "{}", r.text());
+        let plain = v["images"][0].as_str().unwrap().to_string();
+        let tagged = json!({ "prompt": "a red apple <lora:style:0.8>", "steps": 2, "width": 32, "height": 24, "seed": 3, "override_settings": over });
+        let r = post_json(addr, "/sdapi/v1/txt2img", &tagged).await.unwrap();
+        let t = r.json().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, 200, "{t}");
+        assert_ne!(t["images"][0].as_str().unwrap(), plain, "the LoRA changes the picture");
+        let gone = json!({ "prompt": "a red apple <lora:gone:1>", "steps": 1, "width": 32, "height": 24, "override_settings": over });
+        let r = post_json(addr, "/sdapi/v1/txt2img", &gone).await.unwrap();
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert!(r.text().contains("prompt") && r.text().contains("gone.safetensors"), "{}", r.text());
 
         // Without a size: the checkpoint's own (512 for SD 1.x) would be slow; a size that is not
         // a multiple of the VAE's scale is refused by name.

@@ -1,13 +1,12 @@
 //! `stipple sample`: generate images from a trained model.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use stipple_pipeline::{
-    check_output_path, defaults, device, is_sd_checkpoint, save_trajectory, sd_model_ref, to_images, write_images,
-    GenerateRequest, ImageInput, Model, ModelStore, PipelineError, StoredModel, TrajectoryFormat, TrajectoryRecorder,
+    check_output_path, defaults, device, save_trajectory, to_images, write_images, Adapters, GenerateRequest, ImageInput,
+    PipelineError, TrajectoryFormat, TrajectoryRecorder,
 };
 use stipple_sample::{SamplerOptions, X0Clamp};
 
@@ -140,7 +139,8 @@ pub struct SampleArgs {
     #[arg(long, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
     /// A LoRA file (kohya / web-UI safetensors) and its weight, merged into a Stable Diffusion
-    /// checkpoint; repeat for several.
+    /// checkpoint; repeat for several. The prompt's `<lora:NAME:WEIGHT>` tags add
+    /// MODELS/loras/NAME.safetensors.
     #[arg(long, value_name = "FILE:WEIGHT")]
     pub lora: Vec<String>,
     /// Output: a PNG file for the grid, or a folder with --separate.
@@ -220,7 +220,8 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     let dev = device(&args.device)?;
     let store = super::model_store(&args.models, &dev);
     let path = super::model_path(&store, args.model.as_deref())?;
-    let stored = load(&args, &store, &path, &dev)?;
+    let adapters = Adapters { loras: Adapters::parse_lora_args(&args.lora)?, config_dir: args.config_dir.clone() };
+    let stored = store.load_path_for(&path.display().to_string(), &path, &args.prompt, adapters)?;
     let model = &stored.model;
     let sigmas = model.sigmas(&spec)?;
     if args.trajectory_json.is_some() {
@@ -253,24 +254,3 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The model at `path`: through the store (once per file version), or for a Stable Diffusion
-/// checkpoint with LoRAs or an explicit configs folder, loaded with them.
-fn load(args: &SampleArgs, store: &ModelStore, path: &Path, dev: &candle_core::Device) -> anyhow::Result<Arc<StoredModel>> {
-    if args.lora.is_empty() && args.config_dir.is_none() {
-        return Ok(store.load_path(&path.to_string_lossy(), path)?);
-    }
-    if !is_sd_checkpoint(path) {
-        return Err(PipelineError::bad("lora", "--lora and --config-dir are for Stable Diffusion checkpoints").into());
-    }
-    let loras = args
-        .lora
-        .iter()
-        .map(|l| match l.rsplit_once(':').map(|(f, w)| (f, w.parse::<f64>())) {
-            Some((file, Ok(w))) if w.is_finite() => Ok((PathBuf::from(file), w)),
-            _ => Err(PipelineError::bad("lora", format!("expected FILE:WEIGHT (e.g. style.safetensors:0.8), got {l:?}"))),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let options = stipple_sd::LoadOptions { config_dir: args.config_dir.clone(), loras, ..Default::default() };
-    let sd = stipple_sd::SdPipeline::load_with(path, &options, dev).map_err(PipelineError::from)?;
-    Ok(Arc::new(StoredModel { name: path.display().to_string(), model: Model::Sd(Box::new(sd)), model_ref: sd_model_ref(path)? }))
-}
