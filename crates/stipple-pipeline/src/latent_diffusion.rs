@@ -6,12 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use stipple_nn::TensorLatent;
+use stipple_nn::{CrossAttentionRecorder, TensorLatent};
 use stipple_sample::{sample, Observer, Sigmas, X0Clamp};
 use stipple_sd::{Architecture, SdPipeline};
 
-use crate::generate::{in_batches, inpaint_sample, Init};
-use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise};
+use crate::generate::{in_batches, inpaint_sample, walked_sigmas, Init};
+use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise, TokenMaps};
 
 /// Whether `path` is a Stable Diffusion checkpoint rather than a Stipple model file: a
 /// diffusers folder (`model_index.json`), or a `.safetensors` file without Stipple's
@@ -59,6 +59,10 @@ pub fn hashed_file(path: &Path) -> Result<PathBuf, PipelineError> {
 /// inpainting U-Net gets the mask and the masked image's latents as extra input channels
 /// (diffusers' `StableDiffusionInpaintPipeline`). Either way the kept pixels of the output
 /// are the init image's, as the web UI's overlay of the original makes them.
+///
+/// With `attention`, each image's per-token cross-attention maps of its prompt (DAAM, see
+/// [`TokenMaps`]) at pixel resolution, averaged over every cross-attention layer and U-Net
+/// call of the prompt's branch; the images are the same as without.
 pub(crate) fn generate_sd(
     sd: &SdPipeline,
     spec: &GenerateSpec,
@@ -66,7 +70,8 @@ pub(crate) fn generate_sd(
     (width, height): (usize, usize),
     device: &Device,
     observer: &mut impl Observer<TensorLatent>,
-) -> Result<Tensor, PipelineError> {
+    attention: bool,
+) -> Result<(Tensor, Vec<TokenMaps>), PipelineError> {
     let (channels, f) = sd.latent_shape();
     for (setting, v) in [("width", width), ("height", height)] {
         if v == 0 || v % f != 0 {
@@ -94,6 +99,10 @@ pub(crate) fn generate_sd(
     check_memory(sd, (width, height), spec.batch_size, guided, device)?;
     let (w, h) = (width / f, height / f);
     let prompt = c.prompts.first().map_or("", String::as_str);
+    if attention && walked_sigmas(spec, sigmas)?.is_none() {
+        return Err(PipelineError::bad("attention", "strength 0 returns the init image without running the network, so there is no attention to show"));
+    }
+    let tokens = if attention { Some(sd.prompt_tokens(prompt)?) } else { None };
     let (cond, uncond) = sd.encode_weighted_pair(prompt, c.negative_prompt.as_deref().unwrap_or(""), 1)?;
     let init = match &spec.init_image {
         Some(input) => {
@@ -120,20 +129,32 @@ pub(crate) fn generate_sd(
     } else {
         None
     };
-    let mut batch = |_: usize, _: usize, x: Tensor, walked: &Sigmas, inpaint: Option<(&Tensor, &Tensor)>, noise: &mut SeededNoise| -> Result<Tensor, PipelineError> {
+    let mut maps = Vec::new();
+    let mut batch = |_: usize, n: usize, x: Tensor, walked: &Sigmas, inpaint: Option<(&Tensor, &Tensor)>, noise: &mut SeededNoise| -> Result<Tensor, PipelineError> {
+        let recorder = tokens.as_ref().map(|_| CrossAttentionRecorder::new(n, height, width));
         let mut d = sd.denoiser_with(cond.clone(), guided.then(|| uncond.clone()), c.guidance_scale);
         if let Some((mask, latents)) = &extra {
             d = d.with_inpainting(mask, latents)?;
         }
+        if let Some(r) = &recorder {
+            d = d.with_recorder(r);
+        }
         let x = TensorLatent(x);
-        Ok(match inpaint {
+        let z = match inpaint {
             Some((known, keep)) => inpaint_sample(spec, &mut d, known, keep, x, walked, noise, &mut *observer)?,
             None => sample(spec.sampler, &mut d, x, walked, &spec.options, noise, &mut *observer)?,
+        };
+        if let (Some(tokens), Some(recorder)) = (&tokens, &recorder) {
+            let recorded = recorder.maps()?.ok_or_else(|| PipelineError::bad("attention", "the U-Net never ran, so there is no attention to show"))?;
+            for i in 0..n {
+                maps.push(TokenMaps::from_positions(tokens.clone(), &recorded.get(i)?)?);
+            }
         }
-        .0)
+        Ok(z.0)
     };
     let mut to_pixels = |z: Tensor| -> Result<Tensor, PipelineError> { Ok(((sd.decode_latents(&z)? * 2.0)? - 1.0)?) };
-    in_batches(spec, sigmas, &[channels, h, w], init.as_ref(), device, &mut batch, &mut to_pixels)
+    let images = in_batches(spec, sigmas, &[channels, h, w], init.as_ref(), device, &mut batch, &mut to_pixels)?;
+    Ok((images, maps))
 }
 
 /// Refuses a size and batch whose estimated activations

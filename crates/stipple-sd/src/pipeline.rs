@@ -124,6 +124,19 @@ impl SdPipeline {
         Ok(rows)
     }
 
+    /// The prompt's tokens as [`SdPipeline::encode_weighted`] lays them out: for each, its
+    /// position in the context (chunk `c`'s token `j` at `c·77 + 1 + j`, after the chunk's
+    /// start token) and its text. Names the rows of the per-token attention maps.
+    pub fn prompt_tokens(&self, prompt: &str) -> Result<Vec<(usize, String)>, SdError> {
+        let len = self.text_encoder.config().max_position_embeddings;
+        let mut out = Vec::new();
+        for (c, chunk) in prompt_chunks(&self.tokenizer, prompt, len - 2)?.iter().enumerate() {
+            let words = chunk.ids.iter().enumerate().skip(1).take_while(|(_, &id)| !self.tokenizer.is_eos(id));
+            out.extend(words.map(|(j, &id)| (c * len + j, self.tokenizer.token_text(id))));
+        }
+        Ok(out)
+    }
+
     /// [`SdPipeline::encode_weighted`] of a prompt and its negative, the shorter context
     /// extended by chunks of the empty prompt's so both have as many tokens (as the web UI does
     /// for one batched guidance call).

@@ -2,7 +2,7 @@
 //! fixture of `tests/reference/make_sd_fixture.py` as a diffusers folder): listed by the web
 //! UI's `sd-models`, chosen by name in `/sdapi/v1/txt2img` and `img2img` (with a mask),
 //! `/v1/images/generations` and `/api/jobs`, with previews of every step; a LoRA named by a
-//! prompt's `<lora:NAME:M>` tag.
+//! prompt's `<lora:NAME:M>` tag; per-token attention maps.
 
 mod serve;
 
@@ -132,5 +132,23 @@ fn a_checkpoint_in_the_models_folder_is_served_by_name() {
             assert_eq!(png_size(p["preview"].as_str().unwrap_or_else(|| panic!("{p}"))), (16 + 2, 12 + 2));
         }
         assert!(text.contains("event: done"), "{text}");
+
+        // The per-token attention maps of a checkpoint's image, at its pixel size.
+        let body = json!({ "kind": "generate", "model": "sd15", "prompt": "a red apple", "steps": 2, "count": 1, "width": 32, "height": 24, "attention": true });
+        let r = post_json(addr, "/api/jobs", &body).await.unwrap();
+        let id = r.json().unwrap()["id"].to_string();
+        let events = String::from_utf8(get(addr, &format!("/api/jobs/{id}/events")).await.unwrap().body).unwrap();
+        let done: Value = events
+            .split("\n\n")
+            .find(|e| e.contains("event: done"))
+            .and_then(|e| e.lines().find_map(|l| l.strip_prefix("data:")))
+            .map(|d| serde_json::from_str(d.trim()).unwrap())
+            .unwrap_or_else(|| panic!("{events}"));
+        let image = &done["ids"][0];
+        let r = get(addr, &format!("/api/images/{image}/attention")).await.unwrap();
+        let v = r.json().unwrap_or_else(|e| panic!("{e}: {}", r.text()));
+        assert_eq!(v["tokens"], json!(["a", "red", "apple"]), "{v}");
+        assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(32), Some(24)));
+        assert_eq!(v["maps"][2].as_array().unwrap().len(), 32 * 24);
     });
 }
