@@ -36,6 +36,10 @@ pub const INPAINT_STRENGTH: f64 = 1.0;
 /// RePaint resampling (Lugmayr et al. 2022): each step taken once, i.e. off.
 pub const RESAMPLE: usize = 1;
 
+/// Whether a Stable Diffusion checkpoint's VAE decodes in tiles: off (a whole decode is exact;
+/// the memory check says when tiles are needed).
+pub const VAE_TILING: bool = false;
+
 /// Guidance scale of a request that sets none: [`PROMPT_GUIDANCE`] when it has a prompt, else
 /// [`GUIDANCE`].
 pub fn guidance_scale(has_prompt: bool) -> f64 {

@@ -120,6 +120,7 @@ impl Model {
     ) -> Result<Tensor, PipelineError> {
         let size = self.size(spec)?;
         match self {
+            Model::Stipple(_) if spec.vae_tiling => Err(vae_tiling_refused()),
             Model::Stipple(m) => generate(m, spec, sigmas, device, observer),
             Model::Sd(sd) => Ok(generate_sd(sd, spec, sigmas, size, device, observer, false)?.0),
         }
@@ -135,8 +136,14 @@ impl Model {
         observer: &mut impl Observer<TensorLatent>,
     ) -> Result<(Tensor, Vec<TokenMaps>), PipelineError> {
         match self {
+            Model::Stipple(_) if spec.vae_tiling => Err(vae_tiling_refused()),
             Model::Stipple(m) => generate_with_attention(m, spec, sigmas, device, observer),
             Model::Sd(sd) => generate_sd(sd, spec, sigmas, self.size(spec)?, device, observer, true),
         }
     }
+}
+
+/// The error of `vae_tiling` for a Stipple model, which makes pixels without a VAE.
+fn vae_tiling_refused() -> PipelineError {
+    PipelineError::bad("vae_tiling", "is for Stable Diffusion checkpoints (latents decoded by a VAE); this Stipple model makes pixels directly")
 }

@@ -50,6 +50,7 @@ pub fn recipe(
         width,
         height,
         conditioning: if count == 1 { spec.conditioning.for_image((first_seed - spec.seed) as usize) } else { spec.conditioning.clone() },
+        vae_tiling: spec.vae_tiling,
         init_image: spec.init_image.as_ref().map(InputRef::of),
         mask: spec.mask.as_ref().map(InputRef::of),
     }
@@ -196,6 +197,7 @@ pub fn regenerate(
         mask,
         width: Some(recipe.width),
         height: Some(recipe.height),
+        vae_tiling: recipe.vae_tiling,
     };
     let images = to_images(&model.generate(&spec, &sigmas, device, observer)?)?;
     Ok(match recipe.grid_columns {

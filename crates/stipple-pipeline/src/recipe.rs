@@ -106,11 +106,18 @@ pub struct Recipe {
     /// Class guidance, init image and mask (absent in plain recipes).
     #[serde(default, skip_serializing_if = "is_plain")]
     pub conditioning: Conditioning,
+    /// Whether a Stable Diffusion checkpoint's VAE decoded in tiles (older recipes: no).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub vae_tiling: bool,
     /// The init image and the mask, when used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_image: Option<InputRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask: Option<InputRef>,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -279,6 +286,7 @@ mod tests {
             width: 8,
             height: 8,
             conditioning: Conditioning::default(),
+            vae_tiling: true,
             init_image: None,
             mask: None,
         };
@@ -287,9 +295,9 @@ mod tests {
         assert_eq!(serde_json::from_value::<Recipe>(json.clone()).unwrap(), recipe);
         assert!(recipe.parameters().contains("Seed: 1, Size: 8x8, Model hash: abababab") && recipe.parameters().contains(", RNG: CPU, ENSD: 31337"));
         // Older recipes: a final 0, independent draws and NV seeds (all there was).
-        json.as_object_mut().unwrap().retain(|k, _| k != "final_sigma" && k != "noise" && k != "rng" && k != "eta_noise_seed_delta");
+        json.as_object_mut().unwrap().retain(|k, _| !["final_sigma", "noise", "rng", "eta_noise_seed_delta", "vae_tiling"].contains(&k.as_str()));
         let old: Recipe = serde_json::from_value(json).unwrap();
-        assert_eq!((old.final_sigma, old.noise, old.rng, old.eta_noise_seed_delta), (FinalSigma::Zero, NoiseKind::Independent, RngSource::Nv, 0));
+        assert_eq!((old.final_sigma, old.noise, old.rng, old.eta_noise_seed_delta, old.vae_tiling), (FinalSigma::Zero, NoiseKind::Independent, RngSource::Nv, 0, false));
         assert!(!old.parameters().contains("RNG"), "the default source is not written, as the web UI omits its default");
     }
 }

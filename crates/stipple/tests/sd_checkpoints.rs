@@ -197,3 +197,37 @@ fn trajectories_show_previews_and_huge_sizes_are_refused_with_the_estimate() {
     assert!(text(&o).contains("--width: 16384×16384 pixels with batch_size 1 needs an estimated"), "{}", text(&o));
     assert!(started.elapsed().as_secs() < 30, "refused before sampling");
 }
+
+#[test]
+fn vae_tiling_decodes_large_pictures_in_tiles_and_reruns_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // 96×64 pixels: three by two of the fixture VAE's 32-pixel tiles, overlapping.
+    let run = |extra: &[&str], out: &std::path::Path| {
+        stipple()
+            .args(["sample", "--prompt", "a red apple", "--steps", "2", "-n", "1", "--width", "96", "--height", "64", "--model"])
+            .arg(fixture("tiny-sd15"))
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let (whole, tiled) = (dir.path().join("whole.png"), dir.path().join("tiled.png"));
+    let o = run(&[], &whole);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["--vae-tiling"], &tiled);
+    assert!(o.status.success(), "{}", text(&o));
+    let (a, b) = (pixels(&whole), pixels(&tiled));
+    assert_ne!(a, b, "the blended seams change some pixels");
+    let mean = a.iter().zip(&b).map(|(x, y)| x.abs_diff(*y) as f64).sum::<f64>() / a.len() as f64;
+    assert!(mean < 8.0, "tiles decode the same latents: mean difference {mean} levels");
+    let info = text(&stipple().arg("info").arg(&tiled).output().unwrap());
+    assert!(info.contains("\"vae_tiling\": true"), "{info}");
+    let o = stipple().arg("rerun").arg(&tiled).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pixels(&tiled.with_extension("rerun.png")), b, "rerun decodes in tiles again");
+    // A Stipple model has no VAE.
+    let o = stipple().args(["sample", "--vae-tiling", "--steps", "2", "-n", "1", "--out"]).arg(dir.path().join("p.png")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--vae-tiling: is for Stable Diffusion checkpoints"), "{}", text(&o));
+}

@@ -133,6 +133,11 @@ pub struct SampleArgs {
     /// Image height in pixels, for Stable Diffusion checkpoints [default: as --width].
     #[arg(long)]
     pub height: Option<usize>,
+    /// For a Stable Diffusion checkpoint: encode and decode with the VAE in overlapping tiles
+    /// of its training size, for sizes whose whole decode does not fit in memory (the seams
+    /// are blended; pixels differ slightly from a whole decode's).
+    #[arg(long)]
+    pub vae_tiling: bool,
     /// For a single-file Stable Diffusion checkpoint: a diffusers folder of the same
     /// architecture whose configs and tokenizer(s) to use (a single file holds no tokenizer)
     /// [default: tokenizer/ (and tokenizer_2/) beside the file, with the released configs].
@@ -210,6 +215,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         resample: Some(args.resample),
         width: args.width,
         height: args.height,
+        vae_tiling: Some(args.vae_tiling),
     };
     let spec = request.validate()?;
     // Fail before sampling, not after.
