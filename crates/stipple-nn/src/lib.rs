@@ -8,6 +8,7 @@ pub mod attention;
 mod attention_maps;
 pub mod blocks;
 pub mod config;
+pub mod conv1d;
 mod diffusion;
 pub mod dropout;
 pub mod embeddings;
@@ -28,6 +29,7 @@ pub mod unet;
 pub mod weights;
 
 pub use attention_maps::CrossAttentionRecorder;
+pub use conv1d::Conv1d;
 pub use config::{AttentionKind, DownBlockType, UNetConfig, UpBlockType};
 pub use layer_norm::LayerNorm;
 pub use shapes::{record_shapes, ParameterShapes};

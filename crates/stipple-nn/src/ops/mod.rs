@@ -25,6 +25,7 @@
 pub mod adamw;
 pub mod attention;
 pub mod bias;
+pub mod conv1d;
 pub mod conv2d;
 pub mod geglu;
 pub mod group_norm;
@@ -35,6 +36,7 @@ pub mod upsample;
 
 pub use attention::{attention, attention_probabilities};
 pub use bias::add_bias;
+pub use conv1d::conv1d;
 pub use conv2d::{conv2d, Conv2d};
 pub use geglu::geglu;
 pub use group_norm::{group_norm, GroupNorm};

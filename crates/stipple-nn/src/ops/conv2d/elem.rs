@@ -4,7 +4,7 @@
 use std::mem::MaybeUninit;
 
 /// An element type with CPU kernels (f32 and f64).
-pub(super) trait Elem: Copy + Send + Sync + 'static + std::ops::AddAssign {
+pub(crate) trait Elem: Copy + Send + Sync + 'static + std::ops::AddAssign {
     const ZERO: Self;
     const ONE: Self;
     /// This thread's scratch buffer (taken out, so a nested call simply gets a fresh one).
@@ -73,7 +73,7 @@ pub(super) fn zeroed<T: Elem>(chunk: &mut [MaybeUninit<T>]) -> &mut [T] {
 ///
 /// # Safety
 /// Every value must have been initialised.
-pub(super) unsafe fn assume_init<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
+pub(crate) unsafe fn assume_init<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
     let mut v = std::mem::ManuallyDrop::new(v);
     // SAFETY: the pointer, length and capacity come from a `Vec` of a type with `T`'s layout.
     unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) }
