@@ -9,6 +9,8 @@ mod attention_maps;
 pub mod blocks;
 pub mod config;
 pub mod conv1d;
+pub mod diffwave;
+mod diffwave_config;
 mod diffusion;
 pub mod dropout;
 pub mod embeddings;
@@ -30,6 +32,8 @@ pub mod weights;
 
 pub use attention_maps::CrossAttentionRecorder;
 pub use conv1d::Conv1d;
+pub use diffwave::DiffWave;
+pub use diffwave_config::DiffWaveConfig;
 pub use config::{AttentionKind, DownBlockType, UNetConfig, UpBlockType};
 pub use layer_norm::LayerNorm;
 pub use shapes::{record_shapes, ParameterShapes};

@@ -1,0 +1,175 @@
+//! `DiffWave`: the non-causal WaveNet-like denoiser of Kong et al. 2021, *DiffWave: A
+//! Versatile Diffusion Model for Audio Synthesis* (ICLR), §3 and Figure 2, as the reference
+//! implementation lmnt-com/diffwave (`src/diffwave/model.py`) builds it, without the
+//! mel-spectrogram conditioner and with an optional class embedding.
+//!
+//! `x → input_projection (1×1) → ReLU → N residual layers → Σ skips / √N → skip_projection
+//! (1×1) → ReLU → output_projection (1×1, zero-initialised)`; residual layer `i`:
+//! `y = dilated_conv(h + diffusion_projection(e))` (kernel 3, dilation `2^(i mod cycle)`,
+//! "same" padding), `z = σ(y_gate) ⊙ tanh(y_filter)` (the first half of the channels is the
+//! gate), `[r, s] = output_projection(z)` (1×1), `h ← (h + r)/√2`, skip `s`.
+//!
+//! Parameter names are the reference's state-dict keys (`input_projection`,
+//! `diffusion_embedding.projection1`, `residual_layers.{i}.dilated_conv`, …).
+
+use candle_core::{DType, Module, Result, Tensor};
+use candle_nn::{Conv1dConfig, Embedding, Linear, VarBuilder};
+
+use crate::conv1d::{conv1d, Conv1d};
+use crate::DiffWaveConfig;
+
+/// Width of the sinusoidal diffusion-step embedding (64 frequencies, sine and cosine).
+pub const STEP_EMBEDDING_DIM: usize = 128;
+
+/// The sinusoidal diffusion-step embedding of Kong et al. 2021, §3 ("Diffusion-step
+/// embedding"): `[sin(10^(0·4/63)·t), …, sin(10^(63·4/63)·t), cos(10^(0·4/63)·t), …,
+/// cos(10^(63·4/63)·t)]`.
+///
+/// Evaluated in f64 at the given (continuous) `t`, then cast: with frequencies up to 10⁴ the
+/// arguments reach 10⁷ for a thousand steps, beyond f32's precision. The reference builds an
+/// f32 table of integer steps and interpolates it linearly between them; at integer steps the
+/// two agree (to that table's rounding).
+///
+/// # Shapes
+/// - `timesteps`: `(B,)`, any float dtype
+/// - returns `(B, 128)` in `dtype`
+pub fn step_embedding(timesteps: &Tensor, dtype: DType) -> Result<Tensor> {
+    let half = STEP_EMBEDDING_DIM / 2;
+    let freqs: Vec<f64> = (0..half).map(|i| 10f64.powf(i as f64 * 4.0 / 63.0)).collect();
+    let freqs = Tensor::from_vec(freqs, (1, half), timesteps.device())?;
+    let args = timesteps.to_dtype(DType::F64)?.unsqueeze(1)?.broadcast_mul(&freqs)?;
+    Tensor::cat(&[args.sin()?, args.cos()?], 1)?.to_dtype(dtype)
+}
+
+/// One residual layer (the reference's `ResidualBlock`, unconditional).
+#[derive(Debug, Clone)]
+struct ResidualLayer {
+    dilated_conv: Conv1d,
+    diffusion_projection: Linear,
+    output_projection: Conv1d,
+    channels: usize,
+}
+
+impl ResidualLayer {
+    fn new(vb: VarBuilder, channels: usize, dilation: usize, embedding_dim: usize) -> Result<Self> {
+        let dilated = Conv1dConfig { padding: dilation, dilation, ..Default::default() };
+        Ok(Self {
+            dilated_conv: conv1d(channels, 2 * channels, 3, dilated, vb.pp("dilated_conv"))?,
+            diffusion_projection: candle_nn::linear(embedding_dim, channels, vb.pp("diffusion_projection"))?,
+            output_projection: conv1d(channels, 2 * channels, 1, Conv1dConfig::default(), vb.pp("output_projection"))?,
+            channels,
+        })
+    }
+
+    /// `(h + r)/√2` and the skip `s`, both `(B, C, L)`, from `h (B, C, L)` and the step
+    /// embedding `emb (B, embedding_dim)`.
+    fn forward(&self, h: &Tensor, emb: &Tensor) -> Result<(Tensor, Tensor)> {
+        let c = self.channels;
+        let step = self.diffusion_projection.forward(emb)?.unsqueeze(2)?;
+        let y = self.dilated_conv.forward(&h.broadcast_add(&step)?)?;
+        let z = (candle_nn::ops::sigmoid(&y.narrow(1, 0, c)?)? * y.narrow(1, c, c)?.tanh()?)?;
+        let y = self.output_projection.forward(&z)?;
+        let h = ((h + y.narrow(1, 0, c)?)? * std::f64::consts::FRAC_1_SQRT_2)?;
+        Ok((h, y.narrow(1, c, c)?))
+    }
+}
+
+/// The DiffWave denoiser network `F(x, t, class)`.
+#[derive(Debug, Clone)]
+pub struct DiffWave {
+    cfg: DiffWaveConfig,
+    input_projection: Conv1d,
+    projection1: Linear,
+    projection2: Linear,
+    class_embedding: Option<Embedding>,
+    residual_layers: Vec<ResidualLayer>,
+    skip_projection: Conv1d,
+    output_projection: Conv1d,
+}
+
+impl DiffWave {
+    /// Builds the network, taking every parameter from `vb` (a `VarMap`-backed builder
+    /// initialises fresh weights: Kaiming-normal convolutions as the reference, the last
+    /// projection zero). The config is validated first.
+    pub fn new(vb: VarBuilder, cfg: &DiffWaveConfig) -> Result<Self> {
+        cfg.validate().map_err(candle_core::Error::wrap)?;
+        let (c, e) = (cfg.residual_channels, cfg.embedding_dim);
+        let pointwise = Conv1dConfig::default();
+        let emb = vb.pp("diffusion_embedding");
+        let residual_layers =
+            (0..cfg.residual_layers).map(|i| ResidualLayer::new(vb.pp("residual_layers").pp(i), c, cfg.dilation(i), e)).collect::<Result<_>>()?;
+        // The reference zero-initialises the last weight (`nn.init.zeros_`), so a fresh network
+        // predicts 0 (its bias keeps PyTorch's default initialisation).
+        let out = vb.pp("output_projection");
+        let out_weight = out.get_with_hints((cfg.out_channels, c, 1), "weight", candle_nn::Init::Const(0.0))?;
+        let bound = 1. / (c as f64).sqrt();
+        let out_bias = out.get_with_hints(cfg.out_channels, "bias", candle_nn::Init::Uniform { lo: -bound, up: bound })?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            input_projection: conv1d(cfg.in_channels, c, 1, pointwise, vb.pp("input_projection"))?,
+            projection1: candle_nn::linear(STEP_EMBEDDING_DIM, e, emb.pp("projection1"))?,
+            projection2: candle_nn::linear(e, e, emb.pp("projection2"))?,
+            class_embedding: match cfg.num_class_embeds {
+                Some(k) => Some(candle_nn::embedding(k, e, vb.pp("class_embedding"))?),
+                None => None,
+            },
+            residual_layers,
+            skip_projection: conv1d(c, c, 1, pointwise, vb.pp("skip_projection"))?,
+            output_projection: Conv1d::new(out_weight, Some(out_bias), pointwise),
+        })
+    }
+
+    /// The configuration the network was built with.
+    pub fn config(&self) -> &DiffWaveConfig {
+        &self.cfg
+    }
+
+    /// The diffusion-step embedding after its two projections (each followed by SiLU, as
+    /// the reference's `DiffusionEmbedding`), plus the class embedding when there is one.
+    fn embedding(&self, timesteps: &Tensor, class_labels: Option<&Tensor>, b: usize, dtype: DType) -> Result<Tensor> {
+        let t = match timesteps.dims() {
+            [n] if *n == b => timesteps.clone(),
+            [] | [1] => timesteps.reshape(1)?.broadcast_as(b)?.contiguous()?,
+            d => candle_core::bail!("DiffWave: timesteps must have shape ({b},), got {d:?}"),
+        };
+        let e = step_embedding(&t, dtype)?;
+        let e = self.projection2.forward(&self.projection1.forward(&e)?.silu()?)?.silu()?;
+        match (&self.class_embedding, class_labels) {
+            (Some(table), Some(labels)) => {
+                if labels.dims() != [b] {
+                    candle_core::bail!("DiffWave: class_labels must have shape ({b},), got {:?}", labels.dims());
+                }
+                e + table.forward(&labels.to_dtype(DType::U32)?)?.to_dtype(dtype)?
+            }
+            (Some(_), None) => candle_core::bail!("DiffWave: class_labels are required (num_class_embeds is set)"),
+            (None, Some(_)) => candle_core::bail!("DiffWave: class_labels given but the model has no class embedding (num_class_embeds is None)"),
+            (None, None) => Ok(e),
+        }
+    }
+
+    /// # Shapes
+    /// - `x`: `(B, in_channels, L)`, any length `L ≥ 1`
+    /// - `timesteps`: `(B,)` (or `(1,)`, broadcast), continuous values, any float dtype
+    /// - `class_labels`: `(B,)` integer labels below `num_class_embeds`, required iff it is set
+    /// - returns `(B, out_channels, L)`
+    pub fn forward(&self, x: &Tensor, timesteps: &Tensor, class_labels: Option<&Tensor>) -> Result<Tensor> {
+        let (b, c, _) = x.dims3()?;
+        if c != self.cfg.in_channels {
+            candle_core::bail!("DiffWave: input has {c} channels, the model expects in_channels = {}", self.cfg.in_channels);
+        }
+        let emb = self.embedding(timesteps, class_labels, b, x.dtype())?;
+        let mut h = self.input_projection.forward(x)?.relu()?;
+        let mut skip: Option<Tensor> = None;
+        for layer in &self.residual_layers {
+            let (next, s) = layer.forward(&h, &emb)?;
+            h = next;
+            skip = Some(match skip {
+                Some(sum) => (sum + s)?,
+                None => s,
+            });
+        }
+        let skip = skip.expect("validate() ensures at least one residual layer");
+        let skip = (skip * (1.0 / (self.residual_layers.len() as f64).sqrt()))?;
+        self.output_projection.forward(&self.skip_projection.forward(&skip)?.relu()?)
+    }
+}
