@@ -63,14 +63,21 @@ impl ResidualLayer {
 
     /// `(h + r)/√2` and the skip `s`, both `(B, C, L)`, from `h (B, C, L)` and the step
     /// embedding `emb (B, embedding_dim)`.
+    ///
+    /// The gated unit is one op ([`crate::ops::gated_tanh`]), and the output projection runs
+    /// as two 1×1 convolutions on the halves of its weight: neither pass narrows a
+    /// `(B, 2C, L)` tensor (whose gradient would be a zero-padded copy of it).
     fn forward(&self, h: &Tensor, emb: &Tensor) -> Result<(Tensor, Tensor)> {
         let c = self.channels;
         let step = self.diffusion_projection.forward(emb)?.unsqueeze(2)?;
-        let y = self.dilated_conv.forward(&h.broadcast_add(&step)?)?;
-        let z = (candle_nn::ops::sigmoid(&y.narrow(1, 0, c)?)? * y.narrow(1, c, c)?.tanh()?)?;
-        let y = self.output_projection.forward(&z)?;
-        let h = ((h + y.narrow(1, 0, c)?)? * std::f64::consts::FRAC_1_SQRT_2)?;
-        Ok((h, y.narrow(1, c, c)?))
+        let z = crate::ops::gated_tanh(&self.dilated_conv.forward(&h.broadcast_add(&step)?)?)?;
+        let (w, b) = (self.output_projection.weight(), self.output_projection.bias());
+        let half = |start: usize| -> Result<Tensor> {
+            let bias = b.map(|b| b.narrow(0, start, c)).transpose()?;
+            crate::ops::conv1d(&z, &w.narrow(0, start, c)?, bias.as_ref(), self.output_projection.config())
+        };
+        let h = ((h + half(0)?)? * std::f64::consts::FRAC_1_SQRT_2)?;
+        Ok((h, half(c)?))
     }
 }
 
