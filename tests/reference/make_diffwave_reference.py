@@ -92,12 +92,16 @@ class ResidualBlock(nn.Module):
 
 
 class DiffWave(nn.Module):
-    def __init__(self, p):
+    """`p`: the keys of Stipple's `DiffWaveConfig` (all of them); the step-embedding table
+    covers the integer steps below `max_steps`."""
+
+    def __init__(self, p, max_steps=MAX_STEPS):
         super().__init__()
         c = p["residual_channels"]
         self.input_projection = Conv1d(p["in_channels"], c, 1)
-        self.diffusion_embedding = DiffusionEmbedding(MAX_STEPS, p["embedding_dim"])
-        self.class_embedding = nn.Embedding(p["num_class_embeds"], p["embedding_dim"])
+        self.diffusion_embedding = DiffusionEmbedding(max_steps, p["embedding_dim"])
+        classes = p["num_class_embeds"]
+        self.class_embedding = nn.Embedding(classes, p["embedding_dim"]) if classes is not None else None
         self.residual_layers = nn.ModuleList(
             [ResidualBlock(c, 2 ** (i % p["dilation_cycle_length"]), p["embedding_dim"]) for i in range(p["residual_layers"])]
         )
@@ -105,9 +109,11 @@ class DiffWave(nn.Module):
         self.output_projection = Conv1d(c, p["out_channels"], 1)
         nn.init.zeros_(self.output_projection.weight)
 
-    def forward(self, audio, diffusion_step, class_labels):
+    def forward(self, audio, diffusion_step, class_labels=None):
         x = F.relu(self.input_projection(audio))
-        emb = self.diffusion_embedding(diffusion_step) + self.class_embedding(class_labels)
+        emb = self.diffusion_embedding(diffusion_step)
+        if self.class_embedding is not None:
+            emb = emb + self.class_embedding(class_labels)
         skip = None
         for layer in self.residual_layers:
             x, skip_connection = layer(x, emb)

@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use stipple_nn::ops::conv1d::{Conv1dBackwardInput, Conv1dBackwardWeight, Conv1dOp};
 use stipple_nn::{DiffWave, DiffWaveConfig};
@@ -63,7 +63,7 @@ fn main() -> Result<()> {
     // Inference: the same network on detached weights, so no graph is kept.
     let frozen = DiffWave::new(VarBuilder::from_tensors(vm.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect(), DType::F32, &dev), &cfg)?;
     report("diffwave_forward", fastest(reps, || frozen.forward(&audio, &t, None).map(drop))?);
-    let x_t = Var::from_tensor(&((&audio * 0.8)? + (&noise * 0.6)?)?)?.as_tensor().detach();
+    let x_t = ((&audio * 0.8)? + (&noise * 0.6)?)?;
     report(
         "diffwave_train_step",
         fastest(reps, || {
