@@ -55,9 +55,19 @@ impl Module for Conv1d {
 /// initialisation hints: `weight (O, C / groups, K)` Kaiming-normal, `bias (O)` uniform in
 /// `±1/√C`.
 pub fn conv1d(in_channels: usize, out_channels: usize, kernel_size: usize, config: Conv1dConfig, vb: VarBuilder) -> Result<Conv1d> {
-    let groups = config.groups.max(1);
-    let weight = vb.get_with_hints((out_channels, in_channels / groups, kernel_size), "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
+    let weight = conv1d_weight(in_channels, out_channels, kernel_size, &config, &vb)?;
     let bound = 1. / (in_channels as f64).sqrt();
     let bias = vb.get_with_hints(out_channels, "bias", candle_nn::Init::Uniform { lo: -bound, up: bound })?;
     Ok(Conv1d::new(weight, Some(bias), config))
+}
+
+/// [`conv1d`] without a bias, as `candle_nn::conv1d_no_bias`.
+pub fn conv1d_no_bias(in_channels: usize, out_channels: usize, kernel_size: usize, config: Conv1dConfig, vb: VarBuilder) -> Result<Conv1d> {
+    let weight = conv1d_weight(in_channels, out_channels, kernel_size, &config, &vb)?;
+    Ok(Conv1d::new(weight, None, config))
+}
+
+fn conv1d_weight(in_channels: usize, out_channels: usize, kernel_size: usize, config: &Conv1dConfig, vb: &VarBuilder) -> Result<Tensor> {
+    let shape = (out_channels, in_channels / config.groups.max(1), kernel_size);
+    vb.get_with_hints(shape, "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)
 }

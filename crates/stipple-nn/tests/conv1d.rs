@@ -279,5 +279,8 @@ fn layer_matches_candle_nn() -> Result<()> {
     let shift = det(&[3, 7], 10, DType::F32)?;
     let shifted = ours.forward_shifted(&x, &shift)?;
     assert!(max_abs_diff(&shifted, &y.broadcast_add(&shift.unsqueeze(2)?)?)? < 1e-5);
+    let plain = stipple_nn::conv1d::conv1d_no_bias(5, 7, 3, cfg, vb.pp("plain"))?;
+    assert!(plain.bias().is_none());
+    assert_eq!(plain.forward(&x)?.dims(), [3, 7, 10]);
     Ok(())
 }

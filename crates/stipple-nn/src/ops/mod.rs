@@ -19,6 +19,9 @@
 //! way. The element-wise loops of these kernels run vectorised for the CPU's instruction set
 //! (`simd`).
 //!
+//! [`conv1d`] does for 1-D convolutions (with dilation, as DiffWave's) what [`conv2d`] does
+//! for 2-D ones, as sums of strided GEMMs; [`gated_tanh`] is WaveNet's gated unit in one pass.
+//!
 //! [`adamw`] holds the optimizer's kernels: the AdamW update in place, and the sum of squares
 //! behind the gradient norm.
 
