@@ -284,3 +284,41 @@ fn layer_matches_candle_nn() -> Result<()> {
     assert_eq!(plain.forward(&x)?.dims(), [3, 7, 10]);
     Ok(())
 }
+
+/// `conv1d_add(x, w, bias, a)` against `conv1d(x, w, bias) + a` (checked above): values and
+/// the gradients w.r.t. all four operands, with and without a bias, in f32 and f64.
+#[test]
+fn conv1d_add_matches_conv1d_plus_addend() -> Result<()> {
+    use stipple_nn::ops::conv1d::conv1d_add;
+    for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
+        for t in [CASES[3], CASES[7], CASES[9], CASES[13]] {
+            for with_bias in [false, true] {
+                let x = Var::from_tensor(&det(&[t.b, t.c, t.l], 1, dtype)?)?;
+                let w = Var::from_tensor(&det(&[t.o, t.c, t.k], 2, dtype)?)?;
+                let bias = Var::from_tensor(&det(&[t.o], 3, dtype)?)?;
+                let bias = with_bias.then_some(bias.as_tensor());
+                let plain = conv1d(&x, &w, bias, &t.cfg())?;
+                let a = Var::from_tensor(&det(plain.dims(), 4, dtype)?)?;
+                let ours = conv1d_add(&x, &w, bias, &a, &t.cfg())?;
+                let reference = (plain + a.as_tensor())?;
+                let scale = max_abs(&reference)?.max(1.0);
+                assert!(max_abs_diff(&ours, &reference)? < tol * scale, "{t:?}: forward");
+                let r = det(ours.dims(), 5, dtype)?;
+                let g_ours = (ours * &r)?.sum_all()?.backward()?;
+                let g_ref = (reference * &r)?.sum_all()?.backward()?;
+                let mut vars = vec![("x", x.as_tensor()), ("w", w.as_tensor()), ("addend", a.as_tensor())];
+                vars.extend(bias.map(|b| ("bias", b)));
+                for (name, v) in vars {
+                    let (ga, gb) = (g_ours.get(v).expect("our gradient"), g_ref.get(v).expect("reference gradient"));
+                    let d = max_abs_diff(ga, gb)?;
+                    assert!(d < tol * max_abs(gb)?.max(1.0), "{t:?} bias {with_bias}: d/d{name} differs by {d:e}");
+                }
+            }
+        }
+    }
+    let (x, w) = (det(&[2, 3, 8], 1, DType::F32)?, det(&[4, 3, 3], 2, DType::F32)?);
+    assert!(conv1d_add(&x, &w, None, &det(&[2, 4, 7], 3, DType::F32)?, &Conv1dConfig::default()).is_err(), "addend of the wrong length");
+    let grouped = Conv1dConfig { groups: 3, ..Default::default() };
+    assert!(conv1d_add(&det(&[2, 3, 8], 1, DType::F32)?, &det(&[3, 1, 1], 2, DType::F32)?, None, &det(&[2, 3, 8], 3, DType::F32)?, &grouped).is_err());
+    Ok(())
+}

@@ -3,8 +3,8 @@
 //!
 //! With `W_j = w[:, :, j]` (an `(O, C)` view, rows `C·K` apart) and `X_j` the `(C, n)` view of
 //! `x_b` that tap `j` reads (rows `L` apart, columns `s` apart, starting at `t₀·s + j·d − p`):
-//! - forward: `y_b[:, T_j] = bias + Σ_j W_j · X_j`, `T_j` the outputs whose tap `j` reads
-//!   inside the input (the others read the zero padding and add nothing);
+//! - forward: `y_b = bias [+ addend_b]`, then `y_b[:, T_j] += W_j · X_j` for each tap, `T_j`
+//!   the outputs whose tap `j` reads inside the input (the others read the zero padding);
 //! - gradient w.r.t. the input: `dx_b[:, t·s + j·d − p] += W_jᵀ · dy_b[:, T_j]`;
 //! - gradient w.r.t. the weight: `dW_jᵀ (C, O) = Σ_b X_j · dy_b[:, T_j]ᵀ`.
 //!
@@ -70,14 +70,24 @@ fn taps_input<T>(g: &Geom, x_b: &[T], j: usize, t0: usize) -> Mat<T> {
     Mat { ptr: x_b[g.input_of(j, t0)..].as_ptr(), rs: g.l, cs: g.s }
 }
 
-/// `y (B, O, Lo)`; `bias` holds `O` values (shared) or `B·O` (per sample).
-pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
+/// `y (B, O, Lo)`, plus `addend (B, O, Lo)` when given; `bias` holds `O` values (shared) or
+/// `B·O` (per sample).
+pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T], addend: Option<&[T]>) -> Vec<T> {
     let (y, out) = output::<T>(g.b * g.o * g.lo);
     tasks(g.b, g.lo, Geom::chunk(g.o)).into_par_iter().for_each(|(bi, outs)| {
         let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
         for (oi, &v) in bias_b.iter().enumerate() {
+            let row = bi * g.o + oi;
             // SAFETY: this task alone writes positions `outs` of sample `bi`.
-            unsafe { out.part(bi * g.o + oi, g.lo, &outs) }.fill(MaybeUninit::new(v));
+            let dst = unsafe { out.part(row, g.lo, &outs) };
+            match addend {
+                Some(a) => dst.iter_mut().zip(&a[row * g.lo..][outs.clone()]).for_each(|(d, &a)| {
+                    let mut sum = a;
+                    sum += v;
+                    *d = MaybeUninit::new(sum);
+                }),
+                None => dst.fill(MaybeUninit::new(v)),
+            }
         }
         if g.c == 0 || g.o == 0 {
             return;

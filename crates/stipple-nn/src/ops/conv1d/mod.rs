@@ -7,6 +7,10 @@
 //! (the private `kernels` module: no im2col matrix, nothing copied, also for dilated kernels
 //! such as DiffWave's), spread over candle's threads in chunks of positions.
 //!
+//! [`conv1d_add`] adds the convolution onto a tensor of the output's shape in the same pass
+//! (a residual or skip connection: no separate addition over the output, nor a copy of its
+//! gradient).
+//!
 //! The bias is per output channel `(O)` or per sample and channel `(B, O)` (as for
 //! [`super::conv2d`]); its gradient is that of the 2-D op.
 //!
@@ -25,7 +29,7 @@ mod geometry;
 mod kernels;
 mod op;
 
-pub use op::{Conv1dBackwardInput, Conv1dBackwardWeight, Conv1dOp};
+pub use op::{Conv1dAddOp, Conv1dBackwardInput, Conv1dBackwardWeight, Conv1dOp};
 
 /// `conv1d(x, w) + bias` with `cfg`'s stride, zero padding, dilation and groups.
 ///
@@ -60,4 +64,29 @@ pub fn conv1d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, cfg: &Conv1dConfig)
         None => Tensor::zeros(o, x.dtype(), x.device())?,
     };
     x.apply_op3(&w, &bias, Conv1dOp { stride, padding, dilation })
+}
+
+/// `conv1d(x, w) + bias + addend` in one pass, the convolution as [`conv1d`] with one group.
+///
+/// # Shapes
+/// - `x`: `(B, C, L)`, `w`: `(O, C, K)`, `bias`: `(O)` or none
+/// - `addend` and the result: `(B, O, Lo)`, `Lo` as for [`conv1d`]
+pub fn conv1d_add(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, addend: &Tensor, cfg: &Conv1dConfig) -> Result<Tensor> {
+    let (o, c, k) = w.dims3()?;
+    if let Some(t) = bias.filter(|t| t.dims() != [o]) {
+        bail!("conv1d_add: bias has shape {:?}, expected ({o})", t.dims())
+    }
+    if cfg.groups != 1 {
+        bail!("conv1d_add: one group only (got {})", cfg.groups)
+    }
+    if !cpu_kernel_applies(&[x, w, addend]) {
+        return conv1d(x, w, bias, cfg)? + addend;
+    }
+    let bias = match bias {
+        Some(t) => t.clone(),
+        None => Tensor::zeros(o, x.dtype(), x.device())?,
+    };
+    let wb = Tensor::cat(&[w.flatten_all()?, bias], 0)?;
+    let op = Conv1dAddOp { stride: cfg.stride, padding: cfg.padding, dilation: cfg.dilation, weight: (o, c, k) };
+    x.contiguous()?.apply_op3(&wb, &addend.contiguous()?, op)
 }
