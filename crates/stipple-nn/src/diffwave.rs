@@ -15,7 +15,8 @@
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Conv1dConfig, Embedding, Linear, VarBuilder};
 
-use crate::conv1d::{conv1d, Conv1d};
+use crate::conv1d::{conv1d as conv1d_layer, Conv1d};
+use crate::ops::conv1d::{conv1d, conv1d_add};
 use crate::DiffWaveConfig;
 
 /// Width of the sinusoidal diffusion-step embedding (64 frequencies, sine and cosine).
@@ -54,30 +55,45 @@ impl ResidualLayer {
     fn new(vb: VarBuilder, channels: usize, dilation: usize, embedding_dim: usize) -> Result<Self> {
         let dilated = Conv1dConfig { padding: dilation, dilation, ..Default::default() };
         Ok(Self {
-            dilated_conv: conv1d(channels, 2 * channels, 3, dilated, vb.pp("dilated_conv"))?,
+            dilated_conv: conv1d_layer(channels, 2 * channels, 3, dilated, vb.pp("dilated_conv"))?,
             diffusion_projection: candle_nn::linear(embedding_dim, channels, vb.pp("diffusion_projection"))?,
-            output_projection: conv1d(channels, 2 * channels, 1, Conv1dConfig::default(), vb.pp("output_projection"))?,
+            output_projection: conv1d_layer(channels, 2 * channels, 1, Conv1dConfig::default(), vb.pp("output_projection"))?,
             channels,
         })
     }
 
-    /// `(h + r)/√2` and the skip `s`, both `(B, C, L)`, from `h (B, C, L)` and the step
-    /// embedding `emb (B, embedding_dim)`.
+    /// Layer `k` on the running sums of the residual path, `g`, and of the skips, `skip`
+    /// (none before the first layer), with `a = √2^k`: returns the next `g` (none when `last`:
+    /// the reference discards the last layer's residual) and the new sum of skips.
     ///
-    /// The gated unit is one op ([`crate::ops::gated_tanh`]), and the output projection runs
-    /// as two 1×1 convolutions on the halves of its weight: neither pass narrows a
-    /// `(B, 2C, L)` tensor (whose gradient would be a zero-padded copy of it).
-    fn forward(&self, h: &Tensor, emb: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// The reference's recursion `h_{k+1} = (h_k + r_k)/√2` is kept as the unscaled sum
+    /// `g_k = √2^k·h_k`: `g_{k+1} = g_k + √2^k·r_k`, and the layer's input `h_k + step` is
+    /// `(g_k + √2^k·step)/√2^k`, the `1/√2^k` folded into the dilated convolution's weight.
+    /// So both sums grow by a convolution added in the same pass ([`conv1d_add`]), no pass
+    /// scales `h`, the gated unit is one op ([`crate::ops::gated_tanh`]), and the output
+    /// projection runs as two 1×1 convolutions on the halves of its weight (no `narrow` of a
+    /// `(B, 2C, L)` tensor, whose gradient would be a zero-padded copy of it).
+    fn forward(&self, g: &Tensor, a: f64, emb: &Tensor, skip: Option<&Tensor>, last: bool) -> Result<(Option<Tensor>, Tensor)> {
         let c = self.channels;
-        let step = self.diffusion_projection.forward(emb)?.unsqueeze(2)?;
-        let z = crate::ops::gated_tanh(&self.dilated_conv.forward(&h.broadcast_add(&step)?)?)?;
-        let (w, b) = (self.output_projection.weight(), self.output_projection.bias());
-        let half = |start: usize| -> Result<Tensor> {
-            let bias = b.map(|b| b.narrow(0, start, c)).transpose()?;
-            crate::ops::conv1d(&z, &w.narrow(0, start, c)?, bias.as_ref(), self.output_projection.config())
+        let step = (self.diffusion_projection.forward(emb)? * a)?.unsqueeze(2)?;
+        let dilated = &self.dilated_conv;
+        let y = conv1d(&g.broadcast_add(&step)?, &(dilated.weight() / a)?, dilated.bias(), dilated.config())?;
+        let z = crate::ops::gated_tanh(&y)?;
+        let (w, b, cfg) = (self.output_projection.weight(), self.output_projection.bias(), self.output_projection.config());
+        let half = |start: usize, scale: f64| -> Result<(Tensor, Option<Tensor>)> {
+            let bias = b.map(|b| b.narrow(0, start, c)?.affine(scale, 0.0)).transpose()?;
+            Ok((w.narrow(0, start, c)?.affine(scale, 0.0)?, bias))
         };
-        let h = ((h + half(0)?)? * std::f64::consts::FRAC_1_SQRT_2)?;
-        Ok((h, half(c)?))
+        let (ws, bs) = half(c, 1.0)?;
+        let skip = match skip {
+            Some(sum) => conv1d_add(&z, &ws, bs.as_ref(), sum, cfg)?,
+            None => conv1d(&z, &ws, bs.as_ref(), cfg)?,
+        };
+        if last {
+            return Ok((None, skip));
+        }
+        let (wr, br) = half(0, a)?;
+        Ok((Some(conv1d_add(&z, &wr, br.as_ref(), g, cfg)?), skip))
     }
 }
 
@@ -113,7 +129,7 @@ impl DiffWave {
         let out_bias = out.get_with_hints(cfg.out_channels, "bias", candle_nn::Init::Uniform { lo: -bound, up: bound })?;
         Ok(Self {
             cfg: cfg.clone(),
-            input_projection: conv1d(cfg.in_channels, c, 1, pointwise, vb.pp("input_projection"))?,
+            input_projection: conv1d_layer(cfg.in_channels, c, 1, pointwise, vb.pp("input_projection"))?,
             projection1: candle_nn::linear(STEP_EMBEDDING_DIM, e, emb.pp("projection1"))?,
             projection2: candle_nn::linear(e, e, emb.pp("projection2"))?,
             class_embedding: match cfg.num_class_embeds {
@@ -121,7 +137,7 @@ impl DiffWave {
                 None => None,
             },
             residual_layers,
-            skip_projection: conv1d(c, c, 1, pointwise, vb.pp("skip_projection"))?,
+            skip_projection: conv1d_layer(c, c, 1, pointwise, vb.pp("skip_projection"))?,
             output_projection: Conv1d::new(out_weight, Some(out_bias), pointwise),
         })
     }
@@ -165,18 +181,18 @@ impl DiffWave {
             candle_core::bail!("DiffWave: input has {c} channels, the model expects in_channels = {}", self.cfg.in_channels);
         }
         let emb = self.embedding(timesteps, class_labels, b, x.dtype())?;
-        let mut h = self.input_projection.forward(x)?.relu()?;
+        let mut g = self.input_projection.forward(x)?.relu()?;
         let mut skip: Option<Tensor> = None;
-        for layer in &self.residual_layers {
-            let (next, s) = layer.forward(&h, &emb)?;
-            h = next;
-            skip = Some(match skip {
-                Some(sum) => (sum + s)?,
-                None => s,
-            });
+        let n = self.residual_layers.len();
+        for (k, layer) in self.residual_layers.iter().enumerate() {
+            let (next, sum) = layer.forward(&g, std::f64::consts::SQRT_2.powi(k as i32), &emb, skip.as_ref(), k + 1 == n)?;
+            skip = Some(sum);
+            g = next.unwrap_or(g);
         }
         let skip = skip.expect("validate() ensures at least one residual layer");
-        let skip = (skip * (1.0 / (self.residual_layers.len() as f64).sqrt()))?;
-        self.output_projection.forward(&self.skip_projection.forward(&skip)?.relu()?)
+        // skip_projection(Σ skips / √N), the 1/√N folded into its weight.
+        let p = &self.skip_projection;
+        let w = (p.weight() / (n as f64).sqrt())?;
+        self.output_projection.forward(&conv1d(&skip, &w, p.bias(), p.config())?.relu()?)
     }
 }
