@@ -75,9 +75,9 @@ impl ResidualLayer {
     /// `(B, 2C, L)` tensor, whose gradient would be a zero-padded copy of it).
     fn forward(&self, g: &Tensor, a: f64, emb: &Tensor, skip: Option<&Tensor>, last: bool) -> Result<(Option<Tensor>, Tensor)> {
         let c = self.channels;
-        let step = (self.diffusion_projection.forward(emb)? * a)?.unsqueeze(2)?;
+        let step = (self.diffusion_projection.forward(emb)? * a)?;
         let dilated = &self.dilated_conv;
-        let y = conv1d(&g.broadcast_add(&step)?, &(dilated.weight() / a)?, dilated.bias(), dilated.config())?;
+        let y = conv1d(&crate::ops::add_shift(g, &step)?, &(dilated.weight() / a)?, dilated.bias(), dilated.config())?;
         let z = crate::ops::gated_tanh(&y)?;
         let (w, b, cfg) = (self.output_projection.weight(), self.output_projection.bias(), self.output_projection.config());
         let half = |start: usize, scale: f64| -> Result<(Tensor, Option<Tensor>)> {

@@ -20,7 +20,8 @@
 //! (`simd`).
 //!
 //! [`conv1d`] does for 1-D convolutions (with dilation, as DiffWave's) what [`conv2d`] does
-//! for 2-D ones, as sums of strided GEMMs; [`gated_tanh`] is WaveNet's gated unit in one pass.
+//! for 2-D ones, as sums of strided GEMMs; [`gated_tanh`] (WaveNet's gated unit) and
+//! [`add_shift`] (a per-channel shift along a sequence) are one pass each way.
 //!
 //! [`adamw`] holds the optimizer's kernels: the AdamW update in place, and the sum of squares
 //! behind the gradient norm.
@@ -35,6 +36,7 @@ pub mod geglu;
 pub mod group_norm;
 pub mod layer_norm;
 mod matmul;
+pub mod shift;
 mod simd;
 pub mod upsample;
 
@@ -46,6 +48,7 @@ pub use gated_tanh::gated_tanh;
 pub use geglu::geglu;
 pub use group_norm::{group_norm, GroupNorm};
 pub use layer_norm::layer_norm;
+pub use shift::add_shift;
 pub use upsample::upsample_nearest;
 
 /// Whether Stipple's CPU kernels take these operands: all on the CPU, all of one dtype, and
