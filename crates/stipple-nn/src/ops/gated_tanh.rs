@@ -10,9 +10,12 @@
 //! `σ(g) = 1/(1 + e^(−g))`, `tanh(f) = 2σ(2f) − 1` and the gradients
 //! `∂/∂g = dz·tanh(f)·σ(g)(1 − σ(g))`, `∂/∂f = dz·σ(g)(1 − tanh²(f))`.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::conv2d::elem::{assume_init, uninit};
 use super::dispatch;
 use super::simd::{self, Float};
 
@@ -96,40 +99,40 @@ fn tanh<T: Float>(x: T) -> T {
 
 /// Per sample, `y_b = [g (half) | f (half)]` → `z_b (half)`.
 fn forward<T: Float>(y: &[T], half: usize) -> Vec<T> {
-    let mut z = vec![T::zero(); y.len() / 2];
-    if half == 0 {
-        return z;
-    }
-    z.par_chunks_mut(half).zip(y.par_chunks(2 * half)).for_each(|(z_b, y_b)| {
-        let (g, f) = y_b.split_at(half);
-        z_b.par_chunks_mut(TASK).zip(g.par_chunks(TASK).zip(f.par_chunks(TASK))).for_each(|(z, (g, f))| {
-            simd::dispatch(Forward { g, f, z });
+    let mut z = uninit(y.len() / 2);
+    if half > 0 {
+        z.par_chunks_mut(half).zip(y.par_chunks(2 * half)).for_each(|(z_b, y_b)| {
+            let (g, f) = y_b.split_at(half);
+            z_b.par_chunks_mut(TASK).zip(g.par_chunks(TASK).zip(f.par_chunks(TASK))).for_each(|(z, (g, f))| {
+                simd::dispatch(Forward { g, f, z });
+            });
         });
-    });
-    z
+    }
+    // SAFETY: the kernels wrote every value.
+    unsafe { assume_init(z) }
 }
 
 /// Per sample, `dy_b = [dg | df]` from `y_b = [g | f]` and `dz_b`.
 fn backward<T: Float>(y: &[T], dz: &[T], half: usize) -> Vec<T> {
-    let mut dy = vec![T::zero(); y.len()];
-    if half == 0 {
-        return dy;
-    }
-    dy.par_chunks_mut(2 * half).zip(y.par_chunks(2 * half).zip(dz.par_chunks(half))).for_each(|(dy_b, (y_b, dz_b))| {
-        let (g, f) = y_b.split_at(half);
-        let (dg, df) = dy_b.split_at_mut(half);
-        let grads = dg.par_chunks_mut(TASK).zip(df.par_chunks_mut(TASK));
-        grads.zip(g.par_chunks(TASK).zip(f.par_chunks(TASK))).zip(dz_b.par_chunks(TASK)).for_each(|(((dg, df), (g, f)), dz)| {
-            simd::dispatch(Backward { g, f, dz, dg, df });
+    let mut dy = uninit(y.len());
+    if half > 0 {
+        dy.par_chunks_mut(2 * half).zip(y.par_chunks(2 * half).zip(dz.par_chunks(half))).for_each(|(dy_b, (y_b, dz_b))| {
+            let (g, f) = y_b.split_at(half);
+            let (dg, df) = dy_b.split_at_mut(half);
+            let grads = dg.par_chunks_mut(TASK).zip(df.par_chunks_mut(TASK));
+            grads.zip(g.par_chunks(TASK).zip(f.par_chunks(TASK))).zip(dz_b.par_chunks(TASK)).for_each(|(((dg, df), (g, f)), dz)| {
+                simd::dispatch(Backward { g, f, dz, dg, df });
+            });
         });
-    });
-    dy
+    }
+    // SAFETY: the kernels wrote every value.
+    unsafe { assume_init(dy) }
 }
 
 struct Forward<'a, T> {
     g: &'a [T],
     f: &'a [T],
-    z: &'a mut [T],
+    z: &'a mut [MaybeUninit<T>],
 }
 
 impl<T: Float> pulp::WithSimd for Forward<'_, T> {
@@ -138,7 +141,7 @@ impl<T: Float> pulp::WithSimd for Forward<'_, T> {
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
         for ((z, &g), &f) in self.z.iter_mut().zip(self.g).zip(self.f) {
-            *z = sigmoid(g) * tanh(f);
+            *z = MaybeUninit::new(sigmoid(g) * tanh(f));
         }
     }
 }
@@ -147,8 +150,8 @@ struct Backward<'a, T> {
     g: &'a [T],
     f: &'a [T],
     dz: &'a [T],
-    dg: &'a mut [T],
-    df: &'a mut [T],
+    dg: &'a mut [MaybeUninit<T>],
+    df: &'a mut [MaybeUninit<T>],
 }
 
 impl<T: Float> pulp::WithSimd for Backward<'_, T> {
@@ -159,8 +162,8 @@ impl<T: Float> pulp::WithSimd for Backward<'_, T> {
         let values = self.g.iter().zip(self.f).zip(self.dz);
         for ((dg, df), ((&g, &f), &dz)) in self.dg.iter_mut().zip(self.df.iter_mut()).zip(values) {
             let (s, t) = (sigmoid(g), tanh(f));
-            *dg = dz * t * s * (T::one() - s);
-            *df = dz * s * (T::one() - t * t);
+            *dg = MaybeUninit::new(dz * t * s * (T::one() - s));
+            *df = MaybeUninit::new(dz * s * (T::one() - t * t));
         }
     }
 }

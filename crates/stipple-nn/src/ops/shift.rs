@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 use candle_core::{bail, CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::conv2d::elem::assume_init;
+use super::conv2d::elem::{assume_init, uninit};
 use super::conv2d::Conv2dBiasGrad;
 use super::dispatch;
 
@@ -66,9 +66,7 @@ impl CustomOp2 for AddShift {
 const ROWS_PER_TASK: usize = 4;
 
 fn forward<T: WithDType>(x: &[T], s: &[T], len: usize) -> Vec<T> {
-    let mut out: Vec<MaybeUninit<T>> = Vec::with_capacity(x.len());
-    // SAFETY: `MaybeUninit` values need no initialisation.
-    unsafe { out.set_len(x.len()) };
+    let mut out = uninit(x.len());
     if len > 0 {
         let rows = out.par_chunks_mut(ROWS_PER_TASK * len).zip(x.par_chunks(ROWS_PER_TASK * len)).zip(s.par_chunks(ROWS_PER_TASK));
         rows.for_each(|((o, x), s)| {

@@ -24,7 +24,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::geometry::{intersect, tasks, Geom};
-use crate::ops::conv2d::elem::{assume_init, Elem};
+use crate::ops::conv2d::elem::{assume_init, uninit, Elem};
 use crate::ops::matmul::{self, Mat};
 
 /// An output that parallel tasks write in disjoint parts.
@@ -53,9 +53,7 @@ impl<T> Shared<T> {
 
 /// An uninitialised output of `n` values, and the handle tasks write it through.
 fn output<T>(n: usize) -> (Vec<MaybeUninit<T>>, Shared<T>) {
-    let mut v = Vec::with_capacity(n);
-    // SAFETY: `MaybeUninit` values need no initialisation.
-    unsafe { v.set_len(n) };
+    let mut v = uninit(n);
     let shared = Shared(v.as_mut_ptr());
     (v, shared)
 }

@@ -69,6 +69,15 @@ pub(super) fn zeroed<T: Elem>(chunk: &mut [MaybeUninit<T>]) -> &mut [T] {
     unsafe { &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
+/// A vector of `n` uninitialised values, for a kernel that writes every one (a `vec![0; n]`
+/// would zero them serially on the calling thread first).
+pub(crate) fn uninit<T>(n: usize) -> Vec<MaybeUninit<T>> {
+    let mut v = Vec::with_capacity(n);
+    // SAFETY: `MaybeUninit` values need no initialisation.
+    unsafe { v.set_len(n) };
+    v
+}
+
 /// The vector as `T` values.
 ///
 /// # Safety
