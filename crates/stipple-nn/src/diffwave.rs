@@ -7,7 +7,11 @@
 //! (1×1) → ReLU → output_projection (1×1, zero-initialised)`; residual layer `i`:
 //! `y = dilated_conv(h + diffusion_projection(e))` (kernel 3, dilation `2^(i mod cycle)`,
 //! "same" padding), `z = σ(y_gate) ⊙ tanh(y_filter)` (the first half of the channels is the
-//! gate), `[r, s] = output_projection(z)` (1×1), `h ← (h + r)/√2`, skip `s`.
+//! gate), `[r, s] = output_projection(z)` (1×1), `h ← (h + r)/√2`, skip `s`. The step
+//! embedding `e` is the sinusoidal [`step_embedding`] through two linear layers, each
+//! followed by SiLU (to `embedding_dim` = 512 in the reference); a class embedding, when
+//! configured, is added to `e` (its last row is the "no label" token of classifier-free
+//! guidance, as for the 2-D U-Net).
 //!
 //! Parameter names are the reference's state-dict keys (`input_projection`,
 //! `diffusion_embedding.projection1`, `residual_layers.{i}.dilated_conv`, …).
