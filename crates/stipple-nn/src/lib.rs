@@ -7,6 +7,7 @@
 pub mod attention;
 mod attention_maps;
 pub mod blocks;
+mod clip_vision;
 pub mod config;
 mod diffusion;
 pub mod dropout;
@@ -28,6 +29,7 @@ pub mod unet;
 pub mod weights;
 
 pub use attention_maps::CrossAttentionRecorder;
+pub use clip_vision::{ClipVisionConfig, ClipVisionTransformer};
 pub use config::{AttentionKind, DownBlockType, UNetConfig, UpBlockType};
 pub use layer_norm::LayerNorm;
 pub use shapes::{record_shapes, ParameterShapes};
