@@ -12,13 +12,15 @@ Writes tests/fixtures/clip/:
   `clip_tokenizer` from the copy of CLIP's merges in the open_clip_torch wheel) and the
   preprocessor_config.json of a `CLIPImageProcessor` (shortest edge 16, centre crop 16×16,
   OpenAI CLIP's mean and std).
-- images/: four 16×16 PNGs (one greyscale), one 30×23 PNG that the processor resizes
-  (bicubic, shortest edge to 16 → 20×16) and centre-crops, and labels.csv (file,caption).
-- reference.json: the token ids of each prompt; per image, the processor's pixel_values
-  (transformers 5's default `CLIPImageProcessor`, torchvision backend, and
-  `CLIPImageProcessorPil`, PIL's bicubic) and `get_image_features`; per prompt,
-  `get_text_features`; the cosine of every image–prompt pair; and the CLIP scores of the
-  two pairings the tests use.
+- images/: four 16×16 PNGs (one greyscale), an 11×13 and a 30×23 PNG that the processor
+  resizes (bicubic, shortest edge to 16: 16×18 and 20×16) and centre-crops, and labels.csv
+  (file,caption).
+- reference.json: the token ids of each prompt; per image, the pixel_values of
+  `CLIPImageProcessorPil` (PIL's bicubic resize, which Stipple implements) and their
+  `get_image_features`, and the same from transformers 5's default `CLIPImageProcessor`
+  (torchvision backend, whose uint8 bicubic can round a resized pixel one level apart); per
+  prompt, `get_text_features`; the cosine of every image–prompt pair; and the CLIP scores of
+  the two pairings the tests use.
 
 CLIP score (Hessel et al. 2021, "CLIPScore", eq. 1, with torchmetrics' weight w = 100 in
 place of 2.5): per image–text pair 100·max(cos(E_I, E_C), 0), averaged over the pairs.
@@ -49,7 +51,8 @@ CAPTIONS = {
     "apple.png": "a red apple",
     "cat.png": "a photo of a cat",
     "grey.png": "Alien monster!",
-    "noise.png": "",
+    "noise.png": "static noise",
+    "small.png": "a small blue square",
     "wide.png": "a watercolor lighthouse at dusk",
 }
 PROMPT = "a photo of a cat"
@@ -72,6 +75,9 @@ def make_images():
     wide = np.stack([(wx // 4 + wy // 5) % 2 * 0.7 + 0.15, wx / 29, 0.5 + 0.45 * np.cos(0.7 * wy)], axis=-1)
     wide = np.clip(wide + 0.05 * g.standard_normal(wide.shape), 0, 1)
     Image.fromarray((wide * 255).round().astype(np.uint8), "RGB").save(os.path.join(IMAGES, "wide.png"))
+    sy, sx = np.mgrid[0:13, 0:11]
+    small = np.stack([0.1 + 0.05 * sx, (sx + sy) % 3 / 2, 0.9 - 0.02 * sy], axis=-1)
+    Image.fromarray((small * 255).round().astype(np.uint8), "RGB").save(os.path.join(IMAGES, "small.png"))
     with open(os.path.join(IMAGES, "labels.csv"), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["file", "caption"])
@@ -117,12 +123,15 @@ def main():
 
     names = list(CAPTIONS)
     images = [Image.open(os.path.join(IMAGES, n)).convert("RGB") for n in names]
-    pixels = proc(images=images, return_tensors="pt")["pixel_values"]
-    pixels_pil = proc_pil(images=images, return_tensors="pt")["pixel_values"]
-    prompts = sorted(set(CAPTIONS.values()) | {PROMPT})
+    # The references are computed from CLIPImageProcessorPil's pixels (PIL's bicubic, which
+    # Stipple implements); the default torchvision backend's pixels and features are kept too.
+    pixels = proc_pil(images=images, return_tensors="pt")["pixel_values"]
+    pixels_tv = proc(images=images, return_tensors="pt")["pixel_values"]
+    prompts = sorted(set(CAPTIONS.values()) | {PROMPT, ""})  # and the empty prompt
     ids = tok(prompts, padding="max_length", max_length=MAX_POSITIONS)["input_ids"]
     with torch.no_grad():
         img = model.get_image_features(pixel_values=pixels).pooler_output
+        img_tv = model.get_image_features(pixel_values=pixels_tv).pooler_output
         txt = model.get_text_features(input_ids=torch.tensor(ids)).pooler_output
     cos = torch.nn.functional.normalize(img, dim=-1) @ torch.nn.functional.normalize(txt, dim=-1).T
 
@@ -139,8 +148,9 @@ def main():
         "prompts": prompts,
         "input_ids": ids,
         "pixel_values": pixels.flatten(1).tolist(),
-        "pixel_values_pil": pixels_pil.flatten(1).tolist(),
+        "pixel_values_torchvision": pixels_tv.flatten(1).tolist(),
         "image_embeds": img.tolist(),
+        "image_embeds_torchvision": img_tv.tolist(),
         "text_embeds": txt.tolist(),
         "cosine": cos.tolist(),
         "one_prompt": {"prompt": PROMPT, **one},
@@ -151,7 +161,9 @@ def main():
     print("cosines", cos)
     print("one prompt", one)
     print("own captions", own)
-    print("resized image: torchvision vs PIL max |Δ|", (pixels[-1] - pixels_pil[-1]).abs().max().item())
+    d = (pixels - pixels_tv).abs()
+    print("torchvision vs PIL pixel values: max |Δ|", d.max().item(), "values differing by > 1e-6 per image:", (d.flatten(1) > 1e-6).sum(dim=1).tolist())
+    print("torchvision vs PIL image features: max |Δ|", (img - img_tv).abs().max().item())
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 mod config;
 mod model;
 mod processor;
+mod resize;
 mod score;
 
 pub use config::{ClipConfig, LEGACY_EOS_TOKEN_ID};

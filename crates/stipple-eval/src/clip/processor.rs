@@ -5,19 +5,15 @@
 //! `⌊(H − h)/2⌋, ⌊(W − w)/2⌋`, zero-padded where the image is smaller) → `· rescale_factor`
 //! (1/255) → `(x − image_mean) / image_std` per channel.
 //!
-//! The resize is the `image` crate's separable Catmull–Rom filter (Keys' cubic with a = −0.5,
-//! widened by the scale factor when shrinking, as PIL's and torchvision's antialiased bicubic
-//! are) on 8-bit pixels, rounded back to 8 bits as both of those are. They differ in the
-//! arithmetic: PIL (and torch's uint8 kernel, which follows it) keeps fixed-point 8-bit
-//! intermediates between the horizontal and vertical passes, where the `image` crate keeps
-//! floats, so a resized pixel can differ by one level (1/255, about 0.015 after the
-//! normalisation). An image already at the resize size is passed through untouched, as
-//! torchvision does, so images at the crop size (the usual case for generated samples)
-//! preprocess exactly.
+//! The resize is PIL's 8-bit bicubic ([`super::resize`]), which torch's uint8 antialiased
+//! bicubic kernel (the torchvision backend's, on CPU) follows; an image already at the resize
+//! size is passed through untouched, as both backends do.
 
 use candle_core::{Device, Tensor};
 use image::{imageops, DynamicImage, RgbImage};
 use serde::Deserialize;
+
+use super::resize::resize_bicubic;
 
 /// PIL's resampling code for bicubic (`PILImageResampling.BICUBIC`), the only one read.
 const BICUBIC: u32 = 3;
@@ -126,7 +122,7 @@ impl ImageProcessor {
             let new_long = (size as u64 * long as u64 / short as u64) as u32;
             let (nw, nh) = if w <= h { (size, new_long) } else { (new_long, size) };
             if (nw, nh) != (w, h) {
-                rgb = imageops::resize(&rgb, nw, nh, imageops::FilterType::CatmullRom);
+                rgb = resize_bicubic(&rgb, nw, nh);
             }
         }
         match self.crop {
