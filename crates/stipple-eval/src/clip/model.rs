@@ -57,7 +57,11 @@ impl ClipModel {
     pub fn load(dir: &Path, device: &Device) -> Result<Self, EvalError> {
         let missing: Vec<&str> = CLIP_FILES.iter().copied().filter(|f| !dir.join(f).is_file()).collect();
         if !missing.is_empty() {
-            return Err(not_clip(dir, format!("missing {} (a CLIP folder in transformers' layout holds {})", missing.join(", "), CLIP_FILES.join(", "))));
+            return Err(EvalError::MissingFiles {
+                path: dir.to_path_buf(),
+                missing: missing.join(", "),
+                expected: format!("a CLIP folder in transformers' layout holds {}", CLIP_FILES.join(", ")),
+            });
         }
         let config = ClipConfig::read(&dir.join("config.json"))?;
         let pre = dir.join("preprocessor_config.json");
