@@ -86,7 +86,7 @@ pub fn guidance_sweep(
             let (set, _) = generate_set(model, &request.validate()?, device, observer)?;
             right += classifier.classify(&set)?.iter().filter(|&&p| p as usize == i).count();
             if let Some(clip) = clip {
-                clip_total += clip_score(clip, &set, &[class.clone()])?.mean * set.len() as f64;
+                clip_total += clip_score(clip, &set, std::slice::from_ref(class))?.mean * set.len() as f64;
             }
             images.extend(set);
         }

@@ -112,7 +112,7 @@ fn clip_scores_match_the_formula_on_transformers_features() {
     let own = clip_score(&clip, &ims, &captions).unwrap();
     for (got, want) in [(&against_one, one), (&own, &r["own_captions"])] {
         let per: Vec<f64> = got.pairs.iter().map(|p| p.score).collect();
-        assert!(worst(&[per.clone()], &[floats(&want["per_pair"])]) < 1e-4, "{per:?} vs {}", want["per_pair"]);
+        assert!(worst(std::slice::from_ref(&per), &[floats(&want["per_pair"])]) < 1e-4, "{per:?} vs {}", want["per_pair"]);
         assert!((got.mean - want["mean"].as_f64().unwrap()).abs() < 1e-4, "mean {} vs {}", got.mean, want["mean"]);
         assert!((got.std.unwrap() - want["std"].as_f64().unwrap()).abs() < 1e-4, "std {:?} vs {}", got.std, want["std"]);
         // torchmetrics' figure, 100·max(mean cosine, 0), from the same cosines.
