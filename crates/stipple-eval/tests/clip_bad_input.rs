@@ -56,6 +56,16 @@ fn a_config_that_is_not_clip_is_refused() {
 }
 
 #[test]
+fn a_processor_that_crops_to_another_size_is_refused() {
+    let dir = copy();
+    let path = dir.path().join("preprocessor_config.json");
+    let text = std::fs::read_to_string(&path).unwrap().replace("\"height\": 16", "\"height\": 24");
+    std::fs::write(&path, text).unwrap();
+    let e = load_err(dir.path());
+    assert!(e.contains("crop_size 24×16 is not the vision tower's image_size 16×16"), "{e}");
+}
+
+#[test]
 fn a_config_whose_end_token_is_not_the_tokenizers_is_refused() {
     let dir = copy();
     edit_config(dir.path(), |v| v["text_config"]["eos_token_id"] = 5.into());

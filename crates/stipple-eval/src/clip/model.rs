@@ -68,11 +68,17 @@ impl ClipModel {
         let text = std::fs::read_to_string(&pre).map_err(|e| EvalError::io("read", &pre, e))?;
         let processor = ImageProcessor::from_json(&text).map_err(|r| not_clip(&pre, r))?;
         let size = config.vision.image_size as u32;
-        if processor.crop.is_some_and(|c| c != (size, size)) || (processor.crop.is_none() && processor.shortest_edge.is_some_and(|s| s != size)) {
-            return Err(not_clip(&pre, format!("the processor gives {:?} crops but the vision tower takes {size}×{size} images", processor.crop)));
+        match (processor.crop, processor.shortest_edge) {
+            (Some((h, w)), _) if (h, w) != (size, size) => {
+                return Err(not_clip(&pre, format!("crop_size {h}×{w} is not the vision tower's image_size {size}×{size}")));
+            }
+            (None, Some(s)) if s != size => {
+                return Err(not_clip(&pre, format!("without a centre crop, size {s} is not the vision tower's image_size {size}")));
+            }
+            _ => {}
         }
         let tokenizer = ClipTokenizer::from_dir(dir).map_err(|e| not_clip(dir, e.to_string()))?;
-        let eos = tokenizer.token_id(stipple_sd::EOS).unwrap_or(u32::MAX);
+        let eos = tokenizer.token_id(stipple_sd::EOS).ok_or_else(|| not_clip(dir, format!("the tokenizer has no {} token", stipple_sd::EOS)))?;
         if tokenizer.vocab_size() > config.text.vocab_size {
             return Err(not_clip(dir, format!("the tokenizer has {} entries, the text encoder embeds {}", tokenizer.vocab_size(), config.text.vocab_size)));
         }
