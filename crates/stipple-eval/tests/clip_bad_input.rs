@@ -100,6 +100,10 @@ fn an_image_that_does_not_decode_is_named() {
         Err(EvalError::BadImage { path, .. }) => assert!(path.ends_with("b.png"), "{}", path.display()),
         other => panic!("expected BadImage, got {:?}", other.map(|v| v.len())),
     }
+    // An image without pixels, handed to the library, is refused rather than resized.
+    let clip = ClipModel::load(&fixture(), &Device::Cpu).unwrap();
+    let empty = stipple_eval::NamedImage { path: "empty.png".into(), image: image::DynamicImage::new_rgb8(0, 4) };
+    assert!(matches!(clip.pixel_values(&empty), Err(EvalError::BadImage { .. })));
 }
 
 #[test]

@@ -148,6 +148,9 @@ impl ClipModel {
     /// # Shapes
     /// Returns `(3, image_size, image_size)`.
     pub fn pixel_values(&self, image: &NamedImage) -> Result<Tensor, EvalError> {
+        if image.image.width() == 0 || image.image.height() == 0 {
+            return Err(EvalError::BadImage { path: image.path.clone(), reason: "the image has no pixels".into() });
+        }
         let t = self.processor.pixel_values(&image.image, &self.device)?;
         let s = self.config.vision.image_size;
         if t.dims() != [3, s, s] {
