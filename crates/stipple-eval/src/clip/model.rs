@@ -50,6 +50,35 @@ fn expected_shapes(c: &ClipConfig) -> Result<Vec<(String, Vec<usize>)>, stipple_
     })
 }
 
+/// `dir/preprocessor_config.json`, checked to give the vision tower's image size.
+fn read_processor(dir: &Path, config: &ClipConfig) -> Result<ImageProcessor, EvalError> {
+    let pre = dir.join("preprocessor_config.json");
+    let text = std::fs::read_to_string(&pre).map_err(|e| EvalError::io("read", &pre, e))?;
+    let processor = ImageProcessor::from_json(&text).map_err(|r| not_clip(&pre, r))?;
+    let size = config.vision.image_size as u32;
+    match (processor.crop, processor.shortest_edge) {
+        (Some((h, w)), _) if (h, w) != (size, size) => {
+            Err(not_clip(&pre, format!("crop_size {h}×{w} is not the vision tower's image_size {size}×{size}")))
+        }
+        (None, Some(s)) if s != size => Err(not_clip(&pre, format!("without a centre crop, size {s} is not the vision tower's image_size {size}"))),
+        _ => Ok(processor),
+    }
+}
+
+/// `dir/vocab.json` + `dir/merges.txt`, checked against the text encoder's vocabulary and end
+/// token.
+fn read_tokenizer(dir: &Path, config: &ClipConfig) -> Result<ClipTokenizer, EvalError> {
+    let tokenizer = ClipTokenizer::from_dir(dir).map_err(|e| not_clip(dir, e.to_string()))?;
+    let eos = tokenizer.token_id(stipple_sd::EOS).ok_or_else(|| not_clip(dir, format!("the tokenizer has no {} token", stipple_sd::EOS)))?;
+    if tokenizer.vocab_size() > config.text.vocab_size {
+        return Err(not_clip(dir, format!("the tokenizer has {} entries, the text encoder embeds {}", tokenizer.vocab_size(), config.text.vocab_size)));
+    }
+    if config.eos_token_id != LEGACY_EOS_TOKEN_ID && config.eos_token_id != eos {
+        return Err(not_clip(dir, format!("text_config.eos_token_id = {} but the tokenizer's {} is {eos}", config.eos_token_id, stipple_sd::EOS)));
+    }
+    Ok(tokenizer)
+}
+
 impl ClipModel {
     /// Reads the folder `dir` ([`CLIP_FILES`]). Missing files, a config that is not CLIP's,
     /// missing or mis-shaped weights and a tokenizer that does not fit the text encoder are
@@ -64,27 +93,8 @@ impl ClipModel {
             });
         }
         let config = ClipConfig::read(&dir.join("config.json"))?;
-        let pre = dir.join("preprocessor_config.json");
-        let text = std::fs::read_to_string(&pre).map_err(|e| EvalError::io("read", &pre, e))?;
-        let processor = ImageProcessor::from_json(&text).map_err(|r| not_clip(&pre, r))?;
-        let size = config.vision.image_size as u32;
-        match (processor.crop, processor.shortest_edge) {
-            (Some((h, w)), _) if (h, w) != (size, size) => {
-                return Err(not_clip(&pre, format!("crop_size {h}×{w} is not the vision tower's image_size {size}×{size}")));
-            }
-            (None, Some(s)) if s != size => {
-                return Err(not_clip(&pre, format!("without a centre crop, size {s} is not the vision tower's image_size {size}")));
-            }
-            _ => {}
-        }
-        let tokenizer = ClipTokenizer::from_dir(dir).map_err(|e| not_clip(dir, e.to_string()))?;
-        let eos = tokenizer.token_id(stipple_sd::EOS).ok_or_else(|| not_clip(dir, format!("the tokenizer has no {} token", stipple_sd::EOS)))?;
-        if tokenizer.vocab_size() > config.text.vocab_size {
-            return Err(not_clip(dir, format!("the tokenizer has {} entries, the text encoder embeds {}", tokenizer.vocab_size(), config.text.vocab_size)));
-        }
-        if config.eos_token_id != LEGACY_EOS_TOKEN_ID && config.eos_token_id != eos {
-            return Err(not_clip(dir, format!("text_config.eos_token_id = {} but the tokenizer's {} is {eos}", config.eos_token_id, stipple_sd::EOS)));
-        }
+        let processor = read_processor(dir, &config)?;
+        let tokenizer = read_tokenizer(dir, &config)?;
         let path = dir.join("model.safetensors");
         let expected = expected_shapes(&config).map_err(|e| not_clip(&path, e.to_string()))?;
         let tensors: HashMap<String, Tensor> = load_tensors(&path, device)
