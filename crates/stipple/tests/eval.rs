@@ -215,4 +215,8 @@ fn clip_score_against_one_prompt_and_against_captions() {
     assert_fails(&o, &args, &["--prompts-from must name a labels.csv"]);
     let o = run(&["--prompt", "a watercolor lighthouse at dusk by the sea"]);
     assert_fails(&o, &args, &["18 tokens long, 4 more than the 14"]);
+    assert_eq!(o.status.code(), Some(2), "bad input: {}", text(&o));
+    let o = stipple().args(["eval", "clip-score", "--prompt", "a", "--clip"]).arg(&clip).arg(&images).output().unwrap();
+    assert_fails(&o, &args, &["missing config.json, model.safetensors"]);
+    assert_eq!(o.status.code(), Some(2), "bad input: {}", text(&o));
 }
