@@ -7,6 +7,7 @@
 pub mod attention;
 mod attention_maps;
 pub mod blocks;
+mod clip_vision;
 pub mod config;
 pub mod conv1d;
 pub mod diffwave;
@@ -31,6 +32,7 @@ pub mod unet;
 pub mod weights;
 
 pub use attention_maps::CrossAttentionRecorder;
+pub use clip_vision::{ClipVisionConfig, ClipVisionTransformer};
 pub use conv1d::Conv1d;
 pub use diffwave::DiffWave;
 pub use diffwave_config::DiffWaveConfig;
