@@ -8,7 +8,8 @@ use crate::AudioError;
 /// `samples` at `from` Hz resampled to `to` Hz by `rubato`'s synchronous FFT resampler
 /// (band-limited: the spectrum is cut at the lower Nyquist frequency with a Blackman–Harris²
 /// anti-aliasing window, then transformed back at the new rate), its start-up delay trimmed,
-/// so `round(len · to / from)` samples come back aligned with the input.
+/// so `round(len · to / from)` samples come back aligned with the input to within half an
+/// input sample.
 pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioError> {
     if from == 0 || to == 0 {
         return Err(AudioError::Setting { setting: "sample rate", expected: format!("rates above 0 Hz, got {from} → {to}") });
