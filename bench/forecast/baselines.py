@@ -20,11 +20,22 @@ import time
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from statsforecast import StatsForecast
 from statsforecast.models import AutoARIMA, AutoETS, SeasonalNaive
 
 windows_dir, out_dir = sys.argv[1], sys.argv[2]
 LEVELS = list(range(1, 100, 2))
+
+# How well 100 quantiles stand in for a Gaussian: the ensemble CRPS (the estimator of
+# properscoring and stipple_series::crps_ensemble) of the quantiles q_i of N(0, 1) against the
+# closed form y(2Φ(y) − 1) + 2φ(y) − 1/√π (the CRPS of a normal distribution, Gneiting & Raftery 2007).
+q = norm.ppf((np.arange(100) + 0.5) / 100)
+for y in [0.0, 1.0, 2.5]:
+    ensemble = np.mean(np.abs(q - y)) - 0.5 * np.mean(np.abs(q[:, None] - q[None, :]))
+    exact = y * (2 * norm.cdf(y) - 1) + 2 * norm.pdf(y) - 1 / np.sqrt(np.pi)
+    assert abs(ensemble / exact - 1) < 1e-3, (y, ensemble, exact)
+    print("CRPS of 100 Gaussian quantiles at y = %.1f: %.5f, closed form %.5f" % (y, ensemble, exact))
 MODELS = {"AutoETS": "ets", "AutoARIMA": "arima", "SeasonalNaive": "seasonal_naive_sf"}
 
 for file in sorted(os.listdir(windows_dir)):
@@ -39,7 +50,7 @@ for file in sorted(os.listdir(windows_dir)):
     sf = StatsForecast(models=[AutoETS(season_length=season), AutoARIMA(season_length=season), SeasonalNaive(season_length=season)],
                        freq=1, n_jobs=1)
     fc = sf.forecast(df=df, h=horizon, level=LEVELS)
-    print("%-14s %3d windows, %.1f s" % (data["dataset"], len(windows), time.time() - start))
+    print("%-14s %3d windows, %.1f s" % (data["dataset"], len(windows), time.time() - start), flush=True)
     for model, folder in MODELS.items():
         out = {"dataset": data["dataset"], "model": model, "windows": []}
         for w in windows:
