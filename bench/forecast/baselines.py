@@ -17,12 +17,16 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 from statsforecast import StatsForecast
 from statsforecast.models import AutoARIMA, AutoETS, SeasonalNaive
+
+# statsforecast inserts one DataFrame column per interval bound; pandas warns about it.
+warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
 
 windows_dir, out_dir = sys.argv[1], sys.argv[2]
 LEVELS = list(range(1, 100, 2))
