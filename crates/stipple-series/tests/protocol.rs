@@ -80,3 +80,15 @@ fn scores_over_windows_are_the_per_step_scores_averaged() {
     let short = vec![point[0].clone(), WindowForecast { origin: 6, paths: vec![vec![4.0]] }];
     assert!(score_forecasts(&s, &windows, &short).unwrap_err().to_string().contains("1 against 2"));
 }
+
+#[test]
+fn forecast_files_read_back_and_bad_ones_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("co2.json");
+    std::fs::write(&path, r#"{"dataset": "co2", "model": "AutoETS", "windows": [{"origin": 4, "paths": [[1.0, 2.0]]}]}"#).unwrap();
+    let f = stipple_series::read_forecasts(&path).unwrap();
+    assert_eq!((f.dataset.as_str(), f.windows[0].origin, f.windows[0].paths.len()), ("co2", 4, 1));
+    std::fs::write(&path, r#"{"dataset": "co2", "windows": []}"#).unwrap();
+    let e = stipple_series::read_forecasts(&path).unwrap_err().to_string();
+    assert!(e.contains("co2.json: not a forecast file: missing field `model`"), "{e}");
+}
