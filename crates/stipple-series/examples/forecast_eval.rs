@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! forecast_eval export PROTOCOL DATA_DIR OUT_DIR
-//!     writes OUT_DIR/<data set>.json: the held-out windows (origin, history, actual) and the
+//!     writes OUT_DIR/<data set>.json: the held-out windows (origin, history, actual), the
+//!     values a model may train on (`training`, everything before the first origin) and the
 //!     protocol's settings, for a reference script or a model to forecast
 //! forecast_eval score PROTOCOL DATA_DIR [--model NAME=DIR]... [--check-seasonal-naive NAME]
 //!     scores the Rust seasonal naive forecast and every DIR/<data set>.json forecast file
@@ -30,7 +31,8 @@ fn export(protocol: &Path, data: &Path, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out)?;
     for spec in read_protocol(protocol)?.datasets {
         let (series, windows) = spec.load(data)?;
-        let json = serde_json::json!({ "dataset": spec.name, "spec": spec, "series_length": series.len(), "windows": windows });
+        let training = spec.training_part(&series)?;
+        let json = serde_json::json!({ "dataset": spec.name, "spec": spec, "series_length": series.len(), "training": training, "windows": windows });
         std::fs::write(out.join(format!("{}.json", spec.name)), serde_json::to_string(&json)?)?;
         println!("{}: {} values, {} windows from origin {}", spec.name, series.len(), windows.len(), windows[0].origin);
     }

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Stipple's diffusion forecasts on the held-out windows of bench/forecast/datasets.json, as
+forecast files that bench/forecast/run.sh scores beside the classical baselines.
+
+For each data set exported by `forecast_eval export` (WINDOWS/<name>.json): a 1-D U-Net is
+trained (`stipple train`) on the values before the first held-out origin only, with windows
+of the protocol's horizon and a context of at least the protocol's (lengthened to the next
+multiple of 4, which the U-Net's three levels need); then every held-out window is forecast
+(`stipple forecast`, N sample paths) from its history, and the paths of the horizon are
+written to OUT/<name>.json (`stipple_series::ForecastFile`).
+
+Usage: diffusion.py WINDOWS OUT --stipple BIN [--runs DIR] [--steps 3000] [--samples 100]
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import tempfile
+
+
+def window_context(context, horizon, multiple=4):
+    """The smallest context ≥ `context` whose window context + horizon is a multiple of `multiple`."""
+    return context + (-(context + horizon)) % multiple
+
+
+def write_column(path, values):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["value"])
+        w.writerows([[repr(float(v))] for v in values])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("windows")
+    p.add_argument("out")
+    p.add_argument("--stipple", required=True)
+    p.add_argument("--runs", default=None, help="run folders [OUT/runs]")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--samples", type=int, default=100)
+    a = p.parse_args()
+    runs = a.runs or os.path.join(a.out, "runs")
+    os.makedirs(a.out, exist_ok=True)
+    for name in sorted(f[:-5] for f in os.listdir(a.windows) if f.endswith(".json")):
+        data = json.load(open(os.path.join(a.windows, name + ".json")))
+        spec, windows, training = data["spec"], data["windows"], data["training"]
+        horizon = spec["horizon"]
+        context = window_context(spec["context"], horizon)
+        if len(training) < context + horizon:
+            raise SystemExit(f"{name}: {len(training)} training values do not make one window of {context + horizon}")
+        run = os.path.join(runs, name)
+        with tempfile.TemporaryDirectory() as tmp:
+            train_csv = os.path.join(tmp, "train.csv")
+            write_column(train_csv, training)
+            if not os.path.exists(os.path.join(run, "model.safetensors")):
+                subprocess.run([a.stipple, "train", "--data", train_csv, "--column", "value", "--context", str(context),
+                                "--horizon", str(horizon), "--steps", str(a.steps), "--sample-every", "0", "--out", run],
+                               check=True, stdout=subprocess.DEVNULL)
+            forecasts = []
+            for w in windows:
+                history = os.path.join(tmp, "history.csv")
+                write_column(history, w["history"])
+                out = os.path.join(tmp, "forecast")
+                subprocess.run([a.stipple, "forecast", "--model", run, "--data", history, "--horizon", str(horizon),
+                                "--samples", str(a.samples), "--seed", str(w["origin"]), "--out", out],
+                               check=True, stdout=subprocess.DEVNULL)
+                with open(os.path.join(out, "paths.csv")) as f:
+                    rows = list(csv.reader(f))
+                header, body = rows[0], rows[1:]
+                first_path = header.index("observed") + 1
+                future = body[-horizon:]
+                paths = [[float(r[c]) for r in future] for c in range(first_path, len(header))]
+                forecasts.append({"origin": w["origin"], "paths": paths})
+        with open(os.path.join(a.out, name + ".json"), "w") as f:
+            json.dump({"dataset": name, "model": "Stipple diffusion (1-D U-Net)", "windows": forecasts}, f)
+        print(f"{name}: trained on {len(training)} values (windows of {context} + {horizon}), {len(windows)} forecasts", flush=True)
+
+
+if __name__ == "__main__":
+    main()
