@@ -4,12 +4,13 @@
 
 mod common;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarMap;
 use common::values;
 use stipple_nn::init::seeded_var_builder;
 use stipple_nn::text::{HiddenAct, TextEncoder, TextEncoderConfig};
-use stipple_nn::{UNet2D, UNetCond, UNetConfig};
+use stipple_nn::unet1d::Im2colConv1d;
+use stipple_nn::{UNet1D, UNet1DConfig, UNet2D, UNetCond, UNetConfig};
 
 #[test]
 fn gradients_match_finite_differences() {
@@ -40,6 +41,59 @@ fn gradients_match_finite_differences() {
         "conv_out.bias",
     ];
     check(&vm, &names, loss);
+}
+
+/// The 1-D U-Net: every kind of its layers (1-D convolutions, down- and up-sampling, the
+/// attention over positions, class embedding, dropout) differentiated correctly.
+#[test]
+fn unet1d_gradients_match_finite_differences() {
+    let cfg = UNet1DConfig { num_class_embeds: Some(3), dropout: 0.25, ..UNet1DConfig::tiny(8, 2) };
+    let vm = VarMap::new();
+    let net = UNet1D::new(seeded_var_builder(&vm, 13, &Device::Cpu).set_dtype(DType::F64), &cfg).unwrap();
+    let dev = Device::Cpu;
+    let x = Tensor::from_vec(f64s(2 * 2 * 8, 5), (2, 2, 8), &dev).unwrap();
+    let t = Tensor::new(&[11.0f64, 610.0], &dev).unwrap();
+    let cond = UNetCond { class_labels: Some(Tensor::new(&[1u32, 2], &dev).unwrap()), encoder_hidden_states: None };
+    let probe = Tensor::from_vec(f64s(2 * 2 * 8, 6), (2, 2, 8), &dev).unwrap();
+    let loss = || net.forward_train(&x, &t, &cond, 9).unwrap().mul(&probe).unwrap().sum_all().unwrap();
+    let names = [
+        "conv_in.weight",
+        "time_embedding.linear_2.weight",
+        "class_embedding.weight",
+        "down_blocks.0.resnets.0.conv1.weight",
+        "down_blocks.0.downsamplers.0.conv.weight",
+        "down_blocks.1.resnets.0.conv_shortcut.weight",
+        "down_blocks.1.attentions.0.to_q.weight",
+        "mid_block.attentions.0.to_v.weight",
+        "mid_block.resnets.1.norm2.weight",
+        "up_blocks.0.resnets.1.time_emb_proj.weight",
+        "up_blocks.0.upsamplers.0.conv.weight",
+        "up_blocks.1.resnets.0.conv_shortcut.bias",
+        "conv_norm_out.bias",
+        "conv_out.weight",
+    ];
+    check(&vm, &names, loss);
+}
+
+/// The im2col 1-D convolution: the same output as candle's `conv1d` (stride 2, padding 1),
+/// and the kernel gradient of a finite difference (candle's own is wrong in 0.11).
+#[test]
+fn im2col_conv1d_matches_candle_forward_and_finite_differences() {
+    let dev = Device::Cpu;
+    let vm = VarMap::new();
+    let vb = seeded_var_builder(&vm, 13, &dev).set_dtype(DType::F64);
+    let w = vb.get_with_hints((8, 2, 3), "c.weight", candle_nn::init::DEFAULT_KAIMING_NORMAL).unwrap();
+    let b = vb.get_with_hints(8, "c.bias", candle_nn::init::DEFAULT_KAIMING_NORMAL).unwrap();
+    let config = candle_nn::Conv1dConfig { padding: 1, stride: 2, ..Default::default() };
+    let ours = Im2colConv1d::new(w.clone(), Some(b.clone()), config);
+    let theirs = candle_nn::Conv1d::new(w, Some(b), config);
+    let x = Tensor::from_vec(f64s(2 * 2 * 9, 5), (2, 2, 9), &dev).unwrap();
+    let y = ours.forward(&x).unwrap();
+    assert_eq!(y.dims(), &[2, 8, 5]);
+    let d = (&y - theirs.forward(&x).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+    assert!(d < 1e-12, "im2col vs candle conv1d: off by {d}");
+    let probe = Tensor::from_vec(f64s(2 * 8 * 5, 6), (2, 8, 5), &dev).unwrap();
+    check(&vm, &["c.weight", "c.bias"], || ours.forward(&x).unwrap().mul(&probe).unwrap().sum_all().unwrap());
 }
 
 /// The text path end to end: a CLIP text encoder feeding the cross-attention of a

@@ -8,19 +8,19 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 use common::*;
 use stipple_nn::{
-    load_model_file, read_model_config, save_model_file, save_safetensors, DiffusionConfig, ModelConfig, NnError,
+    load_model_file, read_model_config, save_model_file, save_safetensors, DiffusionConfig, ModelConfig, NetworkConfig, NnError,
     UNetConfig,
 };
 
 fn config() -> ModelConfig {
-    ModelConfig { unet: UNetConfig::tiny(), diffusion: DiffusionConfig::default(), classes: vec![], text_encoder: None }
+    ModelConfig::new(NetworkConfig::UNet2D(UNetConfig::tiny()), DiffusionConfig::default())
 }
 
 #[test]
 fn round_trip_keeps_config_metadata_and_output() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config();
-    let (net, vm) = fresh(&cfg.unet);
+    let (net, vm) = fresh(cfg.network.unet2d().unwrap());
     let path = dir.path().join("m.safetensors");
     save_model_file(&path, &named_tensors(&vm), &cfg, None, &[("step", "12".into())]).unwrap();
     let loaded = load_model_file(&path, &Device::Cpu).unwrap();
@@ -30,7 +30,7 @@ fn round_trip_keeps_config_metadata_and_output() {
     let x = input(2, 3, 8, 1);
     let t = Tensor::new(&[3f32, 700.0], &Device::Cpu).unwrap();
     let a = net.forward(&x, &t, None).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let b = loaded.unet.forward(&x, &t, None).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let b = loaded.net.forward(&x, &t, None).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert_eq!(a, b);
 }
 
@@ -39,7 +39,7 @@ fn config_that_does_not_match_the_weights_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (_, vm) = fresh(&UNetConfig::tiny());
     let mut wider = config();
-    wider.unet.block_out_channels = vec![16, 32];
+    wider.network.unet2d_mut().unwrap().block_out_channels = vec![16, 32];
     let path = dir.path().join("m.safetensors");
     save_model_file(&path, &named_tensors(&vm), &wider, None, &[]).unwrap();
     let Err(err) = load_model_file(&path, &Device::Cpu) else { panic!("mismatch must fail") };
