@@ -137,7 +137,7 @@ pub(crate) fn generate_sd(
         }
         .0)
     };
-    let mut to_pixels = |z: Tensor| -> Result<Tensor, PipelineError> { Ok(((sd.decode_latents(&z)? * 2.0)? - 1.0)?) };
+    let mut to_pixels = |z: Tensor| -> Result<Tensor, PipelineError> { Ok(((sd.decode_latents(&z)? * 2.0)? - 1.0)?.clamp(-1f32, 1f32)?) };
     in_batches(spec, sigmas, &[channels, h, w], init.as_ref(), device, &mut batch, &mut to_pixels)
 }
 

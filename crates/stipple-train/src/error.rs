@@ -9,6 +9,9 @@ pub enum TrainError {
     Config(String),
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    /// A time-series CSV that cannot be trained on (the message names the file, row, column).
+    #[error("time series data: {0}")]
+    Series(String),
     #[error(transparent)]
     Model(#[from] stipple_nn::NnError),
     #[error(transparent)]

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use stipple_nn::UNetConfig;
+use stipple_nn::{UNet1DConfig, UNetConfig};
 
 use crate::data::{ColorMode, LabelSource};
 use crate::{DataSource, LossKind, LossWeighting, TrainConfig, TrainError};
@@ -16,6 +16,12 @@ pub const TEXT_WIDTH: usize = 128;
 pub const MAX_TOKENS: usize = 16;
 /// Largest vocabulary of the byte-level BPE trained on the captions.
 pub const VOCAB_SIZE: usize = 1024;
+/// Observed values of a forecasting window (with series data): a few seasons of most
+/// hourly, daily or monthly series.
+pub const CONTEXT: usize = 48;
+/// Values a forecasting model predicts (with series data); context + horizon must be a
+/// multiple of 4 for the default network's three levels.
+pub const HORIZON: usize = 16;
 
 /// Settings of a new run; `None` takes the default. Field names are the setting names the
 /// errors use (the CLI's flags are the same names with dashes).
@@ -53,6 +59,10 @@ pub struct TrainSettings {
     pub max_tokens: Option<usize>,
     pub vocab_size: Option<usize>,
     pub seed: Option<u64>,
+    /// Observed values per window (series data) [default: [`CONTEXT`]].
+    pub context: Option<usize>,
+    /// Forecast values per window (series data) [default: [`HORIZON`]].
+    pub horizon: Option<usize>,
 }
 
 fn bad(setting: &str, msg: impl std::fmt::Display) -> TrainError {
@@ -63,22 +73,10 @@ impl TrainSettings {
     /// The configuration of a new run on `data` with these settings.
     pub fn config(&self, data: DataSource) -> Result<TrainConfig, TrainError> {
         let has_folder = matches!(data, DataSource::Folder(_));
-        let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
-        let base = cfg.model.unet.clone();
-        let size = self.image_size.unwrap_or(cfg.model.image_size());
-        let channels = self.channels.clone().unwrap_or_else(|| base.block_out_channels.clone());
-        let layers = self.layers_per_block.unwrap_or(base.layers_per_block);
-        // By default, attention at the same levels as the preset (the second, at half size).
-        let attention = self.attention_at.clone().unwrap_or_else(|| {
-            let levels = base.down_block_types.iter().enumerate().filter(|(_, t)| t.has_attention());
-            levels.map(|(i, _)| size >> i).filter(|_| channels.len() > 1).collect()
-        });
-        let image_channels = if self.grey { 1 } else { 3 };
-        let mut unet = UNetConfig::with_attention_at(size, image_channels, &channels, layers, &attention)?;
-        unet.dropout = self.dropout.unwrap_or(base.dropout);
-        cfg.model.unet = unet;
-        cfg.color = if self.grey { ColorMode::Grey } else { ColorMode::Rgb };
-        cfg.random_flip = self.random_flip;
+        let mut cfg = match data {
+            DataSource::Series { csv, columns } => self.series_config(csv, columns)?,
+            images => self.image_config(images)?,
+        };
         let d = &mut cfg.model.diffusion;
         if let Some(p) = &self.prediction {
             d.prediction_type = p.parse().map_err(|e| bad("prediction", e))?;
@@ -138,6 +136,61 @@ impl TrainSettings {
             (None, Some(_)) => return Err(bad("clip", "needs captions: the column of captions the text encoder reads")),
             (None, None) => {}
         }
+        Ok(cfg)
+    }
+
+    /// The network part of a forecasting run: the 1-D U-Net of [`UNet1DConfig::small`] over
+    /// windows of context + horizon values, with the widths, depth, attention levels (the
+    /// lengths whose levels attend) and dropout asked for.
+    fn series_config(&self, csv: PathBuf, columns: Vec<String>) -> Result<TrainConfig, TrainError> {
+        for (setting, set) in [("image_size", self.image_size.is_some()), ("grey", self.grey), ("random_flip", self.random_flip)] {
+            if set {
+                return Err(bad(setting, "applies to images; series data have none"));
+            }
+        }
+        let (context, horizon) = (self.context.unwrap_or(CONTEXT), self.horizon.unwrap_or(HORIZON));
+        if context == 0 || horizon == 0 {
+            return Err(bad("context", format!("context and horizon must be at least 1, got {context} and {horizon}")));
+        }
+        let length = context + horizon;
+        let base = UNet1DConfig::small(length, 1);
+        let channels = self.channels.clone().unwrap_or_else(|| base.block_out_channels.clone());
+        let attention_levels = match &self.attention_at {
+            Some(at) => (0..channels.len()).map(|i| at.contains(&(length >> i))).collect(),
+            None => (0..channels.len()).map(|i| i > 0).collect(),
+        };
+        let net = UNet1DConfig {
+            block_out_channels: channels,
+            attention_levels,
+            layers_per_block: self.layers_per_block.unwrap_or(base.layers_per_block),
+            dropout: self.dropout.unwrap_or(base.dropout),
+            ..base
+        };
+        net.validate().map_err(|e| bad("context", format!("{e} (context {context} + horizon {horizon})")))?;
+        Ok(TrainConfig::for_series(csv, columns, context, horizon, net))
+    }
+
+    /// The network part of an image run.
+    fn image_config(&self, data: DataSource) -> Result<TrainConfig, TrainError> {
+        if self.context.is_some() || self.horizon.is_some() {
+            return Err(bad("context", "context and horizon apply to series data (a CSV file)"));
+        }
+        let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
+        let base = UNetConfig::emoji16();
+        let size = self.image_size.unwrap_or(base.sample_size.unwrap_or(16));
+        let channels = self.channels.clone().unwrap_or_else(|| base.block_out_channels.clone());
+        let layers = self.layers_per_block.unwrap_or(base.layers_per_block);
+        // By default, attention at the same levels as the preset (the second, at half size).
+        let attention = self.attention_at.clone().unwrap_or_else(|| {
+            let levels = base.down_block_types.iter().enumerate().filter(|(_, t)| t.has_attention());
+            levels.map(|(i, _)| size >> i).filter(|_| channels.len() > 1).collect()
+        });
+        let image_channels = if self.grey { 1 } else { 3 };
+        let mut unet = UNetConfig::with_attention_at(size, image_channels, &channels, layers, &attention)?;
+        unet.dropout = self.dropout.unwrap_or(base.dropout);
+        cfg.model.network = stipple_nn::NetworkConfig::UNet2D(unet);
+        cfg.color = if self.grey { ColorMode::Grey } else { ColorMode::Rgb };
+        cfg.random_flip = self.random_flip;
         Ok(cfg)
     }
 }

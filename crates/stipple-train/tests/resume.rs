@@ -132,7 +132,7 @@ fn checkpoint_without_smoothed_loss_resumes() {
 fn loss_falls_on_small_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = tiny_config(150);
-    cfg.model.unet.dropout = 0.0;
+    cfg.model.network.unet2d_mut().expect("an image model").dropout = 0.0;
     cfg.batch_size = 16;
     cfg.optimizer.lr = 2e-3;
     train_to(cfg, dir.path(), false, None);

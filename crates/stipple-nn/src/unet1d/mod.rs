@@ -85,24 +85,24 @@ impl UNet1D {
         let mut skips = vec![ch[0]];
         let mut down = Vec::with_capacity(n);
         let mut cin = ch[0];
-        for i in 0..n {
+        for (i, &width) in ch.iter().enumerate() {
             let vbi = vb.pp("down_blocks").pp(i);
             let (mut resnets, mut attentions) = (vec![], vec![]);
             for j in 0..cfg.layers_per_block {
-                resnets.push(ResBlock1D::new(vbi.pp("resnets").pp(j), &spec, if j == 0 { cin } else { ch[i] }, ch[i])?);
+                resnets.push(ResBlock1D::new(vbi.pp("resnets").pp(j), &spec, if j == 0 { cin } else { width }, width)?);
                 if cfg.attention_levels[i] {
-                    attentions.push(Attention1D::new(vbi.pp("attentions").pp(j), &spec, ch[i])?);
+                    attentions.push(Attention1D::new(vbi.pp("attentions").pp(j), &spec, width)?);
                 }
-                skips.push(ch[i]);
+                skips.push(width);
             }
             let sampler = if i + 1 < n {
-                skips.push(ch[i]);
-                Some(conv1d(ch[i], ch[i], 3, 2, 1, vbi.pp("downsamplers").pp(0).pp("conv"))?)
+                skips.push(width);
+                Some(conv1d(width, width, 3, 2, 1, vbi.pp("downsamplers").pp(0).pp("conv"))?)
             } else {
                 None
             };
             down.push(Level { resnets, attentions, sampler });
-            cin = ch[i];
+            cin = width;
         }
         let vm = vb.pp("mid_block");
         let mid = (
