@@ -41,14 +41,14 @@ pub struct Forecast {
 }
 
 /// The forecast of the next `horizon` values of `series` by a model trained on windows of
-/// context C + horizon H values (`horizon` ≤ H; 0 imputes the missing values of the last
-/// window only): the window is the last `C + H − horizon` values of the series and the
+/// context C + horizon H values (`horizon` ≤ H, `None` = H; 0 imputes the missing values of
+/// the last window only): the window is the last `C + H − horizon` values of the series and the
 /// `horizon` after it, scaled by the observed values of its first C (as each training window
 /// was). `spec.count` sample paths, path i from seed `spec.seed + i`.
 pub fn forecast(
     model: &LoadedModel,
     series: &SeriesInput,
-    horizon: usize,
+    horizon: Option<usize>,
     spec: &GenerateSpec,
     sigmas: &Sigmas,
     device: &Device,
@@ -60,6 +60,7 @@ pub fn forecast(
             format!("this model is {} without a forecast window; train one on a CSV file (stipple train --data series.csv)", model.config.network.describe()),
         ));
     };
+    let horizon = horizon.unwrap_or(w.horizon);
     if horizon > w.horizon {
         return Err(PipelineError::bad("horizon", format!("the model was trained to forecast at most {} values; got {horizon}", w.horizon)));
     }

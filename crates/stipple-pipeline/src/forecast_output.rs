@@ -9,9 +9,11 @@ use image::DynamicImage;
 use serde::{Deserialize, Serialize};
 
 use crate::fan_chart::{render_fan_chart, FanChart};
-use crate::recipe::{InputRef, Recipe, RECIPE_KEY};
+use stipple_sample::Sigmas;
+
+use crate::recipe::{InputRef, ModelRef, Recipe, RECIPE_KEY};
 use crate::forecast::path_quantiles;
-use crate::{encode_png_with_text, write_atomic, Forecast, PipelineError, QUANTILE_LEVELS};
+use crate::{encode_png_with_text, write_atomic, Forecast, GenerateSpec, PipelineError, QUANTILE_LEVELS};
 
 /// The recipe sidecar of a forecast folder.
 pub const FORECAST_RECIPE_FILE: &str = "forecast.json";
@@ -53,6 +55,24 @@ impl ForecastSettings {
 }
 
 impl ForecastRecipe {
+    /// The recipe of forecast `f`, made with `spec` over `sigmas` by the model `model` from the
+    /// CSV data `data`.
+    pub fn new(f: &Forecast, spec: &GenerateSpec, sigmas: &Sigmas, model: &ModelRef, data: InputRef) -> Self {
+        let length = f.observed.len();
+        ForecastRecipe {
+            recipe: crate::recipe(spec, sigmas, model, (length, 1), spec.seed, spec.count, None),
+            forecast: ForecastSettings {
+                data,
+                column: f.column.clone(),
+                first_row: f.start + 2,
+                context: f.context,
+                horizon: f.horizon,
+                samples: f.paths.len(),
+                quantile_levels: QUANTILE_LEVELS.to_vec(),
+            },
+        }
+    }
+
     /// Reads a `forecast.json` sidecar.
     pub fn from_json(json: &str) -> Result<ForecastRecipe, String> {
         serde_json::from_str(json).map_err(|e| format!("not a forecast recipe: {e}"))

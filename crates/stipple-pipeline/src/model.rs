@@ -45,7 +45,13 @@ impl Model {
     pub fn size_for(&self, width: Option<usize>, height: Option<usize>) -> Result<(usize, usize), PipelineError> {
         let (dw, dh) = self.default_size();
         let size = (width.unwrap_or(dw), height.or(width).unwrap_or(dh));
-        if let Model::Stipple(_) = self {
+        if let Model::Stipple(m) = self {
+            if m.config.image_size().is_none() {
+                return Err(PipelineError::bad(
+                    "model",
+                    format!("this model is {} making sequences of {dw} values, not images (a forecasting model)", m.config.network.describe()),
+                ));
+            }
             for (setting, v, own) in [("width", size.0, dw), ("height", size.1, dh)] {
                 if v != own {
                     return Err(PipelineError::bad(setting, format!("this model makes {dw}×{dh} images; got {v}")));
