@@ -51,8 +51,11 @@ pub fn load_run_data(
             (Box::new(set), report.skipped)
         }
         DataSource::Series { csv, columns } => {
-            let w = cfg.model.series.as_ref().ok_or_else(|| TrainError::Config("series data need model.series".into()))?;
-            (Box::new(load_series(csv, columns, w.context, w.horizon)?), vec![])
+            let w = cfg.model.series.as_mut().ok_or_else(|| TrainError::Config("series data need model.series".into()))?;
+            let set = load_series(csv, columns, w.context, w.horizon)?;
+            // The model records the columns it learnt (every numeric one when none was named).
+            w.columns = set.columns.clone();
+            (Box::new(set), vec![])
         }
     };
     let labels = match &cfg.data {
