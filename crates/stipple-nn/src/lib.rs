@@ -40,7 +40,7 @@ pub use linear::TokenLinear;
 pub use diffusion::DiffusionConfig;
 pub use latent::TensorLatent;
 pub use model_file::{
-    load_model_file, model_from_tensors, read_model_config, save_model_file, LoadedModel, ModelConfig, SeriesWindow, FORMAT_VERSION,
+    load_model_file, model_from_tensors, read_model_config, save_model_file, LoadedModel, ModelConfig, SeriesWindow, SoundFormat, FORMAT_VERSION,
     MODEL_FORMAT, TEXT_ENCODER_PREFIX, TOKENIZER_KEY,
 };
 pub use net::Net;

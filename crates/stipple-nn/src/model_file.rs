@@ -23,7 +23,7 @@ pub const MODEL_FORMAT: &str = "stipple-model";
 /// The newest version of the model-file layout this build reads and writes; bumped when old
 /// readers could misread new files. Version 1 files hold a 2-D U-Net (config key `unet`) and
 /// are still written as version 1, so older releases keep reading them; version 2 added other
-/// networks (`unet1d`) and the forecast window (`series`), which a version-1 reader refuses
+/// networks (`unet1d`), the forecast window (`series`) and the sound format (`sound`), which a version-1 reader refuses
 /// with a version message instead of a confusing config error.
 pub const FORMAT_VERSION: u32 = 2;
 
@@ -46,6 +46,15 @@ pub struct ModelConfig {
     pub text_encoder: Option<TextEncoderConfig>,
     /// The window of a forecasting model (sequences of context + horizon values).
     pub series: Option<SeriesWindow>,
+    /// The sound format of a model of waveforms (mono clips of the network's length).
+    pub sound: Option<SoundFormat>,
+}
+
+/// What the sequences of a sound model are: mono samples in [−1, 1] at `sample_rate` Hz.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoundFormat {
+    pub sample_rate: u32,
 }
 
 /// The window a time-series model was trained on: `context` observed values followed by
@@ -75,6 +84,8 @@ struct ModelConfigRepr {
     text_encoder: Option<TextEncoderConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     series: Option<SeriesWindow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sound: Option<SoundFormat>,
 }
 
 impl TryFrom<ModelConfigRepr> for ModelConfig {
@@ -85,7 +96,7 @@ impl TryFrom<ModelConfigRepr> for ModelConfig {
             (None, Some(c)) => NetworkConfig::UNet1D(c),
             _ => return Err("the config needs exactly one network key: unet (2-D) or unet1d (1-D)".into()),
         };
-        Ok(ModelConfig { network, diffusion: r.diffusion, classes: r.classes, text_encoder: r.text_encoder, series: r.series })
+        Ok(ModelConfig { network, diffusion: r.diffusion, classes: r.classes, text_encoder: r.text_encoder, series: r.series, sound: r.sound })
     }
 }
 
@@ -95,21 +106,22 @@ impl From<ModelConfig> for ModelConfigRepr {
             NetworkConfig::UNet2D(n) => (Some(n), None),
             NetworkConfig::UNet1D(n) => (None, Some(n)),
         };
-        ModelConfigRepr { unet, unet1d, diffusion: c.diffusion, classes: c.classes, text_encoder: c.text_encoder, series: c.series }
+        ModelConfigRepr { unet, unet1d, diffusion: c.diffusion, classes: c.classes, text_encoder: c.text_encoder, series: c.series, sound: c.sound }
     }
 }
 
 impl ModelConfig {
     /// A model of network `network` and noise process `diffusion`, unconditional.
     pub fn new(network: NetworkConfig, diffusion: DiffusionConfig) -> Self {
-        ModelConfig { network, diffusion, classes: vec![], text_encoder: None, series: None }
+        ModelConfig { network, diffusion, classes: vec![], text_encoder: None, series: None, sound: None }
     }
 
     /// The format version a file of this model is written with: 1 for a 2-D U-Net without a
-    /// forecast window (what every reader since version 1 reads), [`FORMAT_VERSION`] otherwise.
+    /// forecast window or sound format (what every reader since version 1 reads),
+    /// [`FORMAT_VERSION`] otherwise.
     pub fn format_version(&self) -> u32 {
-        match (&self.network, &self.series) {
-            (NetworkConfig::UNet2D(_), None) => 1,
+        match (&self.network, &self.series, &self.sound) {
+            (NetworkConfig::UNet2D(_), None, None) => 1,
             _ => FORMAT_VERSION,
         }
     }
@@ -132,6 +144,16 @@ impl ModelConfig {
                     "a forecast window of context {} + horizon {} (both at least 1) needs a 1-D network of that length, got sample shape {:?}",
                     w.context,
                     w.horizon,
+                    shape.dims()
+                )));
+            }
+        }
+        if let Some(f) = &self.sound {
+            let shape = self.network.sample_shape()?;
+            if f.sample_rate == 0 || shape.channels != 1 || shape.spatial.len() != 1 || self.series.is_some() {
+                return Err(NnError::Config(format!(
+                    "a sound model needs a sample rate above 0 ({} Hz) and a 1-D network of one channel (mono), and no forecast window; got sample shape {:?}",
+                    f.sample_rate,
                     shape.dims()
                 )));
             }

@@ -21,16 +21,21 @@ pub enum DataSource {
     /// Numeric columns of a CSV file, cut into the windows of `model.series` (every numeric
     /// column when `columns` is empty).
     Series { csv: PathBuf, columns: Vec<String> },
+    /// Every `.wav` file under a folder, cut into crops of the network's length.
+    Sound(PathBuf),
 }
 
 impl DataSource {
     /// The data at `path`: a `.csv` file is series data (its columns `columns`, every numeric
-    /// one when empty), anything else a folder of images (which takes no columns); no path is
-    /// the built-in emoji.
-    pub fn at(path: Option<PathBuf>, columns: Vec<String>) -> Result<Self, TrainError> {
+    /// one when empty); a folder is sound with `sound` (its WAV files), images otherwise; no
+    /// path is the built-in emoji. Columns go with a CSV file only, `sound` with a folder only.
+    pub fn at(path: Option<PathBuf>, columns: Vec<String>, sound: bool) -> Result<Self, TrainError> {
         let is_csv = |p: &std::path::Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         match path {
-            Some(p) if is_csv(&p) => Ok(DataSource::Series { csv: p, columns }),
+            Some(p) if is_csv(&p) && !sound => Ok(DataSource::Series { csv: p, columns }),
+            _ if !columns.is_empty() => Err(TrainError::Config("columns name the series of a CSV file; the data are not a .csv file".into())),
+            Some(p) if sound && !is_csv(&p) => Ok(DataSource::Sound(p)),
+            _ if sound => Err(TrainError::Config("sound data are a folder of WAV files".into())),
             _ if !columns.is_empty() => Err(TrainError::Config("columns name the series of a CSV file; the data are not a .csv file".into())),
             Some(p) => Ok(DataSource::Folder(p)),
             None => Ok(DataSource::EmbeddedEmoji),
@@ -195,6 +200,17 @@ impl TrainConfig {
         cfg
     }
 
+    /// A run on the WAV clips under `dir`, cut into crops of the 1-D U-Net `net`'s length,
+    /// with the image recipe's training defaults otherwise. The sample rate is the clips'
+    /// (recorded in `model.sound` when they are read).
+    pub fn for_sound(dir: PathBuf, net: UNet1DConfig) -> Self {
+        let mut cfg = Self::for_data(DataSource::Sound(dir), UNetConfig::emoji16());
+        cfg.model.network = NetworkConfig::UNet1D(net);
+        // The grids of a sound run are plots of a few sample clips.
+        cfg.sample_count = 16;
+        cfg
+    }
+
     /// The 2-D U-Net of an image run, or a configuration error saying that `what` needs one.
     fn unet2d_mut(&mut self, what: &str) -> Result<&mut UNetConfig, TrainError> {
         self.model.network.unet2d_mut().ok_or_else(|| TrainError::Config(format!("{what} needs an image model (a 2-D U-Net)")))
@@ -244,15 +260,15 @@ impl TrainConfig {
                     ));
                 }
             }
-            (DataSource::Series { .. }, NetworkConfig::UNet1D(_)) => {
+            (DataSource::Series { .. } | DataSource::Sound(_), NetworkConfig::UNet1D(_)) => {
                 if ch != 1 || out != 1 {
-                    return bad(format!("a series window has 1 channel, the network takes {ch} and gives {out}"));
+                    return bad(format!("a series window or a mono clip has 1 channel, the network takes {ch} and gives {out}"));
                 }
-                if self.model.series.is_none() {
-                    return bad("a series run needs model.series (its context and horizon)".into());
+                if matches!(self.data, DataSource::Series { .. }) != self.model.series.is_some() {
+                    return bad("a series run, and only a series run, has model.series (its context and horizon)".into());
                 }
                 if self.random_flip || self.labels != LabelSource::None || self.captions.is_some() {
-                    return bad("a series run takes no random flip, class labels or captions".into());
+                    return bad("a series or sound run takes no random flip, class labels or captions".into());
                 }
             }
             (d, n) => return bad(format!("{} data need {}, got {}", if d.is_images() { "image" } else { "series" }, if d.is_images() { "a 2-D U-Net" } else { "a 1-D U-Net" }, n.describe())),

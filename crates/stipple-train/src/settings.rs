@@ -22,6 +22,8 @@ pub const CONTEXT: usize = 48;
 /// Values a forecasting model predicts (with series data); context + horizon must be a
 /// multiple of 4 for the default network's three levels.
 pub const HORIZON: usize = 16;
+/// Samples per training crop of sound: a quarter of a second at 8 kHz.
+pub const CLIP_LENGTH: usize = 2048;
 
 /// Settings of a new run; `None` takes the default. Field names are the setting names the
 /// errors use (the CLI's flags are the same names with dashes).
@@ -63,6 +65,8 @@ pub struct TrainSettings {
     pub context: Option<usize>,
     /// Forecast values per window (series data) [default: [`HORIZON`]].
     pub horizon: Option<usize>,
+    /// Samples per crop (sound data) [default: [`CLIP_LENGTH`]].
+    pub clip_length: Option<usize>,
 }
 
 fn bad(setting: &str, msg: impl std::fmt::Display) -> TrainError {
@@ -75,6 +79,7 @@ impl TrainSettings {
         let has_folder = matches!(data, DataSource::Folder(_));
         let mut cfg = match data {
             DataSource::Series { csv, columns } => self.series_config(csv, columns)?,
+            DataSource::Sound(dir) => self.sound_config(dir)?,
             images => self.image_config(images)?,
         };
         let d = &mut cfg.model.diffusion;
@@ -148,16 +153,41 @@ impl TrainSettings {
                 return Err(bad(setting, "applies to images; series data have none"));
             }
         }
+        if self.clip_length.is_some() {
+            return Err(bad("clip_length", "applies to sound data; a series has windows of context + horizon"));
+        }
         let (context, horizon) = (self.context.unwrap_or(CONTEXT), self.horizon.unwrap_or(HORIZON));
         if context == 0 || horizon == 0 {
             return Err(bad("context", format!("context and horizon must be at least 1, got {context} and {horizon}")));
         }
-        let length = context + horizon;
+        // By default, attention at every level but the finest.
+        let net = self.net_1d(context + horizon, |level, _| level > 0).map_err(|e| bad("context", format!("{e} (context {context} + horizon {horizon})")))?;
+        Ok(TrainConfig::for_series(csv, columns, context, horizon, net))
+    }
+
+    /// The network part of a sound run: the same 1-D U-Net on crops of `clip_length` samples.
+    fn sound_config(&self, dir: PathBuf) -> Result<TrainConfig, TrainError> {
+        for (setting, set) in [("image_size", self.image_size.is_some()), ("grey", self.grey), ("random_flip", self.random_flip), ("context", self.context.is_some() || self.horizon.is_some())] {
+            if set {
+                return Err(bad(setting, "does not apply to sound data"));
+            }
+        }
+        let length = self.clip_length.unwrap_or(CLIP_LENGTH);
+        // By default, self-attention only where a level has at most 256 positions: its cost
+        // grows with the square of the length (the middle block always attends).
+        let net = self.net_1d(length, |_, len| len <= 256).map_err(|e| bad("clip_length", format!("{e} (clip length {length})")))?;
+        Ok(TrainConfig::for_sound(dir, net))
+    }
+
+    /// The 1-D U-Net of [`UNet1DConfig::small`] over sequences of `length` values, with the
+    /// widths, depth, attention levels (`attention_at`: the lengths of the levels that attend;
+    /// otherwise `default_attention(level, its length)`) and dropout asked for.
+    fn net_1d(&self, length: usize, default_attention: impl Fn(usize, usize) -> bool) -> Result<UNet1DConfig, stipple_nn::NnError> {
         let base = UNet1DConfig::small(length, 1);
         let channels = self.channels.clone().unwrap_or_else(|| base.block_out_channels.clone());
         let attention_levels = match &self.attention_at {
             Some(at) => (0..channels.len()).map(|i| at.contains(&(length >> i))).collect(),
-            None => (0..channels.len()).map(|i| i > 0).collect(),
+            None => (0..channels.len()).map(|i| default_attention(i, length >> i)).collect(),
         };
         let net = UNet1DConfig {
             block_out_channels: channels,
@@ -166,14 +196,17 @@ impl TrainSettings {
             dropout: self.dropout.unwrap_or(base.dropout),
             ..base
         };
-        net.validate().map_err(|e| bad("context", format!("{e} (context {context} + horizon {horizon})")))?;
-        Ok(TrainConfig::for_series(csv, columns, context, horizon, net))
+        net.validate()?;
+        Ok(net)
     }
 
     /// The network part of an image run.
     fn image_config(&self, data: DataSource) -> Result<TrainConfig, TrainError> {
         if self.context.is_some() || self.horizon.is_some() {
             return Err(bad("context", "context and horizon apply to series data (a CSV file)"));
+        }
+        if self.clip_length.is_some() {
+            return Err(bad("clip_length", "applies to sound data (a folder of WAV files)"));
         }
         let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
         let base = UNetConfig::emoji16();

@@ -10,7 +10,7 @@ use stipple_nn::text::{read_clip_folder, ClipFolder, PromptTokenizer, TextEncode
 use stipple_nn::TEXT_ENCODER_PREFIX;
 
 use crate::checkpoint::Checkpoint;
-use crate::data::{csv_column, embedded_column, embedded_emoji, load_folder, load_labels, load_series, Labels, TrainingSet};
+use crate::data::{csv_column, embedded_column, embedded_emoji, load_clips, load_folder, load_labels, load_series, Labels, TrainingSet};
 use crate::{DataSource, TrainConfig, TrainError};
 
 /// The data of a run and what it conditions on.
@@ -57,10 +57,17 @@ pub fn load_run_data(
             w.columns = set.columns.clone();
             (Box::new(set), vec![])
         }
+        DataSource::Sound(dir) => {
+            // A resumed run takes clips at the rate it was trained on.
+            let rate = cfg.model.sound.as_ref().map(|s| s.sample_rate);
+            let set = load_clips(dir, rate, cfg.model.sample_shape().spatial[0])?;
+            cfg.model.sound = Some(stipple_nn::SoundFormat { sample_rate: set.rate });
+            (Box::new(set), vec![])
+        }
     };
     let labels = match &cfg.data {
         DataSource::Folder(dir) => load_labels(dir, samples.names(), &cfg.labels)?,
-        DataSource::EmbeddedEmoji | DataSource::Series { .. } => None,
+        DataSource::EmbeddedEmoji | DataSource::Series { .. } | DataSource::Sound(_) => None,
     };
     if let Some(l) = &labels {
         if checkpoint.is_some() && cfg.model.classes != l.classes {
@@ -78,7 +85,7 @@ pub fn load_run_data(
         (None, _) => None,
         (Some(col), DataSource::Folder(dir)) => Some(csv_column(dir, samples.names(), col)?),
         (Some(col), DataSource::EmbeddedEmoji) => Some(embedded_column(col)?),
-        (Some(_), DataSource::Series { .. }) => return Err(TrainError::Config("captions need image data".into())),
+        (Some(_), DataSource::Series { .. } | DataSource::Sound(_)) => return Err(TrainError::Config("captions need image data".into())),
     };
     // A new run on a pretrained text encoder takes its tokenizer and weights from the folder.
     let pretrained = match (&cfg.pretrained_text_encoder, checkpoint) {

@@ -161,10 +161,13 @@ fn train_forecast_and_beat_an_untrained_model() {
     assert!(!dir.path().join("x").exists(), "nothing half-written");
 }
 
+/// What a test CSV holds at a row instead of the sine (`None`: the sine).
+type Cell = Box<dyn Fn(usize) -> Option<String>>;
+
 #[test]
 fn bad_training_series_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, usize, Box<dyn Fn(usize) -> Option<String>>, &[&str]); 3] = [
+    let cases: [(&str, usize, Cell, &[&str]); 3] = [
         ("missing", 100, Box::new(|t| (t == 7).then(String::new)), &["row 9", "missing value"]),
         ("word", 100, Box::new(|t| (t == 3).then(|| "oops".into())), &["row 5", "not a number"]),
         ("short", 20, Box::new(|_| None), &["one window", "32", "20"]),

@@ -7,10 +7,10 @@ use anyhow::Context;
 use stipple_pipeline::{read_png_text, ForecastRecipe, Recipe, FORECAST_KEY, PARAMETERS_KEY};
 
 /// Print the recipe a generated PNG carries (its web-UI parameters line and the full JSON),
-/// or a forecast's (its forecast.json, or its fan chart PNG).
+/// a forecast's (its forecast.json, or its fan chart PNG) or a generated clip's (a WAV file).
 #[derive(clap::Args)]
 pub struct InfoArgs {
-    /// A PNG written by `stipple sample` or `stipple forecast`, or a forecast's forecast.json.
+    /// A PNG or WAV written by `stipple sample`, a fan chart PNG or forecast.json written by `stipple forecast`.
     pub image: PathBuf,
 }
 
@@ -21,6 +21,13 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         println!("{}
 ", recipe.recipe.parameters());
         println!("{}", serde_json::to_string_pretty(&recipe).context("the recipe serialises")?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.image.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
+        let bytes = std::fs::read(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
+        let recipe = Recipe::from_wav_bytes(&bytes, &args.image.display().to_string()).map_err(anyhow::Error::msg)?;
+        println!("{}\n", recipe.parameters());
+        println!("{}", recipe.to_json());
         return Ok(ExitCode::SUCCESS);
     }
     let recipe = Recipe::from_png(&args.image)?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use stipple_pipeline::{
-    check_output_path, defaults, device, is_sd_checkpoint, save_trajectory, sd_model_ref, to_images, write_images,
+    check_output_path, clip_paths, defaults, device, generate, is_sd_checkpoint, save_trajectory, sd_model_ref, to_images, write_clips, write_images,
     GenerateRequest, ImageInput, Model, ModelStore, PipelineError, StoredModel, TrajectoryFormat, TrajectoryRecorder,
 };
 use stipple_sample::{SamplerOptions, X0Clamp};
@@ -143,7 +143,8 @@ pub struct SampleArgs {
     /// checkpoint; repeat for several.
     #[arg(long, value_name = "FILE:WEIGHT")]
     pub lora: Vec<String>,
-    /// Output: a PNG file for the grid, or a folder with --separate.
+    /// Output: a PNG file for the grid, or a folder with --separate. A sound model writes
+    /// OUT/seed-N.wav (OUT without its extension: samples/ by default), or one .wav file.
     #[arg(long, short, default_value = "samples.png")]
     pub out: PathBuf,
     /// Write one PNG per image (OUT/seed-N.png) instead of a grid.
@@ -212,17 +213,22 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         height: args.height,
     };
     let spec = request.validate()?;
-    // Fail before sampling, not after.
-    check_output_path(&args.out, args.separate)?;
-    if let Some(t) = &args.trajectory {
-        TrajectoryFormat::from_path(t)?;
-    }
     let dev = device(&args.device)?;
     let store = super::model_store(&args.models, &dev);
     let path = super::model_path(&store, args.model.as_deref())?;
     let stored = load(&args, &store, &path, &dev)?;
     let model = &stored.model;
     let sigmas = model.sigmas(&spec)?;
+    if let Model::Stipple(m) = model {
+        if let Some(sound) = &m.config.sound {
+            return sample_sound(m, sound.sample_rate, &spec, &sigmas, &stored.model_ref, &args, &dev);
+        }
+    }
+    // Fail before sampling, not after.
+    check_output_path(&args.out, args.separate)?;
+    if let Some(t) = &args.trajectory {
+        TrajectoryFormat::from_path(t)?;
+    }
     if args.trajectory_json.is_some() {
         model.check_trajectory_stats()?;
     }
@@ -249,6 +255,32 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
             std::fs::write(j, text).with_context(|| format!("writing {}", j.display()))?;
             println!("trajectory statistics: {}", j.display());
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Clips of a sound model as WAV files, each carrying its recipe.
+fn sample_sound(
+    model: &stipple_nn::LoadedModel,
+    rate: u32,
+    spec: &stipple_pipeline::GenerateSpec,
+    sigmas: &stipple_sample::Sigmas,
+    model_ref: &stipple_pipeline::ModelRef,
+    args: &SampleArgs,
+    dev: &candle_core::Device,
+) -> anyhow::Result<ExitCode> {
+    if args.trajectory.is_some() || args.trajectory_json.is_some() {
+        return Err(PipelineError::bad("trajectory", "trajectories are drawn for image models").into());
+    }
+    clip_paths(&args.out, spec)?;
+    let mut bar = StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size));
+    let clips = generate(model, spec, sigmas, dev, &mut bar)?;
+    bar.finish();
+    let written = write_clips(&clips, rate, spec, sigmas, model_ref, &args.out)?;
+    let length = clips.dim(2)?;
+    println!("wrote {} clip(s) of {length} samples at {rate} Hz:", written.len());
+    for w in written {
+        println!("  {}", w.display());
     }
     Ok(ExitCode::SUCCESS)
 }

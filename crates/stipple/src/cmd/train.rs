@@ -31,6 +31,13 @@ pub struct TrainArgs {
     /// CSV columns to train on, comma-separated or repeated [default: every numeric column].
     #[arg(long, value_delimiter = ',', value_name = "NAME")]
     pub column: Vec<String>,
+    /// The --data folder holds WAV clips (mono or averaged to mono, one sample rate): train a
+    /// 1-D model of waveforms on crops of --clip-length samples, for `stipple sample`.
+    #[arg(long)]
+    pub sound: bool,
+    /// Samples per training crop of sound (a multiple of 4 for the default network) [default: 2048].
+    #[arg(long, value_name = "N")]
+    pub clip_length: Option<usize>,
     /// Observed values per window of a CSV series [default: 48].
     #[arg(long, value_name = "N")]
     pub context: Option<usize>,
@@ -190,7 +197,7 @@ fn collective(args: &TrainArgs) -> anyhow::Result<(Box<dyn Collective>, candle_c
 
 /// The run's configuration: the flags as library settings.
 fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
-    let data = DataSource::at(a.data.clone(), a.column.clone())?;
+    let data = DataSource::at(a.data.clone(), a.column.clone(), a.sound)?;
     let settings = TrainSettings {
         batch_size: a.batch_size,
         lr: a.lr,
@@ -222,6 +229,7 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
         seed: a.seed,
         context: a.context,
         horizon: a.horizon,
+        clip_length: a.clip_length,
     };
     Ok(settings.config(data)?)
 }
