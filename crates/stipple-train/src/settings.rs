@@ -239,6 +239,33 @@ mod tests {
     }
 
     #[test]
+    fn series_and_sound_runs_get_a_1d_network_of_their_length() {
+        let cfg = TrainSettings { context: Some(40), horizon: Some(8), ..Default::default() }
+            .config(DataSource::Series { csv: "s.csv".into(), columns: vec!["y".into()] })
+            .unwrap();
+        assert_eq!(cfg.model.sample_shape().dims(), vec![1, 48]);
+        assert_eq!(cfg.model.series.as_ref().map(|w| (w.context, w.horizon)), Some((40, 8)));
+        let cfg = TrainSettings::default().config(DataSource::Sound("clips".into())).unwrap();
+        assert_eq!(cfg.model.sample_shape().dims(), vec![1, CLIP_LENGTH]);
+        let stipple_nn::NetworkConfig::UNet1D(net) = &cfg.model.network else { panic!("a 1-D network") };
+        // Levels of 2048, 1024 and 512 samples: too long to attend over.
+        assert_eq!(net.attention_levels, vec![false, false, false]);
+        assert!(cfg.model.series.is_none() && cfg.model.sound.is_none(), "the rate comes from the clips");
+    }
+
+    #[test]
+    fn the_data_path_decides_the_kind() {
+        let at = |p: Option<&str>, cols: &[&str], sound| DataSource::at(p.map(Into::into), cols.iter().map(|c| c.to_string()).collect(), sound);
+        assert!(matches!(at(Some("a/s.CSV"), &[], false), Ok(DataSource::Series { .. })));
+        assert!(matches!(at(Some("a/pics"), &[], false), Ok(DataSource::Folder(_))));
+        assert!(matches!(at(Some("a/clips"), &[], true), Ok(DataSource::Sound(_))));
+        assert!(matches!(at(None, &[], false), Ok(DataSource::EmbeddedEmoji)));
+        assert!(at(Some("a/pics"), &["y"], false).is_err(), "columns need a CSV file");
+        assert!(at(Some("a/s.csv"), &[], true).is_err(), "sound needs a folder");
+        assert!(at(None, &[], true).is_err(), "sound needs a folder");
+    }
+
+    #[test]
     fn bad_settings_name_themselves() {
         for (s, name) in [
             (TrainSettings { min_snr_gamma: Some(-1.0), ..Default::default() }, "min_snr_gamma"),
@@ -247,6 +274,17 @@ mod tests {
             (TrainSettings { prediction: Some("noise".into()), ..Default::default() }, "prediction"),
         ] {
             let e = s.config(DataSource::EmbeddedEmoji).unwrap_err().to_string();
+            assert!(e.contains(&format!("{name}: ")), "{e}");
+        }
+        let series = || DataSource::Series { csv: "s.csv".into(), columns: vec![] };
+        for (s, data, name) in [
+            (TrainSettings { context: Some(25), ..Default::default() }, series(), "context"),
+            (TrainSettings { image_size: Some(8), ..Default::default() }, series(), "image_size"),
+            (TrainSettings { clip_length: Some(64), ..Default::default() }, series(), "clip_length"),
+            (TrainSettings { horizon: Some(8), ..Default::default() }, DataSource::EmbeddedEmoji, "context"),
+            (TrainSettings { clip_length: Some(30), ..Default::default() }, DataSource::Sound("clips".into()), "clip_length"),
+        ] {
+            let e = s.config(data).unwrap_err().to_string();
             assert!(e.contains(&format!("{name}: ")), "{e}");
         }
         let json: Result<TrainSettings, _> = serde_json::from_str(r#"{"stepz": 3}"#);
