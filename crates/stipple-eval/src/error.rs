@@ -24,6 +24,12 @@ pub enum EvalError {
     /// A weights file does not hold the network that was asked for.
     #[error("{path}: not a {architecture} weights file: {reason}")]
     WrongArchitecture { path: PathBuf, architecture: &'static str, reason: String },
+    /// A model folder without some of the files it needs.
+    #[error("{path}: missing {missing}; {expected}")]
+    MissingFiles { path: PathBuf, missing: String, expected: String },
+    /// A prompt with more tokens than the text encoder has positions for.
+    #[error("the prompt {prompt:?} is {tokens} tokens long, {} more than the {fits} the text encoder takes between its start and end tokens", .tokens - .fits)]
+    PromptTooLong { prompt: String, tokens: usize, fits: usize },
     /// A setting out of range (its name and what is accepted).
     #[error("{setting}: {expected}")]
     BadSetting { setting: &'static str, expected: String },

@@ -8,7 +8,11 @@
 pub mod attention;
 mod attention_maps;
 pub mod blocks;
+mod clip_vision;
 pub mod config;
+pub mod conv1d;
+pub mod diffwave;
+mod diffwave_config;
 mod diffusion;
 pub mod dropout;
 pub mod embeddings;
@@ -32,6 +36,10 @@ pub mod unet1d;
 pub mod weights;
 
 pub use attention_maps::CrossAttentionRecorder;
+pub use clip_vision::{ClipVisionConfig, ClipVisionTransformer};
+pub use conv1d::Conv1d;
+pub use diffwave::DiffWave;
+pub use diffwave_config::DiffWaveConfig;
 pub use config::{AttentionKind, DownBlockType, UNetConfig, UpBlockType};
 pub use layer_norm::LayerNorm;
 pub use shapes::{record_shapes, ParameterShapes};

@@ -39,6 +39,10 @@ pub const RESAMPLE: usize = 1;
 /// each, and for the ensemble CRPS to be within a few percent of its limit.
 pub const FORECAST_SAMPLES: usize = 100;
 
+/// Whether a Stable Diffusion checkpoint's VAE decodes in tiles: off (a whole decode is exact;
+/// the memory check says when tiles are needed).
+pub const VAE_TILING: bool = false;
+
 /// Guidance scale of a request that sets none: [`PROMPT_GUIDANCE`] when it has a prompt, else
 /// [`GUIDANCE`].
 pub fn guidance_scale(has_prompt: bool) -> f64 {

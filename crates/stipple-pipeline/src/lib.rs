@@ -5,6 +5,7 @@
 //! found by name in a store; trajectories of the denoising can be recorded and drawn. Shared
 //! by every front end.
 
+mod adapters;
 mod attention_maps;
 mod conditioning;
 pub mod defaults;
@@ -44,12 +45,13 @@ pub use series_input::{read_series_column, SeriesInput};
 pub use sound_output::{clip_paths, write_clips};
 pub use images::{grid, grid_columns, to_images};
 pub use noise::SeededNoise;
-pub use latent_diffusion::{hashed_file, is_sd_checkpoint, sd_default_size, sd_model_ref};
+pub use latent_diffusion::{hashed_file, is_sd_checkpoint, sd_default_size};
 pub use model::Model;
 pub use input::{decode_bounded, ImageInput, MAX_INPUT_ALLOC, MAX_INPUT_SIDE};
 pub use output::{check_model_hash, check_output_path, encode_images, model_ref, recipe, regenerate, write_images};
 pub use png_text::{encode_png_with_text, read_png_text, write_atomic, write_png_with_text};
-pub use recipe::{file_sha256, software, InputRef, ModelRef, Recipe, PARAMETERS_KEY, RECIPE_KEY, RECIPE_VERSION};
+pub use recipe::{file_sha256, software, InputRef, LoraRef, ModelRef, Recipe, PARAMETERS_KEY, RECIPE_KEY, RECIPE_VERSION};
+pub use adapters::{Adapters, LORAS_DIR};
 pub use store::{is_model_name, ModelEntry, ModelSource, ModelStore, StoredModel, CONFIG_DIR_SUFFIX, RUN_MODEL_FILE};
 pub use request::{GenerateRequest, GenerateSpec, MAX_COUNT, MAX_SIDE, MAX_STEPS};
 pub use trajectory::{trajectory_stats, StepStats, TrajectoryFrame, TrajectoryRecorder};

@@ -131,13 +131,14 @@ impl Model {
     ) -> Result<Tensor, PipelineError> {
         let size = self.size(spec)?;
         match self {
+            Model::Stipple(_) if spec.vae_tiling => Err(vae_tiling_refused()),
             Model::Stipple(m) => generate(m, spec, sigmas, device, observer),
-            Model::Sd(sd) => generate_sd(sd, spec, sigmas, size, device, observer),
+            Model::Sd(sd) => Ok(generate_sd(sd, spec, sigmas, size, device, observer, false)?.0),
         }
     }
 
     /// [`Model::generate`] with the per-token cross-attention maps of each image
-    /// ([`crate::generate_with_attention`]); a Stipple prompt model only so far.
+    /// ([`crate::generate_with_attention`] for a Stipple prompt model).
     pub fn generate_with_attention(
         &self,
         spec: &GenerateSpec,
@@ -146,8 +147,14 @@ impl Model {
         observer: &mut impl Observer<TensorLatent>,
     ) -> Result<(Tensor, Vec<TokenMaps>), PipelineError> {
         match self {
+            Model::Stipple(_) if spec.vae_tiling => Err(vae_tiling_refused()),
             Model::Stipple(m) => generate_with_attention(m, spec, sigmas, device, observer),
-            Model::Sd(_) => Err(PipelineError::bad("attention", "attention maps are made for Stipple prompt models; not yet for Stable Diffusion checkpoints")),
+            Model::Sd(sd) => generate_sd(sd, spec, sigmas, self.size(spec)?, device, observer, true),
         }
     }
+}
+
+/// The error of `vae_tiling` for a Stipple model, which makes pixels without a VAE.
+fn vae_tiling_refused() -> PipelineError {
+    PipelineError::bad("vae_tiling", "is for Stable Diffusion checkpoints (latents decoded by a VAE); this Stipple model makes pixels directly")
 }

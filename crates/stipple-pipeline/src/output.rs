@@ -16,6 +16,8 @@ pub fn model_ref(path: &Path, model: &LoadedModel) -> Result<ModelRef, PipelineE
         path: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
         sha256: file_sha256(path)?,
         step: model.metadata.get("step").and_then(|s| s.parse().ok()),
+        loras: vec![],
+        config_dir: None,
     })
 }
 
@@ -48,6 +50,7 @@ pub fn recipe(
         width,
         height,
         conditioning: if count == 1 { spec.conditioning.for_image((first_seed - spec.seed) as usize) } else { spec.conditioning.clone() },
+        vae_tiling: spec.vae_tiling,
         init_image: spec.init_image.as_ref().map(InputRef::of),
         mask: spec.mask.as_ref().map(InputRef::of),
     }
@@ -116,24 +119,34 @@ pub fn write_images(
     Ok(paths)
 }
 
-/// Checks that the model at `path` (a file or a diffusers folder) is the one the recipe names; a different file is bad
-/// input unless `force`, in which case the mismatch is returned as a warning.
+/// Checks that the model at `path` (a file or a diffusers folder) and the LoRAs merged into it
+/// are the ones the recipe names; a different file is bad input unless `force`, in which case
+/// the mismatches are returned as a warning.
 pub fn check_model_hash(recipe: &Recipe, path: &Path, force: bool) -> Result<Option<String>, PipelineError> {
-    let actual = file_sha256(&hashed_file(path)?)?;
-    if actual == recipe.model.sha256 {
-        return Ok(None);
+    let mut files = vec![("model file", hashed_file(path)?, recipe.model.sha256.as_str(), recipe.model.path.as_path())];
+    for lora in &recipe.model.loras {
+        if !lora.path.is_file() {
+            return Err(PipelineError::bad("lora", format!("LoRA file {} is missing; the image was made with it merged", lora.path.display())));
+        }
+        files.push(("LoRA file", lora.path.clone(), lora.sha256.as_str(), lora.path.as_path()));
     }
-    let msg = format!(
-        "model file {} has SHA-256 {}…, the image was made with {}… ({})",
-        path.display(),
-        &actual[..12],
-        &recipe.model.sha256[..recipe.model.sha256.len().min(12)],
-        recipe.model.path.display()
-    );
-    if force {
-        Ok(Some(msg))
-    } else {
-        Err(PipelineError::bad("model", msg + "; the same model is needed for the same image (force regenerates anyway)"))
+    let mut mismatches = Vec::new();
+    for (what, file, recorded, recorded_path) in files {
+        let actual = file_sha256(&file)?;
+        if actual != recorded {
+            mismatches.push(format!(
+                "{what} {} has SHA-256 {}…, the image was made with {}… ({})",
+                file.display(),
+                &actual[..12],
+                &recorded[..recorded.len().min(12)],
+                recorded_path.display()
+            ));
+        }
+    }
+    match (mismatches.is_empty(), force) {
+        (true, _) => Ok(None),
+        (false, true) => Ok(Some(mismatches.join("; "))),
+        (false, false) => Err(PipelineError::bad("model", mismatches.join("; ") + "; the same files are needed for the same image (force regenerates anyway)")),
     }
 }
 
@@ -184,6 +197,7 @@ pub fn regenerate(
         mask,
         width: Some(recipe.width),
         height: Some(recipe.height),
+        vae_tiling: recipe.vae_tiling,
     };
     let images = to_images(&model.generate(&spec, &sigmas, device, observer)?)?;
     Ok(match recipe.grid_columns {

@@ -30,6 +30,23 @@ pub struct ModelRef {
     pub sha256: String,
     /// Training step of its weights, when recorded.
     pub step: Option<u64>,
+    /// LoRAs merged into a Stable Diffusion checkpoint (from `--lora` and the prompt's
+    /// `<lora:NAME:M>` tags), in merge order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loras: Vec<LoraRef>,
+    /// The configs folder a single-file checkpoint was loaded with, when it was not the one
+    /// the store finds beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_dir: Option<PathBuf>,
+}
+
+/// A LoRA merged into the model: its file, the file's SHA-256 (hex) and its multiplier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraRef {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub multiplier: f64,
 }
 
 /// An input image of a generation: its SHA-256 (so `rerun` notices a changed file) and the
@@ -89,11 +106,18 @@ pub struct Recipe {
     /// Class guidance, init image and mask (absent in plain recipes).
     #[serde(default, skip_serializing_if = "is_plain")]
     pub conditioning: Conditioning,
+    /// Whether a Stable Diffusion checkpoint's VAE decoded in tiles (older recipes: no).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub vae_tiling: bool,
     /// The init image and the mask, when used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_image: Option<InputRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask: Option<InputRef>,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -246,7 +270,7 @@ mod tests {
         let recipe = Recipe {
             recipe_version: RECIPE_VERSION,
             software: software(),
-            model: ModelRef { path: "m.safetensors".into(), sha256: "ab".repeat(32), step: None },
+            model: ModelRef { path: "m.safetensors".into(), sha256: "ab".repeat(32), step: None, loras: vec![], config_dir: None },
             sampler: SamplerKind::Dpmpp2mSde,
             options: SamplerOptions::default(),
             schedule: SigmaSchedule::Karras,
@@ -262,6 +286,7 @@ mod tests {
             width: 8,
             height: 8,
             conditioning: Conditioning::default(),
+            vae_tiling: true,
             init_image: None,
             mask: None,
         };
@@ -270,9 +295,9 @@ mod tests {
         assert_eq!(serde_json::from_value::<Recipe>(json.clone()).unwrap(), recipe);
         assert!(recipe.parameters().contains("Seed: 1, Size: 8x8, Model hash: abababab") && recipe.parameters().contains(", RNG: CPU, ENSD: 31337"));
         // Older recipes: a final 0, independent draws and NV seeds (all there was).
-        json.as_object_mut().unwrap().retain(|k, _| k != "final_sigma" && k != "noise" && k != "rng" && k != "eta_noise_seed_delta");
+        json.as_object_mut().unwrap().retain(|k, _| !["final_sigma", "noise", "rng", "eta_noise_seed_delta", "vae_tiling"].contains(&k.as_str()));
         let old: Recipe = serde_json::from_value(json).unwrap();
-        assert_eq!((old.final_sigma, old.noise, old.rng, old.eta_noise_seed_delta), (FinalSigma::Zero, NoiseKind::Independent, RngSource::Nv, 0));
+        assert_eq!((old.final_sigma, old.noise, old.rng, old.eta_noise_seed_delta, old.vae_tiling), (FinalSigma::Zero, NoiseKind::Independent, RngSource::Nv, 0, false));
         assert!(!old.parameters().contains("RNG"), "the default source is not written, as the web UI omits its default");
     }
 }

@@ -77,6 +77,9 @@ pub struct GenerateRequest {
     pub width: Option<usize>,
     /// Image height in pixels [default: the width if given, else the model's size].
     pub height: Option<usize>,
+    /// Decode a Stable Diffusion checkpoint's latents in overlapping tiles, for sizes whose
+    /// whole decode does not fit in memory [default: [`defaults::VAE_TILING`]].
+    pub vae_tiling: Option<bool>,
 }
 
 /// A request whose names are resolved, whose numbers are in range and whose defaults are
@@ -100,6 +103,8 @@ pub struct GenerateSpec {
     /// Width and height asked for (`None`: the model's own size).
     pub width: Option<usize>,
     pub height: Option<usize>,
+    /// Decode latents in tiles (Stable Diffusion checkpoints).
+    pub vae_tiling: bool,
 }
 
 impl GenerateSpec {
@@ -188,6 +193,7 @@ impl GenerateRequest {
             mask: self.mask.clone(),
             width: self.width,
             height: self.height.or(self.width),
+            vae_tiling: self.vae_tiling.unwrap_or(defaults::VAE_TILING),
         })
     }
 

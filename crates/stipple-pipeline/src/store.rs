@@ -19,7 +19,8 @@ use std::time::SystemTime;
 use candle_core::Device;
 
 use crate::latent_diffusion::hashed_file;
-use crate::{file_sha256, is_sd_checkpoint, write_atomic, Model, ModelRef, PipelineError};
+use crate::adapters::LORAS_DIR;
+use crate::{file_sha256, is_sd_checkpoint, write_atomic, Adapters, LoraRef, Model, ModelRef, PipelineError};
 
 /// Suffix of the folder beside a single-file checkpoint `NAME.safetensors` that holds its
 /// configs and tokenizer(s) (`NAME.config/`, a diffusers folder of the same architecture).
@@ -66,13 +67,24 @@ fn stamp(path: &Path) -> Result<Stamp, PipelineError> {
     Ok((meta.modified().ok(), meta.len()))
 }
 
+/// A loaded model's identity: its file, its LoRAs (path, multiplier bits) and configs folder.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct LoadKey {
+    file: PathBuf,
+    loras: Vec<(PathBuf, u64)>,
+    config_dir: Option<PathBuf>,
+}
+
+/// A loaded model and the versions of its files (model, then LoRAs) it was loaded from.
+type Loaded = (Vec<Stamp>, Arc<StoredModel>);
+
 /// Models by name; see the module documentation.
 pub struct ModelStore {
     models_dir: PathBuf,
     runs_dir: PathBuf,
     builtin: Vec<(&'static str, &'static [u8])>,
     device: Device,
-    loaded: Mutex<HashMap<PathBuf, (Stamp, Arc<StoredModel>)>>,
+    loaded: Mutex<HashMap<LoadKey, Loaded>>,
     hashes: Mutex<HashMap<PathBuf, (Stamp, String)>>,
 }
 
@@ -153,6 +165,16 @@ impl ModelStore {
         Ok(found)
     }
 
+    /// The LoRA files a prompt's `<lora:NAME:M>` tags can name, as (NAME, path), sorted: the
+    /// `.safetensors` files in the models folder's `loras/`.
+    pub fn list_loras(&self) -> Result<Vec<(String, PathBuf)>, PipelineError> {
+        let found = read_dir_sorted(&self.models_dir.join(LORAS_DIR))?.into_iter().filter_map(|(path, name)| {
+            let stem = name.strip_suffix(".safetensors")?;
+            (is_model_name(stem) && path.is_file()).then(|| (stem.to_string(), path))
+        });
+        Ok(found.collect())
+    }
+
     /// The model file (or diffusers folder) of `name` (a built-in model is written to the models folder on first
     /// use, atomically, so recipes name a real file); bad input in `model` lists the names.
     pub fn path_of(&self, name: &str) -> Result<PathBuf, PipelineError> {
@@ -189,38 +211,77 @@ impl ModelStore {
 
     /// Loads the model `name` (see [`ModelStore::path_of`]).
     pub fn load(&self, name: &str) -> Result<Arc<StoredModel>, PipelineError> {
+        self.load_for(name, &[])
+    }
+
+    /// Loads the model `name` for a request with `prompts`: with the LoRAs their
+    /// `<lora:NAME:M>` tags name (see [`ModelStore::load_path_for`]).
+    pub fn load_for(&self, name: &str, prompts: &[String]) -> Result<Arc<StoredModel>, PipelineError> {
         if !is_model_name(name) {
             return Err(PipelineError::bad("model", format!("\"{name}\" is not a model name (letters, digits, '.', '_', '-')")));
         }
         let path = self.path_of(name)?;
-        self.load_path(name, &path)
+        self.load_path_for(name, &path, prompts, Adapters::default())
     }
 
     /// Loads the model at `path` (a Stipple model file or a Stable Diffusion checkpoint) under
-    /// `name`, or returns the copy loaded before if its file has not changed since. Loading a
-    /// checkpoint drops the one loaded before (at most one is kept).
+    /// `name`; see [`ModelStore::load_adapted`].
     pub fn load_path(&self, name: &str, path: &Path) -> Result<Arc<StoredModel>, PipelineError> {
-        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let now = stamp(&hashed_file(&key)?)?;
+        self.load_adapted(name, path, &Adapters::default())
+    }
+
+    /// Loads the model at `path` under `name` with `adapters` merged (only a Stable Diffusion
+    /// checkpoint takes them), or returns the copy loaded before with the same adapters if
+    /// none of the files has changed since. Loading a checkpoint drops the one loaded before
+    /// (at most one is kept). Its recipe reference records the LoRAs (path, hash, multiplier)
+    /// and an explicit configs folder, so `rerun` loads it the same way.
+    pub fn load_adapted(&self, name: &str, path: &Path, adapters: &Adapters) -> Result<Arc<StoredModel>, PipelineError> {
+        let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let file = canonical(path);
+        let key = LoadKey {
+            file: file.clone(),
+            loras: adapters.loras.iter().map(|(p, m)| (canonical(p), m.to_bits())).collect(),
+            config_dir: adapters.config_dir.as_deref().map(canonical),
+        };
+        let mut now = vec![stamp(&hashed_file(&file)?)?];
+        for (lora, _) in &key.loras {
+            now.push(stamp(lora)?);
+        }
         if let Some((s, m)) = self.loaded.lock().expect("store lock").get(&key) {
             if *s == now {
                 return Ok(m.clone());
             }
         }
-        let sha256 = self.sha256(&key)?;
-        let stored = if is_sd_checkpoint(&key) {
+        let sha256 = self.sha256(&file)?;
+        let mut model_ref = ModelRef { path: file.clone(), sha256, step: None, loras: vec![], config_dir: key.config_dir.clone() };
+        let model = if is_sd_checkpoint(&file) {
             self.loaded.lock().expect("store lock").retain(|_, (_, m)| !matches!(m.model, Model::Sd(_)));
-            let options = stipple_sd::LoadOptions { config_dir: config_dir(&key), ..Default::default() };
-            let sd = stipple_sd::SdPipeline::load_with(&key, &options, &self.device)?;
-            StoredModel { name: name.to_string(), model: Model::Sd(Box::new(sd)), model_ref: ModelRef { path: key.clone(), sha256, step: None } }
+            for (lora, bits) in &key.loras {
+                model_ref.loras.push(LoraRef { path: lora.clone(), sha256: self.sha256(lora)?, multiplier: f64::from_bits(*bits) });
+            }
+            let options = stipple_sd::LoadOptions {
+                config_dir: key.config_dir.clone().or_else(|| config_dir(&file)),
+                loras: model_ref.loras.iter().map(|l| (l.path.clone(), l.multiplier)).collect(),
+                ..Default::default()
+            };
+            Model::Sd(Box::new(stipple_sd::SdPipeline::load_with(&file, &options, &self.device)?))
+        } else if !adapters.is_empty() {
+            return Err(PipelineError::bad("lora", "LoRAs and configs folders are for Stable Diffusion checkpoints; this is a Stipple model"));
         } else {
-            let model = stipple_nn::load_model_file(&key, &self.device)?;
-            let step = model.metadata.get("step").and_then(|s| s.parse().ok());
-            StoredModel { name: name.to_string(), model: Model::Stipple(Box::new(model)), model_ref: ModelRef { path: key.clone(), sha256, step } }
+            let model = stipple_nn::load_model_file(&file, &self.device)?;
+            model_ref.step = model.metadata.get("step").and_then(|s| s.parse().ok());
+            Model::Stipple(Box::new(model))
         };
-        let stored = Arc::new(stored);
+        let stored = Arc::new(StoredModel { name: name.to_string(), model, model_ref });
         self.loaded.lock().expect("store lock").insert(key, (now, stored.clone()));
         Ok(stored)
+    }
+
+    /// Loads `name` at `path` as a request asks: with `adapters` and the LoRAs its prompts
+    /// name in `<lora:NAME:M>` tags, found in the models folder's `loras/` ([`LORAS_DIR`]).
+    pub fn load_path_for(&self, name: &str, path: &Path, prompts: &[String], adapters: Adapters) -> Result<Arc<StoredModel>, PipelineError> {
+        let adapters = adapters.with_prompt_loras(prompts, &self.models_dir.join(LORAS_DIR))?;
+        self.load_adapted(name, path, &adapters)
     }
 
     /// SHA-256 of a model file (of a diffusers folder: of its U-Net weights), computed once

@@ -69,3 +69,41 @@ fn png_of_grey(side: u32) -> Vec<u8> {
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     out.into_inner()
 }
+
+fn sd_fixture(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/sd").join(name)
+}
+
+#[test]
+fn a_stable_diffusion_checkpoint_has_maps_for_every_chunk_of_its_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ModelStore::new(dir.path().join("m"), dir.path().join("r"), Device::Cpu);
+    let stored = store.load_path("sd15", &sd_fixture("tiny-sd15")).unwrap();
+    let model = &stored.model;
+    // 81 tokens (the comma is one): two chunks of the web UI's 75, each with its own start token.
+    let long = format!("a (red:1.3) apple, {}", vec!["leaf"; 77].join(" "));
+    for (prompt, words) in [("a (red:1.3) apple", 3), (long.as_str(), 81)] {
+        let spec = GenerateRequest { width: Some(32), height: Some(24), negative_prompt: Some("blur".into()), ..request(&[prompt], 2) }.validate().unwrap();
+        let sigmas = model.sigmas(&spec).unwrap();
+        let plain = model.generate(&spec, &sigmas, &Device::Cpu, &mut ()).unwrap();
+        let (images, maps) = model.generate_with_attention(&spec, &sigmas, &Device::Cpu, &mut ()).unwrap();
+        let flat = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(flat(&plain), flat(&images), "recording attention changed the images");
+        assert_eq!(maps.len(), 2);
+        for m in &maps {
+            assert_eq!(m.tokens.len(), words, "{:?}", m.tokens);
+            assert_eq!(m.tokens[..3].concat(), "aredapple", "the emphasis syntax is not a token");
+            assert_eq!((m.width, m.height), (32, 24));
+            for map in &m.maps {
+                assert_eq!(map.len(), 32 * 24);
+                assert!(map.iter().all(|v| (0.0..=1.0).contains(v)) && map.iter().any(|&v| v > 0.0));
+            }
+            // Every pixel's attention over the prompt's words, the start, end and padding
+            // tokens left out, is at most the whole.
+            for px in 0..32 * 24 {
+                assert!(m.maps.iter().map(|map| map[px]).sum::<f32>() <= 1.0 + 1e-5);
+            }
+        }
+        assert_ne!(maps[0].maps, maps[1].maps, "another seed, other maps");
+    }
+}

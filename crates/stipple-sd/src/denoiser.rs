@@ -11,7 +11,7 @@
 
 use candle_core::Tensor;
 use stipple_math::{DiscreteSchedule, Prediction};
-use stipple_nn::TensorLatent;
+use stipple_nn::{CrossAttentionRecorder, TensorLatent};
 use stipple_sample::{BoxError, Denoiser, Network, Preconditioned};
 
 use crate::{default_time_ids, AddedCond, Conditioning, UNet2DConditionModel};
@@ -28,6 +28,8 @@ pub struct GuidedUNet<'a> {
     pixels_per_latent: usize,
     /// An inpainting U-Net's extra input channels `[mask, masked image latents]`, batch 1 or B.
     inpainting: Option<Tensor>,
+    /// Per-token cross-attention maps of the prompt's branch (DAAM), when asked for.
+    recorder: Option<&'a CrossAttentionRecorder>,
 }
 
 /// `t` repeated along its first axis to `b` rows when it has one.
@@ -72,7 +74,7 @@ impl GuidedUNet<'_> {
             }
             None => None,
         };
-        self.unet.forward_added(x, &timesteps, &Tensor::cat(&ctx, 0)?, added.as_ref())
+        self.unet.forward_recorded(x, &timesteps, &Tensor::cat(&ctx, 0)?, added.as_ref(), self.recorder)
     }
 }
 
@@ -113,13 +115,20 @@ impl<'a> SdDenoiser<'a> {
         scale: f64,
         pixels_per_latent: usize,
     ) -> Self {
-        let net = GuidedUNet { unet, cond, uncond, scale, pixels_per_latent, inpainting: None };
+        let net = GuidedUNet { unet, cond, uncond, scale, pixels_per_latent, inpainting: None, recorder: None };
         let c_noise: Box<dyn FnMut(f64) -> f64 + 'a> = Box::new(move |sigma| schedule.timestep_for(sigma));
         Self { inner: Preconditioned::new(net, prediction, c_noise) }
     }
 }
 
-impl SdDenoiser<'_> {
+impl<'a> SdDenoiser<'a> {
+    /// Hands every cross-attention layer of the prompt's branch (the first rows of each
+    /// batched call) to `recorder`; the denoiser's output is unchanged.
+    pub fn with_recorder(mut self, recorder: &'a CrossAttentionRecorder) -> Self {
+        self.inner.net.recorder = Some(recorder);
+        self
+    }
+
     /// For an inpainting U-Net (9 input channels): `mask` `(1 or B, 1, h, w)` at latent
     /// resolution, 1 where to paint, and `masked_image_latents` `(1 or B, 4, h, w)`, the
     /// scaled latents of the image with the painted region zeroed (in [−1, 1]), are appended to

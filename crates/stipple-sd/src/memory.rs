@@ -66,4 +66,14 @@ impl SdPipeline {
             vae_decode: b * (6.0 * widest + mid_attention) * F32,
         }
     }
+
+    /// [`SdPipeline::activation_estimate`] with the VAE decoding in tiles of its training size
+    /// ([`SdPipeline::decode_latents_tiled`]): its part is one tile's decode of the batch.
+    /// `None` when the VAE's config names no tile size (`sample_size`).
+    pub fn activation_estimate_tiled(&self, width: usize, height: usize, batch: usize, guided: bool) -> Option<MemoryEstimate> {
+        let tile = self.vae.config().sample_size?;
+        let whole = self.activation_estimate(width, height, batch, guided);
+        let one_tile = self.activation_estimate(tile.min(width), tile.min(height), batch, guided);
+        Some(MemoryEstimate { vae_decode: one_tile.vae_decode.min(whole.vae_decode), ..whole })
+    }
 }

@@ -124,6 +124,19 @@ impl SdPipeline {
         Ok(rows)
     }
 
+    /// The prompt's tokens as [`SdPipeline::encode_weighted`] lays them out: for each, its
+    /// position in the context (chunk `c`'s token `j` at `c·77 + 1 + j`, after the chunk's
+    /// start token) and its text. Names the rows of the per-token attention maps.
+    pub fn prompt_tokens(&self, prompt: &str) -> Result<Vec<(usize, String)>, SdError> {
+        let len = self.text_encoder.config().max_position_embeddings;
+        let mut out = Vec::new();
+        for (c, chunk) in prompt_chunks(&self.tokenizer, prompt, len - 2)?.iter().enumerate() {
+            let words = chunk.ids.iter().enumerate().skip(1).take_while(|(_, &id)| !self.tokenizer.is_eos(id));
+            out.extend(words.map(|(j, &id)| (c * len + j, self.tokenizer.token_text(id))));
+        }
+        Ok(out)
+    }
+
     /// [`SdPipeline::encode_weighted`] of a prompt and its negative, the shorter context
     /// extended by chunks of the empty prompt's so both have as many tokens (as the web UI does
     /// for one batched guidance call).
@@ -175,6 +188,14 @@ impl SdPipeline {
         Ok(((img / 2.0)? + 0.5)?.clamp(0f32, 1f32)?)
     }
 
+    /// [`SdPipeline::decode_latents`] in overlapping tiles ([`AutoencoderKL::decode_tiled`]),
+    /// for images whose whole decode does not fit in memory; the seams are blended, so the
+    /// pixels differ slightly from a whole decode's.
+    pub fn decode_latents_tiled(&self, latents: &Tensor) -> Result<Tensor, SdError> {
+        let img = self.vae.decode_tiled(&(latents / self.vae.scaling_factor())?)?;
+        Ok(((img / 2.0)? + 0.5)?.clamp(0f32, 1f32)?)
+    }
+
     /// A cheap RGB preview in [−1, 1] of (scaled) latents at latent resolution, with the
     /// published linear fit of this architecture's VAE ([`crate::latent_preview`]).
     ///
@@ -190,6 +211,12 @@ impl SdPipeline {
     /// `images`: `(B, 3, H, W)`; returns `(B, 4, H/8, W/8)`.
     pub fn encode_images(&self, images: &Tensor) -> Result<Tensor, SdError> {
         let z = self.vae.encode(&((images * 2.0)? - 1.0)?)?;
+        Ok((z * self.vae.scaling_factor())?)
+    }
+
+    /// [`SdPipeline::encode_images`] in overlapping tiles ([`AutoencoderKL::encode_tiled`]).
+    pub fn encode_images_tiled(&self, images: &Tensor) -> Result<Tensor, SdError> {
+        let z = self.vae.encode_tiled(&((images * 2.0)? - 1.0)?)?;
         Ok((z * self.vae.scaling_factor())?)
     }
 

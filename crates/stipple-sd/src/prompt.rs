@@ -153,10 +153,13 @@ pub struct Chunk {
 /// 77-position encoder, [`CHUNK_TOKENS`]), as the web UI makes them: a
 /// `BREAK` or a full chunk starts a new one, and a full chunk with a comma among its last 20
 /// tokens moves what follows the comma to the next chunk. The empty prompt is one chunk.
+/// Extra-network tags (`<lora:NAME:0.8>`) are not text: they are left out
+/// ([`crate::extract_loras`]).
 pub fn prompt_chunks(tokenizer: &ClipTokenizer, prompt: &str, chunk: usize) -> Result<Vec<Chunk>, SdError> {
+    let (prompt, _) = crate::extract_loras(prompt)?;
     let comma = tokenizer.token_id(",</w>");
     let mut b = Builder { tokenizer, chunk, chunks: Vec::new(), ids: Vec::new(), weights: Vec::new(), last_comma: None };
-    for fragment in parse_emphasis(prompt) {
+    for fragment in parse_emphasis(&prompt) {
         let (text, weight) = match fragment {
             Fragment::Break => {
                 b.close();

@@ -6,7 +6,7 @@
 //! Source: diffusers `pipelines/stable_diffusion_xl/pipeline_stable_diffusion_xl.py`
 //! (`encode_prompt`, `_get_add_time_ids`) and transformers `CLIPTextModelWithProjection`.
 
-use candle_core::{Device, IndexOp, Tensor};
+use candle_core::{Device, Tensor};
 use stipple_nn::text::TextEncoder;
 use stipple_nn::TokenLinear;
 
@@ -72,9 +72,7 @@ impl SecondTextEncoder {
         let ids: Vec<u32> = rows.into_iter().flatten().collect();
         let states = self.encoder.hidden_states(&Tensor::from_vec(ids, (n, len), device)?)?;
         let context = skipped_state(&states, clip_skip)?;
-        let last = self.encoder.final_layer_norm(&states[states.len() - 1])?;
-        let pooled = ends.iter().enumerate().map(|(b, &e)| last.i((b, e))).collect::<candle_core::Result<Vec<_>>>()?;
-        let pooled = self.text_projection.forward(&Tensor::stack(&pooled, 0)?)?;
+        let pooled = self.text_projection.forward(&self.encoder.pooled_output(&states[states.len() - 1], &ends)?)?;
         Ok((context, pooled))
     }
 }

@@ -119,6 +119,18 @@ impl ClipTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The text of token `id` for people: its vocabulary entry without the end-of-word mark
+    /// `</w>` (byte-level pieces as the vocabulary spells them).
+    pub fn token_text(&self, id: u32) -> String {
+        let piece = self.inner.id_to_token(id).unwrap_or_default();
+        piece.strip_suffix("</w>").unwrap_or(&piece).to_string()
+    }
+
+    /// Whether `id` is the end-of-text token.
+    pub fn is_eos(&self, id: u32) -> bool {
+        id == self.eos
+    }
+
     /// The id of a vocabulary entry (`",</w>"`, …).
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)

@@ -74,13 +74,8 @@ export function initCreate({ openPicture }) {
   initAttention();
 }
 
-/** Names of the Stable Diffusion checkpoints among the models: the server has no attention maps for them yet. */
-const checkpoints = new Set();
-
 /** Fills the model picker, keeping the chosen model when it is still there. */
 export function setModels({ current, models }) {
-  checkpoints.clear();
-  for (const m of models) if (m.architecture) checkpoints.add(m.name);
   const select = $("model");
   const chosen = select.value || current;
   select.replaceChildren(...models.map((m) => new Option(`${m.name} (${m.source.replaceAll("_", " ")})`, m.name)));
@@ -152,9 +147,8 @@ function body() {
     preview_every: 1,
     trajectory: true,
   };
-  // A prompt's words get their attention maps (Stipple prompt models; others refuse a prompt,
-  // and Stable Diffusion checkpoints have none yet).
-  b.attention = b.prompt !== undefined && !checkpoints.has($("model").value);
+  // A prompt's words get their attention maps (models without prompts refuse a prompt).
+  b.attention = b.prompt !== undefined;
   if (state.init) {
     b.init_image = state.init;
     b.strength = Number($("strength").value);

@@ -223,7 +223,7 @@ impl Engine {
 
     fn generate(&self, job: &GenerateJob, ctx: &JobContext<'_, Progress>) -> Result<GeneratedImages, JobError> {
         let spec = job.request.validate()?;
-        let stored = self.store.load(&job.model)?;
+        let stored = self.store.load_for(&job.model, &job.request.prompts)?;
         let model = &stored.model;
         let sigmas = model.sigmas(&spec)?;
         let per_batch = sigmas.as_slice().len() - 1 - spec.start_index(sigmas.as_slice().len() - 1);

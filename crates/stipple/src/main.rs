@@ -117,7 +117,9 @@ fn describe(e: &anyhow::Error) -> (ExitCode, String) {
             | EvalError::ImageShape { .. }
             | EvalError::BadImage { .. }
             | EvalError::WrongArchitecture { .. }
-            | EvalError::DimensionMismatch { .. },
+            | EvalError::DimensionMismatch { .. }
+            | EvalError::MissingFiles { .. }
+            | EvalError::PromptTooLong { .. },
         ) => (ExitCode::from(2), format!("{e:#}")),
         _ => (ExitCode::from(1), format!("{e:#}")),
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests of `stipple eval` on the committed emoji fixture: a domain feature
 //! network trained in seconds, folders against folders, a model's samples against the data,
-//! and the errors for too few images and a weights file of another network.
+//! and the errors for too few images and a weights file of another network; CLIP score on the
+//! tiny random-weight CLIP fixture (tests/fixtures/clip/, tests/reference/make_clip_reference.py).
 
 use std::path::Path;
 
@@ -123,9 +124,9 @@ fn guidance_table_per_scale_for_a_class_model() {
     train_tiny(&fixture(), &run, &["--batch-size", "4", "--steps", "2", "--label-column", "category"]);
     let json = dir.path().join("guidance.json");
     let args = ["eval", "guidance", "--scales", "0,3", "--per-class", "2", "--steps", "2", "--sampler", "euler", "--model"];
-    let o = stipple().args(args).arg(&run).arg("--data").arg(fixture()).arg("--features").arg(&net).arg("--json").arg(&json).output().unwrap();
+    let o = stipple().args(args).arg(&run).arg("--data").arg(fixture()).arg("--features").arg(&net).arg("--json").arg(&json).arg("--clip").arg(clip_fixture().join("tiny-clip")).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("| guidance scale | samples | classifier agrees | FD |"), "{}", text(&o));
+    assert!(text(&o).contains("| guidance scale | samples | classifier agrees | FD | precision | recall | CLIP score |"), "{}", text(&o));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let classes = 9; // the fixture's categories
     assert_eq!(rows.iter().map(|r| r["scale"].as_f64().unwrap()).collect::<Vec<_>>(), [0.0, 3.0]);
@@ -134,6 +135,7 @@ fn guidance_table_per_scale_for_a_class_model() {
         let acc = r["accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc) && ((acc * 18.0).round() - acc * 18.0).abs() < 1e-9, "a count out of 18: {r}");
         assert!(r["fd"].as_f64().unwrap() > 0.0, "{r}");
+        assert!((0.0..=100.0).contains(&r["clip_score"].as_f64().unwrap()), "{r}");
     }
     assert_ne!(rows[0]["fd"], rows[1]["fd"], "the scale changes the samples");
 
@@ -181,4 +183,40 @@ fn sample_quality_is_logged_while_training_and_after_a_resume() {
     let o = stipple().args(args).arg(&net).arg("--out").arg(dir.path().join("other")).output().unwrap();
     assert_fails(&o, &args, &["--eval-count: at least 4 images are needed"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+fn clip_fixture() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/clip")
+}
+
+#[test]
+fn clip_score_against_one_prompt_and_against_captions() {
+    let (dir, clip) = (tempfile::tempdir().unwrap(), clip_fixture());
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(clip.join("reference.json")).unwrap()).unwrap();
+    let images = clip.join("images");
+    let json = dir.path().join("score.json");
+    let run = |extra: &[&str]| {
+        stipple().args(["eval", "clip-score", "--clip"]).arg(clip.join("tiny-clip")).arg(&images).args(extra).arg("--json").arg(&json).output().unwrap()
+    };
+    for (extra, want) in [
+        (vec!["--prompt", "a photo of a cat"], &reference["one_prompt"]),
+        (vec!["--prompts-from", images.join("labels.csv").to_str().unwrap(), "--column", "caption"], &reference["own_captions"]),
+    ] {
+        let o = run(&extra);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("over 6 image–prompt pairs"), "{}", text(&o));
+        let got: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert!((got["mean"].as_f64().unwrap() - want["mean"].as_f64().unwrap()).abs() < 1e-4, "{extra:?}: {} vs {}", got["mean"], want["mean"]);
+        assert!((got["std"].as_f64().unwrap() - want["std"].as_f64().unwrap()).abs() < 1e-4, "{extra:?}");
+        assert_eq!(got["pairs"].as_array().unwrap().len(), 6);
+    }
+    let args = ["eval", "clip-score", "--prompts-from", "captions.txt"];
+    let o = run(&["--prompts-from", "captions.txt"]);
+    assert_fails(&o, &args, &["--prompts-from must name a labels.csv"]);
+    let o = run(&["--prompt", "a watercolor lighthouse at dusk by the sea"]);
+    assert_fails(&o, &args, &["18 tokens long, 4 more than the 14"]);
+    assert_eq!(o.status.code(), Some(2), "bad input: {}", text(&o));
+    let o = stipple().args(["eval", "clip-score", "--prompt", "a", "--clip"]).arg(&clip).arg(&images).output().unwrap();
+    assert_fails(&o, &args, &["missing config.json, model.safetensors"]);
+    assert_eq!(o.status.code(), Some(2), "bad input: {}", text(&o));
 }

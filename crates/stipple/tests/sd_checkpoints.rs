@@ -47,6 +47,36 @@ fn a_diffusers_folder_and_its_single_file_make_the_same_pictures() {
     let o = sample("tiny-sd15", &["--lora", &l], &lora);
     assert!(o.status.success(), "{}", text(&o));
     assert_ne!(pixels(&lora), a);
+    // The same LoRA named in the prompt (from MODELS/loras/) makes the same picture, and the
+    // recipe records it, so `rerun` merges it again; a changed LoRA file is refused.
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(models.join("loras")).unwrap();
+    std::fs::copy(fixture("tiny-sd15-lora.safetensors"), models.join("loras/style.safetensors")).unwrap();
+    let tagged = dir.path().join("tagged.png");
+    let o = stipple()
+        .args(["sample", "--prompt", "a (red:1.2) apple <lora:style:0.8>", "--negative-prompt", "blur", "--steps", "3", "-n", "2", "--width", "32", "--height", "24"])
+        .arg("--model")
+        .arg(fixture("tiny-sd15"))
+        .arg("--models")
+        .arg(&models)
+        .arg("--out")
+        .arg(&tagged)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pixels(&tagged), pixels(&lora), "a prompt tag merges the LoRA as --lora does");
+    let again = dir.path().join("again.png");
+    let o = stipple().arg("rerun").arg(&lora).arg("--out").arg(&again).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pixels(&again), pixels(&lora), "rerun merges the recorded LoRA");
+    let info = text(&stipple().arg("info").arg(&tagged).output().unwrap());
+    assert!(info.contains("style.safetensors") && info.contains("\"multiplier\": 0.8"), "{info}");
+    let mut changed = std::fs::read(models.join("loras/style.safetensors")).unwrap();
+    *changed.last_mut().unwrap() ^= 1;
+    std::fs::write(models.join("loras/style.safetensors"), changed).unwrap();
+    let o = stipple().arg("rerun").arg(&tagged).arg("--out").arg(dir.path().join("no.png")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("LoRA file") && text(&o).contains("style.safetensors"), "{}", text(&o));
     // PyTorch's CPU generator instead of the NV numbers: another picture, and the web UI's
     // "RNG: CPU" in its parameters.
     let cpu = dir.path().join("cpu.png");
@@ -166,4 +196,38 @@ fn trajectories_show_previews_and_huge_sizes_are_refused_with_the_estimate() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--width: 16384×16384 pixels with batch_size 1 needs an estimated"), "{}", text(&o));
     assert!(started.elapsed().as_secs() < 30, "refused before sampling");
+}
+
+#[test]
+fn vae_tiling_decodes_large_pictures_in_tiles_and_reruns_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // 96×64 pixels: three by two of the fixture VAE's 32-pixel tiles, overlapping.
+    let run = |extra: &[&str], out: &std::path::Path| {
+        stipple()
+            .args(["sample", "--prompt", "a red apple", "--steps", "2", "-n", "1", "--width", "96", "--height", "64", "--model"])
+            .arg(fixture("tiny-sd15"))
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let (whole, tiled) = (dir.path().join("whole.png"), dir.path().join("tiled.png"));
+    let o = run(&[], &whole);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["--vae-tiling"], &tiled);
+    assert!(o.status.success(), "{}", text(&o));
+    let (a, b) = (pixels(&whole), pixels(&tiled));
+    assert_ne!(a, b, "the blended seams change some pixels");
+    let mean = a.iter().zip(&b).map(|(x, y)| x.abs_diff(*y) as f64).sum::<f64>() / a.len() as f64;
+    assert!(mean < 8.0, "tiles decode the same latents: mean difference {mean} levels");
+    let info = text(&stipple().arg("info").arg(&tiled).output().unwrap());
+    assert!(info.contains("\"vae_tiling\": true"), "{info}");
+    let o = stipple().arg("rerun").arg(&tiled).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pixels(&tiled.with_extension("rerun.png")), b, "rerun decodes in tiles again");
+    // A Stipple model has no VAE.
+    let o = stipple().args(["sample", "--vae-tiling", "--steps", "2", "-n", "1", "--out"]).arg(dir.path().join("p.png")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--vae-tiling: is for Stable Diffusion checkpoints"), "{}", text(&o));
 }

@@ -1,7 +1,8 @@
 //! The server with a Stable Diffusion checkpoint in its models folder (the tiny SD 1.x
 //! fixture of `tests/reference/make_sd_fixture.py` as a diffusers folder): listed by the web
 //! UI's `sd-models`, chosen by name in `/sdapi/v1/txt2img` and `img2img` (with a mask),
-//! `/v1/images/generations` and `/api/jobs`, with previews of every step.
+//! `/v1/images/generations` and `/api/jobs`, with previews of every step; a LoRA named by a
+//! prompt's `<lora:NAME:M>` tag; per-token attention maps.
 
 mod serve;
 
@@ -49,6 +50,9 @@ fn png(w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
 fn a_checkpoint_in_the_models_folder_is_served_by_name() {
     let server = Server::start(&[]);
     copy_dir(&fixture("tiny-sd15"), &server.dirs.path().join("models").join("sd15"));
+    let loras = server.dirs.path().join("models").join("loras");
+    std::fs::create_dir_all(&loras).unwrap();
+    std::fs::copy(fixture("tiny-sd15-lora.safetensors"), loras.join("style.safetensors")).unwrap();
     let addr = server.addr;
     runtime().block_on(async move {
         let r = get(addr, "/sdapi/v1/sd-models").await.unwrap();
@@ -65,6 +69,21 @@ fn a_checkpoint_in_the_models_folder_is_served_by_name() {
         assert_eq!(png_size(v["images"][0].as_str().unwrap()), (32, 24));
         let info: Value = serde_json::from_str(v["info"].as_str().unwrap()).unwrap();
         assert_eq!(info["sd_model_name"], "sd15");
+
+        // A LoRA in models/loras/ named by the prompt's tag: listed, merged, and an unknown
+        // name refused by field.
+        let r = get(addr, "/sdapi/v1/loras").await.unwrap();
+        assert_eq!(r.json().unwrap()[0]["name"], "style", "{}", r.text());
+        let plain = v["images"][0].as_str().unwrap().to_string();
+        let tagged = json!({ "prompt": "a red apple <lora:style:0.8>", "steps": 2, "width": 32, "height": 24, "seed": 3, "override_settings": over });
+        let r = post_json(addr, "/sdapi/v1/txt2img", &tagged).await.unwrap();
+        let t = r.json().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, 200, "{t}");
+        assert_ne!(t["images"][0].as_str().unwrap(), plain, "the LoRA changes the picture");
+        let gone = json!({ "prompt": "a red apple <lora:gone:1>", "steps": 1, "width": 32, "height": 24, "override_settings": over });
+        let r = post_json(addr, "/sdapi/v1/txt2img", &gone).await.unwrap();
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert!(r.text().contains("prompt") && r.text().contains("gone.safetensors"), "{}", r.text());
 
         // Without a size: the checkpoint's own (512 for SD 1.x) would be slow; a size that is not
         // a multiple of the VAE's scale is refused by name.
@@ -113,5 +132,23 @@ fn a_checkpoint_in_the_models_folder_is_served_by_name() {
             assert_eq!(png_size(p["preview"].as_str().unwrap_or_else(|| panic!("{p}"))), (16 + 2, 12 + 2));
         }
         assert!(text.contains("event: done"), "{text}");
+
+        // The per-token attention maps of a checkpoint's image, at its pixel size.
+        let body = json!({ "kind": "generate", "model": "sd15", "prompt": "a red apple", "steps": 2, "count": 1, "width": 32, "height": 24, "attention": true });
+        let r = post_json(addr, "/api/jobs", &body).await.unwrap();
+        let id = r.json().unwrap()["id"].to_string();
+        let events = String::from_utf8(get(addr, &format!("/api/jobs/{id}/events")).await.unwrap().body).unwrap();
+        let done: Value = events
+            .split("\n\n")
+            .find(|e| e.contains("event: done"))
+            .and_then(|e| e.lines().find_map(|l| l.strip_prefix("data:")))
+            .map(|d| serde_json::from_str(d.trim()).unwrap())
+            .unwrap_or_else(|| panic!("{events}"));
+        let image = &done["ids"][0];
+        let r = get(addr, &format!("/api/images/{image}/attention")).await.unwrap();
+        let v = r.json().unwrap_or_else(|e| panic!("{e}: {}", r.text()));
+        assert_eq!(v["tokens"], json!(["a", "red", "apple"]), "{v}");
+        assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(32), Some(24)));
+        assert_eq!(v["maps"][2].as_array().unwrap().len(), 32 * 24);
     });
 }

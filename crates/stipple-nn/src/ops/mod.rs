@@ -19,26 +19,36 @@
 //! way. The element-wise loops of these kernels run vectorised for the CPU's instruction set
 //! (`simd`).
 //!
+//! [`conv1d`] does for 1-D convolutions (with dilation, as DiffWave's) what [`conv2d`] does
+//! for 2-D ones, as sums of strided GEMMs; [`gated_tanh`] (WaveNet's gated unit) and
+//! [`add_shift`] (a per-channel shift along a sequence) are one pass each way.
+//!
 //! [`adamw`] holds the optimizer's kernels: the AdamW update in place, and the sum of squares
 //! behind the gradient norm.
 
 pub mod adamw;
 pub mod attention;
 pub mod bias;
+pub mod conv1d;
 pub mod conv2d;
+pub mod gated_tanh;
 pub mod geglu;
 pub mod group_norm;
 pub mod layer_norm;
 mod matmul;
+pub mod shift;
 mod simd;
 pub mod upsample;
 
 pub use attention::{attention, attention_probabilities};
 pub use bias::add_bias;
+pub use conv1d::conv1d;
 pub use conv2d::{conv2d, Conv2d};
+pub use gated_tanh::gated_tanh;
 pub use geglu::geglu;
 pub use group_norm::{group_norm, GroupNorm};
 pub use layer_norm::layer_norm;
+pub use shift::add_shift;
 pub use upsample::upsample_nearest;
 
 /// Whether Stipple's CPU kernels take these operands: all on the CPU, all of one dtype, and

@@ -11,7 +11,7 @@
 //! Written here rather than taken from candle-transformers: its CLIP uses candle-nn's fused
 //! LayerNorm, which has no backward, and Stipple trains this encoder jointly with the U-Net.
 
-use candle_core::{Device, Module, Result, Tensor};
+use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
 use super::config::{HiddenAct, TextEncoderConfig};
@@ -19,7 +19,8 @@ use crate::ops::attention;
 use crate::layer_norm::LayerNorm;
 use crate::linear::TokenLinear;
 
-/// Multi-head self-attention with a causal mask (`self_attn.{q,k,v,out}_proj`).
+/// Multi-head self-attention (`self_attn.{q,k,v,out}_proj`), with the causal mask in the text
+/// encoder and none in CLIP's vision tower.
 #[derive(Debug, Clone)]
 struct SelfAttention {
     q_proj: TokenLinear,
@@ -41,15 +42,40 @@ impl SelfAttention {
     }
 
     /// `x`: `(B, L, dim)`; `mask`: `(L, L)` additive (0 or a large negative number).
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let out = attention(&self.q_proj.forward(x)?, &self.k_proj.forward(x)?, &self.v_proj.forward(x)?, self.heads, Some(mask))?;
+    fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let out = attention(&self.q_proj.forward(x)?, &self.k_proj.forward(x)?, &self.v_proj.forward(x)?, self.heads, mask)?;
         self.out_proj.forward(&out)
     }
 }
 
-/// One pre-LN encoder layer (`layer_norm1`, `self_attn`, `layer_norm2`, `mlp.fc1`, `mlp.fc2`).
+/// The sizes of one encoder layer, shared by CLIP's text and vision transformers
+/// (transformers' `CLIPEncoderLayer` reads the same keys from `CLIPTextConfig` and
+/// `CLIPVisionConfig`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerDims {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_attention_heads: usize,
+    pub layer_norm_eps: f64,
+    pub hidden_act: HiddenAct,
+}
+
+impl From<&TextEncoderConfig> for LayerDims {
+    fn from(c: &TextEncoderConfig) -> Self {
+        Self {
+            hidden_size: c.hidden_size,
+            intermediate_size: c.intermediate_size,
+            num_attention_heads: c.num_attention_heads,
+            layer_norm_eps: c.layer_norm_eps,
+            hidden_act: c.hidden_act,
+        }
+    }
+}
+
+/// One pre-LN encoder layer (`layer_norm1`, `self_attn`, `layer_norm2`, `mlp.fc1`, `mlp.fc2`):
+/// transformers' `CLIPEncoderLayer`, of the text encoder and of CLIP's vision tower.
 #[derive(Debug, Clone)]
-struct EncoderLayer {
+pub(crate) struct EncoderLayer {
     layer_norm1: LayerNorm,
     self_attn: SelfAttention,
     layer_norm2: LayerNorm,
@@ -59,7 +85,7 @@ struct EncoderLayer {
 }
 
 impl EncoderLayer {
-    fn new(vb: VarBuilder, c: &TextEncoderConfig) -> Result<Self> {
+    pub(crate) fn new(vb: VarBuilder, c: LayerDims) -> Result<Self> {
         let (h, m) = (c.hidden_size, c.intermediate_size);
         Ok(Self {
             layer_norm1: LayerNorm::new(vb.pp("layer_norm1"), h, c.layer_norm_eps)?,
@@ -71,7 +97,11 @@ impl EncoderLayer {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// `x += attn(LN₁(x))`, `x += fc2(act(fc1(LN₂(x))))`; `mask` as in the attention.
+    ///
+    /// # Shapes
+    /// `x`: `(B, L, hidden_size)`; `mask`: `(L, L)`; returns `(B, L, hidden_size)`.
+    pub(crate) fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let x = (x + self.self_attn.forward(&self.layer_norm1.forward(x)?, mask)?)?;
         let h = self.fc1.forward(&self.layer_norm2.forward(&x)?)?;
         let h = match self.act {
@@ -106,7 +136,7 @@ impl TextEncoder {
         let position_embedding =
             emb.pp("position_embedding").get_with_hints((cfg.max_position_embeddings, cfg.hidden_size), "weight", init)?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| EncoderLayer::new(vb.pp("encoder").pp("layers").pp(i), cfg))
+            .map(|i| EncoderLayer::new(vb.pp("encoder").pp("layers").pp(i), cfg.into()))
             .collect::<Result<_>>()?;
         let final_layer_norm = LayerNorm::new(vb.pp("final_layer_norm"), cfg.hidden_size, cfg.layer_norm_eps)?;
         Ok(Self { cfg: cfg.clone(), token_embedding, position_embedding, layers, final_layer_norm })
@@ -136,7 +166,7 @@ impl TextEncoder {
         let mut out = Vec::with_capacity(self.layers.len() + 1);
         out.push(x);
         for layer in &self.layers {
-            let next = layer.forward(&out[out.len() - 1], &mask)?;
+            let next = layer.forward(&out[out.len() - 1], Some(&mask))?;
             out.push(next);
         }
         Ok(out)
@@ -145,6 +175,25 @@ impl TextEncoder {
     /// The final LayerNorm (`final_layer_norm`), for states from [`TextEncoder::hidden_states`].
     pub fn final_layer_norm(&self, x: &Tensor) -> Result<Tensor> {
         self.final_layer_norm.forward(x)
+    }
+
+    /// transformers' pooled output of `CLIPTextTransformer`: the final-LayerNormed last hidden
+    /// state at one position of each row (the end-of-text token; which one is the caller's
+    /// rule, as it depends on the checkpoint's `eos_token_id`), what `text_projection` maps to
+    /// CLIP's joint space.
+    ///
+    /// # Shapes
+    /// - `last_state`: `(B, L, hidden_size)`, the last entry of [`TextEncoder::hidden_states`]
+    /// - `positions`: `B` indices below `L`
+    /// - returns `(B, hidden_size)`
+    pub fn pooled_output(&self, last_state: &Tensor, positions: &[usize]) -> Result<Tensor> {
+        let (b, l, _) = last_state.dims3()?;
+        if positions.len() != b || positions.iter().any(|&p| p >= l) {
+            candle_core::bail!("text encoder: pooling positions {positions:?} do not fit {b} rows of {l} tokens");
+        }
+        let last = self.final_layer_norm.forward(last_state)?;
+        let rows = positions.iter().enumerate().map(|(i, &p)| last.i((i, p))).collect::<Result<Vec<_>>>()?;
+        Tensor::stack(&rows, 0)
     }
 
     /// Token + position embeddings of `ids` and the causal mask.
@@ -171,7 +220,7 @@ impl TextEncoder {
         }
         let (mut x, mask) = self.embed(ids)?;
         for layer in &self.layers[..self.layers.len() + 1 - clip_skip] {
-            x = layer.forward(&x, &mask)?;
+            x = layer.forward(&x, Some(&mask))?;
         }
         self.final_layer_norm.forward(&x)
     }

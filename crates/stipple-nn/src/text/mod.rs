@@ -10,6 +10,7 @@ use candle_core::{Device, Tensor};
 
 pub use config::{HiddenAct, TextEncoderConfig};
 pub use encoder::TextEncoder;
+pub(crate) use encoder::{EncoderLayer, LayerDims};
 pub use pretrained::{load_clip_folder, read_clip_folder, ClipFolder, CLIP_PREFIX};
 pub use tokenizer::{PromptTokenizer, BOS, EOS};
 

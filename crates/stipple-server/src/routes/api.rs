@@ -65,6 +65,8 @@ pub struct GenerateBody {
     /// its own size only) [default: the model's].
     pub width: Option<usize>,
     pub height: Option<usize>,
+    /// A Stable Diffusion checkpoint's VAE decodes in tiles (large sizes) [default: false].
+    pub vae_tiling: Option<bool>,
     pub guidance_scale: Option<f64>,
     pub guidance_rescale: Option<f64>,
     pub guidance_interval: Option<(f64, f64)>,
@@ -158,6 +160,7 @@ impl GenerateBody {
             resample: self.resample,
             width: self.width,
             height: self.height,
+            vae_tiling: self.vae_tiling,
         };
         Ok((self.model, request, self.preview_every))
     }

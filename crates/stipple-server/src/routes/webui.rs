@@ -37,7 +37,7 @@ pub fn routes() -> Router<Shared> {
         .route("/sdapi/v1/png-info", post(png_info))
         .route("/sdapi/v1/scripts", get(|| async { Json(json!({ "txt2img": [], "img2img": [] })) }))
         .route("/sdapi/v1/sd-vae", get(|| async { Json(json!([])) }))
-        .route("/sdapi/v1/loras", get(|| async { Json(json!([])) }))
+        .route("/sdapi/v1/loras", get(loras))
         .route("/sdapi/v1/upscalers", get(|| async { Json(json!([])) }))
         .route("/sdapi/v1/embeddings", get(|| async { Json(json!({ "loaded": {}, "skipped": {} })) }))
 }
@@ -412,6 +412,13 @@ async fn schedulers() -> Json<Value> {
 /// `GET /sdapi/v1/sd-models`: title "name.safetensors [hash10]" (a diffusers folder: "name
 /// [hash10]", hashed by its U-Net weights), hash, sha256, filename, and the architecture of a
 /// Stable Diffusion checkpoint (null for a Stipple model).
+/// The LoRAs prompts can name (`<lora:NAME:M>`), as the web UI's Lora extension lists them.
+async fn loras(State(state): State<Shared>) -> Result<Json<Value>, ApiError> {
+    let store = state.engine.store.clone();
+    let list = tokio::task::spawn_blocking(move || store.list_loras()).await.map_err(ApiError::internal)?.map_err(|e| ApiError::internal(stipple_pipeline::chain(&e)))?;
+    Ok(Json(list.into_iter().map(|(name, path)| json!({ "name": name, "alias": name, "path": path, "metadata": {} })).collect()))
+}
+
 async fn sd_models(State(state): State<Shared>) -> Result<Json<Value>, ApiError> {
     let store = state.engine.store.clone();
     let list = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, stipple_pipeline::PipelineError> {

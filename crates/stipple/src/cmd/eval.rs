@@ -1,6 +1,7 @@
 //! `stipple eval`: sample quality (Fréchet distance, KID, precision/recall) of generated
 //! images against a data folder, in Inception space (pytorch-fid's weights, supplied by the
-//! user) or in the space of a feature network trained on the data (`train-features`).
+//! user) or in the space of a feature network trained on the data (`train-features`); prompt
+//! adherence by CLIP score with a CLIP folder the user supplies (`clip-score`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use candle_core::{Device, Tensor};
 use stipple_eval::{
-    evaluate, generate_set, guidance_sweep, guidance_table, load_folder, render_sweep_plot, sweep_table, DomainFeatureNet, EvalOptions, EvalReport, FeatureNet,
+    clip_score, evaluate, ClipModel, generate_set, guidance_sweep, guidance_table, load_folder, render_sweep_plot, sweep_table, DomainFeatureNet, EvalOptions, EvalReport, FeatureNet,
     FeatureNetConfig, FidInception, KidOptions, LabelledImages, NamedImage, TrainOptions,
 };
 use stipple_pipeline::{device, GenerateRequest};
@@ -36,6 +37,35 @@ pub enum EvalCommand {
     /// Guidance's trade-off: per guidance scale, how often the feature network's classifier sees the class (or caption)
     /// asked for, and the FD and precision/recall of the same samples.
     Guidance(Box<GuidanceArgs>),
+    /// Prompt adherence: the CLIP score (100·max(cos, 0) of CLIP's image and text embeddings, averaged) of a folder of
+    /// images against one prompt or each image's caption.
+    ClipScore(ClipScoreArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ClipScoreArgs {
+    /// A CLIP model folder in transformers' layout (config.json, model.safetensors, vocab.json, merges.txt,
+    /// preprocessor_config.json), e.g. a local copy of openai/clip-vit-base-patch32.
+    #[arg(long, value_name = "DIR")]
+    pub clip: PathBuf,
+    /// Folder of images (sub-folders included).
+    pub folder: PathBuf,
+    /// The prompt every image is scored against.
+    #[arg(long, required_unless_present = "prompts_from", conflicts_with = "prompts_from")]
+    pub prompt: Option<String>,
+    /// Score each image against its own caption: a labels.csv (or a folder holding one) whose first column names the
+    /// images relative to FOLDER.
+    #[arg(long, value_name = "CSV")]
+    pub prompts_from: Option<PathBuf>,
+    /// Column of labels.csv holding the captions.
+    #[arg(long, default_value = "caption")]
+    pub column: String,
+    /// Also write the mean, standard deviation and per-image scores as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// The feature space and the metric settings.
@@ -184,6 +214,9 @@ pub struct GuidanceArgs {
     /// Neighbourhood size k of precision/recall.
     #[arg(long, default_value_t = 3)]
     pub k: usize,
+    /// A CLIP model folder (as `clip-score --clip`): adds the CLIP score of the samples against each class name.
+    #[arg(long, value_name = "DIR")]
+    pub clip: Option<PathBuf>,
     /// Also write the rows as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -236,6 +269,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         EvalCommand::TrainFeatures(a) => train_features(a),
         EvalCommand::Sweep(a) => sweep(*a),
         EvalCommand::Guidance(a) => guidance(*a),
+        EvalCommand::ClipScore(a) => clip_score_cmd(a),
     }
 }
 
@@ -331,17 +365,49 @@ fn guidance(a: GuidanceArgs) -> anyhow::Result<ExitCode> {
     base.validate()?;
     let dev = device(&a.device)?;
     let net = DomainFeatureNet::load(&a.features, &dev)?;
+    let clip = a.clip.as_deref().map(|dir| ClipModel::load(dir, &dev)).transpose()?;
     let reference = net.embed(&load_folder(&a.subject.data)?)?;
     let stored = a.subject.load(&dev)?;
     let spec = base.validate()?;
     let calls = a.scales.len() * net.config().classes.len() * spec.steps * a.per_class.div_ceil(spec.batch_size);
     let mut bar = StepBar::new(calls);
-    let rows = guidance_sweep(&stored.model, &net, &reference, &base, &a.scales, a.per_class, a.k, &dev, &mut bar)?;
+    let rows = guidance_sweep(&stored.model, &net, clip.as_ref(), &reference, &base, &a.scales, a.per_class, a.k, &dev, &mut bar)?;
     bar.finish();
     print!("{}", guidance_table(&rows));
     println!("(chance: {:.1}%)", 100.0 / net.config().classes.len() as f64);
     if let Some(json) = &a.json {
         std::fs::write(json, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", json.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn clip_score_cmd(a: ClipScoreArgs) -> anyhow::Result<ExitCode> {
+    let images = load_folder(&a.folder)?;
+    let prompts = match (&a.prompt, &a.prompts_from) {
+        (Some(p), _) => vec![p.clone()],
+        (None, Some(csv)) => {
+            // stipple_train's labels.csv reader, matched on the images' paths relative to FOLDER.
+            let dir = if csv.is_dir() {
+                csv.as_path()
+            } else if csv.file_name().is_some_and(|n| n == stipple_train::data::LABELS_FILE) {
+                csv.parent().unwrap_or(std::path::Path::new("."))
+            } else {
+                anyhow::bail!("--prompts-from must name a {} (or a folder holding one), got {}", stipple_train::data::LABELS_FILE, csv.display());
+            };
+            let names: Vec<String> = images
+                .iter()
+                .map(|im| im.path.strip_prefix(&a.folder).unwrap_or(&im.path).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
+                .collect();
+            stipple_train::data::csv_column(dir, &names, &a.column)?
+        }
+        (None, None) => anyhow::bail!("give --prompt TEXT or --prompts-from labels.csv"),
+    };
+    let clip = ClipModel::load(&a.clip, &device(&a.device)?)?;
+    let score = clip_score(&clip, &images, &prompts)?;
+    let std = score.std.map_or("–".to_string(), |s| format!("{s:.2}"));
+    println!("CLIP score {:.2} (standard deviation {std}) over {} image–prompt pairs", score.mean, score.pairs.len());
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&score)?).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use stipple_pipeline::{check_model_hash, device, regenerate, write_png_with_text, ImageInput, InputRef, PipelineError, Recipe};
+use stipple_pipeline::{check_model_hash, Adapters, device, regenerate, write_png_with_text, ImageInput, InputRef, PipelineError, Recipe};
 
 use super::StepBar;
 
@@ -50,7 +50,8 @@ pub fn run(args: RerunArgs) -> anyhow::Result<ExitCode> {
     if let Some(warning) = check_model_hash(&recipe, &path, args.force)? {
         eprintln!("warning: {warning}; continuing because of --force, the result will differ");
     }
-    let stored = store.load_path(&path.to_string_lossy(), &path)?;
+    let adapters = Adapters { loras: recipe.model.loras.iter().map(|l| (l.path.clone(), l.multiplier)).collect(), config_dir: recipe.model.config_dir.clone() };
+    let stored = store.load_adapted(&path.to_string_lossy(), &path, &adapters)?;
     let (init, mask) = (recorded_input("init_image", &recipe.init_image)?, recorded_input("mask", &recipe.mask)?);
     let mut bar = StepBar::new(recipe.steps);
     let image = regenerate(&recipe, &stored.model, init, mask, &dev, &mut bar)?;

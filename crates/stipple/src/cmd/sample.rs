@@ -1,13 +1,12 @@
 //! `stipple sample`: generate images from a trained model.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use stipple_pipeline::{
-    check_output_path, clip_paths, defaults, device, generate, is_sd_checkpoint, save_trajectory, sd_model_ref, to_images, write_clips, write_images,
-    GenerateRequest, ImageInput, Model, ModelStore, PipelineError, StoredModel, TrajectoryFormat, TrajectoryRecorder,
+    check_output_path, clip_paths, defaults, device, generate, save_trajectory, to_images, write_clips, write_images, Adapters,
+    GenerateRequest, ImageInput, Model, PipelineError, TrajectoryFormat, TrajectoryRecorder,
 };
 use stipple_sample::{SamplerOptions, X0Clamp};
 
@@ -134,13 +133,19 @@ pub struct SampleArgs {
     /// Image height in pixels, for Stable Diffusion checkpoints [default: as --width].
     #[arg(long)]
     pub height: Option<usize>,
+    /// For a Stable Diffusion checkpoint: encode and decode with the VAE in overlapping tiles
+    /// of its training size, for sizes whose whole decode does not fit in memory (the seams
+    /// are blended; pixels differ slightly from a whole decode's).
+    #[arg(long)]
+    pub vae_tiling: bool,
     /// For a single-file Stable Diffusion checkpoint: a diffusers folder of the same
     /// architecture whose configs and tokenizer(s) to use (a single file holds no tokenizer)
     /// [default: tokenizer/ (and tokenizer_2/) beside the file, with the released configs].
     #[arg(long, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
     /// A LoRA file (kohya / web-UI safetensors) and its weight, merged into a Stable Diffusion
-    /// checkpoint; repeat for several.
+    /// checkpoint; repeat for several. The prompt's `<lora:NAME:WEIGHT>` tags add
+    /// MODELS/loras/NAME.safetensors.
     #[arg(long, value_name = "FILE:WEIGHT")]
     pub lora: Vec<String>,
     /// Output: a PNG file for the grid, or a folder with --separate. A sound model writes
@@ -211,12 +216,14 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         resample: Some(args.resample),
         width: args.width,
         height: args.height,
+        vae_tiling: Some(args.vae_tiling),
     };
     let spec = request.validate()?;
     let dev = device(&args.device)?;
     let store = super::model_store(&args.models, &dev);
     let path = super::model_path(&store, args.model.as_deref())?;
-    let stored = load(&args, &store, &path, &dev)?;
+    let adapters = Adapters { loras: Adapters::parse_lora_args(&args.lora)?, config_dir: args.config_dir.clone() };
+    let stored = store.load_path_for(&path.display().to_string(), &path, &args.prompt, adapters)?;
     let model = &stored.model;
     let sigmas = model.sigmas(&spec)?;
     if let Model::Stipple(m) = model {
@@ -283,26 +290,4 @@ fn sample_sound(
         println!("  {}", w.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The model at `path`: through the store (once per file version), or for a Stable Diffusion
-/// checkpoint with LoRAs or an explicit configs folder, loaded with them.
-fn load(args: &SampleArgs, store: &ModelStore, path: &Path, dev: &candle_core::Device) -> anyhow::Result<Arc<StoredModel>> {
-    if args.lora.is_empty() && args.config_dir.is_none() {
-        return Ok(store.load_path(&path.to_string_lossy(), path)?);
-    }
-    if !is_sd_checkpoint(path) {
-        return Err(PipelineError::bad("lora", "--lora and --config-dir are for Stable Diffusion checkpoints").into());
-    }
-    let loras = args
-        .lora
-        .iter()
-        .map(|l| match l.rsplit_once(':').map(|(f, w)| (f, w.parse::<f64>())) {
-            Some((file, Ok(w))) if w.is_finite() => Ok((PathBuf::from(file), w)),
-            _ => Err(PipelineError::bad("lora", format!("expected FILE:WEIGHT (e.g. style.safetensors:0.8), got {l:?}"))),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let options = stipple_sd::LoadOptions { config_dir: args.config_dir.clone(), loras, ..Default::default() };
-    let sd = stipple_sd::SdPipeline::load_with(path, &options, dev).map_err(PipelineError::from)?;
-    Ok(Arc::new(StoredModel { name: path.display().to_string(), model: Model::Sd(Box::new(sd)), model_ref: sd_model_ref(path)? }))
 }

@@ -4,7 +4,7 @@
 use std::mem::MaybeUninit;
 
 /// An element type with CPU kernels (f32 and f64).
-pub(super) trait Elem: Copy + Send + Sync + 'static + std::ops::AddAssign {
+pub(crate) trait Elem: Copy + Send + Sync + 'static + std::ops::AddAssign {
     const ZERO: Self;
     const ONE: Self;
     /// This thread's scratch buffer (taken out, so a nested call simply gets a fresh one).
@@ -69,11 +69,20 @@ pub(super) fn zeroed<T: Elem>(chunk: &mut [MaybeUninit<T>]) -> &mut [T] {
     unsafe { &mut *(chunk as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
+/// A vector of `n` uninitialised values, for a kernel that writes every one (a `vec![0; n]`
+/// would zero them serially on the calling thread first).
+pub(crate) fn uninit<T>(n: usize) -> Vec<MaybeUninit<T>> {
+    let mut v = Vec::with_capacity(n);
+    // SAFETY: `MaybeUninit` values need no initialisation.
+    unsafe { v.set_len(n) };
+    v
+}
+
 /// The vector as `T` values.
 ///
 /// # Safety
 /// Every value must have been initialised.
-pub(super) unsafe fn assume_init<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
+pub(crate) unsafe fn assume_init<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
     let mut v = std::mem::ManuallyDrop::new(v);
     // SAFETY: the pointer, length and capacity come from a `Vec` of a type with `T`'s layout.
     unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) }

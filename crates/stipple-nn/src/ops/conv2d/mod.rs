@@ -51,7 +51,7 @@ use super::cpu_kernel_applies;
 
 #[cfg(target_arch = "x86_64")]
 mod direct;
-mod elem;
+pub(crate) mod elem;
 mod geometry;
 mod im2col;
 mod kernels;
