@@ -4,12 +4,11 @@
 
 mod common;
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use common::values;
 use stipple_nn::init::seeded_var_builder;
 use stipple_nn::text::{HiddenAct, TextEncoder, TextEncoderConfig};
-use stipple_nn::unet1d::Im2colConv1d;
 use stipple_nn::{UNet1D, UNet1DConfig, UNet2D, UNetCond, UNetConfig};
 
 #[test]
@@ -73,27 +72,6 @@ fn unet1d_gradients_match_finite_differences() {
         "conv_out.weight",
     ];
     check(&vm, &names, loss);
-}
-
-/// The im2col 1-D convolution: the same output as candle's `conv1d` (stride 2, padding 1),
-/// and the kernel gradient of a finite difference (candle's own is wrong in 0.11).
-#[test]
-fn im2col_conv1d_matches_candle_forward_and_finite_differences() {
-    let dev = Device::Cpu;
-    let vm = VarMap::new();
-    let vb = seeded_var_builder(&vm, 13, &dev).set_dtype(DType::F64);
-    let w = vb.get_with_hints((8, 2, 3), "c.weight", candle_nn::init::DEFAULT_KAIMING_NORMAL).unwrap();
-    let b = vb.get_with_hints(8, "c.bias", candle_nn::init::DEFAULT_KAIMING_NORMAL).unwrap();
-    let config = candle_nn::Conv1dConfig { padding: 1, stride: 2, ..Default::default() };
-    let ours = Im2colConv1d::new(w.clone(), Some(b.clone()), config);
-    let theirs = candle_nn::Conv1d::new(w, Some(b), config);
-    let x = Tensor::from_vec(f64s(2 * 2 * 9, 5), (2, 2, 9), &dev).unwrap();
-    let y = ours.forward(&x).unwrap();
-    assert_eq!(y.dims(), &[2, 8, 5]);
-    let d = (&y - theirs.forward(&x).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
-    assert!(d < 1e-12, "im2col vs candle conv1d: off by {d}");
-    let probe = Tensor::from_vec(f64s(2 * 8 * 5, 6), (2, 8, 5), &dev).unwrap();
-    check(&vm, &["c.weight", "c.bias"], || ours.forward(&x).unwrap().mul(&probe).unwrap().sum_all().unwrap());
 }
 
 /// The text path end to end: a CLIP text encoder feeding the cross-attention of a

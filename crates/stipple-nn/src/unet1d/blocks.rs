@@ -14,17 +14,15 @@ use crate::dropout::{Dropout, Mode};
 use crate::ops::GroupNorm;
 
 /// The 1-D convolution of the network (one place to swap the implementation; any layer
-/// with `candle_nn::Conv1d`'s `new(weight, bias, config)` and `Module::forward` fits).
-pub type Conv1d = super::conv::Im2colConv1d;
+/// with `candle_nn::Conv1d`'s `new(weight, bias, config)` and `Module::forward` fits):
+/// Stipple's, whose CPU kernels have their own backward ([`crate::ops::conv1d`]).
+pub type Conv1d = crate::Conv1d;
 
 /// A 1-D convolution `cin → cout` with kernel `k`, stride and padding as given, its
 /// parameters `weight` `(cout, cin, k)` and `bias` `(cout)` from `vb`, initialised as
-/// `candle_nn::conv1d` does (Kaiming-normal weight, bias uniform in ±1/√cin).
+/// `candle_nn::conv1d` does.
 pub(crate) fn conv1d(cin: usize, cout: usize, k: usize, stride: usize, padding: usize, vb: VarBuilder) -> Result<Conv1d> {
-    let weight = vb.get_with_hints((cout, cin, k), "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
-    let bound = 1.0 / (cin as f64).sqrt();
-    let bias = vb.get_with_hints(cout, "bias", candle_nn::Init::Uniform { lo: -bound, up: bound })?;
-    Ok(Conv1d::new(weight, Some(bias), Conv1dConfig { padding, stride, ..Default::default() }))
+    crate::conv1d::conv1d(cin, cout, k, Conv1dConfig { padding, stride, ..Default::default() }, vb)
 }
 
 /// Hyper-parameters shared by every block of one network.
@@ -70,8 +68,9 @@ impl ResBlock1D {
     /// - `x`: `(B, cin, L)`, `temb`: `(B, temb_channels)`
     /// - returns `(B, cout, L)`
     pub fn forward(&self, x: &Tensor, temb: &Tensor, mode: Mode) -> Result<Tensor> {
-        let t = self.time_emb_proj.forward(&temb.silu()?)?.unsqueeze(2)?;
-        let h = self.conv1.forward(&self.norm1.forward_silu(x)?)?.broadcast_add(&t)?;
+        // The time embedding's (B, C) projection is added as part of conv1's bias.
+        let t = self.time_emb_proj.forward(&temb.silu()?)?;
+        let h = self.conv1.forward_shifted(&self.norm1.forward_silu(x)?, &t)?;
         let h = self.conv2.forward(&self.norm2.forward_silu_dropout(&h, &self.dropout, mode)?)?;
         let shortcut = match &self.conv_shortcut {
             Some(c) => c.forward(x)?,

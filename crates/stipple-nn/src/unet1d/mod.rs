@@ -10,13 +10,11 @@
 
 mod blocks;
 mod config;
-mod conv;
 
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
 pub use blocks::Conv1d;
-pub use conv::Im2colConv1d;
 pub use config::UNet1DConfig;
 
 use crate::dropout::Mode;
