@@ -66,6 +66,7 @@ fn other_format_versions_and_bad_configs_are_refused() {
     let cases = [
         ("v99", r#"{"unet":{},"diffusion":{}}"#, "99", "version 99"),
         ("junk", "not json", "1", "stored config is invalid"),
+        ("no network", r#"{"diffusion":{}}"#, "2", "exactly one network key"),
         ("edm", r#"{"unet":{"sample_size":8},"diffusion":{"prediction_type":{"edm":{"sigma_data":0.5}}}}"#, "1", "edm"),
     ];
     for (name, config, version, needle) in cases {
@@ -79,4 +80,20 @@ fn other_format_versions_and_bad_configs_are_refused() {
         let err = read_model_config(&path).expect_err("must fail");
         assert!(err.to_string().contains(needle), "{name}: {err}");
     }
+}
+
+/// A file written before models could be 1-D (the shipped prompt model, format version 1)
+/// reads as a 2-D U-Net, and its config serialises back under the same `unet` key and to
+/// the same JSON value, so rewriting it changes nothing.
+#[test]
+fn version_1_files_read_unchanged() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/emoji-prompts.safetensors");
+    let (cfg, meta) = read_model_config(&path).unwrap();
+    assert_eq!(meta["format_version"], "1");
+    assert!(matches!(cfg.network, NetworkConfig::UNet2D(_)));
+    assert_eq!(cfg.format_version(), 1, "it would be written as version 1 again");
+    let stored: serde_json::Value = serde_json::from_str(&meta["config"]).unwrap();
+    let again = serde_json::to_value(&cfg).unwrap();
+    assert_eq!(again, stored);
+    assert!(again.get("unet").is_some() && again.get("unet1d").is_none());
 }
