@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use stipple_nn::UNetConfig;
+use stipple_nn::{UNet1DConfig, UNetConfig};
 use stipple_train::{
     load_checkpoint, train, Checkpoints, Dashboard, DataSource, SampleGrids, StepStats, TrainConfig, TrainError, TrainObserver,
     TrainOptions, TrainOutcome, Trainer, CHECKPOINT_DIR, LOG_FILE,
@@ -96,6 +96,36 @@ fn resume_is_exact() {
         cc.weights[name].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
         ca.weights[name].flatten_all().unwrap().to_vec1::<f32>().unwrap()
     );
+}
+
+/// A forecasting run on windows of a CSV series resumes exactly too (and its checkpointed
+/// model records the series' window and columns).
+#[test]
+fn series_run_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("s.csv");
+    let rows: String = (0..60).map(|t| format!("{},{}\n", t, (t as f64 * 0.7).sin() * 3.0 + t as f64 * 0.1)).collect();
+    std::fs::write(&csv, format!("t,y\n{rows}")).unwrap();
+    let config = |steps| {
+        let net = UNet1DConfig { dropout: 0.1, ..UNet1DConfig::tiny(16, 1) };
+        let mut cfg = TrainConfig::for_series(csv.clone(), vec![], 12, 4, net);
+        cfg.steps = steps;
+        cfg.batch_size = 4;
+        cfg.checkpoint_every = 1000;
+        cfg.sample_every = 0;
+        cfg.sample_count = 2;
+        cfg.sample_steps = 2;
+        cfg
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    train_to(config(3), &a, false, None);
+    train_to(config(3), &a, true, Some(6));
+    train_to(config(6), &b, false, None);
+    assert_same_checkpoint(&a, &b);
+    assert_eq!(log_without_timings(&a), log_without_timings(&b));
+    let ck = load_checkpoint(&a, &Device::Cpu).unwrap();
+    let w = ck.config.model.series.unwrap();
+    assert_eq!((w.context, w.horizon, w.columns), (12, 4, vec!["t".to_string(), "y".to_string()]));
 }
 
 /// The log lines of `run` without the wall-clock keys, which differ between any two runs.
