@@ -52,7 +52,7 @@ pub use model_file::{
     MODEL_FORMAT, TEXT_ENCODER_PREFIX, TOKENIZER_KEY,
 };
 pub use net::Net;
-pub use net_config::{NetworkConfig, SampleShape};
+pub use net_config::{DiffWaveNet, NetworkConfig, SampleShape};
 pub use unet1d::{UNet1D, UNet1DConfig};
 pub use network::{denoiser, UNetNetwork};
 pub use guidance::{guided_denoiser, Guided, GuidanceSettings, GuidedNetwork, Inpaint};

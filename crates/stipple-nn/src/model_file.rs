@@ -11,7 +11,7 @@ use candle_core::DType;
 use candle_nn::VarBuilder;
 
 use crate::text::{PromptEncoder, PromptTokenizer, TextEncoder, TextEncoderConfig};
-use crate::{check_tensors, load_tensors, read_metadata, save_safetensors, DiffusionConfig, Net, NetworkConfig, NnError, SampleShape, UNet1DConfig, UNetConfig};
+use crate::{check_tensors, load_tensors, read_metadata, save_safetensors, DiffWaveNet, DiffusionConfig, Net, NetworkConfig, NnError, SampleShape, UNet1DConfig, UNetConfig};
 
 /// Prefix of the text encoder's parameters in a model file (its transformers names follow).
 pub const TEXT_ENCODER_PREFIX: &str = "text_encoder.text_model";
@@ -23,13 +23,13 @@ pub const MODEL_FORMAT: &str = "stipple-model";
 /// The newest version of the model-file layout this build reads and writes; bumped when old
 /// readers could misread new files. Version 1 files hold a 2-D U-Net (config key `unet`) and
 /// are still written as version 1, so older releases keep reading them; version 2 added other
-/// networks (`unet1d`), the forecast window (`series`) and the sound format (`sound`), which a version-1 reader refuses
+/// networks (`unet1d`, `diffwave`), the forecast window (`series`) and the sound format (`sound`), which a version-1 reader refuses
 /// with a version message instead of a confusing config error.
 pub const FORMAT_VERSION: u32 = 2;
 
 /// Everything needed to rebuild a model and sample from it. In the file's JSON the network is
 /// stored under its kind's key (`unet` for the 2-D U-Net, as in every version-1 file;
-/// `unet1d` for the 1-D U-Net).
+/// `unet1d` for the 1-D U-Net, `diffwave` for DiffWave).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ModelConfigRepr", into = "ModelConfigRepr")]
 pub struct ModelConfig {
@@ -76,6 +76,8 @@ struct ModelConfigRepr {
     unet: Option<UNetConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unet1d: Option<UNet1DConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    diffwave: Option<DiffWaveNet>,
     #[serde(default)]
     diffusion: DiffusionConfig,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -91,10 +93,11 @@ struct ModelConfigRepr {
 impl TryFrom<ModelConfigRepr> for ModelConfig {
     type Error = String;
     fn try_from(r: ModelConfigRepr) -> Result<Self, String> {
-        let network = match (r.unet, r.unet1d) {
-            (Some(c), None) => NetworkConfig::UNet2D(c),
-            (None, Some(c)) => NetworkConfig::UNet1D(c),
-            _ => return Err("the config needs exactly one network key: unet (2-D) or unet1d (1-D)".into()),
+        let network = match (r.unet, r.unet1d, r.diffwave) {
+            (Some(c), None, None) => NetworkConfig::UNet2D(c),
+            (None, Some(c), None) => NetworkConfig::UNet1D(c),
+            (None, None, Some(c)) => NetworkConfig::DiffWave(c),
+            _ => return Err("the config needs exactly one network key: unet (2-D), unet1d (1-D) or diffwave".into()),
         };
         Ok(ModelConfig { network, diffusion: r.diffusion, classes: r.classes, text_encoder: r.text_encoder, series: r.series, sound: r.sound })
     }
@@ -102,11 +105,12 @@ impl TryFrom<ModelConfigRepr> for ModelConfig {
 
 impl From<ModelConfig> for ModelConfigRepr {
     fn from(c: ModelConfig) -> Self {
-        let (unet, unet1d) = match c.network {
-            NetworkConfig::UNet2D(n) => (Some(n), None),
-            NetworkConfig::UNet1D(n) => (None, Some(n)),
+        let (unet, unet1d, diffwave) = match c.network {
+            NetworkConfig::UNet2D(n) => (Some(n), None, None),
+            NetworkConfig::UNet1D(n) => (None, Some(n), None),
+            NetworkConfig::DiffWave(n) => (None, None, Some(n)),
         };
-        ModelConfigRepr { unet, unet1d, diffusion: c.diffusion, classes: c.classes, text_encoder: c.text_encoder, series: c.series, sound: c.sound }
+        ModelConfigRepr { unet, unet1d, diffwave, diffusion: c.diffusion, classes: c.classes, text_encoder: c.text_encoder, series: c.series, sound: c.sound }
     }
 }
 

@@ -7,13 +7,14 @@ use std::path::Path;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::{check_tensors, CrossAttentionRecorder, NetworkConfig, NnError, UNet1D, UNet2D, UNetCond};
+use crate::{check_tensors, CrossAttentionRecorder, DiffWave, NetworkConfig, NnError, UNet1D, UNet2D, UNetCond};
 
 /// The denoiser network `F(x, t, cond)` of a model.
 #[derive(Debug, Clone)]
 pub enum Net {
     UNet2D(UNet2D),
     UNet1D(UNet1D),
+    DiffWave(DiffWave),
 }
 
 impl Net {
@@ -22,6 +23,7 @@ impl Net {
         Ok(match cfg {
             NetworkConfig::UNet2D(c) => Net::UNet2D(UNet2D::new(vb, c)?),
             NetworkConfig::UNet1D(c) => Net::UNet1D(UNet1D::new(vb, c)?),
+            NetworkConfig::DiffWave(c) => Net::DiffWave(DiffWave::new(vb, &c.net)?),
         })
     }
 
@@ -46,6 +48,7 @@ impl Net {
         match self {
             Net::UNet2D(n) => n.forward_cond(x, timesteps, cond),
             Net::UNet1D(n) => n.forward_cond(x, timesteps, cond),
+            Net::DiffWave(n) => n.forward(x, timesteps, without_text(cond)?),
         }
     }
 
@@ -54,6 +57,8 @@ impl Net {
         match self {
             Net::UNet2D(n) => n.forward_train(x, timesteps, cond, dropout_seed),
             Net::UNet1D(n) => n.forward_train(x, timesteps, cond, dropout_seed),
+            // DiffWave has no dropout: training and inference are one pass.
+            Net::DiffWave(n) => n.forward(x, timesteps, without_text(cond)?),
         }
     }
 
@@ -73,4 +78,12 @@ impl Net {
             _ => None,
         }
     }
+}
+
+/// The class labels of `cond`, for a network without text conditioning.
+fn without_text(cond: &UNetCond) -> Result<Option<&Tensor>> {
+    if cond.encoder_hidden_states.is_some() {
+        candle_core::bail!("this network takes no text conditioning");
+    }
+    Ok(cond.class_labels.as_ref())
 }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::shapes::ParameterShapes;
-use crate::{NnError, UNet1D, UNet1DConfig, UNet2D, UNetConfig};
+use crate::{DiffWave, DiffWaveConfig, NnError, UNet1D, UNet1DConfig, UNet2D, UNetConfig};
 
 /// The shape of one sample: channels, then the spatial dimensions (`[H, W]` for an image,
 /// `[L]` for a sequence).
@@ -48,6 +48,15 @@ impl SampleShape {
     }
 }
 
+/// DiffWave on sequences of `sample_size` values: the network takes any length; the model
+/// generates this one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffWaveNet {
+    pub sample_size: usize,
+    pub net: DiffWaveConfig,
+}
+
 /// The network of a model.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NetworkConfig {
@@ -55,6 +64,8 @@ pub enum NetworkConfig {
     UNet2D(UNetConfig),
     /// The 1-D U-Net on sequences (the model file's `unet1d` key).
     UNet1D(UNet1DConfig),
+    /// DiffWave's dilated residual stack on sequences (the model file's `diffwave` key).
+    DiffWave(DiffWaveNet),
 }
 
 impl NetworkConfig {
@@ -69,6 +80,8 @@ impl NetworkConfig {
                 Ok(())
             }
             NetworkConfig::UNet1D(c) => c.validate(),
+            NetworkConfig::DiffWave(c) if c.sample_size == 0 => Err(NnError::Config("DiffWave: sample_size (the sequence length) must be at least 1".into())),
+            NetworkConfig::DiffWave(c) => c.net.validate(),
         }
     }
 
@@ -80,6 +93,7 @@ impl NetworkConfig {
                 Ok(SampleShape { channels: c.in_channels, spatial: vec![s, s] })
             }
             NetworkConfig::UNet1D(c) => Ok(SampleShape { channels: c.in_channels, spatial: vec![c.sample_size] }),
+            NetworkConfig::DiffWave(c) => Ok(SampleShape { channels: c.net.in_channels, spatial: vec![c.sample_size] }),
         }
     }
 
@@ -88,6 +102,7 @@ impl NetworkConfig {
         match self {
             NetworkConfig::UNet2D(c) => c.out_channels,
             NetworkConfig::UNet1D(c) => c.out_channels,
+            NetworkConfig::DiffWave(c) => c.net.out_channels,
         }
     }
 
@@ -96,6 +111,7 @@ impl NetworkConfig {
         match self {
             NetworkConfig::UNet2D(c) => c.num_class_embeds,
             NetworkConfig::UNet1D(c) => c.num_class_embeds,
+            NetworkConfig::DiffWave(c) => c.net.num_class_embeds,
         }
     }
 
@@ -104,6 +120,7 @@ impl NetworkConfig {
         match self {
             NetworkConfig::UNet2D(c) => c.num_class_embeds = n,
             NetworkConfig::UNet1D(c) => c.num_class_embeds = n,
+            NetworkConfig::DiffWave(c) => c.net.num_class_embeds = n,
         }
     }
 
@@ -111,7 +128,7 @@ impl NetworkConfig {
     pub fn cross_attention_dim(&self) -> Option<usize> {
         match self {
             NetworkConfig::UNet2D(c) => c.cross_attention_dim,
-            NetworkConfig::UNet1D(_) => None,
+            NetworkConfig::UNet1D(_) | NetworkConfig::DiffWave(_) => None,
         }
     }
 
@@ -136,6 +153,7 @@ impl NetworkConfig {
         match self {
             NetworkConfig::UNet2D(_) => "a 2-D U-Net (images)",
             NetworkConfig::UNet1D(_) => "a 1-D U-Net (sequences)",
+            NetworkConfig::DiffWave(_) => "a DiffWave network (sequences)",
         }
     }
 
@@ -144,6 +162,22 @@ impl NetworkConfig {
         match self {
             NetworkConfig::UNet2D(c) => UNet2D::parameter_shapes(c),
             NetworkConfig::UNet1D(c) => UNet1D::parameter_shapes(c),
+            NetworkConfig::DiffWave(c) => {
+                c.net.validate()?;
+                crate::record_shapes(|vb| DiffWave::new(vb, &c.net).map(|_| ()))
+            }
         }
+    }
+}
+
+impl From<UNet1DConfig> for NetworkConfig {
+    fn from(c: UNet1DConfig) -> Self {
+        NetworkConfig::UNet1D(c)
+    }
+}
+
+impl From<DiffWaveNet> for NetworkConfig {
+    fn from(c: DiffWaveNet) -> Self {
+        NetworkConfig::DiffWave(c)
     }
 }

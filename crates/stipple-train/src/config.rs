@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use stipple_math::Prediction;
-use stipple_nn::{DiffusionConfig, ModelConfig, NetworkConfig, SeriesWindow, UNet1DConfig, UNetConfig};
+use stipple_nn::{DiffusionConfig, ModelConfig, NetworkConfig, SeriesWindow, UNetConfig};
 
 use crate::data::{ColorMode, LabelSource};
 use crate::optim::AdamWConfig;
@@ -189,23 +189,23 @@ impl TrainConfig {
 
     /// A forecasting run on the columns `columns` of the CSV file `csv` (every numeric column
     /// when empty): windows of `context` observed and `horizon` predicted values, each scaled
-    /// by its context, denoised by the 1-D U-Net `net` (whose length must be
+    /// by its context, denoised by the 1-D network `net` (whose length must be
     /// `context + horizon`), with the image recipe's training defaults otherwise.
-    pub fn for_series(csv: PathBuf, columns: Vec<String>, context: usize, horizon: usize, net: UNet1DConfig) -> Self {
+    pub fn for_series(csv: PathBuf, columns: Vec<String>, context: usize, horizon: usize, net: impl Into<NetworkConfig>) -> Self {
         let mut cfg = Self::for_data(DataSource::Series { csv, columns: columns.clone() }, UNetConfig::emoji16());
-        cfg.model.network = NetworkConfig::UNet1D(net);
+        cfg.model.network = net.into();
         cfg.model.series = Some(SeriesWindow { context, horizon, columns });
         // The grids of a series run are plots of a few sample windows.
         cfg.sample_count = 16;
         cfg
     }
 
-    /// A run on the WAV clips under `dir`, cut into crops of the 1-D U-Net `net`'s length,
+    /// A run on the WAV clips under `dir`, cut into crops of the 1-D network `net`'s length,
     /// with the image recipe's training defaults otherwise. The sample rate is the clips'
     /// (recorded in `model.sound` when they are read).
-    pub fn for_sound(dir: PathBuf, net: UNet1DConfig) -> Self {
+    pub fn for_sound(dir: PathBuf, net: impl Into<NetworkConfig>) -> Self {
         let mut cfg = Self::for_data(DataSource::Sound(dir), UNetConfig::emoji16());
-        cfg.model.network = NetworkConfig::UNet1D(net);
+        cfg.model.network = net.into();
         // The grids of a sound run are plots of a few sample clips.
         cfg.sample_count = 16;
         cfg
@@ -260,7 +260,7 @@ impl TrainConfig {
                     ));
                 }
             }
-            (DataSource::Series { .. } | DataSource::Sound(_), NetworkConfig::UNet1D(_)) => {
+            (DataSource::Series { .. } | DataSource::Sound(_), NetworkConfig::UNet1D(_) | NetworkConfig::DiffWave(_)) => {
                 if ch != 1 || out != 1 {
                     return bad(format!("a series window or a mono clip has 1 channel, the network takes {ch} and gives {out}"));
                 }
@@ -271,7 +271,7 @@ impl TrainConfig {
                     return bad("a series or sound run takes no random flip, class labels or captions".into());
                 }
             }
-            (d, n) => return bad(format!("{} data need {}, got {}", if d.is_images() { "image" } else { "series" }, if d.is_images() { "a 2-D U-Net" } else { "a 1-D U-Net" }, n.describe())),
+            (d, n) => return bad(format!("{} data need {}, got {}", if d.is_images() { "image" } else { "series" }, if d.is_images() { "a 2-D U-Net" } else { "a 1-D network" }, n.describe())),
         }
         if self.batch_size == 0 || self.steps == 0 {
             return bad("batch_size and steps must be at least 1".into());

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use stipple_nn::{UNet1DConfig, UNetConfig};
+use stipple_nn::{DiffWaveConfig, DiffWaveNet, NetworkConfig, UNet1DConfig, UNetConfig};
 
 use crate::data::{ColorMode, LabelSource};
 use crate::{DataSource, LossKind, LossWeighting, TrainConfig, TrainError};
@@ -67,6 +67,9 @@ pub struct TrainSettings {
     pub horizon: Option<usize>,
     /// Samples per crop (sound data) [default: [`CLIP_LENGTH`]].
     pub clip_length: Option<usize>,
+    /// The network of a series or sound run: "unet1d" (the 1-D U-Net) or "diffwave"
+    /// (DiffWave at the reference's size) [default: unet1d].
+    pub network: Option<String>,
 }
 
 fn bad(setting: &str, msg: impl std::fmt::Display) -> TrainError {
@@ -144,9 +147,8 @@ impl TrainSettings {
         Ok(cfg)
     }
 
-    /// The network part of a forecasting run: the 1-D U-Net of [`UNet1DConfig::small`] over
-    /// windows of context + horizon values, with the widths, depth, attention levels (the
-    /// lengths whose levels attend) and dropout asked for.
+    /// The network part of a forecasting run: over windows of context + horizon values, the
+    /// 1-D U-Net of [`TrainSettings::net_1d`] or DiffWave ([`TrainSettings::sequence_network`]).
     fn series_config(&self, csv: PathBuf, columns: Vec<String>) -> Result<TrainConfig, TrainError> {
         for (setting, set) in [("image_size", self.image_size.is_some()), ("grey", self.grey), ("random_flip", self.random_flip)] {
             if set {
@@ -161,11 +163,31 @@ impl TrainSettings {
             return Err(bad("context", format!("context and horizon must be at least 1, got {context} and {horizon}")));
         }
         // By default, attention at every level but the finest.
-        let net = self.net_1d(context + horizon, |level, _| level > 0).map_err(|e| bad("context", format!("{e} (context {context} + horizon {horizon})")))?;
+        let length = context + horizon;
+        let net = self.sequence_network(length, || {
+            self.net_1d(length, |level, _| level > 0).map_err(|e| bad("context", format!("{e} (context {context} + horizon {horizon})")))
+        })?;
         Ok(TrainConfig::for_series(csv, columns, context, horizon, net))
     }
 
-    /// The network part of a sound run: the same 1-D U-Net on crops of `clip_length` samples.
+    /// The network of a series or sound run of sequences of `length` values: `net` (the 1-D
+    /// U-Net built from the other settings), or DiffWave at the reference's size (Kong et al.
+    /// 2021, DiffWave_BASE), which takes none of the U-Net's settings.
+    fn sequence_network(&self, length: usize, net: impl FnOnce() -> Result<UNet1DConfig, TrainError>) -> Result<NetworkConfig, TrainError> {
+        match self.network.as_deref() {
+            None | Some("unet1d") => Ok(NetworkConfig::UNet1D(net()?)),
+            Some("diffwave") => {
+                let unet_settings = self.channels.is_some() || self.layers_per_block.is_some() || self.attention_at.is_some() || self.dropout.is_some();
+                if unet_settings {
+                    return Err(bad("network", "diffwave has the reference's size; channels, layers_per_block, attention_at and dropout shape the 1-D U-Net"));
+                }
+                Ok(NetworkConfig::DiffWave(DiffWaveNet { sample_size: length, net: DiffWaveConfig::base() }))
+            }
+            Some(other) => Err(bad("network", format!("unknown \"{other}\"; accepted: unet1d, diffwave"))),
+        }
+    }
+
+    /// The network part of a sound run: the same networks on crops of `clip_length` samples.
     fn sound_config(&self, dir: PathBuf) -> Result<TrainConfig, TrainError> {
         for (setting, set) in [("image_size", self.image_size.is_some()), ("grey", self.grey), ("random_flip", self.random_flip), ("context", self.context.is_some() || self.horizon.is_some())] {
             if set {
@@ -175,7 +197,9 @@ impl TrainSettings {
         let length = self.clip_length.unwrap_or(CLIP_LENGTH);
         // By default, self-attention only where a level has at most 256 positions: its cost
         // grows with the square of the length (the middle block always attends).
-        let net = self.net_1d(length, |_, len| len <= 256).map_err(|e| bad("clip_length", format!("{e} (clip length {length})")))?;
+        let net = self.sequence_network(length, || {
+            self.net_1d(length, |_, len| len <= 256).map_err(|e| bad("clip_length", format!("{e} (clip length {length})")))
+        })?;
         Ok(TrainConfig::for_sound(dir, net))
     }
 
@@ -208,6 +232,9 @@ impl TrainSettings {
         if self.clip_length.is_some() {
             return Err(bad("clip_length", "applies to sound data (a folder of WAV files)"));
         }
+        if self.network.is_some() {
+            return Err(bad("network", "chooses the network of series and sound runs; images take the 2-D U-Net"));
+        }
         let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
         let base = UNetConfig::emoji16();
         let size = self.image_size.unwrap_or(base.sample_size.unwrap_or(16));
@@ -221,7 +248,7 @@ impl TrainSettings {
         let image_channels = if self.grey { 1 } else { 3 };
         let mut unet = UNetConfig::with_attention_at(size, image_channels, &channels, layers, &attention)?;
         unet.dropout = self.dropout.unwrap_or(base.dropout);
-        cfg.model.network = stipple_nn::NetworkConfig::UNet2D(unet);
+        cfg.model.network = NetworkConfig::UNet2D(unet);
         cfg.color = if self.grey { ColorMode::Grey } else { ColorMode::Rgb };
         cfg.random_flip = self.random_flip;
         Ok(cfg)
@@ -247,10 +274,12 @@ mod tests {
         assert_eq!(cfg.model.series.as_ref().map(|w| (w.context, w.horizon)), Some((40, 8)));
         let cfg = TrainSettings::default().config(DataSource::Sound("clips".into())).unwrap();
         assert_eq!(cfg.model.sample_shape().dims(), vec![1, CLIP_LENGTH]);
-        let stipple_nn::NetworkConfig::UNet1D(net) = &cfg.model.network else { panic!("a 1-D network") };
+        let NetworkConfig::UNet1D(net) = &cfg.model.network else { panic!("a 1-D network") };
         // Levels of 2048, 1024 and 512 samples: too long to attend over.
         assert_eq!(net.attention_levels, vec![false, false, false]);
         assert!(cfg.model.series.is_none() && cfg.model.sound.is_none(), "the rate comes from the clips");
+        let cfg = TrainSettings { network: Some("diffwave".into()), ..Default::default() }.config(DataSource::Sound("clips".into())).unwrap();
+        assert_eq!(cfg.model.network, NetworkConfig::DiffWave(DiffWaveNet { sample_size: CLIP_LENGTH, net: DiffWaveConfig::base() }));
     }
 
     #[test]
@@ -283,6 +312,9 @@ mod tests {
             (TrainSettings { clip_length: Some(64), ..Default::default() }, series(), "clip_length"),
             (TrainSettings { horizon: Some(8), ..Default::default() }, DataSource::EmbeddedEmoji, "context"),
             (TrainSettings { clip_length: Some(30), ..Default::default() }, DataSource::Sound("clips".into()), "clip_length"),
+            (TrainSettings { network: Some("wavenet".into()), ..Default::default() }, series(), "network"),
+            (TrainSettings { network: Some("diffwave".into()), channels: Some(vec![8]), ..Default::default() }, series(), "network"),
+            (TrainSettings { network: Some("diffwave".into()), ..Default::default() }, DataSource::EmbeddedEmoji, "network"),
         ] {
             let e = s.config(data).unwrap_err().to_string();
             assert!(e.contains(&format!("{name}: ")), "{e}");

@@ -38,6 +38,10 @@ pub struct TrainArgs {
     /// Samples per training crop of sound (a multiple of 4 for the default network) [default: 2048].
     #[arg(long, value_name = "N")]
     pub clip_length: Option<usize>,
+    /// Network of a series or sound model: unet1d (the 1-D U-Net) or diffwave (DiffWave at the
+    /// reference's size: 30 dilated residual layers of 64 channels) [default: unet1d].
+    #[arg(long, value_name = "unet1d|diffwave")]
+    pub network: Option<String>,
     /// Observed values per window of a CSV series [default: 48].
     #[arg(long, value_name = "N")]
     pub context: Option<usize>,
@@ -230,6 +234,7 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
         context: a.context,
         horizon: a.horizon,
         clip_length: a.clip_length,
+        network: a.network.clone(),
     };
     Ok(settings.config(data)?)
 }
