@@ -11,6 +11,15 @@ pub enum AudioError {
     /// A clip whose sample rate is not the one asked for.
     #[error("{source_name}: sampled at {got} Hz, expected {expected} Hz (resample it first, e.g. `sox in.wav -r {expected} out.wav`)")]
     SampleRate { source_name: String, got: u32, expected: u32 },
+    /// A clip with several channels where mono was required.
+    #[error("{source_name}: {got} channels, expected mono (down-mix it first, e.g. `sox in.wav -c 1 out.wav`, or allow down-mixing)")]
+    Channels { source_name: String, got: u16 },
+    /// A clip with no sound left after trimming silence (or no samples at all).
+    #[error("{source_name}: silent (every sample is 0, or the file holds none); expected a clip with sound")]
+    Silent { source_name: String },
+    /// A folder without WAV files.
+    #[error("{dir}: no .wav files in the folder or its sub-folders; expected a folder of WAV clips")]
+    NoClips { dir: PathBuf },
     /// A setting out of range.
     #[error("{setting}: {expected}")]
     Setting { setting: &'static str, expected: String },

@@ -6,24 +6,48 @@ use rustfft::FftPlanner;
 
 use crate::AudioError;
 
+/// How a centred STFT pads the signal by n_fft/2 on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// Mirrored without repeating the edge sample (numpy's and torch's `"reflect"`); needs a
+    /// clip longer than n_fft/2.
+    Reflect,
+    /// Zeros (numpy's `"constant"`, librosa's default `pad_mode` since 0.10).
+    Zeros,
+}
+
 /// Magnitudes |STFT| of `samples`, `frames × (n_fft/2 + 1)`, as `torch.stft(x, n_fft, hop,
 /// window=torch.hann_window(n_fft), center=True, pad_mode="reflect", return_complex=True).abs()`
 /// computes them (transposed): the signal reflect-padded by n_fft/2 on both sides, frame t
 /// starting at t·hop, each frame multiplied by the periodic Hann window
 /// w[n] = ½ − ½cos(2πn/N) and transformed, the non-negative frequencies kept.
 pub fn stft_magnitude(samples: &[f32], n_fft: usize, hop: usize) -> Result<Vec<Vec<f32>>, AudioError> {
+    stft_magnitude_padded(samples, n_fft, hop, Padding::Reflect)
+}
+
+/// [`stft_magnitude`] with the centre padding chosen: [`Padding::Zeros`] is
+/// `librosa.stft(x, n_fft=n_fft, hop_length=hop)` with its defaults (`window="hann"`,
+/// periodic; `center=True`; `pad_mode="constant"`), transposed and taken in absolute value.
+pub fn stft_magnitude_padded(samples: &[f32], n_fft: usize, hop: usize, padding: Padding) -> Result<Vec<Vec<f32>>, AudioError> {
     let pad = n_fft / 2;
     if n_fft < 2 || hop == 0 {
         return Err(AudioError::Setting { setting: "stft", expected: format!("n_fft ≥ 2 and hop ≥ 1, got {n_fft} and {hop}") });
     }
-    if samples.len() <= pad {
+    if padding == Padding::Reflect && samples.len() <= pad {
         return Err(AudioError::Setting { setting: "stft", expected: format!("a clip longer than n_fft/2 = {pad} samples (reflect padding), got {}", samples.len()) });
     }
+    if samples.is_empty() {
+        return Err(AudioError::Setting { setting: "stft", expected: "a clip of at least one sample".into() });
+    }
     let n = samples.len();
-    // Reflect padding without repeating the edge sample (numpy/torch "reflect").
     let at = |i: isize| -> f32 {
-        let i = if i < 0 { -i } else { i } as usize;
-        samples[if i < n { i } else { 2 * (n - 1) - i }]
+        match padding {
+            Padding::Reflect => {
+                let i = if i < 0 { -i } else { i } as usize;
+                samples[if i < n { i } else { 2 * (n - 1) - i }]
+            }
+            Padding::Zeros => usize::try_from(i).ok().and_then(|i| samples.get(i)).copied().unwrap_or(0.0),
+        }
     };
     let padded: Vec<f32> = (-(pad as isize)..(n + pad) as isize).map(at).collect();
     let window: Vec<f32> = (0..n_fft).map(|k| (0.5 - 0.5 * (std::f64::consts::TAU * k as f64 / n_fft as f64).cos()) as f32).collect();

@@ -16,6 +16,11 @@ pub struct Clip {
 /// Decodes WAV bytes (`source_name` names them in errors): integer PCM of any depth scaled by
 /// 2^(bits−1), float samples as they are, several channels averaged into one.
 pub fn decode_wav(bytes: &[u8], source_name: &str) -> Result<Clip, AudioError> {
+    decode_wav_channels(bytes, source_name).map(|(clip, _)| clip)
+}
+
+/// [`decode_wav`], also returning the file's channel count (before the down-mix to mono).
+pub fn decode_wav_channels(bytes: &[u8], source_name: &str) -> Result<(Clip, u16), AudioError> {
     let bad = |e: hound::Error| AudioError::BadWav { source_name: source_name.to_string(), reason: e.to_string() };
     let mut reader = hound::WavReader::new(Cursor::new(bytes)).map_err(bad)?;
     let spec = reader.spec();
@@ -28,7 +33,7 @@ pub fn decode_wav(bytes: &[u8], source_name: &str) -> Result<Clip, AudioError> {
     };
     let channels = usize::from(spec.channels.max(1));
     let samples = interleaved.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32).collect();
-    Ok(Clip { rate: spec.sample_rate, samples })
+    Ok((Clip { rate: spec.sample_rate, samples }, spec.channels))
 }
 
 /// Reads a WAV file; with `rate`, a clip at another rate is an [`AudioError::SampleRate`].

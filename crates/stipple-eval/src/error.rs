@@ -47,6 +47,9 @@ pub enum EvalError {
     /// The training run being measured failed.
     #[error("the training run failed")]
     Training(#[source] Box<stipple_train::TrainError>),
+    /// Sound that cannot be read or measured.
+    #[error(transparent)]
+    Audio(#[from] stipple_audio::AudioError),
     /// A tensor operation failed.
     #[error("tensor operation failed")]
     Candle(#[from] candle_core::Error),

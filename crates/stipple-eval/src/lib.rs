@@ -2,6 +2,7 @@
 //! improved precision/recall, over features from pytorch-fid's Inception-v3 (weights the user
 //! supplies) or from a small feature network trained on the data set itself.
 
+mod audio;
 pub mod clip;
 pub mod domain;
 mod error;
@@ -18,6 +19,7 @@ mod sample_set;
 pub mod sweep;
 mod training;
 
+pub use audio::{audio_metrics, AudioMetrics};
 pub use clip::{clip_score, ClipModel, ClipScore};
 pub use domain::{DomainFeatureNet, FeatureNetConfig, LabelledImages, TrainOptions};
 pub use error::EvalError;
