@@ -21,7 +21,8 @@ pub enum DataSource {
     /// Numeric columns of a CSV file, cut into the windows of `model.series` (every numeric
     /// column when `columns` is empty).
     Series { csv: PathBuf, columns: Vec<String> },
-    /// Every `.wav` file under a folder, cut into crops of the network's length.
+    /// Every `.wav` file under a folder, one clip each, made alike (`stipple_audio::load_clips`:
+    /// resampled to `model.sound`'s rate, mono, silence trimmed, fitted to the network's length).
     Sound(PathBuf),
 }
 
@@ -200,12 +201,12 @@ impl TrainConfig {
         cfg
     }
 
-    /// A run on the WAV clips under `dir`, cut into crops of the 1-D network `net`'s length,
-    /// with the image recipe's training defaults otherwise. The sample rate is the clips'
-    /// (recorded in `model.sound` when they are read).
-    pub fn for_sound(dir: PathBuf, net: impl Into<NetworkConfig>) -> Self {
+    /// A run on the WAV clips under `dir` at `sample_rate` Hz, each fitted to the 1-D network
+    /// `net`'s length, with the image recipe's training defaults otherwise.
+    pub fn for_sound(dir: PathBuf, sample_rate: u32, net: impl Into<NetworkConfig>) -> Self {
         let mut cfg = Self::for_data(DataSource::Sound(dir), UNetConfig::emoji16());
         cfg.model.network = net.into();
+        cfg.model.sound = Some(stipple_nn::SoundFormat { sample_rate });
         // The grids of a sound run are plots of a few sample clips.
         cfg.sample_count = 16;
         cfg
@@ -266,6 +267,9 @@ impl TrainConfig {
                 }
                 if matches!(self.data, DataSource::Series { .. }) != self.model.series.is_some() {
                     return bad("a series run, and only a series run, has model.series (its context and horizon)".into());
+                }
+                if matches!(self.data, DataSource::Sound(_)) != self.model.sound.is_some() {
+                    return bad("a sound run, and only a sound run, has model.sound (its sample rate)".into());
                 }
                 if self.random_flip || self.labels != LabelSource::None || self.captions.is_some() {
                     return bad("a series or sound run takes no random flip, class labels or captions".into());

@@ -22,8 +22,11 @@ pub const CONTEXT: usize = 48;
 /// Values a forecasting model predicts (with series data); context + horizon must be a
 /// multiple of 4 for the default network's three levels.
 pub const HORIZON: usize = 16;
-/// Samples per training crop of sound: a quarter of a second at 8 kHz.
+/// Samples per training clip of sound: a quarter of a second at [`SAMPLE_RATE`].
 pub const CLIP_LENGTH: usize = 2048;
+/// Sample rate of a sound run: 8 kHz, telephone speech, which keeps clips short enough for
+/// the 1-D U-Net's attention on a CPU.
+pub const SAMPLE_RATE: u32 = 8000;
 
 /// Settings of a new run; `None` takes the default. Field names are the setting names the
 /// errors use (the CLI's flags are the same names with dashes).
@@ -65,8 +68,10 @@ pub struct TrainSettings {
     pub context: Option<usize>,
     /// Forecast values per window (series data) [default: [`HORIZON`]].
     pub horizon: Option<usize>,
-    /// Samples per crop (sound data) [default: [`CLIP_LENGTH`]].
+    /// Samples per clip (sound data) [default: [`CLIP_LENGTH`]].
     pub clip_length: Option<usize>,
+    /// Sample rate the clips are brought to (sound data) [default: [`SAMPLE_RATE`]].
+    pub sample_rate: Option<u32>,
     /// The network of a series or sound run: "unet1d" (the 1-D U-Net) or "diffwave"
     /// (DiffWave at the reference's size) [default: unet1d].
     pub network: Option<String>,
@@ -155,8 +160,8 @@ impl TrainSettings {
                 return Err(bad(setting, "applies to images; series data have none"));
             }
         }
-        if self.clip_length.is_some() {
-            return Err(bad("clip_length", "applies to sound data; a series has windows of context + horizon"));
+        if self.clip_length.is_some() || self.sample_rate.is_some() {
+            return Err(bad("clip_length", "clip_length and sample_rate apply to sound data; a series has windows of context + horizon"));
         }
         let (context, horizon) = (self.context.unwrap_or(CONTEXT), self.horizon.unwrap_or(HORIZON));
         if context == 0 || horizon == 0 {
@@ -187,7 +192,7 @@ impl TrainSettings {
         }
     }
 
-    /// The network part of a sound run: the same networks on crops of `clip_length` samples.
+    /// The network part of a sound run: the same networks on clips of `clip_length` samples.
     fn sound_config(&self, dir: PathBuf) -> Result<TrainConfig, TrainError> {
         for (setting, set) in [("image_size", self.image_size.is_some()), ("grey", self.grey), ("random_flip", self.random_flip), ("context", self.context.is_some() || self.horizon.is_some())] {
             if set {
@@ -200,7 +205,11 @@ impl TrainSettings {
         let net = self.sequence_network(length, || {
             self.net_1d(length, |_, len| len <= 256).map_err(|e| bad("clip_length", format!("{e} (clip length {length})")))
         })?;
-        Ok(TrainConfig::for_sound(dir, net))
+        let rate = self.sample_rate.unwrap_or(SAMPLE_RATE);
+        if rate == 0 {
+            return Err(bad("sample_rate", "must be above 0 Hz"));
+        }
+        Ok(TrainConfig::for_sound(dir, rate, net))
     }
 
     /// The 1-D U-Net of [`UNet1DConfig::small`] over sequences of `length` values, with the
@@ -229,8 +238,8 @@ impl TrainSettings {
         if self.context.is_some() || self.horizon.is_some() {
             return Err(bad("context", "context and horizon apply to series data (a CSV file)"));
         }
-        if self.clip_length.is_some() {
-            return Err(bad("clip_length", "applies to sound data (a folder of WAV files)"));
+        if self.clip_length.is_some() || self.sample_rate.is_some() {
+            return Err(bad("clip_length", "clip_length and sample_rate apply to sound data (a folder of WAV files)"));
         }
         if self.network.is_some() {
             return Err(bad("network", "chooses the network of series and sound runs; images take the 2-D U-Net"));
@@ -277,7 +286,8 @@ mod tests {
         let NetworkConfig::UNet1D(net) = &cfg.model.network else { panic!("a 1-D network") };
         // Levels of 2048, 1024 and 512 samples: too long to attend over.
         assert_eq!(net.attention_levels, vec![false, false, false]);
-        assert!(cfg.model.series.is_none() && cfg.model.sound.is_none(), "the rate comes from the clips");
+        assert!(cfg.model.series.is_none());
+        assert_eq!(cfg.model.sound, Some(stipple_nn::SoundFormat { sample_rate: SAMPLE_RATE }));
         let cfg = TrainSettings { network: Some("diffwave".into()), ..Default::default() }.config(DataSource::Sound("clips".into())).unwrap();
         assert_eq!(cfg.model.network, NetworkConfig::DiffWave(DiffWaveNet { sample_size: CLIP_LENGTH, net: DiffWaveConfig::base() }));
     }

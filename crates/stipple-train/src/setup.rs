@@ -10,7 +10,7 @@ use stipple_nn::text::{read_clip_folder, ClipFolder, PromptTokenizer, TextEncode
 use stipple_nn::TEXT_ENCODER_PREFIX;
 
 use crate::checkpoint::Checkpoint;
-use crate::data::{csv_column, embedded_column, embedded_emoji, load_clips, load_folder, load_labels, load_series, Labels, TrainingSet};
+use crate::data::{csv_column, embedded_column, embedded_emoji, load_folder, load_labels, load_series, Labels, TrainingSet};
 use crate::{DataSource, TrainConfig, TrainError};
 
 /// The data of a run and what it conditions on.
@@ -58,10 +58,8 @@ pub fn load_run_data(
             (Box::new(set), vec![])
         }
         DataSource::Sound(dir) => {
-            // A resumed run takes clips at the rate it was trained on.
-            let rate = cfg.model.sound.as_ref().map(|s| s.sample_rate);
-            let set = load_clips(dir, rate, cfg.model.sample_shape().spatial[0])?;
-            cfg.model.sound = Some(stipple_nn::SoundFormat { sample_rate: set.rate });
+            let rate = cfg.model.sound.as_ref().map(|s| s.sample_rate).ok_or_else(|| TrainError::Config("sound data need model.sound (the sample rate)".into()))?;
+            let set = stipple_audio::load_clips(dir, rate, cfg.model.sample_shape().spatial[0]).map_err(|e| TrainError::Sound(e.to_string()))?;
             (Box::new(set), vec![])
         }
     };

@@ -1,6 +1,6 @@
-//! Sound end to end: train a tiny 1-D model on WAV clips written by the test, sample clips
-//! as WAV files that carry their recipe, read it back with `info`; clips at another sample
-//! rate and files that are not WAV are refused with messages naming them.
+//! Sound end to end: train a tiny 1-D model on WAV clips written by the test (one at another
+//! sample rate, resampled), sample clips as WAV files that carry their recipe, read it back
+//! with `info`; files that are not WAV are refused with messages naming them.
 
 use std::path::Path;
 
@@ -41,8 +41,9 @@ fn train_on_clips_then_sample_wav_with_recipe() {
     for (k, hz) in [220.0, 330.0, 440.0].iter().enumerate() {
         write(&data.join(format!("tone{k}.wav")), &tone(*hz, 1000, RATE));
     }
-    // A sub-folder is searched too; a clip shorter than one crop adds none.
+    // A sub-folder is searched too; a clip at another rate is resampled, a short one padded.
     write(&data.join("more/short.wav"), &tone(550.0, 100, RATE));
+    write(&data.join("more/fast.wav"), &tone(660.0, 2000, 16_000));
     let run = dir.path().join("run");
     let o = train(&data, &run);
     assert!(o.status.success(), "{}", text(&o));
@@ -78,16 +79,15 @@ fn train_on_clips_then_sample_wav_with_recipe() {
 }
 
 #[test]
-fn clips_at_another_rate_and_non_wav_files_are_refused() {
+fn non_wav_files_and_bad_settings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mixed = dir.path().join("mixed");
-    write(&mixed.join("a.wav"), &tone(220.0, 1000, RATE));
-    write(&mixed.join("b.wav"), &tone(220.0, 1000, 16_000));
-    let o = train(&mixed, &dir.path().join("r1"));
-    assert_fails(&o, &["mixed rates"], &["b.wav", "16000 Hz", "8000 Hz"]);
     let junk = dir.path().join("junk");
     write(&junk.join("a.wav"), &tone(220.0, 1000, RATE));
     std::fs::write(junk.join("c.wav"), b"not a wave file").unwrap();
     let o = train(&junk, &dir.path().join("r2"));
     assert_fails(&o, &["not a WAV"], &["c.wav", "not a readable WAV"]);
+    let o = stipple().args(["train", "--sound", "--sample-rate", "0", "--data"]).arg(&junk).output().unwrap();
+    assert_fails(&o, &["rate 0"], &["sample_rate", "above 0"]);
+    let o = stipple().args(["train", "--sound", "--clip-length", "30", "--data"]).arg(&junk).output().unwrap();
+    assert_fails(&o, &["odd length"], &["clip_length", "multiple of 4"]);
 }

@@ -1,7 +1,7 @@
 //! Training data as host-side `f32` samples behind one trait, [`TrainingSet`]: image sets
 //! (`N × C × H × W`, values in `[-1, 1]`; any folder of PNG/JPEG/WebP files, or the embedded
-//! Fluent Emoji default), windows of time series from a CSV file ([`SeriesSet`]) and crops of
-//! WAV clips ([`ClipSet`]). No
+//! Fluent Emoji default), windows of time series from a CSV file ([`SeriesSet`]) and the WAV
+//! clips of a folder (`stipple_audio::ClipSet`). No
 //! backend here; the training loop uploads [`TrainingSet::batch`] buffers itself.
 
 mod archive;
@@ -21,7 +21,6 @@ pub use error::DataError;
 pub use folder::{load_folder, EXTENSIONS, PROGRESS_MIN_FILES};
 pub use labels::{csv_column, load_labels, LabelSource, Labels, LABELS_FILE};
 pub use series::{load_series, SeriesSet};
-pub use sound::{load_clips, ClipSet};
 
 /// A training data set: `len()` samples of one shape, copied into batches on the host.
 pub trait TrainingSet: Send + Sync {

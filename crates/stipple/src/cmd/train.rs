@@ -31,13 +31,17 @@ pub struct TrainArgs {
     /// CSV columns to train on, comma-separated or repeated [default: every numeric column].
     #[arg(long, value_delimiter = ',', value_name = "NAME")]
     pub column: Vec<String>,
-    /// The --data folder holds WAV clips (mono or averaged to mono, one sample rate): train a
-    /// 1-D model of waveforms on crops of --clip-length samples, for `stipple sample`.
+    /// The --data folder holds WAV clips: train a 1-D model of waveforms, one clip per file
+    /// (resampled to --sample-rate, channels averaged, silence trimmed, fitted to --clip-length),
+    /// for `stipple sample`.
     #[arg(long)]
     pub sound: bool,
-    /// Samples per training crop of sound (a multiple of 4 for the default network) [default: 2048].
+    /// Samples per training clip of sound (a multiple of 4 for the default network) [default: 2048].
     #[arg(long, value_name = "N")]
     pub clip_length: Option<usize>,
+    /// Sample rate the clips are brought to, in Hz [default: 8000].
+    #[arg(long, value_name = "HZ")]
+    pub sample_rate: Option<u32>,
     /// Network of a series or sound model: unet1d (the 1-D U-Net) or diffwave (DiffWave at the
     /// reference's size: 30 dilated residual layers of 64 channels) [default: unet1d].
     #[arg(long, value_name = "unet1d|diffwave")]
@@ -234,6 +238,7 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
         context: a.context,
         horizon: a.horizon,
         clip_length: a.clip_length,
+        sample_rate: a.sample_rate,
         network: a.network.clone(),
     };
     Ok(settings.config(data)?)
