@@ -17,7 +17,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use stipple_nn::init::seeded_var_builder;
-use stipple_nn::{num_parameters, DiffusionConfig, LoadedModel, ModelConfig, UNet2D, UNetCond, UNetConfig};
+use stipple_nn::{num_parameters, DiffusionConfig, LoadedModel, ModelConfig, Net, NetworkConfig, UNet2D, UNetCond, UNetConfig};
 use stipple_pipeline::{generate, GenerateRequest};
 use stipple_train::{diffusion_loss, AdamW, AdamWConfig, DataSource, LossWeighting, NoiseDraw, TrainConfig};
 
@@ -118,8 +118,8 @@ pub fn measure(preset: &str, figure: Figure, settings: &Settings, device: &Devic
         }
         Figure::Forward | Figure::Sample => {
             let model = LoadedModel {
-                config: ModelConfig { unet: cfg.clone(), diffusion: DiffusionConfig::default(), classes: vec![], text_encoder: None },
-                unet: frozen_copy(&varmap, &cfg, device)?,
+                config: ModelConfig::new(NetworkConfig::UNet2D(cfg.clone()), DiffusionConfig::default()),
+                net: Net::UNet2D(frozen_copy(&varmap, &cfg, device)?),
                 text: None,
                 metadata: HashMap::new(),
             };
@@ -128,7 +128,7 @@ pub fn measure(preset: &str, figure: Figure, settings: &Settings, device: &Devic
             let x = Tensor::randn(0f32, 1f32, (INFER_BATCH, cfg.in_channels, size, size), device)?;
             let t = Tensor::full(500f32, INFER_BATCH, device)?;
             let fwd = || -> Result<(), BenchError> {
-                model.unet.forward(&x, &t, None)?;
+                model.net.forward(&x, &t, None)?;
                 Ok(device.synchronize()?)
             };
             record.batch = INFER_BATCH;
@@ -200,10 +200,12 @@ fn train_steps(unet: &UNet2D, varmap: &VarMap, cfg: &UNetConfig, settings: &Sett
     let shape = (TRAIN_BATCH, cfg.in_channels, size, size);
     let per_image = cfg.in_channels * size * size;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
+    // The same variables behind the objective's network type (a clone shares them).
+    let net = Net::UNet2D(unet.clone());
     let mut step = || -> Result<(), BenchError> {
         let x0 = Tensor::randn(0f32, 1f32, shape, device)?.clamp(-1f32, 1f32)?;
         let draw = NoiseDraw::new(&mut rng, TRAIN_BATCH, per_image, train.model.diffusion.num_train_timesteps);
-        let loss = diffusion_loss(unet, &train, &schedule, &x0, &draw, &UNetCond::default())?;
+        let loss = diffusion_loss(&net, &train, &schedule, &x0, &draw, &UNetCond::default())?;
         let grads = loss.backward()?;
         opt.step(&grads, train.optimizer.lr, 1.0)?;
         Ok(device.synchronize()?)

@@ -61,8 +61,10 @@ fn boxed(e: TrainError) -> EvalError {
 /// The training images as the evaluator takes them (8-bit, as if read from files).
 fn training_images(trainer: &Trainer) -> Result<Vec<NamedImage>, EvalError> {
     let set = trainer.data();
-    let batch = Tensor::from_vec(set.pixels.clone(), (set.names.len(), set.channels, set.size, set.size), trainer.device())?;
-    Ok(to_images(&batch)?.into_iter().zip(&set.names).map(|(image, name)| NamedImage { path: name.into(), image }).collect())
+    let all: Vec<usize> = (0..set.len()).collect();
+    let shape: Vec<usize> = std::iter::once(set.len()).chain(set.sample_dims()).collect();
+    let batch = Tensor::from_vec(set.batch(&all, &vec![false; all.len()]), shape, trainer.device())?;
+    Ok(to_images(&batch)?.into_iter().zip(set.names()).map(|(image, name)| NamedImage { path: name.into(), image }).collect())
 }
 
 impl TrainObserver for TrainingMetrics {

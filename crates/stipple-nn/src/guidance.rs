@@ -3,7 +3,7 @@
 use candle_core::{DType, Tensor};
 use stipple_sample::{BoxError, Denoiser, Network, Preconditioned};
 
-use crate::{CrossAttentionRecorder, DiffusionConfig, TensorLatent, UNet2D, UNetCond};
+use crate::{CrossAttentionRecorder, DiffusionConfig, Net, TensorLatent, UNetCond};
 
 /// How strongly and where classifier-free guidance applies.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,7 +25,7 @@ impl Default for GuidanceSettings {
 
 /// The U-Net with both conditionings; `predict` combines the two branches at `scale`.
 pub struct GuidedNetwork<'a> {
-    unet: &'a UNet2D,
+    net: &'a Net,
     /// Labels and/or text states of the conditional branch (empty for an unconditional net).
     cond: UNetCond,
     /// The unconditional (or negative) branch; `None` = no guidance.
@@ -43,15 +43,15 @@ impl GuidedNetwork<'_> {
     fn forward(&self, x: &Tensor, c_noise: f64, cond: &UNetCond, conditional: bool) -> candle_core::Result<Tensor> {
         let t = Tensor::full(c_noise as f32, x.dim(0)?, x.device())?.to_dtype(DType::F32)?;
         match self.recorder {
-            Some(r) if conditional => self.unet.forward_recorded(x, &t, cond, r),
-            _ => self.unet.forward_cond(x, &t, cond),
+            Some(r) if conditional => self.net.forward_recorded(x, &t, cond, r),
+            _ => self.net.forward_cond(x, &t, cond),
         }
     }
 }
 
 impl Network<TensorLatent> for GuidedNetwork<'_> {
     /// # Shapes
-    /// `x_in`: `(B, C, H, W)`; one network call of batch 2B when guiding.
+    /// `x_in`: `(B, C, spatial…)`; one network call of batch 2B when guiding.
     fn predict(&mut self, x_in: &TensorLatent, c_noise: f64) -> Result<TensorLatent, BoxError> {
         let s = self.scale_now;
         let cond = &self.cond;
@@ -72,11 +72,13 @@ impl Network<TensorLatent> for GuidedNetwork<'_> {
         if self.rescale == 0.0 {
             return Ok(TensorLatent(guided));
         }
-        // Lin et al. 2023, Alg. 2: match the per-image std of the conditional prediction, mix by φ.
+        // Lin et al. 2023, Alg. 2: match the per-sample std of the conditional prediction, mix by φ.
+        let mut column = vec![1; c.rank()];
+        column[0] = b;
         let std = |t: &Tensor| -> candle_core::Result<Tensor> {
             let flat = t.flatten_from(1)?;
             let mean = flat.mean_keepdim(1)?;
-            flat.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?.sqrt()?.reshape((b, 1, 1, 1))
+            flat.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?.sqrt()?.reshape(column.as_slice())
         };
         let ratio = (std(&c)? / (std(&guided)? + 1e-12)?)?;
         let rescaled = guided.broadcast_mul(&ratio)?;
@@ -93,18 +95,18 @@ pub struct Guided<'a, C> {
     settings: GuidanceSettings,
 }
 
-/// A guided denoiser for `unet` trained with `diffusion`. `cond` holds the labels and/or
+/// A guided denoiser for `net` trained with `diffusion`. `cond` holds the labels and/or
 /// text states of the wanted images, `uncond` those of the unconditional (or negative)
 /// branch; with `uncond = None` there is no guidance and `settings` are ignored.
 pub fn guided_denoiser<'a>(
-    unet: &'a UNet2D,
+    net: &'a Net,
     diffusion: &DiffusionConfig,
     cond: UNetCond,
     uncond: Option<UNetCond>,
     settings: GuidanceSettings,
 ) -> Guided<'a, impl FnMut(f64) -> f64> {
     let schedule = diffusion.schedule();
-    let net = GuidedNetwork { unet, cond, uncond, rescale: settings.rescale, scale_now: settings.scale, recorder: None };
+    let net = GuidedNetwork { net, cond, uncond, rescale: settings.rescale, scale_now: settings.scale, recorder: None };
     Guided {
         inner: Preconditioned::new(net, diffusion.prediction_type, move |sigma| schedule.timestep_for(sigma)),
         settings,
@@ -131,12 +133,13 @@ impl<C: FnMut(f64) -> f64> Denoiser<TensorLatent> for Guided<'_, C> {
 
 /// Inpainting: where `keep` is 1 the denoised estimate is the known image `known`, so every
 /// sampler moves those pixels along `known + σ·ε` (the known content re-imposed at each
-/// noise level); where it is 0 the model paints.
+/// noise level); where it is 0 the model paints. The same for any sample shape: the known
+/// history of a forecast, or the observed values around missing ones, are imposed alike.
 pub struct Inpaint<D> {
     pub inner: D,
-    /// `(B, C, H, W)` clean known image in [−1, 1].
+    /// `(B, C, spatial…)` clean known sample (an image in [−1, 1], a scaled series).
     pub known: Tensor,
-    /// `(B, C, H, W)` u8: 1 = keep the known pixel, 0 = repaint.
+    /// `(B, C, spatial…)` u8: 1 = keep the known value, 0 = repaint.
     pub keep: Tensor,
 }
 

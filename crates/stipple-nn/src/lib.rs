@@ -1,5 +1,6 @@
 //! Networks on candle for Stipple: diffusers' `UNet2DModel` as [`UNet2D`], its configuration
-//! [`UNetConfig`] (diffusers' `config.json` keys), and weights I/O ([`weights`]).
+//! [`UNetConfig`] (diffusers' `config.json` keys), the 1-D U-Net for sequences ([`UNet1D`]),
+//! either one as a model's [`Net`] ([`NetworkConfig`]), and weights I/O ([`weights`]).
 //!
 //! Parameter names are diffusers' checkpoint keys (`conv_in`, `time_embedding.linear_1`,
 //! `down_blocks.0.resnets.0.norm1`, …), so diffusers `UNet2DModel` weights load unchanged.
@@ -22,6 +23,8 @@ mod latent;
 mod layer_norm;
 mod linear;
 mod model_file;
+mod net;
+mod net_config;
 mod network;
 pub mod ops;
 pub mod resnet;
@@ -29,6 +32,7 @@ mod shapes;
 pub mod text;
 mod transformer;
 pub mod unet;
+pub mod unet1d;
 pub mod weights;
 
 pub use attention_maps::CrossAttentionRecorder;
@@ -44,9 +48,12 @@ pub use linear::TokenLinear;
 pub use diffusion::DiffusionConfig;
 pub use latent::TensorLatent;
 pub use model_file::{
-    load_model_file, model_from_tensors, read_model_config, save_model_file, LoadedModel, ModelConfig, FORMAT_VERSION, MODEL_FORMAT,
-    TEXT_ENCODER_PREFIX, TOKENIZER_KEY,
+    load_model_file, model_from_tensors, read_model_config, save_model_file, LoadedModel, ModelConfig, SeriesWindow, SoundFormat, FORMAT_VERSION,
+    MODEL_FORMAT, TEXT_ENCODER_PREFIX, TOKENIZER_KEY,
 };
+pub use net::Net;
+pub use net_config::{DiffWaveNet, NetworkConfig, SampleShape};
+pub use unet1d::{UNet1D, UNet1DConfig};
 pub use network::{denoiser, UNetNetwork};
 pub use guidance::{guided_denoiser, Guided, GuidanceSettings, GuidedNetwork, Inpaint};
 pub use error::NnError;

@@ -11,7 +11,7 @@ use candle_core::DType;
 use candle_nn::VarBuilder;
 
 use crate::text::{PromptEncoder, PromptTokenizer, TextEncoder, TextEncoderConfig};
-use crate::{check_tensors, load_tensors, read_metadata, save_safetensors, unet_from_tensors, DiffusionConfig, NnError, UNet2D, UNetConfig};
+use crate::{check_tensors, load_tensors, read_metadata, save_safetensors, DiffWaveNet, DiffusionConfig, Net, NetworkConfig, NnError, SampleShape, UNet1DConfig, UNetConfig};
 
 /// Prefix of the text encoder's parameters in a model file (its transformers names follow).
 pub const TEXT_ENCODER_PREFIX: &str = "text_encoder.text_model";
@@ -20,45 +20,149 @@ pub const TOKENIZER_KEY: &str = "tokenizer";
 
 /// Value of the `format` metadata key in every Stipple model file.
 pub const MODEL_FORMAT: &str = "stipple-model";
-/// Version of the model-file layout; bumped when old readers could misread new files.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest version of the model-file layout this build reads and writes; bumped when old
+/// readers could misread new files. Version 1 files hold a 2-D U-Net (config key `unet`) and
+/// are still written as version 1, so older releases keep reading them; version 2 added other
+/// networks (`unet1d`, `diffwave`), the forecast window (`series`) and the sound format (`sound`), which a version-1 reader refuses
+/// with a version message instead of a confusing config error.
+pub const FORMAT_VERSION: u32 = 2;
 
-/// Everything needed to rebuild a model and sample from it.
+/// Everything needed to rebuild a model and sample from it. In the file's JSON the network is
+/// stored under its kind's key (`unet` for the 2-D U-Net, as in every version-1 file;
+/// `unet1d` for the 1-D U-Net, `diffwave` for DiffWave).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ModelConfigRepr", into = "ModelConfigRepr")]
 pub struct ModelConfig {
     /// The network.
-    pub unet: UNetConfig,
+    pub network: NetworkConfig,
     /// The noise process it was trained on.
-    #[serde(default)]
     pub diffusion: DiffusionConfig,
     /// Names of the classes of a class-conditional model, sorted; class `i` is label `i` and
     /// label `classes.len()` is the "no label" token of classifier-free guidance. Empty for
     /// an unconditional model.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
     /// The text encoder of a text-conditioned model (its weights are stored under
     /// [`TEXT_ENCODER_PREFIX`], its tokenizer in the [`TOKENIZER_KEY`] metadata).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_encoder: Option<TextEncoderConfig>,
+    /// The window of a forecasting model (sequences of context + horizon values).
+    pub series: Option<SeriesWindow>,
+    /// The sound format of a model of waveforms (mono clips of the network's length).
+    pub sound: Option<SoundFormat>,
+}
+
+/// What the sequences of a sound model are: mono samples in [−1, 1] at `sample_rate` Hz.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoundFormat {
+    pub sample_rate: u32,
+}
+
+/// The window a time-series model was trained on: `context` observed values followed by
+/// `horizon` values to forecast, from the columns named.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesWindow {
+    pub context: usize,
+    pub horizon: usize,
+    /// The CSV columns the model was trained on.
+    pub columns: Vec<String>,
+}
+
+/// The JSON form of [`ModelConfig`]: one optional key per kind of network, exactly one set.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelConfigRepr {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unet: Option<UNetConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unet1d: Option<UNet1DConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    diffwave: Option<DiffWaveNet>,
+    #[serde(default)]
+    diffusion: DiffusionConfig,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    classes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text_encoder: Option<TextEncoderConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    series: Option<SeriesWindow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sound: Option<SoundFormat>,
+}
+
+impl TryFrom<ModelConfigRepr> for ModelConfig {
+    type Error = String;
+    fn try_from(r: ModelConfigRepr) -> Result<Self, String> {
+        let network = match (r.unet, r.unet1d, r.diffwave) {
+            (Some(c), None, None) => NetworkConfig::UNet2D(c),
+            (None, Some(c), None) => NetworkConfig::UNet1D(c),
+            (None, None, Some(c)) => NetworkConfig::DiffWave(c),
+            _ => return Err("the config needs exactly one network key: unet (2-D), unet1d (1-D) or diffwave".into()),
+        };
+        Ok(ModelConfig { network, diffusion: r.diffusion, classes: r.classes, text_encoder: r.text_encoder, series: r.series, sound: r.sound })
+    }
+}
+
+impl From<ModelConfig> for ModelConfigRepr {
+    fn from(c: ModelConfig) -> Self {
+        let (unet, unet1d, diffwave) = match c.network {
+            NetworkConfig::UNet2D(n) => (Some(n), None, None),
+            NetworkConfig::UNet1D(n) => (None, Some(n), None),
+            NetworkConfig::DiffWave(n) => (None, None, Some(n)),
+        };
+        ModelConfigRepr { unet, unet1d, diffwave, diffusion: c.diffusion, classes: c.classes, text_encoder: c.text_encoder, series: c.series, sound: c.sound }
+    }
 }
 
 impl ModelConfig {
-    /// Validates both parts.
-    pub fn validate(&self) -> Result<(), NnError> {
-        self.unet.validate()?;
-        if self.unet.sample_size.is_none() {
-            return Err(NnError::Config("sample_size must be set: it is the image size the model generates".into()));
+    /// A model of network `network` and noise process `diffusion`, unconditional.
+    pub fn new(network: NetworkConfig, diffusion: DiffusionConfig) -> Self {
+        ModelConfig { network, diffusion, classes: vec![], text_encoder: None, series: None, sound: None }
+    }
+
+    /// The format version a file of this model is written with: 1 for a 2-D U-Net without a
+    /// forecast window or sound format (what every reader since version 1 reads),
+    /// [`FORMAT_VERSION`] otherwise.
+    pub fn format_version(&self) -> u32 {
+        match (&self.network, &self.series, &self.sound) {
+            (NetworkConfig::UNet2D(_), None, None) => 1,
+            _ => FORMAT_VERSION,
         }
-        if !self.classes.is_empty() && self.unet.num_class_embeds != Some(self.classes.len() + 1) {
+    }
+
+    /// Validates every part.
+    pub fn validate(&self) -> Result<(), NnError> {
+        self.network.validate()?;
+        let embeds = self.network.num_class_embeds();
+        if !self.classes.is_empty() && embeds != Some(self.classes.len() + 1) {
             return Err(NnError::Config(format!(
-                "{} classes need num_class_embeds = {} (one per class and the \"no label\" token), got {:?}",
+                "{} classes need num_class_embeds = {} (one per class and the \"no label\" token), got {embeds:?}",
                 self.classes.len(),
                 self.classes.len() + 1,
-                self.unet.num_class_embeds
             )));
         }
-        match (&self.text_encoder, self.unet.cross_attention_dim) {
+        if let Some(w) = &self.series {
+            let shape = self.network.sample_shape()?;
+            if w.context == 0 || w.horizon == 0 || shape.spatial != [w.context + w.horizon] {
+                return Err(NnError::Config(format!(
+                    "a forecast window of context {} + horizon {} (both at least 1) needs a 1-D network of that length, got sample shape {:?}",
+                    w.context,
+                    w.horizon,
+                    shape.dims()
+                )));
+            }
+        }
+        if let Some(f) = &self.sound {
+            let shape = self.network.sample_shape()?;
+            if f.sample_rate == 0 || shape.channels != 1 || shape.spatial.len() != 1 || self.series.is_some() {
+                return Err(NnError::Config(format!(
+                    "a sound model needs a sample rate above 0 ({} Hz) and a 1-D network of one channel (mono), and no forecast window; got sample shape {:?}",
+                    f.sample_rate,
+                    shape.dims()
+                )));
+            }
+        }
+        match (&self.text_encoder, self.network.cross_attention_dim()) {
             (Some(t), Some(d)) if t.hidden_size == d => t.validate()?,
             (None, None) => {}
             (t, d) => {
@@ -100,16 +204,21 @@ impl ModelConfig {
         }
     }
 
-    /// Side of the square images the model works on (validated to be set).
-    pub fn image_size(&self) -> usize {
-        self.unet.sample_size.expect("validated model configs have a sample_size")
+    /// The shape of one sample the model generates (validated configs have one).
+    pub fn sample_shape(&self) -> SampleShape {
+        self.network.sample_shape().expect("validated model configs have a sample shape")
+    }
+
+    /// Side of the square images the model works on; `None` for a model of sequences.
+    pub fn image_size(&self) -> Option<usize> {
+        self.sample_shape().square_side()
     }
 }
 
 /// A model read from disk.
 pub struct LoadedModel {
     pub config: ModelConfig,
-    pub unet: UNet2D,
+    pub net: Net,
     /// Tokenizer and text encoder of a text-conditioned model.
     pub text: Option<PromptEncoder>,
     /// All metadata of the file (`format`, `format_version`, `config` and provenance keys).
@@ -136,7 +245,7 @@ pub fn save_model_file(
         _ => return Err(NnError::Config("a model file has a tokenizer exactly when it has a text encoder".into())),
     }
     metadata.insert("format".to_string(), MODEL_FORMAT.to_string());
-    metadata.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+    metadata.insert("format_version".to_string(), config.format_version().to_string());
     let json = serde_json::to_string(config).map_err(|e| NnError::Config(e.to_string()))?;
     metadata.insert("config".to_string(), json);
     for (k, v) in extra {
@@ -161,11 +270,11 @@ pub fn read_model_config(path: &Path) -> Result<(ModelConfig, HashMap<String, St
         None => return Err(foreign("it has no \"format\" metadata key")),
     }
     let version = metadata.get("format_version").ok_or_else(|| foreign("it has no format_version"))?;
-    if version.parse::<u32>().ok() != Some(FORMAT_VERSION) {
+    if !version.parse::<u32>().is_ok_and(|v| (1..=FORMAT_VERSION).contains(&v)) {
         return Err(NnError::Foreign {
             path: path.to_path_buf(),
             reason: format!(
-                "it has model format version {version}, this build of Stipple reads version {FORMAT_VERSION}; \
+                "it has model format version {version}, this build of Stipple reads versions 1 to {FORMAT_VERSION}; \
                  use a matching Stipple release"
             ),
         });
@@ -221,6 +330,6 @@ pub fn model_from_tensors(
         }
         (Some(_), None) => return Err(NnError::Config("a text-conditioned model needs its tokenizer".into())),
     };
-    let unet = unet_from_tensors(tensors, &config.unet, device)?;
-    Ok(LoadedModel { config, unet, text, metadata })
+    let net = Net::from_tensors(tensors, &config.network, device)?;
+    Ok(LoadedModel { config, net, text, metadata })
 }

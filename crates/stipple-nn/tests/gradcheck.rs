@@ -9,7 +9,7 @@ use candle_nn::VarMap;
 use common::values;
 use stipple_nn::init::seeded_var_builder;
 use stipple_nn::text::{HiddenAct, TextEncoder, TextEncoderConfig};
-use stipple_nn::{UNet2D, UNetCond, UNetConfig};
+use stipple_nn::{UNet1D, UNet1DConfig, UNet2D, UNetCond, UNetConfig};
 
 #[test]
 fn gradients_match_finite_differences() {
@@ -38,6 +38,38 @@ fn gradients_match_finite_differences() {
         "up_blocks.0.upsamplers.0.conv.weight",
         "up_blocks.1.resnets.1.time_emb_proj.weight",
         "conv_out.bias",
+    ];
+    check(&vm, &names, loss);
+}
+
+/// The 1-D U-Net: every kind of its layers (1-D convolutions, down- and up-sampling, the
+/// attention over positions, class embedding, dropout) differentiated correctly.
+#[test]
+fn unet1d_gradients_match_finite_differences() {
+    let cfg = UNet1DConfig { num_class_embeds: Some(3), dropout: 0.25, ..UNet1DConfig::tiny(8, 2) };
+    let vm = VarMap::new();
+    let net = UNet1D::new(seeded_var_builder(&vm, 13, &Device::Cpu).set_dtype(DType::F64), &cfg).unwrap();
+    let dev = Device::Cpu;
+    let x = Tensor::from_vec(f64s(2 * 2 * 8, 5), (2, 2, 8), &dev).unwrap();
+    let t = Tensor::new(&[11.0f64, 610.0], &dev).unwrap();
+    let cond = UNetCond { class_labels: Some(Tensor::new(&[1u32, 2], &dev).unwrap()), encoder_hidden_states: None };
+    let probe = Tensor::from_vec(f64s(2 * 2 * 8, 6), (2, 2, 8), &dev).unwrap();
+    let loss = || net.forward_train(&x, &t, &cond, 9).unwrap().mul(&probe).unwrap().sum_all().unwrap();
+    let names = [
+        "conv_in.weight",
+        "time_embedding.linear_2.weight",
+        "class_embedding.weight",
+        "down_blocks.0.resnets.0.conv1.weight",
+        "down_blocks.0.downsamplers.0.conv.weight",
+        "down_blocks.1.resnets.0.conv_shortcut.weight",
+        "down_blocks.1.attentions.0.to_q.weight",
+        "mid_block.attentions.0.to_v.weight",
+        "mid_block.resnets.1.norm2.weight",
+        "up_blocks.0.resnets.1.time_emb_proj.weight",
+        "up_blocks.0.upsamplers.0.conv.weight",
+        "up_blocks.1.resnets.0.conv_shortcut.bias",
+        "conv_norm_out.bias",
+        "conv_out.weight",
     ];
     check(&vm, &names, loss);
 }

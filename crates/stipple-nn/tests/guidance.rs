@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use stipple_nn::{denoiser, guided_denoiser, DiffusionConfig, GuidanceSettings, Inpaint, TensorLatent, UNet2D, UNetCond, UNetConfig};
+use stipple_nn::{denoiser, guided_denoiser, DiffusionConfig, GuidanceSettings, Inpaint, Net, TensorLatent, UNet2D, UNetCond, UNetConfig};
 use stipple_sample::Denoiser;
 
 /// Class-label conditioning.
@@ -11,11 +11,11 @@ fn labels(t: &Tensor) -> UNetCond {
     UNetCond { class_labels: Some(t.clone()), encoder_hidden_states: None }
 }
 
-fn net() -> (VarMap, UNet2D) {
+fn net() -> (VarMap, Net) {
     let cfg = UNetConfig { num_class_embeds: Some(4), ..UNetConfig::tiny() };
     let vm = VarMap::new();
     let unet = UNet2D::new(VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu), &cfg).unwrap();
-    (vm, unet)
+    (vm, Net::UNet2D(unet))
 }
 
 fn input(unet_cfg: &UNetConfig) -> TensorLatent {

@@ -8,19 +8,19 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 use common::*;
 use stipple_nn::{
-    load_model_file, read_model_config, save_model_file, save_safetensors, DiffusionConfig, ModelConfig, NnError,
+    load_model_file, read_model_config, save_model_file, save_safetensors, DiffusionConfig, ModelConfig, NetworkConfig, NnError,
     UNetConfig,
 };
 
 fn config() -> ModelConfig {
-    ModelConfig { unet: UNetConfig::tiny(), diffusion: DiffusionConfig::default(), classes: vec![], text_encoder: None }
+    ModelConfig::new(NetworkConfig::UNet2D(UNetConfig::tiny()), DiffusionConfig::default())
 }
 
 #[test]
 fn round_trip_keeps_config_metadata_and_output() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config();
-    let (net, vm) = fresh(&cfg.unet);
+    let (net, vm) = fresh(cfg.network.unet2d().unwrap());
     let path = dir.path().join("m.safetensors");
     save_model_file(&path, &named_tensors(&vm), &cfg, None, &[("step", "12".into())]).unwrap();
     let loaded = load_model_file(&path, &Device::Cpu).unwrap();
@@ -30,7 +30,7 @@ fn round_trip_keeps_config_metadata_and_output() {
     let x = input(2, 3, 8, 1);
     let t = Tensor::new(&[3f32, 700.0], &Device::Cpu).unwrap();
     let a = net.forward(&x, &t, None).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let b = loaded.unet.forward(&x, &t, None).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let b = loaded.net.forward(&x, &t, None).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert_eq!(a, b);
 }
 
@@ -39,7 +39,7 @@ fn config_that_does_not_match_the_weights_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (_, vm) = fresh(&UNetConfig::tiny());
     let mut wider = config();
-    wider.unet.block_out_channels = vec![16, 32];
+    wider.network.unet2d_mut().unwrap().block_out_channels = vec![16, 32];
     let path = dir.path().join("m.safetensors");
     save_model_file(&path, &named_tensors(&vm), &wider, None, &[]).unwrap();
     let Err(err) = load_model_file(&path, &Device::Cpu) else { panic!("mismatch must fail") };
@@ -66,6 +66,7 @@ fn other_format_versions_and_bad_configs_are_refused() {
     let cases = [
         ("v99", r#"{"unet":{},"diffusion":{}}"#, "99", "version 99"),
         ("junk", "not json", "1", "stored config is invalid"),
+        ("no network", r#"{"diffusion":{}}"#, "2", "exactly one network key"),
         ("edm", r#"{"unet":{"sample_size":8},"diffusion":{"prediction_type":{"edm":{"sigma_data":0.5}}}}"#, "1", "edm"),
     ];
     for (name, config, version, needle) in cases {
@@ -79,4 +80,20 @@ fn other_format_versions_and_bad_configs_are_refused() {
         let err = read_model_config(&path).expect_err("must fail");
         assert!(err.to_string().contains(needle), "{name}: {err}");
     }
+}
+
+/// A file written before models could be 1-D (the shipped prompt model, format version 1)
+/// reads as a 2-D U-Net, and its config serialises back under the same `unet` key and to
+/// the same JSON value, so rewriting it changes nothing.
+#[test]
+fn version_1_files_read_unchanged() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/emoji-prompts.safetensors");
+    let (cfg, meta) = read_model_config(&path).unwrap();
+    assert_eq!(meta["format_version"], "1");
+    assert!(matches!(cfg.network, NetworkConfig::UNet2D(_)));
+    assert_eq!(cfg.format_version(), 1, "it would be written as version 1 again");
+    let stored: serde_json::Value = serde_json::from_str(&meta["config"]).unwrap();
+    let again = serde_json::to_value(&cfg).unwrap();
+    assert_eq!(again, stored);
+    assert!(again.get("unet").is_some() && again.get("unet1d").is_none());
 }

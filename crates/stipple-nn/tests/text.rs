@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use stipple_nn::text::{load_clip_folder, PromptTokenizer, TextEncoder, TextEncoderConfig};
-use stipple_nn::{load_model_file, save_model_file, DiffusionConfig, ModelConfig, NnError, UNet2D, UNetCond, UNetConfig, TEXT_ENCODER_PREFIX};
+use stipple_nn::{load_model_file, save_model_file, DiffusionConfig, ModelConfig, NetworkConfig, NnError, UNet2D, UNetCond, UNetConfig, TEXT_ENCODER_PREFIX};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-clip")
@@ -135,10 +135,10 @@ fn text_model_file_round_trip() {
     let tokenizer = PromptTokenizer::train(&captions(), 300).unwrap();
     let text = TextEncoderConfig::small(300, 16, 8);
     let unet = UNetConfig::tiny().with_text(16).unwrap();
-    let config = ModelConfig { unet, diffusion: DiffusionConfig::default(), classes: vec![], text_encoder: Some(text.clone()) };
+    let config = ModelConfig { text_encoder: Some(text.clone()), ..ModelConfig::new(NetworkConfig::UNet2D(unet.clone()), DiffusionConfig::default()) };
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-    let net = UNet2D::new(vb.clone(), &config.unet).unwrap();
+    let net = UNet2D::new(vb.clone(), &unet).unwrap();
     let enc = TextEncoder::new(vb.pp(TEXT_ENCODER_PREFIX), &text).unwrap();
     let tensors = common::named_tensors(&vm);
     let dir = tempfile::tempdir().unwrap();
@@ -158,13 +158,13 @@ fn text_model_file_round_trip() {
     let t = Tensor::new(&[5f32, 500.0], &dev).unwrap();
     let cond = UNetCond { class_labels: None, encoder_hidden_states: Some(states) };
     let y1 = net.forward_cond(&x, &t.ones_like().unwrap(), &cond).unwrap();
-    let y2 = loaded.unet.forward_cond(&x, &t.ones_like().unwrap(), &cond).unwrap();
+    let y2 = loaded.net.forward_cond(&x, &t.ones_like().unwrap(), &cond).unwrap();
     // The same LayerNorm paths in its transformer blocks as above.
     let diff = common::max_abs_diff(&y1, &y2).unwrap();
     assert!(diff < 1e-5, "loaded vs built U-Net: off by {diff}");
     // Same image and noise level, different prompts: different outputs.
     assert!(common::max_abs_diff(&y1.get(0).unwrap(), &y1.get(1).unwrap()).unwrap() > 1e-6);
     // A text network refuses to run without text.
-    let err = loaded.unet.forward(&x, &t, None).unwrap_err().to_string();
+    let err = loaded.net.forward(&x, &t, None).unwrap_err().to_string();
     assert!(err.contains("encoder_hidden_states"), "{err}");
 }

@@ -35,6 +35,9 @@ pub const IMG2IMG_STRENGTH: f64 = 0.8;
 pub const INPAINT_STRENGTH: f64 = 1.0;
 /// RePaint resampling (Lugmayr et al. 2022): each step taken once, i.e. off.
 pub const RESAMPLE: usize = 1;
+/// Sample paths of a forecast: enough for the 5% and 95% quantiles to rest on five paths
+/// each, and for the ensemble CRPS to be within a few percent of its limit.
+pub const FORECAST_SAMPLES: usize = 100;
 
 /// Whether a Stable Diffusion checkpoint's VAE decodes in tiles: off (a whole decode is exact;
 /// the memory check says when tiles are needed).

@@ -113,10 +113,11 @@ pub(crate) fn walked_sigmas(spec: &GenerateSpec, sigmas: &Sigmas) -> Result<Opti
 /// sampler's space.
 pub(crate) type RunBatch<'a> = dyn FnMut(usize, usize, Tensor, &Sigmas, Option<(&Tensor, &Tensor)>, &mut SeededNoise) -> Result<Tensor, PipelineError> + 'a;
 
-/// The batch loop shared by every model: image i starts from the noise of seed
+/// The batch loop shared by every model: sample i starts from the noise of seed
 /// `spec.seed + i`, scaled to the first walked σ (and added to the init for img2img), is
-/// sampled by `run`, turned into pixels in [−1, 1] by `to_pixels`, and for inpainting has its
-/// kept pixels set to the init image's, exactly. Returns `(count, C, H, W)` in [−1, 1].
+/// sampled by `run`, turned into output values by `to_pixels` (pixels in [−1, 1] for images),
+/// and for inpainting has its kept values set to the init's, exactly. Returns
+/// `(count, per_image…)`.
 pub(crate) fn in_batches(
     spec: &GenerateSpec,
     sigmas: &Sigmas,
@@ -135,7 +136,9 @@ pub(crate) fn in_batches(
         let mut noise = SeededNoise::with_rng(seeds, spec.noise, spec.rng, device);
         let eps = noise.draw(per_image)?;
         noise.eta_noise_seed_delta(spec.eta_noise_seed_delta);
-        let repeat = |t: &Tensor| t.repeat((n, 1, 1, 1));
+        let mut times = vec![1; 1 + per_image.len()];
+        times[0] = n;
+        let repeat = |t: &Tensor| t.repeat(times.as_slice());
         let pixels = match (init, &walked) {
             (Some(init), None) => repeat(&init.pixels)?,
             (_, Some(w)) => {
@@ -154,14 +157,15 @@ pub(crate) fn in_batches(
             }
             (None, None) => return Err(PipelineError::bad("steps", "the schedule has no σ to walk")),
         };
-        out.push(pixels.clamp(-1f32, 1f32)?);
+        out.push(pixels);
         start += n;
     }
     Ok(Tensor::cat(&out, 0)?)
 }
 
-/// Generates `spec.count` images with `model` over `sigmas`; returns `(count, C, H, W)` in
-/// [−1, 1]. Image i starts from the noise of seed `spec.seed + i` (added to the init image
+/// Generates `spec.count` samples with `model` over `sigmas`; returns `(count, C, H, W)` in
+/// [−1, 1] for an image model, `(count, C, L)` for a model of sequences (not clamped: a
+/// series has no fixed range). Sample i starts from the noise of seed `spec.seed + i` (added to the init image
 /// at the starting σ for img2img) and draws its samplers' noise from the same seed (its
 /// stream, or its Brownian path), so it does not depend on the batch size.
 pub fn generate(
@@ -171,7 +175,39 @@ pub fn generate(
     device: &Device,
     observer: &mut impl Observer<TensorLatent>,
 ) -> Result<Tensor, PipelineError> {
-    Ok(generate_batches(model, spec, sigmas, device, observer, false)?.0)
+    let init = image_init(model, spec, device)?;
+    Ok(generate_batches(model, spec, sigmas, init, device, observer, false)?.0)
+}
+
+/// [`generate`] with the values of `known` imposed where `keep` is 1 at every step (the
+/// inpainting of [`Inpaint`], RePaint-resampled as the spec says) and copied exactly into
+/// the result: a forecast conditioned on the observed history, or the imputation of missing
+/// values. The whole schedule is walked (the spec's strength does not apply).
+///
+/// # Shapes
+/// `known`: `(1, C, spatial…)` of the model's sample shape (any values where `keep` is 0);
+/// `keep`: the same shape, u8.
+pub fn generate_known(
+    model: &LoadedModel,
+    spec: &GenerateSpec,
+    sigmas: &Sigmas,
+    known: &Tensor,
+    keep: &Tensor,
+    device: &Device,
+    observer: &mut impl Observer<TensorLatent>,
+) -> Result<Tensor, PipelineError> {
+    let want = model.config.sample_shape().batch_dims(1);
+    if known.dims() != want.as_slice() || keep.dims() != want.as_slice() {
+        return Err(PipelineError::bad(
+            "known",
+            format!("the known values and their mask must have the model's shape {want:?}, got {:?} and {:?}", known.dims(), keep.dims()),
+        ));
+    }
+    if spec.init_image.is_some() {
+        return Err(PipelineError::bad("init_image", "the known values take the place of an init image; give one or the other"));
+    }
+    let init = Init { pixels: known.clone(), keep_pixels: Some(keep.clone()), known: known.clone(), keep: Some(keep.clone()) };
+    Ok(generate_batches(model, spec, sigmas, Some(init), device, observer, false)?.0)
 }
 
 /// [`generate`], and for each image the per-token cross-attention maps of its prompt (DAAM,
@@ -185,7 +221,22 @@ pub fn generate_with_attention(
     device: &Device,
     observer: &mut impl Observer<TensorLatent>,
 ) -> Result<(Tensor, Vec<TokenMaps>), PipelineError> {
-    generate_batches(model, spec, sigmas, device, observer, true)
+    let init = image_init(model, spec, device)?;
+    generate_batches(model, spec, sigmas, init, device, observer, true)
+}
+
+/// The init image (and inpainting mask) of `spec`, at the model's size; only an image model
+/// takes one.
+fn image_init(model: &LoadedModel, spec: &GenerateSpec, device: &Device) -> Result<Option<Init>, PipelineError> {
+    let Some(input) = &spec.init_image else { return Ok(None) };
+    let shape = model.config.sample_shape();
+    let Some(size) = shape.square_side() else {
+        return Err(PipelineError::bad("init_image", "this model makes sequences, not images, so it takes no init image"));
+    };
+    let channels = shape.channels;
+    let (pixels, dims) = load_init_image(input, (size, size), channels, device)?;
+    let keep = spec.mask.as_ref().map(|m| load_keep_mask(m, dims, (size, size), channels, device)).transpose()?;
+    Ok(Some(Init { known: pixels.clone(), keep: keep.clone(), pixels, keep_pixels: keep }))
 }
 
 /// The batches of [`generate`]; with `attention`, the maps of each image too.
@@ -193,12 +244,13 @@ fn generate_batches(
     model: &LoadedModel,
     spec: &GenerateSpec,
     sigmas: &Sigmas,
+    init: Option<Init>,
     device: &Device,
     observer: &mut impl Observer<TensorLatent>,
     attention: bool,
 ) -> Result<(Tensor, Vec<TokenMaps>), PipelineError> {
-    let size = model.config.image_size();
-    let channels = model.config.unet.in_channels;
+    let shape = model.config.sample_shape();
+    let images = shape.square_side().is_some();
     let branches = branch_inputs(model, spec, device)?;
     // The prompt encoder whose tokens name the maps, when they are asked for.
     let text = match (&model.text, attention) {
@@ -211,19 +263,11 @@ fn generate_batches(
     if attention && walked_sigmas(spec, sigmas)?.is_none() {
         return Err(PipelineError::bad("attention", "strength 0 returns the init image without running the network, so there is no attention to show"));
     }
-    let init = match &spec.init_image {
-        Some(input) => {
-            let (pixels, dims) = load_init_image(input, (size, size), channels, device)?;
-            let keep = spec.mask.as_ref().map(|m| load_keep_mask(m, dims, (size, size), channels, device)).transpose()?;
-            Some(Init { known: pixels.clone(), keep: keep.clone(), pixels, keep_pixels: keep })
-        }
-        None => None,
-    };
     let cond = &spec.conditioning;
     let settings = GuidanceSettings { scale: cond.guidance_scale, rescale: cond.guidance_rescale, interval: cond.guidance_interval };
     let mut maps = Vec::new();
     let mut batch = |first: usize, n: usize, x: Tensor, w: &Sigmas, inpaint: Option<(&Tensor, &Tensor)>, noise: &mut SeededNoise| {
-        let recorder = text.map(|_| CrossAttentionRecorder::new(n, size, size));
+        let recorder = text.map(|_| CrossAttentionRecorder::new(n, shape.spatial[0], shape.spatial[1]));
         let x0 = run(model, spec, w, branches.as_ref(), first, settings, inpaint, n, x, noise, &mut *observer, recorder.as_ref())?;
         if let (Some(text), Some(recorder)) = (text, &recorder) {
             let recorded = recorder.maps()?.ok_or_else(|| {
@@ -236,8 +280,10 @@ fn generate_batches(
         }
         Ok(x0)
     };
-    let images = in_batches(spec, sigmas, &[channels, size, size], init.as_ref(), device, &mut batch, &mut |x| Ok(x))?;
-    Ok((images, maps))
+    // Pixels are clamped to [−1, 1]; a series keeps its values.
+    let mut output = |x: Tensor| -> Result<Tensor, PipelineError> { Ok(if images { x.clamp(-1f32, 1f32)? } else { x }) };
+    let samples = in_batches(spec, sigmas, &shape.dims(), init.as_ref(), device, &mut batch, &mut output)?;
+    Ok((samples, maps))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -259,7 +305,7 @@ fn run(
         Some((c, u)) => (rows_for(c, first, n)?, Some(rows_for(u, first, n)?)),
         None => (UNetCond::default(), None),
     };
-    let guided = guided_denoiser(&model.unet, &model.config.diffusion, c, u, settings);
+    let guided = guided_denoiser(&model.net, &model.config.diffusion, c, u, settings);
     let guided = match recorder {
         Some(r) => guided.recording(r),
         None => guided,

@@ -160,7 +160,7 @@ pub(crate) fn generate_sd(
     };
     let mut to_pixels = |z: Tensor| -> Result<Tensor, PipelineError> {
         let unit = if spec.vae_tiling { sd.decode_latents_tiled(&z)? } else { sd.decode_latents(&z)? };
-        Ok(((unit * 2.0)? - 1.0)?)
+        Ok(((unit * 2.0)? - 1.0)?.clamp(-1f32, 1f32)?)
     };
     let images = in_batches(spec, sigmas, &[channels, h, w], init.as_ref(), device, &mut batch, &mut to_pixels)?;
     Ok((images, maps))

@@ -1,5 +1,6 @@
 //! Generation: a request with names as strings is validated into a spec (with the defaults
-//! of one table), then turned into images by the sampler over a model's denoiser. Images come
+//! of one table), then turned into images (or sequences, and forecasts from them) by the
+//! sampler over a model's denoiser. Images come
 //! in and go out as bytes, every output carries the recipe that reproduces it; models are
 //! found by name in a store; trajectories of the denoising can be recorded and drawn. Shared
 //! by every front end.
@@ -10,7 +11,10 @@ mod conditioning;
 pub mod defaults;
 mod device;
 mod error;
+mod fan_chart;
 mod font;
+mod forecast;
+mod forecast_output;
 mod generate;
 mod images;
 mod input;
@@ -21,6 +25,8 @@ mod output;
 mod png_text;
 mod recipe;
 mod request;
+mod series_input;
+mod sound_output;
 mod store;
 mod trajectory;
 mod trajectory_render;
@@ -31,7 +37,12 @@ pub use transform::{prepare_image, prepare_image_sized};
 pub use device::{device, DEVICE_NAMES};
 pub use error::{chain, PipelineError};
 pub use attention_maps::TokenMaps;
-pub use generate::{generate, generate_with_attention};
+pub use generate::{generate, generate_known, generate_with_attention};
+pub use fan_chart::{render_fan_chart, FanChart, FAN_CHART_SIZE};
+pub use forecast::{forecast, path_quantiles, Forecast, QUANTILE_LEVELS};
+pub use forecast_output::{fan_chart, paths_chart, write_forecast, ForecastRecipe, ForecastSettings, FORECAST_FILES, FORECAST_KEY, FORECAST_RECIPE_FILE};
+pub use series_input::{read_series_column, SeriesInput};
+pub use sound_output::{clip_paths, write_clips};
 pub use images::{grid, grid_columns, to_images};
 pub use noise::SeededNoise;
 pub use latent_diffusion::{hashed_file, is_sd_checkpoint, sd_default_size};

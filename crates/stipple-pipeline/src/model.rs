@@ -12,18 +12,23 @@ use crate::{generate, generate_with_attention, sd_default_size, trajectory_stats
 
 /// A loaded model of either kind.
 pub enum Model {
-    /// A Stipple model file: a pixel-space U-Net making square images of its own size.
+    /// A Stipple model file: a pixel-space U-Net making square images of its own size, or a
+    /// 1-D network making sequences of its own length.
     Stipple(Box<LoadedModel>),
     /// A Stable Diffusion checkpoint (SD 1.x, 2.x, SDXL): any multiple of 8 pixels.
     Sd(Box<SdPipeline>),
 }
 
 impl Model {
-    /// The size made when a request sets none, `(width, height)`: a Stipple model's own, a
-    /// checkpoint's training resolution ([`sd_default_size`]).
+    /// The size made when a request sets none, `(width, height)`: a Stipple model's own (a
+    /// model of sequences: `(length, 1)`), a checkpoint's training resolution
+    /// ([`sd_default_size`]).
     pub fn default_size(&self) -> (usize, usize) {
         match self {
-            Model::Stipple(m) => (m.config.image_size(), m.config.image_size()),
+            Model::Stipple(m) => match m.config.sample_shape().spatial.as_slice() {
+                [h, w] => (*w, *h),
+                spatial => (spatial.iter().product(), 1),
+            },
             Model::Sd(sd) => (sd_default_size(sd.architecture), sd_default_size(sd.architecture)),
         }
     }
@@ -40,7 +45,13 @@ impl Model {
     pub fn size_for(&self, width: Option<usize>, height: Option<usize>) -> Result<(usize, usize), PipelineError> {
         let (dw, dh) = self.default_size();
         let size = (width.unwrap_or(dw), height.or(width).unwrap_or(dh));
-        if let Model::Stipple(_) = self {
+        if let Model::Stipple(m) = self {
+            if m.config.image_size().is_none() {
+                return Err(PipelineError::bad(
+                    "model",
+                    format!("this model is {} making sequences of {dw} values, not images (a forecasting model)", m.config.network.describe()),
+                ));
+            }
             for (setting, v, own) in [("width", size.0, dw), ("height", size.1, dh)] {
                 if v != own {
                     return Err(PipelineError::bad(setting, format!("this model makes {dw}×{dh} images; got {v}")));

@@ -34,7 +34,7 @@ fn maps_belong_to_each_images_prompt_and_leave_the_images_alone() {
     let flat = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert_eq!(flat(&plain), flat(&images), "recording attention changed the images");
     assert_eq!(maps.len(), 3);
-    let size = model.config.image_size();
+    let size = model.config.image_size().expect("an image model");
     let tokenizer = &model.text.as_ref().unwrap().tokenizer;
     for (i, m) in maps.iter().enumerate() {
         let prompt = spec.conditioning.prompts[i % 2].as_str();
@@ -56,7 +56,7 @@ fn no_prompt_or_no_network_call_means_no_maps() {
     let store = ModelStore::new(dir.path().join("m"), dir.path().join("r"), Device::Cpu).with_builtin("emoji-prompts", SHIPPED);
     let stored = store.load("emoji-prompts").unwrap();
     let Model::Stipple(model) = &stored.model else { panic!("the shipped model is a Stipple model") };
-    let init = stipple_pipeline::ImageInput::from_bytes(png_of_grey(model.config.image_size() as u32));
+    let init = stipple_pipeline::ImageInput::from_bytes(png_of_grey(model.config.image_size().expect("an image model") as u32));
     let spec = GenerateRequest { init_image: Some(init), strength: Some(0.0), ..request(&["red apple"], 1) }.validate().unwrap();
     let sigmas = spec.sigmas(&model.config.diffusion).unwrap();
     let err = generate_with_attention(model, &spec, &sigmas, &Device::Cpu, &mut ()).unwrap_err();

@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use stipple_math::Prediction;
-use stipple_nn::{DiffusionConfig, ModelConfig, UNetConfig};
+use stipple_nn::{DiffusionConfig, ModelConfig, NetworkConfig, SeriesWindow, UNetConfig};
 
 use crate::data::{ColorMode, LabelSource};
 use crate::optim::AdamWConfig;
 use crate::TrainError;
 
-/// Where the training images come from.
+/// Where the training data come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum DataSource {
@@ -18,6 +18,35 @@ pub enum DataSource {
     EmbeddedEmoji,
     /// A folder of PNG / JPEG / WebP images (searched recursively).
     Folder(PathBuf),
+    /// Numeric columns of a CSV file, cut into the windows of `model.series` (every numeric
+    /// column when `columns` is empty).
+    Series { csv: PathBuf, columns: Vec<String> },
+    /// Every `.wav` file under a folder, one clip each, made alike (`stipple_audio::load_clips`:
+    /// resampled to `model.sound`'s rate, mono, silence trimmed, fitted to the network's length).
+    Sound(PathBuf),
+}
+
+impl DataSource {
+    /// The data at `path`: a `.csv` file is series data (its columns `columns`, every numeric
+    /// one when empty); a folder is sound with `sound` (its WAV files), images otherwise; no
+    /// path is the built-in emoji. Columns go with a CSV file only, `sound` with a folder only.
+    pub fn at(path: Option<PathBuf>, columns: Vec<String>, sound: bool) -> Result<Self, TrainError> {
+        let is_csv = |p: &std::path::Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        match path {
+            Some(p) if is_csv(&p) && !sound => Ok(DataSource::Series { csv: p, columns }),
+            _ if !columns.is_empty() => Err(TrainError::Config("columns name the series of a CSV file; the data are not a .csv file".into())),
+            Some(p) if sound && !is_csv(&p) => Ok(DataSource::Sound(p)),
+            _ if sound => Err(TrainError::Config("sound data are a folder of WAV files".into())),
+            _ if !columns.is_empty() => Err(TrainError::Config("columns name the series of a CSV file; the data are not a .csv file".into())),
+            Some(p) => Ok(DataSource::Folder(p)),
+            None => Ok(DataSource::EmbeddedEmoji),
+        }
+    }
+
+    /// Whether the data are images (the other kinds are sequences).
+    pub fn is_images(&self) -> bool {
+        matches!(self, DataSource::EmbeddedEmoji | DataSource::Folder(_))
+    }
 }
 
 /// The regression loss between the network output and its target.
@@ -130,12 +159,10 @@ impl TrainConfig {
             // v-prediction (Salimans & Ho 2022): at DDPM's σ_max ≈ 157 an ε-prediction error
             // is multiplied by σ in D(x; σ), and short runs sample saturated noise; v keeps
             // D's error bounded at every noise level.
-            model: ModelConfig {
-                unet,
-                diffusion: DiffusionConfig { prediction_type: Prediction::VPrediction, ..DiffusionConfig::default() },
-                classes: vec![],
-                text_encoder: None,
-            },
+            model: ModelConfig::new(
+                NetworkConfig::UNet2D(unet),
+                DiffusionConfig { prediction_type: Prediction::VPrediction, ..DiffusionConfig::default() },
+            ),
             data,
             color,
             random_flip: false,
@@ -161,12 +188,42 @@ impl TrainConfig {
         }
     }
 
+    /// A forecasting run on the columns `columns` of the CSV file `csv` (every numeric column
+    /// when empty): windows of `context` observed and `horizon` predicted values, each scaled
+    /// by its context, denoised by the 1-D network `net` (whose length must be
+    /// `context + horizon`), with the image recipe's training defaults otherwise.
+    pub fn for_series(csv: PathBuf, columns: Vec<String>, context: usize, horizon: usize, net: impl Into<NetworkConfig>) -> Self {
+        let mut cfg = Self::for_data(DataSource::Series { csv, columns: columns.clone() }, UNetConfig::emoji16());
+        cfg.model.network = net.into();
+        cfg.model.series = Some(SeriesWindow { context, horizon, columns });
+        // The grids of a series run are plots of a few sample windows.
+        cfg.sample_count = 16;
+        cfg
+    }
+
+    /// A run on the WAV clips under `dir` at `sample_rate` Hz, each fitted to the 1-D network
+    /// `net`'s length, with the image recipe's training defaults otherwise.
+    pub fn for_sound(dir: PathBuf, sample_rate: u32, net: impl Into<NetworkConfig>) -> Self {
+        let mut cfg = Self::for_data(DataSource::Sound(dir), UNetConfig::emoji16());
+        cfg.model.network = net.into();
+        cfg.model.sound = Some(stipple_nn::SoundFormat { sample_rate });
+        // The grids of a sound run are plots of a few sample clips.
+        cfg.sample_count = 16;
+        cfg
+    }
+
+    /// The 2-D U-Net of an image run, or a configuration error saying that `what` needs one.
+    fn unet2d_mut(&mut self, what: &str) -> Result<&mut UNetConfig, TrainError> {
+        self.model.network.unet2d_mut().ok_or_else(|| TrainError::Config(format!("{what} needs an image model (a 2-D U-Net)")))
+    }
+
     /// This run made text-conditioned: captions from `column`, a jointly trained CLIP-style
     /// encoder of width `width` reading prompts of up to `max_tokens − 2` tokens with a
     /// byte-level BPE of at most `vocab_size` entries, and cross-attention in every attention
     /// block of the U-Net.
     pub fn with_captions(mut self, column: &str, vocab_size: usize, width: usize, max_tokens: usize) -> Result<Self, TrainError> {
-        self.model.unet = self.model.unet.with_text(width)?;
+        let unet = self.unet2d_mut("a text-conditioned run")?;
+        *unet = unet.clone().with_text(width)?;
         self.model.text_encoder = Some(stipple_nn::text::TextEncoderConfig::small(vocab_size, width, max_tokens));
         self.captions = Some(column.to_string());
         self.validate()?;
@@ -179,7 +236,8 @@ impl TrainConfig {
         let path = dir.join("config.json");
         let json = std::fs::read_to_string(&path).map_err(|e| TrainError::Io { path: path.clone(), reason: e.to_string() })?;
         let text = stipple_nn::text::TextEncoderConfig::from_hf_json(&json)?;
-        self.model.unet = self.model.unet.with_text(text.hidden_size)?;
+        let unet = self.unet2d_mut("a text-conditioned run")?;
+        *unet = unet.clone().with_text(text.hidden_size)?;
         self.model.text_encoder = Some(text);
         self.captions = Some(column.to_string());
         self.pretrained_text_encoder = Some(dir.to_path_buf());
@@ -191,14 +249,33 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), TrainError> {
         self.model.validate()?;
         let bad = |m: String| Err(TrainError::Config(m));
-        let ch = self.model.unet.in_channels;
-        if ch != self.color.channels() || self.model.unet.out_channels != ch {
-            return bad(format!(
-                "{:?} images have {} channel(s), the network takes {ch} and gives {}",
-                self.color,
-                self.color.channels(),
-                self.model.unet.out_channels
-            ));
+        let ch = self.model.sample_shape().channels;
+        let out = self.model.network.out_channels();
+        match (&self.data, &self.model.network) {
+            (d, NetworkConfig::UNet2D(_)) if d.is_images() => {
+                if ch != self.color.channels() || out != ch {
+                    return bad(format!(
+                        "{:?} images have {} channel(s), the network takes {ch} and gives {out}",
+                        self.color,
+                        self.color.channels(),
+                    ));
+                }
+            }
+            (DataSource::Series { .. } | DataSource::Sound(_), NetworkConfig::UNet1D(_) | NetworkConfig::DiffWave(_)) => {
+                if ch != 1 || out != 1 {
+                    return bad(format!("a series window or a mono clip has 1 channel, the network takes {ch} and gives {out}"));
+                }
+                if matches!(self.data, DataSource::Series { .. }) != self.model.series.is_some() {
+                    return bad("a series run, and only a series run, has model.series (its context and horizon)".into());
+                }
+                if matches!(self.data, DataSource::Sound(_)) != self.model.sound.is_some() {
+                    return bad("a sound run, and only a sound run, has model.sound (its sample rate)".into());
+                }
+                if self.random_flip || self.labels != LabelSource::None || self.captions.is_some() {
+                    return bad("a series or sound run takes no random flip, class labels or captions".into());
+                }
+            }
+            (d, n) => return bad(format!("{} data need {}, got {}", if d.is_images() { "image" } else { "series" }, if d.is_images() { "a 2-D U-Net" } else { "a 1-D network" }, n.describe())),
         }
         if self.batch_size == 0 || self.steps == 0 {
             return bad("batch_size and steps must be at least 1".into());

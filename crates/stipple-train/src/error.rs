@@ -9,6 +9,12 @@ pub enum TrainError {
     Config(String),
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
+    /// A time-series CSV that cannot be trained on (the message names the file, row, column).
+    #[error("time series data: {0}")]
+    Series(String),
+    /// WAV clips that cannot be trained on (the message names the file or folder).
+    #[error("sound data: {0}")]
+    Sound(String),
     #[error(transparent)]
     Model(#[from] stipple_nn::NnError),
     #[error(transparent)]

@@ -12,7 +12,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use stipple_math::DiscreteSchedule;
-use stipple_nn::{UNet2D, UNetCond};
+use stipple_nn::{Net, UNetCond};
 
 use crate::{LossKind, LossWeighting, TrainConfig};
 
@@ -20,7 +20,7 @@ use crate::{LossKind, LossWeighting, TrainConfig};
 pub struct NoiseDraw {
     /// Training timestep of each image.
     pub timesteps: Vec<usize>,
-    /// Standard normal noise, `(B, C, H, W)` flattened.
+    /// Standard normal noise, `(B, C, spatial…)` flattened.
     pub eps: Vec<f32>,
     /// Seed of the dropout masks.
     pub dropout_seed: u64,
@@ -48,11 +48,12 @@ impl NoiseDraw {
     }
 }
 
-/// The loss of `unet` on clean images `x0` (`(B, C, H, W)` in [−1, 1]) with the noise of
-/// `draw` and the batch's conditioning `cond` (class labels or text states, or none).
-/// Returns a scalar tensor that carries the graph for backpropagation.
+/// The loss of `net` on clean samples `x0` (`(B, C, H, W)` images in [−1, 1], or
+/// `(B, C, L)` scaled sequences) with the noise of `draw` and the batch's conditioning `cond`
+/// (class labels or text states, or none). Returns a scalar tensor that carries the graph for
+/// backpropagation.
 pub fn diffusion_loss(
-    unet: &UNet2D,
+    net: &Net,
     cfg: &TrainConfig,
     schedule: &DiscreteSchedule,
     x0: &Tensor,
@@ -77,12 +78,15 @@ pub fn diffusion_loss(
             LossWeighting::MinSnr { gamma } => diffusion.prediction_type.min_snr_weight(s, gamma) as f32,
         });
     }
-    let col = |v: Vec<f32>, dev: &Device| Tensor::from_vec(v, (b, 1, 1, 1), dev);
+    // One value per sample, broadcast over its channels and positions.
+    let mut column = vec![1; x0.rank()];
+    column[0] = b;
+    let col = |v: Vec<f32>, dev: &Device| Tensor::from_vec(v, column.as_slice(), dev);
     let x = x0.broadcast_add(&eps.broadcast_mul(&col(sigma, device)?)?)?;
     let x_in = x.broadcast_mul(&col(c_in, device)?)?;
     let target = (x0.broadcast_mul(&col(a, device)?)? + eps.broadcast_mul(&col(bb, device)?)?)?;
     let timesteps = Tensor::from_vec(t, b, device)?;
-    let out = unet.forward_train(&x_in, &timesteps, cond, draw.dropout_seed)?;
+    let out = net.forward_train(&x_in, &timesteps, cond, draw.dropout_seed)?;
     let diff = (out - target)?;
     let per_element = match loss {
         LossKind::L2 => diff.sqr()?,

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use stipple_nn::UNetConfig;
+use stipple_nn::{DiffWaveConfig, DiffWaveNet, NetworkConfig, UNet1DConfig, UNetConfig};
 
 use crate::data::{ColorMode, LabelSource};
 use crate::{DataSource, LossKind, LossWeighting, TrainConfig, TrainError};
@@ -16,6 +16,17 @@ pub const TEXT_WIDTH: usize = 128;
 pub const MAX_TOKENS: usize = 16;
 /// Largest vocabulary of the byte-level BPE trained on the captions.
 pub const VOCAB_SIZE: usize = 1024;
+/// Observed values of a forecasting window (with series data): a few seasons of most
+/// hourly, daily or monthly series.
+pub const CONTEXT: usize = 48;
+/// Values a forecasting model predicts (with series data); context + horizon must be a
+/// multiple of 4 for the default network's three levels.
+pub const HORIZON: usize = 16;
+/// Samples per training clip of sound: a quarter of a second at [`SAMPLE_RATE`].
+pub const CLIP_LENGTH: usize = 2048;
+/// Sample rate of a sound run: 8 kHz, telephone speech, which keeps clips short enough for
+/// the 1-D U-Net's attention on a CPU.
+pub const SAMPLE_RATE: u32 = 8000;
 
 /// Settings of a new run; `None` takes the default. Field names are the setting names the
 /// errors use (the CLI's flags are the same names with dashes).
@@ -53,6 +64,17 @@ pub struct TrainSettings {
     pub max_tokens: Option<usize>,
     pub vocab_size: Option<usize>,
     pub seed: Option<u64>,
+    /// Observed values per window (series data) [default: [`CONTEXT`]].
+    pub context: Option<usize>,
+    /// Forecast values per window (series data) [default: [`HORIZON`]].
+    pub horizon: Option<usize>,
+    /// Samples per clip (sound data) [default: [`CLIP_LENGTH`]].
+    pub clip_length: Option<usize>,
+    /// Sample rate the clips are brought to (sound data) [default: [`SAMPLE_RATE`]].
+    pub sample_rate: Option<u32>,
+    /// The network of a series or sound run: "unet1d" (the 1-D U-Net) or "diffwave"
+    /// (DiffWave at the reference's size) [default: unet1d].
+    pub network: Option<String>,
 }
 
 fn bad(setting: &str, msg: impl std::fmt::Display) -> TrainError {
@@ -63,22 +85,11 @@ impl TrainSettings {
     /// The configuration of a new run on `data` with these settings.
     pub fn config(&self, data: DataSource) -> Result<TrainConfig, TrainError> {
         let has_folder = matches!(data, DataSource::Folder(_));
-        let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
-        let base = cfg.model.unet.clone();
-        let size = self.image_size.unwrap_or(cfg.model.image_size());
-        let channels = self.channels.clone().unwrap_or_else(|| base.block_out_channels.clone());
-        let layers = self.layers_per_block.unwrap_or(base.layers_per_block);
-        // By default, attention at the same levels as the preset (the second, at half size).
-        let attention = self.attention_at.clone().unwrap_or_else(|| {
-            let levels = base.down_block_types.iter().enumerate().filter(|(_, t)| t.has_attention());
-            levels.map(|(i, _)| size >> i).filter(|_| channels.len() > 1).collect()
-        });
-        let image_channels = if self.grey { 1 } else { 3 };
-        let mut unet = UNetConfig::with_attention_at(size, image_channels, &channels, layers, &attention)?;
-        unet.dropout = self.dropout.unwrap_or(base.dropout);
-        cfg.model.unet = unet;
-        cfg.color = if self.grey { ColorMode::Grey } else { ColorMode::Rgb };
-        cfg.random_flip = self.random_flip;
+        let mut cfg = match data {
+            DataSource::Series { csv, columns } => self.series_config(csv, columns)?,
+            DataSource::Sound(dir) => self.sound_config(dir)?,
+            images => self.image_config(images)?,
+        };
         let d = &mut cfg.model.diffusion;
         if let Some(p) = &self.prediction {
             d.prediction_type = p.parse().map_err(|e| bad("prediction", e))?;
@@ -140,6 +151,117 @@ impl TrainSettings {
         }
         Ok(cfg)
     }
+
+    /// The network part of a forecasting run: over windows of context + horizon values, the
+    /// 1-D U-Net of [`TrainSettings::net_1d`] or DiffWave ([`TrainSettings::sequence_network`]).
+    fn series_config(&self, csv: PathBuf, columns: Vec<String>) -> Result<TrainConfig, TrainError> {
+        for (setting, set) in [("image_size", self.image_size.is_some()), ("grey", self.grey), ("random_flip", self.random_flip)] {
+            if set {
+                return Err(bad(setting, "applies to images; series data have none"));
+            }
+        }
+        if self.clip_length.is_some() || self.sample_rate.is_some() {
+            return Err(bad("clip_length", "clip_length and sample_rate apply to sound data; a series has windows of context + horizon"));
+        }
+        let (context, horizon) = (self.context.unwrap_or(CONTEXT), self.horizon.unwrap_or(HORIZON));
+        if context == 0 || horizon == 0 {
+            return Err(bad("context", format!("context and horizon must be at least 1, got {context} and {horizon}")));
+        }
+        // By default, attention at every level but the finest.
+        let length = context + horizon;
+        let net = self.sequence_network(length, || {
+            self.net_1d(length, |level, _| level > 0).map_err(|e| bad("context", format!("{e} (context {context} + horizon {horizon})")))
+        })?;
+        Ok(TrainConfig::for_series(csv, columns, context, horizon, net))
+    }
+
+    /// The network of a series or sound run of sequences of `length` values: `net` (the 1-D
+    /// U-Net built from the other settings), or DiffWave at the reference's size (Kong et al.
+    /// 2021, DiffWave_BASE), which takes none of the U-Net's settings.
+    fn sequence_network(&self, length: usize, net: impl FnOnce() -> Result<UNet1DConfig, TrainError>) -> Result<NetworkConfig, TrainError> {
+        match self.network.as_deref() {
+            None | Some("unet1d") => Ok(NetworkConfig::UNet1D(net()?)),
+            Some("diffwave") => {
+                let unet_settings = self.channels.is_some() || self.layers_per_block.is_some() || self.attention_at.is_some() || self.dropout.is_some();
+                if unet_settings {
+                    return Err(bad("network", "diffwave has the reference's size; channels, layers_per_block, attention_at and dropout shape the 1-D U-Net"));
+                }
+                Ok(NetworkConfig::DiffWave(DiffWaveNet { sample_size: length, net: DiffWaveConfig::base() }))
+            }
+            Some(other) => Err(bad("network", format!("unknown \"{other}\"; accepted: unet1d, diffwave"))),
+        }
+    }
+
+    /// The network part of a sound run: the same networks on clips of `clip_length` samples.
+    fn sound_config(&self, dir: PathBuf) -> Result<TrainConfig, TrainError> {
+        for (setting, set) in [("image_size", self.image_size.is_some()), ("grey", self.grey), ("random_flip", self.random_flip), ("context", self.context.is_some() || self.horizon.is_some())] {
+            if set {
+                return Err(bad(setting, "does not apply to sound data"));
+            }
+        }
+        let length = self.clip_length.unwrap_or(CLIP_LENGTH);
+        // By default, self-attention only where a level has at most 256 positions: its cost
+        // grows with the square of the length (the middle block always attends).
+        let net = self.sequence_network(length, || {
+            self.net_1d(length, |_, len| len <= 256).map_err(|e| bad("clip_length", format!("{e} (clip length {length})")))
+        })?;
+        let rate = self.sample_rate.unwrap_or(SAMPLE_RATE);
+        if rate == 0 {
+            return Err(bad("sample_rate", "must be above 0 Hz"));
+        }
+        Ok(TrainConfig::for_sound(dir, rate, net))
+    }
+
+    /// The 1-D U-Net of [`UNet1DConfig::small`] over sequences of `length` values, with the
+    /// widths, depth, attention levels (`attention_at`: the lengths of the levels that attend;
+    /// otherwise `default_attention(level, its length)`) and dropout asked for.
+    fn net_1d(&self, length: usize, default_attention: impl Fn(usize, usize) -> bool) -> Result<UNet1DConfig, stipple_nn::NnError> {
+        let base = UNet1DConfig::small(length, 1);
+        let channels = self.channels.clone().unwrap_or_else(|| base.block_out_channels.clone());
+        let attention_levels = match &self.attention_at {
+            Some(at) => (0..channels.len()).map(|i| at.contains(&(length >> i))).collect(),
+            None => (0..channels.len()).map(|i| default_attention(i, length >> i)).collect(),
+        };
+        let net = UNet1DConfig {
+            block_out_channels: channels,
+            attention_levels,
+            layers_per_block: self.layers_per_block.unwrap_or(base.layers_per_block),
+            dropout: self.dropout.unwrap_or(base.dropout),
+            ..base
+        };
+        net.validate()?;
+        Ok(net)
+    }
+
+    /// The network part of an image run.
+    fn image_config(&self, data: DataSource) -> Result<TrainConfig, TrainError> {
+        if self.context.is_some() || self.horizon.is_some() {
+            return Err(bad("context", "context and horizon apply to series data (a CSV file)"));
+        }
+        if self.clip_length.is_some() || self.sample_rate.is_some() {
+            return Err(bad("clip_length", "clip_length and sample_rate apply to sound data (a folder of WAV files)"));
+        }
+        if self.network.is_some() {
+            return Err(bad("network", "chooses the network of series and sound runs; images take the 2-D U-Net"));
+        }
+        let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
+        let base = UNetConfig::emoji16();
+        let size = self.image_size.unwrap_or(base.sample_size.unwrap_or(16));
+        let channels = self.channels.clone().unwrap_or_else(|| base.block_out_channels.clone());
+        let layers = self.layers_per_block.unwrap_or(base.layers_per_block);
+        // By default, attention at the same levels as the preset (the second, at half size).
+        let attention = self.attention_at.clone().unwrap_or_else(|| {
+            let levels = base.down_block_types.iter().enumerate().filter(|(_, t)| t.has_attention());
+            levels.map(|(i, _)| size >> i).filter(|_| channels.len() > 1).collect()
+        });
+        let image_channels = if self.grey { 1 } else { 3 };
+        let mut unet = UNetConfig::with_attention_at(size, image_channels, &channels, layers, &attention)?;
+        unet.dropout = self.dropout.unwrap_or(base.dropout);
+        cfg.model.network = NetworkConfig::UNet2D(unet);
+        cfg.color = if self.grey { ColorMode::Grey } else { ColorMode::Rgb };
+        cfg.random_flip = self.random_flip;
+        Ok(cfg)
+    }
 }
 
 #[cfg(test)]
@@ -153,6 +275,36 @@ mod tests {
     }
 
     #[test]
+    fn series_and_sound_runs_get_a_1d_network_of_their_length() {
+        let cfg = TrainSettings { context: Some(40), horizon: Some(8), ..Default::default() }
+            .config(DataSource::Series { csv: "s.csv".into(), columns: vec!["y".into()] })
+            .unwrap();
+        assert_eq!(cfg.model.sample_shape().dims(), vec![1, 48]);
+        assert_eq!(cfg.model.series.as_ref().map(|w| (w.context, w.horizon)), Some((40, 8)));
+        let cfg = TrainSettings::default().config(DataSource::Sound("clips".into())).unwrap();
+        assert_eq!(cfg.model.sample_shape().dims(), vec![1, CLIP_LENGTH]);
+        let NetworkConfig::UNet1D(net) = &cfg.model.network else { panic!("a 1-D network") };
+        // Levels of 2048, 1024 and 512 samples: too long to attend over.
+        assert_eq!(net.attention_levels, vec![false, false, false]);
+        assert!(cfg.model.series.is_none());
+        assert_eq!(cfg.model.sound, Some(stipple_nn::SoundFormat { sample_rate: SAMPLE_RATE }));
+        let cfg = TrainSettings { network: Some("diffwave".into()), ..Default::default() }.config(DataSource::Sound("clips".into())).unwrap();
+        assert_eq!(cfg.model.network, NetworkConfig::DiffWave(DiffWaveNet { sample_size: CLIP_LENGTH, net: DiffWaveConfig::base() }));
+    }
+
+    #[test]
+    fn the_data_path_decides_the_kind() {
+        let at = |p: Option<&str>, cols: &[&str], sound| DataSource::at(p.map(Into::into), cols.iter().map(|c| c.to_string()).collect(), sound);
+        assert!(matches!(at(Some("a/s.CSV"), &[], false), Ok(DataSource::Series { .. })));
+        assert!(matches!(at(Some("a/pics"), &[], false), Ok(DataSource::Folder(_))));
+        assert!(matches!(at(Some("a/clips"), &[], true), Ok(DataSource::Sound(_))));
+        assert!(matches!(at(None, &[], false), Ok(DataSource::EmbeddedEmoji)));
+        assert!(at(Some("a/pics"), &["y"], false).is_err(), "columns need a CSV file");
+        assert!(at(Some("a/s.csv"), &[], true).is_err(), "sound needs a folder");
+        assert!(at(None, &[], true).is_err(), "sound needs a folder");
+    }
+
+    #[test]
     fn bad_settings_name_themselves() {
         for (s, name) in [
             (TrainSettings { min_snr_gamma: Some(-1.0), ..Default::default() }, "min_snr_gamma"),
@@ -161,6 +313,20 @@ mod tests {
             (TrainSettings { prediction: Some("noise".into()), ..Default::default() }, "prediction"),
         ] {
             let e = s.config(DataSource::EmbeddedEmoji).unwrap_err().to_string();
+            assert!(e.contains(&format!("{name}: ")), "{e}");
+        }
+        let series = || DataSource::Series { csv: "s.csv".into(), columns: vec![] };
+        for (s, data, name) in [
+            (TrainSettings { context: Some(25), ..Default::default() }, series(), "context"),
+            (TrainSettings { image_size: Some(8), ..Default::default() }, series(), "image_size"),
+            (TrainSettings { clip_length: Some(64), ..Default::default() }, series(), "clip_length"),
+            (TrainSettings { horizon: Some(8), ..Default::default() }, DataSource::EmbeddedEmoji, "context"),
+            (TrainSettings { clip_length: Some(30), ..Default::default() }, DataSource::Sound("clips".into()), "clip_length"),
+            (TrainSettings { network: Some("wavenet".into()), ..Default::default() }, series(), "network"),
+            (TrainSettings { network: Some("diffwave".into()), channels: Some(vec![8]), ..Default::default() }, series(), "network"),
+            (TrainSettings { network: Some("diffwave".into()), ..Default::default() }, DataSource::EmbeddedEmoji, "network"),
+        ] {
+            let e = s.config(data).unwrap_err().to_string();
             assert!(e.contains(&format!("{name}: ")), "{e}");
         }
         let json: Result<TrainSettings, _> = serde_json::from_str(r#"{"stepz": 3}"#);

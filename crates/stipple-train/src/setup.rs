@@ -1,5 +1,5 @@
-//! What a run reads before its first step: the images, their labels or captions, the
-//! tokenizer, and the text encoder of a prompt model.
+//! What a run reads before its first step: the images (or series windows), their labels or
+//! captions, the tokenizer, and the text encoder of a prompt model.
 
 use std::path::PathBuf;
 
@@ -10,12 +10,12 @@ use stipple_nn::text::{read_clip_folder, ClipFolder, PromptTokenizer, TextEncode
 use stipple_nn::TEXT_ENCODER_PREFIX;
 
 use crate::checkpoint::Checkpoint;
-use crate::data::{csv_column, embedded_column, embedded_emoji, load_folder, load_labels, ImageSet, Labels};
+use crate::data::{csv_column, embedded_column, embedded_emoji, load_folder, load_labels, load_series, Labels, TrainingSet};
 use crate::{DataSource, TrainConfig, TrainError};
 
 /// The data of a run and what it conditions on.
 pub struct RunData {
-    pub images: ImageSet,
+    pub samples: Box<dyn TrainingSet>,
     /// Images that could not be read and were skipped.
     pub skipped: Vec<(PathBuf, String)>,
     pub labels: Option<Labels>,
@@ -43,16 +43,29 @@ pub fn load_run_data(
     progress: bool,
 ) -> Result<RunData, TrainError> {
     let size = cfg.model.image_size();
-    let (images, skipped) = match &cfg.data {
-        DataSource::EmbeddedEmoji => (embedded_emoji(size, cfg.color)?, vec![]),
+    let not_images = || TrainError::Config(format!("image data need an image model; this run's network is {}", cfg.model.network.describe()));
+    let (samples, skipped): (Box<dyn TrainingSet>, _) = match &cfg.data {
+        DataSource::EmbeddedEmoji => (Box::new(embedded_emoji(size.ok_or_else(not_images)?, cfg.color)?), vec![]),
         DataSource::Folder(dir) => {
-            let (set, report) = load_folder(dir, size, cfg.color, progress)?;
-            (set, report.skipped)
+            let (set, report) = load_folder(dir, size.ok_or_else(not_images)?, cfg.color, progress)?;
+            (Box::new(set), report.skipped)
+        }
+        DataSource::Series { csv, columns } => {
+            let w = cfg.model.series.as_mut().ok_or_else(|| TrainError::Config("series data need model.series".into()))?;
+            let set = load_series(csv, columns, w.context, w.horizon)?;
+            // The model records the columns it learnt (every numeric one when none was named).
+            w.columns = set.columns.clone();
+            (Box::new(set), vec![])
+        }
+        DataSource::Sound(dir) => {
+            let rate = cfg.model.sound.as_ref().map(|s| s.sample_rate).ok_or_else(|| TrainError::Config("sound data need model.sound (the sample rate)".into()))?;
+            let set = stipple_audio::load_clips(dir, rate, cfg.model.sample_shape().spatial[0]).map_err(|e| TrainError::Sound(e.to_string()))?;
+            (Box::new(set), vec![])
         }
     };
     let labels = match &cfg.data {
-        DataSource::Folder(dir) => load_labels(dir, &images.names, &cfg.labels)?,
-        DataSource::EmbeddedEmoji => None,
+        DataSource::Folder(dir) => load_labels(dir, samples.names(), &cfg.labels)?,
+        DataSource::EmbeddedEmoji | DataSource::Series { .. } | DataSource::Sound(_) => None,
     };
     if let Some(l) = &labels {
         if checkpoint.is_some() && cfg.model.classes != l.classes {
@@ -63,13 +76,14 @@ pub fn load_run_data(
             )));
         }
         cfg.model.classes = l.classes.clone();
-        cfg.model.unet.num_class_embeds = Some(l.classes.len() + 1);
+        cfg.model.network.set_num_class_embeds(Some(l.classes.len() + 1));
         cfg.validate()?;
     }
     let captions = match (&cfg.captions, &cfg.data) {
         (None, _) => None,
-        (Some(col), DataSource::Folder(dir)) => Some(csv_column(dir, &images.names, col)?),
+        (Some(col), DataSource::Folder(dir)) => Some(csv_column(dir, samples.names(), col)?),
         (Some(col), DataSource::EmbeddedEmoji) => Some(embedded_column(col)?),
+        (Some(_), DataSource::Series { .. } | DataSource::Sound(_)) => return Err(TrainError::Config("captions need image data".into())),
     };
     // A new run on a pretrained text encoder takes its tokenizer and weights from the folder.
     let pretrained = match (&cfg.pretrained_text_encoder, checkpoint) {
@@ -81,7 +95,7 @@ pub fn load_run_data(
         (Some(caps), Some(tc), None) => Some(run_tokenizer(caps, tc.vocab_size, checkpoint.and_then(|ck| ck.tokenizer.as_deref()))?),
         _ => None,
     };
-    Ok(RunData { images, skipped, labels, captions, tokenizer, pretrained })
+    Ok(RunData { samples, skipped, labels, captions, tokenizer, pretrained })
 }
 
 /// The text encoder of a prompt model (its variables in `varmap`, the pretrained weights
@@ -104,7 +118,7 @@ pub fn text_conditioning(cfg: &TrainConfig, data: &RunData, varmap: &VarMap, dev
     let caps = data.captions.as_deref().unwrap_or_default();
     let ids = caps
         .iter()
-        .zip(&data.images.names)
+        .zip(data.samples.names())
         .map(|(c, name)| {
             tok.encode(c, tc.max_position_embeddings).map_err(|e| {
                 TrainError::Config(format!("the caption of {name} does not fit the text encoder: {e}; raise --max-tokens (or --vocab-size)"))

@@ -13,10 +13,10 @@ use image::DynamicImage;
 use stipple_math::DiscreteSchedule;
 use stipple_nn::init::seeded_var_builder;
 use stipple_nn::text::PromptTokenizer;
-use stipple_nn::{model_from_tensors, save_model_file, LoadedModel, UNet2D, UNetCond};
+use stipple_nn::{model_from_tensors, save_model_file, LoadedModel, Net, UNetCond};
 
 use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_DIR, CHECKPOINT_VERSION};
-use crate::data::{ImageSet, Labels};
+use crate::data::{Labels, TrainingSet};
 use crate::data_parallel::{all_reduce_gradients, broadcast_tensors, check_same_run, run_fingerprint, shard};
 use crate::ema::{ema_decay, Ema};
 use crate::grids::{sample_prompts, write_sample_grid};
@@ -97,13 +97,13 @@ pub struct Trainer {
     device: Device,
     progress: bool,
     created: Instant,
-    data: ImageSet,
+    data: Box<dyn TrainingSet>,
     skipped: Vec<(PathBuf, String)>,
     labels: Option<Labels>,
     captions: Option<Vec<String>>,
     tokenizer: Option<PromptTokenizer>,
     tokenizer_json: Option<String>,
-    unet: UNet2D,
+    net: Net,
     text: Option<TextConditioning>,
     vars: Vec<(String, Var)>,
     opt: AdamW,
@@ -157,7 +157,7 @@ impl Trainer {
         std::fs::create_dir_all(&opts.run).map_err(|e| TrainError::Io { path: opts.run.clone(), reason: e.to_string() })?;
 
         let varmap = VarMap::new();
-        let unet = UNet2D::new(seeded_var_builder(&varmap, cfg.seed, device), &cfg.model.unet)?;
+        let net = Net::new(seeded_var_builder(&varmap, cfg.seed, device), &cfg.model.network)?;
         let text = text_conditioning(&cfg, &data, &varmap, device)?;
         let tokenizer_json = data.tokenizer.as_ref().map(PromptTokenizer::to_json).transpose()?;
         let vars = named_vars(&varmap);
@@ -188,13 +188,13 @@ impl Trainer {
             device: device.clone(),
             progress: opts.progress,
             created,
-            data: data.images,
+            data: data.samples,
             skipped: data.skipped,
             labels: data.labels,
             captions: data.captions,
             tokenizer: data.tokenizer,
             tokenizer_json,
-            unet,
+            net,
             text,
             vars,
             opt,
@@ -216,7 +216,9 @@ impl Trainer {
     pub fn step(&mut self) -> Result<StepStats, TrainError> {
         let t0 = Instant::now();
         let (cfg, data, device, step) = (&self.cfg, &self.data, &self.device, self.step);
-        let (b, c, s) = (cfg.batch_size, data.channels, data.size);
+        let b = cfg.batch_size;
+        let dims = data.sample_dims();
+        let per_sample: usize = dims.iter().product();
         // Every rank draws the whole global batch's random numbers in the single-process order
         // and keeps its share, so an image gets the same flip, noise and condition dropout
         // whichever rank (and however many ranks) train it.
@@ -224,8 +226,9 @@ impl Trainer {
         let mut rng = step_rng(cfg.seed, step);
         let indices = batch_indices(cfg.seed, step, b, data.len());
         let flips: Vec<bool> = indices.iter().map(|_| cfg.random_flip && rand::Rng::random_bool(&mut rng, 0.5)).collect();
-        let x0 = Tensor::from_vec(data.batch(&indices[mine.clone()], &flips[mine.clone()]), (mine.len(), c, s, s), device)?;
-        let mut draw = NoiseDraw::new(&mut rng, b, c * s * s, cfg.model.diffusion.num_train_timesteps).shard(mine.clone(), c * s * s);
+        let shape: Vec<usize> = std::iter::once(mine.len()).chain(dims.iter().copied()).collect();
+        let x0 = Tensor::from_vec(data.batch(&indices[mine.clone()], &flips[mine.clone()]), shape, device)?;
+        let mut draw = NoiseDraw::new(&mut rng, b, per_sample, cfg.model.diffusion.num_train_timesteps).shard(mine.clone(), per_sample);
         if self.comm.size() > 1 {
             draw.dropout_seed = rank_seed(draw.dropout_seed, self.comm.rank());
         }
@@ -242,7 +245,7 @@ impl Trainer {
             let tokens = Tensor::from_vec(ids, (mine.len(), text.empty.len()), device)?;
             cond.encoder_hidden_states = Some(text.encoder.forward(&tokens)?);
         }
-        let loss = diffusion_loss(&self.unet, cfg, &self.schedule, &x0, &draw, &cond)?;
+        let loss = diffusion_loss(&self.net, cfg, &self.schedule, &x0, &draw, &cond)?;
         let mut loss_value = [loss.to_scalar::<f32>()?];
         let mut grads = loss.backward()?;
         self.comm.all_reduce_mean(&mut loss_value)?;
@@ -315,9 +318,9 @@ impl Trainer {
         self.captions.as_deref().map(sample_prompts).unwrap_or_default()
     }
 
-    /// The training images, as loaded.
-    pub fn data(&self) -> &ImageSet {
-        &self.data
+    /// The training data, as loaded.
+    pub fn data(&self) -> &dyn TrainingSet {
+        self.data.as_ref()
     }
 
     /// The device the run computes on.

@@ -54,7 +54,7 @@ fn classes_are_stored_and_resume_is_exact() {
     let (cfg, _) = read_model_config(&model_file(&a)).unwrap();
     assert_eq!(cfg.classes.len(), 9);
     assert_eq!(cfg.classes[0], "Activities");
-    assert_eq!(cfg.unet.num_class_embeds, Some(10));
+    assert_eq!(cfg.network.num_class_embeds(), Some(10));
     assert_eq!(cfg.null_class(), Some(9));
     assert_eq!(cfg.class_index("Flags").unwrap(), 2);
 

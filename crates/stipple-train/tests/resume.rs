@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use stipple_nn::UNetConfig;
+use stipple_nn::{DiffWaveConfig, DiffWaveNet, NetworkConfig, UNet1DConfig, UNetConfig};
 use stipple_train::{
     load_checkpoint, train, Checkpoints, Dashboard, DataSource, SampleGrids, StepStats, TrainConfig, TrainError, TrainObserver,
     TrainOptions, TrainOutcome, Trainer, CHECKPOINT_DIR, LOG_FILE,
@@ -98,6 +98,44 @@ fn resume_is_exact() {
     );
 }
 
+/// A forecasting run on windows of a CSV series resumes exactly too, with either 1-D network
+/// (and its checkpointed model records the series' window and columns).
+#[test]
+fn series_run_resumes_exactly() {
+    let unet = NetworkConfig::UNet1D(UNet1DConfig { dropout: 0.1, ..UNet1DConfig::tiny(16, 1) });
+    let diffwave = NetworkConfig::DiffWave(DiffWaveNet { sample_size: 16, net: DiffWaveConfig::tiny() });
+    for net in [unet, diffwave] {
+        series_resumes_exactly(net);
+    }
+}
+
+fn series_resumes_exactly(net: NetworkConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("s.csv");
+    let rows: String = (0..60).map(|t| format!("{},{}\n", t, (t as f64 * 0.7).sin() * 3.0 + t as f64 * 0.1)).collect();
+    std::fs::write(&csv, format!("t,y\n{rows}")).unwrap();
+    let config = |steps| {
+        let mut cfg = TrainConfig::for_series(csv.clone(), vec![], 12, 4, net.clone());
+        cfg.steps = steps;
+        cfg.batch_size = 4;
+        cfg.checkpoint_every = 1000;
+        cfg.sample_every = 0;
+        cfg.sample_count = 2;
+        cfg.sample_steps = 2;
+        cfg
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    train_to(config(3), &a, false, None);
+    train_to(config(3), &a, true, Some(6));
+    train_to(config(6), &b, false, None);
+    assert_same_checkpoint(&a, &b);
+    assert_eq!(log_without_timings(&a), log_without_timings(&b));
+    let ck = load_checkpoint(&a, &Device::Cpu).unwrap();
+    assert_eq!(ck.config.model.network, net);
+    let w = ck.config.model.series.unwrap();
+    assert_eq!((w.context, w.horizon, w.columns), (12, 4, vec!["t".to_string(), "y".to_string()]));
+}
+
 /// The log lines of `run` without the wall-clock keys, which differ between any two runs.
 fn log_without_timings(run: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(run.join(LOG_FILE)).unwrap();
@@ -132,7 +170,7 @@ fn checkpoint_without_smoothed_loss_resumes() {
 fn loss_falls_on_small_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = tiny_config(150);
-    cfg.model.unet.dropout = 0.0;
+    cfg.model.network.unet2d_mut().expect("an image model").dropout = 0.0;
     cfg.batch_size = 16;
     cfg.optimizer.lr = 2e-3;
     train_to(cfg, dir.path(), false, None);

@@ -23,6 +23,7 @@ struct Cli {
 enum Command {
     Train(Box<cmd::train::TrainArgs>),
     Sample(Box<cmd::sample::SampleArgs>),
+    Forecast(Box<cmd::forecast::ForecastArgs>),
     Inspect(cmd::inspect::InspectArgs),
     Info(cmd::info::InfoArgs),
     Rerun(cmd::rerun::RerunArgs),
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => cmd::train::run(*a),
         Command::Sample(a) => cmd::sample::run(*a),
+        Command::Forecast(a) => cmd::forecast::run(*a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Info(a) => cmd::info::run(a),
         Command::Rerun(a) => cmd::rerun::run(a),

@@ -1,12 +1,16 @@
-//! Image data sets as host-side `f32` tensors (`N × C × H × W`, values in `[-1, 1]`): any folder
-//! of PNG/JPEG/WebP files, or the embedded Fluent Emoji default. No backend here; the training
-//! loop uploads [`ImageSet::batch`] buffers itself.
+//! Training data as host-side `f32` samples behind one trait, [`TrainingSet`]: image sets
+//! (`N × C × H × W`, values in `[-1, 1]`; any folder of PNG/JPEG/WebP files, or the embedded
+//! Fluent Emoji default), windows of time series from a CSV file ([`SeriesSet`]) and the WAV
+//! clips of a folder (`stipple_audio::ClipSet`). No
+//! backend here; the training loop uploads [`TrainingSet::batch`] buffers itself.
 
 mod archive;
 mod atlas;
 mod error;
 mod folder;
 mod labels;
+mod series;
+mod sound;
 mod transform;
 
 use std::path::PathBuf;
@@ -16,6 +20,47 @@ pub use atlas::{embedded_column, embedded_emoji, EMBEDDED_EMOJI_COUNT};
 pub use error::DataError;
 pub use folder::{load_folder, EXTENSIONS, PROGRESS_MIN_FILES};
 pub use labels::{csv_column, load_labels, LabelSource, Labels, LABELS_FILE};
+pub use series::{load_series, SeriesSet};
+
+/// A training data set: `len()` samples of one shape, copied into batches on the host.
+pub trait TrainingSet: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+
+    /// Whether the set holds no sample.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `[C, spatial…]`: the shape of one sample.
+    fn sample_dims(&self) -> Vec<usize>;
+
+    /// Copies the samples `indices` into one batch buffer (`N × sample_dims`), mirroring
+    /// sample `k` along its last axis where `flip[k]` is true. Panics if the two slices differ
+    /// in length or an index is out of range.
+    fn batch(&self, indices: &[usize], flip: &[bool]) -> Vec<f32>;
+
+    /// One name per sample (an image's relative path, a window's column and start row).
+    fn names(&self) -> &[String];
+}
+
+impl TrainingSet for ImageSet {
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    fn sample_dims(&self) -> Vec<usize> {
+        vec![self.channels, self.size, self.size]
+    }
+
+    fn batch(&self, indices: &[usize], flip: &[bool]) -> Vec<f32> {
+        ImageSet::batch(self, indices, flip)
+    }
+
+    fn names(&self) -> &[String] {
+        &self.names
+    }
+}
 
 /// The channels a data set is loaded with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

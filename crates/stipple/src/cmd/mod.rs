@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod forecast;
 pub mod info;
 pub mod inspect;
 pub mod rerun;

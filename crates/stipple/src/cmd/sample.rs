@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use stipple_pipeline::{
-    check_output_path, defaults, device, save_trajectory, to_images, write_images, Adapters, GenerateRequest, ImageInput,
-    PipelineError, TrajectoryFormat, TrajectoryRecorder,
+    check_output_path, clip_paths, defaults, device, generate, save_trajectory, to_images, write_clips, write_images, Adapters,
+    GenerateRequest, ImageInput, Model, PipelineError, TrajectoryFormat, TrajectoryRecorder,
 };
 use stipple_sample::{SamplerOptions, X0Clamp};
 
@@ -148,7 +148,8 @@ pub struct SampleArgs {
     /// MODELS/loras/NAME.safetensors.
     #[arg(long, value_name = "FILE:WEIGHT")]
     pub lora: Vec<String>,
-    /// Output: a PNG file for the grid, or a folder with --separate.
+    /// Output: a PNG file for the grid, or a folder with --separate. A sound model writes
+    /// OUT/seed-N.wav (OUT without its extension: samples/ by default), or one .wav file.
     #[arg(long, short, default_value = "samples.png")]
     pub out: PathBuf,
     /// Write one PNG per image (OUT/seed-N.png) instead of a grid.
@@ -218,11 +219,6 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         vae_tiling: Some(args.vae_tiling),
     };
     let spec = request.validate()?;
-    // Fail before sampling, not after.
-    check_output_path(&args.out, args.separate)?;
-    if let Some(t) = &args.trajectory {
-        TrajectoryFormat::from_path(t)?;
-    }
     let dev = device(&args.device)?;
     let store = super::model_store(&args.models, &dev);
     let path = super::model_path(&store, args.model.as_deref())?;
@@ -230,6 +226,16 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     let stored = store.load_path_for(&path.display().to_string(), &path, &args.prompt, adapters)?;
     let model = &stored.model;
     let sigmas = model.sigmas(&spec)?;
+    if let Model::Stipple(m) = model {
+        if let Some(sound) = &m.config.sound {
+            return sample_sound(m, sound.sample_rate, &spec, &sigmas, &stored.model_ref, &args, &dev);
+        }
+    }
+    // Fail before sampling, not after.
+    check_output_path(&args.out, args.separate)?;
+    if let Some(t) = &args.trajectory {
+        TrajectoryFormat::from_path(t)?;
+    }
     if args.trajectory_json.is_some() {
         model.check_trajectory_stats()?;
     }
@@ -260,3 +266,28 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Clips of a sound model as WAV files, each carrying its recipe.
+fn sample_sound(
+    model: &stipple_nn::LoadedModel,
+    rate: u32,
+    spec: &stipple_pipeline::GenerateSpec,
+    sigmas: &stipple_sample::Sigmas,
+    model_ref: &stipple_pipeline::ModelRef,
+    args: &SampleArgs,
+    dev: &candle_core::Device,
+) -> anyhow::Result<ExitCode> {
+    if args.trajectory.is_some() || args.trajectory_json.is_some() {
+        return Err(PipelineError::bad("trajectory", "trajectories are drawn for image models").into());
+    }
+    clip_paths(&args.out, spec)?;
+    let mut bar = StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size));
+    let clips = generate(model, spec, sigmas, dev, &mut bar)?;
+    bar.finish();
+    let written = write_clips(&clips, rate, spec, sigmas, model_ref, &args.out)?;
+    let length = clips.dim(2)?;
+    println!("wrote {} clip(s) of {length} samples at {rate} Hz:", written.len());
+    for w in written {
+        println!("  {}", w.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,4 +1,5 @@
-//! `stipple train`: train a U-Net denoiser on a folder of images or the built-in emoji.
+//! `stipple train`: train a U-Net denoiser on a folder of images, the built-in emoji, or the
+//! columns of a CSV file (a forecasting model).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,9 @@ use stipple_train::{
     TrainOptions, TrainSettings, Trainer,
 };
 
-/// Train a diffusion model. Without --data it trains on the built-in Fluent Emoji set.
+/// Train a diffusion model. Without --data it trains on the built-in Fluent Emoji set; with a
+/// .csv file it trains a 1-D forecasting model on windows of --context + --horizon values of
+/// its numeric columns (each window scaled by its context), for `stipple forecast`.
 ///
 /// The run folder receives `checkpoint/` (resumable state), `model.safetensors` (EMA
 /// weights for `stipple sample`), `samples/` (grids at fixed seeds) and `train.jsonl`.
@@ -21,9 +24,34 @@ use stipple_train::{
 /// processes (each takes batch-size/N images of every batch; rank 0 writes the run folder).
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// Folder of training images (PNG, JPEG, WebP; searched recursively) [default: built-in emoji].
+    /// Folder of training images (PNG, JPEG, WebP; searched recursively), or a CSV file of time
+    /// series (a header row; numeric columns) [default: built-in emoji].
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// CSV columns to train on, comma-separated or repeated [default: every numeric column].
+    #[arg(long, value_delimiter = ',', value_name = "NAME")]
+    pub column: Vec<String>,
+    /// The --data folder holds WAV clips: train a 1-D model of waveforms, one clip per file
+    /// (resampled to --sample-rate, channels averaged, silence trimmed, fitted to --clip-length),
+    /// for `stipple sample`.
+    #[arg(long)]
+    pub sound: bool,
+    /// Samples per training clip of sound (a multiple of 4 for the default network) [default: 2048].
+    #[arg(long, value_name = "N")]
+    pub clip_length: Option<usize>,
+    /// Sample rate the clips are brought to, in Hz [default: 8000].
+    #[arg(long, value_name = "HZ")]
+    pub sample_rate: Option<u32>,
+    /// Network of a series or sound model: unet1d (the 1-D U-Net) or diffwave (DiffWave at the
+    /// reference's size: 30 dilated residual layers of 64 channels) [default: unet1d].
+    #[arg(long, value_name = "unet1d|diffwave")]
+    pub network: Option<String>,
+    /// Observed values per window of a CSV series [default: 48].
+    #[arg(long, value_name = "N")]
+    pub context: Option<usize>,
+    /// Values a CSV series model forecasts (context + horizon must be a multiple of 4 for the default network) [default: 16].
+    #[arg(long, value_name = "N")]
+    pub horizon: Option<usize>,
     /// Run folder [default: runs/emoji, or runs/<data folder name>].
     #[arg(long, short)]
     pub out: Option<PathBuf>,
@@ -177,10 +205,7 @@ fn collective(args: &TrainArgs) -> anyhow::Result<(Box<dyn Collective>, candle_c
 
 /// The run's configuration: the flags as library settings.
 fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
-    let data = match &a.data {
-        Some(dir) => DataSource::Folder(dir.clone()),
-        None => DataSource::EmbeddedEmoji,
-    };
+    let data = DataSource::at(a.data.clone(), a.column.clone(), a.sound)?;
     let settings = TrainSettings {
         batch_size: a.batch_size,
         lr: a.lr,
@@ -210,6 +235,11 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
         max_tokens: Some(a.max_tokens),
         vocab_size: Some(a.vocab_size),
         seed: a.seed,
+        context: a.context,
+        horizon: a.horizon,
+        clip_length: a.clip_length,
+        sample_rate: a.sample_rate,
+        network: a.network.clone(),
     };
     Ok(settings.config(data)?)
 }
@@ -218,13 +248,15 @@ fn default_out(data: &Option<PathBuf>) -> PathBuf {
     let name = data
         .as_ref()
         .and_then(|d| d.canonicalize().ok())
-        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        // A CSV file's run is named after the file without its extension.
+        .and_then(|d| if d.is_file() { d.file_stem() } else { d.file_name() }.map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "emoji".into());
     PathBuf::from(super::RUNS_DIR).join(name)
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let config = build_config(&args)?;
+    let series = !config.data.is_images();
     let (comm, device) = collective(&args)?;
     // Ranks other than 0 stay silent: rank 0 reports for the whole job.
     let root = comm.rank() == 0;
@@ -284,6 +316,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(g) = &o.latest_grid {
         println!("samples: {}", g.display());
     }
-    println!("sample:  stipple sample --model {}", run.display());
+    match (&args.data, series) {
+        (Some(csv), true) => println!("forecast: stipple forecast --model {} --data {}", run.display(), csv.display()),
+        _ => println!("sample:  stipple sample --model {}", run.display()),
+    }
     Ok(if o.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }

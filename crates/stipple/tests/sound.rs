@@ -1,0 +1,93 @@
+//! Sound end to end: train a tiny 1-D model on WAV clips written by the test (one at another
+//! sample rate, resampled), sample clips as WAV files that carry their recipe, read it back
+//! with `info`; files that are not WAV are refused with messages naming them.
+
+use std::path::Path;
+
+mod common;
+
+use common::{assert_fails, stipple, text};
+use stipple_audio::{decode_wav, encode_wav, read_info, Clip};
+
+const RATE: u32 = 8000;
+
+/// A clip of `n` samples of a tone at `hz` Hz (amplitude 0.5) at `rate` Hz.
+fn tone(hz: f32, n: usize, rate: u32) -> Clip {
+    let samples = (0..n).map(|i| 0.5 * (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin()).collect();
+    Clip { rate, samples }
+}
+
+fn write(path: &Path, clip: &Clip) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, encode_wav(clip, "").unwrap()).unwrap();
+}
+
+fn train(data: &Path, run: &Path) -> std::process::Output {
+    stipple()
+        .args(["train", "--quiet", "--sound", "--clip-length", "256", "--channels", "16,32", "--layers-per-block", "1"])
+        .args(["--batch-size", "8", "--steps", "3", "--sample-every", "0", "--sample-count", "2"])
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(run)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn train_on_clips_then_sample_wav_with_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("clips");
+    for (k, hz) in [220.0, 330.0, 440.0].iter().enumerate() {
+        write(&data.join(format!("tone{k}.wav")), &tone(*hz, 1000, RATE));
+    }
+    // A sub-folder is searched too; a clip at another rate is resampled, a short one padded.
+    write(&data.join("more/short.wav"), &tone(550.0, 100, RATE));
+    write(&data.join("more/fast.wav"), &tone(660.0, 2000, 16_000));
+    let run = dir.path().join("run");
+    let o = train(&data, &run);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = stipple().arg("inspect").arg(&run).output().unwrap();
+    assert!(text(&o).contains("\"sample_rate\": 8000") && text(&o).contains("\"unet1d\""), "{}", text(&o));
+
+    let out = dir.path().join("out");
+    let o = stipple().args(["sample", "--steps", "3", "-n", "2", "--seed", "5", "--model"]).arg(&run).arg("-o").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for seed in [5, 6] {
+        let path = out.join(format!("seed-{seed}.wav"));
+        let bytes = std::fs::read(&path).unwrap();
+        let clip = decode_wav(&bytes, "clip").unwrap();
+        assert_eq!((clip.rate, clip.samples.len()), (RATE, 256));
+        let recipe: serde_json::Value = serde_json::from_str(&read_info(&bytes).unwrap()).unwrap();
+        assert_eq!(recipe["seed"], seed);
+        assert_eq!((recipe["width"].as_u64(), recipe["height"].as_u64()), (Some(256), Some(1)));
+        let o = stipple().arg("info").arg(&path).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains(&format!("Seed: {seed}")), "{}", text(&o));
+    }
+    // One clip to a named file; several clips to one file is refused.
+    let one = dir.path().join("one.wav");
+    let o = stipple().args(["sample", "--steps", "2", "-n", "1", "--model"]).arg(&run).arg("-o").arg(&one).output().unwrap();
+    assert!(o.status.success() && one.is_file(), "{}", text(&o));
+    let o = stipple().args(["sample", "--steps", "2", "-n", "3", "--model"]).arg(&run).arg("-o").arg(&one).output().unwrap();
+    assert_fails(&o, &["3 clips to one file"], &["--out", "3 clips"]);
+    // A sound model makes no images, and forecasts nothing.
+    let csv = dir.path().join("s.csv");
+    std::fs::write(&csv, "y\n1\n2\n").unwrap();
+    let o = stipple().args(["forecast", "--model"]).arg(&run).arg("--data").arg(&csv).output().unwrap();
+    assert_fails(&o, &["forecast with a sound model"], &["forecast window"]);
+}
+
+#[test]
+fn non_wav_files_and_bad_settings_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk");
+    write(&junk.join("a.wav"), &tone(220.0, 1000, RATE));
+    std::fs::write(junk.join("c.wav"), b"not a wave file").unwrap();
+    let o = train(&junk, &dir.path().join("r2"));
+    assert_fails(&o, &["not a WAV"], &["c.wav", "not a readable WAV"]);
+    let o = stipple().args(["train", "--sound", "--sample-rate", "0", "--data"]).arg(&junk).output().unwrap();
+    assert_fails(&o, &["rate 0"], &["sample_rate", "above 0"]);
+    let o = stipple().args(["train", "--sound", "--clip-length", "30", "--data"]).arg(&junk).output().unwrap();
+    assert_fails(&o, &["odd length"], &["clip_length", "multiple of 4"]);
+}
