@@ -22,6 +22,6 @@ pub use features::{log_mel_distance, mean_abs_difference, mean_log_mel, mfcc_fra
 pub use info::{read_info, INFO_COMMENT};
 pub use mel::{hz_to_mel, log_mel_spectrogram, mel_filterbank, mel_to_hz, mfcc, MelConfig};
 pub use prepare::{fit_length, resample, trim_silence, Trim};
-pub use spectrogram::{spectrogram_png, SPECTROGRAM_RANGE_DB};
+pub use spectrogram::{spectrogram_image, spectrogram_png, SPECTROGRAM_RANGE_DB};
 pub use stft::{multi_resolution_stft_distance, stft_magnitude, stft_magnitude_padded, Padding, RESOLUTIONS};
 pub use wav::{decode_wav, decode_wav_channels, encode_wav, read_wav, Clip};

@@ -28,6 +28,15 @@ fn viridis(v: f64) -> [u8; 3] {
 /// at the bottom), one column per frame, the hop chosen so a short clip still spans about 256
 /// columns (at most a quarter window, so long clips get wider pictures).
 pub fn spectrogram_png(samples: &[f32], rate: u32) -> Result<Vec<u8>, AudioError> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    spectrogram_image(samples, rate)?
+        .write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| AudioError::Setting { setting: "spectrogram", expected: format!("a PNG encoding: {e}") })?;
+    Ok(out.into_inner())
+}
+
+/// The picture of [`spectrogram_png`], before encoding.
+pub fn spectrogram_image(samples: &[f32], rate: u32) -> Result<image::RgbImage, AudioError> {
     if samples.is_empty() || rate == 0 {
         return Err(AudioError::Setting { setting: "spectrogram", expected: format!("a clip of at least one sample at a rate above 0 Hz, got {} samples at {rate} Hz", samples.len()) });
     }
@@ -48,10 +57,5 @@ pub fn spectrogram_png(samples: &[f32], rate: u32) -> Result<Vec<u8>, AudioError
             pixels[at..at + 3].copy_from_slice(&viridis(1.0 + db / SPECTROGRAM_RANGE_DB));
         }
     }
-    let mut out = std::io::Cursor::new(Vec::new());
-    image::RgbImage::from_raw(width as u32, height as u32, pixels)
-        .expect("width × height × 3 bytes")
-        .write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| AudioError::Setting { setting: "spectrogram", expected: format!("a PNG encoding: {e}") })?;
-    Ok(out.into_inner())
+    Ok(image::RgbImage::from_raw(width as u32, height as u32, pixels).expect("width × height × 3 bytes"))
 }

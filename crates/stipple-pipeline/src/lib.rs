@@ -42,7 +42,7 @@ pub use fan_chart::{render_fan_chart, FanChart, FAN_CHART_SIZE};
 pub use forecast::{forecast, path_quantiles, Forecast, QUANTILE_LEVELS};
 pub use forecast_output::{fan_chart, paths_chart, write_forecast, ForecastRecipe, ForecastSettings, FORECAST_FILES, FORECAST_KEY, FORECAST_RECIPE_FILE};
 pub use series_input::{read_series_column, SeriesInput};
-pub use sound_output::{clip_paths, write_clips};
+pub use sound_output::{check_sound_trajectory_path, clip_paths, write_clips, write_sound_trajectory};
 pub use images::{grid, grid_columns, to_images};
 pub use noise::SeededNoise;
 pub use latent_diffusion::{hashed_file, is_sd_checkpoint, sd_default_size};

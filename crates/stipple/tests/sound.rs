@@ -51,10 +51,16 @@ fn train_on_clips_then_sample_wav_with_recipe() {
     assert!(text(&o).contains("\"sample_rate\": 8000") && text(&o).contains("\"unet1d\""), "{}", text(&o));
 
     let out = dir.path().join("out");
-    let o = stipple().args(["sample", "--steps", "3", "-n", "2", "--seed", "5", "--model"]).arg(&run).arg("-o").arg(&out).output().unwrap();
+    let trajectory = dir.path().join("steps.png");
+    let o = stipple().args(["sample", "--steps", "3", "-n", "2", "--seed", "5", "--model"]).arg(&run).arg("-o").arg(&out).arg("--trajectory").arg(&trajectory).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
+    // The trajectory: one row of spectrograms of x̂₀ per step, one column per clip.
+    let steps = image::open(&trajectory).unwrap();
     for seed in [5, 6] {
         let path = out.join(format!("seed-{seed}.wav"));
+        // Each clip's spectrogram beside it, the size of one cell of the trajectory.
+        let picture = image::open(path.with_extension("png")).unwrap();
+        assert_eq!((steps.width(), steps.height()), (2 * picture.width() + 3 * 2, 3 * picture.height() + 4 * 2), "3 steps × 2 clips with 2-pixel borders");
         let bytes = std::fs::read(&path).unwrap();
         let clip = decode_wav(&bytes, "clip").unwrap();
         assert_eq!((clip.rate, clip.samples.len()), (RATE, 256));
@@ -71,6 +77,9 @@ fn train_on_clips_then_sample_wav_with_recipe() {
     assert!(o.status.success() && one.is_file(), "{}", text(&o));
     let o = stipple().args(["sample", "--steps", "2", "-n", "3", "--model"]).arg(&run).arg("-o").arg(&one).output().unwrap();
     assert_fails(&o, &["3 clips to one file"], &["--out", "3 clips"]);
+    // A trajectory is a PNG of spectrograms: another file type is refused before sampling.
+    let o = stipple().args(["sample", "--steps", "2", "-n", "1", "--model"]).arg(&run).arg("-o").arg(dir.path().join("x.wav")).args(["--trajectory", "t.gif"]).output().unwrap();
+    assert_fails(&o, &["a GIF trajectory"], &["--trajectory", "PNG of spectrograms"]);
     // A sound model makes no images, and forecasts nothing.
     let csv = dir.path().join("s.csv");
     std::fs::write(&csv, "y\n1\n2\n").unwrap();

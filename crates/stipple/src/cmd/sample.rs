@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use stipple_pipeline::{
-    check_output_path, clip_paths, defaults, device, generate, save_trajectory, to_images, write_clips, write_images, Adapters,
+    check_output_path, check_sound_trajectory_path, clip_paths, defaults, device, generate, save_trajectory, to_images, write_clips, write_images, write_sound_trajectory, Adapters,
     GenerateRequest, ImageInput, Model, PipelineError, TrajectoryFormat, TrajectoryRecorder,
 };
 use stipple_sample::{SamplerOptions, X0Clamp};
@@ -276,18 +276,24 @@ fn sample_sound(
     args: &SampleArgs,
     dev: &candle_core::Device,
 ) -> anyhow::Result<ExitCode> {
-    if args.trajectory.is_some() || args.trajectory_json.is_some() {
-        return Err(PipelineError::bad("trajectory", "trajectories are drawn for image models").into());
+    if args.trajectory_json.is_some() {
+        return Err(PipelineError::bad("trajectory_json", "trajectory statistics are computed for image models").into());
     }
     clip_paths(&args.out, spec)?;
-    let mut bar = StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size));
-    let clips = generate(model, spec, sigmas, dev, &mut bar)?;
-    bar.finish();
+    args.trajectory.as_deref().map(check_sound_trajectory_path).transpose()?;
+    let mut observer = (StepBar::new(spec.steps * spec.count.div_ceil(spec.batch_size)), TrajectoryRecorder::new(args.every));
+    let clips = generate(model, spec, sigmas, dev, &mut observer)?;
+    observer.0.finish();
     let written = write_clips(&clips, rate, spec, sigmas, model_ref, &args.out)?;
     let length = clips.dim(2)?;
-    println!("wrote {} clip(s) of {length} samples at {rate} Hz:", written.len());
+    println!("wrote {} clip(s) of {length} samples at {rate} Hz, each with its spectrogram (.png):", written.len());
     for w in written {
         println!("  {}", w.display());
+    }
+    if let Some(t) = &args.trajectory {
+        let frames = observer.1.finish()?;
+        write_sound_trajectory(&frames, rate, t)?;
+        println!("trajectory ({} steps, spectrograms of x̂₀): {}", frames.len(), t.display());
     }
     Ok(ExitCode::SUCCESS)
 }
