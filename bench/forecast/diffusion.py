@@ -9,7 +9,7 @@ multiple of 4, which the U-Net's three levels need); then every held-out window 
 (`stipple forecast`, N sample paths) from its history, and the paths of the horizon are
 written to OUT/<name>.json (`stipple_series::ForecastFile`).
 
-Usage: diffusion.py WINDOWS OUT --stipple BIN [--runs DIR] [--steps 3000] [--samples 100]
+Usage: diffusion.py WINDOWS OUT --stipple BIN [--runs DIR] [--steps 1500] [--samples 100]
 """
 import argparse
 import csv
@@ -37,7 +37,7 @@ def main():
     p.add_argument("out")
     p.add_argument("--stipple", required=True)
     p.add_argument("--runs", default=None, help="run folders [OUT/runs]")
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--samples", type=int, default=100)
     a = p.parse_args()
     runs = a.runs or os.path.join(a.out, "runs")
@@ -53,10 +53,15 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             train_csv = os.path.join(tmp, "train.csv")
             write_column(train_csv, training)
-            if not os.path.exists(os.path.join(run, "model.safetensors")):
+            # A finished run is kept (its model.safetensors and a "trained" mark); an interrupted
+            # one resumes from its checkpoint.
+            done = os.path.join(run, "trained")
+            if not os.path.exists(done):
+                resume = ["--resume"] if os.path.isdir(os.path.join(run, "checkpoint")) else []
                 subprocess.run([a.stipple, "train", "--data", train_csv, "--column", "value", "--context", str(context),
-                                "--horizon", str(horizon), "--steps", str(a.steps), "--sample-every", "0", "--out", run],
+                                "--horizon", str(horizon), "--steps", str(a.steps), "--sample-every", "0", "--out", run] + resume,
                                check=True, stdout=subprocess.DEVNULL)
+                open(done, "w").close()
             forecasts = []
             for w in windows:
                 history = os.path.join(tmp, "history.csv")

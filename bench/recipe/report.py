@@ -28,8 +28,7 @@ def run_of(out, model):
         return steps, float(seconds), "Stipple default (v-prediction, min-SNR γ=5, lr 1e-3, EMA 0.995)"
     run, weights = model.rsplit("-unet", 1)
     s = json.load(open(os.path.join(out, run, "summary.json")))
-    what = {"diffusers-steps": "same steps", "diffusers-time": "same time, cosine planned for 4× the steps",
-            "diffusers-time-planned": "same time, cosine planned for the steps that fit"}[run]
+    what = {"diffusers-steps": "same steps", "diffusers-time-planned": "same time"}[run]
     return s["steps"], s["train_seconds"], f"diffusers train_unconditional ({what}), {'EMA' if weights == '_ema' else 'raw'} weights"
 
 
