@@ -6,7 +6,8 @@
 #   3. diffusers' recipe (bench/recipe/diffusers_train.py) for the same number of steps, and
 #      for the same training time as Stipple's whole run;
 #   4. every model sampled with DPM++ 2M on Karras σ's, 20 steps, R sets of N images with
-#      different seeds (Stipple: `stipple sample`; diffusers: its DPMSolverMultistepScheduler);
+#      different seeds (Stipple: `stipple sample`; diffusers: its DPMSolverMultistepScheduler),
+#      and diffusers' EMA weights also with its DDIMScheduler (x̂₀ clipped), 20 steps;
 #   5. one evaluator: the emoji feature network of `stipple eval train-features`, Fréchet
 #      distance and precision/recall of each set against the training images; mean and 95%
 #      Student-t interval over the R sets (bench/recipe/report.py).
@@ -62,6 +63,10 @@ for r in $(seq 0 $((R - 1))); do
       "$PYTHON" bench/recipe/diffusers_sample.py --unet "$OUT/$run/$weights" --out "$OUT/samples/$run-$weights/$r" \
         -n "$N" --seed "$seed" --steps 20 --threads "$THREADS"
     done
+    # Also as diffusers' own DDIM pipeline samples (x̂₀ clipped), at the same 20 steps.
+    rm -rf "$OUT/samples/$run-unet_ema-ddim/$r"
+    "$PYTHON" bench/recipe/diffusers_sample.py --unet "$OUT/$run/unet_ema" --out "$OUT/samples/$run-unet_ema-ddim/$r" \
+      -n "$N" --seed "$seed" --steps 20 --threads "$THREADS" --scheduler ddim
   done
 done
 

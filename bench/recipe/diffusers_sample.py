@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Samples a diffusers UNet2DModel folder with DPM-Solver++(2M) on Karras σ's
-(diffusers' DPMSolverMultistepScheduler, algorithm_type "dpmsolver++", solver_order 2,
-use_karras_sigmas), the sampler and schedule of Stipple's default, into one PNG per image.
-Image i starts from torch.Generator seeded with SEED + i."""
+"""Samples a diffusers UNet2DModel folder into one PNG per image; image i starts from
+torch.Generator seeded with SEED + i.
+
+--scheduler dpmpp_2m (default): DPM-Solver++(2M) on Karras σ's (diffusers'
+DPMSolverMultistepScheduler, algorithm_type "dpmsolver++", solver_order 2, use_karras_sigmas),
+the sampler and schedule of Stipple's default. --scheduler ddim: diffusers' DDIMScheduler with
+its defaults (η = 0, x̂₀ clipped to [−1, 1]), as its DDIMPipeline samples."""
 import argparse
 import os
 
@@ -16,12 +19,13 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--scheduler", choices=["dpmpp_2m", "ddim"], default="dpmpp_2m")
     a = p.parse_args()
 
     import numpy as np
     import torch
     from PIL import Image
-    from diffusers import DPMSolverMultistepScheduler, UNet2DModel
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, UNet2DModel
 
     torch.set_num_threads(a.threads)
     model = UNet2DModel.from_pretrained(a.unet).eval()
@@ -30,9 +34,12 @@ def main():
     with torch.no_grad():
         for first in range(0, a.n, a.batch):
             seeds = range(a.seed + first, a.seed + min(first + a.batch, a.n))
-            scheduler = DPMSolverMultistepScheduler(
-                num_train_timesteps=1000, beta_schedule="linear", prediction_type="epsilon",
-                algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=True)
+            if a.scheduler == "ddim":
+                scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="linear", prediction_type="epsilon")
+            else:
+                scheduler = DPMSolverMultistepScheduler(
+                    num_train_timesteps=1000, beta_schedule="linear", prediction_type="epsilon",
+                    algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=True)
             scheduler.set_timesteps(a.steps)
             x = torch.cat([torch.randn((1, channels, size, size), generator=torch.Generator().manual_seed(s)) for s in seeds])
             x = x * scheduler.init_noise_sigma

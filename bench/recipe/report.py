@@ -25,11 +25,12 @@ def run_of(out, model):
     if model == "stipple":
         steps = json.loads(open(os.path.join(out, "stipple", "train.jsonl")).read().splitlines()[-1]).get("step")
         seconds = open(os.path.join(out, "stipple-time.txt")).read().split(" in ")[1].split(" s")[0]
-        return steps, float(seconds), "Stipple default (v-prediction, min-SNR γ=5, lr 1e-3, EMA 0.995)"
-    run, weights = model.rsplit("-unet", 1)
+        return steps, float(seconds), "Stipple default (v-prediction, min-SNR γ=5, lr 1e-3, EMA 0.995), DPM++ 2M Karras"
+    sampler = "DDIM with x̂₀ clipping" if model.endswith("-ddim") else "DPM++ 2M Karras"
+    run, weights = model.removesuffix("-ddim").rsplit("-unet", 1)
     s = json.load(open(os.path.join(out, run, "summary.json")))
     what = {"diffusers-steps": "same steps", "diffusers-time-planned": "same time"}[run]
-    return s["steps"], s["train_seconds"], f"diffusers train_unconditional ({what}), {'EMA' if weights == '_ema' else 'raw'} weights"
+    return s["steps"], s["train_seconds"], f"diffusers train_unconditional ({what}), {'EMA' if weights == '_ema' else 'raw'} weights, {sampler}"
 
 
 def main():
