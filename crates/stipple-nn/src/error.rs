@@ -19,7 +19,7 @@ pub enum NnError {
     #[error("weights in {path} do not match the model configuration: {details}")]
     WeightsMismatch { path: PathBuf, details: String },
     /// An invalid configuration (the message says which key and which values are accepted).
-    #[error("invalid U-Net configuration: {0}")]
+    #[error("invalid model configuration: {0}")]
     Config(String),
     /// A valid safetensors file that is not a Stipple model file, or one from another format version.
     #[error("{path} is not a Stipple model file: {reason}")]
