@@ -61,6 +61,9 @@ fn boxed(e: TrainError) -> EvalError {
 /// The training images as the evaluator takes them (8-bit, as if read from files).
 fn training_images(trainer: &Trainer) -> Result<Vec<NamedImage>, EvalError> {
     let set = trainer.data();
+    if set.sample_dims().len() != 3 {
+        return Err(EvalError::setting("eval_every", "measures the quality of images with an image feature network; this run trains on sequences (series windows or sound clips)"));
+    }
     let all: Vec<usize> = (0..set.len()).collect();
     let shape: Vec<usize> = std::iter::once(set.len()).chain(set.sample_dims()).collect();
     let batch = Tensor::from_vec(set.batch(&all, &vec![false; all.len()]), shape, trainer.device())?;

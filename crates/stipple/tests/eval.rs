@@ -183,6 +183,13 @@ fn sample_quality_is_logged_while_training_and_after_a_resume() {
     let o = stipple().args(args).arg(&net).arg("--out").arg(dir.path().join("other")).output().unwrap();
     assert_fails(&o, &args, &["--eval-count: at least 4 images are needed"]);
     assert_eq!(o.status.code(), Some(2));
+
+    // A run on a series has no images to measure.
+    let csv = dir.path().join("s.csv");
+    std::fs::write(&csv, (0..64).fold(String::from("y\n"), |s, i| s + &format!("{}\n", (i as f64 / 3.0).sin()))).unwrap();
+    let args = ["train", "--steps", "2", "--context", "12", "--horizon", "4", "--eval-every", "1", "--eval-features"];
+    let o = stipple().args(args).arg(&net).arg("--data").arg(&csv).arg("--out").arg(dir.path().join("series")).output().unwrap();
+    assert_fails(&o, &args, &["measures the quality of images", "trains on sequences"]);
 }
 
 fn clip_fixture() -> std::path::PathBuf {
