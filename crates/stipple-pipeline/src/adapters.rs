@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::store::is_model_name;
-use crate::PipelineError;
+use crate::{ModelRef, PipelineError};
 
 /// Folder of the LoRA files that prompt tags name, inside the models folder
 /// (`models/loras/NAME.safetensors`).
@@ -25,6 +25,12 @@ impl Adapters {
     /// Whether nothing is merged and the configs are the store's.
     pub fn is_empty(&self) -> bool {
         self.loras.is_empty() && self.config_dir.is_none()
+    }
+
+    /// What a recipe's model was loaded with: its recorded LoRAs and configs folder (so
+    /// `rerun` loads it the same way; prompt tags are not read again).
+    pub fn of(model: &ModelRef) -> Self {
+        Self { loras: model.loras.iter().map(|l| (l.path.clone(), l.multiplier)).collect(), config_dir: model.config_dir.clone() }
     }
 
     /// `--lora` arguments `FILE:MULTIPLIER` (the multiplier after the last `:`).

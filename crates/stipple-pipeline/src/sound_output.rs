@@ -57,11 +57,10 @@ pub fn check_sound_trajectory_path(out: &Path) -> Result<(), PipelineError> {
 /// step, one row per step (top: the first), one column per clip.
 pub fn write_sound_trajectory(frames: &[TrajectoryFrame], rate: u32, out: &Path) -> Result<(), PipelineError> {
     check_sound_trajectory_path(out)?;
+    let clips = frames.first().map_or(Ok(1), |f| f.denoised.dim(0))?;
     let mut pictures = Vec::new();
-    let mut clips = 1;
     for frame in frames {
         let (n, _, length) = frame.denoised.dims3()?;
-        clips = n;
         for clip in frame.denoised.to_dtype(DType::F32)?.reshape((n, length))?.to_vec2::<f32>()? {
             let picture = spectrogram_image(&clip, rate).map_err(|e| PipelineError::Encode(Box::new(e)))?;
             pictures.push(DynamicImage::ImageRgb8(picture));

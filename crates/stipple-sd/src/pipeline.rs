@@ -184,15 +184,20 @@ impl SdPipeline {
     /// # Shapes
     /// `latents`: `(B, 4, h, w)`; returns `(B, 3, 8h, 8w)`.
     pub fn decode_latents(&self, latents: &Tensor) -> Result<Tensor, SdError> {
-        let img = self.vae.decode(&(latents / self.vae.scaling_factor())?)?;
-        Ok(((img / 2.0)? + 0.5)?.clamp(0f32, 1f32)?)
+        self.decode_scaled(latents, false)
     }
 
     /// [`SdPipeline::decode_latents`] in overlapping tiles ([`AutoencoderKL::decode_tiled`]),
     /// for images whose whole decode does not fit in memory; the seams are blended, so the
     /// pixels differ slightly from a whole decode's.
     pub fn decode_latents_tiled(&self, latents: &Tensor) -> Result<Tensor, SdError> {
-        let img = self.vae.decode_tiled(&(latents / self.vae.scaling_factor())?)?;
+        self.decode_scaled(latents, true)
+    }
+
+    /// `decode(z / scaling_factor) / 2 + 1/2`, clamped, whole or in tiles.
+    fn decode_scaled(&self, latents: &Tensor, tiled: bool) -> Result<Tensor, SdError> {
+        let z = (latents / self.vae.scaling_factor())?;
+        let img = if tiled { self.vae.decode_tiled(&z)? } else { self.vae.decode(&z)? };
         Ok(((img / 2.0)? + 0.5)?.clamp(0f32, 1f32)?)
     }
 
@@ -210,13 +215,18 @@ impl SdPipeline {
     /// # Shapes
     /// `images`: `(B, 3, H, W)`; returns `(B, 4, H/8, W/8)`.
     pub fn encode_images(&self, images: &Tensor) -> Result<Tensor, SdError> {
-        let z = self.vae.encode(&((images * 2.0)? - 1.0)?)?;
-        Ok((z * self.vae.scaling_factor())?)
+        self.encode_scaled(images, false)
     }
 
     /// [`SdPipeline::encode_images`] in overlapping tiles ([`AutoencoderKL::encode_tiled`]).
     pub fn encode_images_tiled(&self, images: &Tensor) -> Result<Tensor, SdError> {
-        let z = self.vae.encode_tiled(&((images * 2.0)? - 1.0)?)?;
+        self.encode_scaled(images, true)
+    }
+
+    /// `encode(2·images − 1) · scaling_factor`, whole or in tiles.
+    fn encode_scaled(&self, images: &Tensor, tiled: bool) -> Result<Tensor, SdError> {
+        let x = ((images * 2.0)? - 1.0)?;
+        let z = if tiled { self.vae.encode_tiled(&x)? } else { self.vae.encode(&x)? };
         Ok((z * self.vae.scaling_factor())?)
     }
 

@@ -50,8 +50,7 @@ pub fn run(args: RerunArgs) -> anyhow::Result<ExitCode> {
     if let Some(warning) = check_model_hash(&recipe, &path, args.force)? {
         eprintln!("warning: {warning}; continuing because of --force, the result will differ");
     }
-    let adapters = Adapters { loras: recipe.model.loras.iter().map(|l| (l.path.clone(), l.multiplier)).collect(), config_dir: recipe.model.config_dir.clone() };
-    let stored = store.load_adapted(&path.to_string_lossy(), &path, &adapters)?;
+    let stored = store.load_adapted(&path.to_string_lossy(), &path, &Adapters::of(&recipe.model))?;
     let (init, mask) = (recorded_input("init_image", &recipe.init_image)?, recorded_input("mask", &recipe.mask)?);
     let mut bar = StepBar::new(recipe.steps);
     let image = regenerate(&recipe, &stored.model, init, mask, &dev, &mut bar)?;
