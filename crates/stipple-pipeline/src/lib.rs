@@ -50,7 +50,7 @@ pub use model::Model;
 pub use input::{decode_bounded, ImageInput, MAX_INPUT_ALLOC, MAX_INPUT_SIDE};
 pub use output::{check_model_hash, check_output_path, encode_images, model_ref, recipe, regenerate, write_images};
 pub use png_text::{encode_png_with_text, read_png_text, write_atomic, write_png_with_text};
-pub use recipe::{file_sha256, software, InputRef, LoraRef, ModelRef, Recipe, PARAMETERS_KEY, RECIPE_KEY, RECIPE_VERSION};
+pub use recipe::{file_sha256, safetensors_data_sha256, software, InputRef, LoraRef, ModelRef, Recipe, PARAMETERS_KEY, RECIPE_KEY, RECIPE_VERSION};
 pub use adapters::{Adapters, LORAS_DIR};
 pub use store::{is_model_name, ModelEntry, ModelSource, ModelStore, StoredModel, CONFIG_DIR_SUFFIX, RUN_MODEL_FILE};
 pub use request::{GenerateRequest, GenerateSpec, MAX_COUNT, MAX_SIDE, MAX_STEPS};

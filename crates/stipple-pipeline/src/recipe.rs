@@ -47,6 +47,19 @@ pub struct LoraRef {
     pub path: PathBuf,
     pub sha256: String,
     pub multiplier: f64,
+    /// SHA-256 (hex) of the file's tensor data, after the safetensors header
+    /// ([`safetensors_data_sha256`]): the hash the web UIs show for a LoRA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
+}
+
+impl LoraRef {
+    /// The name the web UI gives the LoRA in its "Lora hashes" entry: the file's stem without
+    /// `:` and `,` (A1111's `extra_networks_lora.py` removes them from the prompt's name).
+    fn webui_name(&self) -> String {
+        let stem = self.path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        stem.replace([':', ','], "")
+    }
 }
 
 /// An input image of a generation: its SHA-256 (so `rerun` notices a changed file) and the
@@ -139,7 +152,31 @@ pub fn software() -> String {
 
 /// SHA-256 of a file, hex.
 pub fn file_sha256(path: &Path) -> Result<String, PipelineError> {
-    let mut file = std::fs::File::open(path).map_err(|e| PipelineError::io("read", path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| PipelineError::io("read", path, e))?;
+    sha256_of(file, path)
+}
+
+/// SHA-256 (hex) of a safetensors file's tensor data: everything after the 8-byte header length
+/// and the JSON header it counts, so that editing the metadata keeps the hash. This is the hash
+/// of kohya's sd-scripts (`addnet_hash_safetensors` in `library/train_util.py`), which the web
+/// UIs record for LoRAs (A1111 writes its first 12 digits as "Lora hashes").
+pub fn safetensors_data_sha256(path: &Path) -> Result<String, PipelineError> {
+    use std::io::{Seek, SeekFrom};
+    let read_err = |e| PipelineError::io("read", path, e);
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|_| PipelineError::bad("lora", format!("{} is not a safetensors file: expected an 8-byte header length", path.display())))?;
+    let header = u64::from_le_bytes(len);
+    let size = file.metadata().map_err(read_err)?.len();
+    if header > size - 8 {
+        return Err(PipelineError::bad("lora", format!("{} is not a safetensors file: its header length {header} exceeds the file's {size} bytes", path.display())));
+    }
+    file.seek(SeekFrom::Start(8 + header)).map_err(read_err)?;
+    sha256_of(file, path)
+}
+
+/// SHA-256 (hex) of what is left to read of `file` (read from `path`).
+fn sha256_of(mut file: std::fs::File, path: &Path) -> Result<String, PipelineError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -157,7 +194,8 @@ impl Recipe {
     /// joined by " | ") and a "Negative prompt: …" line, then "Steps: 20, Sampler: DPM++ 2M,
     /// Schedule type: Karras, CFG scale: 1, Seed: 42, Size: 16x16, Model hash: …, Model: …,
     /// Version: …" ("Model hash" is the first 10 hex digits of the file's SHA-256, as those
-    /// tools compute it).
+    /// tools compute it; merged LoRAs add `Lora hashes: "NAME: 12 digits, …"` from
+    /// [`LoraRef::data_sha256`], as A1111 writes them).
     pub fn parameters(&self) -> String {
         let c = &self.conditioning;
         let mut head = String::new();
@@ -191,6 +229,11 @@ impl Recipe {
         }
         if self.count > 1 {
             s += &format!(", Batch size: {}", self.count);
+        }
+        let lora_hashes: Vec<String> = self.model.loras.iter().filter_map(|l| Some(format!("{}: {}", l.webui_name(), l.data_sha256.as_deref()?.get(..12)?))).collect();
+        if !lora_hashes.is_empty() {
+            // Quoted as the web UI quotes values holding ':' or ',' (a JSON string).
+            s += &format!(", Lora hashes: {}", serde_json::Value::from(lora_hashes.join(", ")));
         }
         head + &s + &format!(", Version: {}", self.software)
     }
@@ -323,5 +366,59 @@ mod upgrade_tests {
         assert_eq!(r.conditioning.strength, 0.5);
         let e = Recipe::from_json(&serde_json::json!({"recipe_version": 9}).to_string()).unwrap_err();
         assert!(e.contains("version 9"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod lora_hash_tests {
+    use super::*;
+
+    /// A safetensors-shaped file: the header length, `header`, then `data`.
+    fn write(dir: &Path, name: &str, header: &str, data: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_lora_hash_covers_the_tensor_data_only_and_reaches_the_parameters_text() {
+        let dir = tempfile::tempdir().unwrap();
+        // SHA-256("abc") is FIPS 180-2's first test vector.
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let a = write(dir.path(), "a.safetensors", r#"{"__metadata__":{"ss_name":"one"}}"#, b"abc");
+        let b = write(dir.path(), "b.safetensors", r#"{"__metadata__":{"ss_name":"another name"}}"#, b"abc");
+        let c = write(dir.path(), "c.safetensors", r#"{"__metadata__":{"ss_name":"one"}}"#, b"abd");
+        assert_eq!(safetensors_data_sha256(&a).unwrap(), abc);
+        assert_eq!(safetensors_data_sha256(&b).unwrap(), abc, "the metadata is not hashed");
+        assert_ne!(safetensors_data_sha256(&c).unwrap(), abc);
+        assert_ne!(file_sha256(&a).unwrap(), abc, "the whole-file hash includes the header");
+
+        let short = dir.path().join("short.safetensors");
+        std::fs::write(&short, [1u8, 0, 0]).unwrap();
+        let e = safetensors_data_sha256(&short).unwrap_err().to_string();
+        assert!(e.contains("8-byte header length"), "{e}");
+        let long = write(dir.path(), "long.safetensors", "{}", b"");
+        std::fs::write(&long, [200u8, 0, 0, 0, 0, 0, 0, 0, b'{', b'}']).unwrap();
+        let e = safetensors_data_sha256(&long).unwrap_err().to_string();
+        assert!(e.contains("header length 200 exceeds the file's 10 bytes"), "{e}");
+
+        let lora = |name: &str, hash: Option<&str>| LoraRef { path: dir.path().join(name), sha256: "cd".repeat(32), multiplier: 0.8, data_sha256: hash.map(str::to_string) };
+        let mut recipe: Recipe = serde_json::from_value(serde_json::json!({
+            "recipe_version": RECIPE_VERSION, "software": "stipple 0.1.0",
+            "model": {"path": "m.safetensors", "sha256": "ab", "step": null},
+            "sampler": "euler", "schedule": "karras", "steps": 2, "sigmas": [1.0, 0.0],
+            "seed": 3, "count": 1, "grid_columns": null, "width": 16, "height": 16,
+            "conditioning": {"guidance_scale": 1.0}
+        }))
+        .unwrap();
+        assert!(!recipe.parameters().contains("Lora hashes"));
+        recipe.model.loras = vec![lora("my,style:v2.safetensors", Some(abc)), lora("old.safetensors", None), lora("b.safetensors", Some(&"0123456789abcdef".repeat(4)))];
+        let text = recipe.parameters();
+        assert!(text.contains(r#", Lora hashes: "mystylev2: ba7816bf8f01, b: 0123456789ab", Version: "#), "{text}");
+        let back: Recipe = serde_json::from_str(&recipe.to_json()).unwrap();
+        assert_eq!(back, recipe, "the data hash survives the recipe's JSON");
     }
 }

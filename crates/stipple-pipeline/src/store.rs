@@ -20,7 +20,7 @@ use candle_core::Device;
 
 use crate::latent_diffusion::hashed_file;
 use crate::adapters::LORAS_DIR;
-use crate::{file_sha256, is_sd_checkpoint, write_atomic, Adapters, LoraRef, Model, ModelRef, PipelineError};
+use crate::{file_sha256, is_sd_checkpoint, safetensors_data_sha256, write_atomic, Adapters, LoraRef, Model, ModelRef, PipelineError};
 
 /// Suffix of the folder beside a single-file checkpoint `NAME.safetensors` that holds its
 /// configs and tokenizer(s) (`NAME.config/`, a diffusers folder of the same architecture).
@@ -257,7 +257,8 @@ impl ModelStore {
         let model = if is_sd_checkpoint(&file) {
             self.loaded.lock().expect("store lock").retain(|_, (_, m)| !matches!(m.model, Model::Sd(_)));
             for (lora, bits) in &key.loras {
-                model_ref.loras.push(LoraRef { path: lora.clone(), sha256: self.sha256(lora)?, multiplier: f64::from_bits(*bits) });
+                let data_sha256 = Some(safetensors_data_sha256(lora)?);
+                model_ref.loras.push(LoraRef { path: lora.clone(), sha256: self.sha256(lora)?, multiplier: f64::from_bits(*bits), data_sha256 });
             }
             let options = stipple_sd::LoadOptions {
                 config_dir: key.config_dir.clone().or_else(|| config_dir(&file)),

@@ -65,6 +65,10 @@ fn a_diffusers_folder_and_its_single_file_make_the_same_pictures() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(pixels(&tagged), pixels(&lora), "a prompt tag merges the LoRA as --lora does");
+    // The web UI's "Lora hashes": the first 12 digits of the SHA-256 of the file's tensor data
+    // (hashlib over the bytes after the header; kohya's addnet_hash_safetensors).
+    let info = text(&stipple().arg("info").arg(&tagged).output().unwrap());
+    assert!(info.contains(r#"Lora hashes: "style: 6e0c83d6ea43""#), "{info}");
     let again = dir.path().join("again.png");
     let o = stipple().arg("rerun").arg(&lora).arg("--out").arg(&again).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
