@@ -37,7 +37,6 @@ impl DataSource {
             _ if !columns.is_empty() => Err(TrainError::Config("columns name the series of a CSV file; the data are not a .csv file".into())),
             Some(p) if sound && !is_csv(&p) => Ok(DataSource::Sound(p)),
             _ if sound => Err(TrainError::Config("sound data are a folder of WAV files".into())),
-            _ if !columns.is_empty() => Err(TrainError::Config("columns name the series of a CSV file; the data are not a .csv file".into())),
             Some(p) => Ok(DataSource::Folder(p)),
             None => Ok(DataSource::EmbeddedEmoji),
         }

@@ -47,6 +47,7 @@ fn train_on_clips_then_sample_wav_with_recipe() {
     let run = dir.path().join("run");
     let o = train(&data, &run);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("sample:  stipple sample --model") && !text(&o).contains("forecast"), "a sound run points to `sample`: {}", text(&o));
     let o = stipple().arg("inspect").arg(&run).output().unwrap();
     assert!(text(&o).contains("\"sample_rate\": 8000") && text(&o).contains("\"unet1d\""), "{}", text(&o));
 

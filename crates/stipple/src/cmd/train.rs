@@ -256,7 +256,11 @@ fn default_out(data: &Option<PathBuf>) -> PathBuf {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let config = build_config(&args)?;
-    let series = !config.data.is_images();
+    // A series model is used by `forecast`, every other by `sample`.
+    let forecast_data = match &config.data {
+        DataSource::Series { csv, .. } => Some(csv.clone()),
+        _ => None,
+    };
     let (comm, device) = collective(&args)?;
     // Ranks other than 0 stay silent: rank 0 reports for the whole job.
     let root = comm.rank() == 0;
@@ -316,9 +320,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(g) = &o.latest_grid {
         println!("samples: {}", g.display());
     }
-    match (&args.data, series) {
-        (Some(csv), true) => println!("forecast: stipple forecast --model {} --data {}", run.display(), csv.display()),
-        _ => println!("sample:  stipple sample --model {}", run.display()),
+    match forecast_data {
+        Some(csv) => println!("forecast: stipple forecast --model {} --data {}", run.display(), csv.display()),
+        None => println!("sample:  stipple sample --model {}", run.display()),
     }
     Ok(if o.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
