@@ -9,7 +9,13 @@ multiple of 4, which the U-Net's three levels need); then every held-out window 
 (`stipple forecast`, N sample paths) from its history, and the paths of the horizon are
 written to OUT/<name>.json (`stipple_series::ForecastFile`).
 
+--conditioning picks how the model reads the history (`stipple train --conditioning`):
+inpaint (an unconditional model of windows, the history imposed at every sampler step) or
+csdi (the history and its mask as input channels, trained on random forecast masks; Tashiro
+et al. 2021).
+
 Usage: diffusion.py WINDOWS OUT --stipple BIN [--runs DIR] [--steps 1500] [--samples 100]
+                    [--conditioning inpaint|csdi]
 """
 import argparse
 import csv
@@ -39,6 +45,7 @@ def main():
     p.add_argument("--runs", default=None, help="run folders [OUT/runs]")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--conditioning", choices=["inpaint", "csdi"], default="inpaint")
     a = p.parse_args()
     runs = a.runs or os.path.join(a.out, "runs")
     os.makedirs(a.out, exist_ok=True)
@@ -59,7 +66,8 @@ def main():
             if not os.path.exists(done):
                 resume = ["--resume"] if os.path.isdir(os.path.join(run, "checkpoint")) else []
                 subprocess.run([a.stipple, "train", "--data", train_csv, "--column", "value", "--context", str(context),
-                                "--horizon", str(horizon), "--steps", str(a.steps), "--sample-every", "0", "--out", run] + resume,
+                                "--horizon", str(horizon), "--steps", str(a.steps), "--sample-every", "0",
+                                "--conditioning", a.conditioning, "--out", run] + resume,
                                check=True, stdout=subprocess.DEVNULL)
                 open(done, "w").close()
             forecasts = []
@@ -78,7 +86,8 @@ def main():
                 paths = [[float(r[c]) for r in future] for c in range(first_path, len(header))]
                 forecasts.append({"origin": w["origin"], "paths": paths})
         with open(os.path.join(a.out, name + ".json"), "w") as f:
-            json.dump({"dataset": name, "model": "Stipple diffusion (1-D U-Net)", "windows": forecasts}, f)
+            model = "Stipple diffusion (1-D U-Net" + (", CSDI)" if a.conditioning == "csdi" else ")")
+            json.dump({"dataset": name, "model": model, "windows": forecasts}, f)
         print(f"{name}: trained on {len(training)} values (windows of {context} + {horizon}), {len(windows)} forecasts", flush=True)
 
 
