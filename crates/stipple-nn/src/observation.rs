@@ -1,5 +1,5 @@
-//! The conditional observation of a forecaster conditioned as in CSDI (Tashiro et al. 2021,
-//! §4.1, "conditional observations" and the mask as inputs of the denoiser ε_θ): the observed
+//! The conditional observation of a forecaster conditioned as in CSDI (Tashiro et al. 2021:
+//! the "conditional observations" and their mask as inputs of the denoiser ε_θ): the observed
 //! values, zero where nothing is observed, and the observation mask, two channels that the
 //! network reads beside the noisy sequence (`UNet1DConfig::cond_channels`).
 

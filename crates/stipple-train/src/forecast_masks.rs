@@ -1,7 +1,8 @@
-//! The observation masks of a forecaster trained as CSDI is (Tashiro et al. 2021, §3.3 and
-//! Appendix B): each training window hides some of its values, the model sees the rest as its
-//! conditional observation and is trained on the hidden ones only, so it learns
-//! p(hidden | observed) directly rather than an unconditional window to be inpainted.
+//! The observation masks of a forecaster trained as CSDI is (Tashiro et al. 2021, the
+//! self-supervised training and its choice of imputation targets): each training window
+//! hides some of its values, the model sees the rest as its conditional observation and is
+//! trained on the hidden ones only, so it learns p(hidden | observed) directly rather than an
+//! unconditional window to be inpainted.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

@@ -40,7 +40,7 @@ pub struct UNet1DConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_class_embeds: Option<usize>,
     /// Channels of the conditional observation read beside the noisy sequence (CSDI, Tashiro
-    /// et al. 2021, §4.1: the observed values and the observation mask as extra input
+    /// et al. 2021: the observed values and the observation mask as extra input
     /// channels of the denoiser): 0 for a network that sees only the noisy sequence, 2
     /// ([`crate::OBSERVATION_CHANNELS`]) for a forecaster of p(future | history). Absent from
     /// the files of networks without it, which read as 0.

@@ -219,7 +219,7 @@ impl UNet1D {
     }
 
     /// `x` with the conditional observation appended along the channels, as CSDI's denoiser
-    /// reads the noisy target beside the conditional observation (Tashiro et al. 2021, §4.1,
+    /// reads the noisy target beside the conditional observation (Tashiro et al. 2021,
     /// and its implementation's `set_input_to_diffmodel`: the noisy values only where the mask
     /// hides them, `x·(1 − m)`, then `x₀·m` and `m`); `x` itself for a network without
     /// `cond_channels`.
