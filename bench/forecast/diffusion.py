@@ -9,7 +9,19 @@ multiple of 4, which the U-Net's three levels need); then every held-out window 
 (`stipple forecast`, N sample paths) from its history, and the paths of the horizon are
 written to OUT/<name>.json (`stipple_series::ForecastFile`).
 
+--conditioning picks how the model reads the history (`stipple train --conditioning`):
+inpaint (an unconditional model of windows, the history imposed at every sampler step) or
+csdi (the history and its mask as input channels, trained on random forecast masks; Tashiro
+et al. 2021).
+
+--epochs caps the training steps at E passes over the data set's windows (E × windows / 32,
+rounded up, at most --steps): a short series has few windows, and 1,500 steps of 32 are
+hundreds of passes over them, which teaches a conditional model its training futures. It is
+one number for every data set, or NAME=E pairs (comma-separated; 0 or a data set not named:
+no cap).
+
 Usage: diffusion.py WINDOWS OUT --stipple BIN [--runs DIR] [--steps 1500] [--samples 100]
+                    [--conditioning inpaint|csdi] [--epochs E | --epochs NAME=E,...]
 """
 import argparse
 import csv
@@ -22,6 +34,24 @@ import tempfile
 def window_context(context, horizon, multiple=4):
     """The smallest context ≥ `context` whose window context + horizon is a multiple of `multiple`."""
     return context + (-(context + horizon)) % multiple
+
+
+BATCH = 32  # stipple train's default batch size
+
+
+def training_steps(steps, epochs, windows):
+    """`steps`, capped at `epochs` passes over `windows` windows of BATCH (0: no cap)."""
+    return steps if epochs == 0 else min(steps, -(-epochs * windows // BATCH))
+
+
+def epochs_for(spec, name):
+    """The cap of data set `name` from --epochs: one number for all, or NAME=E pairs."""
+    if spec is None:
+        return 0
+    if "=" not in spec:
+        return int(spec)
+    pairs = dict(p.split("=") for p in spec.split(","))
+    return int(pairs.get(name, 0))
 
 
 def write_column(path, values):
@@ -39,6 +69,8 @@ def main():
     p.add_argument("--runs", default=None, help="run folders [OUT/runs]")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--samples", type=int, default=100)
+    p.add_argument("--conditioning", choices=["inpaint", "csdi"], default="inpaint")
+    p.add_argument("--epochs", default=None, help="cap on passes over the windows: E, or NAME=E,...")
     a = p.parse_args()
     runs = a.runs or os.path.join(a.out, "runs")
     os.makedirs(a.out, exist_ok=True)
@@ -49,6 +81,7 @@ def main():
         context = window_context(spec["context"], horizon)
         if len(training) < context + horizon:
             raise SystemExit(f"{name}: {len(training)} training values do not make one window of {context + horizon}")
+        steps = training_steps(a.steps, epochs_for(a.epochs, name), len(training) - (context + horizon) + 1)
         run = os.path.join(runs, name)
         with tempfile.TemporaryDirectory() as tmp:
             train_csv = os.path.join(tmp, "train.csv")
@@ -59,7 +92,8 @@ def main():
             if not os.path.exists(done):
                 resume = ["--resume"] if os.path.isdir(os.path.join(run, "checkpoint")) else []
                 subprocess.run([a.stipple, "train", "--data", train_csv, "--column", "value", "--context", str(context),
-                                "--horizon", str(horizon), "--steps", str(a.steps), "--sample-every", "0", "--out", run] + resume,
+                                "--horizon", str(horizon), "--steps", str(steps), "--sample-every", "0",
+                                "--conditioning", a.conditioning, "--out", run] + resume,
                                check=True, stdout=subprocess.DEVNULL)
                 open(done, "w").close()
             forecasts = []
@@ -78,8 +112,9 @@ def main():
                 paths = [[float(r[c]) for r in future] for c in range(first_path, len(header))]
                 forecasts.append({"origin": w["origin"], "paths": paths})
         with open(os.path.join(a.out, name + ".json"), "w") as f:
-            json.dump({"dataset": name, "model": "Stipple diffusion (1-D U-Net)", "windows": forecasts}, f)
-        print(f"{name}: trained on {len(training)} values (windows of {context} + {horizon}), {len(windows)} forecasts", flush=True)
+            model = "Stipple diffusion (1-D U-Net" + (", CSDI)" if a.conditioning == "csdi" else ")")
+            json.dump({"dataset": name, "model": model, "windows": forecasts}, f)
+        print(f"{name}: trained on {len(training)} values (windows of {context} + {horizon}) for {steps} steps, {len(windows)} forecasts", flush=True)
 
 
 if __name__ == "__main__":

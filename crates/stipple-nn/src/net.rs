@@ -39,7 +39,7 @@ impl Net {
     /// # Shapes
     /// `x`: `(B, C, spatial…)`, `timesteps`: `(B,)` or `(1,)`, `class_labels`: `(B,)` → `(B, C_out, spatial…)`
     pub fn forward(&self, x: &Tensor, timesteps: &Tensor, class_labels: Option<&Tensor>) -> Result<Tensor> {
-        let cond = UNetCond { class_labels: class_labels.cloned(), encoder_hidden_states: None };
+        let cond = UNetCond { class_labels: class_labels.cloned(), encoder_hidden_states: None, observed: None };
         self.forward_cond(x, timesteps, &cond)
     }
 
@@ -80,10 +80,13 @@ impl Net {
     }
 }
 
-/// The class labels of `cond`, for a network without text conditioning.
+/// The class labels of `cond`, for a network without text conditioning or an observation.
 fn without_text(cond: &UNetCond) -> Result<Option<&Tensor>> {
     if cond.encoder_hidden_states.is_some() {
         candle_core::bail!("this network takes no text conditioning");
+    }
+    if cond.observed.is_some() {
+        candle_core::bail!("this network takes no observation (CSDI conditioning is a 1-D U-Net's, with cond_channels)");
     }
     Ok(cond.class_labels.as_ref())
 }

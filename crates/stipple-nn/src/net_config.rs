@@ -106,6 +106,12 @@ impl NetworkConfig {
         }
     }
 
+    /// Whether the network reads a conditional observation beside the noisy sequence (a 1-D
+    /// U-Net with `cond_channels`, conditioned as in CSDI, Tashiro et al. 2021).
+    pub fn reads_observation(&self) -> bool {
+        matches!(self, NetworkConfig::UNet1D(c) if c.cond_channels > 0)
+    }
+
     /// Class embeddings (classes + the "no label" token), if class-conditional.
     pub fn num_class_embeds(&self) -> Option<usize> {
         match self {

@@ -99,7 +99,7 @@ impl UNet2D {
     /// - `class_labels`: `(B,)` u32, required iff `num_class_embeds` is set
     /// - returns `(B, out_channels, H, W)`
     pub fn forward(&self, x: &Tensor, timesteps: &Tensor, class_labels: Option<&Tensor>) -> Result<Tensor> {
-        let cond = UNetCond { class_labels: class_labels.cloned(), encoder_hidden_states: None };
+        let cond = UNetCond { class_labels: class_labels.cloned(), encoder_hidden_states: None, observed: None };
         self.run(x, timesteps, &cond, None, Mode::Inference)
     }
 
@@ -124,6 +124,9 @@ impl UNet2D {
     }
 
     fn run(&self, x: &Tensor, timesteps: &Tensor, cond: &UNetCond, recorder: Option<&CrossAttentionRecorder>, mode: Mode) -> Result<Tensor> {
+        if cond.observed.is_some() {
+            candle_core::bail!("UNet2D: an observation (CSDI conditioning) is read only by a 1-D U-Net with cond_channels");
+        }
         let class_labels = cond.class_labels.as_ref();
         let context = cond.encoder_hidden_states.as_ref();
         if let Some(c) = context {
@@ -195,13 +198,18 @@ impl UNet2D {
 }
 
 /// What conditions the U-Net besides the noise level (diffusers' `class_labels` and
-/// `encoder_hidden_states`).
+/// `encoder_hidden_states`; for a 1-D U-Net with `cond_channels`, the conditional
+/// observation of CSDI, Tashiro et al. 2021).
 #[derive(Debug, Clone, Default)]
 pub struct UNetCond {
     /// `(B,)` u32 class labels, required iff `num_class_embeds` is set.
     pub class_labels: Option<Tensor>,
     /// `(B, M, cross_attention_dim)` text-encoder states, required iff `cross_attention_dim` is set.
     pub encoder_hidden_states: Option<Tensor>,
+    /// `(B or 1, cond_channels, L)`: the observed values and their mask
+    /// ([`crate::observation_channels`]), read beside the noisy sequence by a 1-D U-Net whose
+    /// `cond_channels` is set and refused by every other network.
+    pub observed: Option<Tensor>,
 }
 
 impl UNetCond {
@@ -217,6 +225,7 @@ impl UNetCond {
         Ok(UNetCond {
             class_labels: cat(&self.class_labels, &other.class_labels)?,
             encoder_hidden_states: cat(&self.encoder_hidden_states, &other.encoder_hidden_states)?,
+            observed: cat(&self.observed, &other.observed)?,
         })
     }
 }

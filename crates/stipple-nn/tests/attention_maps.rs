@@ -62,7 +62,7 @@ fn unet_maps_have_the_image_shape_and_leave_the_output_alone() {
     let (net, _vm) = common::fresh(&cfg);
     let (b, m) = (2, 5);
     let states = Tensor::from_vec(common::values(b * m * 16, 3), (b, m, 16), &dev).unwrap();
-    let cond = UNetCond { class_labels: None, encoder_hidden_states: Some(states) };
+    let cond = UNetCond { class_labels: None, encoder_hidden_states: Some(states), observed: None };
     let x = common::input(b, 3, 8, 7);
     let t = common::timesteps(&[10.0, 900.0]);
     let plain = net.forward_cond(&x, &t, &cond).unwrap();

@@ -19,7 +19,7 @@ fn gradients_match_finite_differences() {
     let dev = Device::Cpu;
     let x = Tensor::from_vec(f64s(2 * 3 * 64, 1), (2, 3, 8, 8), &dev).unwrap();
     let t = Tensor::new(&[3.0f64, 420.0], &dev).unwrap();
-    let cond = UNetCond { class_labels: Some(Tensor::new(&[2u32, 0], &dev).unwrap()), encoder_hidden_states: None };
+    let cond = UNetCond { class_labels: Some(Tensor::new(&[2u32, 0], &dev).unwrap()), encoder_hidden_states: None, observed: None };
     let probe = Tensor::from_vec(f64s(2 * 3 * 64, 2), (2, 3, 8, 8), &dev).unwrap();
     // loss = Σ out · probe, with dropout on (fixed seed) so its masks are checked too.
     let loss = || net.forward_train(&x, &t, &cond, 5).unwrap().mul(&probe).unwrap().sum_all().unwrap();
@@ -52,7 +52,7 @@ fn unet1d_gradients_match_finite_differences() {
     let dev = Device::Cpu;
     let x = Tensor::from_vec(f64s(2 * 2 * 8, 5), (2, 2, 8), &dev).unwrap();
     let t = Tensor::new(&[11.0f64, 610.0], &dev).unwrap();
-    let cond = UNetCond { class_labels: Some(Tensor::new(&[1u32, 2], &dev).unwrap()), encoder_hidden_states: None };
+    let cond = UNetCond { class_labels: Some(Tensor::new(&[1u32, 2], &dev).unwrap()), encoder_hidden_states: None, observed: None };
     let probe = Tensor::from_vec(f64s(2 * 2 * 8, 6), (2, 2, 8), &dev).unwrap();
     let loss = || net.forward_train(&x, &t, &cond, 9).unwrap().mul(&probe).unwrap().sum_all().unwrap();
     let names = [
@@ -91,7 +91,7 @@ fn text_conditioning_gradients_match_finite_differences() {
     let probe = Tensor::from_vec(f64s(2 * 3 * 64, 4), (2, 3, 8, 8), &dev).unwrap();
     let loss = || {
         let states = encoder.forward(&ids).unwrap();
-        let cond = UNetCond { class_labels: None, encoder_hidden_states: Some(states) };
+        let cond = UNetCond { class_labels: None, encoder_hidden_states: Some(states), observed: None };
         net.forward_train(&x, &t, &cond, 5).unwrap().mul(&probe).unwrap().sum_all().unwrap()
     };
     let names = [

@@ -8,7 +8,7 @@ use stipple_sample::Denoiser;
 
 /// Class-label conditioning.
 fn labels(t: &Tensor) -> UNetCond {
-    UNetCond { class_labels: Some(t.clone()), encoder_hidden_states: None }
+    UNetCond { class_labels: Some(t.clone()), encoder_hidden_states: None, observed: None }
 }
 
 fn net() -> (VarMap, Net) {

@@ -156,7 +156,7 @@ fn text_model_file_round_trip() {
     assert!(diff < 1e-5, "loaded vs built encoder: off by {diff}");
     let x = Tensor::ones((2, 3, 8, 8), DType::F32, &dev).unwrap();
     let t = Tensor::new(&[5f32, 500.0], &dev).unwrap();
-    let cond = UNetCond { class_labels: None, encoder_hidden_states: Some(states) };
+    let cond = UNetCond { class_labels: None, encoder_hidden_states: Some(states), observed: None };
     let y1 = net.forward_cond(&x, &t.ones_like().unwrap(), &cond).unwrap();
     let y2 = loaded.net.forward_cond(&x, &t.ones_like().unwrap(), &cond).unwrap();
     // The same LayerNorm paths in its transformer blocks as above.

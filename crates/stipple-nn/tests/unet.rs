@@ -187,7 +187,7 @@ fn gradients_reach_every_parameter() {
     let cfg = UNetConfig { num_class_embeds: Some(3), dropout: 0.1, ..UNetConfig::tiny() };
     let (net, vm) = fresh(&cfg);
     let labels = Tensor::new(&[0u32, 2], &Device::Cpu).unwrap();
-    let y = net.forward_train(&input(2, 3, 8, 6), &timesteps(&[3.0, 700.0]), &UNetCond { class_labels: Some(labels.clone()), encoder_hidden_states: None }, 11).unwrap();
+    let y = net.forward_train(&input(2, 3, 8, 6), &timesteps(&[3.0, 700.0]), &UNetCond { class_labels: Some(labels.clone()), encoder_hidden_states: None, observed: None }, 11).unwrap();
     let target = input(2, 3, 8, 7);
     let loss = (y - target).unwrap().sqr().unwrap().mean_all().unwrap();
     let grads = loss.backward().unwrap();

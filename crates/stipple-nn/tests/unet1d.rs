@@ -70,7 +70,7 @@ fn bad_inputs_and_configs_are_errors() {
     assert!(err.contains("in_channels = 1"), "{err}");
     let err = net.forward_cond(&seq(1, 1, 7, 1), &t, &UNetCond::default()).unwrap_err().to_string();
     assert!(err.contains("multiple of 2"), "{err}");
-    let labels = UNetCond { class_labels: Some(Tensor::new(&[0u32], &Device::Cpu).unwrap()), encoder_hidden_states: None };
+    let labels = UNetCond { class_labels: Some(Tensor::new(&[0u32], &Device::Cpu).unwrap()), encoder_hidden_states: None, observed: None };
     let err = net.forward_cond(&seq(1, 1, 8, 1), &t, &labels).unwrap_err().to_string();
     assert!(err.contains("no class embedding"), "{err}");
     let odd = UNet1DConfig { sample_size: 9, ..cfg.clone() };

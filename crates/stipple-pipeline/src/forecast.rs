@@ -5,6 +5,9 @@
 //! paths, summarised by quantiles. This is the "replacement" conditioning of Song et al.
 //! 2021 (§5, "imputation") and RePaint (Lugmayr et al. 2022), applied to series as TSDiff
 //! does for forecasting (Kollovieh et al. 2023, the "observation self-guidance" baseline).
+//! A model trained as CSDI is (Tashiro et al. 2021; `stipple train --conditioning csdi`)
+//! also reads the observed values and their mask as input channels at every network call,
+//! so it draws from the p(future | history) it was trained on (see `generate::run`).
 
 use candle_core::{DType, Device, Tensor};
 use stipple_nn::{LoadedModel, TensorLatent};

@@ -3,7 +3,10 @@
 
 use candle_core::{Device, Tensor};
 use stipple_math::DiscreteSchedule;
-use stipple_nn::{guided_denoiser, CrossAttentionRecorder, DiffusionConfig, GuidanceSettings, Inpaint, LoadedModel, TensorLatent, UNetCond};
+use stipple_nn::{
+    guided_denoiser, observation_channels, CrossAttentionRecorder, DiffusionConfig, GuidanceSettings, Inpaint, LoadedModel, TensorLatent, UNetCond,
+    OBSERVATION_CHANNELS,
+};
 use stipple_sample::{sample, sample_resampled, ClampedX0, Denoiser, Observer, Sigmas};
 
 use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise, TokenMaps};
@@ -45,7 +48,7 @@ fn branch_inputs(model: &LoadedModel, spec: &GenerateSpec, device: &Device) -> R
                 stipple_nn::NnError::Text(msg) => PipelineError::bad("prompt", msg),
                 other => other.into(),
             })?;
-            Ok(UNetCond { class_labels: None, encoder_hidden_states: Some(states) })
+            Ok(UNetCond { class_labels: None, encoder_hidden_states: Some(states), observed: None })
         };
         let prompts: Vec<&str> = if c.prompts.is_empty() { vec![""] } else { c.prompts.iter().map(String::as_str).collect() };
         let uncond = states(&[c.negative_prompt.as_deref().unwrap_or("")])?;
@@ -68,7 +71,7 @@ fn branch_inputs(model: &LoadedModel, spec: &GenerateSpec, device: &Device) -> R
         Ok(name.as_deref().map(|n| class_index(model, n)).transpose()?.unwrap_or(null))
     };
     let label = |l: u32| -> Result<UNetCond, PipelineError> {
-        Ok(UNetCond { class_labels: Some(Tensor::full(l, 1, device)?), encoder_hidden_states: None })
+        Ok(UNetCond { class_labels: Some(Tensor::full(l, 1, device)?), encoder_hidden_states: None, observed: None })
     };
     Ok(Some((label(index(&c.class)?)?, label(index(&c.negative_class)?)?)))
 }
@@ -301,10 +304,20 @@ fn run(
     observer: &mut impl Observer<TensorLatent>,
     recorder: Option<&CrossAttentionRecorder>,
 ) -> Result<Tensor, PipelineError> {
-    let (c, u) = match branches {
+    let (mut c, u) = match branches {
         Some((c, u)) => (rows_for(c, first, n)?, Some(rows_for(u, first, n)?)),
         None => (UNetCond::default(), None),
     };
+    // A forecaster conditioned as in CSDI (Tashiro et al. 2021) reads the known values and
+    // their mask as input channels; the inpainting below still holds them in the sampler's
+    // state, which such a network does not read where they are known. Without known values
+    // nothing is observed: an unconditional draw of a window.
+    if model.config.network.reads_observation() {
+        c.observed = Some(match inpaint {
+            Some((known, keep)) => observation_channels(known, keep)?,
+            None => Tensor::zeros((n, OBSERVATION_CHANNELS, x.dim(2)?), x.dtype(), x.device())?,
+        });
+    }
     let guided = guided_denoiser(&model.net, &model.config.diffusion, c, u, settings);
     let guided = match recorder {
         Some(r) => guided.recording(r),
@@ -349,5 +362,5 @@ fn rows_for(c: &UNetCond, first: usize, n: usize) -> Result<UNetCond, PipelineEr
             None => None,
         })
     };
-    Ok(UNetCond { class_labels: pick(&c.class_labels)?, encoder_hidden_states: pick(&c.encoder_hidden_states)? })
+    Ok(UNetCond { class_labels: pick(&c.class_labels)?, encoder_hidden_states: pick(&c.encoder_hidden_states)?, observed: pick(&c.observed)? })
 }

@@ -267,6 +267,9 @@ impl TrainConfig {
                 if matches!(self.data, DataSource::Series { .. }) != self.model.series.is_some() {
                     return bad("a series run, and only a series run, has model.series (its context and horizon)".into());
                 }
+                if self.model.network.reads_observation() && self.model.series.is_none() {
+                    return bad("only a series run is conditioned on its history (cond_channels); a sound clip has none".into());
+                }
                 if matches!(self.data, DataSource::Sound(_)) != self.model.sound.is_some() {
                     return bad("a sound run, and only a sound run, has model.sound (its sample rate)".into());
                 }

@@ -10,6 +10,7 @@ pub mod data;
 mod data_parallel;
 mod ema;
 mod error;
+mod forecast_masks;
 mod grids;
 mod init;
 #[cfg(feature = "mpi")]
@@ -32,6 +33,7 @@ pub use config::{DataSource, LossKind, LossWeighting, TrainConfig};
 pub use dashboard::{Dashboard, LossSmoother, MetricsLog, LOG_FILE, METRICS_FILE, METRICS_PLOT, LOSS_PLOT, LOSS_PLOT_SIZE, LOSS_SMOOTHING, SAMPLES_TAG, TENSORBOARD_DIR};
 pub use data_parallel::{all_reduce_gradients, BUCKET_FLOATS};
 pub use error::TrainError;
+pub use forecast_masks::draw_forecast_masks;
 #[cfg(feature = "mpi")]
 pub use mpi_world::{MpiWorld, TIMEOUT_EXIT_CODE};
 #[cfg(feature = "nccl")]

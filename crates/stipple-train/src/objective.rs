@@ -50,8 +50,9 @@ impl NoiseDraw {
 
 /// The loss of `net` on clean samples `x0` (`(B, C, H, W)` images in [−1, 1], or
 /// `(B, C, L)` scaled sequences) with the noise of `draw` and the batch's conditioning `cond`
-/// (class labels or text states, or none). Returns a scalar tensor that carries the graph for
-/// backpropagation.
+/// (class labels or text states, or none; for a forecaster conditioned as in CSDI, the
+/// observation, whose hidden values alone are trained on). Returns a scalar tensor that
+/// carries the graph for backpropagation.
 pub fn diffusion_loss(
     net: &Net,
     cfg: &TrainConfig,
@@ -92,9 +93,22 @@ pub fn diffusion_loss(
         LossKind::L2 => diff.sqr()?,
         LossKind::L1 => diff.abs()?,
     };
-    match weighting {
-        LossWeighting::Uniform => per_element.mean_all(),
-        LossWeighting::MinSnr { .. } => per_element.broadcast_mul(&col(w, device)?)?.mean_all(),
+    let weighted = match weighting {
+        LossWeighting::Uniform => per_element,
+        LossWeighting::MinSnr { .. } => per_element.broadcast_mul(&col(w, device)?)?,
+    };
+    match &cond.observed {
+        None => weighted.mean_all(),
+        // CSDI (Tashiro et al. 2021, Alg. 1): the loss is the mean over the conditional
+        // targets, the values the observation mask (its channel 1) hides.
+        Some(o) => {
+            let hidden = o.narrow(1, 1, 1)?.affine(-1.0, 1.0)?;
+            let count = hidden.sum_all()?.to_scalar::<f32>()?;
+            if count == 0.0 {
+                candle_core::bail!("diffusion_loss: the observation masks hide no value to train on");
+            }
+            weighted.broadcast_mul(&hidden)?.sum_all()? / f64::from(count)
+        }
     }
 }
 

@@ -75,6 +75,11 @@ pub struct TrainSettings {
     /// The network of a series or sound run: "unet1d" (the 1-D U-Net) or "diffwave"
     /// (DiffWave at the reference's size) [default: unet1d].
     pub network: Option<String>,
+    /// How a series model is conditioned on the history it forecasts from: "inpaint" (an
+    /// unconditional model of windows, the history imposed at every sampler step) or "csdi"
+    /// (the history and its mask as input channels, trained on random forecast and
+    /// imputation masks; Tashiro et al. 2021) [default: inpaint].
+    pub conditioning: Option<String>,
 }
 
 fn bad(setting: &str, msg: impl std::fmt::Display) -> TrainError {
@@ -172,6 +177,13 @@ impl TrainSettings {
         let net = self.sequence_network(length, || {
             self.net_1d(length, |level, _| level > 0).map_err(|e| bad("context", format!("{e} (context {context} + horizon {horizon})")))
         })?;
+        let mut net = net;
+        match (self.conditioning.as_deref(), &mut net) {
+            (None | Some("inpaint"), _) => {}
+            (Some("csdi"), NetworkConfig::UNet1D(u)) => u.cond_channels = stipple_nn::OBSERVATION_CHANNELS,
+            (Some("csdi"), _) => return Err(bad("conditioning", "csdi reads the history through the 1-D U-Net's input channels; use network unet1d")),
+            (Some(other), _) => return Err(bad("conditioning", format!("unknown \"{other}\"; accepted: inpaint, csdi"))),
+        }
         Ok(TrainConfig::for_series(csv, columns, context, horizon, net))
     }
 
@@ -198,6 +210,9 @@ impl TrainSettings {
             if set {
                 return Err(bad(setting, "does not apply to sound data"));
             }
+        }
+        if self.conditioning.is_some() {
+            return Err(bad("conditioning", "chooses how a series model reads its history; a sound clip has none"));
         }
         let length = self.clip_length.unwrap_or(CLIP_LENGTH);
         // By default, self-attention only where a level has at most 256 positions: its cost
@@ -243,6 +258,9 @@ impl TrainSettings {
         }
         if self.network.is_some() {
             return Err(bad("network", "chooses the network of series and sound runs; images take the 2-D U-Net"));
+        }
+        if self.conditioning.is_some() {
+            return Err(bad("conditioning", "chooses how a series model reads its history; images have none"));
         }
         let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
         let base = UNetConfig::emoji16();
@@ -290,6 +308,22 @@ mod tests {
         assert_eq!(cfg.model.sound, Some(stipple_nn::SoundFormat { sample_rate: SAMPLE_RATE }));
         let cfg = TrainSettings { network: Some("diffwave".into()), ..Default::default() }.config(DataSource::Sound("clips".into())).unwrap();
         assert_eq!(cfg.model.network, NetworkConfig::DiffWave(DiffWaveNet { sample_size: CLIP_LENGTH, net: DiffWaveConfig::base() }));
+    }
+
+    #[test]
+    fn csdi_conditioning_gives_the_1d_unet_its_observation_channels() {
+        let series = || DataSource::Series { csv: "s.csv".into(), columns: vec!["y".into()] };
+        let cfg = TrainSettings { context: Some(12), horizon: Some(4), conditioning: Some("csdi".into()), ..Default::default() }.config(series()).unwrap();
+        let NetworkConfig::UNet1D(net) = &cfg.model.network else { panic!("a 1-D network") };
+        assert_eq!((net.in_channels, net.cond_channels, net.out_channels), (1, stipple_nn::OBSERVATION_CHANNELS, 1));
+        assert_eq!(cfg.model.sample_shape().dims(), vec![1, 16]);
+        let plain = TrainSettings { context: Some(12), horizon: Some(4), ..Default::default() }.config(series()).unwrap();
+        assert!(!plain.model.network.reads_observation());
+        let refused = |s: TrainSettings, data| matches!(s.config(data), Err(TrainError::Config(m)) if m.contains("conditioning"));
+        assert!(refused(TrainSettings { conditioning: Some("csdi".into()), network: Some("diffwave".into()), ..Default::default() }, series()));
+        assert!(refused(TrainSettings { conditioning: Some("replace".into()), ..Default::default() }, series()));
+        assert!(refused(TrainSettings { conditioning: Some("csdi".into()), ..Default::default() }, DataSource::Sound("clips".into())));
+        assert!(refused(TrainSettings { conditioning: Some("csdi".into()), ..Default::default() }, DataSource::EmbeddedEmoji));
     }
 
     #[test]

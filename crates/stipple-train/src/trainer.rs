@@ -13,7 +13,7 @@ use image::DynamicImage;
 use stipple_math::DiscreteSchedule;
 use stipple_nn::init::seeded_var_builder;
 use stipple_nn::text::PromptTokenizer;
-use stipple_nn::{model_from_tensors, save_model_file, LoadedModel, Net, UNetCond};
+use stipple_nn::{model_from_tensors, observation_channels, save_model_file, LoadedModel, Net, UNetCond};
 
 use crate::checkpoint::{find_checkpoint, load_checkpoint, save_checkpoint, RunState, CHECKPOINT_DIR, CHECKPOINT_VERSION};
 use crate::data::{Labels, TrainingSet};
@@ -25,7 +25,7 @@ use crate::objective::{diffusion_loss, drop_conditions, NoiseDraw};
 use crate::optim::{warmup_lr, AdamW};
 use crate::order::{batch_indices, rank_seed, step_rng};
 use crate::setup::{load_run_data, text_conditioning, TextConditioning};
-use crate::{Collective, LossSmoother, SingleProcess, TrainConfig, TrainError};
+use crate::{draw_forecast_masks, Collective, LossSmoother, SingleProcess, TrainConfig, TrainError};
 
 /// How to run (not part of the run's identity).
 pub struct TrainOptions {
@@ -244,6 +244,12 @@ impl Trainer {
             let ids: Vec<u32> = seen[mine.clone()].iter().flat_map(|ids| ids.iter().copied()).collect();
             let tokens = Tensor::from_vec(ids, (mine.len(), text.empty.len()), device)?;
             cond.encoder_hidden_states = Some(text.encoder.forward(&tokens)?);
+        }
+        if let (true, Some(w)) = (cfg.model.network.reads_observation(), &cfg.model.series) {
+            let masks = draw_forecast_masks(&mut rng, b, w.context, w.horizon);
+            let length = w.context + w.horizon;
+            let keep = Tensor::from_vec(masks[mine.start * length..mine.end * length].to_vec(), x0.shape(), device)?;
+            cond.observed = Some(observation_channels(&x0, &keep)?);
         }
         let loss = diffusion_loss(&self.net, cfg, &self.schedule, &x0, &draw, &cond)?;
         let mut loss_value = [loss.to_scalar::<f32>()?];

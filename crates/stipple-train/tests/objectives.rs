@@ -42,3 +42,39 @@ fn each_prediction_and_loss_trains() {
         }
     }
 }
+
+/// The CSDI objective (Tashiro et al. 2021, Alg. 1) trains on the values the observation mask
+/// hides only: the noise drawn at the observed positions changes neither the network's input
+/// (it reads x·(1 − m)) nor the loss, while the noise at a hidden one changes the loss.
+#[test]
+fn the_csdi_loss_ignores_the_observed_values_noise() {
+    use candle_core::Tensor;
+    use stipple_nn::{observation_channels, Net, NetworkConfig, UNet1DConfig, UNetCond, OBSERVATION_CHANNELS};
+    use stipple_train::{diffusion_loss, NoiseDraw};
+
+    let (b, context, horizon) = (2, 12, 4);
+    let l = context + horizon;
+    let net_cfg = UNet1DConfig { cond_channels: OBSERVATION_CHANNELS, ..UNet1DConfig::tiny(l, 1) };
+    let cfg = TrainConfig::for_series("s.csv".into(), vec!["y".into()], context, horizon, NetworkConfig::UNet1D(net_cfg.clone()));
+    let vm = candle_nn::VarMap::new();
+    let net = Net::new(candle_nn::VarBuilder::from_varmap(&vm, candle_core::DType::F32, &Device::Cpu), &NetworkConfig::UNet1D(net_cfg)).unwrap();
+    let schedule = cfg.model.diffusion.schedule();
+    let x0: Vec<f32> = (0..b * l).map(|i| (i as f32 * 0.37).sin()).collect();
+    let x0 = Tensor::from_vec(x0, (b, 1, l), &Device::Cpu).unwrap();
+    let keep: Vec<f32> = (0..b * l).map(|i| if i % l < context { 1.0 } else { 0.0 }).collect();
+    let keep = Tensor::from_vec(keep, (b, 1, l), &Device::Cpu).unwrap();
+    let cond = UNetCond { observed: Some(observation_channels(&x0, &keep).unwrap()), ..Default::default() };
+    let eps: Vec<f32> = (0..b * l).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
+    let loss = |eps: Vec<f32>| {
+        let draw = NoiseDraw { timesteps: vec![300, 700], eps, dropout_seed: 1 };
+        diffusion_loss(&net, &cfg, &schedule, &x0, &draw, &cond).unwrap().to_scalar::<f32>().unwrap()
+    };
+    let base = loss(eps.clone());
+    let mut observed_changed = eps.clone();
+    observed_changed[3] += 2.0; // sample 0, a context value
+    observed_changed[l + 5] -= 1.5; // sample 1, a context value
+    assert_eq!(loss(observed_changed), base);
+    let mut hidden_changed = eps;
+    hidden_changed[l - 1] += 2.0; // sample 0, the last forecast value
+    assert_ne!(loss(hidden_changed), base);
+}

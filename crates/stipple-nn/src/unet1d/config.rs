@@ -39,6 +39,17 @@ pub struct UNet1DConfig {
     /// Class embeddings (classes + the "no label" token), `None` for an unconditional model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_class_embeds: Option<usize>,
+    /// Channels of the conditional observation read beside the noisy sequence (CSDI, Tashiro
+    /// et al. 2021: the observed values and the observation mask as extra input
+    /// channels of the denoiser): 0 for a network that sees only the noisy sequence, 2
+    /// ([`crate::OBSERVATION_CHANNELS`]) for a forecaster of p(future | history). Absent from
+    /// the files of networks without it, which read as 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cond_channels: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn default_eps() -> f64 {
@@ -63,6 +74,7 @@ impl UNet1DConfig {
             norm_eps: default_eps(),
             dropout: 0.0,
             num_class_embeds: None,
+            cond_channels: 0,
         }
     }
 
@@ -120,6 +132,14 @@ impl UNet1DConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout must lie in [0, 1), got {}", self.dropout));
+        }
+        if self.cond_channels != 0 && (self.cond_channels != crate::OBSERVATION_CHANNELS || self.in_channels != 1) {
+            return bad(format!(
+                "cond_channels is 0 or {} (observed values and mask of a 1-channel series), got {} with in_channels = {}",
+                crate::OBSERVATION_CHANNELS,
+                self.cond_channels,
+                self.in_channels
+            ));
         }
         if self.num_class_embeds == Some(0) {
             return bad("num_class_embeds must be at least 1 when set".into());

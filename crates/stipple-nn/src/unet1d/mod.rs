@@ -127,7 +127,7 @@ impl UNet1D {
         }
         Ok(Self {
             cfg: cfg.clone(),
-            conv_in: conv1d(cfg.in_channels, ch[0], 3, 1, 1, vb.pp("conv_in"))?,
+            conv_in: conv1d(cfg.in_channels + cfg.cond_channels, ch[0], 3, 1, 1, vb.pp("conv_in"))?,
             time_embedding: TimestepEmbedding::new(vb.pp("time_embedding"), ch[0], temb)?,
             class_embedding,
             down,
@@ -149,6 +149,8 @@ impl UNet1D {
     /// - `x`: `(B, in_channels, L)`, `L` a multiple of 2^(levels−1)
     /// - `timesteps`: `(B,)` or `(1,)` (broadcast), continuous values
     /// - `cond.class_labels`: `(B,)` u32, required iff `num_class_embeds` is set; no text states
+    /// - `cond.observed`: `(B, cond_channels, L)` or `(1, cond_channels, L)` (broadcast),
+    ///   required iff `cond_channels` is set; concatenated to `x` along the channels (CSDI)
     /// - returns `(B, out_channels, L)`
     pub fn forward_cond(&self, x: &Tensor, timesteps: &Tensor, cond: &UNetCond) -> Result<Tensor> {
         self.run(x, timesteps, cond, Mode::Inference)
@@ -189,7 +191,7 @@ impl UNet1D {
             (None, Some(_)) => candle_core::bail!("UNet1D: class_labels given but the model has no class embedding"),
             (None, None) => {}
         }
-        let mut h = self.conv_in.forward(x)?;
+        let mut h = self.conv_in.forward(&self.with_observation(x, cond)?)?;
         let mut skips = vec![h.clone()];
         for level in &self.down {
             for j in 0..level.resnets.len() {
@@ -214,6 +216,31 @@ impl UNet1D {
             }
         }
         self.conv_out.forward(&self.conv_norm_out.forward_silu(&h)?)
+    }
+
+    /// `x` with the conditional observation appended along the channels, as CSDI's denoiser
+    /// reads the noisy target beside the conditional observation (Tashiro et al. 2021,
+    /// and its implementation's `set_input_to_diffmodel`: the noisy values only where the mask
+    /// hides them, `x·(1 − m)`, then `x₀·m` and `m`); `x` itself for a network without
+    /// `cond_channels`.
+    fn with_observation(&self, x: &Tensor, cond: &UNetCond) -> Result<Tensor> {
+        let (b, _, l) = x.dims3()?;
+        let k = self.cfg.cond_channels;
+        match &cond.observed {
+            None if k == 0 => Ok(x.clone()),
+            None => candle_core::bail!("UNet1D: the model reads an observation of {k} channels (cond_channels); none was given"),
+            Some(_) if k == 0 => candle_core::bail!("UNet1D: an observation was given but the model reads none (cond_channels = 0)"),
+            Some(o) => {
+                let o = match o.dims() {
+                    [ob, c, ol] if *c == k && *ol == l && *ob == b => o.clone(),
+                    [1, c, ol] if *c == k && *ol == l => o.broadcast_as((b, k, l))?.contiguous()?,
+                    d => candle_core::bail!("UNet1D: the observation must have shape ({b} or 1, {k}, {l}), got {d:?}"),
+                };
+                let o = o.to_dtype(x.dtype())?;
+                let hidden = o.narrow(1, 1, 1)?.affine(-1.0, 1.0)?;
+                Tensor::cat(&[&x.broadcast_mul(&hidden)?, &o], 1)
+            }
+        }
     }
 
     /// The names and shapes of every parameter of a network with this config, in build

@@ -46,6 +46,12 @@ pub struct TrainArgs {
     /// reference's size: 30 dilated residual layers of 64 channels) [default: unet1d].
     #[arg(long, value_name = "unet1d|diffwave")]
     pub network: Option<String>,
+    /// How a CSV series model reads the history it forecasts from: inpaint (an unconditional
+    /// model of windows; the history is imposed at every sampler step) or csdi (the history and
+    /// its mask are input channels, trained on random forecast and imputation masks; Tashiro et
+    /// al. 2021) [default: inpaint].
+    #[arg(long, value_name = "inpaint|csdi")]
+    pub conditioning: Option<String>,
     /// Observed values per window of a CSV series [default: 48].
     #[arg(long, value_name = "N")]
     pub context: Option<usize>,
@@ -240,6 +246,7 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
         clip_length: a.clip_length,
         sample_rate: a.sample_rate,
         network: a.network.clone(),
+        conditioning: a.conditioning.clone(),
     };
     Ok(settings.config(data)?)
 }
