@@ -207,17 +207,13 @@ pub fn replay(recipe: &Recipe, init_image: Option<ImageInput>, mask: Option<Imag
         }
     }
     let (seed, count, outputs) = match recipe.batch {
-        Some(b) if recipe.count == 1 && (b.first_seed..b.first_seed + b.size as u64).contains(&recipe.seed) => {
-            let k = (recipe.seed - b.first_seed) as usize;
+        None => (recipe.seed, recipe.count, 0..recipe.count),
+        Some(b) => {
+            let k = recipe.seed.checked_sub(b.first_seed).filter(|&k| recipe.count == 1 && k < b.size as u64).ok_or_else(|| {
+                PipelineError::bad("file", format!("the recipe's batch ({} seeds from {}) does not hold its single output's seed {}", b.size, b.first_seed, recipe.seed))
+            })? as usize;
             (b.first_seed, b.size, k..k + 1)
         }
-        Some(b) => {
-            return Err(PipelineError::bad(
-                "file",
-                format!("the recipe's batch (seeds {} to {}) does not hold its own seed {} alone", b.first_seed, b.first_seed + b.size as u64, recipe.seed),
-            ))
-        }
-        None => (recipe.seed, recipe.count, 0..recipe.count),
     };
     if count == 0 || count > crate::MAX_COUNT {
         return Err(PipelineError::bad("file", format!("the recipe's batch of {count} samples is not in 1 to {}", crate::MAX_COUNT)));
@@ -242,4 +238,31 @@ pub fn replay(recipe: &Recipe, init_image: Option<ImageInput>, mask: Option<Imag
         vae_tiling: recipe.vae_tiling,
     };
     Ok((spec, sigmas, outputs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GenerateRequest;
+
+    #[test]
+    fn a_single_output_records_its_batch_and_replays_it() {
+        let spec = GenerateRequest { seed: Some(10), count: Some(5), batch_size: Some(2), ..Default::default() }.validate().unwrap();
+        let sigmas = Sigmas::new(vec![2.0, 1.0, 0.0]).unwrap();
+        let model = ModelRef { path: "m.safetensors".into(), sha256: "ab".repeat(32), step: None, loras: vec![], config_dir: None };
+        let one = |seed| recipe(&spec, &sigmas, &model, (8, 8), seed, 1, None);
+        // Batches {10, 11}, {12, 13}, {14}: the last one holds its seed alone.
+        assert_eq!(one(13).batch, Some(BatchRef { first_seed: 12, size: 2 }));
+        assert_eq!(one(14).batch, None);
+        assert_eq!(recipe(&spec, &sigmas, &model, (8, 8), 10, 5, Some(3)).batch, None, "a grid is its own batch");
+        let (again, _, outputs) = replay(&one(13), None, None).unwrap();
+        assert_eq!((again.seed, again.count, again.batch_size, outputs), (12, 2, 2, 1..2));
+        let (again, _, outputs) = replay(&one(14), None, None).unwrap();
+        assert_eq!((again.seed, again.count, outputs), (14, 1, 0..1));
+        // A batch that does not hold the output's seed is refused, not replayed.
+        let mut bad = one(13);
+        bad.batch = Some(BatchRef { first_seed: u64::MAX, size: 2 });
+        let e = replay(&bad, None, None).unwrap_err().to_string();
+        assert!(e.contains("does not hold its single output's seed 13"), "{e}");
+    }
 }
