@@ -108,6 +108,7 @@ fn labelled_sound_trains_a_class_conditional_model_with_either_network() {
     let mut cfg = TrainConfig::for_sound(data, 8000, stipple_nn::UNet1DConfig::tiny(64, 1));
     cfg.labels = LabelSource::Folders;
     let opts = TrainOptions { run: dir.path().join("loose"), resume: false, steps: None, device: Device::Cpu, progress: false };
-    let e = train(cfg, &opts, &mut []).err().expect("an unlabelled clip is refused").to_string();
+    let Err(e) = train(cfg, &opts, &mut []) else { panic!("an unlabelled clip is refused") };
+    let e = e.to_string();
     assert!(e.contains("loose.wav is not in a sub-folder"), "{e}");
 }
