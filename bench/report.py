@@ -156,7 +156,7 @@ def conv1d_section(a, cpu):
         "views, forward and both gradients) and DiffWave (Kong et al. 2021, the network of sound",
         "models) against their PyTorch twins (the model of `tests/reference/make_diffwave_reference.py`),",
         f"side by side in one run of `bench/run.sh` with `CONV1D=1`, {a.finished}, {cpu}; PyTorch eager",
-        "and under `torch.compile`:",
+        "and under `torch.compile` (– where it was not measured):",
         "",
         "```",
         a.conv1d_command,
