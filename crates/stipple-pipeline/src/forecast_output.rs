@@ -6,16 +6,13 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use candle_core::Device;
 use image::DynamicImage;
 use serde::{Deserialize, Serialize};
+use stipple_nn::{LoadedModel, TensorLatent};
+use stipple_sample::{Observer, Sigmas};
 
 use crate::fan_chart::{render_fan_chart, FanChart};
-use stipple_sample::Sigmas;
-
-use candle_core::Device;
-use stipple_nn::{LoadedModel, TensorLatent};
-use stipple_sample::Observer;
-
 use crate::recipe::{InputRef, ModelRef, Recipe, RECIPE_KEY};
 use crate::forecast::path_quantiles;
 use crate::{encode_png_with_text, forecast, read_series_column, replay, write_atomic, Forecast, GenerateSpec, PipelineError, QUANTILE_LEVELS};
