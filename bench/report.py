@@ -133,6 +133,44 @@ def perf_summary(path):
     return rows, buckets
 
 
+# Sections of the document between `<!-- NAME: begin -->` and `<!-- NAME: end -->` that a run
+# of this script keeps from the previous document, in this order.
+CONV1D_SECTION = "bench/run.sh 1-D"
+KEPT_SECTIONS = ["bench/sd.sh", CONV1D_SECTION]
+
+
+def conv1d_section(a, cpu):
+    """The 1-D section from the Markdown table of bench/reference/conv1d_bench.py: the table,
+    the command that made it, and the Stipple ÷ PyTorch-eager ratios in words."""
+    text = open(a.conv1d).read().strip()
+    ratios = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and re.fullmatch(r"\d+\.\d+", cells[3]):
+            ratios.append(f"{cells[0]} {cells[3]}×")
+    out = [
+        f"<!-- {CONV1D_SECTION}: begin -->",
+        "## 1-D: the dilated convolution and DiffWave (`bench/reference/conv1d_bench.py`)",
+        "",
+        "Stipple's 1-D convolution (`stipple_nn::ops::conv1d`, one GEMM per kernel tap on strided",
+        "views, forward and both gradients) and DiffWave (Kong et al. 2021, the network of sound",
+        "models) against their PyTorch twins (the model of `tests/reference/make_diffwave_reference.py`),",
+        f"side by side in one run of `bench/run.sh` with `CONV1D=1`, {a.finished}, {cpu}; PyTorch eager",
+        "and under `torch.compile` (– where it was not measured):",
+        "",
+        "```",
+        a.conv1d_command,
+        "```",
+        "",
+        text,
+        "",
+        "Stipple's time ÷ PyTorch eager's (below 1: Stipple is faster): " + "; ".join(ratios) + ".",
+        f"<!-- {CONV1D_SECTION}: end -->",
+        "",
+    ]
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--stipple", nargs="+", required=True)
@@ -145,6 +183,8 @@ def main():
     ap.add_argument("--commands", default="")
     ap.add_argument("--started", default="")
     ap.add_argument("--finished", default="")
+    ap.add_argument("--conv1d", default=None, help="the table printed by bench/reference/conv1d_bench.py, for the 1-D section")
+    ap.add_argument("--conv1d-command", default="")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     st, pt = load(a.stipple), load(a.pytorch)
@@ -415,13 +455,19 @@ def main():
                   f"{', '.join(fmt_s(x) for x in q[fig]['times_s'])} | "
                   f"{MODE_NAMES.get(mode, mode)}: {', '.join(fmt_s(x) for x in best['times_s'])} |")
     w("")
-    # The Stable Diffusion section that bench/sd.sh writes (bench/sd_report.py) stays.
+    # The Stable Diffusion section that bench/sd.sh writes (bench/sd_report.py) stays, and so
+    # does the 1-D section unless this run measured it again (CONV1D=1).
     try:
-        kept = re.search(r"<!-- bench/sd.sh: begin -->.*?<!-- bench/sd.sh: end -->\n", open(a.out).read(), re.S)
+        previous = open(a.out).read()
     except OSError:
-        kept = None
-    if kept:
-        w(kept.group(0))
+        previous = ""
+    for name in KEPT_SECTIONS:
+        if name == CONV1D_SECTION and a.conv1d:
+            w(conv1d_section(a, cpu))
+            continue
+        kept = re.search(rf"<!-- {re.escape(name)}: begin -->.*?<!-- {re.escape(name)}: end -->\n", previous, re.S)
+        if kept:
+            w(kept.group(0))
     with open(a.out, "w") as f:
         f.write("\n".join(out))
     for p, fig, ratio, v, mr in summary:

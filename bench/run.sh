@@ -8,6 +8,12 @@
 #   PYTHON  [/tmp/refvenv/bin/python]  a venv with bench/reference/requirements.txt
 #   PERF    [1]  0 skips the perf profile of one bench-unet32 training step
 #   STIPPLE_BIN  a stipple binary to use as is (no build; e.g. a copy frozen while others rebuild)
+#   CONV1D  [0]  1 also measures the 1-D section (bench/reference/conv1d_bench.py: Stipple's 1-D
+#           convolution and DiffWave against PyTorch, after the presets) and rewrites it; with 0
+#           the document keeps its 1-D section as it is
+#   CONV1D_ARGS [""]  more arguments to conv1d_bench.py (its sizes: --batch --length --channels
+#           --layers --cycle --reps, --no-compile); e.g. "--batch 1 --length 256 --channels 8
+#           --layers 2 --cycle 2 --reps 1 --no-compile" only checks that it runs
 #   OUT     [target/bench]  raw JSON and perf output (not committed)
 #   DOC     [docs/BENCHMARKS.md]
 set -euo pipefail
@@ -20,6 +26,8 @@ SAMPLE_RUNS=${SAMPLE_RUNS:-1}
 PRESETS=${PRESETS:-"bench-unet16 bench-unet32 bench-unet64 emoji16"}
 PYTHON=${PYTHON:-/tmp/refvenv/bin/python}
 PERF=${PERF:-1}
+CONV1D=${CONV1D:-0}
+CONV1D_ARGS=${CONV1D_ARGS:-}
 OUT=${OUT:-target/bench}
 DOC=${DOC:-docs/BENCHMARKS.md}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -54,6 +62,14 @@ for p in $PRESETS; do
   "$PYTHON" bench/reference/unet_bench.py --configs "$OUT/configs.json" --preset "$p" $common --json "$OUT/pytorch-$p.json"
   pt_jsons+=("$OUT/pytorch-$p.json")
 done
+conv1d_args=()
+if [ "$CONV1D" = 1 ]; then
+  echo "== 1-D: conv1d and DiffWave, stipple and pytorch" >&2
+  conv1d_cmd="$PYTHON bench/reference/conv1d_bench.py --threads $THREADS $CONV1D_ARGS"
+  # shellcheck disable=SC2086 # CONV1D_ARGS is a list of arguments
+  "$PYTHON" bench/reference/conv1d_bench.py --threads "$THREADS" $CONV1D_ARGS >"$OUT/conv1d.md"
+  conv1d_args=(--conv1d "$OUT/conv1d.md" --conv1d-command "$conv1d_cmd")
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 perf_txt=""
@@ -78,5 +94,5 @@ $perf_cmd"
 python3 bench/report.py --stipple "${st_jsons[@]}" --pytorch "${pt_jsons[@]}" \
   --perf "$perf_txt" --perf-command "$perf_cmd" \
   --load-before "$load_before" --load-after "$load_after" --load-during "$load_during" \
-  --started "$started" --finished "$finished" --commands "$commands" --out "$DOC"
+  --started "$started" --finished "$finished" --commands "$commands" "${conv1d_args[@]}" --out "$DOC"
 echo "wrote $DOC" >&2

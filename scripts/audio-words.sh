@@ -12,6 +12,10 @@
 #       other free licences, see its copyright file), decoded from Ogg Vorbis with oggdec.
 #   The recordings are a second, unlabelled set; each package's copyright file is copied beside.
 # Usage: scripts/audio-words.sh [OUT]   (default data-work/audio-words)
+# A class-conditional model of the words (one class per word folder; --labels folders takes
+# each clip's sub-folder name as its class), then a guided "yes":
+#   stipple train --sound --data OUT/words/train --labels folders --out runs/words
+#   stipple sample --model runs/words --class yes --guidance-scale 3 -n 4 -o yes/
 # Needs: apt-get (espeak-ng and vorbis-tools are installed when missing; the two sound
 #        packages are only downloaded and unpacked), dpkg-deb.
 set -euo pipefail

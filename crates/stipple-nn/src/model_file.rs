@@ -185,8 +185,9 @@ impl ModelConfig {
         (!self.classes.is_empty()).then_some(self.classes.len() as u32)
     }
 
-    /// The label of class `name`; the error says when the model has no classes, or lists
-    /// some of the known ones.
+    /// The label of class `name`: a class name, or else a class index (`"0"` …
+    /// `classes.len() − 1`; a name made of digits is matched as a name first). The error says
+    /// when the model has no classes, or lists some of the known ones.
     pub fn class_index(&self, name: &str) -> Result<u32, NnError> {
         if self.classes.is_empty() {
             return Err(NnError::Config(format!(
@@ -194,12 +195,17 @@ impl ModelConfig {
                  (train one with --labels csv or --labels folders)"
             )));
         }
-        match self.classes.iter().position(|c| c == name) {
+        let by_index = || name.parse::<usize>().ok().filter(|&i| i < self.classes.len());
+        match self.classes.iter().position(|c| c == name).or_else(by_index) {
             Some(i) => Ok(i as u32),
             None => {
                 let shown: Vec<&str> = self.classes.iter().take(12).map(String::as_str).collect();
                 let more = if self.classes.len() > shown.len() { format!(", … ({} in all)", self.classes.len()) } else { String::new() };
-                Err(NnError::Config(format!("unknown class \"{name}\"; the model knows: {}{more}", shown.join(", "))))
+                Err(NnError::Config(format!(
+                    "unknown class \"{name}\"; the model knows: {}{more} (or their indices 0 to {})",
+                    shown.join(", "),
+                    self.classes.len() - 1
+                )))
             }
         }
     }
@@ -332,4 +338,25 @@ pub fn model_from_tensors(
     };
     let net = Net::from_tensors(tensors, &config.network, device)?;
     Ok(LoadedModel { config, net, text, metadata })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_are_named_or_numbered() {
+        let net = UNet1DConfig { num_class_embeds: Some(4), ..UNet1DConfig::tiny(8, 1) };
+        let mut cfg = ModelConfig::new(net.into(), DiffusionConfig::default());
+        cfg.classes = vec!["2".into(), "no".into(), "yes".into()];
+        cfg.validate().unwrap();
+        assert_eq!(cfg.class_index("yes").unwrap(), 2);
+        assert_eq!(cfg.class_index("1").unwrap(), 1, "an index names its class");
+        assert_eq!(cfg.class_index("2").unwrap(), 0, "a name made of digits is a name first");
+        let e = cfg.class_index("3").unwrap_err().to_string();
+        assert!(e.contains("unknown class \"3\"") && e.contains("2, no, yes") && e.contains("0 to 2"), "{e}");
+        cfg.classes.clear();
+        cfg.network.set_num_class_embeds(None);
+        assert!(cfg.class_index("0").unwrap_err().to_string().contains("not class-conditional"));
+    }
 }

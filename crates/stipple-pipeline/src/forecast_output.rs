@@ -1,19 +1,21 @@
 //! Writing a forecast: the sample paths and the quantiles as CSV, the quantiles as JSON, a
 //! fan chart PNG, and the recipe (`forecast.json`, also inside the PNG) that says how it was
-//! made, so `stipple info` reads either file.
+//! made, so `stipple info` reads either file and `stipple rerun` regenerates the same paths
+//! from it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use candle_core::Device;
 use image::DynamicImage;
 use serde::{Deserialize, Serialize};
+use stipple_nn::{LoadedModel, TensorLatent};
+use stipple_sample::{Observer, Sigmas};
 
 use crate::fan_chart::{render_fan_chart, FanChart};
-use stipple_sample::Sigmas;
-
 use crate::recipe::{InputRef, ModelRef, Recipe, RECIPE_KEY};
 use crate::forecast::path_quantiles;
-use crate::{encode_png_with_text, write_atomic, Forecast, GenerateSpec, PipelineError, QUANTILE_LEVELS};
+use crate::{encode_png_with_text, forecast, read_series_column, replay, write_atomic, Forecast, GenerateSpec, PipelineError, QUANTILE_LEVELS};
 
 /// The recipe sidecar of a forecast folder.
 pub const FORECAST_RECIPE_FILE: &str = "forecast.json";
@@ -77,6 +79,64 @@ impl ForecastRecipe {
     pub fn from_json(json: &str) -> Result<ForecastRecipe, String> {
         serde_json::from_str(json).map_err(|e| format!("not a forecast recipe: {e}"))
     }
+
+    /// Reads the recipe a fan chart PNG carries (its [`RECIPE_KEY`] and [`FORECAST_KEY`]
+    /// texts); `None` when the PNG has no forecast settings (an image's recipe).
+    pub fn from_png_bytes(bytes: &[u8], what: &str) -> Result<Option<ForecastRecipe>, String> {
+        let texts = crate::read_png_text(bytes, what)?;
+        let text = |key: &str| texts.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let Some(settings) = text(FORECAST_KEY) else { return Ok(None) };
+        let recipe = text(RECIPE_KEY).ok_or_else(|| format!("{what} has forecast settings but no \"{RECIPE_KEY}\" recipe"))?;
+        Ok(Some(ForecastRecipe {
+            recipe: Recipe::from_json(recipe).map_err(|e| format!("the \"{RECIPE_KEY}\" text of {what} {e}"))?,
+            forecast: serde_json::from_str(settings).map_err(|e| format!("the \"{FORECAST_KEY}\" text of {what} is not forecast settings: {e}"))?,
+        }))
+    }
+}
+
+/// Regenerates the forecast `recipe` describes with `model` from `csv`, the bytes of the same
+/// CSV file (checked against the recorded SHA-256: other data would give another window):
+/// the same column, window and horizon, over the recipe's exact σ's and seeds
+/// ([`crate::replay`]), so the same sample paths. `what` names the CSV in messages.
+pub fn reforecast(
+    recipe: &ForecastRecipe,
+    model: &LoadedModel,
+    csv: &[u8],
+    what: &str,
+    device: &Device,
+    observer: &mut impl Observer<TensorLatent>,
+) -> Result<Forecast, PipelineError> {
+    let f = &recipe.forecast;
+    let data = ForecastSettings::data_ref(csv, None);
+    if data.sha256 != f.data.sha256 {
+        return Err(PipelineError::bad(
+            "data",
+            format!(
+                "{what} has SHA-256 {}…, the forecast was made from {}… ; the same CSV file is needed for the same forecast",
+                &data.sha256[..12],
+                &f.data.sha256[..f.data.sha256.len().min(12)]
+            ),
+        ));
+    }
+    let series = read_series_column(csv, Some(&f.column), &[], what)?;
+    // A forecast's recipe records all its paths, sampled together: no batch of its own.
+    let (spec, sigmas, _) = replay(&recipe.recipe, None, None)?;
+    let again = forecast(model, &series, Some(f.horizon), &spec, &sigmas, device, observer)?;
+    if (again.start + 2, again.context, again.paths.len()) != (f.first_row, f.context, f.samples) {
+        return Err(PipelineError::bad(
+            "model",
+            format!(
+                "the recipe's window starts at row {} with {} context values and {} paths; this model gives row {}, {} and {}",
+                f.first_row,
+                f.context,
+                f.samples,
+                again.start + 2,
+                again.context,
+                again.paths.len()
+            ),
+        ));
+    }
+    Ok(again)
 }
 
 /// Files of a forecast folder, in the order written.

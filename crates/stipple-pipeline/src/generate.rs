@@ -26,6 +26,20 @@ impl GenerateSpec {
             .and_then(|s| self.final_sigma.apply(s, schedule.sigma_min()))
             .map_err(|e| PipelineError::bad("schedule", e.to_string()))
     }
+
+    /// This spec with its class and negative class as `model` names them (a class given by
+    /// its index becomes its name), so that its recipe records names; unknown classes are
+    /// bad input in `class`. A model without classes leaves the spec as it is (generating
+    /// refuses a class then).
+    pub fn with_class_names(mut self, model: &LoadedModel) -> Result<Self, PipelineError> {
+        if model.config.classes.is_empty() {
+            return Ok(self);
+        }
+        for class in [&mut self.conditioning.class, &mut self.conditioning.negative_class].into_iter().flatten() {
+            *class = model.config.classes[class_index(model, class)? as usize].clone();
+        }
+        Ok(self)
+    }
 }
 
 /// The network inputs of the conditional and the unconditional (or negative) branches:

@@ -1,5 +1,7 @@
-//! Writing generated images with their recipes, and regenerating an image from one.
+//! Writing generated images with their recipes, and regenerating an image (or any output)
+//! from one.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
@@ -7,7 +9,7 @@ use image::DynamicImage;
 use stipple_nn::LoadedModel;
 use stipple_sample::{Observer, Sigmas};
 
-use crate::recipe::{software, InputRef, ModelRef, Recipe, RECIPE_VERSION};
+use crate::recipe::{software, BatchRef, InputRef, ModelRef, Recipe, RECIPE_VERSION};
 use crate::{file_sha256, grid, grid_columns, hashed_file, to_images, write_atomic, GenerateSpec, ImageInput, Model, PipelineError};
 
 /// The model file behind a recipe: its path, hash and training step.
@@ -21,7 +23,8 @@ pub fn model_ref(path: &Path, model: &LoadedModel) -> Result<ModelRef, PipelineE
     })
 }
 
-/// The recipe of `count` images from `first_seed` (a grid when `grid_columns` is set).
+/// The recipe of `count` images from `first_seed` (a grid when `grid_columns` is set); a single
+/// image records the batch it was sampled in ([`BatchRef`]).
 pub fn recipe(
     spec: &GenerateSpec,
     sigmas: &Sigmas,
@@ -53,7 +56,16 @@ pub fn recipe(
         vae_tiling: spec.vae_tiling,
         init_image: spec.init_image.as_ref().map(InputRef::of),
         mask: spec.mask.as_ref().map(InputRef::of),
+        batch: if count == 1 { batch_of(spec, first_seed) } else { None },
     }
+}
+
+/// The batch `spec` samples the seed `seed` in, when it holds other seeds too (the batches of
+/// `batch_size` seeds from `spec.seed`, the last one shorter).
+fn batch_of(spec: &GenerateSpec, seed: u64) -> Option<BatchRef> {
+    let start = (seed.checked_sub(spec.seed)? as usize) / spec.batch_size * spec.batch_size;
+    let size = spec.batch_size.min(spec.count.checked_sub(start)?);
+    (size > 1).then_some(BatchRef { first_seed: spec.seed + start as u64, size })
 }
 
 /// Images as PNG bytes, each carrying its recipe: one file per image (image i has seed
@@ -161,8 +173,22 @@ pub fn regenerate(
     device: &Device,
     observer: &mut impl Observer<stipple_nn::TensorLatent>,
 ) -> Result<DynamicImage, PipelineError> {
+    let (spec, sigmas, outputs) = replay(recipe, init_image, mask)?;
+    let images = to_images(&model.generate(&spec, &sigmas, device, observer)?.narrow(0, outputs.start, outputs.len())?)?;
+    Ok(match recipe.grid_columns {
+        Some(cols) => grid(&images, cols, 2),
+        None => images.into_iter().next().expect("count ≥ 1"),
+    })
+}
+
+/// The generation a recipe describes — of images, clips or forecast paths: its spec, its
+/// exact σ's, and which of the spec's samples are the recipe's outputs. The samples are made
+/// in one batch: the recipe's own (seeds `seed ..` `seed + count`), or for a single output
+/// sampled with others, that batch again ([`BatchRef`]). `init_image` and `mask` are the
+/// recipe's inputs, checked against their recorded hashes.
+pub fn replay(recipe: &Recipe, init_image: Option<ImageInput>, mask: Option<ImageInput>) -> Result<(GenerateSpec, Sigmas, Range<usize>), PipelineError> {
     let sigmas = Sigmas::new(recipe.sigmas.clone())
-        .map_err(|e| PipelineError::bad("image", format!("the recipe's sigmas are invalid: {e}")))?;
+        .map_err(|e| PipelineError::bad("file", format!("the recipe's sigmas are invalid: {e}")))?;
     for (setting, given, recorded) in [("init_image", &init_image, &recipe.init_image), ("mask", &mask, &recipe.mask)] {
         match (given, recorded) {
             (None, None) => {}
@@ -180,17 +206,29 @@ pub fn regenerate(
             (Some(_), Some(_)) => {}
         }
     }
+    let (seed, count, outputs) = match recipe.batch {
+        None => (recipe.seed, recipe.count, 0..recipe.count),
+        Some(b) => {
+            let k = recipe.seed.checked_sub(b.first_seed).filter(|&k| recipe.count == 1 && k < b.size as u64).ok_or_else(|| {
+                PipelineError::bad("file", format!("the recipe's batch ({} seeds from {}) does not hold its single output's seed {}", b.size, b.first_seed, recipe.seed))
+            })? as usize;
+            (b.first_seed, b.size, k..k + 1)
+        }
+    };
+    if count == 0 || count > crate::MAX_COUNT {
+        return Err(PipelineError::bad("file", format!("the recipe's batch of {count} samples is not in 1 to {}", crate::MAX_COUNT)));
+    }
     let spec = GenerateSpec {
         sampler: recipe.sampler,
         schedule: recipe.schedule,
         steps: recipe.steps,
         final_sigma: recipe.final_sigma,
         noise: recipe.noise,
-        seed: recipe.seed,
+        seed,
         rng: recipe.rng,
         eta_noise_seed_delta: recipe.eta_noise_seed_delta,
-        count: recipe.count,
-        batch_size: recipe.count,
+        count,
+        batch_size: count,
         options: recipe.options,
         conditioning: recipe.conditioning.clone(),
         init_image,
@@ -199,9 +237,32 @@ pub fn regenerate(
         height: Some(recipe.height),
         vae_tiling: recipe.vae_tiling,
     };
-    let images = to_images(&model.generate(&spec, &sigmas, device, observer)?)?;
-    Ok(match recipe.grid_columns {
-        Some(cols) => grid(&images, cols, 2),
-        None => images.into_iter().next().expect("count ≥ 1"),
-    })
+    Ok((spec, sigmas, outputs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GenerateRequest;
+
+    #[test]
+    fn a_single_output_records_its_batch_and_replays_it() {
+        let spec = GenerateRequest { seed: Some(10), count: Some(5), batch_size: Some(2), ..Default::default() }.validate().unwrap();
+        let sigmas = Sigmas::new(vec![2.0, 1.0, 0.0]).unwrap();
+        let model = ModelRef { path: "m.safetensors".into(), sha256: "ab".repeat(32), step: None, loras: vec![], config_dir: None };
+        let one = |seed| recipe(&spec, &sigmas, &model, (8, 8), seed, 1, None);
+        // Batches {10, 11}, {12, 13}, {14}: the last one holds its seed alone.
+        assert_eq!(one(13).batch, Some(BatchRef { first_seed: 12, size: 2 }));
+        assert_eq!(one(14).batch, None);
+        assert_eq!(recipe(&spec, &sigmas, &model, (8, 8), 10, 5, Some(3)).batch, None, "a grid is its own batch");
+        let (again, _, outputs) = replay(&one(13), None, None).unwrap();
+        assert_eq!((again.seed, again.count, again.batch_size, outputs), (12, 2, 2, 1..2));
+        let (again, _, outputs) = replay(&one(14), None, None).unwrap();
+        assert_eq!((again.seed, again.count, outputs), (14, 1, 0..1));
+        // A batch that does not hold the output's seed is refused, not replayed.
+        let mut bad = one(13);
+        bad.batch = Some(BatchRef { first_seed: u64::MAX, size: 2 });
+        let e = replay(&bad, None, None).unwrap_err().to_string();
+        assert!(e.contains("does not hold its single output's seed 13"), "{e}");
+    }
 }

@@ -79,6 +79,17 @@ impl InputRef {
     }
 }
 
+/// The samples generated in one batch with a recipe's single output: seeds `first_seed ..
+/// first_seed + size`, this output's among them. A batch's arithmetic can differ in the last
+/// bits from a lone sample's (its network calls have another batch size, and matrix kernels
+/// pick their blocking by size), so a rerun samples the same batch again and keeps this one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRef {
+    pub first_seed: u64,
+    pub size: usize,
+}
+
 /// Everything needed to regenerate an image file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +138,10 @@ pub struct Recipe {
     pub init_image: Option<InputRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask: Option<InputRef>,
+    /// The batch a single output was sampled in, when it had others (older recipes: none,
+    /// rerun alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchRef>,
 }
 
 fn is_false(v: &bool) -> bool {
@@ -332,15 +347,17 @@ mod tests {
             vae_tiling: true,
             init_image: None,
             mask: None,
+            batch: Some(BatchRef { first_seed: 0, size: 4 }),
         };
         let mut json: serde_json::Value = serde_json::from_str(&recipe.to_json()).unwrap();
         assert_eq!((json["final_sigma"].as_str(), json["noise"].as_str(), json["rng"].as_str()), (Some("sigma_min"), Some("brownian"), Some("cpu")));
         assert_eq!(serde_json::from_value::<Recipe>(json.clone()).unwrap(), recipe);
         assert!(recipe.parameters().contains("Seed: 1, Size: 8x8, Model hash: abababab") && recipe.parameters().contains(", RNG: CPU, ENSD: 31337"));
         // Older recipes: a final 0, independent draws and NV seeds (all there was).
-        json.as_object_mut().unwrap().retain(|k, _| !["final_sigma", "noise", "rng", "eta_noise_seed_delta", "vae_tiling"].contains(&k.as_str()));
+        json.as_object_mut().unwrap().retain(|k, _| !["final_sigma", "noise", "rng", "eta_noise_seed_delta", "vae_tiling", "batch"].contains(&k.as_str()));
         let old: Recipe = serde_json::from_value(json).unwrap();
         assert_eq!((old.final_sigma, old.noise, old.rng, old.eta_noise_seed_delta, old.vae_tiling), (FinalSigma::Zero, NoiseKind::Independent, RngSource::Nv, 0, false));
+        assert_eq!(old.batch, None);
         assert!(!old.parameters().contains("RNG"), "the default source is not written, as the web UI omits its default");
     }
 }

@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 use image::DynamicImage;
 use stipple_audio::{encode_wav, read_info, spectrogram_image, spectrogram_png, Clip};
-use stipple_sample::Sigmas;
+use stipple_nn::{LoadedModel, TensorLatent};
+use stipple_sample::{Observer, Sigmas};
 
 use crate::recipe::{ModelRef, Recipe};
-use crate::{grid, recipe, write_atomic, GenerateSpec, PipelineError, TrajectoryFrame};
+use crate::{generate, grid, recipe, replay, write_atomic, GenerateSpec, PipelineError, TrajectoryFrame};
 
 /// Where the clips of a request go: `out` itself when it names a `.wav` file (one clip only),
 /// else the folder `out` without its extension (`samples.png`, the image default, becomes
@@ -31,16 +32,53 @@ pub fn clip_paths(out: &Path, spec: &GenerateSpec) -> Result<Vec<PathBuf>, Pipel
 /// [`stipple_audio::spectrogram_png`]); returns the WAV paths written.
 pub fn write_clips(samples: &Tensor, rate: u32, spec: &GenerateSpec, sigmas: &Sigmas, model: &ModelRef, out: &Path) -> Result<Vec<PathBuf>, PipelineError> {
     let paths = clip_paths(out, spec)?;
-    let (n, _, length) = samples.dims3()?;
-    let clips = samples.clamp(-1f32, 1f32)?.to_dtype(DType::F32)?.reshape((n, length))?.to_vec2::<f32>()?;
-    for (i, (samples, path)) in clips.into_iter().zip(&paths).enumerate() {
-        let r = recipe(spec, sigmas, model, (length, 1), spec.seed + i as u64, 1, None);
-        let picture = spectrogram_png(&samples, rate).map_err(|e| PipelineError::Encode(Box::new(e)))?;
-        let bytes = encode_wav(&Clip { rate, samples }, &r.to_json()).map_err(|e| PipelineError::Encode(Box::new(e)))?;
-        write_atomic(path, &bytes)?;
-        write_atomic(&path.with_extension("png"), &picture)?;
+    let (_, _, length) = samples.dims3()?;
+    for (i, (samples, path)) in clip_rows(samples)?.into_iter().zip(&paths).enumerate() {
+        write_clip(path, samples, rate, &recipe(spec, sigmas, model, (length, 1), spec.seed + i as u64, 1, None))?;
     }
     Ok(paths)
+}
+
+/// Writes one clip (samples in [−1, 1] at `rate` Hz) as the WAV file `path` carrying
+/// `recipe`, with its spectrogram picture beside it (`path` with `.png`).
+pub fn write_clip(path: &Path, samples: Vec<f32>, rate: u32, recipe: &Recipe) -> Result<(), PipelineError> {
+    let picture = spectrogram_png(&samples, rate).map_err(|e| PipelineError::Encode(Box::new(e)))?;
+    let bytes = encode_wav(&Clip { rate, samples }, &recipe.to_json()).map_err(|e| PipelineError::Encode(Box::new(e)))?;
+    write_atomic(path, &bytes)?;
+    write_atomic(&path.with_extension("png"), &picture)
+}
+
+/// The clips of `(n, 1, L)` samples, clamped to [−1, 1].
+fn clip_rows(samples: &Tensor) -> Result<Vec<Vec<f32>>, PipelineError> {
+    let (n, _, length) = samples.dims3()?;
+    Ok(samples.clamp(-1f32, 1f32)?.to_dtype(DType::F32)?.reshape((n, length))?.to_vec2::<f32>()?)
+}
+
+/// Regenerates the clip a WAV file's recipe describes with the sound model `model` (over the
+/// recipe's exact σ's and seed; [`crate::replay`]); returns its samples in [−1, 1] and the
+/// model's sample rate, for [`write_clip`]. A model that makes no clips of the recipe's length
+/// is bad input in `model`.
+pub fn regenerate_clip(
+    recipe: &Recipe,
+    model: &LoadedModel,
+    device: &Device,
+    observer: &mut impl Observer<TensorLatent>,
+) -> Result<(Vec<f32>, u32), PipelineError> {
+    let length = model.config.sample_shape().spatial.iter().product::<usize>();
+    let rate = match &model.config.sound {
+        Some(sound) if (recipe.width, recipe.height, recipe.count) == (length, 1, 1) => sound.sample_rate,
+        Some(_) => {
+            return Err(PipelineError::bad(
+                "model",
+                format!("the recipe is of one clip of {} samples; this sound model makes clips of {length}", recipe.width * recipe.height),
+            ))
+        }
+        None => return Err(PipelineError::bad("model", format!("the recipe is a sound clip's; this model is {}, not a sound model", model.config.network.describe()))),
+    };
+    let (spec, sigmas, outputs) = replay(recipe, None, None)?;
+    let samples = generate(model, &spec, &sigmas, device, observer)?;
+    let clip = clip_rows(&samples.narrow(0, outputs.start, 1)?)?.pop().expect("one clip");
+    Ok((clip, rate))
 }
 
 /// Refuses a trajectory file that is not a PNG (a sound trajectory is a picture of
@@ -74,7 +112,9 @@ pub fn write_sound_trajectory(frames: &[TrajectoryFrame], rate: u32, out: &Path)
 impl Recipe {
     /// The recipe in a WAV file's `LIST`/`INFO` comment (`what` names the file in messages).
     pub fn from_wav_bytes(bytes: &[u8], what: &str) -> Result<Recipe, String> {
-        let text = read_info(bytes).ok_or_else(|| format!("{what} carries no Stipple recipe (no RIFF INFO comment)"))?;
+        let text = read_info(bytes)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| format!("{what} carries no Stipple recipe (no RIFF INFO comment, or an empty one); clips made by Stipple have one"))?;
         Recipe::from_json(&text).map_err(|e| format!("{what}: {e}"))
     }
 }

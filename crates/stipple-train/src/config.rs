@@ -122,7 +122,7 @@ pub struct TrainConfig {
     pub sample_steps: usize,
     /// Seed of initialisation, data order, noise and dropout.
     pub seed: u64,
-    /// Class labels of the images (none: an unconditional model).
+    /// Class labels of the images or sound clips (none: an unconditional model).
     #[serde(default)]
     pub labels: LabelSource,
     /// Probability that an image's label is replaced by the "no label" token during
@@ -273,8 +273,8 @@ impl TrainConfig {
                 if matches!(self.data, DataSource::Sound(_)) != self.model.sound.is_some() {
                     return bad("a sound run, and only a sound run, has model.sound (its sample rate)".into());
                 }
-                if self.random_flip || self.labels != LabelSource::None || self.captions.is_some() {
-                    return bad("a series or sound run takes no random flip, class labels or captions".into());
+                if self.random_flip || self.captions.is_some() {
+                    return bad("a series or sound run takes no random flip or captions".into());
                 }
             }
             (d, n) => return bad(format!("{} data need {}, got {}", if d.is_images() { "image" } else { "series" }, if d.is_images() { "a 2-D U-Net" } else { "a 1-D network" }, n.describe())),
@@ -297,8 +297,8 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&self.cond_dropout) {
             return bad(format!("cond_dropout must lie in [0, 1], got {}", self.cond_dropout));
         }
-        if self.labels != LabelSource::None && !matches!(self.data, DataSource::Folder(_)) {
-            return bad("class labels need a data folder (--data); the built-in emoji set has none".into());
+        if self.labels != LabelSource::None && !matches!(self.data, DataSource::Folder(_) | DataSource::Sound(_)) {
+            return bad("class labels need a data folder of images or sound (--data); the built-in emoji set and a CSV series have none".into());
         }
         if self.captions.is_some() != self.model.has_text() {
             return bad("captions (--captions COLUMN) and a text encoder go together".into());

@@ -89,7 +89,7 @@ fn bad(setting: &str, msg: impl std::fmt::Display) -> TrainError {
 impl TrainSettings {
     /// The configuration of a new run on `data` with these settings.
     pub fn config(&self, data: DataSource) -> Result<TrainConfig, TrainError> {
-        let has_folder = matches!(data, DataSource::Folder(_));
+        let has_folder = matches!(data, DataSource::Folder(_) | DataSource::Sound(_));
         let mut cfg = match data {
             DataSource::Series { csv, columns } => self.series_config(csv, columns)?,
             DataSource::Sound(dir) => self.sound_config(dir)?,
@@ -141,7 +141,7 @@ impl TrainSettings {
             (Some(other), _) => return Err(bad("labels", format!("unknown \"{other}\"; accepted: csv, folders"))),
         };
         if cfg.labels != LabelSource::None && !has_folder {
-            return Err(bad("labels", "class labels need a data folder; the built-in emoji set has none"));
+            return Err(bad("labels", "class labels need a data folder of images or sound; the built-in emoji set and a CSV series have none"));
         }
         let (width, tokens, vocab) = (
             self.text_width.unwrap_or(TEXT_WIDTH),
@@ -308,6 +308,11 @@ mod tests {
         assert_eq!(cfg.model.sound, Some(stipple_nn::SoundFormat { sample_rate: SAMPLE_RATE }));
         let cfg = TrainSettings { network: Some("diffwave".into()), ..Default::default() }.config(DataSource::Sound("clips".into())).unwrap();
         assert_eq!(cfg.model.network, NetworkConfig::DiffWave(DiffWaveNet { sample_size: CLIP_LENGTH, net: DiffWaveConfig::base() }));
+        // Sound takes class labels as image folders do.
+        let cfg = TrainSettings { labels: Some("folders".into()), ..Default::default() }.config(DataSource::Sound("clips".into())).unwrap();
+        assert_eq!(cfg.labels, LabelSource::Folders);
+        let cfg = TrainSettings { label_column: Some("word".into()), ..Default::default() }.config(DataSource::Sound("clips".into())).unwrap();
+        assert_eq!(cfg.labels, LabelSource::Csv { column: "word".into() });
     }
 
     #[test]
@@ -356,6 +361,7 @@ mod tests {
             (TrainSettings { clip_length: Some(64), ..Default::default() }, series(), "clip_length"),
             (TrainSettings { horizon: Some(8), ..Default::default() }, DataSource::EmbeddedEmoji, "context"),
             (TrainSettings { clip_length: Some(30), ..Default::default() }, DataSource::Sound("clips".into()), "clip_length"),
+            (TrainSettings { labels: Some("folders".into()), ..Default::default() }, series(), "labels"),
             (TrainSettings { network: Some("wavenet".into()), ..Default::default() }, series(), "network"),
             (TrainSettings { network: Some("diffwave".into()), channels: Some(vec![8]), ..Default::default() }, series(), "network"),
             (TrainSettings { network: Some("diffwave".into()), ..Default::default() }, DataSource::EmbeddedEmoji, "network"),

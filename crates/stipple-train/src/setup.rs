@@ -64,8 +64,8 @@ pub fn load_run_data(
         }
     };
     let labels = match &cfg.data {
-        DataSource::Folder(dir) => load_labels(dir, samples.names(), &cfg.labels)?,
-        DataSource::EmbeddedEmoji | DataSource::Series { .. } | DataSource::Sound(_) => None,
+        DataSource::Folder(dir) | DataSource::Sound(dir) => load_labels(dir, samples.names(), &cfg.labels)?,
+        DataSource::EmbeddedEmoji | DataSource::Series { .. } => None,
     };
     if let Some(l) = &labels {
         if checkpoint.is_some() && cfg.model.classes != l.classes {

@@ -1,7 +1,8 @@
 //! Time series end to end: train a tiny 1-D model on a sine written by the test, forecast
 //! held-out values, and check the files, the imposed history, the quantiles, the recipe, and
-//! that training made the forecast better (its CRPS beats an untrained model's). Bad input
-//! of every kind fails cleanly with a message naming the problem.
+//! that training made the forecast better (its CRPS beats an untrained model's); `rerun`
+//! regenerates a forecast's paths exactly. Bad input of every kind fails cleanly with a
+//! message naming the problem.
 
 use std::path::{Path, PathBuf};
 
@@ -159,6 +160,39 @@ fn train_forecast_and_beat_an_untrained_model() {
     let o = forecast(&trained, &word, &dir.path().join("x"), &[]);
     assert_fails(&o, &["forecast word"], &["row 52", "not a number"]);
     assert!(!dir.path().join("x").exists(), "nothing half-written");
+}
+
+#[test]
+fn rerun_regenerates_the_same_paths_from_the_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("sine.csv");
+    write_csv(&csv, 100, |_| None);
+    let run = dir.path().join("run");
+    assert!(train(&csv, &run, 2).status.success());
+    let out = dir.path().join("fc");
+    let o = forecast(&run, &csv, &out, &["--sampler", "euler_ancestral", "--seed", "4"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // From the sidecar (into fc.rerun by default) and from the fan chart: the same paths.
+    let o = stipple().arg("rerun").arg(out.join("forecast.json")).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let again = dir.path().join("fc.rerun");
+    let o = stipple().arg("rerun").arg(out.join("fan_chart.png")).arg("-o").arg(dir.path().join("chart")).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for folder in [again, dir.path().join("chart")] {
+        for file in ["paths.csv", "quantiles.csv", "quantiles.json", "fan_chart.png", "forecast.json"] {
+            assert_eq!(std::fs::read(folder.join(file)).unwrap(), std::fs::read(out.join(file)).unwrap(), "{} differs", folder.join(file).display());
+        }
+    }
+    // Other data, or another model, would give another forecast: refused.
+    let other = dir.path().join("other.csv");
+    write_csv(&other, 100, |t| (t == 99).then(|| "9".into()));
+    let o = stipple().arg("rerun").arg(out.join("forecast.json")).arg("--data").arg(&other).arg("-o").arg(dir.path().join("x")).output().unwrap();
+    assert_fails(&o, &["rerun with other data"], &["--data", "SHA-256", "same CSV file"]);
+    let retrained = dir.path().join("retrained");
+    assert!(train(&csv, &retrained, 3).status.success());
+    let o = stipple().arg("rerun").arg(out.join("forecast.json")).arg("--model").arg(&retrained).arg("-o").arg(dir.path().join("x")).output().unwrap();
+    assert_fails(&o, &["rerun with another model"], &["--model", "SHA-256", "force"]);
+    assert!(!dir.path().join("x").exists(), "nothing written");
 }
 
 /// What a test CSV holds at a row instead of the sine (`None`: the sine).

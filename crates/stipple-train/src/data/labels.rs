@@ -1,5 +1,6 @@
-//! Class labels of a folder data set: a column of `labels.csv` in the folder (first column =
-//! file name relative to the folder), or the name of each image's sub-folder.
+//! Class labels of a folder data set (images, or the WAV clips of a sound run): a column of
+//! `labels.csv` in the folder (first column = file name relative to the folder), or the name
+//! of each file's sub-folder.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -11,7 +12,7 @@ use super::DataError;
 /// Name of the label table looked for in the data folder.
 pub const LABELS_FILE: &str = "labels.csv";
 
-/// Where the class label of each image comes from.
+/// Where the class label of each file (image or clip) comes from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LabelSource {
@@ -20,19 +21,19 @@ pub enum LabelSource {
     None,
     /// The column `column` of `labels.csv` in the data folder.
     Csv { column: String },
-    /// The first sub-folder of each image's path (`cats/01.png` → `cats`).
+    /// The first sub-folder of each file's path (`cats/01.png` → `cats`, `yes/alice.wav` → `yes`).
     Folders,
 }
 
-/// The sorted class names and, per image (in `names` order), its class index.
+/// The sorted class names and, per file (in `names` order), its class index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Labels {
     pub classes: Vec<String>,
     pub per_image: Vec<u32>,
 }
 
-/// Labels of the images `names` (paths relative to `dir`, `/`-separated) from `source`
-/// (`None` for [`LabelSource::None`]). Every image must have a non-empty label.
+/// Labels of the files `names` (images or clips; paths relative to `dir`, `/`-separated) from
+/// `source` (`None` for [`LabelSource::None`]). Every file must have a non-empty label.
 pub fn load_labels(dir: &Path, names: &[String], source: &LabelSource) -> Result<Option<Labels>, DataError> {
     let bad = |m: String| Err(DataError::Labels(m));
     let raw: Vec<String> = match source {
@@ -42,7 +43,7 @@ pub fn load_labels(dir: &Path, names: &[String], source: &LabelSource) -> Result
             for n in names {
                 match n.split_once('/') {
                     Some((folder, _)) => out.push(folder.to_string()),
-                    None => return bad(format!("image {n} is not in a sub-folder; --labels folders takes each image's sub-folder name as its class")),
+                    None => return bad(format!("{n} is not in a sub-folder; --labels folders takes each file's sub-folder name as its class")),
                 }
             }
             out
@@ -55,7 +56,7 @@ pub fn load_labels(dir: &Path, names: &[String], source: &LabelSource) -> Result
 }
 
 /// The `column` of `dir/labels.csv` for each of `names` (matched on the first column, the file
-/// name); every image must have a non-empty value.
+/// name); every file must have a non-empty value.
 pub fn csv_column(dir: &Path, names: &[String], column: &str) -> Result<Vec<String>, DataError> {
     let bad = |m: String| Err(DataError::Labels(m));
     let path = dir.join(LABELS_FILE);
@@ -75,7 +76,7 @@ pub fn csv_column(dir: &Path, names: &[String], column: &str) -> Result<Vec<Stri
     for n in names {
         match table.get(n) {
             Some(v) if !v.is_empty() => out.push(v.clone()),
-            _ => return bad(format!("image {n} has no \"{column}\" value in {}", path.display())),
+            _ => return bad(format!("{n} has no \"{column}\" value in {}", path.display())),
         }
     }
     Ok(out)

@@ -49,10 +49,11 @@ pub fn model_path(store: &ModelStore, arg: Option<&Path>) -> Result<PathBuf, sti
 }
 
 /// A library setting as the CLI names it: its flag (`guidance_scale` → `--guidance-scale`),
-/// or the positional IMAGE argument of `info` and `rerun`.
+/// or the positional IMAGE argument of `info` and FILE argument of `rerun`.
 pub fn flag(setting: &'static str) -> String {
     match setting {
         "image" => "IMAGE".to_string(),
+        "file" => "FILE".to_string(),
         s => format!("--{}", s.replace('_', "-")),
     }
 }

@@ -1,4 +1,4 @@
-//! `stipple sample`: generate images from a trained model.
+//! `stipple sample`: generate images (or a sound model's clips) from a trained model.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,7 +89,7 @@ pub struct SampleArgs {
     /// Order of the multistep samplers lms (default 4), deis and unipc (default 3).
     #[arg(long)]
     pub order: Option<usize>,
-    /// Class to generate, for a class-conditional model (`stipple inspect` lists its classes).
+    /// Class to generate, for a class-conditional model: its name or its index (`stipple inspect` lists the classes).
     #[arg(long, value_name = "NAME")]
     pub class: Option<String>,
     /// Prompt, for a text-conditioned model; repeat it for several (image i gets prompt i mod k,
@@ -103,7 +103,7 @@ pub struct SampleArgs {
     /// [default: 4 with --prompt (small prompt models need it), else 1].
     #[arg(long, value_name = "S")]
     pub guidance_scale: Option<f64>,
-    /// Class to steer away from (its prediction replaces the unconditional one).
+    /// Class to steer away from, by name or index (its prediction replaces the unconditional one).
     #[arg(long, value_name = "NAME")]
     pub negative_class: Option<String>,
     /// Guidance rescale φ in [0, 1] (Lin et al. 2023; 0.7 suggested): tames over-saturation at high scales.
@@ -218,13 +218,16 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         height: args.height,
         vae_tiling: Some(args.vae_tiling),
     };
-    let spec = request.validate()?;
+    let mut spec = request.validate()?;
     let dev = device(&args.device)?;
     let store = super::model_store(&args.models, &dev);
     let path = super::model_path(&store, args.model.as_deref())?;
     let adapters = Adapters { loras: Adapters::parse_lora_args(&args.lora)?, config_dir: args.config_dir.clone() };
     let stored = store.load_path_for(&path.display().to_string(), &path, &args.prompt, adapters)?;
     let model = &stored.model;
+    if let Model::Stipple(m) = model {
+        spec = spec.with_class_names(m)?;
+    }
     let sigmas = model.sigmas(&spec)?;
     if let Model::Stipple(m) = model {
         if let Some(sound) = &m.config.sound {

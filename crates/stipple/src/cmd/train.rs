@@ -134,14 +134,15 @@ pub struct TrainArgs {
     /// Images per sample grid.
     #[arg(long)]
     pub sample_count: Option<usize>,
-    /// Class labels for a class-conditional model: csv (a column of labels.csv in the data folder,
-    /// first column = file name) or folders (each image's sub-folder name).
+    /// Class labels for a class-conditional model, of images or of sound clips (--sound): csv (a
+    /// column of labels.csv in the data folder, first column = file name) or folders (each
+    /// file's sub-folder name, e.g. one folder per spoken word).
     #[arg(long, value_name = "csv|folders")]
     pub labels: Option<String>,
     /// Column of labels.csv holding the class (implies --labels csv) [default: label].
     #[arg(long, value_name = "NAME")]
     pub label_column: Option<String>,
-    /// Probability of training an image without its label, so the model also samples
+    /// Probability of training an image (or clip) without its label, so the model also samples
     /// unconditionally (classifier-free guidance) [default: 0.1].
     #[arg(long, value_name = "P")]
     pub cond_dropout: Option<f64>,
