@@ -32,6 +32,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use std::arch::x86_64::*;
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -86,7 +87,11 @@ impl Packed {
     /// `o·out_stride + c·in_stride` (in reverse order when `flip`).
     fn new(out: usize, inp: usize, kk: usize, w: &[f32], (out_stride, in_stride): (usize, usize), flip: bool) -> Self {
         assert!(out == 0 || inp == 0 || (out - 1) * out_stride + (inp - 1) * in_stride + kk <= w.len());
-        let mut data = vec![0.0; out * inp * kk];
+        // Every value is written below: the buffer of the last call on this thread is reused
+        // as it is (a fresh one of tens of megabytes spent more time in page faults than the
+        // packing itself on a virtual machine).
+        let mut data = PACKED.take();
+        data.resize(out * inp * kk, 0.0);
         data.par_chunks_mut(BLOCK * kk * inp).enumerate().for_each(|(bi, block)| {
             let lanes = block.len() / (kk * inp);
             for (c0, kc) in depth_blocks(inp) {
@@ -115,6 +120,17 @@ impl Packed {
     pub(super) fn input_gradient(g: &Geom, w: &[f32]) -> Self {
         let kk = g.kh * g.kw;
         Self::new(g.c, g.o, kk, w, (kk, g.c * kk), true)
+    }
+}
+
+thread_local! {
+    /// The buffer of the last [`Packed`] dropped on this thread.
+    static PACKED: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+impl Drop for Packed {
+    fn drop(&mut self) {
+        PACKED.set(std::mem::take(&mut self.0));
     }
 }
 
@@ -241,11 +257,25 @@ impl Tiles<'_> {
         }
         let by_sample = nq > 1;
         let sample_out = g.o * g.ho * g.wo;
+        let tiles = band.len() * if by_sample { g.wo * nq.div_ceil(NR) } else { g.wo.div_ceil(NR) };
         for (c0, kc) in depth_blocks(g.c) {
-            let a = &packed.0[o0 * kk * g.c + c0 * kk * lanes..][..kk * kc * lanes];
+            let start = o0 * kk * g.c + c0 * kk * lanes;
+            let a = &packed.0[start..][..kk * kc * lanes];
             let xb = &self.xl[c0 * g.h * wp * nq..][..kc * g.h * wp * nq];
             let (first, last) = (c0 == 0, c0 + kc == g.c);
+            // The weights that follow in memory (the next depth block's, or the next output
+            // block's first) are fetched into L2, a share before each tile, while these are in
+            // use: where the weights do not fit the L2 the hardware prefetchers alone left the
+            // first tiles of a sweep waiting on memory.
+            let next = &packed.0[start + a.len()..];
+            let share = a.len().min(next.len()).div_ceil(tiles).next_multiple_of(16);
+            let mut k = 0;
             let mut tile = |oh: usize, ow: usize, n0: usize, n: usize| {
+                for line in next.iter().skip(k * share).take(share).step_by(16) {
+                    // SAFETY: SSE is part of x86-64; a prefetch does not touch memory.
+                    unsafe { _mm_prefetch::<_MM_HINT_T1>((line as *const f32).cast()) };
+                }
+                k += 1;
                 let pos = ((oh - band.start) * g.wo + ow) * nq + n0;
                 let step = if by_sample { kc } else { g.s * kc };
                 let t = Tile { g, a, xb, kc, nq, oh, ow, n0, pos, step, o0, by_sample, first, last };
