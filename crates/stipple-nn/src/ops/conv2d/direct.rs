@@ -1,17 +1,37 @@
-//! Direct convolution kernels for f32 on CPUs with AVX-512: no im2col matrix, no GEMM packing.
+//! Direct convolution kernels for f32 on CPUs with AVX-512: no im2col matrix, no GEMM.
 //!
 //! The register tile holds `16·V` output channels (one AVX-512 vector per 16, `V ≤ 2`) for
 //! `N ≤ 8` outputs: consecutive pixels of one output row or, on maps narrower than 8 pixels,
-//! one pixel of up to 8 samples (their inputs interleaved), so that every weight vector still
-//! serves 8 fused multiply-adds. For each kernel tap and input channel it loads `V` vectors of
-//! weights (packed once per call so that they are read in order) and broadcasts `N` input
-//! values. This is the register blocking of BLIS-style GEMM micro-kernels (Van Zee and van de
-//! Geijn, *BLIS: A Framework for Rapidly Instantiating BLAS Functionality*, ACM TOMS 2015)
-//! applied to the convolution directly, with the output channels in the vector lanes as in
-//! oneDNN's direct convolutions (Georganas et al., *Anatomy of High-Performance Deep Learning
-//! Convolutions on SIMD Architectures*, SC 2018) — but on candle's `(B, C, H, W)` layout, so
-//! nothing is re-laid out between ops: the tile is stored transposed into the output rows,
-//! which the kernels write in full (the caller's output may be uninitialised).
+//! one pixel of up to 8 samples, so that every weight vector still serves 8 fused
+//! multiply-adds. For each kernel tap and input channel it loads `V` vectors of weights and
+//! broadcasts `N` input values. This is the register blocking of BLIS-style GEMM micro-kernels
+//! (Van Zee and van de Geijn, *BLIS: A Framework for Rapidly Instantiating BLAS
+//! Functionality*, ACM TOMS 2015) applied to the convolution directly, with the output
+//! channels in the vector lanes as in oneDNN's direct convolutions (Georganas et al., *Anatomy
+//! of High-Performance Deep Learning Convolutions on SIMD Architectures*, SC 2018).
+//!
+//! The forward kernel blocks for the caches as a GEMM does (Goto and van de Geijn, *Anatomy of
+//! High-Performance Matrix Multiplication*, ACM TOMS 2008), with the depth `C·kh·kw` split into
+//! blocks of `KC` input channels (all taps of each):
+//! - the input of a sample (or of the group of samples of the sample tiles) is first copied,
+//!   padded by `p` zero columns, into a channels-last layout per depth block (`(H, W + 2p,
+//!   samples, KC)`, `interleave`): a tile's depth loop then reads consecutive addresses,
+//!   where candle's `(B, C, H, W)` layout put every channel on another cache line (and often
+//!   another page);
+//! - the weights are packed once per call in the order the tiles read them, per block of
+//!   output channels and depth block (36 KiB for a 3×3 kernel, which stay in L1), the buffer
+//!   reused from the thread's previous call;
+//! - the output rows are taken in bands of about 256 outputs (`band_rows`); for each band,
+//!   each block of output channels passes over the depth blocks, and all the band's tiles over
+//!   one depth block's weights, with the partial sums kept in a per-block buffer (in L2) between
+//!   depth blocks and the next weights prefetched into L2 meanwhile. The last depth block adds
+//!   the bias and stores the tile transposed into the `(B, O, Ho, Wo)` output, which the
+//!   kernel writes in full (the caller's output may be uninitialised), so nothing is re-laid out
+//!   between ops.
+//!
+//! On one sample the blocks of output channels of each band are split over rayon's threads.
+//! Each output is summed in the same order (depth blocks, taps, channels) whatever the tiling
+//! and the threads, so results do not depend on the thread count or timing.
 //!
 //! - forward: `y[o, oh, ow] = Σ_{c,i,j} W[o, c, i, j] · x[c, oh·s + i − p, ow·s + j − p]` on the
 //!   input padded by `p` columns on each side; kernel rows outside the image are skipped for
@@ -155,7 +175,7 @@ pub(super) struct Bias<'a> {
 /// A register tile is 8 pixels of an output row or, on maps narrower than 8 pixels, one pixel
 /// of up to 8 samples (so that each weight vector still serves 8 multiply-adds). The input is
 /// first interleaved channels-last by depth block ([`interleave`]); then, band of output rows
-/// by band ([`band_rows`]), each block of output channels passes over the depth blocks, and
+/// by band (`band_rows`), each block of output channels passes over the depth blocks, and
 /// all the band's tiles over each depth block's weights (kept in L1), with partial sums in a
 /// per-block buffer between depth blocks. `parallel` (one sample only) splits the output
 /// channel blocks of each band over rayon's threads. Every output is summed in the same order

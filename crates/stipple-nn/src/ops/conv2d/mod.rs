@@ -4,7 +4,10 @@
 //! CPU kernels for f32 on CPUs with AVX-512 (the private `direct` module): direct
 //! convolutions register-tiled over 16·V output channels, for the forward pass and the input
 //! gradient when the channel counts they put in vector lanes are multiples of 16, and for the
-//! gradient of 3×3 weights (per-layer times against PyTorch's in docs/BENCHMARKS.md).
+//! gradient of 3×3 weights (per-layer times against PyTorch's in docs/BENCHMARKS.md). The
+//! forward kernel (and so the input gradient) copies its input channels-last by blocks of 32
+//! input channels and is cache-blocked over those blocks and over bands of output rows, as a
+//! GEMM is (see `direct`).
 //!
 //! Everything else (f64, other CPUs, other channel counts, the input gradient of strided
 //! convolutions): im2col + GEMM (the `gemm` crate, the one candle's matmul uses).
