@@ -88,6 +88,8 @@ fn vectors(n: usize, c0: usize) -> usize {
 /// High-Performance Matrix Multiplication*, ACM TOMS 2008): the packed weights of one block of
 /// 32 output channels and one depth block of a 3×3 kernel take `9·KC·32·4` bytes, 36 KiB, and
 /// stay in the 48 KiB L1 data cache while every register tile of a band of rows passes over them.
+/// Measured on one thread (Xeon, Sapphire Rapids class, CPU time): 16 as fast, 64 (72 KiB)
+/// 10–25% slower.
 const KC: usize = 32;
 
 /// The depth blocks of `c` input channels: `(first channel, channels)`, blocks of [`KC`] and a
