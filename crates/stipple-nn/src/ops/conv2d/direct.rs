@@ -52,13 +52,13 @@
 #![allow(clippy::needless_range_loop)]
 
 use std::arch::x86_64::*;
-use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use super::elem::{return_weight_buffer, weight_buffer};
 use super::geometry::Geom;
 
 /// Outputs per register tile: pixels of a row or samples (fewer at the end of a row or group).
@@ -109,11 +109,8 @@ impl Packed {
     /// `o·out_stride + c·in_stride` (in reverse order when `flip`).
     fn new(out: usize, inp: usize, kk: usize, w: &[f32], (out_stride, in_stride): (usize, usize), flip: bool) -> Self {
         assert!(out == 0 || inp == 0 || (out - 1) * out_stride + (inp - 1) * in_stride + kk <= w.len());
-        // Every value is written below: the buffer of the last call on this thread is reused
-        // as it is (a fresh one of tens of megabytes spent more time in page faults than the
-        // packing itself on a virtual machine).
-        let mut data = PACKED.take();
-        data.resize(out * inp * kk, 0.0);
+        // Every value is written below.
+        let mut data = weight_buffer(out * inp * kk);
         data.par_chunks_mut(BLOCK * kk * inp).enumerate().for_each(|(bi, block)| {
             let lanes = block.len() / (kk * inp);
             for (c0, kc) in depth_blocks(inp) {
@@ -145,14 +142,9 @@ impl Packed {
     }
 }
 
-thread_local! {
-    /// The buffer of the last [`Packed`] dropped on this thread.
-    static PACKED: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
-}
-
 impl Drop for Packed {
     fn drop(&mut self) {
-        PACKED.set(std::mem::take(&mut self.0));
+        return_weight_buffer(std::mem::take(&mut self.0));
     }
 }
 
