@@ -7,6 +7,11 @@
 # Environment (defaults in brackets): THREADS [2]  BATCH [32]  REPS [5]  ROUNDS [3]
 #   PYTHON [/tmp/refvenv/bin/python]  (a venv with bench/reference/requirements.txt)
 #   LAYERS  "count,C,O,H,k,stride ..." [bench-unet32's, below]
+#   LAYOUT  PyTorch's memory layout [nchw]: channels_last, or best (the faster of the two per
+#           pass; see bench/reference/conv_layers.py)
+# The 3×3 layers of the Stable Diffusion VAE decoder and U-Net, at batch 1 (BATCH=1):
+#   LAYERS="1,512,512,64,3,1 1,512,512,128,3,1 1,512,256,256,3,1 1,256,256,256,3,1
+#   1,256,128,512,3,1 1,128,128,512,3,1 1,320,320,64,3,1 1,640,640,32,3,1 1,1280,1280,16,3,1"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

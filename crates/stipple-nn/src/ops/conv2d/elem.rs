@@ -54,6 +54,26 @@ macro_rules! elem {
 elem!(f32, SCRATCH_F32, |s| Some(s));
 elem!(f64, SCRATCH_F64, |_s| None);
 
+thread_local! {
+    /// The buffer of the last prepared weight (packed or transformed) given back on this thread.
+    static WEIGHTS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A vector of `n` values of unspecified content for a prepared weight, every value of which the
+/// caller writes: this thread's last one, reused as it is (a fresh one of tens of megabytes spent
+/// more time in page faults than the packing itself on a virtual machine). Give it back with
+/// [`return_weight_buffer`]; it is kept, at its largest size so far, until the thread ends.
+pub(super) fn weight_buffer(n: usize) -> Vec<f32> {
+    let mut v = WEIGHTS.take();
+    v.resize(n, 0.0);
+    v
+}
+
+/// Keeps `v` for the next [`weight_buffer`] on this thread.
+pub(super) fn return_weight_buffer(v: Vec<f32>) {
+    WEIGHTS.set(v);
+}
+
 /// Runs `f` with this thread's scratch buffer.
 pub(super) fn with_scratch<T: Elem, R>(f: impl FnOnce(&mut Vec<T>) -> R) -> R {
     let mut v = T::take_scratch();

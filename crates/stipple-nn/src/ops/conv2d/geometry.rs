@@ -13,6 +13,15 @@ use super::elem::Elem;
 /// the forward was 8% slower (input gradient 8% faster), at 8×8 all three slower.
 pub(super) const SHIFTED_MIN_PIXELS: usize = 32 * 32;
 
+/// The smallest map (pixels per channel) and channel counts (fewer, more of input and output)
+/// on which [`winograd`] replaces the direct kernels. Measured per sample on one thread (Xeon,
+/// Sapphire Rapids class, CPU time), Winograd ÷ direct: 512→512 at 64×64 0.61, 320→320 at 64×64
+/// 0.68, 640→640 at 32×32 0.73, 256→256 at 32×32 0.85, 256→128 at 128×128 0.88, 128→128 at
+/// 128×128 0.95; 1280→1280 at 16×16 0.96–1.0 (the weight transform costs as much as it saves),
+/// 256→256 at 16×16 1.35, 128→128 at 32×32 1.07, 64→64 at 64×64 1.3.
+pub(super) const WINOGRAD_MIN_PIXELS: usize = 32 * 32;
+pub(super) const WINOGRAD_MIN_CHANNELS: (usize, usize) = (128, 256);
+
 /// Sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Geom {
@@ -71,6 +80,20 @@ impl Geom {
     /// [`SHIFTED_MIN_PIXELS`].
     pub(super) fn shifted(&self) -> bool {
         self.same_stride1() && !self.pointwise() && self.h * self.w >= SHIFTED_MIN_PIXELS
+    }
+
+    /// Whether [`winograd`] computes the forward pass and the gradient w.r.t. the input (for
+    /// f32): a stride-1 "same" 3×3 convolution on a map of at least [`WINOGRAD_MIN_PIXELS`]
+    /// with at least [`WINOGRAD_MIN_CHANNELS`] channels (the fewer of input and output, the
+    /// more).
+    pub(super) fn winograd(&self) -> bool {
+        let (fewer, more) = WINOGRAD_MIN_CHANNELS;
+        self.kh == 3
+            && self.kw == 3
+            && self.same_stride1()
+            && self.h * self.w >= WINOGRAD_MIN_PIXELS
+            && self.c.min(self.o) >= fewer
+            && self.c.max(self.o) >= more
     }
 
     /// Whether the direct kernels compute the forward pass (for f32): output channels in

@@ -1,6 +1,7 @@
 //! The forward pass and the two gradients of a convolution over a batch: for each group of
-//! samples the direct kernels (f32, AVX-512, where the channel counts allow), the shifted
-//! GEMMs (large "same" maps) or im2col + GEMM.
+//! samples Winograd's F(2×2, 3×3) (f32, large 3×3 "same" layers: forward and input gradient),
+//! the direct kernels (f32, AVX-512, where the channel counts allow), the shifted GEMMs (large
+//! "same" maps) or im2col + GEMM.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -13,7 +14,7 @@ use super::elem::{assume_init, with_scratch, zeroed, Elem};
 use super::geometry::Geom;
 use super::im2col::{col2im, columns};
 use super::plan::{direct_group, gemm_par, per_group, plan, threaded, Plan};
-use super::{direct, shifted};
+use super::{direct, shifted, winograd};
 use crate::ops::matmul::{self, Mat};
 
 /// `dst (m, n) [+]= lhs (m, k) · rhs (k, n)`, `dst` row-major and contiguous.
@@ -37,10 +38,18 @@ fn direct_bias<'a>(bias: &'a [f32], o: usize, samples: &Range<usize>) -> direct:
 /// `bias` holds `O` values (shared) or `B·O` (per sample).
 pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
     let (k, n, xlen) = (g.k(), g.n(), g.c * g.h * g.w);
-    let packed = T::f32s(w).filter(|_| g.direct_forward()).map(|w| direct::Packed::forward(g, w));
+    let wino = T::f32s(w).filter(|_| g.winograd()).map(|w| winograd::Transformed::forward(g, w));
+    let packed = T::f32s(w).filter(|_| wino.is_none() && g.direct_forward()).map(|w| direct::Packed::forward(g, w));
     let group = if packed.is_some() { direct_group(g) } else { 1 };
     per_group(g, g.o * n, group, |samples, y, scratch, par| {
         let xs = &x[samples.start * xlen..samples.end * xlen];
+        if let (Some(u), Some(xs), Some(y), Some(bias), Some(scratch)) = (&wino, T::f32s(xs), T::f32s_uninit(y), T::f32s(bias), T::f32_vec(scratch)) {
+            for ((bi, x_b), y_b) in samples.zip(xs.chunks_exact(xlen)).zip(y.chunks_exact_mut(g.o * n)) {
+                let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
+                winograd::forward(g, x_b, u, Some(bias_b), zeroed(y_b), scratch, par);
+            }
+            return;
+        }
         if let (Some(packed), Some(xs), Some(y), Some(bias), Some(scratch)) = (&packed, T::f32s(xs), T::f32s_uninit(y), T::f32s(bias), T::f32_vec(scratch)) {
             let bias = direct_bias(bias, g.o, &samples);
             return direct::forward(g, xs, packed, Some(bias), y, scratch, threaded(par));
@@ -64,26 +73,43 @@ pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T>
 
 pub(super) fn backward_input<T: Elem>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
     let packed = packed_input_gradient(g, w);
-    let group = if packed.is_some() { direct_group(g) } else { 1 };
+    let group = if matches!(packed, Some(Prepared::Direct(_))) { direct_group(g) } else { 1 };
     let ylen = g.o * g.n();
     per_group(g, g.c * g.h * g.w, group, |samples, dx, scratch, par| {
         input_gradient(g, &dy[samples.start * ylen..samples.end * ylen], w, packed.as_ref(), dx, scratch, par)
     })
 }
 
-/// The weight packed for [`direct`]'s input gradient, when that computes it.
-fn packed_input_gradient<T: Elem>(g: &Geom, w: &[T]) -> Option<direct::Packed> {
-    T::f32s(w).filter(|_| g.direct_input_gradient()).map(|w| direct::Packed::input_gradient(g, w))
+/// A weight prepared for the f32 kernels of the gradient w.r.t. the input.
+enum Prepared {
+    Winograd(winograd::Transformed),
+    Direct(direct::Packed),
+}
+
+/// The weight prepared for [`winograd`]'s or [`direct`]'s input gradient, when one computes it.
+fn packed_input_gradient<T: Elem>(g: &Geom, w: &[T]) -> Option<Prepared> {
+    let w = T::f32s(w)?;
+    if g.winograd() {
+        return Some(Prepared::Winograd(winograd::Transformed::input_gradient(g, w)));
+    }
+    g.direct_input_gradient().then(|| Prepared::Direct(direct::Packed::input_gradient(g, w)))
 }
 
 /// The gradients `dx (S, C, H, W)` of consecutive samples from their `dy (S, O, N)`, by
-/// [`direct`] when `packed` (from [`packed_input_gradient`]) is given; every value of `dx` is
-/// written.
+/// [`winograd`] or [`direct`] when `packed` (from [`packed_input_gradient`]) is given; every
+/// value of `dx` is written.
 #[allow(clippy::too_many_arguments)]
-fn input_gradient<T: Elem>(g: &Geom, dy: &[T], w: &[T], packed: Option<&direct::Packed>, dx: &mut [MaybeUninit<T>], scratch: &mut Vec<T>, par: Parallelism) {
+fn input_gradient<T: Elem>(g: &Geom, dy: &[T], w: &[T], packed: Option<&Prepared>, dx: &mut [MaybeUninit<T>], scratch: &mut Vec<T>, par: Parallelism) {
     let (k, n) = (g.k(), g.n());
     if let (Some(packed), Some(dy), Some(dx), Some(scratch)) = (packed, T::f32s(dy), T::f32s_uninit(dx), T::f32_vec(scratch)) {
-        return direct::forward(&direct::input_gradient_geom(g), dy, packed, None, dx, scratch, threaded(par));
+        return match packed {
+            Prepared::Direct(packed) => direct::forward(&direct::input_gradient_geom(g), dy, packed, None, dx, scratch, threaded(par)),
+            Prepared::Winograd(u) => {
+                for (dy_b, dx_b) in dy.chunks_exact(g.o * n).zip(dx.chunks_exact_mut(g.c * g.h * g.w)) {
+                    winograd::forward(g, dy_b, u, None, zeroed(dx_b), scratch, par);
+                }
+            }
+        };
     }
     let dx = zeroed(dx);
     for (dy_b, dx_b) in dy.chunks_exact(g.o * n).zip(dx.chunks_exact_mut(g.c * g.h * g.w)) {
@@ -127,7 +153,7 @@ pub(super) fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[
     let packed = w.and_then(|w| packed_input_gradient(g, w));
     let direct_dw = T::f32s(dy).is_some() && g.direct_weight_gradient();
     // The samples of a range go to the kernels in groups (one sample each but for [`direct`]).
-    let group = if direct_dw || packed.is_some() { direct_group(g) } else { 1 };
+    let group = if direct_dw || matches!(packed, Some(Prepared::Direct(_))) { direct_group(g) } else { 1 };
     let accumulate = |range: Range<usize>, mut dx: Option<&mut [MaybeUninit<T>]>, dwt: &mut [T], scratch: &mut Vec<T>, par: Parallelism| {
         for first in range.clone().step_by(group) {
             let samples = first..(first + group).min(range.end);
