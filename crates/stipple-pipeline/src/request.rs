@@ -140,6 +140,16 @@ impl GenerateRequest {
     /// Resolves names, applies the defaults and checks ranges; every error names its setting
     /// and says what is accepted.
     pub fn validate(&self) -> Result<GenerateSpec, PipelineError> {
+        self.check(false)
+    }
+
+    /// [`GenerateRequest::validate`] for a generation whose known values come from elsewhere
+    /// than an image mask (a forecast's observed history): RePaint resampling needs no mask.
+    pub fn validate_with_known(&self) -> Result<GenerateSpec, PipelineError> {
+        self.check(true)
+    }
+
+    fn check(&self, known_values: bool) -> Result<GenerateSpec, PipelineError> {
         let sampler: SamplerKind = parse("sampler", self.sampler.as_deref().unwrap_or(defaults::SAMPLER))?;
         let schedule = match &self.schedule {
             Some(s) => parse("schedule", s)?,
@@ -175,7 +185,7 @@ impl GenerateRequest {
                 return Err(PipelineError::bad(setting, format!("must be between 1 and {MAX_SIDE} pixels, got {v}")));
             }
         }
-        let conditioning = self.conditioning()?;
+        let conditioning = self.conditioning(known_values)?;
         Ok(GenerateSpec {
             sampler,
             schedule,
@@ -197,8 +207,9 @@ impl GenerateRequest {
         })
     }
 
-    /// The guidance and image settings, checked and with their defaults.
-    fn conditioning(&self) -> Result<Conditioning, PipelineError> {
+    /// The guidance and image settings, checked and with their defaults; `known_values`: see
+    /// [`GenerateRequest::validate_with_known`].
+    fn conditioning(&self, known_values: bool) -> Result<Conditioning, PipelineError> {
         let has_prompt = !self.prompts.is_empty();
         let has_init = self.init_image.is_some();
         let guidance_scale = in_range("guidance_scale", self.guidance_scale.unwrap_or(defaults::guidance_scale(has_prompt)), 0.0, 100.0, "")?;
@@ -220,7 +231,7 @@ impl GenerateRequest {
         if !(1..=MAX_RESAMPLE).contains(&resample) {
             return Err(PipelineError::bad("resample", format!("must be between 1 (off) and {MAX_RESAMPLE}, got {resample}")));
         }
-        if resample > 1 && self.mask.is_none() {
+        if resample > 1 && self.mask.is_none() && !known_values {
             return Err(PipelineError::bad("resample", "resampling (RePaint) is for inpainting: it needs a mask and an init image"));
         }
         let prompts = self.prompts.iter().map(|p| ("prompt", p));

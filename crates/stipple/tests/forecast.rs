@@ -195,6 +195,27 @@ fn rerun_regenerates_the_same_paths_from_the_recipe() {
     assert!(!dir.path().join("x").exists(), "nothing written");
 }
 
+#[test]
+fn repaint_resampling_forecasts_and_reruns() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("sine.csv");
+    write_csv(&csv, 100, |_| None);
+    let run = dir.path().join("run");
+    assert!(train(&csv, &run, 2).status.success());
+    let (plain, resampled) = (dir.path().join("plain"), dir.path().join("resampled"));
+    assert!(forecast(&run, &csv, &plain, &["--seed", "4"]).status.success());
+    // The observed history is the known part: RePaint needs no image mask here.
+    let o = forecast(&run, &csv, &resampled, &["--seed", "4", "--resample", "3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let paths = |d: &Path| std::fs::read(d.join("paths.csv")).unwrap();
+    assert_ne!(paths(&plain), paths(&resampled), "resampling changes the paths");
+    let o = stipple().arg("rerun").arg(resampled.join("forecast.json")).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(paths(&dir.path().join("resampled.rerun")), paths(&resampled), "the rerun resamples again");
+    let o = forecast(&run, &csv, &dir.path().join("x"), &["--resample", "0"]);
+    assert_fails(&o, &["resample 0"], &["resample", "between 1 (off)"]);
+}
+
 /// What a test CSV holds at a row instead of the sine (`None`: the sine).
 type Cell = Box<dyn Fn(usize) -> Option<String>>;
 

@@ -69,7 +69,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
         resample: Some(args.resample),
         ..GenerateRequest::default()
     }
-    .validate()?;
+    .validate_with_known()?;
     let bytes = std::fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
     let dev = device(&args.device)?;
     let store = super::model_store(&args.models, &dev);
