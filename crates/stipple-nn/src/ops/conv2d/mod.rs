@@ -4,8 +4,9 @@
 //! CPU kernels for f32 on CPUs with AVX-512 (the private `direct` module): direct
 //! convolutions register-tiled over 16·V output channels, for the forward pass and the input
 //! gradient when the channel counts they put in vector lanes are multiples of 16, and for the
-//! gradient of 3×3 weights (per-layer times against PyTorch's in docs/BENCHMARKS.md). The
-//! forward kernel (and so the input gradient) copies its input channels-last by blocks of 32
+//! gradient of 3×3 weights except on large maps with many input channels, where the shifted
+//! GEMMs are faster (`Geom::direct_weight_gradient`; per-layer times against PyTorch's in
+//! docs/BENCHMARKS.md). The forward kernel (and so the input gradient) copies its input channels-last by blocks of 32
 //! input channels and is cache-blocked over those blocks and over bands of output rows, as a
 //! GEMM is (see `direct`).
 //!
