@@ -119,6 +119,24 @@ impl Model {
         trajectory_stats(frames, final_images)
     }
 
+    /// The Stipple model, for what only one makes (clips, forecasts); a checkpoint is bad input
+    /// in `model`, the message ending with `needed` (what the output needs instead).
+    pub fn stipple(&self, needed: &str) -> Result<&LoadedModel, PipelineError> {
+        match self {
+            Model::Stipple(m) => Ok(m),
+            Model::Sd(_) => Err(PipelineError::bad("model", format!("a Stable Diffusion checkpoint makes images; {needed}"))),
+        }
+    }
+
+    /// `spec` with its classes named as this model names them ([`GenerateSpec::with_class_names`]),
+    /// so that every front end records names; a checkpoint has no classes.
+    pub fn with_class_names(&self, spec: GenerateSpec) -> Result<GenerateSpec, PipelineError> {
+        match self {
+            Model::Stipple(m) => spec.with_class_names(m),
+            Model::Sd(_) => Ok(spec),
+        }
+    }
+
     /// Generates `spec`'s images over `sigmas`: `(count, C, H, W)` in [−1, 1]. The observer
     /// sees the sampler's steps in the model's own space (pixels, or latents for a
     /// checkpoint; [`Model::preview`] turns those into pixels).

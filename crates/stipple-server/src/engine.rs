@@ -225,6 +225,7 @@ impl Engine {
         let spec = job.request.validate()?;
         let stored = self.store.load_for(&job.model, &job.request.prompts)?;
         let model = &stored.model;
+        let spec = model.with_class_names(spec)?;
         let sigmas = model.sigmas(&spec)?;
         let per_batch = sigmas.as_slice().len() - 1 - spec.start_index(sigmas.as_slice().len() - 1);
         let total = per_batch * spec.count.div_ceil(spec.batch_size);

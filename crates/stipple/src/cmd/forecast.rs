@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use stipple_pipeline::{
-    defaults, device, forecast, read_series_column, write_forecast, ForecastRecipe, ForecastSettings, GenerateRequest, Model, PipelineError,
+    defaults, device, forecast, read_series_column, write_forecast, ForecastRecipe, ForecastSettings, GenerateRequest,
 };
 
 use super::StepBar;
@@ -75,9 +75,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<ExitCode> {
     let store = super::model_store(&args.models, &dev);
     let path = store.resolve_arg(&args.model)?;
     let stored = store.load_path(&path.to_string_lossy(), &path)?;
-    let Model::Stipple(model) = &stored.model else {
-        return Err(PipelineError::bad("model", "a Stable Diffusion checkpoint makes images; forecasts need a model trained on a CSV file").into());
-    };
+    let model = stored.model.stipple("forecasts need a model trained on a CSV file")?;
     let trained = model.config.series.as_ref().map(|w| w.columns.clone()).unwrap_or_default();
     let series = read_series_column(&bytes, args.column.as_deref(), &trained, &args.data.display().to_string())?;
     let sigmas = spec.sigmas(&model.config.diffusion)?;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use stipple_pipeline::{
     check_model_hash, device, reforecast, regenerate, regenerate_clip, write_clip, write_forecast, write_png_with_text, Adapters, ForecastRecipe, ImageInput, InputRef,
-    Model, ModelStore, PipelineError, Recipe, StoredModel,
+    ModelStore, PipelineError, Recipe, StoredModel,
 };
 
 use super::StepBar;
@@ -108,9 +108,7 @@ pub fn run(args: RerunArgs) -> anyhow::Result<ExitCode> {
 /// A sound model's clip, from the recipe in its WAV file.
 fn rerun_clip(args: &RerunArgs, store: &ModelStore, recipe: &Recipe, dev: &candle_core::Device) -> anyhow::Result<ExitCode> {
     let stored = recorded_model(args, store, recipe)?;
-    let Model::Stipple(model) = &stored.model else {
-        return Err(PipelineError::bad("model", "a Stable Diffusion checkpoint makes images; this clip came from a sound model").into());
-    };
+    let model = stored.model.stipple("this clip came from a sound model")?;
     let out = args.out.clone().unwrap_or_else(|| args.file.with_extension("rerun.wav"));
     if !has_extension(&out, "wav") {
         return Err(PipelineError::bad("out", format!("a clip is written as a WAV file (the format that carries its recipe); got {}", out.display())).into());
@@ -131,9 +129,7 @@ fn rerun_forecast(args: &RerunArgs, store: &ModelStore, recipe: &ForecastRecipe,
     };
     let csv = std::fs::read(&data).with_context(|| format!("reading {} (the forecast's data; --data gives another path)", data.display()))?;
     let stored = recorded_model(args, store, &recipe.recipe)?;
-    let Model::Stipple(model) = &stored.model else {
-        return Err(PipelineError::bad("model", "a Stable Diffusion checkpoint makes images; this forecast came from a series model").into());
-    };
+    let model = stored.model.stipple("this forecast came from a series model")?;
     let c = &recipe.recipe.conditioning;
     let mut bar = StepBar::new(recipe.recipe.steps * c.resample);
     let f = reforecast(recipe, model, &csv, &data.display().to_string(), dev, &mut bar)?;

@@ -218,16 +218,14 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         height: args.height,
         vae_tiling: Some(args.vae_tiling),
     };
-    let mut spec = request.validate()?;
+    let spec = request.validate()?;
     let dev = device(&args.device)?;
     let store = super::model_store(&args.models, &dev);
     let path = super::model_path(&store, args.model.as_deref())?;
     let adapters = Adapters { loras: Adapters::parse_lora_args(&args.lora)?, config_dir: args.config_dir.clone() };
     let stored = store.load_path_for(&path.display().to_string(), &path, &args.prompt, adapters)?;
     let model = &stored.model;
-    if let Model::Stipple(m) = model {
-        spec = spec.with_class_names(m)?;
-    }
+    let spec = model.with_class_names(spec)?;
     let sigmas = model.sigmas(&spec)?;
     if let Model::Stipple(m) = model {
         if let Some(sound) = &m.config.sound {
