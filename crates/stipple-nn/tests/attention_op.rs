@@ -10,10 +10,10 @@ use common::{det, max_abs, max_abs_diff};
 use stipple_nn::ops::attention;
 
 /// `(B, N, M, C, heads)`: cross-attention (N ≠ M), one head, odd head widths, batch 1, and
-/// queries in several blocks of the forward pass (63 rows per block for 4099 keys, the last
-/// block ragged).
+/// queries in several blocks of the forward pass (186 rows per block for 4099 keys, the last
+/// block ragged; on two or more threads the blocks of one sample and head split between tasks).
 const CASES: [(usize, usize, usize, usize, usize); 6] =
-    [(2, 5, 7, 6, 3), (1, 4, 4, 8, 1), (3, 6, 3, 15, 5), (2, 9, 9, 12, 4), (1, 1, 2, 3, 1), (2, 130, 4099, 6, 2)];
+    [(2, 5, 7, 6, 3), (1, 4, 4, 8, 1), (3, 6, 3, 15, 5), (2, 9, 9, 12, 4), (1, 1, 2, 3, 1), (2, 400, 4099, 6, 2)];
 
 struct Run {
     out: Tensor,
@@ -127,5 +127,30 @@ fn rejects_shapes_that_do_not_fit() -> Result<()> {
     assert!(attention(&q, &t(&[2, 4, 5])?, &t(&[2, 4, 5])?, 2, None).is_err()); // C differs
     assert!(attention(&q, &t(&[1, 4, 6])?, &t(&[1, 4, 6])?, 2, None).is_err()); // B differs
     assert!(attention(&q, &k, &t(&[2, 5, 6])?, 2, None).is_err()); // v ≠ k
+    Ok(())
+}
+
+/// The same inputs give the same bits on one thread and on several (the forward pass splits a
+/// sample's query blocks between tasks by the thread count; every output is still computed by
+/// one task in one order), in f32 and f64.
+#[test]
+fn results_do_not_depend_on_the_threads() -> Result<()> {
+    let pool = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("thread pool");
+    let (one, three) = (pool(1), pool(3));
+    for dtype in [DType::F32, DType::F64] {
+        for case in CASES {
+            let [q, k, v, r] = inputs(case, dtype)?;
+            let values = |p: &rayon::ThreadPool| -> Result<Vec<f64>> {
+                p.install(|| {
+                    let x = run(true, &q, &k, &v, &r, case.4)?;
+                    Tensor::cat(&[x.out.flatten_all()?, x.dq.flatten_all()?, x.dk.flatten_all()?, x.dv.flatten_all()?], 0)?
+                        .to_dtype(DType::F64)?
+                        .to_vec1()
+                })
+            };
+            let (a, b) = (values(&one)?, values(&three)?);
+            assert!(a.iter().zip(&b).all(|(a, b)| a.to_bits() == b.to_bits()), "{dtype:?} {case:?}: differs between one and three threads");
+        }
+    }
     Ok(())
 }

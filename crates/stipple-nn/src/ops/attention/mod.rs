@@ -11,9 +11,9 @@
 //! The composition of candle ops it replaces (split heads, two copies, `matmul`, a five-op
 //! softmax, `matmul`, merge heads) runs every op on the calling thread and each GEMM of a
 //! batched matmul one after another; this op reads the heads in place through GEMM strides, and
-//! spreads the samples over rayon's threads. The forward pass goes through the queries in
-//! blocks ([`query_block`]): its memory is one cache-sized block of probabilities per thread
-//! instead of an `N × M` matrix per sample. Only f32 and f64 have CPU kernels;
+//! spreads the samples over rayon's threads. The forward pass ([`forward`]) goes through the
+//! queries in blocks: its memory is one cache-sized block of probabilities per thread instead
+//! of an `N × M` matrix per sample. Only f32 and f64 have CPU kernels;
 //! [`attention`] hands other dtypes and devices, and attention with a mask, to candle ops.
 
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, D};
@@ -23,6 +23,9 @@ use rayon::prelude::*;
 use super::{cpu_kernel_applies, dispatch, unpack};
 use super::matmul::{matmul, Mat};
 use super::simd::{self, Float};
+
+mod forward;
+use forward::forward;
 
 /// `softmax(q kᵀ/√d + mask) v` over `heads` heads, heads merged back.
 ///
@@ -187,8 +190,8 @@ impl CustomOp3 for AttentionBackward {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Kernels: forward, one rayon task per (sample, block of query rows); backward, one per sample;
-// the heads one after another inside a task, each GEMM single-threaded.
+// The backward kernel: one rayon task per sample, the heads one after another inside it, each
+// GEMM single-threaded (the forward kernel is in `forward`).
 
 /// `P = softmax(s·Q_h K_hᵀ)` of head `h` for the `rows` query rows `q_rows` (row stride C) into
 /// `p (rows, M)`, from one sample's `(M, C)` keys `k_b`.
@@ -244,57 +247,6 @@ fn softmax_row<T: Float>(row: &mut [T]) {
     for v in row.iter_mut() {
         *v *= inv;
     }
-}
-
-/// Query rows per task of the forward pass: a block of probabilities (rows × M) of about
-/// 2¹⁸ values (1 MiB in f32) stays in the core's cache between the two GEMMs and the softmax,
-/// where the whole `N × M` matrix (64 MiB per head at 64×64 latents) would go through memory
-/// (the query blocking of memory-efficient attention, Rabe & Staats 2021, "Self-attention Does
-/// Not Need O(n²) Memory", §2, with the keys in one block).
-pub(crate) fn query_block(n: usize, m: usize) -> usize {
-    ((1 << 18) / m.max(1)).clamp(16, 512).min(n.max(1))
-}
-
-fn forward<T: Float + 'static>(g: &Geom, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
-    let (d, c) = (g.d(), g.c);
-    let mut out = vec![T::zero(); g.b * g.n * c];
-    if out.is_empty() || g.m == 0 {
-        return out;
-    }
-    let rows = query_block(g.n, g.m);
-    // One task per (sample, block of query rows), every head inside it: the tasks write
-    // disjoint runs of whole output rows, and a single sample still fills every thread.
-    out.par_chunks_mut(g.n * c).enumerate().for_each(|(bi, out_b)| {
-        let q_b = &q[bi * g.n * c..][..g.n * c];
-        let k_b = &k[bi * g.m * c..][..g.m * c];
-        let v_b = &v[bi * g.m * c..][..g.m * c];
-        out_b.par_chunks_mut(rows * c).enumerate().for_each(|(blk, out_rows)| {
-            let r = out_rows.len() / c;
-            let q_rows = &q_b[blk * rows * c..][..r * c];
-            let mut p = vec![T::zero(); r * g.m];
-            for h in 0..g.heads {
-                probabilities(g, h, q_rows, r, k_b, &mut p);
-                // SAFETY: O_h = P (r, M) · V_h (M, d at row stride C), written to the head's
-                // columns of the block's r rows.
-                unsafe {
-                    matmul(
-                        r,
-                        d,
-                        g.m,
-                        out_rows[h * d..].as_mut_ptr(),
-                        c,
-                        false,
-                        Mat::rows(&p, g.m),
-                        Mat { ptr: v_b[h * d..].as_ptr(), rs: c, cs: 1 },
-                        T::one(),
-                        T::one(),
-                        Parallelism::None,
-                    )
-                }
-            }
-        });
-    });
-    out
 }
 
 /// `[dq; dk; dv]` from `q_and_dout = [q; dO]`, `k`, `v`.
@@ -355,19 +307,19 @@ fn backward<T: Float + 'static>(g: &Geom, q_and_dout: &[T], k: &[T], v: &[T]) ->
 
 #[cfg(test)]
 mod tests {
-    use super::query_block;
+    use super::forward::query_block;
 
     #[test]
-    fn query_blocks_hold_about_a_mebibyte_of_probabilities() {
-        // 64×64 latents: 64 query rows × 4096 keys.
-        assert_eq!(query_block(4096, 4096), 64);
-        // tests/attention_op.rs relies on 63 rows for 4099 keys (three blocks of 130 queries).
-        assert_eq!(query_block(130, 4099), 63);
-        // Cross-attention over 77 tokens: 512 rows; never more rows than queries, never 0.
-        assert_eq!(query_block(4096, 77), 512);
+    fn query_blocks_hold_a_few_mebibytes_of_scores() {
+        // 64×64 latents: 192 query rows × 4096 keys (a multiple of 6 rows).
+        assert_eq!(query_block(4096, 4096), 192);
+        // tests/attention_op.rs relies on several blocks for 400 queries over 4099 keys.
+        assert_eq!(query_block(400, 4099), 186);
+        // Cross-attention over 77 tokens: 480 rows; never more rows than queries, never 0.
+        assert_eq!(query_block(4096, 77), 480);
         assert_eq!(query_block(5, 77), 5);
         assert_eq!(query_block(0, 0), 1);
-        // Very many keys: at least 16 rows.
-        assert_eq!(query_block(1000, 1 << 20), 16);
+        // Very many keys: at least 6 rows.
+        assert_eq!(query_block(1000, 1 << 20), 6);
     }
 }
