@@ -8,7 +8,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use crate::ops::add_bias;
+use crate::ops::add_bias_to_fresh;
 
 /// `y = x Wᵀ + b` over the last dimension of any-rank `x` (PyTorch `nn.Linear`).
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ impl TokenLinear {
         let rows: usize = lead.iter().product();
         let y = x.reshape((rows, c[0]))?.matmul(&self.0.weight().t()?)?;
         let y = match self.0.bias() {
-            Some(b) => add_bias(&y, b)?,
+            Some(b) => add_bias_to_fresh(y, b)?,
             None => y,
         };
         let mut out = lead.to_vec();

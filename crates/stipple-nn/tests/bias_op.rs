@@ -5,7 +5,7 @@ use candle_core::{DType, Result, Var};
 mod common;
 
 use common::{det, max_abs, max_abs_diff};
-use stipple_nn::ops::add_bias;
+use stipple_nn::ops::{add_bias, add_bias_to_fresh};
 
 #[test]
 fn matches_broadcast_add_with_gradients() -> Result<()> {
@@ -36,5 +36,25 @@ fn rejects_a_bias_that_does_not_fit() -> Result<()> {
     assert!(add_bias(&y, &det(&[4], 2, DType::F32)?).is_err());
     assert!(add_bias(&y, &det(&[1, 3], 2, DType::F32)?).is_err());
     assert!(add_bias(&det(&[2, 4, 3], 1, DType::F32)?, &det(&[3], 2, DType::F32)?).is_err());
+    Ok(())
+}
+
+/// Without gradients the bias is added in place to the fresh product; with a tracked input the
+/// same call falls back to the op with a backward pass. Both equal `broadcast_add`.
+#[test]
+fn adds_to_a_fresh_product_in_place_or_with_gradients() -> Result<()> {
+    for dtype in [DType::F32, DType::F64] {
+        let (y, b) = (det(&[700, 13], 1, dtype)?, det(&[13], 2, dtype)?);
+        let reference = y.broadcast_add(&b)?;
+        let fresh = (&y * 1.0)?;
+        let ours = add_bias_to_fresh(fresh, &b)?;
+        assert!(max_abs_diff(&ours, &reference)? == 0.0, "{dtype:?}: in place");
+        let tracked = Var::from_tensor(&y)?;
+        let ours = add_bias_to_fresh(tracked.as_tensor().clone(), &b)?;
+        assert!(max_abs_diff(&ours, &reference)? == 0.0, "{dtype:?}: with gradients");
+        let grads = ours.sum_all()?.backward()?;
+        assert!(grads.get(&tracked).is_some(), "{dtype:?}: the tracked input gets a gradient");
+        assert_eq!(tracked.as_tensor().to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?, y.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?, "the tracked input is not modified");
+    }
     Ok(())
 }

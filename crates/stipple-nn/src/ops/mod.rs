@@ -41,7 +41,7 @@ mod simd;
 pub mod upsample;
 
 pub use attention::{attention, attention_probabilities};
-pub use bias::add_bias;
+pub use bias::{add_bias, add_bias_to_fresh};
 pub use conv1d::conv1d;
 pub use conv2d::{conv2d, Conv2d};
 pub use gated_tanh::gated_tanh;
