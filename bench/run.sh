@@ -5,7 +5,8 @@
 # Environment (defaults in brackets):
 #   THREADS [2]  RUNS [3]  WARMUP [1]  SAMPLE_RUNS [1]
 #   PRESETS ["bench-unet16 bench-unet32 bench-unet64 emoji16"]
-#   PYTHON  [/tmp/refvenv/bin/python]  a venv with bench/reference/requirements.txt
+#   PYTHON  (required) the python of a venv with bench/reference/requirements.txt (made as that
+#           file says)
 #   PERF    [1]  0 skips the perf profile of one bench-unet32 training step
 #   STIPPLE_BIN  a stipple binary to use as is (no build; e.g. a copy frozen while others rebuild)
 #   CONV1D  [0]  1 also measures the 1-D section (bench/reference/conv1d_bench.py: Stipple's 1-D
@@ -24,7 +25,7 @@ RUNS=${RUNS:-3}
 WARMUP=${WARMUP:-1}
 SAMPLE_RUNS=${SAMPLE_RUNS:-1}
 PRESETS=${PRESETS:-"bench-unet16 bench-unet32 bench-unet64 emoji16"}
-PYTHON=${PYTHON:-/tmp/refvenv/bin/python}
+PYTHON=${PYTHON:?set PYTHON to the python of a venv with bench/reference/requirements.txt}
 PERF=${PERF:-1}
 CONV1D=${CONV1D:-0}
 CONV1D_ARGS=${CONV1D_ARGS:-}

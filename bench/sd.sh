@@ -12,7 +12,7 @@
 #   VAE_LATENT [64]    the decoded latent (64 = one 512×512 image)
 #   FIGURES ["sd15:unet sdxl:unet sd15:vae sd15:image"]
 #   COMPILE [0]  1 runs the PyTorch side with torch.compile (inductor) on the U-Net and decoder
-#   PYTHON  [/work/venv-ref/bin/python]  a venv with bench/reference/requirements.txt + transformers
+#   PYTHON  (required) the python of a venv with bench/reference/requirements.txt + transformers
 #   STIPPLE_BENCH  a built sd_bench example to use as is (no build)
 #   OUT     [target/bench/sd]  DOC [docs/BENCHMARKS.md]  (DOC=- prints the section instead)
 # Each side builds its networks afresh in every process (random weights: some seconds for SD 1.5,
@@ -34,7 +34,7 @@ SDXL_LATENT=${SDXL_LATENT:-128}
 VAE_LATENT=${VAE_LATENT:-64}
 FIGURES=${FIGURES:-"sd15:unet sdxl:unet sd15:vae sd15:image"}
 COMPILE=${COMPILE:-0}
-PYTHON=${PYTHON:-/work/venv-ref/bin/python}
+PYTHON=${PYTHON:?set PYTHON to the python of a venv with bench/reference/requirements.txt + transformers}
 OUT=${OUT:-target/bench/sd}
 DOC=${DOC:-docs/BENCHMARKS.md}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
