@@ -11,7 +11,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::linear::TokenLinear;
-use crate::ops::{attention, GroupNorm};
+use crate::ops::{attention, transpose_last, transpose_last_add, GroupNorm};
 
 /// diffusers `Attention` (spatial form). Parameters: `group_norm`, `to_q`, `to_k`, `to_v`,
 /// `to_out.0` (`to_out.1` is a parameter-free dropout with p = 0 in these blocks).
@@ -57,13 +57,13 @@ impl SpatialAttention {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, c, h, w) = x.dims4()?;
         let n = h * w;
-        // Contiguous before the Linear layers: candle 0.11.1's batched matmul of a transposed
-        // (B, N, C) view against the broadcast weight mixes batch items (seen in tests).
-        let hs = self.group_norm.forward(x)?.reshape((b, c, n))?.transpose(1, 2)?.contiguous()?; // (B, N, C)
+        // Contiguous tokens before the Linear layers (`transpose_last` writes them so): candle
+        // 0.11.1's batched matmul of a transposed (B, N, C) view against the broadcast weight
+        // mixes batch items (seen in tests).
+        let hs = transpose_last(&self.group_norm.forward(x)?.reshape((b, c, n))?)?; // (B, N, C)
         let q = self.to_q.forward(&hs)?;
         let out = attention(&q, &self.to_k.forward(&hs)?, &self.to_v.forward(&hs)?, self.heads, None)?;
-        let out = self.to_out.forward(&out)?.transpose(1, 2)?.reshape((b, c, h, w))?;
-        let out = (out + x)?;
+        let out = transpose_last_add(&self.to_out.forward(&out)?, &x.reshape((b, c, n))?)?.reshape((b, c, h, w))?;
         if self.rescale_output_factor == 1.0 {
             Ok(out)
         } else {

@@ -16,7 +16,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::attention_maps::CrossAttentionRecorder;
-use crate::ops::{attention, geglu};
+use crate::ops::{attention, geglu, transpose_last, transpose_last_add};
 use crate::layer_norm::LayerNorm;
 use crate::linear::TokenLinear;
 use crate::ops::GroupNorm;
@@ -186,12 +186,11 @@ impl SpatialTransformer {
     /// `recorder` (see [`CrossAttentionRecorder`]); the output is the same.
     pub fn forward_recorded(&self, x: &Tensor, context: &Tensor, recorder: Option<&CrossAttentionRecorder>) -> Result<Tensor> {
         let (b, c, h, w) = x.dims4()?;
-        let tokens = self.norm.forward(x)?.reshape((b, c, h * w))?.transpose(1, 2)?.contiguous()?; // (B, HW, C)
+        let tokens = transpose_last(&self.norm.forward(x)?.reshape((b, c, h * w))?)?; // (B, HW, C)
         let mut t = self.proj_in.forward(&tokens)?;
         for block in &self.blocks {
             t = block.forward(&t, context, recorder.map(|r| (r, (h, w))))?;
         }
-        let out = self.proj_out.forward(&t)?.transpose(1, 2)?.reshape((b, c, h, w))?;
-        out + x
+        transpose_last_add(&self.proj_out.forward(&t)?, &x.reshape((b, c, h * w))?)?.reshape((b, c, h, w))
     }
 }

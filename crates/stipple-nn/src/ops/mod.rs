@@ -15,7 +15,8 @@
 //! candle's CPU element-wise ops, its batched matmul and its reductions over a leading axis
 //! run on the calling thread while the other cores wait: [`attention`] (the whole
 //! `softmax(q kᵀ/√d) v`), [`add_bias`] (a linear layer's bias, whose gradient is a column
-//! sum) and [`upsample_nearest`] replace such chains in the U-Net with one parallel pass each
+//! sum), [`upsample_nearest`] and [`transpose_last`] / [`transpose_last_add`] (a feature map
+//! into a transformer's tokens and back, with the residual) replace such chains in the U-Net with one parallel pass each
 //! way. The element-wise loops of these kernels run vectorised for the CPU's instruction set
 //! (`simd`).
 //!
@@ -37,6 +38,7 @@ pub mod group_norm;
 pub mod layer_norm;
 mod matmul;
 pub mod shift;
+pub mod transpose;
 mod simd;
 pub mod upsample;
 
@@ -49,6 +51,7 @@ pub use geglu::geglu;
 pub use group_norm::{group_norm, GroupNorm};
 pub use layer_norm::layer_norm;
 pub use shift::add_shift;
+pub use transpose::{transpose_last, transpose_last_add};
 pub use upsample::upsample_nearest;
 
 /// Whether Stipple's CPU kernels take these operands: all on the CPU, all of one dtype, and
