@@ -33,16 +33,32 @@ impl TokenLinear {
     /// # Shapes
     /// `x`: `(…, in_dim)`; returns `(…, out_dim)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_plus(x, None)
+    }
+
+    /// `forward(x) + residual`, the addition fused with the bias's (a transformer block's skip
+    /// connection around its output projection).
+    ///
+    /// # Shapes
+    /// `x`: `(…, in_dim)`, `residual`: `(…, out_dim)`; returns `(…, out_dim)`.
+    pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        self.forward_plus(x, Some(residual))
+    }
+
+    fn forward_plus(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
         let dims = x.dims();
         let (lead, c) = dims.split_at(dims.len() - 1);
         let rows: usize = lead.iter().product();
         let y = x.reshape((rows, c[0]))?.matmul(&self.0.weight().t()?)?;
-        let y = match self.0.bias() {
-            Some(b) => add_bias_to_fresh(y, b)?,
-            None => y,
+        let out_dim = y.dim(1)?;
+        let residual = residual.map(|r| r.reshape((rows, out_dim))).transpose()?;
+        let y = match (self.0.bias(), &residual) {
+            (Some(b), _) => add_bias_to_fresh(y, b, residual.as_ref())?,
+            (None, Some(r)) => (y + r)?,
+            (None, None) => y,
         };
         let mut out = lead.to_vec();
-        out.push(y.dim(1)?);
+        out.push(out_dim);
         y.reshape(out)
     }
 }

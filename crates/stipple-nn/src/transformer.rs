@@ -44,15 +44,16 @@ impl TokenAttention {
         })
     }
 
-    /// `x`: `(B, N, dim)`; `context`: `(B, M, context_dim)`; returns `(B, N, dim)`. A
-    /// `recorder` also gets the queries and keys of the `N = h·w` pixels (`hw`).
-    fn forward(&self, x: &Tensor, context: &Tensor, recorder: Option<(&CrossAttentionRecorder, (usize, usize))>) -> Result<Tensor> {
+    /// `residual + attention`: `x`: `(B, N, dim)`; `context`: `(B, M, context_dim)`;
+    /// `residual`: `(B, N, dim)`; returns `(B, N, dim)`. A `recorder` also gets the queries and
+    /// keys of the `N = h·w` pixels (`hw`).
+    fn forward_add(&self, x: &Tensor, context: &Tensor, recorder: Option<(&CrossAttentionRecorder, (usize, usize))>, residual: &Tensor) -> Result<Tensor> {
         let (q, k) = (self.to_q.forward(x)?, self.to_k.forward(context)?);
         if let Some((r, hw)) = recorder {
             r.record(&q, &k, self.heads, hw)?;
         }
         let out = attention(&q, &k, &self.to_v.forward(context)?, self.heads, None)?;
-        self.to_out.forward(&out)
+        self.to_out.forward_add(&out, residual)
     }
 }
 
@@ -73,8 +74,9 @@ impl GegluFeedForward {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.out.forward(&geglu(&self.proj.forward(x)?)?)
+    /// `residual + FeedForward(x)`.
+    fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        self.out.forward_add(&geglu(&self.proj.forward(x)?)?, residual)
     }
 }
 
@@ -104,9 +106,9 @@ impl BasicTransformerBlock {
     /// A `recorder` watches the cross-attention (`attn2`) only.
     fn forward(&self, x: &Tensor, context: &Tensor, recorder: Option<(&CrossAttentionRecorder, (usize, usize))>) -> Result<Tensor> {
         let h = self.norm1.forward(x)?;
-        let x = (x + self.attn1.forward(&h, &h, None)?)?;
-        let x = (&x + self.attn2.forward(&self.norm2.forward(&x)?, context, recorder)?)?;
-        &x + self.ff.forward(&self.norm3.forward(&x)?)?
+        let x = self.attn1.forward_add(&h, &h, None, x)?;
+        let x = self.attn2.forward_add(&self.norm2.forward(&x)?, context, recorder, &x)?;
+        self.ff.forward_add(&self.norm3.forward(&x)?, &x)
     }
 }
 

@@ -47,14 +47,35 @@ fn adds_to_a_fresh_product_in_place_or_with_gradients() -> Result<()> {
         let (y, b) = (det(&[700, 13], 1, dtype)?, det(&[13], 2, dtype)?);
         let reference = y.broadcast_add(&b)?;
         let fresh = (&y * 1.0)?;
-        let ours = add_bias_to_fresh(fresh, &b)?;
+        let ours = add_bias_to_fresh(fresh, &b, None)?;
         assert!(max_abs_diff(&ours, &reference)? == 0.0, "{dtype:?}: in place");
         let tracked = Var::from_tensor(&y)?;
-        let ours = add_bias_to_fresh(tracked.as_tensor().clone(), &b)?;
+        let ours = add_bias_to_fresh(tracked.as_tensor().clone(), &b, None)?;
         assert!(max_abs_diff(&ours, &reference)? == 0.0, "{dtype:?}: with gradients");
         let grads = ours.sum_all()?.backward()?;
         assert!(grads.get(&tracked).is_some(), "{dtype:?}: the tracked input gets a gradient");
         assert_eq!(tracked.as_tensor().to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?, y.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?, "the tracked input is not modified");
+    }
+    Ok(())
+}
+
+/// With a residual: `y + b + r` in place without gradients, and with gradients for every
+/// tracked input (`y`, `b` and the residual) through the fallback.
+#[test]
+fn adds_a_residual_with_the_bias() -> Result<()> {
+    for dtype in [DType::F32, DType::F64] {
+        let (y, b, r) = (det(&[300, 7], 1, dtype)?, det(&[7], 2, dtype)?, det(&[300, 7], 3, dtype)?);
+        let reference = (y.broadcast_add(&b)? + &r)?;
+        let ours = add_bias_to_fresh((&y * 1.0)?, &b, Some(&r))?;
+        assert!(max_abs_diff(&ours, &reference)? == 0.0, "{dtype:?}: in place");
+        let (yv, bv, rv) = (Var::from_tensor(&y)?, Var::from_tensor(&b)?, Var::from_tensor(&r)?);
+        let ours = add_bias_to_fresh(yv.as_tensor().clone(), &bv, Some(&rv))?;
+        assert!(max_abs_diff(&ours, &reference)? == 0.0, "{dtype:?}: with gradients");
+        let grads = ours.sum_all()?.backward()?;
+        for v in [&yv, &bv, &rv] {
+            assert!(grads.get(v).is_some(), "{dtype:?}: every input gets a gradient");
+        }
+        assert!(add_bias_to_fresh((&y * 1.0)?, &b, Some(&det(&[7, 300], 3, dtype)?)).is_err(), "a residual of another shape");
     }
     Ok(())
 }

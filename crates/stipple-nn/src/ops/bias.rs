@@ -5,7 +5,7 @@
 //! which candle runs through its generic strided reduction on the calling thread: in an emoji16
 //! training step the bias gradients of the attention projections took some 3% of the time.
 
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, InplaceOp2, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, InplaceOp2, InplaceOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 use super::{cpu_kernel_applies, dispatch};
@@ -26,22 +26,33 @@ pub fn add_bias(y: &Tensor, b: &Tensor) -> Result<Tensor> {
     y.contiguous()?.apply_op2(&b.contiguous()?, AddBias)
 }
 
-/// `y + b` for a `y (R, C)` that no one else holds (a product just computed): when neither
-/// tracks gradients (inference), `b` is added in place ([`AddBiasInPlace`]), with no new
-/// buffer and its page faults; otherwise [`add_bias`].
-pub fn add_bias_to_fresh(y: Tensor, b: &Tensor) -> Result<Tensor> {
-    if y.track_op() || b.track_op() || !cpu_kernel_applies(&[&y, b]) || !y.is_contiguous() {
-        return add_bias(&y, b);
-    }
-    let (_, c) = y.dims2()?;
+/// `y + b [+ residual]` for a `y (R, C)` that no one else holds (a product just computed) and
+/// a `residual (R, C)` (a transformer block's skip connection): when none tracks gradients
+/// (inference), both are added in place in one pass ([`AddBiasInPlace`]), with no new buffer
+/// and its page faults; otherwise [`add_bias`] and a candle addition.
+pub fn add_bias_to_fresh(y: Tensor, b: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
+    let (r, c) = y.dims2()?;
     if b.dims() != [c] {
         bail!("add_bias: bias {:?} does not fit rows of {c}", b.dims())
     }
-    y.inplace_op2(&b.contiguous()?, &AddBiasInPlace)?;
+    if let Some(res) = residual.filter(|res| res.dims() != [r, c]) {
+        bail!("add_bias: residual {:?} does not fit {:?}", res.dims(), [r, c])
+    }
+    let mut operands = vec![&y, b];
+    operands.extend(residual);
+    if operands.iter().any(|t| t.track_op()) || !cpu_kernel_applies(&operands) || !y.is_contiguous() {
+        let out = add_bias(&y, b)?;
+        return residual.map_or(Ok(out.clone()), |res| out + res);
+    }
+    match residual {
+        Some(res) => y.inplace_op3(&b.contiguous()?, &res.contiguous()?, &AddBiasInPlace)?,
+        None => y.inplace_op2(&b.contiguous()?, &AddBiasInPlace)?,
+    }
     Ok(y)
 }
 
-/// In-place op `y += b` of [`add_bias_to_fresh`] (no backward: for tensors without gradients).
+/// In-place op `y += b` (with one operand) or `y += b + residual` (with two) of
+/// [`add_bias_to_fresh`] (no backward: for tensors without gradients).
 #[derive(Debug, Clone, Copy)]
 pub struct AddBiasInPlace;
 
@@ -82,21 +93,43 @@ impl InplaceOp2 for AddBiasInPlace {
     }
 
     fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
-        let op = self.name();
-        let (_, c) = l1.shape().dims2()?;
-        let (Some((y0, y1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
-            bail!("{op}: y and b must be contiguous")
-        };
-        if b1 - b0 != c {
-            bail!("{op}: bias {:?} does not fit rows of {c}", l2.shape().dims())
-        }
-        match (s1, s2) {
-            (CpuStorage::F32(y), CpuStorage::F32(b)) => add_rows(&mut y[y0..y1], &b[b0..b1]),
-            (CpuStorage::F64(y), CpuStorage::F64(b)) => add_rows(&mut y[y0..y1], &b[b0..b1]),
-            _ => bail!("{op}: y and b must both be f32 or both f64"),
-        }
-        Ok(())
+        add_in_place(InplaceOp2::name(self), (s1, l1), (s2, l2), None)
     }
+}
+
+impl InplaceOp3 for AddBiasInPlace {
+    fn name(&self) -> &'static str {
+        "stipple-add-bias-in-place"
+    }
+
+    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<()> {
+        add_in_place(InplaceOp3::name(self), (s1, l1), (s2, l2), Some((s3, l3)))
+    }
+}
+
+/// `y += b [+ residual]` on contiguous CPU storages of one float type.
+fn add_in_place(op: &str, (ys, yl): (&mut CpuStorage, &Layout), (bs, bl): (&CpuStorage, &Layout), res: Option<(&CpuStorage, &Layout)>) -> Result<()> {
+    let (_, c) = yl.shape().dims2()?;
+    let offsets = |l: &Layout, what: &str| l.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("{op}: {what} must be contiguous")));
+    let (y0, y1) = offsets(yl, "y")?;
+    let (b0, b1) = offsets(bl, "b")?;
+    if b1 - b0 != c {
+        bail!("{op}: bias {:?} does not fit rows of {c}", bl.shape().dims())
+    }
+    let res = res.map(|(s, l)| Ok::<_, candle_core::Error>((s, offsets(l, "the residual")?))).transpose()?;
+    if let Some((_, (r0, r1))) = res {
+        if r1 - r0 != y1 - y0 {
+            bail!("{op}: residual {} values do not fit y's {}", r1 - r0, y1 - y0)
+        }
+    }
+    match (ys, bs, res) {
+        (CpuStorage::F32(y), CpuStorage::F32(b), None) => add_rows(&mut y[y0..y1], &b[b0..b1], None),
+        (CpuStorage::F64(y), CpuStorage::F64(b), None) => add_rows(&mut y[y0..y1], &b[b0..b1], None),
+        (CpuStorage::F32(y), CpuStorage::F32(b), Some((CpuStorage::F32(r), (r0, r1)))) => add_rows(&mut y[y0..y1], &b[b0..b1], Some(&r[r0..r1])),
+        (CpuStorage::F64(y), CpuStorage::F64(b), Some((CpuStorage::F64(r), (r0, r1)))) => add_rows(&mut y[y0..y1], &b[b0..b1], Some(&r[r0..r1])),
+        _ => bail!("{op}: y, b and the residual must all be f32 or all f64"),
+    }
+    Ok(())
 }
 
 impl CustomOp1 for ColumnSums {
@@ -114,23 +147,33 @@ impl CustomOp1 for ColumnSums {
 
 fn forward<T: WithDType>(y: &[T], b: &[T]) -> Vec<T> {
     let mut out = y.to_vec();
-    add_rows(&mut out, b);
+    add_rows(&mut out, b, None);
     out
 }
 
-/// `y[r] += b` for every row `r` of `y` (rows of `b.len()` values).
-fn add_rows<T: WithDType>(y: &mut [T], b: &[T]) {
+/// `y[r] += b (+ residual[r])` for every row `r` of `y` (rows of `b.len()` values), added in
+/// that order (the bias first, as the unfused path does).
+fn add_rows<T: WithDType>(y: &mut [T], b: &[T], residual: Option<&[T]>) {
     let c = b.len();
     if c == 0 {
         return;
     }
-    y.par_chunks_mut(ROWS_PER_TASK * c).for_each(|rows| {
-        for row in rows.chunks_exact_mut(c) {
-            for (v, &bv) in row.iter_mut().zip(b) {
-                *v += bv;
+    match residual {
+        None => y.par_chunks_mut(ROWS_PER_TASK * c).for_each(|rows| {
+            for row in rows.chunks_exact_mut(c) {
+                for (v, &bv) in row.iter_mut().zip(b) {
+                    *v += bv;
+                }
             }
-        }
-    });
+        }),
+        Some(res) => y.par_chunks_mut(ROWS_PER_TASK * c).zip(res.par_chunks(ROWS_PER_TASK * c)).for_each(|(rows, res)| {
+            for (row, res) in rows.chunks_exact_mut(c).zip(res.chunks_exact(c)) {
+                for ((v, &bv), &rv) in row.iter_mut().zip(b).zip(res) {
+                    *v = (*v + bv) + rv;
+                }
+            }
+        }),
+    }
 }
 
 /// Per-task partial sums in f64, added in task order (the result does not depend on the
