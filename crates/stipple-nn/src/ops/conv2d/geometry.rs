@@ -3,8 +3,11 @@
 
 use candle_core::{bail, Layout, Result};
 
+use std::sync::OnceLock;
+
 use super::direct;
 use super::elem::Elem;
+use super::winograd::Variant;
 
 /// The smallest map (pixels per channel) on which [`shifted`] replaces im2col + GEMM. Measured
 /// per sample on one thread (AVX-512 EPYC, `gemm` 0.19), 3×3 kernels, time of shifted ÷ im2col:
@@ -29,6 +32,24 @@ pub(super) const SHIFTED_DW_MIN_CHANNELS: usize = 128;
 /// 256→256 at 16×16 1.35, 128→128 at 32×32 1.07, 64→64 at 64×64 1.3.
 pub(super) const WINOGRAD_MIN_PIXELS: usize = 32 * 32;
 pub(super) const WINOGRAD_MIN_CHANNELS: (usize, usize) = (128, 256);
+
+/// The smallest map (pixels per channel) and channel count (of input and output) on which
+/// [`winograd`]'s F(4×4, 3×3) replaces F(2×2, 3×3) and the direct kernels. Measured
+/// (`bench/winograd_layers.sh`, Intel Xeon with AVX-512, one thread, median of 2 rounds of the
+/// fastest of 2 runs, machine shared), time ÷ direct kernels, forward / input gradient, for
+/// F(2×2) and F(4×4): batch 2, 320→320 at 64×64 0.65/0.68 and 0.50/0.52, 640→320 at 64×64
+/// 0.65/0.62 and 0.48/0.48, 960→320 0.64/0.65 and 0.64/0.68; batch 4 at 64×64, 256→256
+/// 0.72/0.66 and 0.50/0.49, 256→128 1.14/1.03 and 0.65/0.60, 128→128 0.96/0.78 and 0.71/0.56,
+/// 64→64 0.88/1.17 and 0.74/0.80 (left to the direct kernels: the training presets' 64-channel
+/// layers were not timed at their batch); batch 1, 512→512 at 64×64 0.54/0.47 and 0.60/0.53, at
+/// 128×128 0.58/0.60 and 0.51/0.46, 512→256 at 256×256 0.82/0.94 and 0.42/0.51, 256→256
+/// 0.66/0.66 and 0.47/0.46, 256→128 at 512×512 0.72/0.75 and 0.47/0.52, 128→128 0.93/0.92 and
+/// 0.73/0.73. On 32×32 maps F(4×4) lost to F(2×2) (batch 2, 640→640 0.48/0.51 and
+/// 0.97/1.07, 1280→640 0.65/0.67 and 1.22/0.90: 64 tiles per sample, too few for the GEMMs to
+/// pay for packing the transformed weight, 36·O·C values), and on 16×16 and 8×8 maps both lost
+/// to the direct kernels (1280→1280 at 16×16: 1.34/1.89 and 2.31/4.19).
+pub(super) const WINOGRAD_F4X4_MIN_PIXELS: usize = 64 * 64;
+pub(super) const WINOGRAD_F4X4_MIN_CHANNELS: usize = 128;
 
 /// Sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
@@ -90,18 +111,32 @@ impl Geom {
         self.same_stride1() && !self.pointwise() && self.h * self.w >= SHIFTED_MIN_PIXELS
     }
 
-    /// Whether [`winograd`] computes the forward pass and the gradient w.r.t. the input (for
-    /// f32): a stride-1 "same" 3×3 convolution on a map of at least [`WINOGRAD_MIN_PIXELS`]
+    /// Which [`winograd`] algorithm computes the forward pass and the gradient w.r.t. the input
+    /// (for f32), if one does, for a stride-1 "same" 3×3 convolution: F(4×4, 3×3) on maps of
+    /// at least [`WINOGRAD_F4X4_MIN_PIXELS`] with at least [`WINOGRAD_F4X4_MIN_CHANNELS`] input
+    /// and output channels, otherwise F(2×2, 3×3) on maps of at least [`WINOGRAD_MIN_PIXELS`]
     /// with at least [`WINOGRAD_MIN_CHANNELS`] channels (the fewer of input and output, the
-    /// more).
-    pub(super) fn winograd(&self) -> bool {
+    /// more). `STIPPLE_CONV_WINOGRAD=none|f2x2|f4x4` forces the choice
+    /// for every 3×3 stride-1 "same" layer (to time one against another).
+    pub(super) fn winograd(&self) -> Option<Variant> {
+        static FORCED: OnceLock<Option<String>> = OnceLock::new();
+        if !(self.kh == 3 && self.kw == 3 && self.same_stride1()) {
+            return None;
+        }
+        match FORCED.get_or_init(|| std::env::var("STIPPLE_CONV_WINOGRAD").ok()).as_deref() {
+            Some("none") => return None,
+            Some("f2x2") => return Some(Variant::F2x2),
+            Some("f4x4") => return Some(Variant::F4x4),
+            _ => {}
+        }
         let (fewer, more) = WINOGRAD_MIN_CHANNELS;
-        self.kh == 3
-            && self.kw == 3
-            && self.same_stride1()
-            && self.h * self.w >= WINOGRAD_MIN_PIXELS
-            && self.c.min(self.o) >= fewer
-            && self.c.max(self.o) >= more
+        let large = self.h * self.w >= WINOGRAD_MIN_PIXELS && self.c.min(self.o) >= fewer && self.c.max(self.o) >= more;
+        let f4x4 = self.h * self.w >= WINOGRAD_F4X4_MIN_PIXELS && self.c.min(self.o) >= WINOGRAD_F4X4_MIN_CHANNELS;
+        match (f4x4, large) {
+            (true, _) => Some(Variant::F4x4),
+            (false, true) => Some(Variant::F2x2),
+            (false, false) => None,
+        }
     }
 
     /// Whether the direct kernels compute the forward pass (for f32): output channels in

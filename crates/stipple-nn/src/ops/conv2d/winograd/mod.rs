@@ -1,0 +1,176 @@
+//! Winograd's minimal filtering algorithms F(m×m, 3×3) for stride-1 "same" 3×3 convolutions in
+//! f32 (Lavin and Gray, *Fast Algorithms for Convolutional Neural Networks*, CVPR 2016): each
+//! `m×m` block of outputs ("tile") of a channel is `Aᵀ [Σ_c (G g_oc Gᵀ) ⊙ (Bᵀ d_c B)] A` with
+//! `d_c` the `n×n` input patch around the tile (`n = m + 2`) and `g_oc` the 3×3 kernel: `n²`
+//! multiplications per tile and channel pair instead of `9·m²` (16 instead of 36 for
+//! [`F2x2`], 36 instead of 144 for [`F4x4`]). The sum over the input channels is, for each of
+//! the `n²` positions `ξ` of the transformed tile, one GEMM `M_ξ (O, tiles) = U_ξ (O, C) · V_ξ
+//! (C, tiles)` (the `gemm` crate through [`matmul`]), over chunks of about [`CHUNK`] tiles so
+//! that the transformed tiles stay in cache. The matrices `Bᵀ`, `G` and `Aᵀ` of each
+//! algorithm are in its module.
+
+mod f2x2;
+mod f4x4;
+mod lanes;
+mod transform;
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::elem::{return_weight_buffer, weight_buffer};
+use super::geometry::Geom;
+use crate::ops::matmul::{self, Mat};
+
+use f2x2::F2x2;
+use f4x4::F4x4;
+use lanes::Lanes;
+use transform::Band;
+
+/// Tiles per chunk (rounded to whole rows of tiles).
+const CHUNK: usize = 256;
+
+/// One algorithm F(m×m, 3×3) with `n = m + 2`: its three transforms, each applied to the rows
+/// and then to the columns of a tile.
+trait Tiling<const N: usize, const M: usize> {
+    /// `G g` for a column `g` of 3 kernel taps (in f64: the weight is transformed once per
+    /// call, and `G` may hold fractions inexact in binary).
+    fn kernel(g: [f64; 3]) -> [f64; N];
+    /// `Bᵀ d` for a column `d` of `n` inputs (of several tiles).
+    fn input(d: [Lanes; N]) -> [Lanes; N];
+    /// `Aᵀ m` for a column `m` of `n` transformed products (of several tiles).
+    fn output(m: [Lanes; N]) -> [Lanes; M];
+}
+
+/// Which Winograd algorithm computes a layer ([`super::geometry::Geom::winograd`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Variant {
+    F2x2,
+    F4x4,
+}
+
+/// The transformed weight `U[o][ξ][c] = (G g_oc Gᵀ)[ξ]`, `(out, n², in)`: `U_ξ` is the `(out,
+/// in)` matrix of rows `n²·in` apart from offset `ξ·in`.
+pub(super) struct Transformed {
+    u: Vec<f32>,
+    variant: Variant,
+}
+
+impl Drop for Transformed {
+    fn drop(&mut self) {
+        return_weight_buffer(std::mem::take(&mut self.u));
+    }
+}
+
+impl Transformed {
+    /// `w` holds the 9 taps of output channel `o` and input channel `c` at `o·out_stride +
+    /// c·in_stride` (in reverse order when `flip`).
+    fn new(variant: Variant, out: usize, inp: usize, w: &[f32], strides: (usize, usize), flip: bool) -> Self {
+        let u = match variant {
+            Variant::F2x2 => transform_weight::<4, 2, F2x2>(out, inp, w, strides, flip),
+            Variant::F4x4 => transform_weight::<6, 4, F4x4>(out, inp, w, strides, flip),
+        };
+        Self { u, variant }
+    }
+
+    /// `W (O, C, 3, 3)` for the forward pass.
+    pub(super) fn forward(variant: Variant, g: &Geom, w: &[f32]) -> Self {
+        Self::new(variant, g.o, g.c, w, (g.c * 9, 9), false)
+    }
+
+    /// `W'[c, o, t] = W[o, c, 8 − t]` for the gradient w.r.t. the input (a forward convolution
+    /// of `dy` from `O` channels to `C`).
+    pub(super) fn input_gradient(variant: Variant, g: &Geom, w: &[f32]) -> Self {
+        Self::new(variant, g.c, g.o, w, (9, g.c * 9), true)
+    }
+}
+
+/// `U` of [`Transformed`] for the algorithm `F`.
+fn transform_weight<const N: usize, const M: usize, F: Tiling<N, M>>(
+    out: usize,
+    inp: usize,
+    w: &[f32],
+    (out_stride, in_stride): (usize, usize),
+    flip: bool,
+) -> Vec<f32> {
+    assert!(out == 0 || inp == 0 || (out - 1) * out_stride + (inp - 1) * in_stride + 9 <= w.len());
+    let mut u = weight_buffer(N * N * out * inp);
+    u.par_chunks_mut((N * N * inp).max(1)).enumerate().for_each(|(o, u)| {
+        for c in 0..inp {
+            let taps: &[f32; 9] = w[o * out_stride + c * in_stride..][..9].try_into().expect("9 taps");
+            let tap = |r: usize, q: usize| f64::from(taps[if flip { 8 - 3 * r - q } else { 3 * r + q }]);
+            // G g (n×3) column by column, then (G g) Gᵀ (n×n) row by row.
+            let cols = [0, 1, 2].map(|q| F::kernel([tap(0, q), tap(1, q), tap(2, q)]));
+            for a in 0..N {
+                for (b, v) in F::kernel([cols[0][a], cols[1][a], cols[2][a]]).into_iter().enumerate() {
+                    u[(N * a + b) * inp + c] = v as f32;
+                }
+            }
+        }
+    });
+    u
+}
+
+/// One sample: `y (O, H, W) := conv(x (C, H, W)) [+ bias (O)]` for a stride-1 3×3 convolution
+/// with padding 1 from `C = x.len() / (H·W)` channels to `O = y.len() / (H·W)`, with `u` from
+/// [`Transformed`] for these channel counts; `par` spreads the GEMMs and the transforms over the
+/// threads. Every output is summed in the same order whatever the threads.
+pub(super) fn forward(g: &Geom, x: &[f32], u: &Transformed, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut Vec<f32>, par: Parallelism) {
+    match u.variant {
+        Variant::F2x2 => tiles::<4, 2, F2x2>(g, x, &u.u, bias, y, scratch, par),
+        Variant::F4x4 => tiles::<6, 4, F4x4>(g, x, &u.u, bias, y, scratch, par),
+    }
+}
+
+/// [`forward`] with the algorithm `F`.
+fn tiles<const N: usize, const M: usize, F: Tiling<N, M>>(
+    g: &Geom,
+    x: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    scratch: &mut Vec<f32>,
+    par: Parallelism,
+) {
+    let (h, w, hw, nn) = (g.h, g.w, g.h * g.w, N * N);
+    let (c, o) = (x.len() / hw.max(1), y.len() / hw.max(1));
+    assert!(x.len() == c * hw && y.len() == o * hw && u.len() == nn * o * c);
+    assert!(bias.is_none_or(|b| b.len() == o));
+    let (th, tw) = (h.div_ceil(M), w.div_ceil(M));
+    let rows = CHUNK.div_ceil(tw).clamp(1, th.max(1));
+    let threaded = !matches!(par, Parallelism::None);
+    for ty0 in (0..th).step_by(rows) {
+        let ty1 = (ty0 + rows).min(th);
+        let nt = (ty1 - ty0) * tw;
+        scratch.resize(nn * nt * (c + o), 0.0);
+        let (v, m) = scratch.split_at_mut(nn * nt * c);
+        let band = Band { rows: ty0..ty1, tw, nt, h, w };
+        // V[c][ξ][t] = (Bᵀ d B)[ξ] for the n×n patch d of rows m·ty − 1.., columns m·tx − 1..
+        // (zero outside the image).
+        let input = |(ci, vc): (usize, &mut [f32])| transform::input::<N, M, F>(&band, &x[ci * hw..][..hw], vc);
+        if threaded {
+            v.par_chunks_mut(nn * nt).enumerate().for_each(input);
+        } else {
+            v.chunks_mut(nn * nt).enumerate().for_each(input);
+        }
+        // M[o][ξ][t] = Σ_c U[ξ][o][c] · V[c][ξ][t].
+        for xi in 0..nn {
+            // SAFETY: U_ξ is (O, C) at row stride n²·C from offset ξ·C, V_ξ (C, nt) at row stride n²·nt from offset ξ·nt,
+            // M_ξ likewise (O, nt); all inside their buffers, M apart from U and V.
+            unsafe {
+                let lhs = Mat::rows(&u[xi * c..], nn * c);
+                let rhs = Mat::rows(&v[xi * nt..], nn * nt);
+                matmul::matmul(o, nt, c, m.as_mut_ptr().add(xi * nt), nn * nt, false, lhs, rhs, 1.0, 1.0, par);
+            }
+        }
+        let m: &[f32] = m;
+        // y[o][m·ty + a][m·tx + b] = (Aᵀ M A)[a][b] + bias[o], inside the image.
+        let output = |(oi, yo): (usize, &mut [f32])| {
+            transform::output::<N, M, F>(&band, &m[oi * nn * nt..][..nn * nt], bias.map_or(0.0, |b| b[oi]), &mut yo[..])
+        };
+        if threaded {
+            y.par_chunks_mut(hw).enumerate().for_each(output);
+        } else {
+            y.chunks_mut(hw).enumerate().for_each(output);
+        }
+    }
+}
