@@ -12,6 +12,7 @@ use super::Tiling;
 pub(crate) struct F2x2;
 
 impl Tiling<4, 2> for F2x2 {
+    #[inline(always)]
     fn kernel([g0, g1, g2]: [f64; 3]) -> [f64; 4] {
         [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
     }

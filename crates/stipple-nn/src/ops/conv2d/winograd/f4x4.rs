@@ -22,6 +22,7 @@ use super::Tiling;
 pub(crate) struct F4x4;
 
 impl Tiling<6, 4> for F4x4 {
+    #[inline(always)]
     fn kernel([g0, g1, g2]: [f64; 3]) -> [f64; 6] {
         const THIRD: f64 = 1.0 / 3.0;
         const FIFTEENTH: f64 = 1.0 / 15.0;

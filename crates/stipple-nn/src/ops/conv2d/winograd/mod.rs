@@ -14,12 +14,15 @@ mod f4x4;
 mod lanes;
 mod transform;
 
+use std::marker::PhantomData;
+
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::elem::{return_weight_buffer, weight_buffer};
 use super::geometry::Geom;
 use crate::ops::matmul::{self, Mat};
+use crate::ops::simd;
 
 use f2x2::F2x2;
 use f4x4::F4x4;
@@ -84,7 +87,7 @@ impl Transformed {
     }
 }
 
-/// `U` of [`Transformed`] for the algorithm `F`.
+/// `U` of [`Transformed`] for the algorithm `F`, one output channel per task.
 fn transform_weight<const N: usize, const M: usize, F: Tiling<N, M>>(
     out: usize,
     inp: usize,
@@ -95,19 +98,60 @@ fn transform_weight<const N: usize, const M: usize, F: Tiling<N, M>>(
     assert!(out == 0 || inp == 0 || (out - 1) * out_stride + (inp - 1) * in_stride + 9 <= w.len());
     let mut u = weight_buffer(N * N * out * inp);
     u.par_chunks_mut((N * N * inp).max(1)).enumerate().for_each(|(o, u)| {
-        for c in 0..inp {
-            let taps: &[f32; 9] = w[o * out_stride + c * in_stride..][..9].try_into().expect("9 taps");
-            let tap = |r: usize, q: usize| f64::from(taps[if flip { 8 - 3 * r - q } else { 3 * r + q }]);
-            // G g (n×3) column by column, then (G g) Gᵀ (n×n) row by row.
-            let cols = [0, 1, 2].map(|q| F::kernel([tap(0, q), tap(1, q), tap(2, q)]));
-            for a in 0..N {
-                for (b, v) in F::kernel([cols[0][a], cols[1][a], cols[2][a]]).into_iter().enumerate() {
-                    u[(N * a + b) * inp + c] = v as f32;
+        let taps = &w[o * out_stride..];
+        simd::dispatch(WeightRow::<N, M, F> { taps, in_stride, flip, u, tiling: PhantomData })
+    });
+    u
+}
+
+/// `U[o]` of one output channel `o`, [`WEIGHT_LANES`] input channels at a time (so that the
+/// arithmetic is vector code and each of the `n²` rows of `U[o]` is written in runs).
+struct WeightRow<'a, const N: usize, const M: usize, F> {
+    /// The taps of input channel `c` at `c·in_stride`.
+    taps: &'a [f32],
+    in_stride: usize,
+    flip: bool,
+    u: &'a mut [f32],
+    tiling: PhantomData<F>,
+}
+
+/// Input channels transformed together by [`WeightRow`].
+const WEIGHT_LANES: usize = 8;
+
+impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for WeightRow<'_, N, M, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let inp = self.u.len() / (N * N);
+        for c0 in (0..inp).step_by(WEIGHT_LANES) {
+            let count = WEIGHT_LANES.min(inp - c0);
+            // g[r][q][l]: tap (r, q) of input channel c0 + l (zero past the last channel).
+            let mut g = [[[0.0f64; WEIGHT_LANES]; 3]; 3];
+            for l in 0..count {
+                let taps: &[f32; 9] = self.taps[(c0 + l) * self.in_stride..][..9].try_into().expect("9 taps");
+                for (t, &v) in taps.iter().enumerate() {
+                    let t = if self.flip { 8 - t } else { t };
+                    g[t / 3][t % 3][l] = f64::from(v);
+                }
+            }
+            // G g (n×3) column by column, then (G g) Gᵀ (n×n) row by row, in every lane.
+            let mut v = [[[0.0f64; WEIGHT_LANES]; N]; N];
+            for l in 0..WEIGHT_LANES {
+                let cols = [0, 1, 2].map(|q| F::kernel([g[0][q][l], g[1][q][l], g[2][q][l]]));
+                for (a, v) in v.iter_mut().enumerate() {
+                    for (b, x) in F::kernel([cols[0][a], cols[1][a], cols[2][a]]).into_iter().enumerate() {
+                        v[b][l] = x;
+                    }
+                }
+            }
+            for (xi, v) in v.iter().flatten().enumerate() {
+                for (u, &x) in self.u[xi * inp + c0..][..count].iter_mut().zip(v) {
+                    *u = x as f32;
                 }
             }
         }
-    });
-    u
+    }
 }
 
 /// One sample: `y (O, H, W) := conv(x (C, H, W)) [+ bias (O)]` for a stride-1 3×3 convolution
