@@ -128,8 +128,8 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for WeightR
             let count = WEIGHT_LANES.min(inp - c0);
             // g[r][q][l]: tap (r, q) of input channel c0 + l (zero past the last channel).
             let mut g = [[[0.0f64; WEIGHT_LANES]; 3]; 3];
-            for l in 0..count {
-                let taps: &[f32; 9] = self.taps[(c0 + l) * self.in_stride..][..9].try_into().expect("9 taps");
+            let channels = (c0..c0 + count).map(|c| &self.taps[c * self.in_stride..][..9]);
+            for (l, taps) in channels.enumerate() {
                 for (t, &v) in taps.iter().enumerate() {
                     let t = if self.flip { 8 - t } else { t };
                     g[t / 3][t % 3][l] = f64::from(v);
