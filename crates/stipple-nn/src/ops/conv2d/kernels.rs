@@ -46,7 +46,7 @@ pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T>
         if let (Some(u), Some(xs), Some(y), Some(bias), Some(scratch)) = (&wino, T::f32s(xs), T::f32s_uninit(y), T::f32s(bias), T::f32_vec(scratch)) {
             for ((bi, x_b), y_b) in samples.zip(xs.chunks_exact(xlen)).zip(y.chunks_exact_mut(g.o * n)) {
                 let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
-                winograd::forward(g, x_b, u, Some(bias_b), zeroed(y_b), scratch, par);
+                winograd::forward(g, x_b, u, Some(bias_b), y_b, scratch, par);
             }
             return;
         }
@@ -106,7 +106,7 @@ fn input_gradient<T: Elem>(g: &Geom, dy: &[T], w: &[T], packed: Option<&Prepared
             Prepared::Direct(packed) => direct::forward(&direct::input_gradient_geom(g), dy, packed, None, dx, scratch, threaded(par)),
             Prepared::Winograd(u) => {
                 for (dy_b, dx_b) in dy.chunks_exact(g.o * n).zip(dx.chunks_exact_mut(g.c * g.h * g.w)) {
-                    winograd::forward(g, dy_b, u, None, zeroed(dx_b), scratch, par);
+                    winograd::forward(g, dy_b, u, None, dx_b, scratch, par);
                 }
             }
         };

@@ -15,6 +15,7 @@ mod lanes;
 mod transform;
 
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -87,48 +88,58 @@ impl Transformed {
     }
 }
 
-/// `U` of [`Transformed`] for the algorithm `F`, one output channel per task.
+/// `U` of [`Transformed`] for the algorithm `F`, [`WEIGHT_ROWS`] output channels per task.
 fn transform_weight<const N: usize, const M: usize, F: Tiling<N, M>>(
     out: usize,
     inp: usize,
     w: &[f32],
-    (out_stride, in_stride): (usize, usize),
+    strides: (usize, usize),
     flip: bool,
 ) -> Vec<f32> {
-    assert!(out == 0 || inp == 0 || (out - 1) * out_stride + (inp - 1) * in_stride + 9 <= w.len());
+    assert!(out == 0 || inp == 0 || (out - 1) * strides.0 + (inp - 1) * strides.1 + 9 <= w.len());
     let mut u = weight_buffer(N * N * out * inp);
-    u.par_chunks_mut((N * N * inp).max(1)).enumerate().for_each(|(o, u)| {
-        let taps = &w[o * out_stride..];
-        simd::dispatch(WeightRow::<N, M, F> { taps, in_stride, flip, u, tiling: PhantomData })
+    u.par_chunks_mut((WEIGHT_ROWS * N * N * inp).max(1)).enumerate().for_each(|(block, u)| {
+        let taps = &w[block * WEIGHT_ROWS * strides.0..];
+        simd::dispatch(WeightRows::<N, M, F> { taps, strides, inp, flip, u, tiling: PhantomData })
     });
     u
 }
 
-/// `U[o]` of one output channel `o`, [`WEIGHT_LANES`] input channels at a time (so that the
-/// arithmetic is vector code and each of the `n²` rows of `U[o]` is written in runs).
-struct WeightRow<'a, const N: usize, const M: usize, F> {
-    /// The taps of input channel `c` at `c·in_stride`.
+/// Output channels per task of [`transform_weight`].
+const WEIGHT_ROWS: usize = 16;
+/// Input channels transformed together by [`WeightRows`].
+const WEIGHT_LANES: usize = 8;
+
+/// `U[o]` of up to [`WEIGHT_ROWS`] consecutive output channels `o`, [`WEIGHT_LANES`] input
+/// channels at a time (so that the arithmetic is vector code and each of the `n²` rows of
+/// `U[o]` is written in runs). For the transposed weight of the input gradient (taps of
+/// consecutive input channels `9·O` values apart) the output channels of the block go inside
+/// the loop over the input channels, so that the weight is read in runs of consecutive taps,
+/// not one tap per memory page.
+struct WeightRows<'a, const N: usize, const M: usize, F> {
+    /// The taps of output channel `o` (of the block) and input channel `c` at `o·strides.0 +
+    /// c·strides.1`.
     taps: &'a [f32],
-    in_stride: usize,
+    strides: (usize, usize),
+    inp: usize,
     flip: bool,
     u: &'a mut [f32],
     tiling: PhantomData<F>,
 }
 
-/// Input channels transformed together by [`WeightRow`].
-const WEIGHT_LANES: usize = 8;
-
-impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for WeightRow<'_, N, M, F> {
+impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for WeightRows<'_, N, M, F> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
-        let inp = self.u.len() / (N * N);
-        for c0 in (0..inp).step_by(WEIGHT_LANES) {
+        let (inp, (out_stride, in_stride)) = (self.inp, self.strides);
+        let rows = self.u.len() / (N * N * inp).max(1);
+        // U[o][ξ][c0..c0 + WEIGHT_LANES].
+        let mut lanes = |o: usize, c0: usize| {
             let count = WEIGHT_LANES.min(inp - c0);
             // g[r][q][l]: tap (r, q) of input channel c0 + l (zero past the last channel).
             let mut g = [[[0.0f64; WEIGHT_LANES]; 3]; 3];
-            let channels = (c0..c0 + count).map(|c| &self.taps[c * self.in_stride..][..9]);
+            let channels = (c0..c0 + count).map(|c| &self.taps[o * out_stride + c * in_stride..][..9]);
             for (l, taps) in channels.enumerate() {
                 for (t, &v) in taps.iter().enumerate() {
                     let t = if self.flip { 8 - t } else { t };
@@ -146,9 +157,21 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for WeightR
                 }
             }
             for (xi, v) in v.iter().flatten().enumerate() {
-                for (u, &x) in self.u[xi * inp + c0..][..count].iter_mut().zip(v) {
+                for (u, &x) in self.u[(o * N * N + xi) * inp + c0..][..count].iter_mut().zip(v) {
                     *u = x as f32;
                 }
+            }
+        };
+        // Output channels inside when the taps of consecutive input channels are far apart
+        // (the input gradient's transposed weight), outside otherwise (n² write streams, not
+        // n² per output channel of the block).
+        if in_stride > out_stride {
+            for c0 in (0..inp).step_by(WEIGHT_LANES) {
+                (0..rows).for_each(|o| lanes(o, c0));
+            }
+        } else {
+            for o in 0..rows {
+                (0..inp).step_by(WEIGHT_LANES).for_each(|c0| lanes(o, c0));
             }
         }
     }
@@ -157,8 +180,9 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for WeightR
 /// One sample: `y (O, H, W) := conv(x (C, H, W)) [+ bias (O)]` for a stride-1 3×3 convolution
 /// with padding 1 from `C = x.len() / (H·W)` channels to `O = y.len() / (H·W)`, with `u` from
 /// [`Transformed`] for these channel counts; `par` spreads the GEMMs and the transforms over the
-/// threads. Every output is summed in the same order whatever the threads.
-pub(super) fn forward(g: &Geom, x: &[f32], u: &Transformed, bias: Option<&[f32]>, y: &mut [f32], scratch: &mut Vec<f32>, par: Parallelism) {
+/// threads. Every output is summed in the same order whatever the threads, and every value of
+/// `y` is written.
+pub(super) fn forward(g: &Geom, x: &[f32], u: &Transformed, bias: Option<&[f32]>, y: &mut [MaybeUninit<f32>], scratch: &mut Vec<f32>, par: Parallelism) {
     match u.variant {
         Variant::F2x2 => tiles::<4, 2, F2x2>(g, x, &u.u, bias, y, scratch, par),
         Variant::F4x4 => tiles::<6, 4, F4x4>(g, x, &u.u, bias, y, scratch, par),
@@ -171,7 +195,7 @@ fn tiles<const N: usize, const M: usize, F: Tiling<N, M>>(
     x: &[f32],
     u: &[f32],
     bias: Option<&[f32]>,
-    y: &mut [f32],
+    y: &mut [MaybeUninit<f32>],
     scratch: &mut Vec<f32>,
     par: Parallelism,
 ) {
@@ -208,8 +232,8 @@ fn tiles<const N: usize, const M: usize, F: Tiling<N, M>>(
         }
         let m: &[f32] = m;
         // y[o][m·ty + a][m·tx + b] = (Aᵀ M A)[a][b] + bias[o], inside the image.
-        let output = |(oi, yo): (usize, &mut [f32])| {
-            transform::output::<N, M, F>(&band, &m[oi * nn * nt..][..nn * nt], bias.map_or(0.0, |b| b[oi]), &mut yo[..])
+        let output = |(oi, yo): (usize, &mut [MaybeUninit<f32>])| {
+            transform::output::<N, M, F>(&band, &m[oi * nn * nt..][..nn * nt], bias.map_or(0.0, |b| b[oi]), yo)
         };
         if threaded {
             y.par_chunks_mut(hw).enumerate().for_each(output);

@@ -7,6 +7,7 @@
 //! consecutive tiles, read without gathers.
 
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 
 use super::lanes::{Lanes, LANES};
 use super::Tiling;
@@ -31,7 +32,7 @@ pub(super) fn input<const N: usize, const M: usize, F: Tiling<N, M>>(band: &Band
 
 /// `y[m·ty + a][m·tx + b] = (Aᵀ M A)[a][b] + add` inside the image for the tiles of a [`Band`]
 /// of one output channel, `mo` holding `n²` rows of `nt` products `M[ξ][t]`.
-pub(super) fn output<const N: usize, const M: usize, F: Tiling<N, M>>(band: &Band, mo: &[f32], add: f32, y: &mut [f32]) {
+pub(super) fn output<const N: usize, const M: usize, F: Tiling<N, M>>(band: &Band, mo: &[f32], add: f32, y: &mut [MaybeUninit<f32>]) {
     simd::dispatch(Output::<N, M, F> { band, mo, add, y, tiling: PhantomData })
 }
 
@@ -90,7 +91,7 @@ struct Output<'a, const N: usize, const M: usize, F> {
     band: &'a Band,
     mo: &'a [f32],
     add: f32,
-    y: &'a mut [f32],
+    y: &'a mut [MaybeUninit<f32>],
     tiling: PhantomData<F>,
 }
 
@@ -124,7 +125,9 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for Output<
                 }
             }
             for (a, out) in out.chunks_exact(rw).enumerate().filter(|&(a, _)| M * ty + a < h) {
-                self.y[(M * ty + a) * w..][..w].copy_from_slice(&out[..w]);
+                for (y, &v) in self.y[(M * ty + a) * w..][..w].iter_mut().zip(&out[..w]) {
+                    y.write(v);
+                }
             }
         }
     }
