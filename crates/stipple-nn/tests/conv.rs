@@ -472,10 +472,11 @@ fn winograd_f4x4_matches_candle_f32() -> Result<()> {
 
 /// The rounding error of F(4×4, 3×3) against the convolution in f64, in the units of
 /// [`winograd_rounding_error_against_f64`]: at most 10⁻⁶. (Measured 7.9·10⁻⁷ and 7.1·10⁻⁷ on
-/// these two cases, about ten times the error of candle's f32 im2col + GEMM, where F(2×2, 3×3)
-/// is within 1.3 times it: the GEMMs' rounding errors over the transformed tiles reach the
+/// these two cases, about ten times the error of candle's f32 im2col + GEMM on the F(2×2, 3×3)
+/// cases, where F(2×2, 3×3) is within 1.3 times it: the GEMMs' rounding errors over the transformed tiles reach the
 /// outputs multiplied by `Aᵀ`'s entries up to 8. With Lavin and Gray's points 0, ±1, ±2, ∞
-/// instead of Barabasz et al.'s, a NumPy model of the computation gave 2.6 times the error.)
+/// instead of these, a NumPy model of the computation, tests/reference/winograd_points.py,
+/// gave 2.6 times the error.)
 #[test]
 fn winograd_f4x4_rounding_error_against_f64() -> Result<()> {
     for &t in WINOGRAD_F4X4 {

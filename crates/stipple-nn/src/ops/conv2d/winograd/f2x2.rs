@@ -1,5 +1,5 @@
-//! F(2×2, 3×3) (Lavin and Gray, *Fast Algorithms for Convolutional Neural Networks*, CVPR 2016,
-//! section 4.1): 4×4 input tiles, 2×2 outputs, interpolation points 0, 1, −1 and ∞:
+//! F(2×2, 3×3) (Lavin and Gray, *Fast Algorithms for Convolutional Neural Networks*, CVPR 2016):
+//! 4×4 input tiles, 2×2 outputs, interpolation points 0, 1, −1 and ∞:
 //!
 //! - `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`,
 //! - `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`,

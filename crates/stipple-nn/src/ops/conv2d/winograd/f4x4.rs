@@ -1,8 +1,12 @@
 //! F(4×4, 3×3): 6×6 input tiles, 4×4 outputs, with the interpolation points 0, −1, 1, ½, −2
-//! and ∞ that Barabasz, Anderson, Soodhalter and Gregg (*Error analysis and improving the
-//! accuracy of Winograd convolution for deep neural networks*, ACM TOMS 46(4), 2020, section
-//! 6) found the most accurate for F(4, 3) in floating point, instead of Lavin and Gray's 0, ±1,
-//! ±2, ∞ (CVPR 2016). The matrices are Toom-Cook's for these points (as in Lavin's `wincnn`):
+//! and ∞ instead of Lavin and Gray's 0, ±1, ±2, ∞ (CVPR 2016). Barabasz, Anderson, Soodhalter
+//! and Gregg (*Error analysis and improving the accuracy of Winograd convolution for deep
+//! neural networks*, ACM Transactions on Mathematical Software 46(4), 2020) show that the
+//! choice of points (small integers, their reciprocals and negatives) sets the floating-point
+//! error; among the sets 0, ±1 plus two of ±½, ±2, ±¼, ±3, ±⅓, ±3/2, ±2/3, this one gave the
+//! smallest error in a NumPy model of this computation in f32 (256 input channels, uniform
+//! data; `tests/reference/winograd_points.py`): 0.39 times that of 0, ±1, ±2. The matrices are Toom-Cook's for these points (as in
+//! Lavin's `wincnn`):
 //! `Aᵀ[i][j] = p_jⁱ`, `G[j][k] = p_jᵏ / Π_{l≠j} (p_j − p_l)`, row `j` of `Bᵀ` the coefficients
 //! of `Π_{l≠j} (x − p_l)` (lowest power first), and for `∞` the last unit row or column:
 //!

@@ -13,8 +13,8 @@ use super::lanes::{Lanes, LANES};
 use super::Tiling;
 use crate::ops::simd;
 
-/// The rows `rows` of tiles of one channel, `tw` tiles each, numbered from `first` onwards
-/// (row-major) among the `nt` tiles of the chunk.
+/// The tile rows `rows` of a channel's `H×W` plane, `tw` tiles each: the `nt` tiles of a chunk,
+/// numbered row-major from the first tile of the first row.
 #[derive(Clone)]
 pub(super) struct Band {
     pub(super) rows: std::ops::Range<usize>,
