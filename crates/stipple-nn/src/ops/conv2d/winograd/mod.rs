@@ -130,51 +130,62 @@ struct WeightRows<'a, const N: usize, const M: usize, F> {
     tiling: PhantomData<F>,
 }
 
+impl<const N: usize, const M: usize, F: Tiling<N, M>> WeightRows<'_, N, M, F> {
+    /// `U[o][ξ][c0..c0 + WEIGHT_LANES]` (fewer past the last input channel). A method, not a
+    /// closure: a closure would be a function of its own, compiled without the vector
+    /// instructions that [`simd::dispatch`] enables.
+    #[inline(always)]
+    fn lanes(&mut self, o: usize, c0: usize) {
+        let (inp, (out_stride, in_stride)) = (self.inp, self.strides);
+        let count = WEIGHT_LANES.min(inp - c0);
+        // g[r][q][l]: tap (r, q) of input channel c0 + l (zero past the last channel).
+        let mut g = [[[0.0f64; WEIGHT_LANES]; 3]; 3];
+        let channels = (c0..c0 + count).map(|c| &self.taps[o * out_stride + c * in_stride..][..9]);
+        for (l, taps) in channels.enumerate() {
+            for (t, &v) in taps.iter().enumerate() {
+                let t = if self.flip { 8 - t } else { t };
+                g[t / 3][t % 3][l] = f64::from(v);
+            }
+        }
+        // G g (n×3) column by column, then (G g) Gᵀ (n×n) row by row, in every lane.
+        let mut v = [[[0.0f64; WEIGHT_LANES]; N]; N];
+        for l in 0..WEIGHT_LANES {
+            let cols = [0, 1, 2].map(|q| F::kernel([g[0][q][l], g[1][q][l], g[2][q][l]]));
+            for (a, v) in v.iter_mut().enumerate() {
+                for (b, x) in F::kernel([cols[0][a], cols[1][a], cols[2][a]]).into_iter().enumerate() {
+                    v[b][l] = x;
+                }
+            }
+        }
+        for (xi, v) in v.iter().flatten().enumerate() {
+            for (u, &x) in self.u[(o * N * N + xi) * inp + c0..][..count].iter_mut().zip(v) {
+                *u = x as f32;
+            }
+        }
+    }
+}
+
 impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for WeightRows<'_, N, M, F> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
+    fn with_simd<S: pulp::Simd>(mut self, _: S) {
         let (inp, (out_stride, in_stride)) = (self.inp, self.strides);
         let rows = self.u.len() / (N * N * inp).max(1);
-        // U[o][ξ][c0..c0 + WEIGHT_LANES].
-        let mut lanes = |o: usize, c0: usize| {
-            let count = WEIGHT_LANES.min(inp - c0);
-            // g[r][q][l]: tap (r, q) of input channel c0 + l (zero past the last channel).
-            let mut g = [[[0.0f64; WEIGHT_LANES]; 3]; 3];
-            let channels = (c0..c0 + count).map(|c| &self.taps[o * out_stride + c * in_stride..][..9]);
-            for (l, taps) in channels.enumerate() {
-                for (t, &v) in taps.iter().enumerate() {
-                    let t = if self.flip { 8 - t } else { t };
-                    g[t / 3][t % 3][l] = f64::from(v);
-                }
-            }
-            // G g (n×3) column by column, then (G g) Gᵀ (n×n) row by row, in every lane.
-            let mut v = [[[0.0f64; WEIGHT_LANES]; N]; N];
-            for l in 0..WEIGHT_LANES {
-                let cols = [0, 1, 2].map(|q| F::kernel([g[0][q][l], g[1][q][l], g[2][q][l]]));
-                for (a, v) in v.iter_mut().enumerate() {
-                    for (b, x) in F::kernel([cols[0][a], cols[1][a], cols[2][a]]).into_iter().enumerate() {
-                        v[b][l] = x;
-                    }
-                }
-            }
-            for (xi, v) in v.iter().flatten().enumerate() {
-                for (u, &x) in self.u[(o * N * N + xi) * inp + c0..][..count].iter_mut().zip(v) {
-                    *u = x as f32;
-                }
-            }
-        };
         // Output channels inside when the taps of consecutive input channels are far apart
         // (the input gradient's transposed weight), outside otherwise (n² write streams, not
         // n² per output channel of the block).
         if in_stride > out_stride {
             for c0 in (0..inp).step_by(WEIGHT_LANES) {
-                (0..rows).for_each(|o| lanes(o, c0));
+                for o in 0..rows {
+                    self.lanes(o, c0);
+                }
             }
         } else {
             for o in 0..rows {
-                (0..inp).step_by(WEIGHT_LANES).for_each(|c0| lanes(o, c0));
+                for c0 in (0..inp).step_by(WEIGHT_LANES) {
+                    self.lanes(o, c0);
+                }
             }
         }
     }
