@@ -5,7 +5,8 @@
 # Markdown table of the medians over the rounds (each round: the fastest of REPS runs).
 #
 # Environment (defaults in brackets): THREADS [2]  BATCH [32]  REPS [5]  ROUNDS [3]
-#   PYTHON [/tmp/refvenv/bin/python]  (a venv with bench/reference/requirements.txt)
+#   PYTHON (required) the python of a venv with bench/reference/requirements.txt (made as that
+#          file says)
 #   LAYERS  "count,C,O,H,k,stride ..." [bench-unet32's, below]
 #   LAYOUT  PyTorch's memory layout [nchw]: channels_last, or best (the faster of the two per
 #           pass; see bench/reference/conv_layers.py)
@@ -19,7 +20,7 @@ THREADS=${THREADS:-2}
 BATCH=${BATCH:-32}
 REPS=${REPS:-5}
 ROUNDS=${ROUNDS:-3}
-PYTHON=${PYTHON:-/tmp/refvenv/bin/python}
+PYTHON=${PYTHON:?set PYTHON to the python of a venv with bench/reference/requirements.txt}
 # bench-unet32 (diffusers' UNet2DModel, channels 64/128/128, 2 layers per block, 32×32): the
 # number of layers of each shape in one forward pass, in network order: conv_in; the down
 # blocks' ResNet convolutions, 1×1 shortcuts and stride-2 downsamplers; the middle block; the

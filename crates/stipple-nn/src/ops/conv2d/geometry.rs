@@ -3,8 +3,11 @@
 
 use candle_core::{bail, Layout, Result};
 
+use std::sync::OnceLock;
+
 use super::direct;
 use super::elem::Elem;
+use super::winograd::Variant;
 
 /// The smallest map (pixels per channel) on which [`shifted`] replaces im2col + GEMM. Measured
 /// per sample on one thread (AVX-512 EPYC, `gemm` 0.19), 3×3 kernels, time of shifted ÷ im2col:
@@ -29,6 +32,30 @@ pub(super) const SHIFTED_DW_MIN_CHANNELS: usize = 128;
 /// 256→256 at 16×16 1.35, 128→128 at 32×32 1.07, 64→64 at 64×64 1.3.
 pub(super) const WINOGRAD_MIN_PIXELS: usize = 32 * 32;
 pub(super) const WINOGRAD_MIN_CHANNELS: (usize, usize) = (128, 256);
+
+/// The smallest map (pixels per channel) and channel count (of input and output) on which
+/// [`winograd`]'s F(4×4, 3×3) replaces F(2×2, 3×3) and the direct kernels. Measured with
+/// `bench/winograd_layers.sh` (Intel Xeon with AVX-512, one thread, medians of 2 rounds of the
+/// fastest of 2 runs, on a machine shared with other jobs: ±10–20%), time ÷ the direct
+/// kernels' as forward / input gradient, F(2×2) then F(4×4):
+/// - Stable Diffusion 1.5 U-Net, batch 2: 320→320 at 64×64 0.78/0.65 and 0.43/0.39, 640→320
+///   0.64/0.62 and 0.45/0.46, 960→320 0.57/0.68 and 0.49/0.40; 640→640 at 32×32 0.77/0.84
+///   and 0.84/0.79, 1280→640 0.69/0.65 and 0.72/0.71 (F(4×4) no better on 32×32 maps: 64
+///   tiles per sample against a transformed weight of 36·O·C values); 1280→1280 at 16×16
+///   0.81/1.28 and 1.51/3.36, 2560→1280 0.90/1.51 and 1.43/2.77, 1280→1280 at 8×8 2.08/3.72
+///   and 5.19/9.87 (the weight transform, every call, costs more than the GEMMs save).
+/// - SDXL U-Net, batch 2: 320→320 at 128×128 0.79/0.71 and 0.46/0.49, 640→640 at 64×64
+///   0.72/0.71 and 0.45/0.47, 1280→1280 at 32×32 0.63/0.80 and 0.63/0.91.
+/// - VAE decoder, batch 1: 512→512 at 64×64 0.69/0.72 and 0.84/0.59, at 128×128 0.58/0.60 and
+///   0.51/0.46, 512→256 at 256×256 0.82/0.94 and 0.42/0.51, 256→256 0.66/0.66 and 0.47/0.46,
+///   256→128 at 512×512 0.72/0.75 and 0.47/0.52, 128→128 0.93/0.92 and 0.73/0.73 (the last
+///   four before the vectorised weight transform, which costs little on these maps).
+/// - Batch 4 on 64×64 maps: 256→256 0.72/0.66 and 0.50/0.49, 256→128 1.14/1.03 and 0.65/0.60,
+///   128→128 0.96/0.78 and 0.71/0.56, 64→64 0.88/1.17 and 0.74/0.80 (64 channels are left to
+///   the direct kernels: the training presets' 64-channel layers were not timed at their
+///   batch).
+pub(super) const WINOGRAD_F4X4_MIN_PIXELS: usize = 64 * 64;
+pub(super) const WINOGRAD_F4X4_MIN_CHANNELS: usize = 128;
 
 /// Sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
@@ -90,18 +117,32 @@ impl Geom {
         self.same_stride1() && !self.pointwise() && self.h * self.w >= SHIFTED_MIN_PIXELS
     }
 
-    /// Whether [`winograd`] computes the forward pass and the gradient w.r.t. the input (for
-    /// f32): a stride-1 "same" 3×3 convolution on a map of at least [`WINOGRAD_MIN_PIXELS`]
+    /// Which [`winograd`] algorithm computes the forward pass and the gradient w.r.t. the input
+    /// (for f32), if one does, for a stride-1 "same" 3×3 convolution: F(4×4, 3×3) on maps of
+    /// at least [`WINOGRAD_F4X4_MIN_PIXELS`] with at least [`WINOGRAD_F4X4_MIN_CHANNELS`] input
+    /// and output channels, otherwise F(2×2, 3×3) on maps of at least [`WINOGRAD_MIN_PIXELS`]
     /// with at least [`WINOGRAD_MIN_CHANNELS`] channels (the fewer of input and output, the
-    /// more).
-    pub(super) fn winograd(&self) -> bool {
+    /// more). `STIPPLE_CONV_WINOGRAD=none|f2x2|f4x4` forces the choice
+    /// for every 3×3 stride-1 "same" layer (to time one against another).
+    pub(super) fn winograd(&self) -> Option<Variant> {
+        static FORCED: OnceLock<Option<String>> = OnceLock::new();
+        if !(self.kh == 3 && self.kw == 3 && self.same_stride1()) {
+            return None;
+        }
+        match FORCED.get_or_init(|| std::env::var("STIPPLE_CONV_WINOGRAD").ok()).as_deref() {
+            Some("none") => return None,
+            Some("f2x2") => return Some(Variant::F2x2),
+            Some("f4x4") => return Some(Variant::F4x4),
+            _ => {}
+        }
         let (fewer, more) = WINOGRAD_MIN_CHANNELS;
-        self.kh == 3
-            && self.kw == 3
-            && self.same_stride1()
-            && self.h * self.w >= WINOGRAD_MIN_PIXELS
-            && self.c.min(self.o) >= fewer
-            && self.c.max(self.o) >= more
+        let large = self.h * self.w >= WINOGRAD_MIN_PIXELS && self.c.min(self.o) >= fewer && self.c.max(self.o) >= more;
+        let f4x4 = self.h * self.w >= WINOGRAD_F4X4_MIN_PIXELS && self.c.min(self.o) >= WINOGRAD_F4X4_MIN_CHANNELS;
+        match (f4x4, large) {
+            (true, _) => Some(Variant::F4x4),
+            (false, true) => Some(Variant::F2x2),
+            (false, false) => None,
+        }
     }
 
     /// Whether the direct kernels compute the forward pass (for f32): output channels in

@@ -1,7 +1,7 @@
 //! The forward pass and the two gradients of a convolution over a batch: for each group of
-//! samples Winograd's F(2×2, 3×3) (f32, large 3×3 "same" layers: forward and input gradient),
-//! the direct kernels (f32, AVX-512, where the channel counts allow), the shifted GEMMs (large
-//! "same" maps) or im2col + GEMM.
+//! samples Winograd's F(4×4, 3×3) or F(2×2, 3×3) (f32, large 3×3 "same" layers: forward and
+//! input gradient), the direct kernels (f32, AVX-512, where the channel counts allow), the
+//! shifted GEMMs (large "same" maps) or im2col + GEMM.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -38,7 +38,7 @@ fn direct_bias<'a>(bias: &'a [f32], o: usize, samples: &Range<usize>) -> direct:
 /// `bias` holds `O` values (shared) or `B·O` (per sample).
 pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
     let (k, n, xlen) = (g.k(), g.n(), g.c * g.h * g.w);
-    let wino = T::f32s(w).filter(|_| g.winograd()).map(|w| winograd::Transformed::forward(g, w));
+    let wino = T::f32s(w).zip(g.winograd()).map(|(w, variant)| winograd::Transformed::forward(variant, g, w));
     let packed = T::f32s(w).filter(|_| wino.is_none() && g.direct_forward()).map(|w| direct::Packed::forward(g, w));
     let group = if packed.is_some() { direct_group(g) } else { 1 };
     per_group(g, g.o * n, group, |samples, y, scratch, par| {
@@ -46,7 +46,7 @@ pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T>
         if let (Some(u), Some(xs), Some(y), Some(bias), Some(scratch)) = (&wino, T::f32s(xs), T::f32s_uninit(y), T::f32s(bias), T::f32_vec(scratch)) {
             for ((bi, x_b), y_b) in samples.zip(xs.chunks_exact(xlen)).zip(y.chunks_exact_mut(g.o * n)) {
                 let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
-                winograd::forward(g, x_b, u, Some(bias_b), zeroed(y_b), scratch, par);
+                winograd::forward(g, x_b, u, Some(bias_b), y_b, scratch, par);
             }
             return;
         }
@@ -89,8 +89,8 @@ enum Prepared {
 /// The weight prepared for [`winograd`]'s or [`direct`]'s input gradient, when one computes it.
 fn packed_input_gradient<T: Elem>(g: &Geom, w: &[T]) -> Option<Prepared> {
     let w = T::f32s(w)?;
-    if g.winograd() {
-        return Some(Prepared::Winograd(winograd::Transformed::input_gradient(g, w)));
+    if let Some(variant) = g.winograd() {
+        return Some(Prepared::Winograd(winograd::Transformed::input_gradient(variant, g, w)));
     }
     g.direct_input_gradient().then(|| Prepared::Direct(direct::Packed::input_gradient(g, w)))
 }
@@ -106,7 +106,7 @@ fn input_gradient<T: Elem>(g: &Geom, dy: &[T], w: &[T], packed: Option<&Prepared
             Prepared::Direct(packed) => direct::forward(&direct::input_gradient_geom(g), dy, packed, None, dx, scratch, threaded(par)),
             Prepared::Winograd(u) => {
                 for (dy_b, dx_b) in dy.chunks_exact(g.o * n).zip(dx.chunks_exact_mut(g.c * g.h * g.w)) {
-                    winograd::forward(g, dy_b, u, None, zeroed(dx_b), scratch, par);
+                    winograd::forward(g, dy_b, u, None, dx_b, scratch, par);
                 }
             }
         };

@@ -10,10 +10,12 @@
 //! input channels and is cache-blocked over those blocks and over bands of output rows, as a
 //! GEMM is (see `direct`).
 //!
-//! Stride-1 "same" 3×3 convolutions in f32 on maps of 32×32 pixels or more with at least 128
-//! and 256 channels (the fewer and the more of input and output; `Geom::winograd`) take
-//! Winograd's F(2×2, 3×3) instead, forward and input gradient, on any CPU: 16 GEMMs over
-//! transformed tiles, 2.25 times fewer multiplications (the private `winograd` module).
+//! Stride-1 "same" 3×3 convolutions in f32 on large maps with many channels (`Geom::winograd`)
+//! take Winograd's minimal filtering instead, forward and input gradient, on any CPU (the
+//! private `winograd` module): F(4×4, 3×3) on maps of 64×64 pixels or more with at least 128
+//! input and output channels (36 GEMMs over transformed 6×6 tiles, 4 times fewer
+//! multiplications), F(2×2, 3×3) on maps of 32×32 pixels or more with at least 128 and 256
+//! channels (the fewer and the more of input and output; 16 GEMMs, 2.25 times fewer).
 //!
 //! Everything else (f64, other CPUs, other channel counts, the input gradient of strided
 //! convolutions): im2col + GEMM (the `gemm` crate, the one candle's matmul uses).
