@@ -444,15 +444,32 @@ fn winograd_matches_candle_f32() -> Result<()> {
 #[test]
 fn winograd_rounding_error_against_f64() -> Result<()> {
     for &t in WINOGRAD {
-        let x = det(&[t.b, t.c, t.h, t.w], 1, DType::F32)?;
-        let w = det(&[t.o, t.c, t.k, t.k], 2, DType::F32)?;
-        let exact = x.to_dtype(DType::F64)?.conv2d(&w.to_dtype(DType::F64)?, 1, 1, 1, 1)?;
-        let scale = max_abs(&x.to_dtype(DType::F64)?.abs()?.conv2d(&w.to_dtype(DType::F64)?.abs()?, 1, 1, 1, 1)?)?;
-        let error = |y: Tensor| -> Result<f64> { Ok(max_abs_diff(&y.to_dtype(DType::F64)?, &exact)? / scale) };
-        let ours = error(conv2d(&x, &w, None, 1, 1)?)?;
-        let candle = error(x.conv2d(&w, 1, 1, 1, 1)?)?;
+        let (ours, candle) = forward_errors(t)?;
         assert!(ours <= 1e-6 && ours <= 4.0 * candle, "{t:?}: error {ours:e} of Σ|w||x| (candle's f32: {candle:e})");
     }
+    Ok(())
+}
+
+/// The forward errors of Stipple's f32 `conv2d` and of candle's f32 convolution against the
+/// convolution in f64, in units of the largest `Σ |w|·|x|` over the outputs (see
+/// [`winograd_rounding_error_against_f64`]).
+fn forward_errors(t: Case) -> Result<(f64, f64)> {
+    let x = det(&[t.b, t.c, t.h, t.w], 1, DType::F32)?;
+    let w = det(&[t.o, t.c, t.k, t.k], 2, DType::F32)?;
+    let exact = x.to_dtype(DType::F64)?.conv2d(&w.to_dtype(DType::F64)?, 1, 1, 1, 1)?;
+    let scale = max_abs(&x.to_dtype(DType::F64)?.abs()?.conv2d(&w.to_dtype(DType::F64)?.abs()?, 1, 1, 1, 1)?)?;
+    let error = |y: Tensor| -> Result<f64> { Ok(max_abs_diff(&y.to_dtype(DType::F64)?, &exact)? / scale) };
+    Ok((error(conv2d(&x, &w, None, 1, 1)?)?, error(x.conv2d(&w, 1, 1, 1, 1)?)?))
+}
+
+/// A 16×16-class map with many channels, whose forward pass (only) F(2×2, 3×3) computes
+/// (`WINOGRAD_FORWARD_MIN_*` in geometry.rs): as accurate as on the larger maps. The gradient
+/// w.r.t. the input stays with the direct kernels (the candle comparisons above cover them).
+#[test]
+fn wide_small_map_forward_rounding_error_against_f64() -> Result<()> {
+    let t = case(1, 640, 1280, 16, 17, 3, 1, 1);
+    let (ours, candle) = forward_errors(t)?;
+    assert!(ours <= 1e-6 && ours <= 4.0 * candle, "{t:?}: error {ours:e} of Σ|w||x| (candle's f32: {candle:e})");
     Ok(())
 }
 

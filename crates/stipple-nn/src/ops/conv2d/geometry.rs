@@ -57,6 +57,29 @@ pub(super) const WINOGRAD_MIN_CHANNELS: (usize, usize) = (128, 256);
 pub(super) const WINOGRAD_F4X4_MIN_PIXELS: usize = 64 * 64;
 pub(super) const WINOGRAD_F4X4_MIN_CHANNELS: usize = 128;
 
+/// The map (pixels per channel) and channel counts (fewer, more of input and output) from which
+/// the forward pass alone also takes F(2×2, 3×3) on maps below [`WINOGRAD_MIN_PIXELS`]
+/// ([`Geom::winograd_forward`]). Measured with `bench/winograd_layers.sh` (Intel Xeon, 2
+/// threads, batch 2, medians of 3 rounds), F(2×2) ÷ direct forward on 16×16 maps: 1280→1280
+/// 0.84, 2560→1280 0.82, 1920→1280 0.82, 640→1280 0.92, 1280→640 0.85 (the Stable Diffusion
+/// 1.5 U-Net's 16×16 level); 640→640 1.06, 512→512 0.96, and at batch 32 256→256 1.04, 256→128
+/// 1.32, 128→128 1.34; 1280→1280 on 12×12 1.08 and on 8×8 1.41. The input gradients of the
+/// winning layers were 0.96–1.35, so they stay direct.
+pub(super) const WINOGRAD_FORWARD_MIN_PIXELS: usize = 16 * 16;
+pub(super) const WINOGRAD_FORWARD_MIN_CHANNELS: (usize, usize) = (640, 1280);
+
+/// `STIPPLE_CONV_WINOGRAD=none|f2x2|f4x4`, read once: the algorithm forced on every 3×3
+/// stride-1 "same" layer (`Some(None)` for the direct kernels), to time one against another.
+fn forced_winograd() -> Option<Option<Variant>> {
+    static FORCED: OnceLock<Option<String>> = OnceLock::new();
+    match FORCED.get_or_init(|| std::env::var("STIPPLE_CONV_WINOGRAD").ok()).as_deref() {
+        Some("none") => Some(None),
+        Some("f2x2") => Some(Some(Variant::F2x2)),
+        Some("f4x4") => Some(Some(Variant::F4x4)),
+        _ => None,
+    }
+}
+
 /// Sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Geom {
@@ -125,15 +148,11 @@ impl Geom {
     /// more). `STIPPLE_CONV_WINOGRAD=none|f2x2|f4x4` forces the choice
     /// for every 3×3 stride-1 "same" layer (to time one against another).
     pub(super) fn winograd(&self) -> Option<Variant> {
-        static FORCED: OnceLock<Option<String>> = OnceLock::new();
         if !(self.kh == 3 && self.kw == 3 && self.same_stride1()) {
             return None;
         }
-        match FORCED.get_or_init(|| std::env::var("STIPPLE_CONV_WINOGRAD").ok()).as_deref() {
-            Some("none") => return None,
-            Some("f2x2") => return Some(Variant::F2x2),
-            Some("f4x4") => return Some(Variant::F4x4),
-            _ => {}
+        if let Some(forced) = forced_winograd() {
+            return forced;
         }
         let (fewer, more) = WINOGRAD_MIN_CHANNELS;
         let large = self.h * self.w >= WINOGRAD_MIN_PIXELS && self.c.min(self.o) >= fewer && self.c.max(self.o) >= more;
@@ -142,6 +161,17 @@ impl Geom {
             (true, _) => Some(Variant::F4x4),
             (false, true) => Some(Variant::F2x2),
             (false, false) => None,
+        }
+    }
+
+    /// [`Geom::winograd`] for the forward pass: also F(2×2, 3×3) on the smaller maps with many
+    /// channels of [`WINOGRAD_FORWARD_MIN_PIXELS`] (where the input gradient stays direct).
+    pub(super) fn winograd_forward(&self) -> Option<Variant> {
+        let (fewer, more) = WINOGRAD_FORWARD_MIN_CHANNELS;
+        let wide = self.h * self.w >= WINOGRAD_FORWARD_MIN_PIXELS && self.c.min(self.o) >= fewer && self.c.max(self.o) >= more;
+        match self.winograd() {
+            None if wide && self.kh == 3 && self.kw == 3 && self.same_stride1() && forced_winograd().is_none() => Some(Variant::F2x2),
+            choice => choice,
         }
     }
 

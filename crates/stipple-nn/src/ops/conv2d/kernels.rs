@@ -38,7 +38,7 @@ fn direct_bias<'a>(bias: &'a [f32], o: usize, samples: &Range<usize>) -> direct:
 /// `bias` holds `O` values (shared) or `B·O` (per sample).
 pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
     let (k, n, xlen) = (g.k(), g.n(), g.c * g.h * g.w);
-    let wino = T::f32s(w).zip(g.winograd()).map(|(w, variant)| winograd::Transformed::forward(variant, g, w));
+    let wino = T::f32s(w).zip(g.winograd_forward()).map(|(w, variant)| winograd::Transformed::forward(variant, g, w));
     let packed = T::f32s(w).filter(|_| wino.is_none() && g.direct_forward()).map(|w| direct::Packed::forward(g, w));
     let group = if packed.is_some() { direct_group(g) } else { 1 };
     per_group(g, g.o * n, group, |samples, y, scratch, par| {
