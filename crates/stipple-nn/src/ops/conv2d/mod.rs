@@ -15,7 +15,9 @@
 //! private `winograd` module): F(4×4, 3×3) on maps of 64×64 pixels or more with at least 128
 //! input and output channels (36 GEMMs over transformed 6×6 tiles, 4 times fewer
 //! multiplications), F(2×2, 3×3) on maps of 32×32 pixels or more with at least 128 and 256
-//! channels (the fewer and the more of input and output; 16 GEMMs, 2.25 times fewer).
+//! channels (the fewer and the more of input and output; 16 GEMMs, 2.25 times fewer); and,
+//! for the forward pass only, F(2×2, 3×3) on 16×16 maps with at least 640 and 1280 channels
+//! (`Geom::winograd_forward`).
 //!
 //! Everything else (f64, other CPUs, other channel counts, the input gradient of strided
 //! convolutions): im2col + GEMM (the `gemm` crate, the one candle's matmul uses).
