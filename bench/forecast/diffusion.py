@@ -20,8 +20,13 @@ hundreds of passes over them, which teaches a conditional model its training fut
 one number for every data set, or NAME=E pairs (comma-separated; 0 or a data set not named:
 no cap).
 
+--seed K trains with `stipple train --seed K` (initialisation, data order and noise) and
+forecasts path i of the window at origin o from seed o + K·SEED_STRIDE + i, so that the
+models of a seed ensemble (pooled by pool.py --all) draw different noise; K = 0 is the
+default run.
+
 Usage: diffusion.py WINDOWS OUT --stipple BIN [--runs DIR] [--steps 1500] [--samples 100]
-                    [--conditioning inpaint|csdi] [--epochs E | --epochs NAME=E,...]
+                    [--conditioning inpaint|csdi] [--epochs E | --epochs NAME=E,...] [--seed K]
 """
 import argparse
 import csv
@@ -37,6 +42,7 @@ def window_context(context, horizon, multiple=4):
 
 
 BATCH = 32  # stipple train's default batch size
+SEED_STRIDE = 10_000_000  # forecast seeds of model K start here (origins are far below it)
 
 
 def training_steps(steps, epochs, windows):
@@ -71,6 +77,7 @@ def main():
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--conditioning", choices=["inpaint", "csdi"], default="inpaint")
     p.add_argument("--epochs", default=None, help="cap on passes over the windows: E, or NAME=E,...")
+    p.add_argument("--seed", type=int, default=0, help="training seed K; forecast seeds origin + K·SEED_STRIDE + i")
     a = p.parse_args()
     runs = a.runs or os.path.join(a.out, "runs")
     os.makedirs(a.out, exist_ok=True)
@@ -93,7 +100,7 @@ def main():
                 resume = ["--resume"] if os.path.isdir(os.path.join(run, "checkpoint")) else []
                 subprocess.run([a.stipple, "train", "--data", train_csv, "--column", "value", "--context", str(context),
                                 "--horizon", str(horizon), "--steps", str(steps), "--sample-every", "0",
-                                "--conditioning", a.conditioning, "--out", run] + resume,
+                                "--conditioning", a.conditioning, "--seed", str(a.seed), "--out", run] + resume,
                                check=True, stdout=subprocess.DEVNULL)
                 open(done, "w").close()
             forecasts = []
@@ -102,7 +109,7 @@ def main():
                 write_column(history, w["history"])
                 out = os.path.join(tmp, "forecast")
                 subprocess.run([a.stipple, "forecast", "--model", run, "--data", history, "--horizon", str(horizon),
-                                "--samples", str(a.samples), "--seed", str(w["origin"]), "--out", out],
+                                "--samples", str(a.samples), "--seed", str(w["origin"] + a.seed * SEED_STRIDE), "--out", out],
                                check=True, stdout=subprocess.DEVNULL)
                 with open(os.path.join(out, "paths.csv")) as f:
                     rows = list(csv.reader(f))
