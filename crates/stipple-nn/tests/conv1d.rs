@@ -322,3 +322,27 @@ fn conv1d_add_matches_conv1d_plus_addend() -> Result<()> {
     assert!(conv1d_add(&det(&[2, 3, 8], 1, DType::F32)?, &det(&[3, 1, 1], 2, DType::F32)?, None, &det(&[2, 3, 8], 3, DType::F32)?, &grouped).is_err());
     Ok(())
 }
+
+/// The same inputs give the same bits on one thread and on several: every output and gradient
+/// is summed in an order fixed by the shapes alone (so that training repeats itself on another
+/// machine), in f32 and f64.
+#[test]
+fn results_do_not_depend_on_the_threads() -> Result<()> {
+    let pool = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("thread pool");
+    let (one, three) = (pool(1), pool(3));
+    for dtype in [DType::F32, DType::F64] {
+        for &t in CASES {
+            let run = || -> Result<Vec<f64>> {
+                let x = Var::from_tensor(&det(&[t.b, t.c, t.l], 1, dtype)?)?;
+                let w = Var::from_tensor(&det(&[t.o, t.c, t.k], 2, dtype)?)?;
+                let y = conv1d(&x, &w, None, &t.cfg())?;
+                let g = (&y * &det(y.dims(), 3, dtype)?)?.sum_all()?.backward()?;
+                let parts = [y.flatten_all()?, g.get(&x).expect("dx").flatten_all()?, g.get(&w).expect("dw").flatten_all()?];
+                Tensor::cat(&parts, 0)?.to_dtype(DType::F64)?.to_vec1()
+            };
+            let (a, b) = (one.install(run)?, three.install(run)?);
+            assert!(a.iter().zip(&b).all(|(a, b)| a.to_bits() == b.to_bits()), "{dtype:?} {t:?}: differs between one and three threads");
+        }
+    }
+    Ok(())
+}

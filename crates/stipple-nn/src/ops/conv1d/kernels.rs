@@ -154,14 +154,19 @@ pub(super) fn backward_input<T: Elem>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
     unsafe { assume_init(dx) }
 }
 
+/// Groups of positions, each with its own partial sum, in [`backward_weight`]: enough for 16
+/// threads, and fixed so that the sums do not depend on the thread count.
+const WEIGHT_PARTIALS: usize = 16;
+
 /// `dw (O, C, K)` from `x (B, C, L)` and `dy (B, O, Lo)`.
 pub(super) fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let (c, o, k) = (g.c, g.o, g.k);
-    let threads = rayon::current_num_threads().max(1);
-    // One long chunk per task, enough tasks for every thread: the GEMMs sum over positions.
-    let chunk = g.lo.div_ceil(threads.div_ceil(g.b.max(1))).max(1);
+    // Long chunks of positions (the GEMMs sum over them), cut into a fixed number of groups
+    // with a partial sum each, however many threads there are: the order of the additions,
+    // hence the result's bits, does not depend on the thread count.
+    let chunk = g.lo.div_ceil(WEIGHT_PARTIALS.div_ceil(g.b.max(1))).max(1);
     let all = tasks(g.b, g.lo, chunk);
-    let per = all.len().div_ceil(threads).max(1);
+    let per = all.len().div_ceil(WEIGHT_PARTIALS).max(1);
     // Per group of tasks, the partial sums dW_jᵀ, laid out (K, C, O).
     let partials: Vec<Vec<T>> = all
         .par_chunks(per)
