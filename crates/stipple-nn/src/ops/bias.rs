@@ -42,7 +42,10 @@ pub fn add_bias_to_fresh(y: Tensor, b: &Tensor, residual: Option<&Tensor>) -> Re
     operands.extend(residual);
     if operands.iter().any(|t| t.track_op()) || !cpu_kernel_applies(&operands) || !y.is_contiguous() {
         let out = add_bias(&y, b)?;
-        return residual.map_or(Ok(out.clone()), |res| out + res);
+        return match residual {
+            Some(res) => out + res,
+            None => Ok(out),
+        };
     }
     match residual {
         Some(res) => y.inplace_op3(&b.contiguous()?, &res.contiguous()?, &AddBiasInPlace)?,

@@ -148,7 +148,7 @@ impl Geom {
     /// more). `STIPPLE_CONV_WINOGRAD=none|f2x2|f4x4` forces the choice
     /// for every 3×3 stride-1 "same" layer (to time one against another).
     pub(super) fn winograd(&self) -> Option<Variant> {
-        if !(self.kh == 3 && self.kw == 3 && self.same_stride1()) {
+        if !self.winograd_shape() {
             return None;
         }
         if let Some(forced) = forced_winograd() {
@@ -170,9 +170,14 @@ impl Geom {
         let (fewer, more) = WINOGRAD_FORWARD_MIN_CHANNELS;
         let wide = self.h * self.w >= WINOGRAD_FORWARD_MIN_PIXELS && self.c.min(self.o) >= fewer && self.c.max(self.o) >= more;
         match self.winograd() {
-            None if wide && self.kh == 3 && self.kw == 3 && self.same_stride1() && forced_winograd().is_none() => Some(Variant::F2x2),
+            None if wide && self.winograd_shape() && forced_winograd().is_none() => Some(Variant::F2x2),
             choice => choice,
         }
+    }
+
+    /// A stride-1 "same" 3×3 convolution: the shape Winograd's algorithms here compute.
+    fn winograd_shape(&self) -> bool {
+        self.kh == 3 && self.kw == 3 && self.same_stride1()
     }
 
     /// Whether the direct kernels compute the forward pass (for f32): output channels in
