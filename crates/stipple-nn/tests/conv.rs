@@ -402,18 +402,33 @@ fn conv_values(t: Case) -> Result<Vec<Vec<f32>>> {
 }
 
 /// The same inputs give the same bits whether the work runs on one thread or several: every
-/// output of the direct kernels and of the Winograd path is summed in a fixed order, whichever
-/// thread computes it (so that a resumed training run repeats itself).
+/// output of the forward pass and of the input gradient is summed in a fixed order, whichever
+/// thread computes it, and the weight gradient's partial sums over the samples are grouped by
+/// the shapes alone (so that training repeats itself on another number of threads). The cases
+/// cover the direct kernels, Winograd, the shifted GEMMs (with the direct and the shifted weight
+/// gradient), im2col and 1×1 layers, with more samples than the weight gradient has partial
+/// sums.
 #[test]
 fn results_do_not_depend_on_the_threads() -> Result<()> {
     let pool = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("thread pool");
-    let (one, four) = (pool(1), pool(4));
-    for &t in BLOCKED.iter().chain(WINOGRAD).chain(WINOGRAD_F4X4).chain(&[case(1, 64, 64, 20, 18, 3, 1, 1)]) {
-        let single = one.install(|| conv_values(t))?;
-        let multi = four.install(|| conv_values(t))?;
-        for (name, (a, b)) in ["y", "dx", "dw"].iter().zip(single.iter().zip(&multi)) {
-            let same = a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{t:?}: {name} differs between one and four threads");
+    let pools = [pool(1), pool(3), pool(4)];
+    let others = [
+        case(1, 64, 64, 20, 18, 3, 1, 1),
+        case(9, 48, 32, 5, 6, 3, 1, 1),
+        case(5, 12, 20, 9, 7, 3, 2, 1),
+        case(3, 8, 12, 32, 33, 3, 1, 1),
+        case(3, 32, 48, 32, 32, 3, 1, 1),
+        case(3, 128, 32, 32, 32, 3, 1, 1),
+        case(5, 32, 24, 6, 6, 1, 1, 0),
+    ];
+    for &t in BLOCKED.iter().chain(WINOGRAD).chain(WINOGRAD_F4X4).chain(&others) {
+        let single = pools[0].install(|| conv_values(t))?;
+        for (threads, p) in [3, 4].iter().zip(&pools[1..]) {
+            let multi = p.install(|| conv_values(t))?;
+            for (name, (a, b)) in ["y", "dx", "dw"].iter().zip(single.iter().zip(&multi)) {
+                let same = a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{t:?}: {name} differs between one and {threads} threads");
+            }
         }
     }
     Ok(())

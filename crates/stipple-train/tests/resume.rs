@@ -22,6 +22,10 @@ fn fixture() -> PathBuf {
 fn tiny_config(steps: usize) -> TrainConfig {
     let mut unet = UNetConfig::with_attention_at(8, 3, &[8, 16], 1, &[4]).unwrap();
     unet.dropout = 0.1; // exercises the seeded dropout masks too
+    config_of(unet, steps)
+}
+
+fn config_of(unet: UNetConfig, steps: usize) -> TrainConfig {
     let mut cfg = TrainConfig::for_data(DataSource::Folder(fixture()), unet);
     cfg.steps = steps;
     cfg.batch_size = 4;
@@ -96,6 +100,25 @@ fn resume_is_exact() {
         cc.weights[name].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
         ca.weights[name].flatten_all().unwrap().to_vec1::<f32>().unwrap()
     );
+}
+
+/// Training gives the same bits on any number of threads (so a run resumed on another machine
+/// or with another `--threads` continues exactly): 3 steps of a U-Net wide enough for the
+/// direct convolution kernels (16 and 32 channels) on 1 and on 3 threads.
+#[test]
+fn training_does_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || config_of(UNetConfig::with_attention_at(16, 3, &[16, 32], 1, &[8]).unwrap(), 3);
+    let runs: Vec<PathBuf> = [1, 3]
+        .iter()
+        .map(|&threads| {
+            let run = dir.path().join(format!("threads-{threads}"));
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| train_to(config(), &run, false, None));
+            run
+        })
+        .collect();
+    assert_same_checkpoint(&runs[0], &runs[1]);
 }
 
 /// A forecasting run on windows of a CSV series resumes exactly too, with either 1-D network

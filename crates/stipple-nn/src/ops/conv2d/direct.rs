@@ -32,8 +32,8 @@
 //! On one sample the blocks of output channels of each band are split over rayon's threads.
 //! Each output is summed in the same order (depth blocks, taps, channels) whatever the tiling
 //! and the threads inside a call, so results do not depend on timing. The weight gradient sums
-//! over the samples of one call, and how many samples a call takes depends on the process's
-//! thread count (`plan::direct_group`): across thread counts its last bits differ.
+//! over the samples of one call, and how many samples a call takes depends on the shapes alone
+//! (`plan::weight_group`), so its bits do not depend on the thread count either.
 //!
 //! - forward: `y[o, oh, ow] = Σ_{c,i,j} W[o, c, i, j] · x[c, oh·s + i − p, ow·s + j − p]` on the
 //!   input padded by `p` columns on each side; kernel rows outside the image are skipped for

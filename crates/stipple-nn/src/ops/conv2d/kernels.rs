@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use super::elem::{assume_init, with_scratch, zeroed, Elem};
 use super::geometry::Geom;
 use super::im2col::{col2im, columns};
-use super::plan::{direct_group, gemm_par, per_group, plan, threaded, Plan};
+use super::plan::{direct_group, gemm_par, per_group, plan, threaded, weight_group, weight_partials, Plan};
 use super::{direct, shifted, winograd};
 use crate::ops::matmul::{self, Mat};
 
@@ -103,7 +103,14 @@ fn input_gradient<T: Elem>(g: &Geom, dy: &[T], w: &[T], packed: Option<&Prepared
     let (k, n) = (g.k(), g.n());
     if let (Some(packed), Some(dy), Some(dx), Some(scratch)) = (packed, T::f32s(dy), T::f32s_uninit(dx), T::f32_vec(scratch)) {
         return match packed {
-            Prepared::Direct(packed) => direct::forward(&direct::input_gradient_geom(g), dy, packed, None, dx, scratch, threaded(par)),
+            Prepared::Direct(packed) => {
+                // The kernel splits one sample over the threads, or takes several on one.
+                let samples = if threaded(par) { 1 } else { dy.len() / (g.o * n).max(1) };
+                let (dy_len, dx_len) = (samples * g.o * n, samples * g.c * g.h * g.w);
+                for (dy_s, dx_s) in dy.chunks(dy_len.max(1)).zip(dx.chunks_mut(dx_len.max(1))) {
+                    direct::forward(&direct::input_gradient_geom(g), dy_s, packed, None, dx_s, scratch, threaded(par));
+                }
+            }
             Prepared::Winograd(u) => {
                 for (dy_b, dx_b) in dy.chunks_exact(g.o * n).zip(dx.chunks_exact_mut(g.c * g.h * g.w)) {
                     winograd::forward(g, dy_b, u, None, dx_b, scratch, par);
@@ -152,9 +159,10 @@ pub(super) fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[
     // `dx` holds the input gradients of the samples in `range` (when wanted).
     let packed = w.and_then(|w| packed_input_gradient(g, w));
     let direct_dw = T::f32s(dy).is_some() && g.direct_weight_gradient();
-    // The samples of a range go to the kernels in groups (one sample each but for [`direct`]).
-    let group = if direct_dw || matches!(packed, Some(Prepared::Direct(_))) { direct_group(g) } else { 1 };
+    let direct = direct_dw || matches!(packed, Some(Prepared::Direct(_)));
     let accumulate = |range: Range<usize>, mut dx: Option<&mut [MaybeUninit<T>]>, dwt: &mut [T], scratch: &mut Vec<T>, par: Parallelism| {
+        // The samples of a range go to the kernels in groups (one sample each but for [`direct`]).
+        let group = weight_group(g, direct, range.len());
         for first in range.clone().step_by(group) {
             let samples = first..(first + group).min(range.end);
             let xs = &x[samples.start * xlen..samples.end * xlen];
@@ -189,36 +197,34 @@ pub(super) fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[
     let mut out: Vec<MaybeUninit<T>> = Vec::with_capacity(total);
     // SAFETY: `MaybeUninit` values need no initialisation.
     unsafe { out.set_len(total) };
-    let (dx, dw) = out.split_at_mut(dxlen);
-    let want_dx = w.is_some();
-    let partials: Vec<Vec<T>> = match plan(g.b) {
-        _ if g.b == 0 => Vec::new(),
-        Plan::Gemm(t) => {
-            let mut dwt = vec![T::ZERO; k * g.o];
-            with_scratch(|scratch| accumulate(0..g.b, want_dx.then_some(dx), &mut dwt, scratch, gemm_par(t)));
-            vec![dwt]
-        }
-        Plan::Batch(t) => {
-            let groups = t.min(g.b);
-            let per = g.b.div_ceil(groups);
-            let mut dx_parts: Vec<Option<&mut [MaybeUninit<T>]>> = match want_dx {
-                true if xlen > 0 => dx.chunks_mut(per * xlen).map(Some).collect(),
-                _ => Vec::new(),
-            };
-            dx_parts.resize_with(groups, || want_dx.then_some(&mut []));
-            dx_parts
-                .into_par_iter()
-                .enumerate()
-                .map(|(gi, dx_g)| {
-                    let mut part = vec![T::ZERO; k * g.o];
-                    let range = gi * per..((gi + 1) * per).min(g.b);
-                    if !range.is_empty() {
-                        with_scratch(|scratch| accumulate(range, dx_g, &mut part, scratch, Parallelism::None));
-                    }
-                    part
-                })
-                .collect()
-        }
+    let (mut dx, dw) = out.split_at_mut(dxlen);
+    // Each group of samples (fixed by the shapes) sums into its own partial sum, whichever
+    // thread runs it, and writes the input gradients of its samples.
+    let ranges = weight_partials(g, direct, std::mem::size_of::<T>());
+    type Task<'a, T> = (Range<usize>, Option<&'a mut [MaybeUninit<T>]>);
+    let tasks: Vec<Task<T>> = ranges
+        .into_iter()
+        .map(|range| {
+            let dx_g = w.is_some().then(|| {
+                let (head, rest) = std::mem::take(&mut dx).split_at_mut(range.len() * xlen);
+                dx = rest;
+                head
+            });
+            (range, dx_g)
+        })
+        .collect();
+    let partial = |(range, dx_g): Task<T>, par: Parallelism| {
+        let mut part = vec![T::ZERO; k * g.o];
+        with_scratch(|scratch| accumulate(range, dx_g, &mut part, scratch, par));
+        part
+    };
+    // The groups run in parallel, each with its share of the threads when there are more
+    // threads than groups; a single group gets them all.
+    let groups = tasks.len();
+    let partials: Vec<Vec<T>> = match plan(groups) {
+        Plan::Batch(_) => tasks.into_par_iter().map(|task| partial(task, Parallelism::None)).collect(),
+        Plan::Gemm(t) if groups > 1 => tasks.into_par_iter().map(|task| partial(task, gemm_par(t / groups))).collect(),
+        Plan::Gemm(t) => tasks.into_iter().map(|task| partial(task, gemm_par(t))).collect(),
     };
     // dW (O, K) = Σ of the transposed partial sums, in a fixed order, one row per task.
     dw.par_chunks_mut(k.max(1)).enumerate().for_each(|(o, row)| {

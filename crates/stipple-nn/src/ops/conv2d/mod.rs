@@ -41,11 +41,13 @@
 //! x_b`, no im2col/col2im); a stride-1 "same" convolution on a map of 32×32 pixels or more is
 //! a sum of shifted GEMMs instead of im2col (the private `shifted` module, chosen by
 //! `Geom::shifted`).
-//! Work is spread over candle's thread count ([`candle_core::utils::get_num_threads`]): over the
-//! samples of the batch when there are at least as many samples as threads (each kernel
-//! single-threaded; the direct kernels take groups of samples, see `direct_group`), otherwise
-//! inside each sample (GEMMs on all threads, the direct kernels split the output channels).
-//! `STIPPLE_CONV_PARALLEL=batch|gemm` forces one (the `plan` module).
+//! Work is spread over the threads of the current rayon pool: over the samples of the batch
+//! when there are at least as many samples as threads (each kernel single-threaded; the direct
+//! kernels take groups of samples, see `direct_group`), otherwise inside each sample (GEMMs on
+//! all threads, the direct kernels split the output channels).
+//! `STIPPLE_CONV_PARALLEL=batch|gemm` forces one (the `plan` module). The weight gradient sums
+//! over samples in groups fixed by the shapes (`weight_partials`), so every result's bits are
+//! the same on any number of threads.
 //!
 //! Only f32 and f64 have CPU kernels; [`conv2d`] hands other dtypes and non-CPU devices to
 //! candle's own `Tensor::conv2d`.
