@@ -1,7 +1,8 @@
 //! Forward and backward times of a 3×3, padding-1 convolution, batch 32: candle's
 //! `Tensor::conv2d` against `stipple_nn::ops::conv2d`.
 //!
-//! `cargo run --release -p stipple-nn --example conv_bench [-- --ours-only]`
+//! `cargo run --release -p stipple-nn --example conv_bench [-- --ours-only] [C:HW ...]` (the
+//! layers as channels and map size; a default list otherwise)
 //! (`STIPPLE_CONV_PARALLEL=batch|gemm` forces the threading plan of ours.)
 
 use std::time::Instant;
@@ -28,7 +29,12 @@ fn main() -> Result<()> {
     let b = 32;
     println!("threads: {}", candle_core::utils::get_num_threads());
     println!("{:<22} {:>6} {:>10} {:>10} {:>8} {:>8} {:>6}", "case", "impl", "fwd s", "bwd s", "fwd GF/s", "bwd GF/s", "bwd/fwd");
-    for (c, hw) in [(32, 16), (64, 8), (64, 4), (64, 16), (128, 8), (128, 4)] {
+    let given: Vec<(usize, usize)> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.split_once(':').and_then(|(c, hw)| Some((c.parse().ok()?, hw.parse().ok()?))))
+        .collect();
+    let layers = if given.is_empty() { vec![(32, 16), (64, 8), (64, 4), (64, 16), (128, 8), (128, 4)] } else { given };
+    for (c, hw) in layers {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1., (b, c, hw, hw), &dev)?)?;
         let w = Var::from_tensor(&(Tensor::randn(0f32, 1., (c, c, 3, 3), &dev)? * 0.05)?)?;
         let r = Tensor::randn(0f32, 1., (b, c, hw, hw), &dev)?;

@@ -522,17 +522,22 @@ pub(super) fn weight_gradient(g: &Geom, x: &[f32], dy: &[f32], dwt: &mut [f32], 
         transpose(s, g.o, pixels, d);
     }
     let (xp, dyt): (&[f32], &[f32]) = (xp, dyt);
+    let columns = column_runs(g);
+    // The nine rows of channel c, output channels o0 to o0 + 16·v.
+    let block = |c: usize, rows: &mut [f32], o0: usize, v: usize| {
+        let taps = Taps { g, xp: &xp[c * hp * wp..], dyt: &dyt[o0..], ns, o0, columns: &columns };
+        // SAFETY: AVX-512F is available (asserted); `xp` holds ns·C padded planes, `dyt` ns
+        // (pixels, O) matrices, `rows` the 9 rows of channel c (see `Taps::run`).
+        unsafe {
+            match v {
+                1 => taps.run::<1>(rows, accumulate),
+                _ => taps.run::<2>(rows, accumulate),
+            }
+        }
+    };
     let channel = |(c, rows): (usize, &mut [f32])| {
         for (o0, v) in blocks(g.o) {
-            let taps = Taps { g, xp: &xp[c * hp * wp..], dyt: &dyt[o0..], ns, o0 };
-            // SAFETY: AVX-512F is available (asserted); `xp` holds ns·C padded planes, `dyt`
-            // ns (pixels, O) matrices, `rows` the 9 rows of channel c (see `Taps::run`).
-            unsafe {
-                match v {
-                    1 => taps.run::<1>(rows, accumulate),
-                    _ => taps.run::<2>(rows, accumulate),
-                }
-            }
+            block(c, rows, o0, v);
         }
     };
     if parallel {
@@ -596,6 +601,30 @@ struct Taps<'a> {
     dyt: &'a [f32],
     ns: usize,
     o0: usize,
+    /// The output columns in runs with the same taps inside the image ([`column_runs`]).
+    columns: &'a [(Range<usize>, u8)],
+}
+
+/// Which kernel taps of output row (or column) `o` read inside a map of `size` rows (or
+/// columns): bit `i` is set when tap `i` reads row `o·s + i` of the padded map, inside
+/// `p..p + size`. Taps reading the padding add zeros and are skipped.
+fn taps_inside(g: &Geom, o: usize, size: usize) -> u8 {
+    (0..3).filter(|&i| (g.p..g.p + size).contains(&(o * g.s + i))).fold(0u8, |m, i| m | 1 << i)
+}
+
+/// The output columns cut into runs of consecutive columns whose taps inside the image
+/// ([`taps_inside`]) are the same, so that [`Taps::run`] takes one loop per run: for a stride-1
+/// "same" layer the first column, the interior and the last column.
+fn column_runs(g: &Geom) -> Vec<(Range<usize>, u8)> {
+    let mut runs: Vec<(Range<usize>, u8)> = Vec::new();
+    for ow in 0..g.wo {
+        let inside = taps_inside(g, ow, g.w);
+        match runs.last_mut() {
+            Some((cols, m)) if *m == inside => cols.end = ow + 1,
+            _ => runs.push((ow..ow + 1, inside)),
+        }
+    }
+    runs
 }
 
 impl Taps<'_> {
@@ -610,31 +639,36 @@ impl Taps<'_> {
         let (hp, wp, pixels) = (g.h + 2 * g.p, g.w + 2 * g.p, g.ho * g.wo);
         assert!(self.xp.len() > (self.ns - 1) * g.c * hp * wp + (hp - 1) * wp + wp - 1);
         assert!(self.dyt.len() + self.o0 >= self.ns * pixels * g.o && rows.len() >= 9 * g.o);
-        // Taps that read the padding (bit i of `mask(oh, H)`: kernel row i is inside the image)
-        // add zeros: they are skipped, with the common masks compiled in (any superset of the
-        // valid taps is exact, the padding being zeros).
-        let mask = |o: usize, size: usize| (0..3).filter(|&i| (g.p..g.p + size).contains(&(o * g.s + i))).fold(0u8, |m, i| m | 1 << i);
         let mut acc = [[_mm512_setzero_ps(); 9]; V];
         for n in 0..self.ns {
             let plane = self.xp.as_ptr().add(n * g.c * hp * wp);
-            let mut d = self.dyt.as_ptr().add(n * pixels * g.o);
+            let dy = self.dyt.as_ptr().add(n * pixels * g.o);
             for oh in 0..g.ho {
                 // Pixel (oh, ow)'s taps read rows oh·s + i and columns ow·s + j of the padded
                 // plane: at most (Ho − 1)·s + 2 < H + 2p and likewise for the columns.
-                let mut r0 = plane.add(oh * g.s * wp);
-                let rows_in = mask(oh, g.h);
-                for ow in 0..g.wo {
-                    macro_rules! pixel {
+                let rows_in = taps_inside(g, oh, g.h);
+                for (cols, cols_in) in self.columns {
+                    let mut r0 = plane.add(oh * g.s * wp + cols.start * g.s);
+                    let mut d = dy.add((oh * g.wo + cols.start) * g.o);
+                    // One loop per mask, with the common masks compiled in (any superset of
+                    // the valid taps is exact, the padding being zeros).
+                    macro_rules! pixels {
                         ($(($r:literal, $c:literal)),*) => {
-                            match (rows_in, mask(ow, g.w)) {
-                                $(($r, $c) => pixel::<V, $r, $c>(&mut acc, d, r0, wp),)*
-                                _ => pixel::<V, 7, 7>(&mut acc, d, r0, wp),
+                            match (rows_in, *cols_in) {
+                                $(($r, $c) => for _ in cols.clone() {
+                                    pixel::<V, $r, $c>(&mut acc, d, r0, wp);
+                                    d = d.add(g.o);
+                                    r0 = r0.add(g.s);
+                                },)*
+                                _ => for _ in cols.clone() {
+                                    pixel::<V, 7, 7>(&mut acc, d, r0, wp);
+                                    d = d.add(g.o);
+                                    r0 = r0.add(g.s);
+                                },
                             }
                         };
                     }
-                    pixel!((7, 7), (7, 6), (7, 3), (6, 7), (6, 6), (6, 3), (3, 7), (3, 6), (3, 3));
-                    d = d.add(g.o);
-                    r0 = r0.add(g.s);
+                    pixels!((7, 7), (7, 6), (7, 3), (6, 7), (6, 6), (6, 3), (3, 7), (3, 6), (3, 3));
                 }
             }
         }
