@@ -84,7 +84,7 @@ impl ResnetBlock2D {
         };
         // The time embedding's (B, C) projection is added as part of conv1's bias.
         let t = proj.forward(&temb.silu()?)?;
-        let h = self.conv1.forward_shifted(&self.norm1.forward_silu(x)?, &t)?;
+        let h = self.conv1.forward_after_norm(&self.norm1, x, Some(&t))?;
         self.finish(x, h, mode)
     }
 
@@ -97,13 +97,16 @@ impl ResnetBlock2D {
         if self.time_emb_proj.is_some() {
             candle_core::bail!("ResnetBlock2D: this block is time-conditioned and needs temb");
         }
-        let h = self.conv1.forward(&self.norm1.forward_silu(x)?)?;
+        let h = self.conv1.forward_after_norm(&self.norm1, x, None)?;
         self.finish(x, h, Mode::Inference)
     }
 
     /// `norm2` → SiLU → dropout → `conv2`, the shortcut, and the output scale.
     fn finish(&self, x: &Tensor, h: Tensor, mode: Mode) -> Result<Tensor> {
-        let h = self.conv2.forward(&self.norm2.forward_silu_dropout(&h, &self.dropout, mode)?)?;
+        let h = match self.dropout.mask(mode) {
+            None => self.conv2.forward_after_norm(&self.norm2, &h, None)?,
+            Some(_) => self.conv2.forward(&self.norm2.forward_silu_dropout(&h, &self.dropout, mode)?)?,
+        };
         let shortcut = match &self.conv_shortcut {
             Some(c) => c.forward(x)?,
             None => x.clone(),

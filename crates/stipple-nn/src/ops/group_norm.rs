@@ -156,6 +156,14 @@ impl GroupNorm {
         &self.bias
     }
 
+    pub fn num_groups(&self) -> usize {
+        self.num_groups
+    }
+
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
     /// `GroupNorm(x)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         group_norm(x, &self.weight, &self.bias, self.num_groups, self.eps, false)
@@ -408,15 +416,94 @@ impl<'a, T: Elem> pulp::WithSimd for ForwardSlice<'a, T> {
         let (mean, rstd) = stats(x, g.eps);
         let m = T::from_f64(mean);
         for k in 0..g.cg {
-            // z = (γ·r)·(x − μ) + β (centred first: no cancellation when |μ| ≫ σ).
-            let a = T::from_f64(gamma[k].to_f64() * rstd);
-            let b = beta[k];
             let xs = &x[k * g.s..][..g.s];
             let ys = &mut y[k * g.s..][..g.s];
-            normalise_channel(ys, xs, a, m, b, g.silu);
+            normalise_channel(ys, xs, scale(gamma[k], rstd), m, beta[k], g.silu);
         }
         // SAFETY: the cg channels of s values, the whole slice, were written above.
         unsafe { &mut *(y as *mut [MaybeUninit<T>] as *mut [T]) }
+    }
+}
+
+/// The factor `a = γ·r` of `z = a·(x − μ) + β` (centred first: no cancellation when |μ| ≫ σ).
+#[inline(always)]
+fn scale<T: Elem>(gamma: T, rstd: f64) -> T {
+    T::from_f64(gamma.to_f64() * rstd)
+}
+
+/// The coefficients `[a, m, b]` of `z = a·(x − m) + b` for every `(sample, channel)` of an f32
+/// input `x (B, C, …)`, sample-major: `m` the mean of the channel's group, `a = γ_c·r`, `b =
+/// β_c`, computed exactly as [`group_norm`] computes them (the same sums and roundings), so
+/// that [`normalise_plane`] with them writes the same bits as the op. For a layer that
+/// normalises its input as it reads it (`ops::conv2d::conv2d_normalized`). `x` must be on the
+/// CPU and f32 with γ and β; the shapes are checked as by [`group_norm`].
+pub(crate) fn coefficients(x: &Tensor, gamma: &Tensor, beta: &Tensor, num_groups: usize, eps: f64) -> Result<Vec<[f32; 3]>> {
+    let g = Geom::new(x.shape(), num_groups, eps, false)?;
+    if gamma.elem_count() != g.c || beta.elem_count() != g.c {
+        bail!("group_norm: γ {:?} and β {:?} must have {} elements", gamma.dims(), beta.dims(), g.c)
+    }
+    let to_vec = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+    let (gamma, beta) = (to_vec(gamma)?, to_vec(beta)?);
+    let x = x.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let xs = match &*storage {
+        candle_core::Storage::Cpu(CpuStorage::F32(v)) => &v[layout.start_offset()..][..x.elem_count()],
+        _ => bail!("group_norm coefficients: expected an f32 tensor on the CPU, got {:?} on {:?}", x.dtype(), x.device()),
+    };
+    let len = g.group_len();
+    let mut out = vec![[0f32; 3]; g.b * g.c];
+    if len == 0 {
+        return Ok(out);
+    }
+    let groups = g.c / g.cg;
+    out.par_chunks_mut(g.cg).with_min_len(g.min_tasks()).enumerate().for_each(|(i, coef)| {
+        let c0 = (i % groups) * g.cg;
+        let (mean, rstd) = simd::dispatch(Stats { x: &xs[i * len..][..len], eps });
+        let m = mean as f32;
+        for (k, coef) in coef.iter_mut().enumerate() {
+            *coef = [scale(gamma[c0 + k], rstd), m, beta[c0 + k]];
+        }
+    });
+    Ok(out)
+}
+
+/// [`stats`] of one slice, vectorised.
+struct Stats<'a> {
+    x: &'a [f32],
+    eps: f64,
+}
+
+impl pulp::WithSimd for Stats<'_> {
+    type Output = (f64, f64);
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> (f64, f64) {
+        stats(self.x, self.eps)
+    }
+}
+
+/// `dst = z` or `SiLU(z)` with `z = a·(x − m) + b` for one channel's values `src` and its
+/// [`coefficients`] `[a, m, b]`: the values [`group_norm`] writes for them, bit for bit.
+pub(crate) fn normalise_plane(dst: &mut [MaybeUninit<f32>], src: &[f32], [a, m, b]: [f32; 3], silu: bool) {
+    simd::dispatch(Plane { dst, src, a, m, b, silu })
+}
+
+/// [`normalise_channel`] for [`normalise_plane`], vectorised.
+struct Plane<'a> {
+    dst: &'a mut [MaybeUninit<f32>],
+    src: &'a [f32],
+    a: f32,
+    m: f32,
+    b: f32,
+    silu: bool,
+}
+
+impl pulp::WithSimd for Plane<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        normalise_channel(self.dst, self.src, self.a, self.m, self.b, self.silu)
     }
 }
 

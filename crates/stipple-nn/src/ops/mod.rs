@@ -45,7 +45,7 @@ pub mod upsample;
 pub use attention::{attention, attention_probabilities};
 pub use bias::{add_bias, add_bias_to_fresh};
 pub use conv1d::conv1d;
-pub use conv2d::{conv2d, Conv2d};
+pub use conv2d::{conv2d, conv2d_normalized, Conv2d};
 pub use gated_tanh::gated_tanh;
 pub use geglu::geglu;
 pub use group_norm::{group_norm, GroupNorm};
@@ -106,7 +106,7 @@ fn dispatch<const N: usize>(
 
 /// The contiguous values of one operand of a custom op named `op` (an error naming the op when
 /// the operand is strided: the ops call `.contiguous()` on their inputs first).
-fn data<'a, T: candle_core::WithDType>(
+pub(crate) fn data<'a, T: candle_core::WithDType>(
     s: &'a candle_core::CpuStorage,
     l: &candle_core::Layout,
     op: &str,

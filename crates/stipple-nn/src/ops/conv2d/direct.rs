@@ -60,7 +60,8 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::elem::{return_weight_buffer, weight_buffer};
+use super::elem::{self, return_weight_buffer, weight_buffer};
+use crate::ops::group_norm;
 use super::geometry::Geom;
 
 /// Outputs per register tile: pixels of a row or samples (fewer at the end of a row or group).
@@ -176,7 +177,8 @@ pub(super) struct Bias<'a> {
 /// per-block buffer between depth blocks. `parallel` (one sample only) splits the output
 /// channel blocks of each band over rayon's threads. Every output is summed in the same order
 /// whatever the threads.
-pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, y: &mut [MaybeUninit<f32>], scratch: &mut Vec<f32>, parallel: bool) {
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, norm: Option<Norm>, y: &mut [MaybeUninit<f32>], scratch: &mut Vec<f32>, parallel: bool) {
     let (sample_in, pixels) = (g.c * g.h * g.w, g.ho * g.wo);
     let ns = x.len() / sample_in.max(1);
     assert!(available() && g.o.is_multiple_of(16) && packed.0.len() == g.o * g.c * g.kh * g.kw);
@@ -192,7 +194,8 @@ pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, 
     let rows = band_rows(g, nq);
     let mut acc = Vec::new();
     for (gi, (xs, ys)) in x.chunks_exact(nq * sample_in).zip(y.chunks_exact_mut(nq * sample_out)).enumerate() {
-        interleave(g, xs, nq, scratch, parallel);
+        let norm = norm.map(|n| Norm { coefficients: &n.coefficients[gi * nq * g.c..][..nq * g.c], silu: n.silu });
+        interleave(g, xs, nq, norm, scratch, parallel);
         let bias = bias.map(|b| Bias { values: &b.values[gi * nq * b.stride..], stride: b.stride });
         let tiles = Tiles { g, xl: scratch, bias, nq };
         for oh0 in (0..g.ho).step_by(rows) {
@@ -216,24 +219,51 @@ fn band_rows(g: &Geom, nq: usize) -> usize {
     256usize.div_ceil(g.wo * nq).clamp(1, g.ho.max(1))
 }
 
-/// `xl` := the `nq` samples `x (nq, C, H, W)` padded by `p` zero columns on each side and
-/// interleaved channels-last by depth block: for the block of `kc` channels from `c0`, at offset
-/// `c0·H·(W + 2p)·nq`, the values of row `ih`, padded column `col`, sample `q` and channel
-/// `c0 + cc` at `((ih·(W + 2p) + col)·nq + q)·kc + cc`, so that a tile's depth loop reads
-/// consecutive addresses (the "channels-last" blocked layout of Georganas et al., SC 2018).
-/// `parallel` splits the depth blocks over rayon's threads.
-fn interleave(g: &Geom, x: &[f32], nq: usize, xl: &mut [f32], parallel: bool) {
+/// A normalisation applied to every input value as [`interleave`] copies it (before the zero
+/// padding): `z = a·(x − m) + b`, or `SiLU(z)` when `silu`, with the `[a, m, b]` of each
+/// (sample, channel) of the call, sample-major (`ops::group_norm::coefficients`).
+#[derive(Clone, Copy)]
+pub(super) struct Norm<'a> {
+    pub coefficients: &'a [[f32; 3]],
+    pub silu: bool,
+}
+
+/// `xl` := the `nq` samples `x (nq, C, H, W)` (normalised by `norm` when given) padded by `p`
+/// zero columns on each side and interleaved channels-last by depth block: for the block of
+/// `kc` channels from `c0`, at offset `c0·H·(W + 2p)·nq`, the values of row `ih`, padded
+/// column `col`, sample `q` and channel `c0 + cc` at `((ih·(W + 2p) + col)·nq + q)·kc + cc`,
+/// so that a tile's depth loop reads consecutive addresses (the "channels-last" blocked layout
+/// of Georganas et al., SC 2018). `parallel` splits the depth blocks over rayon's threads.
+fn interleave(g: &Geom, x: &[f32], nq: usize, norm: Option<Norm>, xl: &mut [f32], parallel: bool) {
     let (wp, plane) = (g.w + 2 * g.p, g.h * g.w);
     let sample = g.c * plane;
     let pack = |(bi, dst): (usize, &mut [f32])| {
         let c0 = bi * KC;
         let kc = (g.c - c0).min(KC);
+        // With a normalisation, the block's planes are normalised first, sample q's channel
+        // c0 + cc at `(q·kc + cc)·H·W`; `src(q, cc)` is the plane to copy.
+        let normalised: Vec<f32> = match norm {
+            Some(n) => {
+                let mut out = elem::uninit(nq * kc * plane);
+                for (i, out) in out.chunks_exact_mut(plane.max(1)).enumerate() {
+                    let c = c0 + i % kc;
+                    group_norm::normalise_plane(out, &x[(i / kc) * sample + c * plane..][..plane], n.coefficients[(i / kc) * g.c + c], n.silu);
+                }
+                // SAFETY: `normalise_plane` wrote every value of the block's planes.
+                unsafe { elem::assume_init(out) }
+            }
+            None => Vec::new(),
+        };
+        let src = |q: usize, cc: usize| match norm {
+            Some(_) => &normalised[(q * kc + cc) * plane..][..plane],
+            None => &x[q * sample + (c0 + cc) * plane..][..plane],
+        };
         for (ih, row) in dst.chunks_exact_mut(wp * nq * kc).enumerate() {
             row[..g.p * nq * kc].fill(0.0);
             row[(g.p + g.w) * nq * kc..].fill(0.0);
             for q in 0..nq {
                 for cc in 0..kc {
-                    let src = &x[q * sample + (c0 + cc) * plane + ih * g.w..][..g.w];
+                    let src = &src(q, cc)[ih * g.w..][..g.w];
                     let dst = &mut row[(g.p * nq + q) * kc + cc..];
                     for (col, &v) in src.iter().enumerate() {
                         dst[col * nq * kc] = v;

@@ -186,6 +186,13 @@ impl Geom {
         direct::available() && self.o.is_multiple_of(16) && !self.pointwise()
     }
 
+    /// Whether the [`direct`] kernel computes the forward pass (f32), the only one that can
+    /// normalise its input as it reads it (`super::conv2d_normalized`): not on the layers
+    /// [`winograd`] takes.
+    pub(super) fn direct_normalized(&self) -> bool {
+        self.direct_forward() && self.winograd_forward().is_none()
+    }
+
     /// Whether the direct kernels compute the gradient w.r.t. the input: a stride-1 "same"
     /// convolution (so that it is a forward convolution of `dy`) with input channels in
     /// vectors of 16.

@@ -35,11 +35,13 @@ fn direct_bias<'a>(bias: &'a [f32], o: usize, samples: &Range<usize>) -> direct:
     }
 }
 
-/// `bias` holds `O` values (shared) or `B·O` (per sample).
-pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T> {
+/// `bias` holds `O` values (shared) or `B·O` (per sample). `norm` normalises the input as the
+/// [`direct`] kernel reads it, which must then compute the layer (`Geom::direct_normalized`).
+pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T], norm: Option<direct::Norm>) -> Vec<T> {
     let (k, n, xlen) = (g.k(), g.n(), g.c * g.h * g.w);
     let wino = T::f32s(w).zip(g.winograd_forward()).map(|(w, variant)| winograd::Transformed::forward(variant, g, w));
     let packed = T::f32s(w).filter(|_| wino.is_none() && g.direct_forward()).map(|w| direct::Packed::forward(g, w));
+    assert!(norm.is_none() || packed.is_some(), "a normalised input needs the direct kernel");
     let group = if packed.is_some() { direct_group(g) } else { 1 };
     per_group(g, g.o * n, group, |samples, y, scratch, par| {
         let xs = &x[samples.start * xlen..samples.end * xlen];
@@ -52,7 +54,8 @@ pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T]) -> Vec<T>
         }
         if let (Some(packed), Some(xs), Some(y), Some(bias), Some(scratch)) = (&packed, T::f32s(xs), T::f32s_uninit(y), T::f32s(bias), T::f32_vec(scratch)) {
             let bias = direct_bias(bias, g.o, &samples);
-            return direct::forward(g, xs, packed, Some(bias), y, scratch, threaded(par));
+            let norm = norm.map(|n| direct::Norm { coefficients: &n.coefficients[samples.start * g.c..samples.end * g.c], silu: n.silu });
+            return direct::forward(g, xs, packed, Some(bias), norm, y, scratch, threaded(par));
         }
         let y = zeroed(y);
         for ((bi, x_b), y_b) in samples.zip(xs.chunks_exact(xlen)).zip(y.chunks_exact_mut(g.o * n)) {
@@ -108,7 +111,7 @@ fn input_gradient<T: Elem>(g: &Geom, dy: &[T], w: &[T], packed: Option<&Prepared
                 let samples = if threaded(par) { 1 } else { dy.len() / (g.o * n).max(1) };
                 let (dy_len, dx_len) = (samples * g.o * n, samples * g.c * g.h * g.w);
                 for (dy_s, dx_s) in dy.chunks(dy_len.max(1)).zip(dx.chunks_mut(dx_len.max(1))) {
-                    direct::forward(&direct::input_gradient_geom(g), dy_s, packed, None, dx_s, scratch, threaded(par));
+                    direct::forward(&direct::input_gradient_geom(g), dy_s, packed, None, None, dx_s, scratch, threaded(par));
                 }
             }
             Prepared::Winograd(u) => {

@@ -60,10 +60,13 @@
 //! safe view as f32 for the direct kernels), and the kernels themselves (`direct`, `shifted`,
 //! `winograd`).
 
-use candle_core::{bail, Module, Result, Tensor};
+use candle_core::{bail, DType, Layout, Module, Result, Tensor};
+
+use geometry::Geom;
 use candle_nn::VarBuilder;
 
 use super::cpu_kernel_applies;
+use super::group_norm::GroupNorm;
 
 #[cfg(target_arch = "x86_64")]
 mod direct;
@@ -101,7 +104,13 @@ mod direct {
     pub(super) fn input_gradient_geom(_: &Geom) -> Geom {
         unreachable!("direct kernels are x86-64 only")
     }
-    pub(super) fn forward(_: &Geom, _: &[f32], _: &Packed, _: Option<Bias>, _: &mut [std::mem::MaybeUninit<f32>], _: &mut Vec<f32>, _: bool) {
+    #[derive(Clone, Copy)]
+    pub(super) struct Norm<'a> {
+        pub coefficients: &'a [[f32; 3]],
+        pub silu: bool,
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn forward(_: &Geom, _: &[f32], _: &Packed, _: Option<Bias>, _: Option<Norm>, _: &mut [std::mem::MaybeUninit<f32>], _: &mut Vec<f32>, _: bool) {
         unreachable!("direct kernels are x86-64 only")
     }
     pub(super) fn weight_gradient(_: &Geom, _: &[f32], _: &[f32], _: &mut [f32], _: bool, _: &mut Vec<f32>, _: bool) {
@@ -152,6 +161,45 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padd
     x.apply_op3(&w, &bias, Conv2dOp { stride, padding })
 }
 
+/// `conv2d(norm(x), w) + bias` with `norm(x) = GroupNorm(x)·γ + β` (Wu & He 2018), followed by
+/// SiLU when `silu`, applied by the direct kernel to each input value as it copies the input
+/// for its tiles: the normalised tensor is never written out and read back. The same bits as
+/// `conv2d(&group_norm(x, γ, β, num_groups, eps, silu)?, w, bias, …)`.
+///
+/// Inference only: `None` (the caller then normalises and convolves separately) when any
+/// operand tracks gradients, or where the direct kernel does not compute the layer (not f32
+/// on a CPU with AVX-512, output channels not a multiple of 16, 1×1, or a layer Winograd
+/// takes). Shapes as [`conv2d`]; `gamma` and `beta` `(C)`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_normalized(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    num_groups: usize,
+    eps: f64,
+    silu: bool,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Result<Option<Tensor>> {
+    let operands = [x, gamma, beta, w].into_iter().chain(bias);
+    if operands.clone().any(|t| t.track_op() || t.dtype() != DType::F32 || !t.device().is_cpu()) || stride == 0 {
+        return Ok(None);
+    }
+    let (xl, wl) = (Layout::contiguous(x.shape()), Layout::contiguous(w.shape()));
+    if !Geom::of(&xl, &wl, stride, padding).is_ok_and(|g| g.direct_normalized()) {
+        return Ok(None);
+    }
+    let coefficients = super::group_norm::coefficients(x, gamma, beta, num_groups, eps)?;
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    let bias = match bias {
+        Some(t) => t.contiguous()?,
+        None => Tensor::zeros(w.dim(0)?, DType::F32, x.device())?,
+    };
+    x.apply_op3_no_bwd(&w, &bias, &op::Conv2dNormalizedOp { stride, padding, coefficients, silu }).map(Some)
+}
+
 /// A 2-D convolution layer with bias, parameter-compatible with `candle_nn::conv2d`: `weight`
 /// `(O, C, k, k)` with the Kaiming-normal hint and `bias` `(O)` uniform in `±1/√C`.
 #[derive(Debug, Clone)]
@@ -197,11 +245,29 @@ impl Conv2d {
     /// The layer's output plus `shift`, a `(B, O)` addition per sample and channel (the time
     /// embedding of a ResNet block), fused into the convolution as its bias.
     pub fn forward_shifted(&self, x: &Tensor, shift: &Tensor) -> Result<Tensor> {
-        let bias = match &self.bias {
-            Some(b) => shift.broadcast_add(b)?,
-            None => shift.clone(),
-        };
-        conv2d(x, &self.weight, Some(&bias), self.stride, self.padding)
+        conv2d(x, &self.weight, self.bias_plus(Some(shift))?.as_ref(), self.stride, self.padding)
+    }
+
+    /// The layer applied to `SiLU(norm(x))`, plus `shift` (as [`Conv2d::forward_shifted`]) when
+    /// given: at inference through [`conv2d_normalized`] where it applies (the normalised
+    /// input is never written out), otherwise `norm.forward_silu(x)` and the layer; the same
+    /// bits either way.
+    pub fn forward_after_norm(&self, norm: &GroupNorm, x: &Tensor, shift: Option<&Tensor>) -> Result<Tensor> {
+        let bias = self.bias_plus(shift)?;
+        let (w, s, p) = (&self.weight, self.stride, self.padding);
+        match conv2d_normalized(x, norm.weight(), norm.bias(), norm.num_groups(), norm.eps(), true, w, bias.as_ref(), s, p)? {
+            Some(y) => Ok(y),
+            None => conv2d(&norm.forward_silu(x)?, w, bias.as_ref(), s, p),
+        }
+    }
+
+    /// The layer's bias plus `shift` `(B, O)`, when given.
+    fn bias_plus(&self, shift: Option<&Tensor>) -> Result<Option<Tensor>> {
+        Ok(match (shift, &self.bias) {
+            (Some(shift), Some(b)) => Some(shift.broadcast_add(b)?),
+            (Some(shift), None) => Some(shift.clone()),
+            (None, b) => b.clone(),
+        })
     }
 }
 

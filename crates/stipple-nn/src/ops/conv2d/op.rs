@@ -5,7 +5,8 @@ use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Res
 
 use super::geometry::Geom;
 use super::kernels::{backward_input, backward_weight, bias_grad, forward};
-use crate::ops::{dispatch, unpack};
+use super::direct::Norm;
+use crate::ops::{data, dispatch, unpack};
 
 /// Forward op: `(x, w, bias) -> y`, `bias` of shape `(O)` or `(B, O)`.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +66,7 @@ impl CustomOp3 for Conv2dOp {
         }
         let op = self.name();
         let operands = [(s1, l1), (s2, l2), (s3, l3)];
-        let out = dispatch(operands, op, |[a, b, c]| forward(&g, a, b, c), |[a, b, c]| forward(&g, a, b, c))?;
+        let out = dispatch(operands, op, |[a, b, c]| forward(&g, a, b, c, None), |[a, b, c]| forward(&g, a, b, c, None))?;
         Ok((out, Shape::from((b, o, g.ho, g.wo))))
     }
 
@@ -101,6 +102,48 @@ impl CustomOp3 for Conv2dOp {
             false => None,
         };
         Ok((dx, dw, db))
+    }
+}
+
+/// The forward pass of [`super::conv2d_normalized`]: `conv2d(norm(x), w) + bias` in f32 with
+/// `norm` applied by the direct kernel as it reads `x`. Inference only (no backward pass).
+#[derive(Debug, Clone)]
+pub(super) struct Conv2dNormalizedOp {
+    pub stride: usize,
+    pub padding: usize,
+    /// `[a, m, b]` per (sample, channel) of `x` (`ops::group_norm::coefficients`).
+    pub coefficients: Vec<[f32; 3]>,
+    pub silu: bool,
+}
+
+impl CustomOp3 for Conv2dNormalizedOp {
+    fn name(&self) -> &'static str {
+        "stipple-conv2d-normalized"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geom::of(l1, l2, self.stride, self.padding)?;
+        let (b, o, op) = (g.b, g.o, self.name());
+        if l3.shape().dims() != [o] && l3.shape().dims() != [b, o] {
+            bail!("{op}: bias has shape {:?}, expected ({o}) or ({b}, {o})", l3.shape().dims())
+        }
+        if self.coefficients.len() != g.b * g.c {
+            bail!("{op}: {} normalisation coefficients for an input of {} samples and {} channels", self.coefficients.len(), g.b, g.c)
+        }
+        if !g.direct_normalized() {
+            bail!("{op}: the layer {:?} ∗ {:?} is not computed by the direct kernel", l1.shape().dims(), l2.shape().dims())
+        }
+        let (x, w, bias) = (data::<f32>(s1, l1, op)?, data::<f32>(s2, l2, op)?, data::<f32>(s3, l3, op)?);
+        let norm = Norm { coefficients: &self.coefficients, silu: self.silu };
+        Ok((CpuStorage::F32(forward(&g, x, w, bias, Some(norm))), Shape::from((b, o, g.ho, g.wo))))
     }
 }
 
