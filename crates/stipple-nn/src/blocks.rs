@@ -16,7 +16,7 @@ use crate::attention_maps::CrossAttentionRecorder;
 use crate::config::AttentionKind;
 use crate::dropout::Mode;
 use crate::transformer::SpatialTransformer;
-use crate::ops::{upsample_nearest, Conv2d};
+use crate::ops::{self, upsample_nearest, Conv2d};
 use crate::resnet::{conv3x3, ResnetBlock2D, ResnetSpec};
 
 /// Shared per-block hyper-parameters.
@@ -230,7 +230,7 @@ impl UpBlock {
             let Some(skip) = skips.pop() else {
                 candle_core::bail!("up block: ran out of skip connections");
             };
-            h = Tensor::cat(&[&h, &skip], 1)?;
+            h = ops::concat_channels(&h, &skip)?;
             h = resnet.forward(&h, temb, mode)?;
             if let Some(attn) = self.attentions.get(m) {
                 h = attn.forward(&h, context, recorder)?;

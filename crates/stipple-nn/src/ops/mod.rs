@@ -30,6 +30,7 @@
 pub mod adamw;
 pub mod attention;
 pub mod bias;
+pub mod concat;
 pub mod conv1d;
 pub mod conv2d;
 pub mod gated_tanh;
@@ -44,6 +45,7 @@ pub mod upsample;
 
 pub use attention::{attention, attention_probabilities};
 pub use bias::{add_bias, add_bias_to_fresh};
+pub use concat::concat_channels;
 pub use conv1d::conv1d;
 pub use conv2d::{conv2d, conv2d_normalized, Conv2d};
 pub use gated_tanh::gated_tanh;
