@@ -3,7 +3,7 @@
 //! over rayon's threads: candle's `Tensor::cat` copies on the calling thread while the others
 //! wait. The backward pass, as candle's, hands each input its part of the gradient.
 
-use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 use super::conv2d::elem::{assume_init, uninit};
@@ -50,8 +50,61 @@ impl CustomOp2 for ConcatChannels {
 
     fn bwd(&self, a: &Tensor, b: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (ca, cb) = (a.dim(1)?, b.dim(1)?);
-        Ok((Some(dy.narrow(1, 0, ca)?), Some(dy.narrow(1, ca, cb)?)))
+        let dy = dy.contiguous()?;
+        let part = |start, len| dy.apply_op1_no_bwd(&ChannelRange { start, len });
+        Ok((Some(part(0, ca)?), Some(part(ca, cb)?)))
     }
+}
+
+/// Backward op of [`ConcatChannels`]: channels `start..start + len` of `dy (B, C, …)`,
+/// contiguous, copied in parallel (a candle `narrow` would be copied to a contiguous tensor
+/// on one thread by the op that reads it next).
+#[derive(Debug, Clone, Copy)]
+struct ChannelRange {
+    start: usize,
+    len: usize,
+}
+
+impl CustomOp1 for ChannelRange {
+    fn name(&self) -> &'static str {
+        "stipple-channel-range"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let dims = l.shape().dims();
+        if dims.len() < 2 || self.start + self.len > dims[1] {
+            bail!("{}: channels {}..{} of {dims:?}", self.name(), self.start, self.start + self.len)
+        }
+        let inner: usize = dims[2..].iter().product();
+        let (from, len, stride) = (self.start * inner, self.len * inner, dims[1] * inner);
+        let out = dispatch([(s, l)], self.name(), |[y]| range(y, from, len, stride), |[y]| range(y, from, len, stride))?;
+        let mut dims = dims.to_vec();
+        dims[1] = self.len;
+        Ok((out, Shape::from(dims)))
+    }
+}
+
+/// Values `from..from + len` of every `stride` values of `y`, one after another.
+fn range<T: WithDType>(y: &[T], from: usize, len: usize, stride: usize) -> Vec<T> {
+    let samples = y.len().checked_div(stride).unwrap_or(0);
+    let mut out = uninit(samples * len);
+    out.par_chunks_mut(PIECE).enumerate().for_each(|(i, piece)| {
+        let mut pos = i * PIECE;
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let (s, o) = (pos / len, pos % len);
+            let src = &y[s * stride + from + o..s * stride + from + len];
+            let n = src.len().min(rest.len());
+            let (head, tail) = rest.split_at_mut(n);
+            for (d, &v) in head.iter_mut().zip(src) {
+                d.write(v);
+            }
+            rest = tail;
+            pos += n;
+        }
+    });
+    // SAFETY: the pieces cover the output and each value was written.
+    unsafe { assume_init(out) }
 }
 
 /// Sample `s` of the output is `a`'s sample `s` followed by `b`'s; the output is copied in
