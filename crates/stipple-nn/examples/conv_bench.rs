@@ -1,8 +1,8 @@
 //! Forward and backward times of a 3×3, padding-1 convolution, batch 32: candle's
 //! `Tensor::conv2d` against `stipple_nn::ops::conv2d`.
 //!
-//! `cargo run --release -p stipple-nn --example conv_bench [-- --ours-only] [C:HW ...]` (the
-//! layers as channels and map size; a default list otherwise)
+//! `cargo run --release -p stipple-nn --example conv_bench [-- --ours-only] [C:HW[:B] ...]` (the
+//! layers as channels, map size and batch, 32 unless given; a default list otherwise)
 //! (`STIPPLE_CONV_PARALLEL=batch|gemm` forces the threading plan of ours.)
 
 use std::time::Instant;
@@ -26,15 +26,18 @@ fn time(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 fn main() -> Result<()> {
     let ours_only = std::env::args().any(|a| a == "--ours-only");
     let dev = Device::Cpu;
-    let b = 32;
     println!("threads: {}", candle_core::utils::get_num_threads());
     println!("{:<22} {:>6} {:>10} {:>10} {:>8} {:>8} {:>6}", "case", "impl", "fwd s", "bwd s", "fwd GF/s", "bwd GF/s", "bwd/fwd");
-    let given: Vec<(usize, usize)> = std::env::args()
+    let given: Vec<(usize, usize, usize)> = std::env::args()
         .skip(1)
-        .filter_map(|a| a.split_once(':').and_then(|(c, hw)| Some((c.parse().ok()?, hw.parse().ok()?))))
+        .filter_map(|a| {
+            let mut f = a.split(':').map(|v| v.parse::<usize>().ok());
+            Some((f.next()??, f.next()??, f.next().map_or(Some(32), |b| b)?))
+        })
         .collect();
-    let layers = if given.is_empty() { vec![(32, 16), (64, 8), (64, 4), (64, 16), (128, 8), (128, 4)] } else { given };
-    for (c, hw) in layers {
+    let defaults = [(32, 16), (64, 8), (64, 4), (64, 16), (128, 8), (128, 4)].map(|(c, hw)| (c, hw, 32));
+    let layers = if given.is_empty() { defaults.to_vec() } else { given };
+    for (c, hw, b) in layers {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1., (b, c, hw, hw), &dev)?)?;
         let w = Var::from_tensor(&(Tensor::randn(0f32, 1., (c, c, 3, 3), &dev)? * 0.05)?)?;
         let r = Tensor::randn(0f32, 1., (b, c, hw, hw), &dev)?;

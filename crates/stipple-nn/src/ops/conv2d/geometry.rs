@@ -16,14 +16,6 @@ use super::winograd::Variant;
 /// the forward was 8% slower (input gradient 8% faster), at 8×8 all three slower.
 pub(super) const SHIFTED_MIN_PIXELS: usize = 32 * 32;
 
-/// Input channels from which the weight gradient of a [`Geom::shifted`] layer goes to the
-/// shifted GEMMs rather than the direct kernel. Measured (`conv_layers`, Intel Xeon, 2 threads,
-/// whole backward pass, direct → shifted): 128→128 at 32×32, batch 32, 55 → 53 ms; at 64×64
-/// 291–376 → 234 ms; 640→640 at 32×32, batch 2, 156 → 83 ms; 320→320 at 64×64, batch 1,
-/// 144 → 65 ms; 512→512 at 64×64 393–404 → 163–165 ms; 64→64 (32×32 and 64×64, batch 32)
-/// equal within noise, so it stays direct.
-pub(super) const SHIFTED_DW_MIN_CHANNELS: usize = 128;
-
 /// The smallest map (pixels per channel) and channel counts (fewer, more of input and output)
 /// on which [`winograd`] replaces the direct kernels. Measured per sample on one thread (Xeon,
 /// Sapphire Rapids class, CPU time), Winograd ÷ direct: 512→512 at 64×64 0.61, 320→320 at 64×64
@@ -201,12 +193,15 @@ impl Geom {
     }
 
     /// Whether the direct kernels compute the gradient w.r.t. the weight: a 3×3 kernel with
-    /// output channels in vectors of 16, unless the layer is [`Geom::shifted`] with at least
-    /// [`SHIFTED_DW_MIN_CHANNELS`] input channels: there the shifted GEMMs (each a product over
-    /// all the map's pixels) are faster.
+    /// output channels in vectors of 16. On large "same" maps this is also faster than the
+    /// shifted GEMMs (each a product over all the map's pixels), since the kernel reads each
+    /// block's `dy` from L1 (`direct::weight_gradient`). Measured (`conv_bench`, Intel Xeon, one
+    /// thread, weight gradient alone, shifted → direct): 128→128 at 32×32, batch 32, 54.9 →
+    /// 46.2 ms; 256→256 at 32×32, batch 32, 214 → 188 ms; 640→640 at 32×32, batch 2, 97.7 →
+    /// 91.9 ms; 320→320 at 64×64, batch 1, 40.1 → 35.2 ms; 128→128 at 64×64, batch 4, 29.0 →
+    /// 23.1 ms.
     pub(super) fn direct_weight_gradient(&self) -> bool {
-        let shifted_faster = self.shifted() && self.c >= SHIFTED_DW_MIN_CHANNELS;
-        direct::available() && self.o.is_multiple_of(16) && self.kh == 3 && self.kw == 3 && !shifted_faster
+        direct::available() && self.o.is_multiple_of(16) && self.kh == 3 && self.kw == 3
     }
 
     /// Stride 1 and "same" padding (output size = input size, e.g. 3×3 with padding 1): then
