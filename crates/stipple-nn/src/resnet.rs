@@ -10,7 +10,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use crate::dropout::{Dropout, Mode};
-use crate::ops::{Conv2d, GroupNorm};
+use crate::ops::{self, Conv2d, GroupNorm};
 
 /// A 3×3 convolution with padding 1 (stride as given).
 pub(crate) fn conv3x3(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
@@ -111,7 +111,8 @@ impl ResnetBlock2D {
             Some(c) => c.forward(x)?,
             None => x.clone(),
         };
-        let out = (shortcut + h)?;
+        // `h` is the fresh output of conv2: at inference the shortcut is added into it.
+        let out = ops::add_to_fresh(h, &shortcut)?;
         if self.output_scale_factor == 1.0 {
             Ok(out)
         } else {
