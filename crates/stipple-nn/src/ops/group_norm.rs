@@ -29,6 +29,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Module, Result, Sh
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use super::conv2d::elem::{assume_init, uninit};
 use super::{cpu_kernel_applies, dispatch, unpack};
 use super::simd::{self, Float as Elem};
 use crate::dropout::{mask_tensor, Dropout, DropoutMask, Mode};
@@ -512,10 +513,11 @@ fn backward<T: Elem>(g: &Geom, x: &[T], dy: &[T], params: &[T], dropout: Option<
     let (gamma, beta) = params.split_at(g.c);
     let len = g.group_len();
     let n = x.len();
-    let mut out = vec![T::zero(); n + 2 * g.c];
     if len == 0 {
-        return out;
+        return vec![T::zero(); n + 2 * g.c];
     }
+    // Written in full (dx slice by slice, then dγ and dβ), so never zeroed first.
+    let mut out = uninit(n + 2 * g.c);
     let (dx, dparams) = out.split_at_mut(n);
     let groups = g.c / g.cg;
     // Per (sample, channel): Σ dz and Σ dz·x̂, summed over the batch afterwards.
@@ -557,10 +559,11 @@ fn backward<T: Elem>(g: &Geom, x: &[T], dy: &[T], params: &[T], dropout: Option<
             sg += part_gamma[bi * g.c + c];
             sb += part_beta[bi * g.c + c];
         }
-        dgamma[c] = T::from_f64(sg);
-        dbeta[c] = T::from_f64(sb);
+        dgamma[c].write(T::from_f64(sg));
+        dbeta[c].write(T::from_f64(sb));
     }
-    out
+    // SAFETY: every slice of dx was written by its task, dγ and dβ above.
+    unsafe { assume_init(out) }
 }
 
 /// One `(sample, group)` slice of [`backward`]; `sum_dz` and `sum_dz_xhat` receive the slice's
@@ -569,7 +572,7 @@ struct BackwardSlice<'a, T> {
     g: &'a Geom,
     x: &'a [T],
     dy: &'a [T],
-    dx: &'a mut [T],
+    dx: &'a mut [MaybeUninit<T>],
     gamma: &'a [T],
     beta: &'a [T],
     sum_dz: &'a mut [f64],
@@ -591,8 +594,7 @@ impl<T: Elem> pulp::WithSimd for BackwardSlice<'_, T> {
             let (gm, bt) = (gamma[k], beta[k]);
             let xs = &x[k * g.s..][..g.s];
             let dys = &dy[k * g.s..][..g.s];
-            let dzs = &mut dx[k * g.s..][..g.s];
-            dz_channel(dzs, xs, dys, gm * r, m, bt, g.silu);
+            let dzs = dz_channel(&mut dx[k * g.s..][..g.s], xs, dys, gm * r, m, bt, g.silu);
             let (sd, sdx) = channel_sums(xs, dzs, mean, rstd);
             sum_dz[k] = sd;
             sum_dz_xhat[k] = sdx;
@@ -600,6 +602,8 @@ impl<T: Elem> pulp::WithSimd for BackwardSlice<'_, T> {
             sum_dxhat += gm * sd;
             sum_dxhat_xhat += gm * sdx;
         }
+        // SAFETY: pass 1 wrote every value (the cg channels of s values).
+        let dx = unsafe { &mut *(dx as *mut [MaybeUninit<T>] as *mut [T]) };
         // Pass 2: dx = r·(γ·dz − mean(dx̂) − x̂·mean(dx̂·x̂)).
         let inv_n = 1.0 / x.len() as f64;
         let (a1, a2) = (sum_dxhat * inv_n, sum_dxhat_xhat * inv_n);
@@ -634,19 +638,25 @@ fn normalise_channel<T: Elem>(ys: &mut [MaybeUninit<T>], xs: &[T], a: T, m: T, b
     }
 }
 
-/// `dz = dy·SiLU′(z)` with `z = a·(x − m) + b` (or `dz = dy` without SiLU).
+/// `dz = dy·SiLU′(z)` with `z = a·(x − m) + b` (or `dz = dy` without SiLU), written into `dzs`, which it
+/// returns initialised.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn dz_channel<T: Elem>(dzs: &mut [T], xs: &[T], dys: &[T], a: T, m: T, b: T, silu: bool) {
+fn dz_channel<'a, T: Elem>(dzs: &'a mut [MaybeUninit<T>], xs: &[T], dys: &[T], a: T, m: T, b: T, silu: bool) -> &'a [T] {
+    assert_eq!(dzs.len(), dys.len(), "every dz is written");
     if silu {
         for ((dz, &xv), &d) in dzs.iter_mut().zip(xs).zip(dys) {
             let z = a * (xv - m) + b;
             let sg = sigmoid(z);
-            *dz = d * sg * (T::one() + z * (T::one() - sg));
+            dz.write(d * sg * (T::one() + z * (T::one() - sg)));
         }
     } else {
-        dzs.copy_from_slice(dys);
+        for (dz, &d) in dzs.iter_mut().zip(dys) {
+            dz.write(d);
+        }
     }
+    // SAFETY: every value was written above.
+    unsafe { &*(dzs as *const [MaybeUninit<T>] as *const [T]) }
 }
 
 /// `dx = p·dz + q·(x − m) + o`, in place over `dz`.
