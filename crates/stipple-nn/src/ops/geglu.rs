@@ -9,9 +9,12 @@
 //! with candle ops (training runs small networks): `da = dy·GELU(g)`,
 //! `dg = dy·a·(Φ(g) + g·φ(g))` with `φ` the standard normal density.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{bail, CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::conv2d::elem::{assume_init, uninit};
 use super::dispatch;
 use super::simd::{self, Float};
 
@@ -80,20 +83,22 @@ impl CustomOp1 for Geglu {
 }
 
 fn forward<T: Float>(h: &[T], inner: usize) -> Vec<T> {
-    let mut out = vec![T::zero(); h.len() / 2];
     if inner == 0 {
-        return out;
+        return vec![T::zero(); h.len() / 2];
     }
+    // Written in full row by row, so never zeroed first.
+    let mut out = uninit(h.len() / 2);
     out.par_chunks_mut(ROWS_PER_TASK * inner).zip(h.par_chunks(ROWS_PER_TASK * 2 * inner)).for_each(|(o, h)| {
         simd::dispatch(GegluRows { h, out: o, inner });
     });
-    out
+    // SAFETY: the row chunks cover `out` and every value of each was written.
+    unsafe { assume_init(out) }
 }
 
 /// `out = a·GELU(g)` for rows `h = [a, g]` of `2·inner` values.
 struct GegluRows<'a, T> {
     h: &'a [T],
-    out: &'a mut [T],
+    out: &'a mut [MaybeUninit<T>],
     inner: usize,
 }
 
@@ -105,7 +110,7 @@ impl<T: Float> pulp::WithSimd for GegluRows<'_, T> {
         for (o, h) in self.out.chunks_exact_mut(self.inner).zip(self.h.chunks_exact(2 * self.inner)) {
             let (a, g) = h.split_at(self.inner);
             for ((o, &a), &g) in o.iter_mut().zip(a).zip(g) {
-                *o = a * g * T::from_f64(0.5) * (T::one() + (g * T::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf());
+                o.write(a * g * T::from_f64(0.5) * (T::one() + (g * T::from_f64(std::f64::consts::FRAC_1_SQRT_2)).erf()));
             }
         }
     }

@@ -9,6 +9,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
+use super::conv2d::elem::{assume_init, uninit};
 use super::{cpu_kernel_applies, dispatch};
 
 /// `x (B, C, H, W)` upsampled to `(B, C, s·H, s·W)` by repeating each value in an `s × s`
@@ -75,23 +76,25 @@ impl CustomOp1 for UpsampleNearestBackward {
 
 fn forward<T: WithDType>(x: &[T], h: usize, w: usize, s: usize) -> Vec<T> {
     let (plane, big) = (h * w, h * w * s * s);
-    let mut y = vec![T::zero(); x.len() * s * s];
     if plane == 0 {
-        return y;
+        return vec![T::zero(); x.len() * s * s];
     }
+    // Written in full row by row, so never zeroed first.
+    let mut y = uninit(x.len() * s * s);
     y.par_chunks_mut(big).zip(x.par_chunks(plane)).for_each(|(yp, xp)| {
         for (i, xrow) in xp.chunks_exact(w).enumerate() {
-            let first = &mut yp[i * s * s * w..][..s * w];
-            for (j, &v) in xrow.iter().enumerate() {
-                first[j * s..][..s].fill(v);
-            }
-            let (head, rest) = yp[i * s * s * w..][..s * s * w].split_at_mut(s * w);
-            for copy in rest.chunks_exact_mut(s * w) {
-                copy.copy_from_slice(head);
+            // Row i of x, each value s times, written s times.
+            for copy in yp[i * s * s * w..][..s * s * w].chunks_exact_mut(s * w) {
+                for (block, &v) in copy.chunks_exact_mut(s).zip(xrow) {
+                    for d in block {
+                        d.write(v);
+                    }
+                }
             }
         }
     });
-    y
+    // SAFETY: each plane's rows of s·w values, s per row of x, were all written.
+    unsafe { assume_init(y) }
 }
 
 fn backward<T: WithDType>(dy: &[T], h: usize, w: usize, s: usize) -> Vec<T> {

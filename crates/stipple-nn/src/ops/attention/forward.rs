@@ -17,10 +17,13 @@
 //! query blocking, Rabe & Staats 2021, §2). Every output is computed by one task in a fixed
 //! order, so the result does not depend on the number of threads.
 
+use std::mem::MaybeUninit;
+
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::Geom;
+use crate::ops::conv2d::elem::{assume_init, uninit};
 use crate::ops::matmul::{matmul, Mat};
 use crate::ops::simd::{self, Float};
 
@@ -37,7 +40,7 @@ pub(crate) fn query_block(n: usize, m: usize) -> usize {
 
 /// Raw pointer to the output, shared by tasks that write disjoint elements.
 #[derive(Clone, Copy)]
-struct Out<T>(*mut T);
+struct Out<T>(*mut MaybeUninit<T>);
 // SAFETY: tasks write disjoint (row, column) ranges of the output (see `forward`).
 unsafe impl<T: Send> Send for Out<T> {}
 unsafe impl<T: Send> Sync for Out<T> {}
@@ -48,17 +51,18 @@ impl<T> Out<T> {
     /// # Safety
     /// Inside the output, and written by no other task.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, offset: usize, len: usize) -> &mut [T] {
+    unsafe fn slice(&self, offset: usize, len: usize) -> &mut [MaybeUninit<T>] {
         unsafe { std::slice::from_raw_parts_mut(self.0.add(offset), len) }
     }
 }
 
 pub(super) fn forward<T: Float + 'static>(g: &Geom, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
     let (d, c) = (g.d(), g.c);
-    let mut out = vec![T::zero(); g.b * g.n * c];
-    if out.is_empty() || g.m == 0 {
-        return out;
+    if g.b * g.n * c == 0 || g.m == 0 {
+        return vec![T::zero(); g.b * g.n * c];
     }
+    // Written in full (every row of every head) by the tasks, so never zeroed first.
+    let mut out = uninit(g.b * g.n * c);
     let rows = query_block(g.n, g.m);
     let blocks = g.n.div_ceil(rows);
     // Enough tasks for every thread (a single sample and head, as in a VAE's attention, still
@@ -89,12 +93,13 @@ pub(super) fn forward<T: Float + 'static>(g: &Geom, q: &[T], k: &[T], v: &[T]) -
                 // task alone (tasks split (sample, head, rows)), inside `out`.
                 let dst = unsafe { out_ptr.slice((bi * g.n + r0 + i) * c + h * d, d) };
                 for (y, &x) in dst.iter_mut().zip(o_row) {
-                    *y = x * inv;
+                    y.write(x * inv);
                 }
             }
         }
     });
-    out
+    // SAFETY: the tasks cover every (sample, row, head) and wrote its d values.
+    unsafe { assume_init(out) }
 }
 
 /// One head's keys and values, copied contiguous: `kt = Kᵀ (d, M)`, `vp = V (M, dp)`.
