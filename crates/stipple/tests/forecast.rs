@@ -261,9 +261,9 @@ fn a_transformed_series_model_forecasts_and_reruns() {
     assert_eq!(std::fs::read(dir.path().join("fc.rerun/paths.csv")).unwrap(), std::fs::read(out.join("paths.csv")).unwrap());
     // Forecasting needs the 12 rows before the window that the difference reaches back to.
     let short = dir.path().join("short.csv");
-    write_csv(&short, 40, |_| None);
+    write_csv(&short, 30, |_| None);
     let o = forecast(&run, &short, &dir.path().join("x"), &[]);
-    assert_fails(&o, &["forecast of a short series"], &["has 40 rows", "44 rows in all"]);
+    assert_fails(&o, &["forecast of a short series"], &["has 30 rows", "the last 24 values", "the 12 before them", "36 rows in all"]);
     // Training: the log of a value that is not positive, and too few rows for the difference.
     let zero = dir.path().join("zero.csv");
     write_csv(&zero, 100, |t| (t == 30).then(|| "0".into()));
