@@ -35,7 +35,7 @@ pub fn load_series(path: &Path, wanted: &[String], context: usize, horizon: usiz
     let mut set = SeriesSet { length, values: vec![], names: vec![], columns: table.names.clone() };
     for (name, column) in table.names.iter().zip(&table.columns) {
         let at = |what: String| TrainError::Series(format!("{}: column \"{name}\" {what}", path.display()));
-        if column.len() < length + lost {
+        if lost > 0 && column.len() < length + lost {
             return Err(at(format!(
                 "has {} rows; windows of {context} context + {horizon} horizon values after the transform ({}) need at least {} rows \
                  ({lost} consumed by the differences); lower --context or --horizon, or difference at a shorter lag",
