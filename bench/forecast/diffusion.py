@@ -25,8 +25,17 @@ forecasts path i of the window at origin o from seed o + K·SEED_STRIDE + i, so 
 models of a seed ensemble (pooled by pool.py --all) draw different noise; K = 0 is the
 default run.
 
+--log and --difference LAG (`stipple train --log`, `--difference`; several lags joined by +,
+e.g. 1+12) train on the log and/or differenced series; the model file records the
+transform, so `stipple forecast` applies it to each window's history and inverts it on the
+paths (integrating the differences from the last observed values, then exp). The windows
+counted by --epochs are those of the transformed series (the differences consume the sum of
+their lags). Both are one setting for every data set, or NAME=... pairs like --epochs
+(`--log airline=1,lynx=1`; `--difference airline=1+12,nile=1`; a data set not named: none).
+
 Usage: diffusion.py WINDOWS OUT --stipple BIN [--runs DIR] [--steps 1500] [--samples 100]
                     [--conditioning inpaint|csdi] [--epochs E | --epochs NAME=E,...] [--seed K]
+                    [--log [NAME=1,...]] [--difference LAG | --difference NAME=LAG,...]
 """
 import argparse
 import csv
@@ -60,6 +69,14 @@ def epochs_for(spec, name):
     return int(pairs.get(name, 0))
 
 
+def per_dataset(spec, name):
+    """The value for data set `name` of a setting given as one value for all or NAME=V pairs
+    (a data set not named: None)."""
+    if spec is None or "=" not in spec:
+        return spec
+    return dict(p.split("=") for p in spec.split(",")).get(name)
+
+
 def write_column(path, values):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -78,6 +95,8 @@ def main():
     p.add_argument("--conditioning", choices=["inpaint", "csdi"], default="inpaint")
     p.add_argument("--epochs", default=None, help="cap on passes over the windows: E, or NAME=E,...")
     p.add_argument("--seed", type=int, default=0, help="training seed K; forecast seeds origin + K·SEED_STRIDE + i")
+    p.add_argument("--log", nargs="?", const="1", default=None, help="train on the log of the series (all, or NAME=1,...)")
+    p.add_argument("--difference", default=None, help="difference at lag LAG before windowing: LAG (several: LAG+LAG), or NAME=LAG,...")
     a = p.parse_args()
     runs = a.runs or os.path.join(a.out, "runs")
     os.makedirs(a.out, exist_ok=True)
@@ -88,7 +107,12 @@ def main():
         context = window_context(spec["context"], horizon)
         if len(training) < context + horizon:
             raise SystemExit(f"{name}: {len(training)} training values do not make one window of {context + horizon}")
-        steps = training_steps(a.steps, epochs_for(a.epochs, name), len(training) - (context + horizon) + 1)
+        log = per_dataset(a.log, name) == "1"
+        lags = [int(d) for d in (per_dataset(a.difference, name) or "").split("+") if d]
+        transform = (["--log"] if log else []) + [f for d in lags for f in ("--difference", str(d))]
+        if len(training) - sum(lags) < context + horizon:
+            raise SystemExit(f"{name}: {len(training)} training values less {sum(lags)} differenced away do not make one window of {context + horizon}")
+        steps = training_steps(a.steps, epochs_for(a.epochs, name), len(training) - sum(lags) - (context + horizon) + 1)
         run = os.path.join(runs, name)
         with tempfile.TemporaryDirectory() as tmp:
             train_csv = os.path.join(tmp, "train.csv")
@@ -100,7 +124,7 @@ def main():
                 resume = ["--resume"] if os.path.isdir(os.path.join(run, "checkpoint")) else []
                 subprocess.run([a.stipple, "train", "--data", train_csv, "--column", "value", "--context", str(context),
                                 "--horizon", str(horizon), "--steps", str(steps), "--sample-every", "0",
-                                "--conditioning", a.conditioning, "--seed", str(a.seed), "--out", run] + resume,
+                                "--conditioning", a.conditioning, "--seed", str(a.seed), "--out", run] + transform + resume,
                                check=True, stdout=subprocess.DEVNULL)
                 open(done, "w").close()
             forecasts = []
@@ -121,7 +145,8 @@ def main():
         with open(os.path.join(a.out, name + ".json"), "w") as f:
             model = "Stipple diffusion (1-D U-Net" + (", CSDI)" if a.conditioning == "csdi" else ")")
             json.dump({"dataset": name, "model": model, "windows": forecasts}, f)
-        print(f"{name}: trained on {len(training)} values (windows of {context} + {horizon}) for {steps} steps, {len(windows)} forecasts", flush=True)
+        shown = " ".join(transform) or "no transform"
+        print(f"{name}: trained on {len(training)} values ({shown}; windows of {context} + {horizon}) for {steps} steps, {len(windows)} forecasts", flush=True)
 
 
 if __name__ == "__main__":

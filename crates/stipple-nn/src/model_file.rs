@@ -6,6 +6,7 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use stipple_series::SeriesTransform;
 
 use candle_core::DType;
 use candle_nn::VarBuilder;
@@ -24,8 +25,10 @@ pub const MODEL_FORMAT: &str = "stipple-model";
 /// readers could misread new files. Version 1 files hold a 2-D U-Net (config key `unet`) and
 /// are still written as version 1, so older releases keep reading them; version 2 added other
 /// networks (`unet1d`, `diffwave`), the forecast window (`series`) and the sound format (`sound`), which a version-1 reader refuses
-/// with a version message instead of a confusing config error.
-pub const FORMAT_VERSION: u32 = 2;
+/// with a version message instead of a confusing config error. Version 3 added the series
+/// transform (`series.transform`); only a model with one is written as version 3, so a
+/// version-2 reader refuses it instead of forecasting the untransformed series with it.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Everything needed to rebuild a model and sample from it. In the file's JSON the network is
 /// stored under its kind's key (`unet` for the 2-D U-Net, as in every version-1 file;
@@ -66,6 +69,11 @@ pub struct SeriesWindow {
     pub horizon: usize,
     /// The CSV columns the model was trained on.
     pub columns: Vec<String>,
+    /// The transform applied to each column before it was cut into windows (log,
+    /// differences), which a forecast applies to its history and inverts on its paths. Absent
+    /// in files written before it existed: no transform.
+    #[serde(default, skip_serializing_if = "SeriesTransform::is_identity")]
+    pub transform: SeriesTransform,
 }
 
 /// The JSON form of [`ModelConfig`]: one optional key per kind of network, exactly one set.
@@ -122,11 +130,12 @@ impl ModelConfig {
 
     /// The format version a file of this model is written with: 1 for a 2-D U-Net without a
     /// forecast window or sound format (what every reader since version 1 reads),
-    /// [`FORMAT_VERSION`] otherwise.
+    /// [`FORMAT_VERSION`] (3) for a forecasting model with a series transform, 2 otherwise.
     pub fn format_version(&self) -> u32 {
         match (&self.network, &self.series, &self.sound) {
             (NetworkConfig::UNet2D(_), None, None) => 1,
-            _ => FORMAT_VERSION,
+            (_, Some(w), _) if !w.transform.is_identity() => FORMAT_VERSION,
+            _ => 2,
         }
     }
 
@@ -151,6 +160,7 @@ impl ModelConfig {
                     shape.dims()
                 )));
             }
+            w.transform.validate().map_err(|e| NnError::Config(format!("the forecast window's transform: {e}")))?;
         }
         if let Some(f) = &self.sound {
             let shape = self.network.sample_shape()?;

@@ -103,7 +103,7 @@ fn model_files_with_and_without_the_observation_channels() {
     let dir = tempfile::tempdir().unwrap();
     let (net, vm) = build(&csdi(16));
     let mut cfg = ModelConfig::new(NetworkConfig::UNet1D(csdi(16)), DiffusionConfig::default());
-    cfg.series = Some(SeriesWindow { context: 12, horizon: 4, columns: vec!["y".into()] });
+    cfg.series = Some(SeriesWindow { context: 12, horizon: 4, columns: vec!["y".into()], transform: Default::default() });
     let path = dir.path().join("csdi.safetensors");
     save_model_file(&path, &named_tensors(&vm), &cfg, None, &[]).unwrap();
     let (read, meta) = read_model_config(&path).unwrap();

@@ -10,6 +10,7 @@ use stipple_nn::{
     load_model_file, read_model_config, save_model_file, DiffWaveConfig, DiffWaveNet, DiffusionConfig, ModelConfig, Net, NetworkConfig,
     SeriesWindow, SoundFormat, UNet1D, UNet1DConfig, UNetCond,
 };
+use stipple_series::SeriesTransform;
 
 fn build(cfg: &UNet1DConfig) -> (UNet1D, VarMap) {
     let vm = VarMap::new();
@@ -85,7 +86,7 @@ fn model_file_round_trip_of_a_forecaster() {
     let net_cfg = UNet1DConfig::tiny(16, 1);
     let (net, vm) = build(&net_cfg);
     let mut cfg = ModelConfig::new(NetworkConfig::UNet1D(net_cfg), DiffusionConfig::default());
-    cfg.series = Some(SeriesWindow { context: 12, horizon: 4, columns: vec!["y".into()] });
+    cfg.series = Some(SeriesWindow { context: 12, horizon: 4, columns: vec!["y".into()], transform: Default::default() });
     let path = dir.path().join("f.safetensors");
     save_model_file(&path, &named_tensors(&vm), &cfg, None, &[]).unwrap();
     let (read, meta) = read_model_config(&path).unwrap();
@@ -100,8 +101,35 @@ fn model_file_round_trip_of_a_forecaster() {
     let b = loaded.net.forward(&x, &t, None).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert_eq!(a, b);
     // A window that does not fit the network's length is refused.
-    cfg.series = Some(SeriesWindow { context: 12, horizon: 8, columns: vec![] });
+    cfg.series = Some(SeriesWindow { context: 12, horizon: 8, columns: vec![], transform: Default::default() });
     assert!(cfg.validate().unwrap_err().to_string().contains("context 12 + horizon 8"));
+}
+
+/// A forecaster of a transformed series records its transform and is written as version 3;
+/// a file without the key (every file written before it existed) reads as no transform.
+#[test]
+fn model_file_of_a_transformed_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let net_cfg = UNet1DConfig::tiny(16, 1);
+    let (_, vm) = build(&net_cfg);
+    let mut cfg = ModelConfig::new(NetworkConfig::UNet1D(net_cfg), DiffusionConfig::default());
+    let transform = SeriesTransform { log: true, differences: vec![1, 12] };
+    cfg.series = Some(SeriesWindow { context: 12, horizon: 4, columns: vec!["y".into()], transform: transform.clone() });
+    let path = dir.path().join("t.safetensors");
+    save_model_file(&path, &named_tensors(&vm), &cfg, None, &[]).unwrap();
+    let (read, meta) = read_model_config(&path).unwrap();
+    assert_eq!(read.series.unwrap().transform, transform);
+    assert_eq!(meta["format_version"], "3");
+    assert!(meta["config"].contains(r#""transform":{"log":true,"differences":[1,12]}"#), "{}", meta["config"]);
+    // Without a transform: no key, version 2, and such a file reads as no transform.
+    cfg.series = Some(SeriesWindow { context: 12, horizon: 4, columns: vec!["y".into()], transform: SeriesTransform::default() });
+    save_model_file(&path, &named_tensors(&vm), &cfg, None, &[]).unwrap();
+    let (read, meta) = read_model_config(&path).unwrap();
+    assert!(!meta["config"].contains("transform") && meta["format_version"] == "2", "{}", meta["config"]);
+    assert!(read.series.unwrap().transform.is_identity());
+    // A lag of 0 is refused.
+    cfg.series = Some(SeriesWindow { context: 12, horizon: 4, columns: vec![], transform: SeriesTransform { log: false, differences: vec![0] } });
+    assert!(cfg.validate().unwrap_err().to_string().contains("lags of at least 1"));
 }
 
 /// A DiffWave model of sound: written under the `diffwave` key with its length and sample

@@ -8,11 +8,14 @@
 //! A model trained as CSDI is (Tashiro et al. 2021; `stipple train --conditioning csdi`)
 //! also reads the observed values and their mask as input channels at every network call,
 //! so it draws from the p(future | history) it was trained on (see `generate::run`).
+//! A model trained on a transformed series (`stipple train --log`, `--difference`) sees the
+//! history transformed the same way, and its paths are brought back to the series' units by
+//! the exact inverse (`stipple_series::SeriesTransform::invert`).
 
 use candle_core::{DType, Device, Tensor};
 use stipple_nn::{LoadedModel, TensorLatent};
 use stipple_sample::{Observer, Sigmas};
-use stipple_series::{context_scaling, quantile};
+use stipple_series::{context_scaling, quantile, SeriesError, SeriesTransform};
 
 use crate::{generate_known, GenerateSpec, PipelineError, SeriesInput};
 
@@ -38,16 +41,22 @@ pub struct Forecast {
     pub paths: Vec<Vec<f64>>,
     /// `quantiles[k][t]`: the [`QUANTILE_LEVELS`]`[k]` quantile at step t.
     pub quantiles: Vec<Vec<f64>>,
-    /// The window's scaling, `(x − mean) / scale`, from its first `context` values as in training.
+    /// The window's scaling, `(y − mean) / scale`, from its first `context` values as in
+    /// training (y: the transformed series, the series itself without a transform).
     pub mean: f64,
     pub scale: f64,
+    /// The transform of the model's series (from its file), applied to the history and
+    /// inverted on the paths.
+    pub transform: SeriesTransform,
 }
 
 /// The forecast of the next `horizon` values of `series` by a model trained on windows of
 /// context C + horizon H values (`horizon` ≤ H, `None` = H; 0 imputes the missing values of
 /// the last window only): the window is the last `C + H − horizon` values of the series and the
-/// `horizon` after it, scaled by the observed values of its first C (as each training window
-/// was). `spec.count` sample paths, path i from seed `spec.seed + i`.
+/// `horizon` after it, transformed as the model's series was (log, differences; those need the
+/// rows their lags reach back to before the window) and scaled by the observed values of its
+/// first C (as each training window was). `spec.count` sample paths, path i from seed
+/// `spec.seed + i`, brought back to the series' units.
 pub fn forecast(
     model: &LoadedModel,
     series: &SeriesInput,
@@ -70,35 +79,69 @@ pub fn forecast(
     let length = w.context + w.horizon;
     let context = length - horizon;
     let n = series.values.len();
-    if n < context {
+    let lost = w.transform.consumed();
+    if n < context + lost {
+        let differences = if lost > 0 { format!(" and the {lost} before them that its differences reach back to ({})", w.transform.describe()) } else { String::new() };
         return Err(PipelineError::bad(
             "data",
             format!(
-                "column \"{}\" has {n} rows; the model needs the last {context} values of the series for a forecast of {horizon} \
-                 (its window is {} context + {} horizon values)",
-                series.column, w.context, w.horizon
+                "column \"{}\" has {n} rows; the model needs the last {context} values of the series{differences} for a forecast of {horizon}, \
+                 {} rows in all (its window is {} context + {} horizon values)",
+                series.column,
+                context + lost,
+                w.context,
+                w.horizon
             ),
         ));
     }
     let start = n - context;
-    let observed: Vec<Option<f64>> = series.values[start..].iter().copied().chain(std::iter::repeat_n(None, horizon)).collect();
-    let scaling: Vec<f64> = observed[..w.context].iter().flatten().copied().collect();
+    // Every row of the series and the rows to forecast, in the series' units and transformed.
+    let rows: Vec<Option<f64>> = series.values.iter().copied().chain(std::iter::repeat_n(None, horizon)).collect();
+    let transformed = w.transform.apply_observed(&rows).map_err(|e| transform_error(series, &w.transform, e))?;
+    let window = &transformed[start..];
+    let scaling: Vec<f64> = window[..w.context].iter().flatten().copied().collect();
     if scaling.is_empty() {
-        return Err(PipelineError::bad("data", format!("column \"{}\": the {} values at rows {}.. are all missing", series.column, w.context, start + 2)));
+        let why = if lost > 0 { " or miss a value their differences need" } else { "" };
+        return Err(PipelineError::bad("data", format!("column \"{}\": the {} values at rows {}.. are all missing{why}", series.column, w.context, start + 2)));
     }
     let (mean, scale) = context_scaling(&scaling);
-    let known: Vec<f32> = observed.iter().map(|v| v.map_or(0.0, |v| ((v - mean) / scale) as f32)).collect();
-    let keep: Vec<u8> = observed.iter().map(|v| u8::from(v.is_some())).collect();
+    let known: Vec<f32> = window.iter().map(|v| v.map_or(0.0, |v| ((v - mean) / scale) as f32)).collect();
+    let keep: Vec<u8> = window.iter().map(|v| u8::from(v.is_some())).collect();
     let known = Tensor::from_vec(known, (1, 1, length), device)?;
     let keep = Tensor::from_vec(keep, (1, 1, length), device)?;
     let samples = generate_known(model, spec, sigmas, &known, &keep, device, observer)?;
     let samples = samples.to_dtype(DType::F64)?.reshape((spec.count, length))?.to_vec2::<f64>()?;
+    // Each path unscaled, then inverted (the observed values are kept exactly).
     let paths: Vec<Vec<f64>> = samples
         .into_iter()
-        .map(|p| p.iter().zip(&observed).map(|(x, o)| o.unwrap_or(x * scale + mean)).collect())
-        .collect();
+        .map(|p| {
+            let unscaled: Vec<f64> = p.iter().map(|x| x * scale + mean).collect();
+            w.transform.invert(&rows, &unscaled).map_err(|e| transform_error(series, &w.transform, e))
+        })
+        .collect::<Result<_, _>>()?;
     let quantiles = path_quantiles(&paths)?;
-    Ok(Forecast { column: series.column.clone(), start, context, horizon, observed, paths, quantiles, mean, scale })
+    let observed = rows[start..].to_vec();
+    Ok(Forecast { column: series.column.clone(), start, context, horizon, observed, paths, quantiles, mean, scale, transform: w.transform.clone() })
+}
+
+/// A transform's error on the series `series`, by data row (1-based, the header being row 1).
+fn transform_error(series: &SeriesInput, transform: &SeriesTransform, e: SeriesError) -> PipelineError {
+    let column = &series.column;
+    PipelineError::bad(
+        "data",
+        match e {
+            SeriesError::NotPositive { index, value } => {
+                format!("row {}, column \"{column}\": {value} is not positive; the model takes the log of its series (Box-Cox λ = 0), which needs every value above 0", index + 2)
+            }
+            SeriesError::MissingBefore { index, needed } => format!(
+                "column \"{column}\": row {} is missing, and the forecast of row {} integrates from it (the model's transform: {}); fill it in",
+                needed + 2,
+                index + 2,
+                transform.describe()
+            ),
+            e => format!("column \"{column}\": {e}"),
+        },
+    )
 }
 
 /// `q[k][t]`: the [`QUANTILE_LEVELS`]`[k]` quantile of the paths (all of one length) at step t.

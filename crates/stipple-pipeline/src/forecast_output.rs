@@ -11,6 +11,7 @@ use image::DynamicImage;
 use serde::{Deserialize, Serialize};
 use stipple_nn::{LoadedModel, TensorLatent};
 use stipple_sample::{Observer, Sigmas};
+use stipple_series::SeriesTransform;
 
 use crate::fan_chart::{render_fan_chart, FanChart};
 use crate::recipe::{InputRef, ModelRef, Recipe, RECIPE_KEY};
@@ -36,6 +37,10 @@ pub struct ForecastSettings {
     /// Sample paths drawn (seeds `recipe.seed` onwards).
     pub samples: usize,
     pub quantile_levels: Vec<f64>,
+    /// The transform of the model's series (log, differences), applied to the history and
+    /// inverted on the paths; absent: none (as in recipes written before it existed).
+    #[serde(default, skip_serializing_if = "SeriesTransform::is_identity")]
+    pub transform: SeriesTransform,
 }
 
 /// The sidecar: the sampler's recipe and the forecast's settings.
@@ -71,6 +76,7 @@ impl ForecastRecipe {
                 horizon: f.horizon,
                 samples: f.paths.len(),
                 quantile_levels: QUANTILE_LEVELS.to_vec(),
+                transform: f.transform.clone(),
             },
         }
     }
@@ -122,6 +128,12 @@ pub fn reforecast(
     // A forecast's recipe records all its paths, sampled together: no batch of its own.
     let (spec, sigmas, _) = replay(&recipe.recipe, None, None)?;
     let again = forecast(model, &series, Some(f.horizon), &spec, &sigmas, device, observer)?;
+    if again.transform != f.transform {
+        return Err(PipelineError::bad(
+            "model",
+            format!("the recipe's forecast transformed the series by {}; this model by {}", f.transform.describe(), again.transform.describe()),
+        ));
+    }
     if (again.start + 2, again.context, again.paths.len()) != (f.first_row, f.context, f.samples) {
         return Err(PipelineError::bad(
             "model",

@@ -1,6 +1,7 @@
 //! Generation with a model of sequences: samples of the model's shape, not clamped like
 //! pixels, independent of the batch size; known values imposed exactly wherever the mask
-//! keeps them; a forecast's paths hold the history and its quantiles are ordered.
+//! keeps them; a forecast's paths hold the history and its quantiles are ordered; a model of
+//! a transformed series forecasts the transformed history and inverts its paths.
 
 use std::collections::HashMap;
 
@@ -9,14 +10,20 @@ use candle_nn::VarMap;
 use stipple_nn::init::seeded_var_builder;
 use stipple_nn::{DiffusionConfig, LoadedModel, ModelConfig, Net, NetworkConfig, SeriesWindow, UNet1DConfig};
 use stipple_pipeline::{forecast, generate, generate_known, GenerateRequest, SeriesInput};
+use stipple_series::SeriesTransform;
 
 /// An untrained tiny model of windows of 12 + 4 values.
 fn model() -> LoadedModel {
+    model_of(SeriesTransform::default())
+}
+
+/// The same model (the same weights) of the series transformed by `transform`.
+fn model_of(transform: SeriesTransform) -> LoadedModel {
     let net_cfg = UNet1DConfig::tiny(16, 1);
     let vm = VarMap::new();
     let net = Net::new(seeded_var_builder(&vm, 3, &Device::Cpu), &NetworkConfig::UNet1D(net_cfg.clone())).unwrap();
     let mut config = ModelConfig::new(NetworkConfig::UNet1D(net_cfg), DiffusionConfig::default());
-    config.series = Some(SeriesWindow { context: 12, horizon: 4, columns: vec!["y".into()] });
+    config.series = Some(SeriesWindow { context: 12, horizon: 4, columns: vec!["y".into()], transform });
     LoadedModel { config, net, text: None, metadata: HashMap::new() }
 }
 
@@ -103,4 +110,43 @@ fn forecast_paths_hold_the_history_and_quantiles_are_ordered() {
     assert_eq!(f.mean, first.iter().sum::<f64>() / first.len() as f64);
     let err = forecast(&m, &series, Some(5), &s, &sigmas, &Device::Cpu, &mut ()).unwrap_err();
     assert!(err.to_string().contains("at most 4"), "{err}");
+}
+
+/// A model of the log-differenced series forecasts exactly what the same network forecasts
+/// from the log-differenced history, integrated back and exponentiated.
+#[test]
+fn a_transformed_model_forecasts_the_transformed_history_and_inverts_its_paths() {
+    let transform = SeriesTransform { log: true, differences: vec![1] };
+    let s = spec(4, 4);
+    let plain = model();
+    let sigmas = s.sigmas(&plain.config.diffusion).unwrap();
+    // A growing seasonal series (airline-like), positive.
+    let x: Vec<f64> = (0..30).map(|t| (100.0 + 3.0 * t as f64) * (1.0 + 0.2 * (t as f64 * 0.5).sin())).collect();
+    let series = SeriesInput { column: "y".into(), values: x.iter().copied().map(Some).collect() };
+    let f = forecast(&model_of(transform.clone()), &series, None, &s, &sigmas, &Device::Cpu, &mut ()).unwrap();
+    assert_eq!((f.start, f.context, f.horizon, f.observed.len()), (18, 12, 4, 16));
+    assert_eq!(f.transform, transform);
+    // The same network on the transformed series, untransformed.
+    let y = transform.apply(&x).unwrap();
+    let direct = forecast(&plain, &SeriesInput { column: "y".into(), values: y.iter().copied().map(Some).collect() }, None, &s, &sigmas, &Device::Cpu, &mut ()).unwrap();
+    assert_eq!((direct.mean, direct.scale), (f.mean, f.scale), "the same window, scaled alike");
+    let rows: Vec<Option<f64>> = series.values.iter().copied().chain([None; 4]).collect();
+    for (p, d) in f.paths.iter().zip(&direct.paths) {
+        assert_eq!(p[..12], x[18..], "the history is kept exactly");
+        // Integrated by hand: x_t = x_{t−1} · exp(y_t).
+        let mut last = x[29];
+        for t in 12..16 {
+            last *= d[t].exp();
+            assert!((p[t] - last).abs() <= 1e-12 * last, "step {t}: {} against {last}", p[t]);
+        }
+        assert_eq!(*p, transform.invert(&rows, d).unwrap());
+    }
+    // The differences need the row before the window, and the log positive values.
+    let short = SeriesInput { column: "y".into(), values: series.values[..12].to_vec() };
+    let e = forecast(&model_of(transform.clone()), &short, None, &s, &sigmas, &Device::Cpu, &mut ()).unwrap_err().to_string();
+    assert!(e.contains("has 12 rows") && e.contains("13 rows in all"), "{e}");
+    let mut bad = series.clone();
+    bad.values[20] = Some(-1.0);
+    let e = forecast(&model_of(transform), &bad, None, &s, &sigmas, &Device::Cpu, &mut ()).unwrap_err().to_string();
+    assert!(e.contains("row 22, column \"y\": -1 is not positive"), "{e}");
 }

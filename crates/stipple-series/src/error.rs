@@ -15,6 +15,12 @@ pub enum SeriesError {
     /// A table that cannot be read as series.
     #[error("{path}: {reason}")]
     Table { path: std::path::PathBuf, reason: String },
+    /// A value the log transform (Box-Cox λ = 0) cannot take.
+    #[error("value {value} at index {index} (0-based) is not positive; the log transform (Box-Cox λ = 0) needs every value above 0")]
+    NotPositive { index: usize, value: f64 },
+    /// A value an inverse difference needs is missing.
+    #[error("rebuilding the value at index {index} (0-based) from its difference needs the value at index {needed}, which is missing; fill it in")]
+    MissingBefore { index: usize, needed: usize },
     /// A setting out of range.
     #[error("{setting}: {expected}")]
     BadSetting { setting: &'static str, expected: String },

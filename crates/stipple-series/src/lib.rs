@@ -2,7 +2,8 @@
 //! probability score of a sample ensemble, the mean absolute scaled error of its median,
 //! the coverage of its central intervals) and the classical baseline every forecast is
 //! compared with (seasonal naive); and the data side: numeric columns of a CSV file, cut into
-//! scaled context + horizon windows; and the held-out evaluation protocol (the last K windows
+//! scaled context + horizon windows (after an optional log and differencing, inverted exactly
+//! on forecast paths); and the held-out evaluation protocol (the last K windows
 //! of each data set, read from one table) with the scoring of any forecaster's sample paths
 //! on them. Pure `f64` code; no tensors.
 
@@ -12,6 +13,7 @@ mod evaluation;
 mod protocol;
 mod scores;
 mod table;
+mod transform;
 mod windows;
 
 pub use baselines::seasonal_naive;
@@ -20,4 +22,5 @@ pub use evaluation::{read_forecasts, score_forecasts, ForecastFile, ForecastScor
 pub use protocol::{read_protocol, HeldOutSpec, HeldOutWindow, Protocol, PROTOCOL_VERSION};
 pub use scores::{crps_ensemble, interval_coverage, mase, quantile};
 pub use table::{read_csv_series, SeriesTable};
+pub use transform::SeriesTransform;
 pub use windows::{context_scaling, windows, Window};

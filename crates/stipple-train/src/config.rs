@@ -194,7 +194,7 @@ impl TrainConfig {
     pub fn for_series(csv: PathBuf, columns: Vec<String>, context: usize, horizon: usize, net: impl Into<NetworkConfig>) -> Self {
         let mut cfg = Self::for_data(DataSource::Series { csv, columns: columns.clone() }, UNetConfig::emoji16());
         cfg.model.network = net.into();
-        cfg.model.series = Some(SeriesWindow { context, horizon, columns });
+        cfg.model.series = Some(SeriesWindow { context, horizon, columns, transform: Default::default() });
         // The grids of a series run are plots of a few sample windows.
         cfg.sample_count = 16;
         cfg

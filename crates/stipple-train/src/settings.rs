@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use stipple_nn::{DiffWaveConfig, DiffWaveNet, NetworkConfig, UNet1DConfig, UNetConfig};
+use stipple_nn::{DiffWaveConfig, DiffWaveNet, NetworkConfig, SeriesWindow, UNet1DConfig, UNetConfig};
+use stipple_series::SeriesTransform;
 
 use crate::data::{ColorMode, LabelSource};
 use crate::{DataSource, LossKind, LossWeighting, TrainConfig, TrainError};
@@ -80,6 +81,13 @@ pub struct TrainSettings {
     /// (the history and its mask as input channels, trained on random forecast and
     /// imputation masks; Tashiro et al. 2021) [default: inpaint].
     pub conditioning: Option<String>,
+    /// Take the natural log of a series before windowing (the Box-Cox transform at λ = 0);
+    /// forecasts are brought back with `exp`. Every value must be above 0.
+    pub log: bool,
+    /// Difference a series at these lags before windowing, in order (after the log): `1` the
+    /// first difference, the season's length a seasonal difference; forecasts are integrated
+    /// back from the last observed values.
+    pub difference: Vec<usize>,
 }
 
 fn bad(setting: &str, msg: impl std::fmt::Display) -> TrainError {
@@ -184,7 +192,11 @@ impl TrainSettings {
             (Some("csdi"), _) => return Err(bad("conditioning", "csdi reads the history through the 1-D U-Net's input channels; use network unet1d")),
             (Some(other), _) => return Err(bad("conditioning", format!("unknown \"{other}\"; accepted: inpaint, csdi"))),
         }
-        Ok(TrainConfig::for_series(csv, columns, context, horizon, net))
+        let transform = SeriesTransform { log: self.log, differences: self.difference.clone() };
+        transform.validate().map_err(|e| bad("difference", e))?;
+        let mut cfg = TrainConfig::for_series(csv, columns, context, horizon, net);
+        cfg.model.series = cfg.model.series.map(|w| SeriesWindow { transform, ..w });
+        Ok(cfg)
     }
 
     /// The network of a series or sound run of sequences of `length` values: `net` (the 1-D
@@ -213,6 +225,9 @@ impl TrainSettings {
         }
         if self.conditioning.is_some() {
             return Err(bad("conditioning", "chooses how a series model reads its history; a sound clip has none"));
+        }
+        if self.log || !self.difference.is_empty() {
+            return Err(bad("log", "log and difference transform a CSV series; a sound clip is not transformed"));
         }
         let length = self.clip_length.unwrap_or(CLIP_LENGTH);
         // By default, self-attention only where a level has at most 256 positions: its cost
@@ -261,6 +276,9 @@ impl TrainSettings {
         }
         if self.conditioning.is_some() {
             return Err(bad("conditioning", "chooses how a series model reads its history; images have none"));
+        }
+        if self.log || !self.difference.is_empty() {
+            return Err(bad("log", "log and difference transform a CSV series (--data FILE.csv); images are not transformed"));
         }
         let mut cfg = TrainConfig::for_data(data, UNetConfig::emoji16());
         let base = UNetConfig::emoji16();
@@ -313,6 +331,19 @@ mod tests {
         assert_eq!(cfg.labels, LabelSource::Folders);
         let cfg = TrainSettings { label_column: Some("word".into()), ..Default::default() }.config(DataSource::Sound("clips".into())).unwrap();
         assert_eq!(cfg.labels, LabelSource::Csv { column: "word".into() });
+    }
+
+    #[test]
+    fn series_transforms_are_recorded_in_the_window_and_refused_elsewhere() {
+        let series = || DataSource::Series { csv: "s.csv".into(), columns: vec!["y".into()] };
+        let cfg = TrainSettings { context: Some(12), horizon: Some(4), log: true, difference: vec![1, 12], ..Default::default() }.config(series()).unwrap();
+        assert_eq!(cfg.model.series.unwrap().transform, SeriesTransform { log: true, differences: vec![1, 12] });
+        let plain = TrainSettings { context: Some(12), horizon: Some(4), ..Default::default() }.config(series()).unwrap();
+        assert!(plain.model.series.unwrap().transform.is_identity());
+        let refused = |s: TrainSettings, data, what: &str| matches!(s.config(data), Err(TrainError::Config(m)) if m.contains(what));
+        assert!(refused(TrainSettings { difference: vec![0], ..Default::default() }, series(), "lags of at least 1"));
+        assert!(refused(TrainSettings { log: true, ..Default::default() }, DataSource::EmbeddedEmoji, "images are not transformed"));
+        assert!(refused(TrainSettings { difference: vec![1], ..Default::default() }, DataSource::Sound("clips".into()), "sound clip"));
     }
 
     #[test]

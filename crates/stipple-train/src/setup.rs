@@ -52,7 +52,7 @@ pub fn load_run_data(
         }
         DataSource::Series { csv, columns } => {
             let w = cfg.model.series.as_mut().ok_or_else(|| TrainError::Config("series data need model.series".into()))?;
-            let set = load_series(csv, columns, w.context, w.horizon)?;
+            let set = load_series(csv, columns, w.context, w.horizon, &w.transform)?;
             // The model records the columns it learnt (every numeric one when none was named).
             w.columns = set.columns.clone();
             (Box::new(set), vec![])

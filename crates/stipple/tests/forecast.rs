@@ -216,6 +216,75 @@ fn repaint_resampling_forecasts_and_reruns() {
     assert_fails(&o, &["resample 0"], &["resample", "between 1 (off)"]);
 }
 
+/// A model of the log, seasonally differenced series: its paths come back in the series'
+/// units around the history it continues, the transform is recorded in the model file and
+/// the recipe, and `rerun` repeats the forecast bit for bit.
+#[test]
+fn a_transformed_series_model_forecasts_and_reruns() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("sine.csv");
+    write_csv(&csv, 100, |_| None);
+    let run = dir.path().join("run");
+    let o = stipple()
+        .args(["train", "--quiet", "--context", "24", "--horizon", "8", "--channels", "16,32", "--layers-per-block", "1"])
+        .args(["--batch-size", "8", "--warmup", "1", "--sample-every", "0", "--steps", "2", "--log", "--difference", "12", "--data"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = stipple().arg("inspect").arg(&run).output().unwrap();
+    for needle in ["format_version: 3", r#""transform": {"#, r#""log": true"#] {
+        assert!(text(&o).contains(needle), "{needle} not in {}", text(&o));
+    }
+    let out = dir.path().join("fc");
+    let o = forecast(&run, &csv, &out, &["--seed", "3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let table = rows(&out.join("paths.csv"));
+    for (t, row) in table[1..].iter().enumerate() {
+        let observed = &row[1];
+        for path in &row[2..] {
+            let v: f64 = path.parse().unwrap();
+            if t < 24 {
+                assert_eq!(path, observed, "the history is kept exactly");
+            } else {
+                // exp of anything: positive, whatever an untrained model draws.
+                assert!(v > 0.0 && v.is_finite(), "row {t}: {v}");
+            }
+        }
+    }
+    let recipe = std::fs::read_to_string(out.join("forecast.json")).unwrap();
+    assert!(recipe.contains(r#""transform": {"#), "{recipe}");
+    let o = stipple().arg("rerun").arg(out.join("forecast.json")).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(dir.path().join("fc.rerun/paths.csv")).unwrap(), std::fs::read(out.join("paths.csv")).unwrap());
+    // Forecasting needs the 12 rows before the window that the difference reaches back to.
+    let short = dir.path().join("short.csv");
+    write_csv(&short, 30, |_| None);
+    let o = forecast(&run, &short, &dir.path().join("x"), &[]);
+    assert_fails(&o, &["forecast of a short series"], &["has 30 rows", "the last 24 values", "the 12 before them", "36 rows in all"]);
+    // Training: the log of a value that is not positive, and too few rows for the difference.
+    let zero = dir.path().join("zero.csv");
+    write_csv(&zero, 100, |t| (t == 30).then(|| "0".into()));
+    let short_train = dir.path().join("short_train.csv");
+    write_csv(&short_train, 40, |_| None);
+    for (csv, flags, wanted) in [
+        (&zero, &["--log"][..], &["row 32", "0 is not positive", "--log"][..]),
+        (&short_train, &["--difference", "12"][..], &["has 40 rows", "at least 44 rows", "12 consumed by the differences"][..]),
+    ] {
+        let o = stipple()
+            .args(["train", "--quiet", "--steps", "1", "--context", "24", "--horizon", "8", "--data"])
+            .arg(csv)
+            .args(flags)
+            .arg("--out")
+            .arg(dir.path().join("bad"))
+            .output()
+            .unwrap();
+        assert_fails(&o, &[flags[0]], wanted);
+    }
+}
+
 /// What a test CSV holds at a row instead of the sine (`None`: the sine).
 type Cell = Box<dyn Fn(usize) -> Option<String>>;
 

@@ -1,10 +1,11 @@
-//! Time series as training data: every window of context + horizon consecutive values of
-//! each chosen CSV column, scaled by its own context (`stipple_series::windows`), one
+//! Time series as training data: each chosen CSV column transformed as the model asks (log,
+//! differences: `stipple_series::SeriesTransform`), then cut into every window of context +
+//! horizon consecutive values, scaled by its own context (`stipple_series::windows`), one
 //! channel per window. Columns are separate series of one shared model.
 
 use std::path::Path;
 
-use stipple_series::{read_csv_series, windows};
+use stipple_series::{read_csv_series, windows, SeriesError, SeriesTransform};
 
 use super::TrainingSet;
 use crate::TrainError;
@@ -23,20 +24,35 @@ pub struct SeriesSet {
 }
 
 /// Reads the numeric columns `wanted` of the CSV file `path` (every numeric column when
-/// empty) and cuts each into windows of `context + horizon` values, one starting at every
-/// row. Missing or non-numeric cells and series shorter than one window are errors that
-/// name the file, the row and the column.
-pub fn load_series(path: &Path, wanted: &[String], context: usize, horizon: usize) -> Result<SeriesSet, TrainError> {
+/// empty), applies `transform` to each and cuts the result into windows of `context +
+/// horizon` values, one starting at every row. Missing or non-numeric cells, a non-positive
+/// value under the log and series shorter than one window (with the rows the differences
+/// consume) are errors that name the file, the row and the column.
+pub fn load_series(path: &Path, wanted: &[String], context: usize, horizon: usize, transform: &SeriesTransform) -> Result<SeriesSet, TrainError> {
     let table = read_csv_series(path, wanted).map_err(|e| TrainError::Series(e.to_string()))?;
     let length = context + horizon;
+    let lost = transform.consumed();
     let mut set = SeriesSet { length, values: vec![], names: vec![], columns: table.names.clone() };
     for (name, column) in table.names.iter().zip(&table.columns) {
-        let cut = windows(column, context, horizon, 1).map_err(|e| {
-            TrainError::Series(format!("{}: column \"{name}\" has {} rows: {e}; lower --context or --horizon", path.display(), column.len()))
+        let at = |what: String| TrainError::Series(format!("{}: column \"{name}\" {what}", path.display()));
+        if lost > 0 && column.len() < length + lost {
+            return Err(at(format!(
+                "has {} rows; windows of {context} context + {horizon} horizon values after the transform ({}) need at least {} rows \
+                 ({lost} consumed by the differences); lower --context or --horizon, or difference at a shorter lag",
+                column.len(),
+                transform.describe(),
+                length + lost
+            )));
+        }
+        let series = transform.apply(column).map_err(|e| match e {
+            SeriesError::NotPositive { index, value } => at(format!("row {}: {value} is not positive, and --log (Box-Cox λ = 0) needs every value above 0", index + 2)),
+            e => at(e.to_string()),
         })?;
+        let cut = windows(&series, context, horizon, 1).map_err(|e| at(format!("has {} rows: {e}; lower --context or --horizon", column.len())))?;
         for (start, w) in cut.iter().enumerate() {
             set.values.extend(w.values.iter().map(|&v| v as f32));
-            set.names.push(format!("{name}@{}", start + 2));
+            // The window's first transformed value belongs to the row `lost` further on.
+            set.names.push(format!("{name}@{}", start + lost + 2));
         }
     }
     Ok(set)

@@ -13,7 +13,8 @@ use stipple_train::{
 
 /// Train a diffusion model. Without --data it trains on the built-in Fluent Emoji set; with a
 /// .csv file it trains a 1-D forecasting model on windows of --context + --horizon values of
-/// its numeric columns (each window scaled by its context), for `stipple forecast`.
+/// its numeric columns (each window scaled by its context; after --log and --difference, when
+/// given), for `stipple forecast`.
 ///
 /// The run folder receives `checkpoint/` (resumable state), `model.safetensors` (EMA
 /// weights for `stipple sample`), `samples/` (grids at fixed seeds) and `train.jsonl`.
@@ -52,6 +53,18 @@ pub struct TrainArgs {
     /// al. 2021) [default: inpaint].
     #[arg(long, value_name = "inpaint|csdi")]
     pub conditioning: Option<String>,
+    /// Take the natural log of a CSV series before cutting it into windows (the Box-Cox
+    /// transform at λ = 0: growth and seasonal swings proportional to the level become
+    /// additive); `stipple forecast` brings its paths back with exp. Every value must be above 0.
+    #[arg(long)]
+    pub log: bool,
+    /// Difference a CSV series at this lag before cutting it into windows, y_t = x_t − x_{t−LAG}
+    /// (1: the first difference, for a trend; the season's length, e.g. 12 for monthly data: the
+    /// seasonal difference); repeat or comma-separate for several, taken in order after --log.
+    /// `stipple forecast` integrates its paths back from the last observed values. The model
+    /// file records the transform.
+    #[arg(long, value_delimiter = ',', value_name = "LAG")]
+    pub difference: Vec<usize>,
     /// Observed values per window of a CSV series [default: 48].
     #[arg(long, value_name = "N")]
     pub context: Option<usize>,
@@ -248,6 +261,8 @@ fn build_config(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
         sample_rate: a.sample_rate,
         network: a.network.clone(),
         conditioning: a.conditioning.clone(),
+        log: a.log,
+        difference: a.difference.clone(),
     };
     Ok(settings.config(data)?)
 }
