@@ -87,46 +87,43 @@ impl CustomOp1 for ChannelRange {
 /// Values `from..from + len` of every `stride` values of `y`, one after another.
 fn range<T: WithDType>(y: &[T], from: usize, len: usize, stride: usize) -> Vec<T> {
     let samples = y.len().checked_div(stride).unwrap_or(0);
-    let mut out = uninit(samples * len);
-    out.par_chunks_mut(PIECE).enumerate().for_each(|(i, piece)| {
-        let mut pos = i * PIECE;
-        let mut rest = piece;
-        while !rest.is_empty() {
-            let (s, o) = (pos / len, pos % len);
-            let src = &y[s * stride + from + o..s * stride + from + len];
-            let n = src.len().min(rest.len());
-            let (head, tail) = rest.split_at_mut(n);
-            for (d, &v) in head.iter_mut().zip(src) {
-                d.write(v);
-            }
-            rest = tail;
-            pos += n;
-        }
-    });
-    // SAFETY: the pieces cover the output and each value was written.
-    unsafe { assume_init(out) }
+    gather(samples * len, |pos| {
+        let (s, o) = (pos / len, pos % len);
+        &y[s * stride + from + o..s * stride + from + len]
+    })
 }
 
-/// Sample `s` of the output is `a`'s sample `s` followed by `b`'s; the output is copied in
-/// pieces of [`PIECE`] values, in parallel.
+/// Sample `s` of the output is `a`'s sample `s` followed by `b`'s.
 fn concat<T: WithDType>(a: &[T], b: &[T], batch: usize) -> Vec<T> {
     let (la, lb) = (a.len().checked_div(batch).unwrap_or(0), b.len().checked_div(batch).unwrap_or(0));
     let sample = la + lb;
-    // Written in full piece by piece, so never zeroed first.
-    let mut out = uninit(a.len() + b.len());
+    gather(a.len() + b.len(), |pos| {
+        let (s, o) = (pos / sample, pos % sample);
+        if o < la {
+            &a[s * la + o..(s + 1) * la]
+        } else {
+            &b[s * lb + o - la..(s + 1) * lb]
+        }
+    })
+}
+
+/// A vector of `n` values copied in pieces of [`PIECE`], in parallel, from the runs of
+/// consecutive values `run(pos)` gives: the values from output position `pos` to the end of
+/// the run it lies in (never empty). Written in full piece by piece, so never zeroed first.
+fn gather<'a, T: WithDType>(n: usize, run: impl Fn(usize) -> &'a [T] + Sync) -> Vec<T> {
+    let mut out = uninit(n);
     out.par_chunks_mut(PIECE).enumerate().for_each(|(i, piece)| {
         let mut pos = i * PIECE;
         let mut rest = piece;
         while !rest.is_empty() {
-            let (s, o) = (pos / sample, pos % sample);
-            let src = if o < la { &a[s * la + o..(s + 1) * la] } else { &b[s * lb + o - la..(s + 1) * lb] };
-            let n = src.len().min(rest.len());
-            let (head, tail) = rest.split_at_mut(n);
+            let src = run(pos);
+            let k = src.len().min(rest.len());
+            let (head, tail) = rest.split_at_mut(k);
             for (d, &v) in head.iter_mut().zip(src) {
                 d.write(v);
             }
             rest = tail;
-            pos += n;
+            pos += k;
         }
     });
     // SAFETY: the pieces cover the output and each was written in full.
