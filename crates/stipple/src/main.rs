@@ -50,9 +50,9 @@ fn tune_allocator() {
 /// them); a variable the user set is left alone.
 ///
 /// - `RAYON_NUM_THREADS` is fixed to candle's default count (the physical cores). Unset, candle
-///   0.11's `utils::get_num_threads`, which every convolution and matmul calls, counts the
-///   cores by parsing /proc/cpuinfo on each call: 17% of the CPU time of a default
-///   `stipple train` run.
+///   0.11's `utils::get_num_threads`, which every candle matmul calls, counts the cores by
+///   parsing /proc/cpuinfo on each call: 17% of the CPU time of a default `stipple train` run
+///   (measured when the convolutions called it too; they now read rayon's pool size).
 /// - One thread pool instead of two: `CANDLE_NUM_THREADS=1` gives candle's own pool (its
 ///   element-wise ops; `utils::barrier_pool`) no worker threads, so those ops run on the
 ///   calling thread and every parallel kernel (`stipple_nn::ops`, the GEMMs) uses rayon's pool.
