@@ -24,6 +24,7 @@ fn time(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 fn main() -> Result<()> {
+    stipple_nn::process::configure();
     let ours_only = std::env::args().any(|a| a == "--ours-only");
     let dev = Device::Cpu;
     println!("threads: {}", candle_core::utils::get_num_threads());

@@ -12,6 +12,7 @@ use candle_core::{Device, Result, Tensor};
 use stipple_nn::ops::conv2d::{Conv2dBackward, Conv2dBiasGrad, Conv2dOp};
 
 fn main() -> Result<()> {
+    stipple_nn::process::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: conv_layers BATCH REPS count,C,O,H,k,stride ...";
     let number = |s: &str| s.parse::<usize>().unwrap_or_else(|_| panic!("{usage}: {s:?} is not a number"));

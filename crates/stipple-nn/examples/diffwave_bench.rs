@@ -29,6 +29,7 @@ fn fastest(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 fn main() -> Result<()> {
+    stipple_nn::process::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: diffwave_bench BATCH LENGTH CHANNELS LAYERS CYCLE REPS";
     let number = |i: usize| args.get(i).and_then(|s| s.parse::<usize>().ok()).unwrap_or_else(|| panic!("{usage}"));

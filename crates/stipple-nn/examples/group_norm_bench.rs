@@ -26,6 +26,7 @@ fn time(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 fn main() -> Result<()> {
+    stipple_nn::process::configure();
     let dev = Device::Cpu;
     let (b, groups, eps, reps) = (32, 32, 1e-5, 15);
     println!("threads: {}", candle_core::utils::get_num_threads());

@@ -34,6 +34,7 @@ fn time(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64)> {
 }
 
 fn main() -> Result<()> {
+    stipple_nn::process::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: winograd_layers BATCH REPS C,O,H ...";
     let number = |s: &str| s.parse::<usize>().unwrap_or_else(|_| panic!("{usage}: {s:?} is not a number"));

@@ -28,6 +28,7 @@ mod net_config;
 mod network;
 mod observation;
 pub mod ops;
+pub mod process;
 pub mod resnet;
 mod shapes;
 pub mod text;

@@ -249,6 +249,7 @@ fn figure_gemm(a: &Args, device: &Device) -> BoxResult<Value> {
 }
 
 fn main() -> BoxResult<()> {
+    stipple_nn::process::configure();
     let a = parse_args()?;
     let device = Device::Cpu;
     let mut out = match a.figure.as_str() {

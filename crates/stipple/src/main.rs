@@ -33,45 +33,8 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
 }
 
-/// Keeps freed tensor buffers in the heap instead of returning them to the kernel: training
-/// allocates and frees many same-sized multi-megabyte buffers per step, and glibc's default
-/// (mmap above a dynamic threshold, trim on free) turns each into page faults and TLB
-/// shoot-downs (measured: ~10% of a CPU training step).
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only adjusts allocator parameters; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-    }
-}
-
-/// Thread settings, made before any thread exists (`stipple bench`'s child processes inherit
-/// them); a variable the user set is left alone.
-///
-/// - `RAYON_NUM_THREADS` is fixed to candle's default count (the physical cores). Unset, candle
-///   0.11's `utils::get_num_threads`, which every candle matmul calls, counts the cores by
-///   parsing /proc/cpuinfo on each call: 17% of the CPU time of a default `stipple train` run
-///   (measured when the convolutions called it too; they now read rayon's pool size).
-/// - One thread pool instead of two: `CANDLE_NUM_THREADS=1` gives candle's own pool (its
-///   element-wise ops; `utils::barrier_pool`) no worker threads, so those ops run on the
-///   calling thread and every parallel kernel (`stipple_nn::ops`, the GEMMs) uses rayon's pool.
-///   With both pools, candle's worker spins for up to 25,000 rounds after each op while rayon's
-///   threads need the same cores: on 2 busy cores an emoji16 training step took 1.3 s with both
-///   pools and 0.40 s with one (`stipple bench`, load 7).
-fn configure_threads() {
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        let n = candle_core::utils::get_num_threads();
-        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-    }
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
-}
-
 fn main() -> ExitCode {
-    tune_allocator();
-    configure_threads();
+    stipple_nn::process::configure();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
