@@ -62,6 +62,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
+use super::block_transpose::transpose_avx512;
 use super::elem::{self, return_weight_buffer, weight_buffer};
 use crate::ops::group_norm;
 use super::geometry::Geom;
@@ -221,73 +222,6 @@ fn band_rows(g: &Geom, nq: usize) -> usize {
     256usize.div_ceil(g.wo * nq).clamp(1, g.ho.max(1))
 }
 
-/// `dst[j·ds + i] := src[i·ss + j]` for `i < rows`, `j < cols`: a `rows × cols` block with rows
-/// `ss` apart, transposed into rows `ds` apart, in 16 × 16 tiles held in AVX-512 registers (the
-/// rows interleaved by 32-, 64- and 128-bit shuffles; partial tiles by masked loads and
-/// stores).
-///
-/// # Safety
-/// AVX-512F must be available.
-#[target_feature(enable = "avx512f")]
-unsafe fn transpose(src: &[f32], ss: usize, rows: usize, cols: usize, dst: &mut [f32], ds: usize) {
-    if rows == 0 || cols == 0 {
-        return;
-    }
-    assert!(src.len() >= (rows - 1) * ss + cols && dst.len() >= (cols - 1) * ds + rows);
-    for i0 in (0..rows).step_by(16) {
-        let ni = (rows - i0).min(16);
-        for j0 in (0..cols).step_by(16) {
-            let nj = (cols - j0).min(16);
-            let load_mask: __mmask16 = ((1u32 << nj) - 1) as u16;
-            let store_mask: __mmask16 = ((1u32 << ni) - 1) as u16;
-            let mut r = [_mm512_setzero_ps(); 16];
-            for (i, r) in r.iter_mut().enumerate().take(ni) {
-                // SAFETY: row i0 + i < rows, columns j0.. j0 + nj ≤ cols (asserted above).
-                *r = _mm512_maskz_loadu_ps(load_mask, src.as_ptr().add((i0 + i) * ss + j0));
-            }
-            let t = transpose16(r);
-            for (j, t) in t.iter().enumerate().take(nj) {
-                // SAFETY: row j0 + j < cols, columns i0.. i0 + ni ≤ rows (asserted above).
-                _mm512_mask_storeu_ps(dst.as_mut_ptr().add((j0 + j) * ds + i0), store_mask, *t);
-            }
-        }
-    }
-}
-
-/// The 16 × 16 transpose of 16 rows in registers: 32-bit interleaves of row pairs, 64-bit
-/// interleaves of those (each 128-bit lane then holds one column's 4 values of 4 rows), and
-/// two rounds of 128-bit lane shuffles.
-#[inline(always)]
-unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
-    let mut t = [_mm512_setzero_ps(); 16];
-    for p in 0..8 {
-        t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
-        t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
-    }
-    // u[4g + m]: lane k holds column 4k + m of rows 4g..4g + 4.
-    let mut u = [_mm512_setzero_ps(); 16];
-    for g in 0..4 {
-        let d = |i: usize| _mm512_castps_pd(t[4 * g + i]);
-        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(d(0), d(2)));
-        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(d(0), d(2)));
-        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(d(1), d(3)));
-        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(d(1), d(3)));
-    }
-    let mut out = [_mm512_setzero_ps(); 16];
-    for m in 0..4 {
-        // Lanes (0, 2) and (1, 3) of rows 0–7 (v) and of rows 8–15 (w).
-        let v_even = _mm512_shuffle_f32x4::<0x88>(u[m], u[4 + m]);
-        let v_odd = _mm512_shuffle_f32x4::<0xdd>(u[m], u[4 + m]);
-        let w_even = _mm512_shuffle_f32x4::<0x88>(u[8 + m], u[12 + m]);
-        let w_odd = _mm512_shuffle_f32x4::<0xdd>(u[8 + m], u[12 + m]);
-        out[m] = _mm512_shuffle_f32x4::<0x88>(v_even, w_even);
-        out[8 + m] = _mm512_shuffle_f32x4::<0xdd>(v_even, w_even);
-        out[4 + m] = _mm512_shuffle_f32x4::<0x88>(v_odd, w_odd);
-        out[12 + m] = _mm512_shuffle_f32x4::<0xdd>(v_odd, w_odd);
-    }
-    out
-}
-
 /// A normalisation applied to every input value as [`interleave`] copies it (before the zero
 /// padding): `z = a·(x − m) + b`, or `SiLU(z)` when `silu`, with the `[a, m, b]` of each
 /// (sample, channel) of the call, sample-major (`ops::group_norm::coefficients`).
@@ -335,7 +269,7 @@ fn interleave(g: &Geom, x: &[f32], nq: usize, norm: Option<Norm>, xl: &mut [f32]
                 // Row ih of the kc planes, a (kc, W) block, transposed to (W, kc) rows nq·kc apart.
                 let dst = &mut row[(g.p * nq + q) * kc..];
                 // SAFETY: AVX-512F is available (`forward` asserts it).
-                unsafe { transpose(&planes(q)[ih * g.w..], plane, kc, g.w, dst, nq * kc) };
+                unsafe { transpose_avx512(&planes(q)[ih * g.w..], plane, kc, g.w, dst, nq * kc) };
             }
         }
     };
@@ -622,7 +556,7 @@ pub(super) fn weight_gradient(g: &Geom, x: &[f32], dy: &[f32], dwt: &mut [f32], 
         let block = &mut dyt[o0 * ns * pixels..][..ns * pixels * width];
         for (s, d) in dy.chunks_exact(g.o * pixels).zip(block.chunks_exact_mut(pixels * width)) {
             // SAFETY: AVX-512F is available (asserted).
-            unsafe { transpose(&s[o0 * pixels..], pixels, width, pixels, d, width) };
+            unsafe { transpose_avx512(&s[o0 * pixels..], pixels, width, pixels, d, width) };
         }
     }
     let (xp, dyt): (&[f32], &[f32]) = (xp, dyt);
@@ -773,35 +707,6 @@ impl Taps<'_> {
                 let p = rows.as_mut_ptr().add(t * g.o + self.o0 + 16 * v);
                 let sum = if accumulate { _mm512_add_ps(_mm512_loadu_ps(p), acc[v][t]) } else { acc[v][t] };
                 _mm512_storeu_ps(p, sum);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every block size from 1 to 40 rows and columns (full, partial and several tiles), with
-    /// row strides longer than the rows, against the definition; values outside the block stay.
-    #[test]
-    fn transpose_matches_the_definition() {
-        if !available() {
-            return;
-        }
-        for rows in 1..=40 {
-            for cols in 1..=40 {
-                let (ss, ds) = (cols + 3, rows + 5);
-                let src: Vec<f32> = (0..rows * ss).map(|v| v as f32).collect();
-                let mut dst = vec![-1.0; cols * ds];
-                // SAFETY: AVX-512F is available (checked above).
-                unsafe { transpose(&src, ss, rows, cols, &mut dst, ds) };
-                for j in 0..cols {
-                    for i in 0..ds {
-                        let want = if i < rows { src[i * ss + j] } else { -1.0 };
-                        assert_eq!(dst[j * ds + i], want, "{rows}×{cols}: dst[{j}][{i}]");
-                    }
-                }
             }
         }
     }

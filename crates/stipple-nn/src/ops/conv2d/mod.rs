@@ -68,6 +68,7 @@ use candle_nn::VarBuilder;
 use super::cpu_kernel_applies;
 use super::group_norm::GroupNorm;
 
+mod block_transpose;
 #[cfg(target_arch = "x86_64")]
 mod direct;
 pub(crate) mod elem;

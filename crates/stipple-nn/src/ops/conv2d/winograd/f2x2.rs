@@ -4,6 +4,8 @@
 //! - `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`,
 //! - `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`,
 //! - `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`.
+//!
+//! `G` halves sums of taps: its products are exact in f32, so the weight is transformed in f32.
 
 use super::lanes::Lanes;
 use super::Tiling;
@@ -12,8 +14,10 @@ use super::Tiling;
 pub(crate) struct F2x2;
 
 impl Tiling<4, 2> for F2x2 {
+    type Weight = f32;
+
     #[inline(always)]
-    fn kernel([g0, g1, g2]: [f64; 3]) -> [f64; 4] {
+    fn kernel([g0, g1, g2]: [Lanes<f32>; 3]) -> [Lanes<f32>; 4] {
         [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
     }
 

@@ -26,16 +26,18 @@ use super::Tiling;
 pub(crate) struct F4x4;
 
 impl Tiling<6, 4> for F4x4 {
+    type Weight = f64;
+
     #[inline(always)]
-    fn kernel([g0, g1, g2]: [f64; 3]) -> [f64; 6] {
+    fn kernel([g0, g1, g2]: [Lanes<f64>; 3]) -> [Lanes<f64>; 6] {
         const THIRD: f64 = 1.0 / 3.0;
         const FIFTEENTH: f64 = 1.0 / 15.0;
         [
             g0,
-            (-g0 + g1 - g2) * THIRD,
-            (g0 + g1 + g2) * THIRD,
-            -(16.0 * g0 + 8.0 * g1 + 4.0 * g2) * FIFTEENTH,
-            (g0 - 2.0 * g1 + 4.0 * g2) * FIFTEENTH,
+            THIRD * (-g0 + g1 - g2),
+            THIRD * (g0 + g1 + g2),
+            -FIFTEENTH * (16.0 * g0 + 8.0 * g1 + 4.0 * g2),
+            FIFTEENTH * (g0 - 2.0 * g1 + 4.0 * g2),
             g2,
         ]
     }

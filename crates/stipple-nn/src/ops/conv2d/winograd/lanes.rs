@@ -1,20 +1,26 @@
-//! [`Lanes`]: the values of one position in [`LANES`] neighbouring tiles, so that the tile
-//! transforms, written once as arithmetic on whole tiles, become vector code (each operation a
-//! loop over the lanes, compiled for the CPU's vector width by [`crate::ops::simd::dispatch`]).
+//! [`Lanes`]: the values of one position in [`LANES`] neighbouring tiles (f32), or of one tap in
+//! [`LANES`] input channels of the weight (f64), so that the transforms, written once as
+//! arithmetic on whole tiles, become vector code (each operation a loop over the lanes,
+//! compiled for the CPU's vector width by [`crate::ops::simd::dispatch`]). Plain loops, not
+//! `array::map` or `array::from_fn`: their closures were compiled as functions of their own,
+//! called once per lane, without the vector instructions.
 
 use std::ops::{Add, Mul, Neg, Sub};
 
-/// Tiles transformed together.
+/// Tiles (or weight channels) transformed together.
 pub(super) const LANES: usize = 16;
 
 #[derive(Clone, Copy)]
-pub(super) struct Lanes(pub(super) [f32; LANES]);
+pub(super) struct Lanes<T = f32>(pub(super) [T; LANES]);
 
-impl Lanes {
-    pub(super) const ZERO: Self = Self([0.0; LANES]);
+impl<T: Copy + Default> Lanes<T> {
+    #[inline(always)]
+    pub(super) fn zero() -> Self {
+        Self([T::default(); LANES])
+    }
 
     #[inline(always)]
-    fn zip(self, other: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+    fn zip(self, other: Self, f: impl Fn(T, T) -> T) -> Self {
         let mut r = self;
         for (r, b) in r.0.iter_mut().zip(other.0) {
             *r = f(*r, b);
@@ -23,7 +29,7 @@ impl Lanes {
     }
 }
 
-impl Add for Lanes {
+impl<T: Copy + Default + Add<Output = T>> Add for Lanes<T> {
     type Output = Self;
     #[inline(always)]
     fn add(self, other: Self) -> Self {
@@ -31,7 +37,7 @@ impl Add for Lanes {
     }
 }
 
-impl Sub for Lanes {
+impl<T: Copy + Default + Sub<Output = T>> Sub for Lanes<T> {
     type Output = Self;
     #[inline(always)]
     fn sub(self, other: Self) -> Self {
@@ -39,18 +45,31 @@ impl Sub for Lanes {
     }
 }
 
-impl Neg for Lanes {
+impl<T: Copy + Neg<Output = T>> Neg for Lanes<T> {
     type Output = Self;
     #[inline(always)]
-    fn neg(self) -> Self {
-        Self(self.0.map(|a| -a))
+    fn neg(mut self) -> Self {
+        for a in &mut self.0 {
+            *a = -*a;
+        }
+        self
     }
 }
 
-impl Mul<Lanes> for f32 {
-    type Output = Lanes;
-    #[inline(always)]
-    fn mul(self, v: Lanes) -> Lanes {
-        Lanes(v.0.map(|a| self * a))
-    }
+/// `c · v` for a scalar `c` of the lanes' type.
+macro_rules! scale {
+    ($t:ty) => {
+        impl Mul<Lanes<$t>> for $t {
+            type Output = Lanes<$t>;
+            #[inline(always)]
+            fn mul(self, mut v: Lanes<$t>) -> Lanes<$t> {
+                for a in &mut v.0 {
+                    *a *= self;
+                }
+                v
+            }
+        }
+    };
 }
+scale!(f32);
+scale!(f64);

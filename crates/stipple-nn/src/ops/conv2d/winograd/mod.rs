@@ -16,10 +16,12 @@ mod transform;
 
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::ops::{Add, Neg, Sub};
 
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::block_transpose::transpose;
 use super::elem::{return_weight_buffer, weight_buffer};
 use super::geometry::Geom;
 use crate::ops::matmul::{self, Mat};
@@ -27,7 +29,7 @@ use crate::ops::simd;
 
 use f2x2::F2x2;
 use f4x4::F4x4;
-use lanes::Lanes;
+use lanes::{Lanes, LANES};
 use transform::Band;
 
 /// Tiles per chunk (rounded to whole rows of tiles). Chunks of 64 to 1024 tiles timed within 5%
@@ -39,9 +41,11 @@ const CHUNK: usize = 256;
 /// One algorithm F(m×m, 3×3) with `n = m + 2`: its three transforms, each applied to the rows
 /// and then to the columns of a tile.
 trait Tiling<const N: usize, const M: usize> {
-    /// `G g` for a column `g` of 3 kernel taps (in f64: the weight is transformed once per
-    /// call, and `G` may hold fractions inexact in binary).
-    fn kernel(g: [f64; 3]) -> [f64; N];
+    /// The type `G g Gᵀ` is computed in before it is rounded to f32: f32 where `G` holds only
+    /// halves (every product exact), f64 where it holds fractions inexact in binary.
+    type Weight: WeightFloat;
+    /// `G g` for a column `g` of 3 kernel taps (of several input channels).
+    fn kernel(g: [Lanes<Self::Weight>; 3]) -> [Lanes<Self::Weight>; N];
     /// `Bᵀ d` for a column `d` of `n` inputs (of several tiles).
     fn input(d: [Lanes; N]) -> [Lanes; N];
     /// `Aᵀ m` for a column `m` of `n` transformed products (of several tiles).
@@ -110,15 +114,11 @@ fn transform_weight<const N: usize, const M: usize, F: Tiling<N, M>>(
 
 /// Output channels per task of [`transform_weight`].
 const WEIGHT_ROWS: usize = 16;
-/// Input channels transformed together by [`WeightRows`].
-const WEIGHT_LANES: usize = 8;
 
-/// `U[o]` of up to [`WEIGHT_ROWS`] consecutive output channels `o`, [`WEIGHT_LANES`] input
-/// channels at a time (so that the arithmetic is vector code and each of the `n²` rows of
-/// `U[o]` is written in runs). For the transposed weight of the input gradient (taps of
-/// consecutive input channels `9·O` values apart) the output channels of the block go inside
-/// the loop over the input channels, so that the weight is read in runs of consecutive taps,
-/// not one tap per memory page.
+/// `U[o]` of up to [`WEIGHT_ROWS`] consecutive output channels `o`: the taps of all input
+/// channels of `o` transposed to 9 rows (one 16 × 16 block transpose at a time), then
+/// [`LANES`] input channels at a time (so that the arithmetic is vector code and each of the
+/// `n²` rows of `U[o]` is written in runs).
 struct WeightRows<'a, const N: usize, const M: usize, F> {
     /// The taps of output channel `o` (of the block) and input channel `c` at `o·strides.0 +
     /// c·strides.1`.
@@ -131,35 +131,35 @@ struct WeightRows<'a, const N: usize, const M: usize, F> {
 }
 
 impl<const N: usize, const M: usize, F: Tiling<N, M>> WeightRows<'_, N, M, F> {
-    /// `U[o][ξ][c0..c0 + WEIGHT_LANES]` (fewer past the last input channel). A method, not a
-    /// closure: a closure would be a function of its own, compiled without the vector
-    /// instructions that [`simd::dispatch`] enables.
+    /// `U[o][ξ][c0..c0 + LANES]` (fewer past the last input channel) from `rows`, the taps of
+    /// `U[o]`'s input channels transposed to 9 rows of `inp` values. A method, not a closure: a
+    /// closure would be a function of its own, compiled without the vector instructions that
+    /// [`simd::dispatch`] enables.
     #[inline(always)]
-    fn lanes(&mut self, o: usize, c0: usize) {
-        let (inp, (out_stride, in_stride)) = (self.inp, self.strides);
-        let count = WEIGHT_LANES.min(inp - c0);
-        // g[r][q][l]: tap (r, q) of input channel c0 + l (zero past the last channel).
-        let mut g = [[[0.0f64; WEIGHT_LANES]; 3]; 3];
-        let channels = (c0..c0 + count).map(|c| &self.taps[o * out_stride + c * in_stride..][..9]);
-        for (l, taps) in channels.enumerate() {
-            for (t, &v) in taps.iter().enumerate() {
-                let t = if self.flip { 8 - t } else { t };
-                g[t / 3][t % 3][l] = f64::from(v);
+    fn lanes(&mut self, rows: &[f32], o: usize, c0: usize) {
+        let inp = self.inp;
+        let count = LANES.min(inp - c0);
+        // g[r][q]: tap (r, q) of the channels (zero past the last one).
+        let mut g = [[Lanes::<F::Weight>::zero(); 3]; 3];
+        for t in 0..9 {
+            let tap = if self.flip { 8 - t } else { t };
+            for (g, &v) in g[tap / 3][tap % 3].0.iter_mut().zip(&rows[t * inp + c0..][..count]) {
+                *g = F::Weight::from_f32(v);
             }
         }
-        // G g (n×3) column by column, then (G g) Gᵀ (n×n) row by row, in every lane.
-        let mut v = [[[0.0f64; WEIGHT_LANES]; N]; N];
-        for l in 0..WEIGHT_LANES {
-            let cols = [0, 1, 2].map(|q| F::kernel([g[0][q][l], g[1][q][l], g[2][q][l]]));
-            for (a, v) in v.iter_mut().enumerate() {
-                for (b, x) in F::kernel([cols[0][a], cols[1][a], cols[2][a]]).into_iter().enumerate() {
-                    v[b][l] = x;
+        // G g (n×3) column by column, then (G g) Gᵀ (n×n) row by row.
+        // gg[a][q] = (G g)[a][q].
+        let mut gg = [[Lanes::<F::Weight>::zero(); 3]; N];
+        for q in 0..3 {
+            for (a, v) in F::kernel([g[0][q], g[1][q], g[2][q]]).into_iter().enumerate() {
+                gg[a][q] = v;
+            }
+        }
+        for (a, &gg) in gg.iter().enumerate() {
+            for (b, x) in F::kernel(gg).iter().enumerate() {
+                for (u, &x) in self.u[(o * N * N + a * N + b) * inp + c0..][..count].iter_mut().zip(&x.0) {
+                    *u = x.to_f32();
                 }
-            }
-        }
-        for (xi, v) in v.iter().flatten().enumerate() {
-            for (u, &x) in self.u[(o * N * N + xi) * inp + c0..][..count].iter_mut().zip(v) {
-                *u = x as f32;
             }
         }
     }
@@ -171,23 +171,41 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for WeightR
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(mut self, _: S) {
         let (inp, (out_stride, in_stride)) = (self.inp, self.strides);
-        let rows = self.u.len() / (N * N * inp).max(1);
-        // Output channels inside when the taps of consecutive input channels are far apart
-        // (the input gradient's transposed weight), outside otherwise (n² write streams, not
-        // n² per output channel of the block).
-        if in_stride > out_stride {
-            for c0 in (0..inp).step_by(WEIGHT_LANES) {
-                for o in 0..rows {
-                    self.lanes(o, c0);
-                }
-            }
-        } else {
-            for o in 0..rows {
-                for c0 in (0..inp).step_by(WEIGHT_LANES) {
-                    self.lanes(o, c0);
-                }
+        let mut rows = vec![0.0f32; 9 * inp];
+        for o in 0..self.u.len() / (N * N * inp).max(1) {
+            transpose(&self.taps[o * out_stride..], in_stride, inp, 9, &mut rows, inp);
+            for c0 in (0..inp).step_by(LANES) {
+                self.lanes(&rows, o, c0);
             }
         }
+    }
+}
+
+/// The arithmetic of [`Tiling::kernel`]: f32 or f64.
+trait WeightFloat: Copy + Default + Add<Output = Self> + Sub<Output = Self> + Neg<Output = Self> {
+    fn from_f32(v: f32) -> Self;
+    fn to_f32(self) -> f32;
+}
+
+impl WeightFloat for f32 {
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+impl WeightFloat for f64 {
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        f64::from(v)
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self as f32
     }
 }
 

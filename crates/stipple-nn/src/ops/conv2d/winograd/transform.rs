@@ -69,7 +69,7 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for Input<'
             for tx0 in (0..tw).step_by(LANES) {
                 let column = |r: usize, k: usize| {
                     let (k, next) = if k < M { (k, 0) } else { (k - M, 1) };
-                    let mut l = Lanes::ZERO;
+                    let mut l = Lanes::zero();
                     l.0.copy_from_slice(&phases[(r * M + k) * jw + tx0 + next..][..LANES]);
                     l
                 };
@@ -109,7 +109,7 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for Output<
             for tx0 in (0..tw).step_by(LANES) {
                 let count = LANES.min(tw - tx0);
                 let product = |a: usize, s: usize| {
-                    let mut l = Lanes::ZERO;
+                    let mut l = Lanes::zero();
                     l.0[..count].copy_from_slice(&self.mo[(N * a + s) * nt + t0 + tx0..][..count]);
                     l
                 };
