@@ -134,11 +134,12 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> WeightRows<'_, N, M, F> {
     /// `U[o][ξ][c0..c0 + LANES]` (fewer past the last input channel) from `rows`, the taps of
     /// `U[o]`'s input channels transposed to 9 rows of `inp` values. A method, not a closure: a
     /// closure would be a function of its own, compiled without the vector instructions that
-    /// [`simd::dispatch`] enables.
+    /// [`simd::dispatch`] enables. `FULL`: `LANES` channels remain, a constant count that
+    /// makes every copy of lanes one vector load or store.
     #[inline(always)]
-    fn lanes(&mut self, rows: &[f32], o: usize, c0: usize) {
+    fn lanes<const FULL: bool>(&mut self, rows: &[f32], o: usize, c0: usize) {
         let inp = self.inp;
-        let count = LANES.min(inp - c0);
+        let count = if FULL { LANES } else { LANES.min(inp - c0) };
         // g[r][q]: tap (r, q) of the channels (zero past the last one).
         let mut g = [[Lanes::<F::Weight>::zero(); 3]; 3];
         for t in 0..9 {
@@ -174,8 +175,12 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for WeightR
         let mut rows = vec![0.0f32; 9 * inp];
         for o in 0..self.u.len() / (N * N * inp).max(1) {
             transpose(&self.taps[o * out_stride..], in_stride, inp, 9, &mut rows, inp);
-            for c0 in (0..inp).step_by(LANES) {
-                self.lanes(&rows, o, c0);
+            let full = inp / LANES * LANES;
+            for c0 in (0..full).step_by(LANES) {
+                self.lanes::<true>(&rows, o, c0);
+            }
+            if full < inp {
+                self.lanes::<false>(&rows, o, full);
             }
         }
     }
