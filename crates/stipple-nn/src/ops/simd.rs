@@ -26,7 +26,9 @@ pub(crate) fn dispatch<K: pulp::WithSimd>(kernel: K) -> K::Output {
 /// that `r` is exact), `|r| ≤ ln 2 / 2`, and `eʳ ≈ 1 + r + r²·P(r)` with Cephes' degree-5
 /// minimax polynomial `P`. The rounding adds and subtracts `1.5·2²³` (exact for `|x·log₂e| <
 /// 2²²`) and `2ⁿ` is built from its exponent bits: no branch, no call, so the function
-/// vectorises.
+/// vectorises. The products and sums are fused multiply-adds (`mul_add`: one instruction with
+/// the instruction sets [`dispatch`] compiles for, AVX2 + FMA and AVX-512): the attention
+/// kernel's softmax on 64×64 latents 182 → 168 ms (Intel Xeon, 2 threads).
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -36,14 +38,14 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     // Cephes' coefficients; the last, 5.0000001201e-1, is 0.5 in f32.
     const P: [f32; 6] = [1.987_569_1e-4, 1.398_2e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5];
     let x = x.clamp(-87.0, 88.0);
-    let t = x * LOG2E + ROUND;
+    let t = x.mul_add(LOG2E, ROUND);
     let n = t - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
+    let r = (-n).mul_add(LN2_LO, (-n).mul_add(LN2_HI, x));
     let mut p = P[0];
-    for c in &P[1..] {
-        p = p * r + c;
+    for &c in &P[1..] {
+        p = p.mul_add(r, c);
     }
-    let er = p * (r * r) + r + 1.0;
+    let er = p.mul_add(r * r, r) + 1.0;
     // n is the low bits of t's mantissa (t = 1.5·2²³ + n): 2ⁿ has exponent field n + 127.
     // Wrapping arithmetic: an overflow check (debug builds) is a call that stops vectorisation.
     let n_int = t.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
@@ -86,13 +88,17 @@ pub(crate) fn sum<T: Float>(v: &[T], f: impl Fn(T) -> T) -> T {
     s
 }
 
-/// The largest value of `v` (−∞ for none), in eight interleaved partial maxima.
+/// The largest value of `v` (−∞ for none), in 32 interleaved partial maxima: two AVX-512
+/// vectors of f32 with independent maxima, so that the loop is not bound by the latency of one
+/// maximum after another (with 8, the loop ran one 256-bit maximum per latency; 64 were kept in
+/// memory instead of registers). Measured on the attention kernel (Intel Xeon, 2 threads,
+/// 64×64 latents, 8 heads of 40): 189 → 182 ms.
 #[inline(always)]
 pub(crate) fn max<T: Float>(v: &[T]) -> T {
     let lowest = T::from_f64(f64::NEG_INFINITY);
     let pick = |a: T, x: T| if x > a { x } else { a };
-    let mut acc = [lowest; 8];
-    let chunks = v.chunks_exact(8);
+    let mut acc = [lowest; 32];
+    let chunks = v.chunks_exact(32);
     let tail = chunks.remainder();
     for c in chunks {
         for (a, &x) in acc.iter_mut().zip(c) {
