@@ -16,6 +16,16 @@ use super::winograd::Variant;
 /// the forward was 8% slower (input gradient 8% faster), at 8×8 all three slower.
 pub(super) const SHIFTED_MIN_PIXELS: usize = 32 * 32;
 
+/// [`Geom::weight_bound`]: weight values per output position of the batch, and output pixels
+/// per sample (fewer make the per-sample GEMM too narrow). Measured forward passes (Intel Xeon,
+/// 2 threads, batch 2, direct kernels → im2col + GEMM): 1280→1280 at 8×8 (115,200 values per
+/// position) 12.4–13.0 → 8.9–9.0 ms, 2560→1280 at 8×8 24.9–25.4 → 17.7–17.9 ms, 1280→1280 at
+/// 16×16 (28,800) 35.5–35.9 → 34.2–34.3 ms; equal for 640→640 at 16×16 (7,200); direct faster
+/// at batch 16 and 32 on 4×4 maps (512→512 at batch 32, 4,608 values per position: 5.3 against
+/// 11.3 ms) and on every layer of the benchmark presets.
+pub(super) const WEIGHT_BOUND_VALUES: usize = 16 * 1024;
+pub(super) const WEIGHT_BOUND_PIXELS: usize = 8 * 8;
+
 /// The smallest map (pixels per channel) and channel counts (fewer, more of input and output)
 /// on which [`winograd`] replaces the direct kernels. Measured per sample on one thread (Xeon,
 /// Sapphire Rapids class, CPU time), Winograd ÷ direct: 512→512 at 64×64 0.61, 320→320 at 64×64
@@ -173,9 +183,20 @@ impl Geom {
     }
 
     /// Whether the direct kernels compute the forward pass (for f32): output channels in
-    /// vectors of 16, and a kernel larger than 1×1 (a 1×1 convolution is one GEMM per sample).
+    /// vectors of 16, a kernel larger than 1×1 (a 1×1 convolution is one GEMM per sample), and
+    /// not [`Geom::weight_bound`].
     pub(super) fn direct_forward(&self) -> bool {
-        direct::available() && self.o.is_multiple_of(16) && !self.pointwise()
+        direct::available() && self.o.is_multiple_of(16) && !self.pointwise() && !self.weight_bound()
+    }
+
+    /// A layer whose weight is large for its outputs: at least [`WEIGHT_BOUND_VALUES`] weight
+    /// values per output position of the batch, on maps of at least [`WEIGHT_BOUND_PIXELS`]
+    /// output pixels. im2col + GEMM computes its forward pass faster than the direct kernels,
+    /// which read the weight again for every band of output rows; the GEMM reads it once per
+    /// sample, in cache blocks.
+    fn weight_bound(&self) -> bool {
+        let pixels = self.ho * self.wo;
+        pixels >= WEIGHT_BOUND_PIXELS && self.o * self.c * self.kh * self.kw >= WEIGHT_BOUND_VALUES * self.b * pixels
     }
 
     /// Whether the [`direct`] kernel computes the forward pass (f32), the only one that can
@@ -274,6 +295,31 @@ impl Tap {
             for v in row[self.rows.start * w..self.rows.end * w].iter_mut().skip(col).step_by(w) {
                 *v = T::ZERO;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 3×3 "same" layer from `c` to `o` channels on `b` maps of `h×h`.
+    fn layer(b: usize, c: usize, o: usize, h: usize) -> Geom {
+        Geom::new(b, c, h, h, o, 3, 3, 1, 1).unwrap()
+    }
+
+    #[test]
+    fn large_weights_on_small_batches_are_weight_bound() {
+        // Stable Diffusion 1.5's 8×8 level at batch 2 (guidance).
+        assert!(layer(2, 1280, 1280, 8).weight_bound());
+        assert!(layer(2, 2560, 1280, 8).weight_bound());
+        // Equal times measured: left to the direct kernels.
+        assert!(!layer(2, 640, 640, 16).weight_bound());
+        // Maps too small for the per-sample GEMM, and the benchmark presets' layers.
+        assert!(!layer(32, 512, 512, 4).weight_bound());
+        assert!(!layer(1, 1280, 1280, 4).weight_bound());
+        for (b, c, h) in [(32, 256, 8), (16, 256, 8), (32, 128, 16), (32, 64, 32)] {
+            assert!(!layer(b, c, c, h).weight_bound(), "{b}×{c}@{h}");
         }
     }
 }
