@@ -113,10 +113,15 @@ impl<T: Float + 'static> Head<T> {
     fn new(g: &Geom, h: usize, k_b: &[T], v_b: &[T]) -> Self {
         let (d, c, m) = (g.d(), g.c, g.m);
         let dp = d.next_multiple_of(16);
+        // Blocks of 16 keys: each row of kt written a cache line at a time, not one value per
+        // line (rows M values apart).
         let mut kt = vec![T::zero(); d * m];
-        for (j, row) in k_b.chunks_exact(c).enumerate() {
-            for (e, &x) in row[h * d..][..d].iter().enumerate() {
-                kt[e * m + j] = x;
+        for j0 in (0..m).step_by(16) {
+            let keys = &k_b[j0 * c..(j0 + 16).min(m) * c];
+            for e in 0..d {
+                for (dst, row) in kt[e * m + j0..].iter_mut().zip(keys.chunks_exact(c)) {
+                    *dst = row[h * d + e];
+                }
             }
         }
         let mut vp = vec![T::zero(); m * dp];
