@@ -19,6 +19,12 @@ const CASES: &[(usize, usize, usize, usize, usize, usize, bool)] = &[
     (2, 32, 64, 16, 16, 32, true),
     (1, 48, 32, 11, 13, 12, false),
     (4, 16, 16, 9, 10, 4, true),
+    // Layers Winograd computes: F(4×4) on 64×64 maps, F(2×2) on 32×32 and on 16×16 with many
+    // channels; F(4×4) over 66 rows (a partial last row of tiles).
+    (1, 128, 128, 64, 64, 32, false),
+    (2, 256, 128, 32, 32, 32, true),
+    (2, 640, 1280, 16, 16, 32, true),
+    (1, 128, 128, 66, 64, 32, false),
 ];
 
 fn inputs(b: usize, c: usize, o: usize, h: usize, w: usize, per_sample: bool) -> Result<[Tensor; 5]> {
@@ -38,7 +44,7 @@ fn bits(t: &Tensor) -> Result<Vec<u32>> {
 #[test]
 fn same_bits_as_group_norm_then_conv2d() -> Result<()> {
     if !direct_kernels_available() {
-        return Ok(()); // the fused path needs the AVX-512 direct kernel
+        return Ok(()); // some cases need the AVX-512 direct kernel
     }
     let pool = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("thread pool");
     for &(b, c, o, h, w, groups, per_sample) in CASES {
@@ -47,7 +53,7 @@ fn same_bits_as_group_norm_then_conv2d() -> Result<()> {
             let expected = conv2d(&group_norm(&x, &gamma, &beta, groups, 1e-5, silu)?, &weight, Some(&bias), 1, 1)?;
             for threads in [1, 3] {
                 let fused = pool(threads).install(|| conv2d_normalized(&x, &gamma, &beta, groups, 1e-5, silu, &weight, Some(&bias), 1, 1))?;
-                let fused = fused.expect("the direct kernel computes these layers");
+                let fused = fused.expect("the direct or the Winograd kernel computes these layers");
                 assert_eq!(fused.dims(), expected.dims());
                 assert!(bits(&fused)? == bits(&expected)?, "({b}, {c}, {o}, {h}, {w}), {groups} groups, silu {silu}, {threads} threads: the bits differ");
             }
@@ -69,8 +75,8 @@ fn declines_where_it_does_not_apply() -> Result<()> {
     assert!(conv2d_normalized(&x, &gamma, &beta, 8, 1e-5, true, &w20, Some(&b20), 1, 1)?.is_none());
     let x64 = x.to_dtype(DType::F64)?;
     assert!(fused(&x64, &weight.to_dtype(DType::F64)?, 1)?.is_none());
-    // A layer Winograd computes: 64×64 maps with 128 channels.
-    let [xw, gw, bw, ww, biasw] = inputs(1, 128, 128, 64, 64, false)?;
+    // A layer im2col + GEMM computes: a large weight on 8×8 maps of 2 samples.
+    let [xw, gw, bw, ww, biasw] = inputs(2, 1280, 1280, 8, 8, false)?;
     assert!(conv2d_normalized(&xw, &gw, &bw, 32, 1e-5, true, &ww, Some(&biasw), 1, 1)?.is_none());
     Ok(())
 }

@@ -66,6 +66,7 @@ use super::block_transpose::transpose_avx512;
 use super::elem::{self, return_weight_buffer, weight_buffer};
 use crate::ops::group_norm;
 use super::geometry::Geom;
+use super::norm::Norm;
 
 /// Outputs per register tile: pixels of a row or samples (fewer at the end of a row or group).
 const NR: usize = 8;
@@ -220,15 +221,6 @@ pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, 
 /// from L1), at most the map.
 fn band_rows(g: &Geom, nq: usize) -> usize {
     256usize.div_ceil(g.wo * nq).clamp(1, g.ho.max(1))
-}
-
-/// A normalisation applied to every input value as [`interleave`] copies it (before the zero
-/// padding): `z = a·(x − m) + b`, or `SiLU(z)` when `silu`, with the `[a, m, b]` of each
-/// (sample, channel) of the call, sample-major (`ops::group_norm::coefficients`).
-#[derive(Clone, Copy)]
-pub(super) struct Norm<'a> {
-    pub coefficients: &'a [[f32; 3]],
-    pub silu: bool,
 }
 
 /// `xl` := the `nq` samples `x (nq, C, H, W)` (normalised by `norm` when given) padded by `p`

@@ -199,11 +199,10 @@ impl Geom {
         pixels >= WEIGHT_BOUND_PIXELS && self.o * self.c * self.kh * self.kw >= WEIGHT_BOUND_VALUES * self.b * pixels
     }
 
-    /// Whether the [`direct`] kernel computes the forward pass (f32), the only one that can
-    /// normalise its input as it reads it (`super::conv2d_normalized`): not on the layers
-    /// [`winograd`] takes.
-    pub(super) fn direct_normalized(&self) -> bool {
-        self.direct_forward() && self.winograd_forward().is_none()
+    /// Whether a kernel that can normalise its input as it reads it (`super::conv2d_normalized`)
+    /// computes the forward pass (f32): [`winograd`], or else the [`direct`] kernel.
+    pub(super) fn normalized_forward(&self) -> bool {
+        self.winograd_forward().is_some() || self.direct_forward()
     }
 
     /// Whether the direct kernels compute the gradient w.r.t. the input: a stride-1 "same"

@@ -14,6 +14,7 @@ use super::elem::{assume_init, with_scratch, zeroed, Elem};
 use super::geometry::Geom;
 use super::im2col::{col2im, columns};
 use super::plan::{direct_group, gemm_par, per_group, plan, threaded, weight_group, weight_partials, Plan};
+use super::norm::Norm;
 use super::{direct, shifted, winograd};
 use crate::ops::matmul::{self, Mat};
 
@@ -36,25 +37,26 @@ fn direct_bias<'a>(bias: &'a [f32], o: usize, samples: &Range<usize>) -> direct:
 }
 
 /// `bias` holds `O` values (shared) or `B·O` (per sample). `norm` normalises the input as the
-/// [`direct`] kernel reads it, which must then compute the layer (`Geom::direct_normalized`).
-pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T], norm: Option<direct::Norm>) -> Vec<T> {
+/// [`winograd`] or [`direct`] kernel reads it, one of which must then compute the layer
+/// (`Geom::normalized_forward`).
+pub(super) fn forward<T: Elem>(g: &Geom, x: &[T], w: &[T], bias: &[T], norm: Option<Norm>) -> Vec<T> {
     let (k, n, xlen) = (g.k(), g.n(), g.c * g.h * g.w);
     let wino = T::f32s(w).zip(g.winograd_forward()).map(|(w, variant)| winograd::Transformed::forward(variant, g, w));
     let packed = T::f32s(w).filter(|_| wino.is_none() && g.direct_forward()).map(|w| direct::Packed::forward(g, w));
-    assert!(norm.is_none() || packed.is_some(), "a normalised input needs the direct kernel");
+    assert!(norm.is_none() || packed.is_some() || wino.is_some(), "a normalised input needs the Winograd or the direct kernel");
     let group = if packed.is_some() { direct_group(g) } else { 1 };
     per_group(g, g.o * n, group, |samples, y, scratch, par| {
         let xs = &x[samples.start * xlen..samples.end * xlen];
         if let (Some(u), Some(xs), Some(y), Some(bias), Some(scratch)) = (&wino, T::f32s(xs), T::f32s_uninit(y), T::f32s(bias), T::f32_vec(scratch)) {
             for ((bi, x_b), y_b) in samples.zip(xs.chunks_exact(xlen)).zip(y.chunks_exact_mut(g.o * n)) {
                 let bias_b = if bias.len() == g.o { bias } else { &bias[bi * g.o..][..g.o] };
-                winograd::forward(g, x_b, u, Some(bias_b), y_b, scratch, par);
+                winograd::forward(g, x_b, u, Some(bias_b), norm.map(|n| n.samples(g.c, bi, 1)), y_b, scratch, par);
             }
             return;
         }
         if let (Some(packed), Some(xs), Some(y), Some(bias), Some(scratch)) = (&packed, T::f32s(xs), T::f32s_uninit(y), T::f32s(bias), T::f32_vec(scratch)) {
             let bias = direct_bias(bias, g.o, &samples);
-            let norm = norm.map(|n| direct::Norm { coefficients: &n.coefficients[samples.start * g.c..samples.end * g.c], silu: n.silu });
+            let norm = norm.map(|n| n.samples(g.c, samples.start, samples.len()));
             return direct::forward(g, xs, packed, Some(bias), norm, y, scratch, threaded(par));
         }
         let y = zeroed(y);
@@ -116,7 +118,7 @@ fn input_gradient<T: Elem>(g: &Geom, dy: &[T], w: &[T], packed: Option<&Prepared
             }
             Prepared::Winograd(u) => {
                 for (dy_b, dx_b) in dy.chunks_exact(g.o * n).zip(dx.chunks_exact_mut(g.c * g.h * g.w)) {
-                    winograd::forward(g, dy_b, u, None, dx_b, scratch, par);
+                    winograd::forward(g, dy_b, u, None, None, dx_b, scratch, par);
                 }
             }
         };

@@ -75,6 +75,7 @@ pub(crate) mod elem;
 mod geometry;
 mod im2col;
 mod kernels;
+mod norm;
 mod op;
 mod plan;
 mod shifted;
@@ -105,11 +106,7 @@ mod direct {
     pub(super) fn input_gradient_geom(_: &Geom) -> Geom {
         unreachable!("direct kernels are x86-64 only")
     }
-    #[derive(Clone, Copy)]
-    pub(super) struct Norm<'a> {
-        pub coefficients: &'a [[f32; 3]],
-        pub silu: bool,
-    }
+    use super::norm::Norm;
     #[allow(clippy::too_many_arguments)]
     pub(super) fn forward(_: &Geom, _: &[f32], _: &Packed, _: Option<Bias>, _: Option<Norm>, _: &mut [std::mem::MaybeUninit<f32>], _: &mut Vec<f32>, _: bool) {
         unreachable!("direct kernels are x86-64 only")
@@ -163,14 +160,16 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padd
 }
 
 /// `conv2d(norm(x), w) + bias` with `norm(x) = GroupNorm(x)·γ + β` (Wu & He 2018), followed by
-/// SiLU when `silu`, applied by the direct kernel to each input value as it copies the input
-/// for its tiles: the normalised tensor is never written out and read back. The same bits as
-/// `conv2d(&group_norm(x, γ, β, num_groups, eps, silu)?, w, bias, …)`.
+/// SiLU when `silu`, applied to each input value as the kernel reads it: the direct kernel as
+/// it copies the input for its tiles, Winograd's as it transforms each channel (one band of
+/// rows at a time, normalised into a buffer that stays in cache). The normalised tensor is
+/// never written out and read back. The same bits as `conv2d(&group_norm(x, γ, β,
+/// num_groups, eps, silu)?, w, bias, …)`.
 ///
 /// Inference only: `None` (the caller then normalises and convolves separately) when any
-/// operand tracks gradients, or where the direct kernel does not compute the layer (not f32
-/// on a CPU with AVX-512, output channels not a multiple of 16, 1×1, or a layer Winograd
-/// takes). Shapes as [`conv2d`]; `gamma` and `beta` `(C)`.
+/// operand tracks gradients, or where neither kernel computes the layer (not f32, 1×1, or
+/// without Winograd: no AVX-512, output channels not a multiple of 16, or a layer im2col +
+/// GEMM takes). Shapes as [`conv2d`]; `gamma` and `beta` `(C)`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_normalized(
     x: &Tensor,
@@ -189,7 +188,7 @@ pub fn conv2d_normalized(
         return Ok(None);
     }
     let (xl, wl) = (Layout::contiguous(x.shape()), Layout::contiguous(w.shape()));
-    if !Geom::of(&xl, &wl, stride, padding).is_ok_and(|g| g.direct_normalized()) {
+    if !Geom::of(&xl, &wl, stride, padding).is_ok_and(|g| g.normalized_forward()) {
         return Ok(None);
     }
     let coefficients = super::group_norm::coefficients(x, gamma, beta, num_groups, eps)?;

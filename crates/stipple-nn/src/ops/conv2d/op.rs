@@ -5,7 +5,7 @@ use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Res
 
 use super::geometry::Geom;
 use super::kernels::{backward_input, backward_weight, bias_grad, forward};
-use super::direct::Norm;
+use super::norm::Norm;
 use crate::ops::{data, dispatch, unpack};
 
 /// Forward op: `(x, w, bias) -> y`, `bias` of shape `(O)` or `(B, O)`.
@@ -106,7 +106,7 @@ impl CustomOp3 for Conv2dOp {
 }
 
 /// The forward pass of [`super::conv2d_normalized`]: `conv2d(norm(x), w) + bias` in f32 with
-/// `norm` applied by the direct kernel as it reads `x`. Inference only (no backward pass).
+/// `norm` applied by the direct or the Winograd kernel as it reads `x`. Inference only (no backward pass).
 #[derive(Debug, Clone)]
 pub(super) struct Conv2dNormalizedOp {
     pub stride: usize,
@@ -138,8 +138,8 @@ impl CustomOp3 for Conv2dNormalizedOp {
         if self.coefficients.len() != g.b * g.c {
             bail!("{op}: {} normalisation coefficients for an input of {} samples and {} channels", self.coefficients.len(), g.b, g.c)
         }
-        if !g.direct_normalized() {
-            bail!("{op}: the layer {:?} ∗ {:?} is not computed by the direct kernel", l1.shape().dims(), l2.shape().dims())
+        if !g.normalized_forward() {
+            bail!("{op}: the layer {:?} ∗ {:?} is computed by no kernel that normalises its input", l1.shape().dims(), l2.shape().dims())
         }
         let (x, w, bias) = (data::<f32>(s1, l1, op)?, data::<f32>(s2, l2, op)?, data::<f32>(s3, l3, op)?);
         let norm = Norm { coefficients: &self.coefficients, silu: self.silu };

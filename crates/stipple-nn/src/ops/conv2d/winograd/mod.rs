@@ -24,6 +24,8 @@ use rayon::prelude::*;
 use super::block_transpose::transpose;
 use super::elem::{return_weight_buffer, weight_buffer};
 use super::geometry::Geom;
+use super::norm::Norm;
+use crate::ops::group_norm::normalise_plane;
 use crate::ops::matmul::{self, Mat};
 use crate::ops::simd;
 
@@ -214,24 +216,33 @@ impl WeightFloat for f64 {
     }
 }
 
-/// One sample: `y (O, H, W) := conv(x (C, H, W)) [+ bias (O)]` for a stride-1 3×3 convolution
-/// with padding 1 from `C = x.len() / (H·W)` channels to `O = y.len() / (H·W)`, with `u` from
-/// [`Transformed`] for these channel counts; `par` spreads the GEMMs and the transforms over the
+thread_local! {
+    /// A channel's normalised input rows for [`tiles`], kept at its largest size so far.
+    static NORMALISED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// One sample: `y (O, H, W) := conv(norm(x) (C, H, W)) [+ bias (O)]` for a stride-1 3×3
+/// convolution with padding 1 from `C = x.len() / (H·W)` channels to `O = y.len() / (H·W)`,
+/// with `u` from [`Transformed`] for these channel counts and `norm` (the sample's
+/// coefficients) the identity when `None`; `par` spreads the GEMMs and the transforms over the
 /// threads. Every output is summed in the same order whatever the threads, and every value of
 /// `y` is written.
-pub(super) fn forward(g: &Geom, x: &[f32], u: &Transformed, bias: Option<&[f32]>, y: &mut [MaybeUninit<f32>], scratch: &mut Vec<f32>, par: Parallelism) {
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward(g: &Geom, x: &[f32], u: &Transformed, bias: Option<&[f32]>, norm: Option<Norm>, y: &mut [MaybeUninit<f32>], scratch: &mut Vec<f32>, par: Parallelism) {
     match u.variant {
-        Variant::F2x2 => tiles::<4, 2, F2x2>(g, x, &u.u, bias, y, scratch, par),
-        Variant::F4x4 => tiles::<6, 4, F4x4>(g, x, &u.u, bias, y, scratch, par),
+        Variant::F2x2 => tiles::<4, 2, F2x2>(g, x, &u.u, bias, norm, y, scratch, par),
+        Variant::F4x4 => tiles::<6, 4, F4x4>(g, x, &u.u, bias, norm, y, scratch, par),
     }
 }
 
 /// [`forward`] with the algorithm `F`.
+#[allow(clippy::too_many_arguments)]
 fn tiles<const N: usize, const M: usize, F: Tiling<N, M>>(
     g: &Geom,
     x: &[f32],
     u: &[f32],
     bias: Option<&[f32]>,
+    norm: Option<Norm>,
     y: &mut [MaybeUninit<f32>],
     scratch: &mut Vec<f32>,
     par: Parallelism,
@@ -251,7 +262,25 @@ fn tiles<const N: usize, const M: usize, F: Tiling<N, M>>(
         let band = Band { rows: ty0..ty1, tw, nt, h, w };
         // V[c][ξ][t] = (Bᵀ d B)[ξ] for the n×n patch d of rows m·ty − 1.., columns m·tx − 1..
         // (zero outside the image).
-        let input = |(ci, vc): (usize, &mut [f32])| transform::input::<N, M, F>(&band, &x[ci * hw..][..hw], vc);
+        // With `norm`, the input rows the band's tiles read (m·ty0 − 1 to m·ty1, inside the
+        // image) normalised into this thread's plane-sized buffer first (its other rows are
+        // not read).
+        let (r0, r1) = ((M * ty0).saturating_sub(1), (M * ty1 + 1).min(h));
+        let input = |(ci, vc): (usize, &mut [f32])| {
+            let plane = &x[ci * hw..][..hw];
+            let Some(norm) = norm else {
+                return transform::input::<N, M, F>(&band, plane, vc);
+            };
+            let mut rows = NORMALISED.take();
+            rows.resize(rows.len().max(hw), 0.0);
+            let (dst, src) = (&mut rows[r0 * w..r1 * w], &plane[r0 * w..r1 * w]);
+            // SAFETY: `MaybeUninit<f32>` has f32's layout, and `normalise_plane` writes only
+            // initialised values.
+            let dst = unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
+            normalise_plane(dst, src, norm.coefficients[ci], norm.silu);
+            transform::input::<N, M, F>(&band, &rows[..hw], vc);
+            NORMALISED.set(rows);
+        };
         if threaded {
             v.par_chunks_mut(nn * nt).enumerate().for_each(input);
         } else {
