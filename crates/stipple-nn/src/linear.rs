@@ -3,12 +3,14 @@
 //! candle-nn's `Linear` on a `(B, N, C)` input broadcasts the weight over the batch and runs
 //! B small GEMMs forward and backward (and sums B weight gradients); flattening the leading
 //! dimensions first gives one `(B·N, C) × (C, C')` GEMM with the same result. The bias is added
-//! by [`crate::ops::add_bias`], whose backward sums the gradient's columns in one parallel pass.
+//! by [`crate::ops::add_bias`], whose backward sums the gradient's columns in one parallel pass;
+//! at inference the GEMM accumulates onto the bias (and residual) instead
+//! ([`crate::ops::linear_inference`]).
 
 use candle_core::{Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use crate::ops::add_bias_to_fresh;
+use crate::ops::{add_bias_to_fresh, linear_inference};
 
 /// `y = x Wᵀ + b` over the last dimension of any-rank `x` (PyTorch `nn.Linear`).
 #[derive(Debug, Clone)]
@@ -49,13 +51,19 @@ impl TokenLinear {
         let dims = x.dims();
         let (lead, c) = dims.split_at(dims.len() - 1);
         let rows: usize = lead.iter().product();
-        let y = x.reshape((rows, c[0]))?.matmul(&self.0.weight().t()?)?;
-        let out_dim = y.dim(1)?;
+        let x = x.reshape((rows, c[0]))?;
+        let out_dim = self.0.weight().dim(0)?;
         let residual = residual.map(|r| r.reshape((rows, out_dim))).transpose()?;
-        let y = match (self.0.bias(), &residual) {
-            (Some(b), _) => add_bias_to_fresh(y, b, residual.as_ref())?,
-            (None, Some(r)) => (y + r)?,
-            (None, None) => y,
+        let y = match linear_inference(&x, self.0.weight(), self.0.bias(), residual.as_ref())? {
+            Some(y) => y,
+            None => {
+                let y = x.matmul(&self.0.weight().t()?)?;
+                match (self.0.bias(), &residual) {
+                    (Some(b), _) => add_bias_to_fresh(y, b, residual.as_ref())?,
+                    (None, Some(r)) => (y + r)?,
+                    (None, None) => y,
+                }
+            }
         };
         let mut out = lead.to_vec();
         out.push(out_dim);
