@@ -48,7 +48,7 @@ fi
 "$PYTHON" -c "import torch, diffusers, transformers" ||
   { echo "PYTHON=$PYTHON lacks torch/diffusers/transformers (see bench/reference/requirements.txt)" >&2; exit 1; }
 
-export RAYON_NUM_THREADS=$THREADS CANDLE_NUM_THREADS=1
+export RAYON_NUM_THREADS=$THREADS
 compile_flag=""
 [ "$COMPILE" = 1 ] && compile_flag="--compile"
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -66,7 +66,7 @@ args_for() {
 }
 
 commands="# THREADS=$THREADS RUNS=$RUNS WARMUP=$WARMUP IMAGE_RUNS=$IMAGE_RUNS STEPS=$STEPS COMPILE=$COMPILE bench/sd.sh
-export RAYON_NUM_THREADS=$THREADS CANDLE_NUM_THREADS=1"
+export RAYON_NUM_THREADS=$THREADS"
 run_pair() {  # MODEL FIGURE ARGS...
   local m=$1 f=$2; shift 2
   local st="$STIPPLE_BENCH --configs bench/sd/$m --figure $f $* --json $OUT/stipple-$m-$f.json"

@@ -15,6 +15,12 @@
 /// MiB; the smaller presets' figures unchanged.
 const MMAP_THRESHOLD: i32 = 1 << 30;
 
+/// Rounds a worker of candle's pool spins for its next job before it sleeps (`spin_loop`, a
+/// `pause` each: some tens of microseconds). Training steps were fastest from 100 to 2,000
+/// (bench-unet16 0.258 s at 100, 0.246 s at 2,000; bench-unet32 0.907 and 0.904 s; 20,000
+/// 0.927 s).
+const CANDLE_SPIN_LIMIT: u32 = 2_000;
+
 /// Makes the process settings (idempotent; call it first thing in `main`):
 ///
 /// - **Allocator**: [`MMAP_THRESHOLD`], and no trimming of the heap's top on free (a freed
@@ -24,12 +30,19 @@ const MMAP_THRESHOLD: i32 = 1 << 30;
 ///   Unset, candle 0.11's `utils::get_num_threads`, which every candle matmul calls, counts the
 ///   cores by parsing /proc/cpuinfo on each call: 17% of the CPU time of a default `stipple
 ///   train` run (measured when the convolutions called it too; they now read rayon's pool
-///   size). `CANDLE_NUM_THREADS=1` gives candle's own pool (its element-wise ops;
-///   `utils::barrier_pool`) no worker threads, so those ops run on the calling thread and every
-///   parallel kernel (`ops`, the GEMMs) uses rayon's pool. With both pools, candle's worker spins
-///   for up to 25,000 rounds after each op while rayon's threads need the same cores: on 2 busy
-///   cores an emoji16 training step took 1.3 s with both pools and 0.40 s with one (`stipple
-///   bench`, load 7). A variable the user set is left alone.
+///   size). candle's own pool (its element-wise ops on 64 Ki values and more, such as the
+///   additions of its backward pass; `utils::barrier_pool`) follows that count unless
+///   `CANDLE_NUM_THREADS` says otherwise, and its workers spin for at most
+///   [`CANDLE_SPIN_LIMIT`] rounds before they sleep (candle's default, 25,000, kept them
+///   spinning while rayon's threads needed the same cores). A variable the user set is left
+///   alone.
+///
+/// Measured (`stipple bench`, Intel Xeon, 2 threads, training steps), with candle's pool at
+/// the rayon count and a spin limit of 2,000 against one thread for candle's ops (as before):
+/// quiet, bench-unet32 0.999 → 0.904 s, bench-unet64 3.88 → 3.66 s, bench-unet16 0.262 → 0.246
+/// s, emoji16 0.070 → 0.065 s, inference unchanged; with two other busy processes on the two
+/// cores, emoji16 0.242 → 0.296 s (with candle's default spin, 0.40 → 1.3 s once). On a
+/// shared machine, `CANDLE_NUM_THREADS=1` gives the one-pool behaviour back.
 pub fn configure() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator parameters; the caller runs it before any other
@@ -42,7 +55,7 @@ pub fn configure() {
         let n = candle_core::utils::get_num_threads();
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", CANDLE_SPIN_LIMIT.to_string());
     }
 }

@@ -16,8 +16,9 @@
 //!
 //! Usage: `cargo run -p stipple-sd --example sd_bench -- --configs bench/sd/sd15
 //! --figure unet [--latent 64] [--batch 2] [--steps 20] [--runs 3] [--warmup 1] [--json FILE]`.
-//! Threads: `RAYON_NUM_THREADS` (Stipple's kernels and the GEMMs) and `CANDLE_NUM_THREADS=1`,
-//! as `bench/sd.sh` sets them.
+//! Threads: `RAYON_NUM_THREADS` (Stipple's kernels and the GEMMs; candle's own pool follows it),
+//! as `bench/sd.sh` sets it; the rest as the `stipple` binary sets it
+//! (`stipple_nn::process::configure`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
