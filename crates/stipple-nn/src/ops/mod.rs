@@ -12,8 +12,9 @@
 //! `(sample, group)` with the SiLU (and in a ResNet block the dropout) fused in, and one pass
 //! back.
 //!
-//! candle's CPU element-wise ops, its batched matmul and its reductions over a leading axis
-//! run on the calling thread while the other cores wait: [`attention`] (the whole
+//! candle's CPU element-wise ops on fewer than 64 Ki values (larger ones use candle's own
+//! pool, `crate::process`), its batched matmul, its strided copies and its reductions over a
+//! leading axis run on the calling thread while the other cores wait: [`attention`] (the whole
 //! `softmax(q kᵀ/√d) v`), [`add_bias`] (a linear layer's bias, whose gradient is a column
 //! sum), [`upsample_nearest`] and [`transpose_last`] / [`transpose_last_add`] (a feature map
 //! into a transformer's tokens and back, with the residual) replace such chains in the U-Net with one parallel pass each

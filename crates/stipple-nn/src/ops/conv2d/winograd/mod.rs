@@ -147,7 +147,7 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> WeightRows<'_, N, M, F> {
         for t in 0..9 {
             let tap = if self.flip { 8 - t } else { t };
             for (g, &v) in g[tap / 3][tap % 3].0.iter_mut().zip(&rows[t * inp + c0..][..count]) {
-                *g = F::Weight::from_f32(v);
+                *g = F::Weight::from(v);
             }
         }
         // G g (n×3) column by column, then (G g) Gᵀ (n×n) row by row.
@@ -189,16 +189,12 @@ impl<const N: usize, const M: usize, F: Tiling<N, M>> pulp::WithSimd for WeightR
 }
 
 /// The arithmetic of [`Tiling::kernel`]: f32 or f64.
-trait WeightFloat: Copy + Default + Add<Output = Self> + Sub<Output = Self> + Neg<Output = Self> {
-    fn from_f32(v: f32) -> Self;
+trait WeightFloat: Copy + Default + From<f32> + Add<Output = Self> + Sub<Output = Self> + Neg<Output = Self> {
+    /// The value rounded to f32.
     fn to_f32(self) -> f32;
 }
 
 impl WeightFloat for f32 {
-    #[inline(always)]
-    fn from_f32(v: f32) -> Self {
-        v
-    }
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
@@ -206,10 +202,6 @@ impl WeightFloat for f32 {
 }
 
 impl WeightFloat for f64 {
-    #[inline(always)]
-    fn from_f32(v: f32) -> Self {
-        f64::from(v)
-    }
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self as f32
