@@ -34,7 +34,7 @@ use stipple_nn::TensorLatent;
 use stipple_sample::{euler, samplers::Churn, SigmaSchedule};
 use stipple_sd::{AddedCond, AutoencoderKL, AutoencoderKLConfig, SchedulerConfig, SdDenoiser, UNet2DConditionConfig, UNet2DConditionModel};
 
-type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+type BoxResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// The guidance scale of the `image` figure (any value other than 1 runs both branches).
 const GUIDANCE: f64 = 7.5;
@@ -251,6 +251,11 @@ fn figure_gemm(a: &Args, device: &Device) -> BoxResult<Value> {
 
 fn main() -> BoxResult<()> {
     stipple_nn::process::configure();
+    // On rayon's workers, as the `stipple` binary computes.
+    stipple_nn::process::on_workers(run)
+}
+
+fn run() -> BoxResult<()> {
     let a = parse_args()?;
     let device = Device::Cpu;
     let mut out = match a.figure.as_str() {

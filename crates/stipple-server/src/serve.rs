@@ -41,7 +41,10 @@ pub fn build_state(config: ServerConfig, store: ModelStore) -> Result<Shared, Se
     };
     let engine = Arc::new(Engine::new(Arc::new(store), Arc::new(gallery), config.runs_dir.clone(), config.data_root.clone()));
     let worker = engine.clone();
-    let queue: Queue = Queue::new(config.queue_config(), move |job, ctx| worker.run(job, ctx))?;
+    let queue: Queue = Queue::new(config.queue_config(), move |job, ctx| {
+        // Each job computes on rayon's workers (`on_workers`: no hand-over per kernel call).
+        stipple_nn::process::on_workers(|| worker.run(job, ctx))
+    })?;
     Ok(Arc::new(AppState { engine, queue, config, current_model: Mutex::new(current), webui_job: Mutex::new(None) }))
 }
 

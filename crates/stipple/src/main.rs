@@ -33,16 +33,9 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
 }
 
-fn main() -> ExitCode {
-    stipple_nn::process::configure();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
+/// Runs one command.
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Train(a) => cmd::train::run(*a),
         Command::Sample(a) => cmd::sample::run(*a),
         Command::Forecast(a) => cmd::forecast::run(*a),
@@ -53,6 +46,23 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Serve(a) => cmd::serve::run(*a),
         Command::Eval(a) => cmd::eval::run(a),
+    }
+}
+
+fn main() -> ExitCode {
+    stipple_nn::process::configure();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    // The server keeps its main thread for its runtime and moves each job onto rayon's pool;
+    // every other command computes on rayon's workers from the start.
+    let result = match cli.command {
+        command @ Command::Serve(_) => run(command),
+        command => stipple_nn::process::on_workers(|| run(command)),
     };
     match result {
         Ok(code) => code,
