@@ -485,7 +485,10 @@ impl pulp::WithSimd for Stats<'_> {
 
 /// `dst = z` or `SiLU(z)` with `z = a·(x − m) + b` for one channel's values `src` and its
 /// [`coefficients`] `[a, m, b]`: the values [`group_norm`] writes for them, bit for bit.
-pub(crate) fn normalise_plane(dst: &mut [MaybeUninit<f32>], src: &[f32], [a, m, b]: [f32; 3], silu: bool) {
+pub(crate) fn normalise_plane(dst: &mut [f32], src: &[f32], [a, m, b]: [f32; 3], silu: bool) {
+    // SAFETY: `MaybeUninit<f32>` has f32's layout, and `normalise_channel` writes only
+    // initialised values through it.
+    let dst = unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
     simd::dispatch(Plane { dst, src, a, m, b, silu })
 }
 

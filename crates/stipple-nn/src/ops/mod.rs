@@ -43,6 +43,7 @@ pub mod residual;
 mod matmul;
 pub mod shift;
 pub mod transpose;
+mod scratch;
 mod simd;
 pub mod upsample;
 

@@ -25,6 +25,7 @@ use rayon::prelude::*;
 use super::Geom;
 use crate::ops::conv2d::elem::{assume_init, uninit};
 use crate::ops::matmul::{matmul, Mat};
+use crate::ops::scratch;
 use crate::ops::simd::{self, Float};
 
 /// Query rows per block: a multiple of the `gemm` crate's 6 columns (the queries are the
@@ -79,43 +80,49 @@ pub(super) fn forward<T: Float + 'static>(g: &Geom, q: &[T], k: &[T], v: &[T]) -
         if first >= last {
             return;
         }
-        let head = Head::new(g, h, &k[bi * g.m * c..][..g.m * c], &v[bi * g.m * c..][..g.m * c]);
-        let q_b = &q[bi * g.n * c..][..g.n * c];
-        let mut e = vec![T::zero(); rows * g.m];
-        let mut o = vec![T::zero(); rows * head.dp];
-        let mut sums = vec![T::zero(); rows];
-        for r0 in (first..last).step_by(rows) {
-            let r = rows.min(last - r0);
-            head.block(g, &q_b[r0 * c + h * d..], r, &mut e[..r * g.m], &mut o[..r * head.dp], &mut sums[..r]);
-            for (i, (o_row, &l)) in o.chunks_exact(head.dp).zip(&sums).take(r).enumerate() {
-                let inv = T::one() / l;
-                // SAFETY: row r0 + i of sample bi, the d columns of head h: written by this
-                // task alone (tasks split (sample, head, rows)), inside `out`.
-                let dst = unsafe { out_ptr.slice((bi * g.n + r0 + i) * c + h * d, d) };
-                for (y, &x) in dst.iter_mut().zip(o_row) {
-                    y.write(x * inv);
+        // The head's copies of K and V, and the working rows, in one scratch buffer.
+        let dp = d.next_multiple_of(16);
+        scratch::with(d * g.m + g.m * dp + rows * (g.m + dp + 1), |buf: &mut [T]| {
+            let (kt, buf) = buf.split_at_mut(d * g.m);
+            let (vp, buf) = buf.split_at_mut(g.m * dp);
+            let (e, buf) = buf.split_at_mut(rows * g.m);
+            let (o, sums) = buf.split_at_mut(rows * dp);
+            let head = Head::new(g, h, &k[bi * g.m * c..][..g.m * c], &v[bi * g.m * c..][..g.m * c], kt, vp);
+            let q_b = &q[bi * g.n * c..][..g.n * c];
+            for r0 in (first..last).step_by(rows) {
+                let r = rows.min(last - r0);
+                head.block(g, &q_b[r0 * c + h * d..], r, &mut e[..r * g.m], &mut o[..r * dp], &mut sums[..r]);
+                for (i, (o_row, &l)) in o.chunks_exact(dp).zip(&*sums).take(r).enumerate() {
+                    let inv = T::one() / l;
+                    // SAFETY: row r0 + i of sample bi, the d columns of head h: written by this
+                    // task alone (tasks split (sample, head, rows)), inside `out`.
+                    let dst = unsafe { out_ptr.slice((bi * g.n + r0 + i) * c + h * d, d) };
+                    for (y, &x) in dst.iter_mut().zip(o_row) {
+                        y.write(x * inv);
+                    }
                 }
             }
-        }
+        });
     });
     // SAFETY: the tasks cover every (sample, row, head) and wrote its d values.
     unsafe { assume_init(out) }
 }
 
 /// One head's keys and values, copied contiguous: `kt = Kᵀ (d, M)`, `vp = V (M, dp)`.
-struct Head<T> {
-    kt: Vec<T>,
-    vp: Vec<T>,
+struct Head<'a, T> {
+    kt: &'a [T],
+    vp: &'a [T],
     dp: usize,
 }
 
-impl<T: Float + 'static> Head<T> {
-    fn new(g: &Geom, h: usize, k_b: &[T], v_b: &[T]) -> Self {
+impl<'a, T: Float + 'static> Head<'a, T> {
+    /// The copies of sample `b`'s keys `k_b` and values `v_b` for head `h`, into `kt` (`d·M`
+    /// values) and `vp` (`M·dp`, the columns past `d` zero).
+    fn new(g: &Geom, h: usize, k_b: &[T], v_b: &[T], kt: &'a mut [T], vp: &'a mut [T]) -> Self {
         let (d, c, m) = (g.d(), g.c, g.m);
-        let dp = d.next_multiple_of(16);
+        let dp = vp.len() / m.max(1);
         // Blocks of 16 keys: each row of kt written a cache line at a time, not one value per
         // line (rows M values apart).
-        let mut kt = vec![T::zero(); d * m];
         for j0 in (0..m).step_by(16) {
             let keys = &k_b[j0 * c..(j0 + 16).min(m) * c];
             for e in 0..d {
@@ -124,9 +131,10 @@ impl<T: Float + 'static> Head<T> {
                 }
             }
         }
-        let mut vp = vec![T::zero(); m * dp];
         for (dst, row) in vp.chunks_exact_mut(dp).zip(v_b.chunks_exact(c)) {
-            dst[..d].copy_from_slice(&row[h * d..][..d]);
+            let (values, padding) = dst.split_at_mut(d);
+            values.copy_from_slice(&row[h * d..][..d]);
+            padding.fill(T::zero());
         }
         Self { kt, vp, dp }
     }
@@ -138,11 +146,11 @@ impl<T: Float + 'static> Head<T> {
         // SAFETY: Q_r is (r, d) at row stride C inside q_rows; kt (d, M) and vp (M, dp) are
         // contiguous; e holds r·M values and o r·dp, neither overlapping the operands.
         unsafe {
-            matmul(r, m, d, e.as_mut_ptr(), m, false, Mat { ptr: q_rows.as_ptr(), rs: g.c, cs: 1 }, Mat::rows(&self.kt, m), T::one(), T::from_f64(g.scale()), Parallelism::None);
+            matmul(r, m, d, e.as_mut_ptr(), m, false, Mat { ptr: q_rows.as_ptr(), rs: g.c, cs: 1 }, Mat::rows(self.kt, m), T::one(), T::from_f64(g.scale()), Parallelism::None);
         }
         simd::dispatch(Exponentials { scores: e, m, sums });
         unsafe {
-            matmul(r, self.dp, m, o.as_mut_ptr(), self.dp, false, Mat::rows(e, m), Mat::rows(&self.vp, self.dp), T::one(), T::one(), Parallelism::None);
+            matmul(r, self.dp, m, o.as_mut_ptr(), self.dp, false, Mat::rows(e, m), Mat::rows(self.vp, self.dp), T::one(), T::one(), Parallelism::None);
         }
     }
 }

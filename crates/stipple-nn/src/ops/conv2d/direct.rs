@@ -63,8 +63,8 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use super::block_transpose::transpose_avx512;
-use super::elem::{self, return_weight_buffer, weight_buffer};
-use crate::ops::group_norm;
+use super::elem::{return_weight_buffer, weight_buffer};
+use crate::ops::{group_norm, scratch};
 use super::geometry::Geom;
 use super::norm::Norm;
 
@@ -196,7 +196,6 @@ pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, 
     let sample_out = g.o * pixels;
     scratch.resize(nq * g.c * g.h * (g.w + 2 * g.p), 0.0);
     let rows = band_rows(g, nq);
-    let mut acc = Vec::new();
     for (gi, (xs, ys)) in x.chunks_exact(nq * sample_in).zip(y.chunks_exact_mut(nq * sample_out)).enumerate() {
         let norm = norm.map(|n| Norm { coefficients: &n.coefficients[gi * nq * g.c..][..nq * g.c], silu: n.silu });
         interleave(g, xs, nq, norm, scratch, parallel);
@@ -207,10 +206,10 @@ pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, 
             if parallel {
                 ys.par_chunks_mut(BLOCK * pixels)
                     .enumerate()
-                    .for_each_init(Vec::new, |acc, (bi, y)| tiles.block(packed, BLOCK * bi, band.clone(), y, acc));
+                    .for_each(|(bi, y)| tiles.block(packed, BLOCK * bi, band.clone(), y));
             } else {
                 for (o0, _) in blocks(g.o) {
-                    tiles.block(packed, o0, band.clone(), &mut ys[o0 * pixels..], &mut acc);
+                    tiles.block(packed, o0, band.clone(), &mut ys[o0 * pixels..]);
                 }
             }
         }
@@ -236,33 +235,33 @@ fn interleave(g: &Geom, x: &[f32], nq: usize, norm: Option<Norm>, xl: &mut [f32]
         let c0 = bi * KC;
         let kc = (g.c - c0).min(KC);
         // With a normalisation, the block's planes are normalised first, sample q's channel
-        // c0 + cc at `(q·kc + cc)·H·W`; `src(q, cc)` is the plane to copy.
-        let normalised: Vec<f32> = match norm {
-            Some(n) => {
-                let mut out = elem::uninit(nq * kc * plane);
-                for (i, out) in out.chunks_exact_mut(plane.max(1)).enumerate() {
+        // c0 + cc at `(q·kc + cc)·H·W`.
+        let mut fill = |normalised: &mut [f32]| {
+            // Sample q's planes of the block's channels, `H·W` values apart.
+            let planes = |q: usize| match norm {
+                Some(_) => &normalised[q * kc * plane..],
+                None => &x[q * sample + c0 * plane..],
+            };
+            for (ih, row) in dst.chunks_exact_mut(wp * nq * kc).enumerate() {
+                row[..g.p * nq * kc].fill(0.0);
+                row[(g.p + g.w) * nq * kc..].fill(0.0);
+                for q in 0..nq {
+                    // Row ih of the kc planes, a (kc, W) block, transposed to (W, kc) rows nq·kc apart.
+                    let dst = &mut row[(g.p * nq + q) * kc..];
+                    // SAFETY: AVX-512F is available (`forward` asserts it).
+                    unsafe { transpose_avx512(&planes(q)[ih * g.w..], plane, kc, g.w, dst, nq * kc) };
+                }
+            }
+        };
+        match norm {
+            Some(n) => scratch::with(nq * kc * plane, |normalised| {
+                for (i, out) in normalised.chunks_exact_mut(plane.max(1)).enumerate() {
                     let c = c0 + i % kc;
                     group_norm::normalise_plane(out, &x[(i / kc) * sample + c * plane..][..plane], n.coefficients[(i / kc) * g.c + c], n.silu);
                 }
-                // SAFETY: `normalise_plane` wrote every value of the block's planes.
-                unsafe { elem::assume_init(out) }
-            }
-            None => Vec::new(),
-        };
-        // Sample q's planes of the block's channels, `H·W` values apart.
-        let planes = |q: usize| match norm {
-            Some(_) => &normalised[q * kc * plane..],
-            None => &x[q * sample + c0 * plane..],
-        };
-        for (ih, row) in dst.chunks_exact_mut(wp * nq * kc).enumerate() {
-            row[..g.p * nq * kc].fill(0.0);
-            row[(g.p + g.w) * nq * kc..].fill(0.0);
-            for q in 0..nq {
-                // Row ih of the kc planes, a (kc, W) block, transposed to (W, kc) rows nq·kc apart.
-                let dst = &mut row[(g.p * nq + q) * kc..];
-                // SAFETY: AVX-512F is available (`forward` asserts it).
-                unsafe { transpose_avx512(&planes(q)[ih * g.w..], plane, kc, g.w, dst, nq * kc) };
-            }
+                fill(normalised)
+            }),
+            None => fill(&mut []),
         }
     };
     let chunk = KC * g.h * wp * nq;
@@ -286,68 +285,69 @@ struct Tiles<'a> {
 
 impl Tiles<'_> {
     /// The output rows `band` of the block of output channels `o0..` of the group; `y` starts
-    /// at channel `o0` of the first sample. `acc` holds the partial sums between depth blocks.
-    fn block(&self, packed: &Packed, o0: usize, band: Range<usize>, y: &mut [MaybeUninit<f32>], acc: &mut Vec<f32>) {
+    /// at channel `o0` of the first sample.
+    fn block(&self, packed: &Packed, o0: usize, band: Range<usize>, y: &mut [MaybeUninit<f32>]) {
         let g = self.g;
         let (v, kk, wp, nq) = (vectors(g.o, o0), g.kh * g.kw, g.w + 2 * g.p, self.nq);
         let lanes = 16 * v;
-        if g.c > KC {
-            acc.resize(band.len() * g.wo * nq * lanes, 0.0);
-        }
         let by_sample = nq > 1;
         let sample_out = g.o * g.ho * g.wo;
         let tiles = band.len() * if by_sample { g.wo * nq.div_ceil(NR) } else { g.wo.div_ceil(NR) };
-        for (c0, kc) in depth_blocks(g.c) {
-            let start = o0 * kk * g.c + c0 * kk * lanes;
-            let a = &packed.0[start..][..kk * kc * lanes];
-            let xb = &self.xl[c0 * g.h * wp * nq..][..kc * g.h * wp * nq];
-            let (first, last) = (c0 == 0, c0 + kc == g.c);
-            // The weights that follow in memory (the next depth block's, or the next output
-            // block's first) are fetched into L2, a share before each tile, while these are in
-            // use: where the weights do not fit the L2 the hardware prefetchers alone left the
-            // first tiles of a sweep waiting on memory.
-            let next = &packed.0[start + a.len()..];
-            let share = a.len().min(next.len()).div_ceil(tiles).next_multiple_of(16);
-            let mut k = 0;
-            let mut tile = |oh: usize, ow: usize, n0: usize, n: usize| {
-                for line in next.iter().skip(k * share).take(share).step_by(16) {
-                    // SAFETY: SSE is part of x86-64; a prefetch does not touch memory.
-                    unsafe { _mm_prefetch::<_MM_HINT_T1>((line as *const f32).cast()) };
-                }
-                k += 1;
-                let pos = ((oh - band.start) * g.wo + ow) * nq + n0;
-                let step = if by_sample { kc } else { g.s * kc };
-                let t = Tile { g, a, xb, kc, nq, oh, ow, n0, pos, step, o0, by_sample, first, last };
-                macro_rules! run {
-                    ($v:literal, [$($n:literal)*]) => {
-                        // SAFETY: AVX-512F is available (asserted by `forward`); the tile reads
-                        // inside `a`, `xb` and `acc` and writes inside `acc` and `y` (see
-                        // `Tile::run`).
-                        match n {
-                            $($n => unsafe { t.run::<$v, $n>(acc, y, self.bias, sample_out) },)*
-                            _ => unreachable!(),
-                        }
-                    };
-                }
-                match v {
-                    1 => run!(1, [1 2 3 4 5 6 7 8]),
-                    _ => run!(2, [1 2 3 4 5 6 7 8]),
-                }
-            };
-            for oh in band.clone() {
-                if by_sample {
-                    for ow in 0..g.wo {
-                        for n0 in (0..nq).step_by(NR) {
-                            tile(oh, ow, n0, (nq - n0).min(NR));
-                        }
+        // The band's partial sums between depth blocks (with one depth block, none).
+        let partial = if g.c > KC { band.len() * g.wo * nq * lanes } else { 0 };
+        scratch::with(partial, |acc: &mut [f32]| {
+            for (c0, kc) in depth_blocks(g.c) {
+                let start = o0 * kk * g.c + c0 * kk * lanes;
+                let a = &packed.0[start..][..kk * kc * lanes];
+                let xb = &self.xl[c0 * g.h * wp * nq..][..kc * g.h * wp * nq];
+                let (first, last) = (c0 == 0, c0 + kc == g.c);
+                // The weights that follow in memory (the next depth block's, or the next output
+                // block's first) are fetched into L2, a share before each tile, while these are in
+                // use: where the weights do not fit the L2 the hardware prefetchers alone left the
+                // first tiles of a sweep waiting on memory.
+                let next = &packed.0[start + a.len()..];
+                let share = a.len().min(next.len()).div_ceil(tiles).next_multiple_of(16);
+                let mut k = 0;
+                let mut tile = |oh: usize, ow: usize, n0: usize, n: usize| {
+                    for line in next.iter().skip(k * share).take(share).step_by(16) {
+                        // SAFETY: SSE is part of x86-64; a prefetch does not touch memory.
+                        unsafe { _mm_prefetch::<_MM_HINT_T1>((line as *const f32).cast()) };
                     }
-                } else {
-                    for ow in (0..g.wo).step_by(NR) {
-                        tile(oh, ow, 0, (g.wo - ow).min(NR));
+                    k += 1;
+                    let pos = ((oh - band.start) * g.wo + ow) * nq + n0;
+                    let step = if by_sample { kc } else { g.s * kc };
+                    let t = Tile { g, a, xb, kc, nq, oh, ow, n0, pos, step, o0, by_sample, first, last };
+                    macro_rules! run {
+                        ($v:literal, [$($n:literal)*]) => {
+                            // SAFETY: AVX-512F is available (asserted by `forward`); the tile reads
+                            // inside `a`, `xb` and `acc` and writes inside `acc` and `y` (see
+                            // `Tile::run`).
+                            match n {
+                                $($n => unsafe { t.run::<$v, $n>(acc, y, self.bias, sample_out) },)*
+                                _ => unreachable!(),
+                            }
+                        };
+                    }
+                    match v {
+                        1 => run!(1, [1 2 3 4 5 6 7 8]),
+                        _ => run!(2, [1 2 3 4 5 6 7 8]),
+                    }
+                };
+                for oh in band.clone() {
+                    if by_sample {
+                        for ow in 0..g.wo {
+                            for n0 in (0..nq).step_by(NR) {
+                                tile(oh, ow, n0, (nq - n0).min(NR));
+                            }
+                        }
+                    } else {
+                        for ow in (0..g.wo).step_by(NR) {
+                            tile(oh, ow, 0, (g.wo - ow).min(NR));
+                        }
                     }
                 }
             }
-        }
+        })
     }
 }
 

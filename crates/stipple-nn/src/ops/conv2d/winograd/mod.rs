@@ -26,6 +26,7 @@ use super::elem::{return_weight_buffer, weight_buffer};
 use super::geometry::Geom;
 use super::norm::Norm;
 use crate::ops::group_norm::normalise_plane;
+use crate::ops::scratch;
 use crate::ops::matmul::{self, Mat};
 use crate::ops::simd;
 
@@ -208,11 +209,6 @@ impl WeightFloat for f64 {
     }
 }
 
-thread_local! {
-    /// A channel's normalised input rows for [`tiles`], kept at its largest size so far.
-    static NORMALISED: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
 /// One sample: `y (O, H, W) := conv(norm(x) (C, H, W)) [+ bias (O)]` for a stride-1 3×3
 /// convolution with padding 1 from `C = x.len() / (H·W)` channels to `O = y.len() / (H·W)`,
 /// with `u` from [`Transformed`] for these channel counts and `norm` (the sample's
@@ -255,23 +251,18 @@ fn tiles<const N: usize, const M: usize, F: Tiling<N, M>>(
         // V[c][ξ][t] = (Bᵀ d B)[ξ] for the n×n patch d of rows m·ty − 1.., columns m·tx − 1..
         // (zero outside the image).
         // With `norm`, the input rows the band's tiles read (m·ty0 − 1 to m·ty1, inside the
-        // image) normalised into this thread's plane-sized buffer first (its other rows are
-        // not read).
+        // image) normalised into a plane-sized scratch buffer first (its other rows are not
+        // read).
         let (r0, r1) = ((M * ty0).saturating_sub(1), (M * ty1 + 1).min(h));
         let input = |(ci, vc): (usize, &mut [f32])| {
             let plane = &x[ci * hw..][..hw];
             let Some(norm) = norm else {
                 return transform::input::<N, M, F>(&band, plane, vc);
             };
-            let mut rows = NORMALISED.take();
-            rows.resize(rows.len().max(hw), 0.0);
-            let (dst, src) = (&mut rows[r0 * w..r1 * w], &plane[r0 * w..r1 * w]);
-            // SAFETY: `MaybeUninit<f32>` has f32's layout, and `normalise_plane` writes only
-            // initialised values.
-            let dst = unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
-            normalise_plane(dst, src, norm.coefficients[ci], norm.silu);
-            transform::input::<N, M, F>(&band, &rows[..hw], vc);
-            NORMALISED.set(rows);
+            scratch::with(hw, |rows: &mut [f32]| {
+                normalise_plane(&mut rows[r0 * w..r1 * w], &plane[r0 * w..r1 * w], norm.coefficients[ci], norm.silu);
+                transform::input::<N, M, F>(&band, rows, vc);
+            });
         };
         if threaded {
             v.par_chunks_mut(nn * nt).enumerate().for_each(input);
