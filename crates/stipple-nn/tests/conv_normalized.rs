@@ -19,6 +19,9 @@ const CASES: &[(usize, usize, usize, usize, usize, usize, bool)] = &[
     (2, 32, 64, 16, 16, 32, true),
     (1, 48, 32, 11, 13, 12, false),
     (4, 16, 16, 9, 10, 4, true),
+    // Maps under 64 pixels, normalised 16 values at a time across the planes' boundaries.
+    (6, 32, 32, 2, 2, 8, true),
+    (2, 48, 32, 3, 3, 12, true),
     // Layers Winograd computes: F(4×4) on 64×64 maps, F(2×2) on 32×32 and on 16×16 with many
     // channels; F(4×4) over 66 rows (a partial last row of tiles).
     (1, 128, 128, 64, 64, 32, false),
