@@ -241,9 +241,10 @@ def main():
     w("- The machine is **shared**: other jobs (builds, training runs) may run at the same time, so")
     w("  absolute times are noisy. Both sides run alternately, preset by preset, in the same session,")
     w("  so the ratios are fairer than the absolute numbers.")
-    w(f"- Threads: {st['threads']} for Stipple (`RAYON_NUM_THREADS`: rayon's pool, which runs Stipple's")
-    w("  kernels and the GEMMs; candle's element-wise ops on candle's own pool of the same size, whose")
-    w("  workers spin at most 2,000 rounds before they sleep: `stipple_nn::process::configure`),")
+    w(f"- Threads: {st['threads']} for Stipple (`RAYON_NUM_THREADS`: rayon's pool, on whose workers the")
+    w("  command computes, `stipple_nn::process::on_workers`, and which runs Stipple's kernels and the")
+    w("  GEMMs; candle's element-wise ops on candle's own pool of the same size, whose workers spin at")
+    w("  most 2,000 rounds before they sleep: `stipple_nn::process::configure`),")
     w(f"  {pt['threads']} for PyTorch (`torch.set_num_threads`).")
     w(f"- Versions: Stipple {st['versions'].get('stipple')} on candle {st['versions'].get('candle')}; "
       f"PyTorch {pt['versions'].get('torch')}, diffusers {pt['versions'].get('diffusers')}, "
