@@ -76,7 +76,8 @@ def section(a):
     pt_any = next((load(os.path.join(a.dir, f"pytorch-{m}-{f}.json")) for m, f in figures), None) or {}
     v = pt_any.get("versions", {})
     w(f"- CPU: {cpu_model()}; threads: {pt_any.get('threads', '?')} per side (`RAYON_NUM_THREADS`,")
-    w("  which candle's own pool follows for Stipple, `stipple_nn::process::configure`;")
+    w("  which candle's own pool follows for Stipple, `stipple_nn::process::configure`; Stipple")
+    w("  computes on rayon's workers, `process::on_workers`;")
     w("  `torch.set_num_threads` for PyTorch).")
     w(f"- Run: {a.started} → {a.finished} ({a.seconds} s), at commit `{commit}`; load average before")
     w(f"  `{a.load_before}`, between the figures `{a.load_during}` after `{a.load_after}`.")
