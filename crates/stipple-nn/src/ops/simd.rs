@@ -109,7 +109,7 @@ pub(crate) fn max<T: Float>(v: &[T]) -> T {
 }
 
 /// The float types of the CPU kernels, with the `exp` and `erf` they use.
-pub(crate) trait Float: candle_core::WithDType + bytemuck::Pod + Send + Sync {
+pub(crate) trait Float: candle_core::WithDType + super::scratch::Scratch + Send + Sync {
     fn exp(self) -> Self;
     fn erf(self) -> Self;
 }

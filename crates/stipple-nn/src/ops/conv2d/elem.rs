@@ -1,15 +1,14 @@
-//! The element types of the CPU kernels: their constants, per-thread scratch buffers, and
-//! their view as f32 for the direct kernels (the identity for f32, none for f64: no casts).
+//! The element types of the CPU kernels: their constants, per-thread buffers, and their view
+//! as f32 for the direct kernels (the identity for f32, none for f64: no casts).
 
 use std::mem::MaybeUninit;
 
+use crate::ops::scratch::Scratch;
+
 /// An element type with CPU kernels (f32 and f64).
-pub(crate) trait Elem: Copy + Send + Sync + 'static + std::ops::AddAssign {
+pub(crate) trait Elem: Scratch + Send + Sync + std::ops::AddAssign {
     const ZERO: Self;
     const ONE: Self;
-    /// This thread's scratch buffer (taken out, so a nested call simply gets a fresh one).
-    fn take_scratch() -> Vec<Self>;
-    fn return_scratch(v: Vec<Self>);
     /// The values as f32 when `Self` is f32 (the direct kernels' type), else `None`.
     fn f32s(s: &[Self]) -> Option<&[f32]>;
     /// [`Elem::f32s`] for a mutable slice.
@@ -21,19 +20,10 @@ pub(crate) trait Elem: Copy + Send + Sync + 'static + std::ops::AddAssign {
 }
 
 macro_rules! elem {
-    ($t:ty, $slot:ident, |$s:ident| $as_f32:expr) => {
-        thread_local! {
-            static $slot: std::cell::Cell<Vec<$t>> = const { std::cell::Cell::new(Vec::new()) };
-        }
+    ($t:ty, |$s:ident| $as_f32:expr) => {
         impl Elem for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
-            fn take_scratch() -> Vec<Self> {
-                $slot.take()
-            }
-            fn return_scratch(v: Vec<Self>) {
-                $slot.set(v)
-            }
             fn f32s($s: &[Self]) -> Option<&[f32]> {
                 $as_f32
             }
@@ -49,10 +39,8 @@ macro_rules! elem {
         }
     };
 }
-// Kept per thread between calls: fresh multi-megabyte buffers come from mmap, and their page
-// faults cost as much as the arithmetic on some virtual machines.
-elem!(f32, SCRATCH_F32, |s| Some(s));
-elem!(f64, SCRATCH_F64, |_s| None);
+elem!(f32, |s| Some(s));
+elem!(f64, |_s| None);
 
 thread_local! {
     /// The buffer of the last prepared weight (packed or transformed) given back on this thread.
@@ -72,14 +60,6 @@ pub(super) fn weight_buffer(n: usize) -> Vec<f32> {
 /// Keeps `v` for the next [`weight_buffer`] on this thread.
 pub(super) fn return_weight_buffer(v: Vec<f32>) {
     WEIGHTS.set(v);
-}
-
-/// Runs `f` with this thread's scratch buffer.
-pub(super) fn with_scratch<T: Elem, R>(f: impl FnOnce(&mut Vec<T>) -> R) -> R {
-    let mut v = T::take_scratch();
-    let r = f(&mut v);
-    T::return_scratch(v);
-    r
 }
 
 /// `chunk` zeroed, as initialised values.

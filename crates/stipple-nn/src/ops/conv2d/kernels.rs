@@ -10,7 +10,8 @@ use candle_core::WithDType;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::elem::{assume_init, with_scratch, zeroed, Elem};
+use super::elem::{assume_init, zeroed, Elem};
+use crate::ops::scratch;
 use super::geometry::Geom;
 use super::im2col::{col2im, columns};
 use super::plan::{direct_group, gemm_par, per_group, plan, threaded, weight_group, weight_partials, Plan};
@@ -220,7 +221,7 @@ pub(super) fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[
         .collect();
     let partial = |(range, dx_g): Task<T>, par: Parallelism| {
         let mut part = vec![T::ZERO; k * g.o];
-        with_scratch(|scratch| accumulate(range, dx_g, &mut part, scratch, par));
+        scratch::with_vec(|scratch| accumulate(range, dx_g, &mut part, scratch, par));
         part
     };
     // The groups run in parallel, each with its share of the threads when there are more

@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::elem::{assume_init, with_scratch, Elem};
+use super::elem::{assume_init, Elem};
+use crate::ops::scratch;
 use super::geometry::Geom;
 
 /// How to spread the work over the threads.
@@ -71,8 +72,8 @@ pub(super) fn per_group<T: Elem>(g: &Geom, len: usize, group: usize, f: impl Fn(
         Plan::Batch(_) => out
             .par_chunks_mut(group * len)
             .enumerate()
-            .for_each(|(i, o)| with_scratch(|scratch| run(i, o, scratch, Parallelism::None))),
-        Plan::Gemm(t) => with_scratch(|scratch| {
+            .for_each(|(i, o)| scratch::with_vec(|scratch| run(i, o, scratch, Parallelism::None))),
+        Plan::Gemm(t) => scratch::with_vec(|scratch| {
             for (i, o) in out.chunks_mut(group * len).enumerate() {
                 run(i, o, scratch, gemm_par(t));
             }
