@@ -350,26 +350,62 @@ fn layer_has_candle_nn_names_shapes_and_output() -> Result<()> {
     Ok(())
 }
 
-/// On a CPU with AVX-512F the f32 convolutions take the direct kernels (which the cases with
-/// channel counts in multiples of 16 above then check).
-#[test]
-fn direct_kernels_run_where_the_cpu_has_avx512() {
+/// Whether this CPU has the instruction sets of the direct kernels: (AVX-512F, AVX2 + FMA).
+fn vector_sets() -> (bool, bool) {
     #[cfg(target_arch = "x86_64")]
-    let has = std::is_x86_feature_detected!("avx512f");
+    return (
+        std::is_x86_feature_detected!("avx512f"),
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+    );
     #[cfg(not(target_arch = "x86_64"))]
-    let has = false;
-    assert_eq!(stipple_nn::ops::conv2d::direct_kernels_available(), has);
+    (false, false)
 }
 
-/// Shapes for the cache blocking of the direct kernels (f32, AVX-512): input channels over
+/// On a CPU with AVX-512F, or with AVX2 + FMA, the f32 convolutions take the direct kernels
+/// (which the cases with channel counts in multiples of 16 above then check), unless
+/// `STIPPLE_CONV_DIRECT=none` turns them off.
+#[test]
+fn direct_kernels_run_where_the_cpu_has_avx512_or_avx2() {
+    let (avx512, avx2) = vector_sets();
+    let off = std::env::var("STIPPLE_CONV_DIRECT").as_deref() == Ok("none");
+    assert_eq!(stipple_nn::ops::conv2d::direct_kernels_available(), (avx512 || avx2) && !off);
+}
+
+/// On a CPU with AVX-512F the tests of this file run the AVX-512 kernels; this runs all of them
+/// again in a child process with `STIPPLE_CONV_DIRECT=avx2`, so that the AVX2 kernels are
+/// checked against candle on that CPU too (on a CPU with AVX2 but not AVX-512 they are the
+/// kernels the tests run anyway).
+#[test]
+fn every_test_again_on_the_avx2_kernels() {
+    let (avx512, avx2) = vector_sets();
+    if !(avx512 && avx2) || std::env::var_os("STIPPLE_CONV_DIRECT").is_some() {
+        return;
+    }
+    let me = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(me)
+        .env("STIPPLE_CONV_DIRECT", "avx2")
+        .args(["--skip", "every_test_again_on_the_avx2_kernels"])
+        .output()
+        .expect("the test binary runs again");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the tests failed on the AVX2 kernels:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("test blocked_direct_kernels_match_candle_f32 ... ok"), "{text}");
+}
+
+/// Shapes for the cache blocking of the direct kernels (f32, AVX-512 or AVX2): input channels over
 /// several depth blocks of 32 with a smaller last one (48, 80), output channels in blocks of 32
 /// and 16, maps of odd sizes that take several bands of output rows (a band holds 256 outputs:
 /// 37 rows of 20 pixels are bands of 13, 13 and 11 rows), strides 1 and 2, 3×3 and 5×5, a map
 /// narrower than 8 pixels (tiles of samples over several depth blocks), batch 1 (the output
 /// channel blocks split over the threads) and batches 2, 3 and 5 (samples over the threads);
 /// the gradient w.r.t. the input of the stride-1 cases goes through the same kernel from `O`
-/// channels (80: three depth blocks).
+/// channels (80: three depth blocks). Rows end in tiles of every width from 1 to 7 pixels
+/// (tiles of at most 8 with AVX-512, 6 with AVX2), and 7 samples make tiles of 7 or 4 and 3.
 const BLOCKED: &[Case] = &[
+    case(1, 32, 48, 9, 15, 3, 1, 1),
+    case(2, 48, 32, 6, 14, 3, 1, 1),
+    case(1, 16, 32, 5, 11, 3, 1, 1),
+    case(7, 32, 32, 4, 4, 3, 1, 1),
     case(1, 80, 48, 11, 13, 3, 1, 1),
     case(3, 48, 32, 9, 10, 3, 1, 1),
     case(2, 48, 32, 37, 20, 3, 1, 1),

@@ -1,9 +1,11 @@
-//! Direct convolution kernels for f32 on CPUs with AVX-512: no im2col matrix, no GEMM.
+//! Direct convolution kernels for f32 on CPUs with AVX-512 or AVX2 + FMA: no im2col matrix, no
+//! GEMM.
 //!
 //! The register tile holds `16·V` output channels (one AVX-512 vector per 16, `V ≤ 2`) for
 //! `N ≤ 8` outputs: consecutive pixels of one output row or, on maps narrower than 8 pixels,
 //! one pixel of up to 8 samples, so that every weight vector still serves 8 fused
-//! multiply-adds. For each kernel tap and input channel it loads `V` vectors of weights and
+//! multiply-adds. With AVX2's sixteen 8-lane registers a tile is at most 6 outputs, computed 16
+//! channels at a time (`super::vector`), in the same memory layouts. For each kernel tap and input channel it loads `V` vectors of weights and
 //! broadcasts `N` input values. This is the register blocking of BLIS-style GEMM micro-kernels
 //! (Van Zee and van de Geijn, *BLIS: A Framework for Rapidly Instantiating BLAS
 //! Functionality*, ACM TOMS 2015) applied to the convolution directly, with the output
@@ -58,26 +60,47 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
-use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::block_transpose::transpose_avx512;
+use super::block_transpose::transpose;
 use super::elem::{return_weight_buffer, weight_buffer};
 use crate::ops::{group_norm, scratch};
 use super::geometry::Geom;
 use super::norm::Norm;
+use super::vector::{isa, Isa, Vector};
 
-/// Outputs per register tile: pixels of a row or samples (fewer at the end of a row or group).
+/// Maps narrower than this many pixels take register tiles of samples rather than of a row's
+/// pixels.
 const NR: usize = 8;
 
-/// Whether this CPU has AVX-512F (checked once).
-pub(super) fn available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx512f"))
+/// `n` outputs (a row's pixels, or samples) cut into the fewest register tiles of at most `nr`
+/// ([`Isa::tile_outputs`]), of sizes that differ by at most one: `(first, count)`. (A row of 8
+/// pixels is one tile of 8 for AVX-512, two of 4 for AVX2, where 6 and 2 would leave the
+/// second tile's FMAs waiting on each other.)
+fn spans(n: usize, nr: usize) -> impl Iterator<Item = (usize, usize)> {
+    let tiles = n.div_ceil(nr).max(1);
+    let (size, longer) = (n / tiles, n % tiles);
+    (0..tiles).map(move |t| (t * size + t.min(longer), size + usize::from(t < longer)))
 }
 
-/// Channels per block of a register tile's lanes: two AVX-512 vectors.
+/// Whether this CPU has an instruction set the kernels are written for ([`isa`]).
+pub(super) fn available() -> bool {
+    isa().is_some()
+}
+
+/// Whether the weight-gradient kernel ([`weight_gradient`]) runs on this CPU: with AVX-512
+/// only. With AVX2's 8-lane vectors its nine accumulators hold 8 channels, so a block of 32
+/// takes four passes over the block's `dy`, which on Zen 3 (32 KiB L1) comes from L2 each time,
+/// and the shifted GEMMs were faster. Measured (`conv_layers`, AMD EPYC Zen 3, one thread, batch
+/// 16, Winograd off, backward pass, fastest of 3 rounds of 8 runs, AVX2 kernel → shifted GEMMs):
+/// 128→128 at 16×16 39.5 → 34.9 ms, 256→128 at 8×8 27.0 → 23.6 ms.
+pub(super) fn weight_gradient_available() -> bool {
+    isa() == Some(Isa::Avx512)
+}
+
+/// Channels per block of a register tile's lanes: two AVX-512 vectors (four AVX2 vectors, in
+/// two register tiles).
 const BLOCK: usize = 32;
 
 /// The channel blocks of `n` lanes (a multiple of 16): `(first channel, vectors)`, blocks of
@@ -86,7 +109,8 @@ fn blocks(n: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..n).step_by(BLOCK).map(move |c0| (c0, vectors(n, c0)))
 }
 
-/// The AVX-512 vectors of the block of `n` channels that starts at channel `c0`.
+/// The groups of 16 channels (AVX-512 vectors) of the block of `n` channels that starts at
+/// channel `c0`.
 fn vectors(n: usize, c0: usize) -> usize {
     (n - c0).min(BLOCK) / 16
 }
@@ -248,8 +272,7 @@ fn interleave(g: &Geom, x: &[f32], nq: usize, norm: Option<Norm>, xl: &mut [f32]
                 for q in 0..nq {
                     // Row ih of the kc planes, a (kc, W) block, transposed to (W, kc) rows nq·kc apart.
                     let dst = &mut row[(g.p * nq + q) * kc..];
-                    // SAFETY: AVX-512F is available (`forward` asserts it).
-                    unsafe { transpose_avx512(&planes(q)[ih * g.w..], plane, kc, g.w, dst, nq * kc) };
+                    transpose(&planes(q)[ih * g.w..], plane, kc, g.w, dst, nq * kc);
                 }
             }
         };
@@ -288,11 +311,13 @@ impl Tiles<'_> {
     /// at channel `o0` of the first sample.
     fn block(&self, packed: &Packed, o0: usize, band: Range<usize>, y: &mut [MaybeUninit<f32>]) {
         let g = self.g;
+        let isa = isa().expect("the direct kernels need AVX-512F or AVX2 + FMA");
         let (v, kk, wp, nq) = (vectors(g.o, o0), g.kh * g.kw, g.w + 2 * g.p, self.nq);
         let lanes = 16 * v;
         let by_sample = nq > 1;
         let sample_out = g.o * g.ho * g.wo;
-        let tiles = band.len() * if by_sample { g.wo * nq.div_ceil(NR) } else { g.wo.div_ceil(NR) };
+        let nr = isa.tile_outputs();
+        let tiles = band.len() * if by_sample { g.wo * nq.div_ceil(nr) } else { g.wo.div_ceil(nr) };
         // The band's partial sums between depth blocks (with one depth block, none).
         let partial = if g.c > KC { band.len() * g.wo * nq * lanes } else { 0 };
         scratch::with(partial, |acc: &mut [f32]| {
@@ -319,11 +344,11 @@ impl Tiles<'_> {
                     let t = Tile { g, a, xb, kc, nq, oh, ow, n0, pos, step, o0, by_sample, first, last };
                     macro_rules! run {
                         ($v:literal, [$($n:literal)*]) => {
-                            // SAFETY: AVX-512F is available (asserted by `forward`); the tile reads
+                            // SAFETY: `isa` is available (asserted by `forward`); the tile reads
                             // inside `a`, `xb` and `acc` and writes inside `acc` and `y` (see
                             // `Tile::run`).
                             match n {
-                                $($n => unsafe { t.run::<$v, $n>(acc, y, self.bias, sample_out) },)*
+                                $($n => unsafe { t.run::<$v, $n>(isa, acc, y, self.bias, sample_out) },)*
                                 _ => unreachable!(),
                             }
                         };
@@ -336,13 +361,13 @@ impl Tiles<'_> {
                 for oh in band.clone() {
                     if by_sample {
                         for ow in 0..g.wo {
-                            for n0 in (0..nq).step_by(NR) {
-                                tile(oh, ow, n0, (nq - n0).min(NR));
+                            for (n0, n) in spans(nq, nr) {
+                                tile(oh, ow, n0, n);
                             }
                         }
                     } else {
-                        for ow in (0..g.wo).step_by(NR) {
-                            tile(oh, ow, 0, (g.wo - ow).min(NR));
+                        for (ow, n) in spans(g.wo, nr) {
+                            tile(oh, ow, 0, n);
                         }
                     }
                 }
@@ -383,22 +408,63 @@ impl Tile<'_> {
     /// `16·V` channels `o`, the sum carried in `acc` from one depth block to the next.
     ///
     /// # Safety
-    /// AVX-512F must be available; `y` must hold the outputs from the group's first sample and
+    /// `isa` must be available; `y` must hold the outputs from the group's first sample and
     /// the block's first channel, and `acc` the band's partial sums unless this is the only
     /// depth block.
+    unsafe fn run<const V: usize, const N: usize>(&self, isa: Isa, acc: &mut [f32], y: &mut [MaybeUninit<f32>], bias: Option<Bias>, sample_out: usize) {
+        debug_assert!(self.a.len() >= 16 * V * self.g.kh * self.g.kw * self.kc);
+        let mut out = [[0.0f32; BLOCK]; N];
+        match isa {
+            Isa::Avx512 => self.sums_avx512::<V, N>(acc, &mut out),
+            Isa::Avx2 => self.sums_avx2::<V, N>(acc, &mut out),
+        }
+        if self.last {
+            self.store::<V, N>(&out, y, bias, sample_out);
+        }
+    }
+
+    /// All the tile's sums in one register tile of `V` AVX-512 vectors by `N` outputs.
     #[target_feature(enable = "avx512f")]
-    unsafe fn run<const V: usize, const N: usize>(&self, acc: &mut [f32], y: &mut [MaybeUninit<f32>], bias: Option<Bias>, sample_out: usize) {
+    unsafe fn sums_avx512<const V: usize, const N: usize>(&self, acc: &mut [f32], out: &mut [[f32; BLOCK]; N]) {
+        self.sums::<__m512, V, N>(0, 0, N, acc, out);
+    }
+
+    /// The tile's sums in register tiles of 16 channels (two AVX2 vectors) by at most 6 outputs
+    /// ([`Isa::tile_outputs`]): 12 accumulators, 2 weight vectors and a broadcast of the 16
+    /// registers, where a 32 × 8 tile would not fit.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn sums_avx2<const V: usize, const N: usize>(&self, acc: &mut [f32], out: &mut [[f32; BLOCK]; N]) {
+        for ch in (0..16 * V).step_by(16) {
+            for n0 in (0..N).step_by(6) {
+                match (N - n0).min(6) {
+                    1 => self.sums::<__m256, 2, 1>(ch, n0, N, acc, out),
+                    2 => self.sums::<__m256, 2, 2>(ch, n0, N, acc, out),
+                    3 => self.sums::<__m256, 2, 3>(ch, n0, N, acc, out),
+                    4 => self.sums::<__m256, 2, 4>(ch, n0, N, acc, out),
+                    5 => self.sums::<__m256, 2, 5>(ch, n0, N, acc, out),
+                    _ => self.sums::<__m256, 2, 6>(ch, n0, N, acc, out),
+                }
+            }
+        }
+    }
+
+    /// The sums of the tile's outputs `n0..n0 + M` (of its `n`) and the block's channels `ch..ch
+    /// + K·R::LANES`, over the depth block: started from the partial sums in `acc` (unless this
+    /// is the first depth block), left there (unless it is the last) or else in `out[n][o]`.
+    #[inline(always)]
+    unsafe fn sums<R: Vector, const K: usize, const M: usize>(&self, ch: usize, n0: usize, n: usize, acc: &mut [f32], out: &mut [[f32; BLOCK]]) {
         let g = self.g;
         let wp = g.w + 2 * g.p;
-        let lanes = 16 * V;
-        let pixels = g.ho * g.wo;
-        debug_assert!(self.a.len() >= lanes * g.kh * g.kw * self.kc);
-        let mut sums = [[_mm512_setzero_ps(); N]; V];
+        // The block's channels (`a` holds `kh·kw·kc` rows of them).
+        let lanes = self.a.len() / (g.kh * g.kw * self.kc);
+        let mut sums = [[R::zero(); M]; K];
+        // The tile's partial sums start at `pos·lanes` in `acc`, `lanes` per output.
+        let partial = |m: usize, k: usize| (n0 + m) * lanes + ch + k * R::LANES;
         if !self.first {
-            let p = acc[self.pos * lanes..][..N * lanes].as_ptr();
-            for n in 0..N {
-                for v in 0..V {
-                    sums[v][n] = _mm512_loadu_ps(p.add(n * lanes + 16 * v));
+            let p = acc[self.pos * lanes..][..n * lanes].as_ptr();
+            for m in 0..M {
+                for k in 0..K {
+                    sums[k][m] = R::load(p.add(partial(m, k)));
                 }
             }
         }
@@ -409,41 +475,49 @@ impl Tile<'_> {
                 // Kernel column j of the tile's first and last outputs outside the image (a
                 // tile of samples is one pixel: then the whole tap).
                 let outside = |ow: usize| !(g.p..g.p + g.w).contains(&(ow * g.s + j));
-                let last = if self.by_sample { self.ow } else { self.ow + N - 1 };
-                let (skip_first, skip_last) = (outside(self.ow), outside(last));
-                if self.by_sample && skip_first {
+                let last = if self.by_sample { self.ow } else { self.ow + n - 1 };
+                if self.by_sample && outside(self.ow) {
                     continue;
                 }
+                // Of these outputs, the first is the tile's first, the last the tile's last.
+                let skip_first = n0 == 0 && outside(self.ow);
+                let skip_last = n0 + M == n && outside(last);
                 let t = i * g.kw + j;
                 // Tap (i, j) reads column ow·s + j of the padded row, at most (Wo − 1)·s + kw −
                 // 1 < W + 2p, and samples n0.. < nq.
-                let b = self.xb[((ih * wp + self.ow * g.s + j) * self.nq + self.n0) * self.kc..].as_ptr();
-                let a = self.a.as_ptr().add(t * self.kc * lanes);
+                let b = self.xb[((ih * wp + self.ow * g.s + j) * self.nq + self.n0) * self.kc + n0 * self.step..].as_ptr();
+                let a = self.a.as_ptr().add(t * self.kc * lanes + ch);
                 // The padding columns of a row's first and last pixels are skipped (reading
                 // them would only add zeros).
-                match (skip_first, skip_last && N > 1) {
-                    (false, false) => tap::<V, N, false, false>(&mut sums, a, b, self.kc, self.step),
-                    (true, false) => tap::<V, N, true, false>(&mut sums, a, b, self.kc, self.step),
-                    (false, true) => tap::<V, N, false, true>(&mut sums, a, b, self.kc, self.step),
-                    (true, true) => tap::<V, N, true, true>(&mut sums, a, b, self.kc, self.step),
+                match (skip_first || (M == 1 && skip_last), skip_last && M > 1) {
+                    (false, false) => tap::<R, K, M, false, false>(&mut sums, a, lanes, b, self.kc, self.step),
+                    (true, false) => tap::<R, K, M, true, false>(&mut sums, a, lanes, b, self.kc, self.step),
+                    (false, true) => tap::<R, K, M, false, true>(&mut sums, a, lanes, b, self.kc, self.step),
+                    (true, true) => tap::<R, K, M, true, true>(&mut sums, a, lanes, b, self.kc, self.step),
                 }
             }
         }
-        if !self.last {
-            let p = acc[self.pos * lanes..][..N * lanes].as_mut_ptr();
-            for n in 0..N {
-                for v in 0..V {
-                    _mm512_storeu_ps(p.add(n * lanes + 16 * v), sums[v][n]);
+        if self.last {
+            for m in 0..M {
+                for k in 0..K {
+                    sums[k][m].store(out[n0 + m][ch + k * R::LANES..][..R::LANES].as_mut_ptr());
                 }
             }
-            return;
-        }
-        let mut out = [[[0.0f32; 16]; N]; V];
-        for v in 0..V {
-            for n in 0..N {
-                _mm512_storeu_ps(out[v][n].as_mut_ptr(), sums[v][n]);
+        } else {
+            let p = acc[self.pos * lanes..][..n * lanes].as_mut_ptr();
+            for m in 0..M {
+                for k in 0..K {
+                    sums[k][m].store(p.add(partial(m, k)));
+                }
             }
         }
+    }
+
+    /// `y := out + bias` for the last depth block (see [`Tile::run`]).
+    fn store<const V: usize, const N: usize>(&self, out: &[[f32; BLOCK]; N], y: &mut [MaybeUninit<f32>], bias: Option<Bias>, sample_out: usize) {
+        let g = self.g;
+        let lanes = 16 * V;
+        let pixels = g.ho * g.wo;
         let first = self.oh * g.wo + self.ow;
         let bias_of = |n: usize| {
             let sample = if self.by_sample { self.n0 + n } else { 0 };
@@ -454,7 +528,7 @@ impl Tile<'_> {
                 let add = bias_of(n);
                 let y = &mut y[(self.n0 + n) * sample_out + first..];
                 for o in 0..lanes {
-                    y[o * pixels] = MaybeUninit::new(out[o / 16][n][o % 16] + add.map_or(0.0, |b| b[o]));
+                    y[o * pixels] = MaybeUninit::new(out[n][o] + add.map_or(0.0, |b| b[o]));
                 }
             }
         } else {
@@ -464,44 +538,46 @@ impl Tile<'_> {
                 let row = &mut y[o * pixels + first..][..N];
                 let b = add.map_or(0.0, |b| b[o]);
                 for (n, d) in row.iter_mut().enumerate() {
-                    *d = MaybeUninit::new(out[o / 16][n][o % 16] + b);
+                    *d = MaybeUninit::new(out[n][o] + b);
                 }
             }
         }
     }
 }
 
-/// `acc[v][n] += Σ_{c < depth} a[c·16V + 16v ..][..16] · b[c + n·step]`: one kernel tap over
-/// a depth block of interleaved input channels, leaving out the first output when
+/// `acc[k][m] += Σ_{c < depth} a[c·stride + k·LANES ..][..LANES] · b[c + m·step]`: one kernel
+/// tap over a depth block of interleaved input channels, leaving out the first output when
 /// `SKIP_FIRST` and the last when `SKIP_LAST`.
 ///
 /// # Safety
-/// AVX-512F must be available (the caller's target feature); `a` and `b` must address
-/// `depth·16V` packed weights and the `N` outputs' `depth` consecutive channels.
+/// The instruction set of `R` must be available (the caller's target feature); `a` and `b`
+/// must address `depth` packed weight rows `stride` apart and the `M` outputs' `depth`
+/// consecutive channels.
 #[inline(always)]
-unsafe fn tap<const V: usize, const N: usize, const SKIP_FIRST: bool, const SKIP_LAST: bool>(
-    acc: &mut [[__m512; N]; V],
+unsafe fn tap<R: Vector, const K: usize, const M: usize, const SKIP_FIRST: bool, const SKIP_LAST: bool>(
+    acc: &mut [[R; M]; K],
     a: *const f32,
+    stride: usize,
     b: *const f32,
     depth: usize,
     step: usize,
 ) {
     let (mut a, mut b) = (a, b);
     for _ in 0..depth {
-        let mut w = [_mm512_setzero_ps(); V];
-        for v in 0..V {
-            w[v] = _mm512_loadu_ps(a.add(16 * v));
+        let mut w = [R::zero(); K];
+        for k in 0..K {
+            w[k] = R::load(a.add(k * R::LANES));
         }
-        for n in 0..N {
-            if (SKIP_FIRST && n == 0) || (SKIP_LAST && n == N - 1) {
+        for m in 0..M {
+            if (SKIP_FIRST && m == 0) || (SKIP_LAST && m == M - 1) {
                 continue;
             }
-            let x = _mm512_set1_ps(*b.add(n * step));
-            for v in 0..V {
-                acc[v][n] = _mm512_fmadd_ps(w[v], x, acc[v][n]);
+            let x = R::splat(*b.add(m * step));
+            for k in 0..K {
+                acc[k][m] = w[k].mul_add(x, acc[k][m]);
             }
         }
-        a = a.add(16 * V);
+        a = a.add(stride);
         b = b.add(1);
     }
 }
@@ -532,7 +608,7 @@ pub(super) fn weight_gradient(g: &Geom, x: &[f32], dy: &[f32], dwt: &mut [f32], 
     let (hp, wp) = (g.h + 2 * g.p, g.w + 2 * g.p);
     let pixels = g.ho * g.wo;
     let ns = x.len() / (g.c * g.h * g.w).max(1);
-    assert!(available() && g.o.is_multiple_of(16) && g.kh == 3 && g.kw == 3);
+    assert!(weight_gradient_available() && g.o.is_multiple_of(16) && g.kh == 3 && g.kw == 3);
     assert!(x.len() == ns * g.c * g.h * g.w && dy.len() == ns * g.o * pixels && dwt.len() == g.c * 9 * g.o);
     scratch.resize(ns * (g.c * hp * wp + pixels * g.o), 0.0);
     let (xp, dyt) = scratch.split_at_mut(ns * g.c * hp * wp);
@@ -547,8 +623,7 @@ pub(super) fn weight_gradient(g: &Geom, x: &[f32], dy: &[f32], dwt: &mut [f32], 
         let width = 16 * v;
         let block = &mut dyt[o0 * ns * pixels..][..ns * pixels * width];
         for (s, d) in dy.chunks_exact(g.o * pixels).zip(block.chunks_exact_mut(pixels * width)) {
-            // SAFETY: AVX-512F is available (asserted).
-            unsafe { transpose_avx512(&s[o0 * pixels..], pixels, width, pixels, d, width) };
+            transpose(&s[o0 * pixels..], pixels, width, pixels, d, width);
         }
     }
     let (xp, dyt): (&[f32], &[f32]) = (xp, dyt);
@@ -582,17 +657,18 @@ pub(super) fn weight_gradient(g: &Geom, x: &[f32], dy: &[f32], dwt: &mut [f32], 
     }
 }
 
-/// One pixel's contribution to the nine taps' accumulators: `acc[v][3i + j] += dy[16v..][..16] ·
-/// r0[i·wp + j]` for the kernel rows `i` in the bit mask `ROWS` and the columns `j` in `COLS`.
+/// One pixel's contribution to the nine taps' accumulators: `acc[k][3i + j] += dy[k·LANES..][..LANES]
+/// · r0[i·wp + j]` for the kernel rows `i` in the bit mask `ROWS` and the columns `j` in `COLS`.
 ///
 /// # Safety
-/// AVX-512F must be available (the caller's target feature); `dy` must address `16·V` values
-/// and `r0` the pixel's 3×3 window of a padded plane with rows `wp` apart.
+/// The instruction set of `R` must be available (the caller's target feature); `dy` must
+/// address `K·LANES` values and `r0` the pixel's 3×3 window of a padded plane with rows `wp`
+/// apart.
 #[inline(always)]
-unsafe fn pixel<const V: usize, const ROWS: u8, const COLS: u8>(acc: &mut [[__m512; 9]; V], dy: *const f32, r0: *const f32, wp: usize) {
-    let mut d = [_mm512_setzero_ps(); V];
-    for v in 0..V {
-        d[v] = _mm512_loadu_ps(dy.add(16 * v));
+unsafe fn pixel<R: Vector, const K: usize, const ROWS: u8, const COLS: u8>(acc: &mut [[R; 9]; K], dy: *const f32, r0: *const f32, wp: usize) {
+    let mut d = [R::zero(); K];
+    for k in 0..K {
+        d[k] = R::load(dy.add(k * R::LANES));
     }
     for i in 0..3 {
         if ROWS & 1 << i == 0 {
@@ -603,9 +679,9 @@ unsafe fn pixel<const V: usize, const ROWS: u8, const COLS: u8>(acc: &mut [[__m5
             if COLS & 1 << j == 0 {
                 continue;
             }
-            let x = _mm512_set1_ps(*r.add(j));
-            for v in 0..V {
-                acc[v][3 * i + j] = _mm512_fmadd_ps(d[v], x, acc[v][3 * i + j]);
+            let x = R::splat(*r.add(j));
+            for k in 0..K {
+                acc[k][3 * i + j] = d[k].mul_add(x, acc[k][3 * i + j]);
             }
         }
     }
@@ -661,7 +737,7 @@ impl Taps<'_> {
         assert!(self.xp.len() > (self.ns - 1) * g.c * hp * wp + (hp - 1) * wp + wp - 1);
         let width = 16 * V;
         assert!(self.dyt.len() >= self.ns * pixels * width && rows.len() >= 9 * g.o && self.o0 + width <= g.o);
-        let mut acc = [[_mm512_setzero_ps(); 9]; V];
+        let mut acc = [[__m512::zero(); 9]; V];
         for n in 0..self.ns {
             let plane = self.xp.as_ptr().add(n * g.c * hp * wp);
             let dy = self.dyt.as_ptr().add(n * pixels * width);
@@ -678,12 +754,12 @@ impl Taps<'_> {
                         ($(($r:literal, $c:literal)),*) => {
                             match (rows_in, *cols_in) {
                                 $(($r, $c) => for _ in cols.clone() {
-                                    pixel::<V, $r, $c>(&mut acc, d, r0, wp);
+                                    pixel::<__m512, V, $r, $c>(&mut acc, d, r0, wp);
                                     d = d.add(width);
                                     r0 = r0.add(g.s);
                                 },)*
                                 _ => for _ in cols.clone() {
-                                    pixel::<V, 7, 7>(&mut acc, d, r0, wp);
+                                    pixel::<__m512, V, 7, 7>(&mut acc, d, r0, wp);
                                     d = d.add(width);
                                     r0 = r0.add(g.s);
                                 },
@@ -697,8 +773,8 @@ impl Taps<'_> {
         for t in 0..9 {
             for v in 0..V {
                 let p = rows.as_mut_ptr().add(t * g.o + self.o0 + 16 * v);
-                let sum = if accumulate { _mm512_add_ps(_mm512_loadu_ps(p), acc[v][t]) } else { acc[v][t] };
-                _mm512_storeu_ps(p, sum);
+                let sum = if accumulate { __m512::load(p).add(acc[v][t]) } else { acc[v][t] };
+                sum.store(p);
             }
         }
     }

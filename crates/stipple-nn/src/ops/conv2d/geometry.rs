@@ -221,7 +221,7 @@ impl Geom {
     /// 91.9 ms; 320→320 at 64×64, batch 1, 40.1 → 35.2 ms; 128→128 at 64×64, batch 4, 29.0 →
     /// 23.1 ms.
     pub(super) fn direct_weight_gradient(&self) -> bool {
-        direct::available() && self.o.is_multiple_of(16) && self.kh == 3 && self.kw == 3
+        direct::weight_gradient_available() && self.o.is_multiple_of(16) && self.kh == 3 && self.kw == 3
     }
 
     /// Stride 1 and "same" padding (output size = input size, e.g. 3×3 with padding 1): then

@@ -1,10 +1,10 @@
 //! 2-D convolution (cross-correlation, like candle's and PyTorch's) as a candle custom op with
 //! its own backward pass.
 //!
-//! CPU kernels for f32 on CPUs with AVX-512 (the private `direct` module): direct
+//! CPU kernels for f32 on CPUs with AVX-512 or AVX2 + FMA (the private `direct` module): direct
 //! convolutions register-tiled over 16·V output channels, for the forward pass and the input
-//! gradient when the channel counts they put in vector lanes are multiples of 16, and for the
-//! gradient of 3×3 weights except on large maps with many input channels, where the shifted
+//! gradient when the channel counts they put in vector lanes are multiples of 16, and (with
+//! AVX-512) for the gradient of 3×3 weights except on large maps with many input channels, where the shifted
 //! GEMMs are faster (`Geom::direct_weight_gradient`; per-layer times against PyTorch's in
 //! docs/BENCHMARKS.md). The forward kernel (and so the input gradient) copies its input channels-last by blocks of 32
 //! input channels and is cache-blocked over those blocks and over bands of output rows, as a
@@ -79,11 +79,13 @@ mod norm;
 mod op;
 mod plan;
 mod shifted;
+#[cfg(target_arch = "x86_64")]
+mod vector;
 mod winograd;
 
 pub use op::{Conv2dBackward, Conv2dBackwardInput, Conv2dBackwardWeight, Conv2dBiasGrad, Conv2dOp};
 
-/// Stand-in for the AVX-512 kernels on other architectures: never available.
+/// Stand-in for the direct kernels on other architectures: never available.
 #[cfg(not(target_arch = "x86_64"))]
 mod direct {
     use super::geometry::Geom;
@@ -103,6 +105,9 @@ mod direct {
     pub(super) fn available() -> bool {
         false
     }
+    pub(super) fn weight_gradient_available() -> bool {
+        false
+    }
     pub(super) fn input_gradient_geom(_: &Geom) -> Geom {
         unreachable!("direct kernels are x86-64 only")
     }
@@ -116,8 +121,8 @@ mod direct {
     }
 }
 
-/// Whether f32 convolutions on this CPU use the direct AVX-512 kernels (where their channel
-/// counts allow; see the module documentation) rather than im2col or shifted GEMMs.
+/// Whether f32 convolutions on this CPU use the direct kernels (AVX-512F, or AVX2 + FMA; where
+/// their channel counts allow, see the module documentation) rather than im2col or shifted GEMMs.
 pub fn direct_kernels_available() -> bool {
     direct::available()
 }
@@ -168,7 +173,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padd
 ///
 /// Inference only: `None` (the caller then normalises and convolves separately) when any
 /// operand tracks gradients, or where neither kernel computes the layer (not f32, 1×1, or
-/// without Winograd: no AVX-512, output channels not a multiple of 16, or a layer im2col +
+/// without Winograd: neither AVX-512 nor AVX2, output channels not a multiple of 16, or a layer im2col +
 /// GEMM takes). Shapes as [`conv2d`]; `gamma` and `beta` `(C)`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_normalized(
