@@ -5,12 +5,13 @@
 //! `N ≤ 8` outputs: consecutive pixels of one output row or, on maps narrower than 8 pixels,
 //! one pixel of up to 8 samples, so that every weight vector still serves 8 fused
 //! multiply-adds. With AVX2's sixteen 8-lane registers a tile is at most 6 outputs, computed 16
-//! channels at a time (`super::vector`), in the same memory layouts. For each kernel tap and input channel it loads `V` vectors of weights and
-//! broadcasts `N` input values. This is the register blocking of BLIS-style GEMM micro-kernels
-//! (Van Zee and van de Geijn, *BLIS: A Framework for Rapidly Instantiating BLAS
-//! Functionality*, ACM TOMS 2015) applied to the convolution directly, with the output
-//! channels in the vector lanes as in oneDNN's direct convolutions (Georganas et al., *Anatomy
-//! of High-Performance Deep Learning Convolutions on SIMD Architectures*, SC 2018).
+//! channels at a time (`super::vector`), in the same memory layouts. For each kernel tap and
+//! input channel it loads `V` vectors of weights and broadcasts `N` input values. This is the
+//! register blocking of BLIS-style GEMM micro-kernels (Van Zee and van de Geijn, *BLIS: A
+//! Framework for Rapidly Instantiating BLAS Functionality*, ACM TOMS 2015) applied to the
+//! convolution directly, with the output channels in the vector lanes as in oneDNN's direct
+//! convolutions (Georganas et al., *Anatomy of High-Performance Deep Learning Convolutions on
+//! SIMD Architectures*, SC 2018).
 //!
 //! The forward kernel blocks for the caches as a GEMM does (Goto and van de Geijn, *Anatomy of
 //! High-Performance Matrix Multiplication*, ACM TOMS 2008), with the depth `C·kh·kw` split into
