@@ -213,7 +213,8 @@ impl Geom {
     }
 
     /// Whether the direct kernels compute the gradient w.r.t. the weight: a 3×3 kernel with
-    /// output channels in vectors of 16. On large "same" maps this is also faster than the
+    /// output channels in vectors of 16, on a CPU with AVX-512 (`direct::weight_gradient_available`;
+    /// with AVX2 the shifted GEMMs were faster). On large "same" maps this is also faster than the
     /// shifted GEMMs (each a product over all the map's pixels), since the kernel reads each
     /// block's `dy` from L1 (`direct::weight_gradient`). Measured (`conv_bench`, Intel Xeon, one
     /// thread, weight gradient alone, shifted → direct): 128→128 at 32×32, batch 32, 54.9 →

@@ -4,8 +4,8 @@
 //! CPU kernels for f32 on CPUs with AVX-512 or AVX2 + FMA (the private `direct` module): direct
 //! convolutions register-tiled over 16·V output channels, for the forward pass and the input
 //! gradient when the channel counts they put in vector lanes are multiples of 16, and (with
-//! AVX-512) for the gradient of 3×3 weights except on large maps with many input channels, where the shifted
-//! GEMMs are faster (`Geom::direct_weight_gradient`; per-layer times against PyTorch's in
+//! AVX-512) for the gradient of 3×3 weights except on large maps with many input channels,
+//! where the shifted GEMMs are faster (`Geom::direct_weight_gradient`; per-layer times against PyTorch's in
 //! docs/BENCHMARKS.md). The forward kernel (and so the input gradient) copies its input channels-last by blocks of 32
 //! input channels and is cache-blocked over those blocks and over bands of output rows, as a
 //! GEMM is (see `direct`).
@@ -173,8 +173,8 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, stride: usize, padd
 ///
 /// Inference only: `None` (the caller then normalises and convolves separately) when any
 /// operand tracks gradients, or where neither kernel computes the layer (not f32, 1×1, or
-/// without Winograd: neither AVX-512 nor AVX2, output channels not a multiple of 16, or a layer im2col +
-/// GEMM takes). Shapes as [`conv2d`]; `gamma` and `beta` `(C)`.
+/// without Winograd: neither AVX-512 nor AVX2, output channels not a multiple of 16, or a
+/// layer im2col + GEMM takes). Shapes as [`conv2d`]; `gamma` and `beta` `(C)`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_normalized(
     x: &Tensor,
