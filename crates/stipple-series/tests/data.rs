@@ -37,6 +37,22 @@ fn bad_cells_and_columns_are_named() {
 }
 
 #[test]
+fn columns_may_end_at_different_rows() {
+    // The wide layout of many series: a shorter column ends in empty cells.
+    let (_d, path) = csv("a,b,c\n1,10,\n2,20,\n3,,\n");
+    let t = read_csv_series(&path, &[]).unwrap();
+    assert_eq!(t.names, ["a", "b"], "a column with no value is not numeric");
+    assert_eq!(t.columns, [vec![1.0, 2.0, 3.0], vec![10.0, 20.0]]);
+    let e = read_csv_series(&path, &["c".into()]).unwrap_err().to_string();
+    assert!(e.contains("column \"c\" has no value"), "{e}");
+    // A gap before a later value is still a missing value, not the column's end.
+    let (_d, path) = csv("a,b\n1,10\n2,\n3,30\n");
+    let e = read_csv_series(&path, &["b".into()]).unwrap_err().to_string();
+    assert!(e.contains("row 3, column \"b\": a missing value"), "{e}");
+    assert_eq!(read_csv_series(&path, &[]).unwrap().names, ["a"]);
+}
+
+#[test]
 fn windows_are_scaled_by_their_context_only() {
     let series: Vec<f64> = (0..10).map(|t| (t * t) as f64).collect();
     let ws = windows(&series, 3, 2, 2).unwrap();

@@ -85,3 +85,24 @@ impl TrainingSet for SeriesSet {
         &self.names
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_of_different_lengths_share_one_set() {
+        // Two series in the wide layout: `b` ends three rows before `a`.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.csv");
+        let rows: String = (0..10).map(|t| if t < 7 { format!("{t},{}\n", 2 * t * t) } else { format!("{t},\n") }).collect();
+        std::fs::write(&path, format!("a,b\n{rows}")).unwrap();
+        let set = load_series(&path, &[], 3, 1, &SeriesTransform::default()).unwrap();
+        assert_eq!(set.columns, ["a", "b"]);
+        assert_eq!(set.len(), 7 + 4, "windows of 4 from 10 and from 7 values");
+        assert_eq!(set.names[7], "b@2");
+        assert_eq!(set.names.last().unwrap(), "b@5", "b's last window starts at its 4th value");
+        let e = load_series(&path, &[], 6, 2, &SeriesTransform::default()).unwrap_err().to_string();
+        assert!(e.contains("column \"b\" has 7 rows"), "{e}");
+    }
+}
