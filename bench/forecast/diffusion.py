@@ -33,9 +33,20 @@ counted by --epochs are those of the transformed series (the differences consume
 their lags). Both are one setting for every data set, or NAME=... pairs like --epochs
 (`--log airline=1,lynx=1`; `--difference airline=1+12,nile=1`; a data set not named: none).
 
+--global DIR:NAME,NAME,... trains a global model (one model of many series, as Montero-Manso
+& Hyndman 2021 argue for short series): the training CSV holds, beside the data set's own
+training part (column "value"), the training part of each named data set from the exports in
+DIR (DIR/NAME.json, the same split: everything before that data set's own first held-out
+origin), as columns of different lengths. The windows are the data set's own context and
+horizon; every window is scaled by its own context, so series of any level share the model.
+The named data set that is being forecast is not added twice, and a named series too short
+for one window (after the differences) is left out of that model (the run says which).
+--epochs counts the windows of all columns.
+
 Usage: diffusion.py WINDOWS OUT --stipple BIN [--runs DIR] [--steps 1500] [--samples 100]
                     [--conditioning inpaint|csdi] [--epochs E | --epochs NAME=E,...] [--seed K]
                     [--log [NAME=1,...]] [--difference LAG | --difference NAME=LAG,...]
+                    [--global DIR:NAME,NAME,...]
 """
 import argparse
 import csv
@@ -77,11 +88,22 @@ def per_dataset(spec, name):
     return dict(p.split("=") for p in spec.split(",")).get(name)
 
 
-def write_column(path, values):
+def write_columns(path, columns):
+    """Writes `columns` (name → values) side by side; a shorter column ends in empty cells."""
+    names = list(columns)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["value"])
-        w.writerows([[repr(float(v))] for v in values])
+        w.writerow(names)
+        for t in range(max(len(v) for v in columns.values())):
+            w.writerow([repr(float(columns[n][t])) if t < len(columns[n]) else "" for n in names])
+
+
+def global_series(spec, name):
+    """The other data sets' training parts of --global DIR:NAME,... (name → values)."""
+    if spec is None:
+        return {}
+    folder, names = spec.split(":", 1)
+    return {n: json.load(open(os.path.join(folder, n + ".json")))["training"] for n in names.split(",") if n != name}
 
 
 def main():
@@ -97,6 +119,7 @@ def main():
     p.add_argument("--seed", type=int, default=0, help="training seed K; forecast seeds origin + K·SEED_STRIDE + i")
     p.add_argument("--log", nargs="?", const="1", default=None, help="train on the log of the series (all, or NAME=1,...)")
     p.add_argument("--difference", default=None, help="difference at lag LAG before windowing: LAG (several: LAG+LAG), or NAME=LAG,...")
+    p.add_argument("--global", dest="pooled", default=None, help="DIR:NAME,...: also train on these data sets' training parts")
     a = p.parse_args()
     runs = a.runs or os.path.join(a.out, "runs")
     os.makedirs(a.out, exist_ok=True)
@@ -112,17 +135,21 @@ def main():
         transform = (["--log"] if log else []) + [f for d in lags for f in ("--difference", str(d))]
         if len(training) - sum(lags) < context + horizon:
             raise SystemExit(f"{name}: {len(training)} training values less {sum(lags)} differenced away do not make one window of {context + horizon}")
-        steps = training_steps(a.steps, epochs_for(a.epochs, name), len(training) - sum(lags) - (context + horizon) + 1)
+        pooled = global_series(a.pooled, name)
+        short = [n for n, v in pooled.items() if len(v) - sum(lags) < context + horizon]
+        columns = {"value": training, **{n: v for n, v in pooled.items() if n not in short}}
+        count = sum(len(v) - sum(lags) - (context + horizon) + 1 for v in columns.values())
+        steps = training_steps(a.steps, epochs_for(a.epochs, name), count)
         run = os.path.join(runs, name)
         with tempfile.TemporaryDirectory() as tmp:
             train_csv = os.path.join(tmp, "train.csv")
-            write_column(train_csv, training)
+            write_columns(train_csv, columns)
             # A finished run is kept (its model.safetensors and a "trained" mark); an interrupted
             # one resumes from its checkpoint.
             done = os.path.join(run, "trained")
             if not os.path.exists(done):
                 resume = ["--resume"] if os.path.isdir(os.path.join(run, "checkpoint")) else []
-                subprocess.run([a.stipple, "train", "--data", train_csv, "--column", "value", "--context", str(context),
+                subprocess.run([a.stipple, "train", "--data", train_csv, "--column", ",".join(columns), "--context", str(context),
                                 "--horizon", str(horizon), "--steps", str(steps), "--sample-every", "0",
                                 "--conditioning", a.conditioning, "--seed", str(a.seed), "--out", run] + transform + resume,
                                check=True, stdout=subprocess.DEVNULL)
@@ -130,7 +157,7 @@ def main():
             forecasts = []
             for w in windows:
                 history = os.path.join(tmp, "history.csv")
-                write_column(history, w["history"])
+                write_columns(history, {"value": w["history"]})
                 out = os.path.join(tmp, "forecast")
                 subprocess.run([a.stipple, "forecast", "--model", run, "--data", history, "--horizon", str(horizon),
                                 "--samples", str(a.samples), "--seed", str(w["origin"] + a.seed * SEED_STRIDE), "--out", out],
@@ -146,7 +173,10 @@ def main():
             model = "Stipple diffusion (1-D U-Net" + (", CSDI)" if a.conditioning == "csdi" else ")")
             json.dump({"dataset": name, "model": model, "windows": forecasts}, f)
         shown = " ".join(transform) or "no transform"
-        print(f"{name}: trained on {len(training)} values ({shown}; windows of {context} + {horizon}) for {steps} steps, {len(windows)} forecasts", flush=True)
+        values = f"{sum(len(v) for v in columns.values())} values of {len(columns)} series" if len(columns) > 1 else f"{len(training)} values"
+        if short:
+            values += f", {', '.join(short)} left out (shorter than one window)"
+        print(f"{name}: trained on {values} ({shown}; windows of {context} + {horizon}) for {steps} steps, {len(windows)} forecasts", flush=True)
 
 
 if __name__ == "__main__":
