@@ -33,6 +33,9 @@ counted by --epochs are those of the transformed series (the differences consume
 their lags). Both are one setting for every data set, or NAME=... pairs like --epochs
 (`--log airline=1,lynx=1`; `--difference airline=1+12,nile=1`; a data set not named: none).
 
+--channels W,W,W sets the 1-D U-Net's widths per level (`stipple train --channels`; default
+32,64,64, `UNet1DConfig::small`).
+
 --global DIR:NAME,NAME,... trains a global model (one model of many series, as Montero-Manso
 & Hyndman 2021 argue for short series): the training CSV holds, beside the data set's own
 training part (column "value"), the training part of each named data set from the exports in
@@ -46,7 +49,7 @@ for one window (after the differences) is left out of that model (the run says w
 Usage: diffusion.py WINDOWS OUT --stipple BIN [--runs DIR] [--steps 1500] [--samples 100]
                     [--conditioning inpaint|csdi] [--epochs E | --epochs NAME=E,...] [--seed K]
                     [--log [NAME=1,...]] [--difference LAG | --difference NAME=LAG,...]
-                    [--global DIR:NAME,NAME,...]
+                    [--global DIR:NAME,NAME,...] [--channels W,W,W]
 """
 import argparse
 import csv
@@ -119,6 +122,7 @@ def main():
     p.add_argument("--seed", type=int, default=0, help="training seed K; forecast seeds origin + K·SEED_STRIDE + i")
     p.add_argument("--log", nargs="?", const="1", default=None, help="train on the log of the series (all, or NAME=1,...)")
     p.add_argument("--difference", default=None, help="difference at lag LAG before windowing: LAG (several: LAG+LAG), or NAME=LAG,...")
+    p.add_argument("--channels", default=None, help="the U-Net's widths per level, W,W,W [32,64,64]")
     p.add_argument("--global", dest="pooled", default=None, help="DIR:NAME,...: also train on these data sets' training parts")
     a = p.parse_args()
     runs = a.runs or os.path.join(a.out, "runs")
@@ -151,7 +155,8 @@ def main():
                 resume = ["--resume"] if os.path.isdir(os.path.join(run, "checkpoint")) else []
                 subprocess.run([a.stipple, "train", "--data", train_csv, "--column", ",".join(columns), "--context", str(context),
                                 "--horizon", str(horizon), "--steps", str(steps), "--sample-every", "0",
-                                "--conditioning", a.conditioning, "--seed", str(a.seed), "--out", run] + transform + resume,
+                                "--conditioning", a.conditioning, "--seed", str(a.seed), "--out", run] + transform + resume
+                               + (["--channels", a.channels] if a.channels else []),
                                check=True, stdout=subprocess.DEVNULL)
                 open(done, "w").close()
             forecasts = []
