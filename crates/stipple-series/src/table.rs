@@ -27,7 +27,10 @@ pub fn read_csv_series(path: &Path, wanted: &[String]) -> Result<SeriesTable, Se
     let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().map_err(|e| io(&e))?;
     // The rows of column c: up to its last non-empty cell.
     let run = |c: usize| rows.iter().rposition(|r| r.get(c).is_some_and(|v| !v.is_empty())).map_or(0, |last| last + 1);
-    let numeric = |c: usize| run(c) > 0 && rows[..run(c)].iter().all(|r| r.get(c).is_some_and(|v| v.parse::<f64>().is_ok_and(f64::is_finite)));
+    let numeric = |c: usize| {
+        let n = run(c);
+        n > 0 && rows[..n].iter().all(|r| r.get(c).is_some_and(|v| v.parse::<f64>().is_ok_and(f64::is_finite)))
+    };
     let picked: Vec<usize> = if wanted.is_empty() {
         (0..header.len()).filter(|&c| numeric(c)).collect()
     } else {
@@ -45,11 +48,12 @@ pub fn read_csv_series(path: &Path, wanted: &[String]) -> Result<SeriesTable, Se
     }
     let mut columns = Vec::with_capacity(picked.len());
     for &c in &picked {
-        if run(c) == 0 {
+        let n = run(c);
+        if n == 0 {
             return Err(io(&format!("column \"{}\" has no value", header[c])));
         }
-        let mut values = Vec::with_capacity(run(c));
-        for (i, r) in rows[..run(c)].iter().enumerate() {
+        let mut values = Vec::with_capacity(n);
+        for (i, r) in rows[..n].iter().enumerate() {
             let cell = r.get(c).unwrap_or("");
             match cell.parse::<f64>() {
                 Ok(v) if v.is_finite() => values.push(v),
