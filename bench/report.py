@@ -2,12 +2,15 @@
 """Writes docs/BENCHMARKS.md from the JSON of `stipple bench` and of the PyTorch twin.
 
 Called by bench/run.sh; standard library only. Each side may come as several JSON files
-(run.sh alternates the two sides preset by preset); their presets are merged in order.
+(run.sh alternates the two sides preset by preset, in one or more rounds); their presets are
+merged in order, and a preset measured in several rounds becomes one row whose figures hold the
+runs of all rounds (`merge_figure`).
 """
 
 import argparse
 import json
 import re
+import statistics
 import subprocess
 
 FIGURES = ["train", "forward", "sample"]
@@ -44,20 +47,64 @@ BUCKETS = [
 ]
 
 
+def merge_figure(a, b):
+    """One figure's results measured in two rounds, as one: all timed runs, their median (and
+    the GFLOP/s at it), the larger peak and base memory, and each round's median in
+    `round_medians`. A mode that failed in one round keeps the other round's results."""
+    if "error" in b:
+        return a
+    if "error" in a:
+        return b
+    m = dict(a)
+    m["round_medians"] = a.get("round_medians", [a["median_s"]]) + [b["median_s"]]
+    m["times_s"] = a["times_s"] + b["times_s"]
+    m["runs"] = len(m["times_s"])
+    m["median_s"] = statistics.median(m["times_s"])
+    if "gflop" in m:
+        m["gflops"] = m["gflop"] / m["median_s"]
+    for key in ("peak_rss_mib", "base_rss_mib"):
+        if key in a and key in b:
+            m[key] = max(a[key], b[key])
+    return m
+
+
+def merge_preset(a, b):
+    """A preset's row from two rounds (`merge_figure` per figure and, for PyTorch, per mode)."""
+    for fig in FIGURES:
+        if fig in a and fig in b:
+            a[fig] = merge_figure(a[fig], b[fig])
+    for mode, figs in b.get("modes", {}).items():
+        mine = a.setdefault("modes", {}).setdefault(mode, {})
+        for fig, r in figs.items():
+            mine[fig] = merge_figure(mine[fig], r) if fig in mine else r
+    a["rounds"] = a.get("rounds", 1) + 1
+    return a
+
+
 def load(paths):
     merged = None
     for p in paths:
         with open(p) as f:
             d = json.load(f)
+        presets = d["presets"]
         if merged is None:
-            merged = d
-            merged["gemm_peaks"] = [d["gemm_peak"]]
-        else:
-            merged["presets"].extend(d["presets"])
-            merged["gemm_peaks"].append(d["gemm_peak"])
+            merged = dict(d, presets=[], gemm_peaks=[])
+        merged["gemm_peaks"].append(d["gemm_peak"])
+        rows = {r["preset"]: r for r in merged["presets"]}
+        for row in presets:
+            if row["preset"] in rows:
+                merge_preset(rows[row["preset"]], row)
+            else:
+                merged["presets"].append(row)
     # Peak = best over every measurement made during the session.
     merged["gemm_peak"] = max(merged["gemm_peaks"], key=lambda g: g["best_gflops"])
     return merged
+
+
+def round_ratios(s, best):
+    """Stipple's median ÷ the PyTorch mode's median, round by round ("" after a single round)."""
+    a, b = s.get("round_medians", [s["median_s"]]), best.get("round_medians", [best["median_s"]])
+    return ", ".join(f"{x / y:.2f}" for x, y in zip(a, b)) if len(a) > 1 and len(a) == len(b) else ""
 
 
 def cpu_info():
@@ -249,8 +296,14 @@ def main():
     w(f"- Versions: Stipple {st['versions'].get('stipple')} on candle {st['versions'].get('candle')}; "
       f"PyTorch {pt['versions'].get('torch')}, diffusers {pt['versions'].get('diffusers')}, "
       f"Python {pt['versions'].get('python')}.")
-    w(f"- Median of {st['runs']} timed runs ({st['sample_runs']} for the sample) after {st['warmup']} "
+    rounds = max(r.get("rounds", 1) for r in st["presets"])
+    each = f"{rounds} rounds of " if rounds > 1 else ""
+    w(f"- Median of {each}{st['runs']} timed runs ({st['sample_runs']} for the sample) after {st['warmup']} "
       f"untimed warm-up run(s) (for the sample: warm-up = single forwards), on both sides.")
+    if rounds > 1:
+        w(f"  The {rounds} rounds each ran both sides of a preset back to back, Stipple first in odd rounds and "
+          "PyTorch first in even ones; the medians are over the runs of all rounds, and the table against "
+          "PyTorch at its best also gives each round's ratio.")
     w("")
     w("## Commands")
     w("")
@@ -306,9 +359,10 @@ def main():
     w(f"Targets (issue 19): training step ≤ {TARGET_BEST['train']}×, inference and sampling ≤ "
       f"{TARGET_BEST['forward']}× the fastest mode's median; peak memory no higher than that mode's.")
     w("")
+    by_round = " per round |" if rounds > 1 else ""
     w("| preset | figure | Stipple s | " + " | ".join(f"PyTorch {MODE_NAMES.get(m, m)} s" for m in modes) +
-      " | fastest | ratio to fastest | target | Stipple MiB | fastest MiB | mem ratio |")
-    w("|---|---|---:|" + "---:|" * len(modes) + "---|---:|---|---:|---:|---:|")
+      " | fastest | ratio to fastest |" + by_round + " target | Stipple MiB | fastest MiB | mem ratio |")
+    w("|---|---|---:|" + "---:|" * len(modes) + "---|---:|" + ("---|" if by_round else "") + "---|---:|---:|---:|")
     best_summary = []
     for row in st["presets"]:
         q = pt_rows.get(row["preset"])
@@ -329,7 +383,8 @@ def main():
             ok = "met" if ratio <= TARGET_BEST[fig] else "missed"
             best_summary.append((row["preset"], fig, ratio, ok, mr, mode))
             w(f"| {row['preset']} | {FIGURE_NAMES[fig]} | {fmt_s(s['median_s'])} | " + " | ".join(cells) +
-              f" | {MODE_NAMES.get(mode, mode)} | **{ratio:.2f}×** | {ok} (≤ {TARGET_BEST[fig]}) | "
+              f" | {MODE_NAMES.get(mode, mode)} | **{ratio:.2f}×** |" + (f" {round_ratios(s, best)} |" if by_round else "") +
+              f" {ok} (≤ {TARGET_BEST[fig]}) | "
               f"{s['peak_rss_mib']:.0f} | {best['peak_rss_mib']:.0f} | {mr:.2f} |")
     w("")
     failed = sorted({(m, r["error"]) for q in pt["presets"] for m, figs in q.get("modes", {}).items()

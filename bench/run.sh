@@ -4,6 +4,10 @@
 #
 # Environment (defaults in brackets):
 #   THREADS [2]  RUNS [3]  WARMUP [1]  SAMPLE_RUNS [1]
+#   ROUNDS  [1]  rounds over all presets; each round runs both sides of a preset back to back,
+#           Stipple first in odd rounds and PyTorch first in even ones, and the report takes the
+#           medians over the runs of all rounds (and shows each round's ratio): on a machine
+#           whose speed drifts (a shared host), a drift then falls on both sides alike
 #   PRESETS ["bench-unet16 bench-unet32 bench-unet64 emoji16"]
 #   PYTHON  (required) the python of a venv with bench/reference/requirements.txt (made as that
 #           file says)
@@ -22,6 +26,7 @@ cd "$(dirname "$0")/.."
 
 THREADS=${THREADS:-2}
 RUNS=${RUNS:-3}
+ROUNDS=${ROUNDS:-1}
 WARMUP=${WARMUP:-1}
 SAMPLE_RUNS=${SAMPLE_RUNS:-1}
 PRESETS=${PRESETS:-"bench-unet16 bench-unet32 bench-unet64 emoji16"}
@@ -54,14 +59,27 @@ load_during=""
 common="--runs $RUNS --warmup $WARMUP --sample-runs $SAMPLE_RUNS --threads $THREADS"
 st_jsons=()
 pt_jsons=()
-for p in $PRESETS; do
-  load_during+="$p: $(cut -d' ' -f1-3 /proc/loadavg); "
-  echo "== $p: stipple" >&2
-  "$STIPPLE" bench --preset "$p" $common --json "$OUT/stipple-$p.json"
-  st_jsons+=("$OUT/stipple-$p.json")
-  echo "== $p: pytorch" >&2
-  "$PYTHON" bench/reference/unet_bench.py --configs "$OUT/configs.json" --preset "$p" $common --json "$OUT/pytorch-$p.json"
-  pt_jsons+=("$OUT/pytorch-$p.json")
+run_stipple() {  # PRESET ROUND
+  echo "== $1 (round $2): stipple" >&2
+  "$STIPPLE" bench --preset "$1" $common --json "$OUT/stipple-$1-r$2.json"
+  st_jsons+=("$OUT/stipple-$1-r$2.json")
+}
+run_pytorch() {  # PRESET ROUND
+  echo "== $1 (round $2): pytorch" >&2
+  "$PYTHON" bench/reference/unet_bench.py --configs "$OUT/configs.json" --preset "$1" $common --json "$OUT/pytorch-$1-r$2.json"
+  pt_jsons+=("$OUT/pytorch-$1-r$2.json")
+}
+for r in $(seq "$ROUNDS"); do
+  for p in $PRESETS; do
+    load_during+="$p: $(cut -d' ' -f1-3 /proc/loadavg); "
+    if [ $((r % 2)) = 1 ]; then
+      run_stipple "$p" "$r"
+      run_pytorch "$p" "$r"
+    else
+      run_pytorch "$p" "$r"
+      run_stipple "$p" "$r"
+    fi
+  done
 done
 conv1d_args=()
 if [ "$CONV1D" = 1 ]; then
@@ -85,11 +103,11 @@ if [ "$PERF" = 1 ] && command -v perf >/dev/null && perf stat -e task-clock true
 fi
 finished=$(date -u '+%Y-%m-%d %H:%M UTC')
 
-commands="# THREADS=$THREADS RUNS=$RUNS WARMUP=$WARMUP SAMPLE_RUNS=$SAMPLE_RUNS bench/run.sh runs, per preset P in: $PRESETS
+commands="# THREADS=$THREADS RUNS=$RUNS WARMUP=$WARMUP SAMPLE_RUNS=$SAMPLE_RUNS ROUNDS=$ROUNDS bench/run.sh runs, per round R and preset P in: $PRESETS
 $build_cmd
-$STIPPLE bench --preset P $common --json $OUT/stipple-P.json
 $STIPPLE bench --preset $PRESETS --print-configs > $OUT/configs.json
-$PYTHON bench/reference/unet_bench.py --configs $OUT/configs.json --preset P $common --json $OUT/pytorch-P.json
+$STIPPLE bench --preset P $common --json $OUT/stipple-P-rR.json
+$PYTHON bench/reference/unet_bench.py --configs $OUT/configs.json --preset P $common --json $OUT/pytorch-P-rR.json
 $perf_cmd"
 
 python3 bench/report.py --stipple "${st_jsons[@]}" --pytorch "${pt_jsons[@]}" \
