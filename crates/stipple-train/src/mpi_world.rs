@@ -8,6 +8,7 @@
 //! itself when a rank is killed or exits with an error; the deadline covers a rank that
 //! hangs, or an MPI that does not.)
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use mpi::collective::SystemOperation;
@@ -48,13 +49,16 @@ impl MpiWorld {
                 Err(pending) => request = pending,
             }
             if start.elapsed() > self.timeout {
-                eprintln!(
+                let report = format!(
                     "error: rank {} of {} waited more than {} s for the other ranks in {what}: a rank died or hangs; \
-                     aborting the job",
+                     aborting the job\n",
                     self.rank(),
                     self.size(),
                     self.timeout.as_secs_f64()
                 );
+                // In one write: mpirun forwards a rank's output write by write, and its own abort
+                // banner fell between the pieces that `eprintln!` writes one by one.
+                let _ = std::io::stderr().write_all(report.as_bytes());
                 self.universe.world().abort(TIMEOUT_EXIT_CODE);
             }
             std::thread::sleep(pause);

@@ -68,7 +68,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let (code, message) = describe(&e);
-            eprintln!("error: {message}");
+            // In one write, so that a launcher forwarding output write by write (mpirun) keeps
+            // the line whole.
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("error: {message}\n").as_bytes());
             code
         }
     }
