@@ -113,12 +113,15 @@ fn randomise_output(vm: &VarMap, cfg: &DiffWaveConfig) -> Result<()> {
 
 /// Moving one input sample changes exactly the outputs within half the receptive field
 /// (`DiffWaveConfig::receptive_field`) on either side: the tiny config's 13 samples, ±6.
+/// With seeded weights: the input projection and the skip path end in ReLUs, which for some
+/// draws of the weights hide the move from some outputs (or all), as 4 in 400 unseeded runs did.
 #[test]
 fn receptive_field_is_as_computed() -> Result<()> {
     let cfg = DiffWaveConfig::tiny();
     let half = cfg.receptive_field() / 2;
     assert_eq!(half, 6);
-    let (net, vm) = fresh(&cfg, DType::F32);
+    let vm = VarMap::new();
+    let net = DiffWave::new(stipple_nn::init::seeded_var_builder(&vm, 11, &Device::Cpu), &cfg)?;
     randomise_output(&vm, &cfg)?;
     let (l, p) = (40, 20);
     let x = det(&[1, 1, l], 5, DType::F32)?;
