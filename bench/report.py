@@ -233,6 +233,7 @@ def main():
     ap.add_argument("--conv1d", default=None, help="the table printed by bench/reference/conv1d_bench.py, for the 1-D section")
     ap.add_argument("--conv1d-command", default="")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--json-dir", default="target/bench", help="where run.sh wrote the raw JSON (named in the report)")
     a = ap.parse_args()
     st, pt = load(a.stipple), load(a.pytorch)
     pt_rows = {r["preset"]: r for r in pt["presets"]}
@@ -495,7 +496,7 @@ def main():
     w("  `/proc/self/status` at the end.")
     w("- Sources: `crates/stipple-bench` (the timed figures; `stipple bench` is its front end),")
     w("  `bench/reference/unet_bench.py`, `bench/run.sh`,")
-    w("  `bench/report.py`. Raw JSON of this run: `target/bench/` (not committed).")
+    w(f"  `bench/report.py`. Raw JSON of this run: `{a.json_dir.rstrip('/')}/` (not committed).")
     w("")
     w("## Raw times (s)")
     w("")

@@ -113,5 +113,5 @@ $perf_cmd"
 python3 bench/report.py --stipple "${st_jsons[@]}" --pytorch "${pt_jsons[@]}" \
   --perf "$perf_txt" --perf-command "$perf_cmd" \
   --load-before "$load_before" --load-after "$load_after" --load-during "$load_during" \
-  --started "$started" --finished "$finished" --commands "$commands" "${conv1d_args[@]}" --out "$DOC"
+  --started "$started" --finished "$finished" --commands "$commands" "${conv1d_args[@]}" --json-dir "$OUT" --out "$DOC"
 echo "wrote $DOC" >&2
