@@ -22,8 +22,9 @@
 //!   where candle's `(B, C, H, W)` layout put every channel on another cache line (and often
 //!   another page);
 //! - the weights are packed once per call in the order the tiles read them, per block of
-//!   output channels and depth block (36 KiB for a 3×3 kernel, which stay in L1), the buffer
-//!   reused from the thread's previous call;
+//!   output channels and depth block (for a 3×3 kernel 36 KiB with AVX-512's blocks of 32
+//!   channels, 18 KiB with AVX2's blocks of 16, which stay in L1), the buffer reused from the
+//!   thread's previous call;
 //! - the output rows are taken in bands of about 256 outputs (`band_rows`); for each band,
 //!   each block of output channels passes over the depth blocks, and all the band's tiles over
 //!   one depth block's weights, with the partial sums kept in a per-block buffer (in L2) between
@@ -100,28 +101,33 @@ pub(super) fn weight_gradient_available() -> bool {
     isa() == Some(Isa::Avx512)
 }
 
-/// Channels per block of a register tile's lanes: two AVX-512 vectors (four AVX2 vectors, in
-/// two register tiles).
+/// The most channels in a block of a register tile's lanes (two AVX-512 vectors); see
+/// [`Isa::block`] for the block of this CPU.
 const BLOCK: usize = 32;
 
+/// Channels per block of output channels on this CPU ([`Isa::block`]).
+fn block() -> usize {
+    isa().map_or(BLOCK, Isa::block)
+}
+
 /// The channel blocks of `n` lanes (a multiple of 16): `(first channel, vectors)`, blocks of
-/// [`BLOCK`] and a last one of 16 when `n` is an odd multiple of 16.
+/// [`block`] and a last one of 16 when `n` is an odd multiple of 16 (with blocks of 32).
 fn blocks(n: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..n).step_by(BLOCK).map(move |c0| (c0, vectors(n, c0)))
+    (0..n).step_by(block()).map(move |c0| (c0, vectors(n, c0)))
 }
 
 /// The groups of 16 channels (AVX-512 vectors) of the block of `n` channels that starts at
 /// channel `c0`.
 fn vectors(n: usize, c0: usize) -> usize {
-    (n - c0).min(BLOCK) / 16
+    (n - c0).min(block()) / 16
 }
 
 /// Input channels per depth block (the `Kc` of Goto and van de Geijn, *Anatomy of
 /// High-Performance Matrix Multiplication*, ACM TOMS 2008): the packed weights of one block of
 /// 32 output channels and one depth block of a 3×3 kernel take `9·KC·32·4` bytes, 36 KiB, and
-/// stay in the 48 KiB L1 data cache while every register tile of a band of rows passes over them.
-/// Measured on one thread (Xeon, Sapphire Rapids class, CPU time): 16 as fast, 64 (72 KiB)
-/// 10–25% slower.
+/// stay in the 48 KiB L1 data cache while every register tile of a band of rows passes over them
+/// (AVX2's blocks of 16 channels take half, for a 32 KiB L1: [`Isa::block`]). Measured on one
+/// thread (Xeon, Sapphire Rapids class, CPU time): 16 as fast, 64 (72 KiB) 10–25% slower.
 const KC: usize = 32;
 
 /// The depth blocks of `c` input channels: `(first channel, channels)`, blocks of [`KC`] and a
@@ -143,14 +149,15 @@ impl Packed {
         assert!(out == 0 || inp == 0 || (out - 1) * out_stride + (inp - 1) * in_stride + kk <= w.len());
         // Every value is written below.
         let mut data = weight_buffer(out * inp * kk);
-        data.par_chunks_mut(BLOCK * kk * inp).enumerate().for_each(|(bi, block)| {
+        let width = block();
+        data.par_chunks_mut(width * kk * inp).enumerate().for_each(|(bi, block)| {
             let lanes = block.len() / (kk * inp);
             for (c0, kc) in depth_blocks(inp) {
                 let depth = &mut block[c0 * kk * lanes..][..kk * kc * lanes];
                 for (t, depth) in depth.chunks_exact_mut(kc * lanes).enumerate() {
                     let tap = if flip { kk - 1 - t } else { t };
                     for (cc, dst) in depth.chunks_exact_mut(lanes).enumerate() {
-                        let src = &w[BLOCK * bi * out_stride + (c0 + cc) * in_stride + tap..];
+                        let src = &w[width * bi * out_stride + (c0 + cc) * in_stride + tap..];
                         for (l, d) in dst.iter_mut().enumerate() {
                             *d = src[l * out_stride];
                         }
@@ -229,9 +236,10 @@ pub(super) fn forward(g: &Geom, x: &[f32], packed: &Packed, bias: Option<Bias>, 
         for oh0 in (0..g.ho).step_by(rows) {
             let band = oh0..(oh0 + rows).min(g.ho);
             if parallel {
-                ys.par_chunks_mut(BLOCK * pixels)
+                let lanes = block();
+                ys.par_chunks_mut(lanes * pixels)
                     .enumerate()
-                    .for_each(|(bi, y)| tiles.block(packed, BLOCK * bi, band.clone(), y));
+                    .for_each(|(bi, y)| tiles.block(packed, lanes * bi, band.clone(), y));
             } else {
                 for (o0, _) in blocks(g.o) {
                     tiles.block(packed, o0, band.clone(), &mut ys[o0 * pixels..]);
