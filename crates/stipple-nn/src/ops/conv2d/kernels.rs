@@ -153,11 +153,12 @@ pub(super) fn bias_grad<T: Elem + WithDType>(b: usize, o: usize, dy: &[T]) -> Ve
 }
 
 /// Rows of `dW` per task of [`backward_weight`]'s sum of the transposed partial sums: 16, a
-/// 64-byte cache line of f32 values in each partial sum. Measured against one row per task
-/// (AMD EPYC Zen 3, `conv_layers` backward, batch 16, alternating in one process, 40 runs
-/// each, one and two threads): fastest runs 3–7% and first-quartile runs 1–5% faster on
-/// 256→128 and 512→512 at 8×8; 128→128 at 8×8 and 16×16 and 64→64 at 32×32 level. The sums
-/// are added in the same order as before, so the bits are unchanged.
+/// 64-byte cache line of f32 values in each partial sum. Measured (AMD EPYC Zen 3,
+/// `conv_layers` backward, batch 16, the variants alternating in one process, 40 runs each,
+/// one and two threads): against one row per task and a scalar sum, tasks of 16 rows made the
+/// fastest runs 3–7% faster on 256→128 and 512→512 at 8×8 (level on 128→128 at 8×8 and 16×16
+/// and 64→64 at 32×32), and the vector sum then another 3–6% on 128→128 and 256→128 at 8×8.
+/// Each value's partial sums are added in the same order as before, so the bits are unchanged.
 const TRANSPOSE_ROWS: usize = 16;
 
 /// `dW (O, C, kh, kw)`, or with `w` given `[dx; dW]`: both gradients from one pass over the
@@ -242,16 +243,20 @@ pub(super) fn backward_weight<T: Elem>(g: &Geom, x: &[T], dy: &[T], w: Option<&[
     };
     // dW (O, K) = Σ of the transposed partial sums, in a fixed order, in tasks of
     // `TRANSPOSE_ROWS` rows: the rows' values at one `kk` are adjacent in every partial sum, so
-    // each cache line read serves the task's rows (one row per task read a line per value).
+    // each cache line read serves the task's rows (one row per task read a line per value), and
+    // they are summed as vectors.
     dw.par_chunks_mut(TRANSPOSE_ROWS * k.max(1)).enumerate().for_each(|(bi, rows)| {
         let o0 = bi * TRANSPOSE_ROWS;
         let n = rows.len() / k.max(1);
         for kk in 0..k {
-            for i in 0..n {
-                let mut v = T::ZERO;
-                for part in &partials {
-                    v += part[kk * g.o + o0 + i];
+            // The rows' sums at `kk`, one partial sum after another (vector adds).
+            let mut v = [T::ZERO; TRANSPOSE_ROWS];
+            for part in &partials {
+                for (v, &p) in v.iter_mut().zip(&part[kk * g.o + o0..][..n]) {
+                    *v += p;
                 }
+            }
+            for (i, &v) in v[..n].iter().enumerate() {
                 rows[i * k + kk] = MaybeUninit::new(v);
             }
         }
