@@ -401,6 +401,9 @@ fn every_test_again_on_the_avx2_kernels() {
 /// the gradient w.r.t. the input of the stride-1 cases goes through the same kernel from `O`
 /// channels (80: three depth blocks). Rows end in tiles of every width from 1 to 7 pixels
 /// (tiles of at most 8 with AVX-512, 6 with AVX2), and 7 samples make tiles of 7 or 4 and 3.
+/// AVX2's depth blocks are of 256 channels on maps of up to 32×32: 272 and 288 input channels
+/// (forward, and the gradient w.r.t. the input from 288 output channels) take two there, with
+/// tiles of pixels and of samples.
 const BLOCKED: &[Case] = &[
     case(1, 32, 48, 9, 15, 3, 1, 1),
     case(2, 48, 32, 6, 14, 3, 1, 1),
@@ -414,6 +417,9 @@ const BLOCKED: &[Case] = &[
     case(2, 48, 16, 10, 12, 5, 1, 2),
     case(5, 48, 32, 5, 6, 3, 1, 1),
     case(3, 64, 48, 4, 3, 3, 1, 1),
+    case(2, 288, 32, 9, 10, 3, 1, 1),
+    case(5, 272, 16, 5, 6, 3, 1, 1),
+    case(1, 32, 288, 9, 10, 3, 1, 1),
 ];
 
 #[test]

@@ -15,15 +15,16 @@
 //!
 //! The forward kernel blocks for the caches as a GEMM does (Goto and van de Geijn, *Anatomy of
 //! High-Performance Matrix Multiplication*, ACM TOMS 2008), with the depth `C·kh·kw` split into
-//! blocks of `KC` input channels (all taps of each):
+//! blocks of `kc` input channels (all taps of each; [`super::vector::Isa::depth_block`]):
 //! - the input of a sample (or of the group of samples of the sample tiles) is first copied,
 //!   padded by `p` zero columns, into a channels-last layout per depth block (`(H, W + 2p,
-//!   samples, KC)`, `interleave`): a tile's depth loop then reads consecutive addresses,
+//!   samples, kc)`, `interleave`): a tile's depth loop then reads consecutive addresses,
 //!   where candle's `(B, C, H, W)` layout put every channel on another cache line (and often
 //!   another page);
 //! - the weights are packed once per call in the order the tiles read them, per block of
 //!   output channels and depth block (for a 3×3 kernel 36 KiB with AVX-512's blocks of 32
-//!   channels, 18 KiB with AVX2's blocks of 16, which stay in L1), the buffer reused from the
+//!   channels, which stay in L1; AVX2's blocks are of 16 output channels and, on small maps,
+//!   256 input channels: `Isa::block`, `Isa::depth_block`), the buffer reused from the
 //!   thread's previous call;
 //! - the output rows are taken in bands of about 256 outputs (`band_rows`); for each band,
 //!   each block of output channels passes over the depth blocks, and all the band's tiles over
@@ -123,17 +124,17 @@ fn vectors(n: usize, c0: usize) -> usize {
 }
 
 /// Input channels per depth block (the `Kc` of Goto and van de Geijn, *Anatomy of
-/// High-Performance Matrix Multiplication*, ACM TOMS 2008): the packed weights of one block of
-/// 32 output channels and one depth block of a 3×3 kernel take `9·KC·32·4` bytes, 36 KiB, and
-/// stay in the 48 KiB L1 data cache while every register tile of a band of rows passes over them
-/// (AVX2's blocks of 16 channels take half, for a 32 KiB L1: [`Isa::block`]). Measured on one
-/// thread (Xeon, Sapphire Rapids class, CPU time): 16 as fast, 64 (72 KiB) 10–25% slower.
-const KC: usize = 32;
+/// High-Performance Matrix Multiplication*, ACM TOMS 2008) for a layer of geometry `g` (the
+/// forward pass's or the input gradient's, which share the map) on this CPU:
+/// [`Isa::depth_block`].
+fn kc(g: &Geom) -> usize {
+    isa().map_or(32, |isa| isa.depth_block(g.h * g.w))
+}
 
-/// The depth blocks of `c` input channels: `(first channel, channels)`, blocks of [`KC`] and a
+/// The depth blocks of `c` input channels: `(first channel, channels)`, blocks of `kc` and a
 /// last, smaller one.
-fn depth_blocks(c: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..c).step_by(KC).map(move |c0| (c0, (c - c0).min(KC)))
+fn depth_blocks(c: usize, kc: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..c).step_by(kc).map(move |c0| (c0, (c - c0).min(kc)))
 }
 
 /// A weight in the kernels' order: per block of output channels starting at `o0`, at offset
@@ -144,15 +145,17 @@ pub(super) struct Packed(Vec<f32>);
 
 impl Packed {
     /// `w` holds the `kk` taps of output channel `o` and input channel `c` at
-    /// `o·out_stride + c·in_stride` (in reverse order when `flip`).
-    fn new(out: usize, inp: usize, kk: usize, w: &[f32], (out_stride, in_stride): (usize, usize), flip: bool) -> Self {
+    /// `o·out_stride + c·in_stride` (in reverse order when `flip`); depth blocks of `depth`
+    /// input channels.
+    #[allow(clippy::too_many_arguments)]
+    fn new(out: usize, inp: usize, kk: usize, w: &[f32], (out_stride, in_stride): (usize, usize), flip: bool, depth: usize) -> Self {
         assert!(out == 0 || inp == 0 || (out - 1) * out_stride + (inp - 1) * in_stride + kk <= w.len());
         // Every value is written below.
         let mut data = weight_buffer(out * inp * kk);
         let width = block();
         data.par_chunks_mut(width * kk * inp).enumerate().for_each(|(bi, block)| {
             let lanes = block.len() / (kk * inp);
-            for (c0, kc) in depth_blocks(inp) {
+            for (c0, kc) in depth_blocks(inp, depth) {
                 let depth = &mut block[c0 * kk * lanes..][..kk * kc * lanes];
                 for (t, depth) in depth.chunks_exact_mut(kc * lanes).enumerate() {
                     let tap = if flip { kk - 1 - t } else { t };
@@ -171,13 +174,14 @@ impl Packed {
     /// `W (O, C, kh, kw)` for the forward pass.
     pub(super) fn forward(g: &Geom, w: &[f32]) -> Self {
         let kk = g.kh * g.kw;
-        Self::new(g.o, g.c, kk, w, (g.c * kk, kk), false)
+        Self::new(g.o, g.c, kk, w, (g.c * kk, kk), false, kc(g))
     }
 
-    /// `W'[c, o, t] = W[o, c, kk − 1 − t]` for the gradient w.r.t. the input.
+    /// `W'[c, o, t] = W[o, c, kk − 1 − t]` for the gradient w.r.t. the input (computed with
+    /// [`input_gradient_geom`], whose map is `g`'s).
     pub(super) fn input_gradient(g: &Geom, w: &[f32]) -> Self {
         let kk = g.kh * g.kw;
-        Self::new(g.c, g.o, kk, w, (kk, g.c * kk), true)
+        Self::new(g.c, g.o, kk, w, (kk, g.c * kk), true, kc(&input_gradient_geom(g)))
     }
 }
 
@@ -265,8 +269,8 @@ fn interleave(g: &Geom, x: &[f32], nq: usize, norm: Option<Norm>, xl: &mut [f32]
     let (wp, plane) = (g.w + 2 * g.p, g.h * g.w);
     let sample = g.c * plane;
     let pack = |(bi, dst): (usize, &mut [f32])| {
-        let c0 = bi * KC;
-        let kc = (g.c - c0).min(KC);
+        let c0 = bi * kc(g);
+        let kc = (g.c - c0).min(kc(g));
         // With a normalisation, the block's planes are normalised first, sample q's channel
         // c0 + cc at `(q·kc + cc)·H·W`.
         let mut fill = |normalised: &mut [f32]| {
@@ -296,7 +300,7 @@ fn interleave(g: &Geom, x: &[f32], nq: usize, norm: Option<Norm>, xl: &mut [f32]
             None => fill(&mut []),
         }
     };
-    let chunk = KC * g.h * wp * nq;
+    let chunk = kc(g) * g.h * wp * nq;
     if parallel {
         xl.par_chunks_mut(chunk).enumerate().for_each(pack);
     } else {
@@ -328,9 +332,9 @@ impl Tiles<'_> {
         let nr = isa.tile_outputs();
         let tiles = band.len() * if by_sample { g.wo * nq.div_ceil(nr) } else { g.wo.div_ceil(nr) };
         // The band's partial sums between depth blocks (with one depth block, none).
-        let partial = if g.c > KC { band.len() * g.wo * nq * lanes } else { 0 };
+        let partial = if g.c > kc(g) { band.len() * g.wo * nq * lanes } else { 0 };
         scratch::with(partial, |acc: &mut [f32]| {
-            for (c0, kc) in depth_blocks(g.c) {
+            for (c0, kc) in depth_blocks(g.c, kc(g)) {
                 let start = o0 * kk * g.c + c0 * kk * lanes;
                 let a = &packed.0[start..][..kk * kc * lanes];
                 let xb = &self.xl[c0 * g.h * wp * nq..][..kc * g.h * wp * nq];

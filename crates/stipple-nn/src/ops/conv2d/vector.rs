@@ -27,14 +27,37 @@ impl Isa {
         }
     }
 
+    /// Input channels per depth block of the forward kernel (`super::direct`) on a map of
+    /// `pixels` input pixels.
+    ///
+    /// With AVX-512, 32: a block of 32 output channels' packed weights for a 3×3 kernel then
+    /// take 36 KiB and stay in the 48 KiB L1 while every register tile of a band passes over
+    /// them. Measured on one thread (Xeon, Sapphire Rapids class, CPU time): 16 as fast, 64
+    /// (72 KiB) 10–25% slower.
+    ///
+    /// With AVX2, 256 on maps of up to 32×32 pixels: fewer depth blocks mean fewer passes of a
+    /// tile over its taps (each pass's setup, and the partial sums stored and reloaded between
+    /// passes). Measured on AMD EPYC Zen 3 (`conv_layers`, 2 threads, batch 32, the variants
+    /// alternating in one process): against 32, 128 made the forward 3–9% faster on 8×8 to
+    /// 32×32 layers of 64–256 channels, and 256 another 0–6% on those with 192–512 input
+    /// channels; 512 was level with 256 on 512→512 at 8×8. On larger maps it stays 32: the
+    /// normalised planes `interleave` keeps for a depth block take `kc·H·W` values, and the
+    /// depth blocks are what it spreads over the threads for a single sample.
+    pub(super) fn depth_block(self, pixels: usize) -> usize {
+        match self {
+            Isa::Avx2 if pixels <= 32 * 32 => 256,
+            _ => 32,
+        }
+    }
+
     /// Output channels per block of the forward kernel's packed weights (`super::direct`):
-    /// 32 with AVX-512, 16 with AVX2. A block's packed weights for one depth block of a 3×3
-    /// kernel take `9·32·lanes·4` bytes: 36 KiB for 32 lanes, which fit the 48 KiB L1 of
-    /// Intel's AVX-512 cores but not the 32 KiB of AMD's Zen 2 and Zen 3 (AVX2 only), where a
-    /// block of 16 (18 KiB) stays in L1 while all the tiles of a band pass over it. Measured on
-    /// AMD EPYC Zen 3 (`conv_layers` forward, batch 16, each layer's runs alternating 16 and 32
-    /// in one process, 40 runs each, fastest and median): 5–7% faster on 128→128 and 256→128
-    /// at 8×8, 64→64 at 32×32 and 128→128 at 32×32 on one thread and on two.
+    /// 32 with AVX-512, 16 with AVX2, whose register tiles take 16 channels at a time (with
+    /// blocks of 32, each tile passed twice over the block's weights, reading half of every
+    /// 128-byte row each time). Measured on AMD EPYC Zen 3 (`conv_layers` forward, the variants
+    /// alternating in one process, 25–40 runs each, one thread and two): with depth blocks of 32
+    /// channels, 16 was 5–7% faster on 128→128 and 256→128 at 8×8 and on 64→64 and 128→128 at
+    /// 32×32; with AVX2's depth blocks of 256 ([`Isa::depth_block`]), 32 was 3–19% slower than
+    /// 16 on the same layers and 256→128 at 16×16.
     pub(super) fn block(self) -> usize {
         match self {
             Isa::Avx512 => 32,
