@@ -38,9 +38,10 @@ impl Isa {
     /// With AVX2, 256 on maps of up to 32×32 pixels: fewer depth blocks mean fewer passes of a
     /// tile over its taps (each pass's setup, and the partial sums stored and reloaded between
     /// passes). Measured on AMD EPYC Zen 3 (`conv_layers`, 2 threads, batch 32, the variants
-    /// alternating in one process): against 32, 128 made the forward 3–9% faster on 8×8 to
-    /// 32×32 layers of 64–256 channels, and 256 another 0–6% on those with 192–512 input
-    /// channels; 512 was level with 256 on 512→512 at 8×8. On larger maps it stays 32: the
+    /// alternating in one process, fastest and median runs): against 32, 128 made the forward
+    /// 2–9% faster on 8×8 to 32×32 layers of 64–256 channels (up to 20% on 128→128 at 8×8),
+    /// and 256 another 0–6% on those with 192–512 input channels; 512 was level with 256 on
+    /// 512→512 at 8×8. On larger maps it stays 32: the
     /// normalised planes `interleave` keeps for a depth block take `kc·H·W` values, and the
     /// depth blocks are what it spreads over the threads for a single sample.
     pub(super) fn depth_block(self, pixels: usize) -> usize {
