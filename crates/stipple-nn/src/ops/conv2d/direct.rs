@@ -266,11 +266,11 @@ fn band_rows(g: &Geom, nq: usize) -> usize {
 /// so that a tile's depth loop reads consecutive addresses (the "channels-last" blocked layout
 /// of Georganas et al., SC 2018). `parallel` splits the depth blocks over rayon's threads.
 fn interleave(g: &Geom, x: &[f32], nq: usize, norm: Option<Norm>, xl: &mut [f32], parallel: bool) {
-    let (wp, plane) = (g.w + 2 * g.p, g.h * g.w);
+    let (wp, plane, depth) = (g.w + 2 * g.p, g.h * g.w, kc(g));
     let sample = g.c * plane;
     let pack = |(bi, dst): (usize, &mut [f32])| {
-        let c0 = bi * kc(g);
-        let kc = (g.c - c0).min(kc(g));
+        let c0 = bi * depth;
+        let kc = (g.c - c0).min(depth);
         // With a normalisation, the block's planes are normalised first, sample q's channel
         // c0 + cc at `(q·kc + cc)·H·W`.
         let mut fill = |normalised: &mut [f32]| {
@@ -300,7 +300,7 @@ fn interleave(g: &Geom, x: &[f32], nq: usize, norm: Option<Norm>, xl: &mut [f32]
             None => fill(&mut []),
         }
     };
-    let chunk = kc(g) * g.h * wp * nq;
+    let chunk = depth * g.h * wp * nq;
     if parallel {
         xl.par_chunks_mut(chunk).enumerate().for_each(pack);
     } else {
@@ -332,9 +332,10 @@ impl Tiles<'_> {
         let nr = isa.tile_outputs();
         let tiles = band.len() * if by_sample { g.wo * nq.div_ceil(nr) } else { g.wo.div_ceil(nr) };
         // The band's partial sums between depth blocks (with one depth block, none).
-        let partial = if g.c > kc(g) { band.len() * g.wo * nq * lanes } else { 0 };
+        let depth = kc(g);
+        let partial = if g.c > depth { band.len() * g.wo * nq * lanes } else { 0 };
         scratch::with(partial, |acc: &mut [f32]| {
-            for (c0, kc) in depth_blocks(g.c, kc(g)) {
+            for (c0, kc) in depth_blocks(g.c, depth) {
                 let start = o0 * kk * g.c + c0 * kk * lanes;
                 let a = &packed.0[start..][..kk * kc * lanes];
                 let xb = &self.xl[c0 * g.h * wp * nq..][..kc * g.h * wp * nq];
