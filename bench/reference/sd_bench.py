@@ -13,6 +13,8 @@ Figures:
          ("linspace" timesteps, scale_model_input, one U-Net call at batch 2, guidance 7.5,
          step) and the decode of the result. Warm-up: one call of each network.
   gemm   the GEMM peak: the best of 5 f32 2048x2048x2048 torch.mm.
+  flops  one U-Net call's FLOPs by kind of layer (3x3 convolutions, 1x1 convolutions, linear
+         layers, attention), counted on the meta device: no weights, nothing timed.
 
 diffusers' fastest CPU mode: U-Net and autoencoder in channels-last memory format (inputs too),
 attention through torch's scaled_dot_product_attention (diffusers' default AttnProcessor2_0),
@@ -51,7 +53,7 @@ class FlopCounter:
     def __init__(self, torch, *models):
         from diffusers.models.attention_processor import Attention
 
-        self.total = 0
+        self.parts = {}
         self.hooks = []
         for model in models:
             for mod in model.modules():
@@ -64,13 +66,20 @@ class FlopCounter:
                 elif type(mod).__name__.startswith("CLIP") and type(mod).__name__.endswith("Attention"):
                     self.hooks.append(mod.register_forward_hook(self.clip_attention, with_kwargs=True))
 
+    @property
+    def total(self):
+        return sum(self.parts.values())
+
+    def add(self, kind, flops):
+        self.parts[kind] = self.parts.get(kind, 0) + flops
+
     def conv(self, m, inp, out):
         cout, cin_g, kh, kw = m.weight.shape
-        self.total += 2 * cout * cin_g * kh * kw * out.shape[0] * out.shape[-2] * out.shape[-1]
+        self.add(f"conv{kh}x{kw}", 2 * cout * cin_g * kh * kw * out.shape[0] * out.shape[-2] * out.shape[-1])
 
     def linear(self, m, inp, out):
         rows = inp[0].numel() // m.in_features
-        self.total += 2 * m.in_features * m.out_features * rows
+        self.add("linear", 2 * m.in_features * m.out_features * rows)
 
     @staticmethod
     def tokens(h):
@@ -81,12 +90,12 @@ class FlopCounter:
         ctx = kwargs.get("encoder_hidden_states", args[1] if len(args) > 1 else None)
         b, n = self.tokens(h)
         mm = n if ctx is None else self.tokens(ctx)[1]
-        self.total += 4 * b * n * mm * m.to_q.out_features
+        self.add("attention", 4 * b * n * mm * m.to_q.out_features)
 
     def clip_attention(self, m, args, kwargs, out):
         h = args[0] if args else kwargs["hidden_states"]
         b, n, c = h.shape
-        self.total += 4 * b * n * n * c
+        self.add("attention", 4 * b * n * n * c)
 
     def remove(self):
         for h in self.hooks:
@@ -138,7 +147,7 @@ def fastest(torch, model, compile_it, **compile_kwargs):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", default="bench/sd/sd15")
-    p.add_argument("--figure", choices=["unet", "vae", "image", "gemm"], default="unet")
+    p.add_argument("--figure", choices=["unet", "vae", "image", "gemm", "flops"], default="unet")
     p.add_argument("--latent", type=int, default=64)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
@@ -175,10 +184,8 @@ def main():
 
         return run
 
-    if a.figure == "unet":
-        unet = build_unet(torch, a.configs)
-        n_params = params(unet)
-        cfg = unet.config
+    def unet_inputs(cfg, gen):
+        """Latents, timesteps, text states and (SDXL) added conditioning of one U-Net call."""
         b = a.batch
         x = torch.randn(b, cfg.in_channels, a.latent, a.latent, generator=gen).to(memory_format=cl)
         t = torch.full((b,), TIMESTEP)
@@ -191,6 +198,23 @@ def main():
                 "text_embeds": torch.randn(b, pooled, generator=gen),
                 "time_ids": torch.tensor([[side, side, 0.0, 0.0, side, side]] * b),
             }
+        return x, t, ctx, added
+
+    if a.figure == "flops":
+        with torch.device("meta"):
+            unet = build_unet(torch, a.configs)
+            x, t, ctx, added = unet_inputs(unet.config, None)
+            c = FlopCounter(torch, unet)
+            unet(x, t, encoder_hidden_states=ctx, added_cond_kwargs=added)
+        parts = {k: v / 1e9 for k, v in sorted(c.parts.items())}
+        print(json.dumps({"model": os.path.basename(os.path.normpath(a.configs)), "latent": a.latent, "batch": a.batch,
+                          "gflop": c.total / 1e9, "gflop_by_kind": parts,
+                          "share_by_kind": {k: v / (c.total / 1e9) for k, v in parts.items()}}, indent=2))
+        return
+    if a.figure == "unet":
+        unet = build_unet(torch, a.configs)
+        n_params = params(unet)
+        x, t, ctx, added = unet_inputs(unet.config, gen)
         eager = unet.to(memory_format=cl)
         net = fastest(torch, eager, a.compile)
         out["base_rss_mib"] = rss_mib("VmRSS")
