@@ -19,6 +19,7 @@ mod generate;
 mod images;
 mod input;
 mod latent_diffusion;
+mod mask_blur;
 mod model;
 mod noise;
 mod output;
@@ -33,6 +34,7 @@ mod trajectory_render;
 mod transform;
 
 pub use conditioning::{load_init_image, load_keep_mask, Conditioning};
+pub use mask_blur::{blur_mask, MAX_MASK_BLUR};
 pub use transform::{prepare_image, prepare_image_sized};
 pub use device::{device, DEVICE_NAMES};
 pub use error::{chain, PipelineError};
