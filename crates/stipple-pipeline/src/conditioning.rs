@@ -39,6 +39,14 @@ pub struct Conditioning {
     pub strength: f64,
     /// RePaint resampling of inpainting: each step taken this many times (1 = off).
     pub resample: usize,
+    /// Blur of the inpainting mask, σ in pixels of the mask (0 = a hard edge; see
+    /// [`crate::blur_mask`]). Left out of a recipe when 0, so recipes from before it read as 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mask_blur: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for Conditioning {
@@ -53,6 +61,7 @@ impl Default for Conditioning {
             guidance_interval: None,
             strength: 1.0,
             resample: defaults::RESAMPLE,
+            mask_blur: defaults::MASK_BLUR,
         }
     }
 }
@@ -78,7 +87,29 @@ pub fn load_init_image(input: &ImageInput, size: (usize, usize), channels: usize
 
 /// The mask as `(1, C, height, width)` u8 with 1 = keep (black) and 0 = repaint (white), at
 /// `size = (width, height)` (resized as the init image is); it must have the init image's size.
-pub fn load_keep_mask(input: &ImageInput, image_dims: (u32, u32), size: (usize, usize), channels: usize, device: &Device) -> Result<Tensor, PipelineError> {
+/// With `blur` > 0 the mask is made binary and blurred first ([`repaint_mask`]), and a pixel
+/// is kept where the blurred mask is below mid-grey (the web UI rounds its latents' mask so).
+pub fn load_keep_mask(input: &ImageInput, image_dims: (u32, u32), size: (usize, usize), channels: usize, blur: f64, device: &Device) -> Result<Tensor, PipelineError> {
+    let grey = Tensor::from_vec(prepare_image_sized(&repaint_mask(input, image_dims, blur)?, size, true), (1, 1, size.1, size.0), device)?;
+    // Below mid-grey = keep.
+    Ok(grey.lt(0f32)?.to_dtype(DType::U8)?.repeat((1, channels, 1, 1))?)
+}
+
+/// How much of the original picture is laid back over the generated one, `(1, C, height,
+/// width)` f32 in [0, 1], for a mask blurred by `blur` > 0 pixels: `1 − clip(2·m, 0, 1)` with
+/// `m` the blurred mask resized to `size` (white = 1), as the web UI's overlay does. Inside the
+/// mask and on its edge (m ≥ ½) the generated picture alone; outside, the original fading in
+/// over the blur's width.
+pub fn load_keep_weights(input: &ImageInput, image_dims: (u32, u32), size: (usize, usize), channels: usize, blur: f64, device: &Device) -> Result<Tensor, PipelineError> {
+    let grey = Tensor::from_vec(prepare_image_sized(&repaint_mask(input, image_dims, blur)?, size, true), (1, 1, size.1, size.0), device)?;
+    // grey = 2m − 1, so 2m = grey + 1.
+    let weights = (1.0 - (grey + 1.0)?.clamp(0f32, 1f32)?)?;
+    Ok(weights.repeat((1, channels, 1, 1))?)
+}
+
+/// The decoded mask, checked against the init image's size; with `blur` > 0, made binary
+/// (white from mid-grey up) and blurred ([`crate::blur_mask`]), as the web UI does.
+fn repaint_mask(input: &ImageInput, image_dims: (u32, u32), blur: f64) -> Result<image::DynamicImage, PipelineError> {
     let img = input.decode("mask")?;
     if (img.width(), img.height()) != image_dims {
         return Err(PipelineError::bad(
@@ -92,7 +123,10 @@ pub fn load_keep_mask(input: &ImageInput, image_dims: (u32, u32), size: (usize, 
             ),
         ));
     }
-    let grey = Tensor::from_vec(prepare_image_sized(&img, size, true), (1, 1, size.1, size.0), device)?;
-    // Below mid-grey = keep.
-    Ok(grey.lt(0f32)?.to_dtype(DType::U8)?.repeat((1, channels, 1, 1))?)
+    if blur <= 0.0 {
+        return Ok(img);
+    }
+    let mut binary = img.to_luma8();
+    binary.pixels_mut().for_each(|p| p.0[0] = if p.0[0] >= 128 { 255 } else { 0 });
+    Ok(image::DynamicImage::ImageLuma8(crate::blur_mask(&binary, blur)))
 }

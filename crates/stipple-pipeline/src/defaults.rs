@@ -33,6 +33,9 @@ pub const IMG2IMG_STRENGTH: f64 = 0.8;
 /// Inpainting strength: the masked part starts from pure noise (diffusers' inpainting
 /// pipeline default, 1.0), while the kept part is imposed at every step.
 pub const INPAINT_STRENGTH: f64 = 1.0;
+/// Blur of the inpainting mask, σ in pixels: off, a hard edge (diffusers' inpainting
+/// pipeline's default; the web UI's is 4, which a request asks for with `mask_blur`).
+pub const MASK_BLUR: f64 = 0.0;
 /// RePaint resampling (Lugmayr et al. 2022): each step taken once, i.e. off.
 pub const RESAMPLE: usize = 1;
 /// Sample paths of a forecast: enough for the 5% and 95% quantiles to rest on five paths

@@ -9,7 +9,7 @@ use stipple_nn::{
 };
 use stipple_sample::{sample, sample_resampled, ClampedX0, Denoiser, Observer, Sigmas};
 
-use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise, TokenMaps};
+use crate::{load_init_image, load_keep_mask, load_keep_weights, GenerateSpec, PipelineError, SeededNoise, TokenMaps};
 
 impl GenerateSpec {
     /// The σ's this spec walks for a model trained with `diffusion` (the full schedule, ended
@@ -107,6 +107,9 @@ pub(crate) struct Init {
     pub pixels: Tensor,
     /// `(1, C, H, W)` u8, 1 = keep, at the output size (inpainting only).
     pub keep_pixels: Option<Tensor>,
+    /// `(1, C, H, W)` f32 in [0, 1]: how much of `pixels` the output keeps, for a blurred mask
+    /// (then in place of `keep_pixels` for the result; `None` with a hard mask).
+    pub blend: Option<Tensor>,
     /// `(1, c, h, w)`: the init image in the sampler's space.
     pub known: Tensor,
     /// `(1, c, h, w)` u8, 1 = keep, in the sampler's space (inpainting only).
@@ -167,9 +170,14 @@ pub(crate) fn in_batches(
                 };
                 let x0 = run(start, n, x, w, known.as_ref().zip(keep.as_ref()), &mut noise)?;
                 let img = to_pixels(x0)?;
-                match init.and_then(|i| i.keep_pixels.as_ref().map(|k| (k, &i.pixels))) {
-                    Some((keep, pixels)) => repeat(keep)?.where_cond(&repeat(pixels)?, &img)?,
-                    None => img,
+                match init {
+                    // w·pixels + (1 − w)·img: exactly the init where w = 1, the sample where w = 0.
+                    Some(Init { blend: Some(w), pixels, .. }) => {
+                        let w = repeat(w)?;
+                        ((repeat(pixels)? * &w)? + (img * (1.0 - w)?)?)?
+                    }
+                    Some(Init { keep_pixels: Some(keep), pixels, .. }) => repeat(keep)?.where_cond(&repeat(pixels)?, &img)?,
+                    _ => img,
                 }
             }
             (None, None) => return Err(PipelineError::bad("steps", "the schedule has no σ to walk")),
@@ -223,7 +231,7 @@ pub fn generate_known(
     if spec.init_image.is_some() {
         return Err(PipelineError::bad("init_image", "the known values take the place of an init image; give one or the other"));
     }
-    let init = Init { pixels: known.clone(), keep_pixels: Some(keep.clone()), known: known.clone(), keep: Some(keep.clone()) };
+    let init = Init { pixels: known.clone(), keep_pixels: Some(keep.clone()), blend: None, known: known.clone(), keep: Some(keep.clone()) };
     Ok(generate_batches(model, spec, sigmas, Some(init), device, observer, false)?.0)
 }
 
@@ -252,8 +260,10 @@ fn image_init(model: &LoadedModel, spec: &GenerateSpec, device: &Device) -> Resu
     };
     let channels = shape.channels;
     let (pixels, dims) = load_init_image(input, (size, size), channels, device)?;
-    let keep = spec.mask.as_ref().map(|m| load_keep_mask(m, dims, (size, size), channels, device)).transpose()?;
-    Ok(Some(Init { known: pixels.clone(), keep: keep.clone(), pixels, keep_pixels: keep }))
+    let blur = spec.conditioning.mask_blur;
+    let keep = spec.mask.as_ref().map(|m| load_keep_mask(m, dims, (size, size), channels, blur, device)).transpose()?;
+    let blend = spec.mask.as_ref().filter(|_| blur > 0.0).map(|m| load_keep_weights(m, dims, (size, size), channels, blur, device)).transpose()?;
+    Ok(Some(Init { known: pixels.clone(), keep: keep.clone(), pixels, keep_pixels: keep, blend }))
 }
 
 /// The batches of [`generate`]; with `attention`, the maps of each image too.

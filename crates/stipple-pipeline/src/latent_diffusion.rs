@@ -11,7 +11,7 @@ use stipple_sample::{sample, Observer, Sigmas, X0Clamp};
 use stipple_sd::{Architecture, SdPipeline};
 
 use crate::generate::{in_batches, inpaint_sample, walked_sigmas, Init};
-use crate::{load_init_image, load_keep_mask, GenerateSpec, PipelineError, SeededNoise, TokenMaps};
+use crate::{load_init_image, load_keep_mask, load_keep_weights, GenerateSpec, PipelineError, SeededNoise, TokenMaps};
 
 /// Whether `path` is a Stable Diffusion checkpoint rather than a Stipple model file: a
 /// diffusers folder (`model_index.json`), or a `.safetensors` file without Stipple's
@@ -114,9 +114,11 @@ pub(crate) fn generate_sd(
             let (pixels, dims) = load_init_image(input, (width, height), 3, device)?;
             let unit = ((&pixels + 1.0)? / 2.0)?;
             let known = if spec.vae_tiling { sd.encode_images_tiled(&unit)? } else { sd.encode_images(&unit)? };
-            let mask = |size, channels| spec.mask.as_ref().map(|m| load_keep_mask(m, dims, size, channels, device)).transpose();
+            let blur = c.mask_blur;
+            let mask = |size, channels| spec.mask.as_ref().map(|m| load_keep_mask(m, dims, size, channels, blur, device)).transpose();
             let keep = if inpainting_unet { None } else { mask((w, h), channels)? };
-            Some(Init { keep_pixels: mask((width, height), 3)?, pixels, known, keep })
+            let blend = spec.mask.as_ref().filter(|_| blur > 0.0).map(|m| load_keep_weights(m, dims, (width, height), 3, blur, device)).transpose()?;
+            Some(Init { keep_pixels: mask((width, height), 3)?, blend, pixels, known, keep })
         }
         None => None,
     };

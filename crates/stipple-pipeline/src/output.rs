@@ -218,6 +218,10 @@ pub fn replay(recipe: &Recipe, init_image: Option<ImageInput>, mask: Option<Imag
     if count == 0 || count > crate::MAX_COUNT {
         return Err(PipelineError::bad("file", format!("the recipe's batch of {count} samples is not in 1 to {}", crate::MAX_COUNT)));
     }
+    let blur = recipe.conditioning.mask_blur;
+    if !(0.0..=crate::MAX_MASK_BLUR).contains(&blur) || (blur > 0.0 && recipe.mask.is_none()) {
+        return Err(PipelineError::bad("file", format!("the recipe's mask blur {blur} is not in [0, {}] pixels with a mask", crate::MAX_MASK_BLUR)));
+    }
     let spec = GenerateSpec {
         sampler: recipe.sampler,
         schedule: recipe.schedule,
@@ -264,5 +268,13 @@ mod tests {
         bad.batch = Some(BatchRef { first_seed: u64::MAX, size: 2 });
         let e = replay(&bad, None, None).unwrap_err().to_string();
         assert!(e.contains("does not hold its single output's seed 13"), "{e}");
+        // An edited recipe's mask blur out of range (or without a mask) is refused before any
+        // blur runs.
+        for blur in [f64::NAN, -1.0, 1e9, 4.0] {
+            let mut bad = one(14);
+            bad.conditioning.mask_blur = blur;
+            let e = replay(&bad, None, None).unwrap_err().to_string();
+            assert!(e.contains("mask blur"), "{blur}: {e}");
+        }
     }
 }

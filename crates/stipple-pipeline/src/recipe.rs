@@ -245,6 +245,9 @@ impl Recipe {
         if self.count > 1 {
             s += &format!(", Batch size: {}", self.count);
         }
+        if c.mask_blur > 0.0 {
+            s += &format!(", Mask blur: {}", c.mask_blur);
+        }
         let lora_hashes: Vec<String> = self.model.loras.iter().filter_map(|l| Some(format!("{}: {}", l.webui_name(), l.data_sha256.as_deref()?.get(..12)?))).collect();
         if !lora_hashes.is_empty() {
             // Quoted as the web UI quotes values holding ':' or ',' (a JSON string).

@@ -5,7 +5,7 @@ use stipple_math::{FinalSigma, SigmaSchedule};
 use stipple_sample::{NoiseKind, RngSource, SamplerKind, SamplerOptions};
 
 use crate::conditioning::{MAX_PROMPT_CHARS, MAX_RESAMPLE};
-use crate::{defaults, Conditioning, ImageInput, PipelineError};
+use crate::{defaults, Conditioning, ImageInput, PipelineError, MAX_MASK_BLUR};
 
 /// Most images one request may ask for.
 pub const MAX_COUNT: usize = 4096;
@@ -72,6 +72,9 @@ pub struct GenerateRequest {
     pub mask: Option<ImageInput>,
     /// RePaint resampling of inpainting [default: [`defaults::RESAMPLE`], off].
     pub resample: Option<usize>,
+    /// Blur of the inpainting mask, σ in pixels of the mask, as the web UI's "mask blur"
+    /// (needs a mask) [default: [`defaults::MASK_BLUR`], off].
+    pub mask_blur: Option<f64>,
     /// Image width in pixels [default: the model's size]. A Stipple model makes images of its
     /// own size only; a Stable Diffusion checkpoint any multiple of 8.
     pub width: Option<usize>,
@@ -234,6 +237,10 @@ impl GenerateRequest {
         if resample > 1 && self.mask.is_none() && !known_values {
             return Err(PipelineError::bad("resample", "resampling (RePaint) is for inpainting: it needs a mask and an init image"));
         }
+        let mask_blur = in_range("mask_blur", self.mask_blur.unwrap_or(defaults::MASK_BLUR), 0.0, MAX_MASK_BLUR, " pixels")?;
+        if mask_blur > 0.0 && self.mask.is_none() {
+            return Err(PipelineError::bad("mask_blur", "blurs the inpainting mask: it needs a mask"));
+        }
         let prompts = self.prompts.iter().map(|p| ("prompt", p));
         for (setting, p) in prompts.chain(self.negative_prompt.iter().map(|p| ("negative_prompt", p))) {
             if p.trim().is_empty() {
@@ -263,6 +270,7 @@ impl GenerateRequest {
             guidance_interval: self.guidance_interval,
             strength,
             resample,
+            mask_blur,
         })
     }
 }
@@ -376,6 +384,10 @@ mod tests {
             (GenerateRequest { init_image: img(), strength: Some(1.5), ..Default::default() }, "strength"),
             (GenerateRequest { mask: img(), ..Default::default() }, "mask"),
             (GenerateRequest { init_image: img(), resample: Some(3), ..Default::default() }, "resample"),
+            (GenerateRequest { init_image: img(), mask_blur: Some(4.0), ..Default::default() }, "mask_blur"),
+            (GenerateRequest { init_image: img(), mask: img(), mask_blur: Some(-1.0), ..Default::default() }, "mask_blur"),
+            (GenerateRequest { init_image: img(), mask: img(), mask_blur: Some(f64::NAN), ..Default::default() }, "mask_blur"),
+            (GenerateRequest { init_image: img(), mask: img(), mask_blur: Some(MAX_MASK_BLUR + 1.0), ..Default::default() }, "mask_blur"),
             (GenerateRequest { prompts: vec![" ".into()], ..Default::default() }, "prompt"),
             (GenerateRequest { negative_prompt: Some("x".repeat(MAX_PROMPT_CHARS + 1)), ..Default::default() }, "negative_prompt"),
             (GenerateRequest { class: Some("a".into()), prompts: vec!["b".into()], ..Default::default() }, "class"),

@@ -160,13 +160,13 @@ const WEBUI_FIELDS: &[&str] = &[
     "prompt", "negative_prompt", "styles", "seed", "subseed", "subseed_strength", "sampler_name", "sampler_index", "scheduler",
     "batch_size", "n_iter", "steps", "cfg_scale", "width", "height", "restore_faces", "tiling", "eta", "s_churn", "s_tmin",
     "s_tmax", "s_noise", "denoising_strength", "override_settings", "enable_hr", "script_name", "alwayson_scripts",
-    "inpainting_mask_invert", "inpainting_fill", "inpaint_full_res", "initial_noise_multiplier", "include_init_images",
+    "inpainting_mask_invert", "inpainting_fill", "inpaint_full_res", "mask_blur", "initial_noise_multiplier", "include_init_images",
 ];
 const OPENAI_FIELDS: &[&str] = &["prompt", "model", "n", "size", "response_format", "quality", "style", "user"];
 const JOB_FIELDS: &[&str] = &[
     "kind", "model", "prompt", "prompts", "negative_prompt", "class", "negative_class", "sampler", "schedule", "steps",
     "final_sigma", "noise", "seed", "count", "batch_size", "guidance_scale", "guidance_rescale", "guidance_interval",
-    "strength", "resample", "eta", "s_noise", "s_churn", "s_tmin", "s_tmax", "order", "r", "preview_every", "name", "data",
+    "strength", "resample", "mask_blur", "eta", "s_noise", "s_churn", "s_tmin", "s_tmax", "order", "r", "preview_every", "name", "data",
     "resume", "settings",
 ];
 

@@ -134,7 +134,9 @@ fn img2img_and_inpainting_from_the_command_line_rerun_to_the_same_pixels() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    let cases: [(&str, Vec<&str>); 2] = [("img2img.png", vec!["--strength", "0.6"]), ("inpaint.png", vec!["--mask", mask.to_str().unwrap()])];
+    let m = mask.to_str().unwrap();
+    let cases: [(&str, Vec<&str>); 3] =
+        [("img2img.png", vec!["--strength", "0.6"]), ("inpaint.png", vec!["--mask", m]), ("inpaint-blur.png", vec!["--mask", m, "--mask-blur", "4"])];
     let mut made = vec![txt2img.clone()];
     for (name, extra) in cases {
         let out = dir.path().join(name);
@@ -171,6 +173,19 @@ fn img2img_and_inpainting_from_the_command_line_rerun_to_the_same_pixels() {
         assert_eq!(p.get_pixel(x + 2, y + 2), q.get_pixel(x + 2, y + 2), "kept pixel ({x}, {y})");
     }
     assert!((2..14).any(|y| (2..16).any(|x| p.get_pixel(x, y) != q.get_pixel(x, y))), "the masked corner depends on the seed");
+    // A blurred mask (σ 4 px of the 40×30 mask, about 8 rows of the 24-row output on either
+    // side of its edge at row 12.8) fades the painted corner into the kept picture: the rows
+    // below the corner that a hard mask keeps exactly take some of the painted picture, the
+    // bottom rows are kept as before, and the web UI's parameters name the blur.
+    let blurred = image::open(&made[3]).unwrap().to_rgb8();
+    let below_corner = |img: &image::RgbImage| (13..17).flat_map(|y| (0..14).map(move |x| (x, y))).map(|(x, y)| *img.get_pixel(x + 2, y + 2)).collect::<Vec<_>>();
+    assert_ne!(below_corner(&blurred), below_corner(&p), "the blur reaches below the corner");
+    for (x, y) in [(0, 23), (31, 23), (25, 2), (16, 22)] {
+        assert_eq!(blurred.get_pixel(x + 2, y + 2), p.get_pixel(x + 2, y + 2), "pixel ({x}, {y}) beyond the blur");
+    }
+    let texts = stipple_pipeline::read_png_text(&std::fs::read(&made[3]).unwrap(), "inpaint-blur.png").unwrap();
+    let params = texts.iter().find(|(k, _)| k == "parameters").map(|(_, v)| v.clone()).unwrap();
+    assert!(params.contains(", Mask blur: 4,"), "{params}");
     for png in &made {
         let o = stipple().arg("rerun").arg(png).output().unwrap();
         assert!(o.status.success(), "{}", text(&o));

@@ -107,6 +107,22 @@ fn a_checkpoint_in_the_models_folder_is_served_by_name() {
         for (x, y) in [(20, 3), (31, 23), (16, 12)] {
             assert_eq!(out.get_pixel(x, y), init.get_pixel(x, y), "kept pixel ({x}, {y})");
         }
+        // The web UI's mask blur (its clients send 4 by default): the painted half fades into
+        // the kept one over about 10 pixels beyond the mask's edge at x = 16, and the info
+        // names it.
+        let mut blurred = body.clone();
+        blurred["mask_blur"] = json!(4);
+        let r = post_json(addr, "/sdapi/v1/img2img", &blurred).await.unwrap();
+        let v = r.json().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, 200, "{v}");
+        let info: Value = serde_json::from_str(v["info"].as_str().unwrap()).unwrap();
+        assert!(info["infotexts"][0].as_str().unwrap().contains("Mask blur: 4"), "{info}");
+        let soft = base64::engine::general_purpose::STANDARD.decode(v["images"][0].as_str().unwrap()).unwrap();
+        let soft = image::load_from_memory(&soft).unwrap().to_rgb8();
+        assert!((16..22).any(|x| (0..24).any(|y| soft.get_pixel(x, y) != init.get_pixel(x, y))), "the blur reaches past the mask's edge");
+        for (x, y) in [(31, 23), (30, 3)] {
+            assert_eq!(soft.get_pixel(x, y), init.get_pixel(x, y), "pixel ({x}, {y}) beyond the blur");
+        }
 
         let body = json!({ "model": "sd15", "prompt": "a red apple", "size": "32x24" });
         let r = post_json(addr, "/v1/images/generations", &body).await.unwrap();

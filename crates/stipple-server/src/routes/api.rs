@@ -72,6 +72,8 @@ pub struct GenerateBody {
     pub guidance_interval: Option<(f64, f64)>,
     pub strength: Option<f64>,
     pub resample: Option<usize>,
+    /// Blur of the inpainting mask, σ in pixels (the web UI's "mask blur") [default: 0].
+    pub mask_blur: Option<f64>,
     /// Base64 image (PNG, JPEG, WebP).
     pub init_image: Option<String>,
     pub mask: Option<String>,
@@ -158,6 +160,7 @@ impl GenerateBody {
             strength: self.strength,
             mask: self.mask.as_deref().map(|t| decode_image("mask", t)).transpose()?,
             resample: self.resample,
+            mask_blur: self.mask_blur,
             width: self.width,
             height: self.height,
             vae_tiling: self.vae_tiling,

@@ -98,6 +98,7 @@ struct WebUiRequest {
     inpainting_mask_invert: Option<i64>,
     inpainting_fill: Option<i64>,
     inpaint_full_res: Option<bool>,
+    mask_blur: Option<f64>,
     initial_noise_multiplier: Option<f64>,
     include_init_images: bool,
 }
@@ -217,6 +218,8 @@ fn to_request(r: &WebUiRequest, img2img: bool) -> Result<GenerateRequest, ApiErr
         negative_prompt: Some(r.negative_prompt.trim()).filter(|n| !n.is_empty()).map(str::to_string),
         guidance_scale: r.cfg_scale,
         strength: if img2img { r.denoising_strength } else { None },
+        // The web UI's clients send a blur with plain img2img too, where it does nothing.
+        mask_blur: r.mask_blur.filter(|_| mask.is_some()),
         init_image,
         mask,
         width: r.width,

@@ -126,6 +126,10 @@ pub struct SampleArgs {
     /// back up by fresh noise in between, so the painted part agrees with the kept part (1 = off).
     #[arg(long, value_name = "N", default_value_t = defaults::RESAMPLE)]
     pub resample: usize,
+    /// Blur the inpainting mask by SIGMA pixels (a Gaussian, as the web UI's "mask blur"): the
+    /// generated part fades into the kept one over the blur's width (0 = a hard edge).
+    #[arg(long, value_name = "SIGMA", default_value_t = defaults::MASK_BLUR)]
+    pub mask_blur: f64,
     /// Image width in pixels, for Stable Diffusion checkpoints (a multiple of 8) [default: the
     /// checkpoint's training size: 512 for SD 1.x, 768 for 2.x, 1024 for SDXL].
     #[arg(long)]
@@ -214,6 +218,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<ExitCode> {
         strength: args.strength,
         mask: read(&args.mask)?,
         resample: Some(args.resample),
+        mask_blur: Some(args.mask_blur),
         width: args.width,
         height: args.height,
         vae_tiling: Some(args.vae_tiling),
