@@ -152,7 +152,10 @@ function body() {
   if (state.init) {
     b.init_image = state.init;
     b.strength = Number($("strength").value);
-    if ($("inpaint").checked) b.mask = state.mask.toDataUrl();
+    if ($("inpaint").checked) {
+      b.mask = state.mask.toDataUrl();
+      b.mask_blur = numberOf($("mask-blur"));
+    }
   }
   return b;
 }

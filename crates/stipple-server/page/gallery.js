@@ -127,7 +127,7 @@ export async function openPicture(record) {
     ["Seed", record.seed],
     ["Size", `${record.width} × ${record.height}`],
     ["Init image", recipe.init_image ? `yes, strength ${c.strength}` : null],
-    ["Mask", recipe.mask ? "yes (inpainted)" : null],
+    ["Mask", recipe.mask ? (c.mask_blur ? `yes (inpainted, blurred by ${c.mask_blur} px)` : "yes (inpainted)") : null],
     ["Made", new Date(record.created_ms).toLocaleString()],
     ["Software", recipe.software],
   ];

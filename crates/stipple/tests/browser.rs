@@ -299,6 +299,20 @@ fn inpainting_repaints_only_the_pixels_painted_on_the_mask() {
         page.click("#results .thumb").await;
         page.wait("document.getElementById('picture').open", "the picture dialog", 20).await;
         assert_eq!(page.js("document.querySelector('#picture-recipe dd[data-name=\"Mask\"]').textContent").await, "yes (inpainted)");
+        page.run_js("document.getElementById('picture').close();").await;
+
+        // The same with the mask blurred by 2 pixels (a pixel model keeps what lies outside the
+        // blurred mask's mid-grey outline exactly): the far corner stays the init image's, and
+        // the recipe records the blur.
+        page.fill("mask-blur", "2").await;
+        page.click("#generate").await;
+        wait_status(&page, "Done", 120).await;
+        let soft = result_ids(&page).await[0];
+        assert_ne!(soft, result);
+        assert_eq!(pixels(soft).get_pixel(15, 15), before.get_pixel(15, 15), "the far corner is kept");
+        page.click("#results .thumb").await;
+        page.wait("document.getElementById('picture').open", "the picture dialog", 20).await;
+        assert_eq!(page.js("document.querySelector('#picture-recipe dd[data-name=\"Mask\"]').textContent").await, "yes (inpainted, blurred by 2 px)");
         page.assert_no_problems().await;
     });
 }

@@ -126,8 +126,9 @@ pub struct SampleArgs {
     /// back up by fresh noise in between, so the painted part agrees with the kept part (1 = off).
     #[arg(long, value_name = "N", default_value_t = defaults::RESAMPLE)]
     pub resample: usize,
-    /// Blur the inpainting mask by SIGMA pixels (a Gaussian, as the web UI's "mask blur"): the
-    /// generated part fades into the kept one over the blur's width (0 = a hard edge).
+    /// Blur the inpainting mask by SIGMA pixels (a Gaussian, as the web UI's "mask blur"): with a
+    /// Stable Diffusion checkpoint the painted part fades into the original over the blur's
+    /// width; a Stipple model's kept pixels stay exact (0 = a hard edge).
     #[arg(long, value_name = "SIGMA", default_value_t = defaults::MASK_BLUR)]
     pub mask_blur: f64,
     /// Image width in pixels, for Stable Diffusion checkpoints (a multiple of 8) [default: the
