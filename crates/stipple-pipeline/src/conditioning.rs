@@ -96,15 +96,18 @@ pub fn load_keep_mask(input: &ImageInput, image_dims: (u32, u32), size: (usize, 
 }
 
 /// How much of the original picture is laid back over the generated one, `(1, C, height,
-/// width)` f32 in [0, 1], for a mask blurred by `blur` > 0 pixels: `1 − clip(2·m, 0, 1)` with
-/// `m` the blurred mask resized to `size` (white = 1), as the web UI's overlay does. Inside the
-/// mask and on its edge (m ≥ ½) the generated picture alone; outside, the original fading in
-/// over the blur's width.
-pub fn load_keep_weights(input: &ImageInput, image_dims: (u32, u32), size: (usize, usize), channels: usize, blur: f64, device: &Device) -> Result<Tensor, PipelineError> {
+/// width)` f32 in [0, 1], for a mask blurred by `blur` > 0 pixels (`None` for a hard mask,
+/// which [`load_keep_mask`] alone describes): `1 − clip(2·m, 0, 1)` with `m` the blurred mask
+/// resized to `size` (white = 1), as the web UI's overlay does. Inside the mask and on its edge
+/// (m ≥ ½) the generated picture alone; outside, the original fading in over the blur's width.
+pub fn load_keep_weights(input: &ImageInput, image_dims: (u32, u32), size: (usize, usize), channels: usize, blur: f64, device: &Device) -> Result<Option<Tensor>, PipelineError> {
+    if blur <= 0.0 {
+        return Ok(None);
+    }
     let grey = Tensor::from_vec(prepare_image_sized(&repaint_mask(input, image_dims, blur)?, size, true), (1, 1, size.1, size.0), device)?;
     // grey = 2m − 1, so 2m = grey + 1.
     let weights = (1.0 - (grey + 1.0)?.clamp(0f32, 1f32)?)?;
-    Ok(weights.repeat((1, channels, 1, 1))?)
+    Ok(Some(weights.repeat((1, channels, 1, 1))?))
 }
 
 /// The decoded mask, checked against the init image's size; with `blur` > 0, made binary

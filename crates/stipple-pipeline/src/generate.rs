@@ -262,7 +262,7 @@ fn image_init(model: &LoadedModel, spec: &GenerateSpec, device: &Device) -> Resu
     let (pixels, dims) = load_init_image(input, (size, size), channels, device)?;
     let blur = spec.conditioning.mask_blur;
     let keep = spec.mask.as_ref().map(|m| load_keep_mask(m, dims, (size, size), channels, blur, device)).transpose()?;
-    let blend = spec.mask.as_ref().filter(|_| blur > 0.0).map(|m| load_keep_weights(m, dims, (size, size), channels, blur, device)).transpose()?;
+    let blend = spec.mask.as_ref().map(|m| load_keep_weights(m, dims, (size, size), channels, blur, device)).transpose()?.flatten();
     Ok(Some(Init { known: pixels.clone(), keep: keep.clone(), pixels, keep_pixels: keep, blend }))
 }
 

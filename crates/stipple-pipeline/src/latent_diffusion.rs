@@ -117,7 +117,7 @@ pub(crate) fn generate_sd(
             let blur = c.mask_blur;
             let mask = |size, channels| spec.mask.as_ref().map(|m| load_keep_mask(m, dims, size, channels, blur, device)).transpose();
             let keep = if inpainting_unet { None } else { mask((w, h), channels)? };
-            let blend = spec.mask.as_ref().filter(|_| blur > 0.0).map(|m| load_keep_weights(m, dims, (width, height), 3, blur, device)).transpose()?;
+            let blend = spec.mask.as_ref().map(|m| load_keep_weights(m, dims, (width, height), 3, blur, device)).transpose()?.flatten();
             Some(Init { keep_pixels: mask((width, height), 3)?, blend, pixels, known, keep })
         }
         None => None,
