@@ -127,11 +127,12 @@ info = api.png_info(r.images[0])
 log("png_info(image)", str(info.info)[:100])
 check(info.info == embedded, f"png-info gave {info.info!r}")
 
-# img2img with a mask: white (right half) is repainted, black (left half) kept.
+# img2img with a mask: white (right half) is repainted, black (left half) kept; the client's
+# own mask blur (4), which a model of pixels applies to the mask's outline only.
 init = r.images[0]
 mask = Image.new("L", (SIZE, SIZE), 0)
 mask.paste(255, (SIZE // 2, 0, SIZE, SIZE))
-out = api.img2img(images=[init], mask_image=mask, mask_blur=0, inpainting_fill=1, inpaint_full_res=False, prompt="blue heart",
+out = api.img2img(images=[init], mask_image=mask, inpainting_fill=1, inpaint_full_res=False, prompt="blue heart",
                   seed=5, steps=6, denoising_strength=0.9, width=SIZE, height=SIZE, cfg_scale=4.0)
 check(len(out.images) == 1, f"img2img: expected 1 image, got {len(out.images)}")
 png(out.images[0], "img2img image")
