@@ -85,51 +85,64 @@ pub fn load_init_image(input: &ImageInput, size: (usize, usize), channels: usize
     Ok((Tensor::from_vec(data, (1, channels, size.1, size.0), device)?, (img.width(), img.height())))
 }
 
-/// The mask as `(1, C, height, width)` u8 with 1 = keep (black) and 0 = repaint (white), at
-/// `size = (width, height)` (resized as the init image is); it must have the init image's size.
-/// With `blur` > 0 the mask is made binary and blurred first ([`repaint_mask`]), and a pixel
-/// is kept where the blurred mask is below mid-grey (the web UI rounds its latents' mask so).
-pub fn load_keep_mask(input: &ImageInput, image_dims: (u32, u32), size: (usize, usize), channels: usize, blur: f64, device: &Device) -> Result<Tensor, PipelineError> {
-    let grey = Tensor::from_vec(prepare_image_sized(&repaint_mask(input, image_dims, blur)?, size, true), (1, 1, size.1, size.0), device)?;
-    // Below mid-grey = keep.
-    Ok(grey.lt(0f32)?.to_dtype(DType::U8)?.repeat((1, channels, 1, 1))?)
+/// An inpainting mask, decoded, checked against the init image's size and (with a blur) made
+/// binary and blurred once, for the keep masks and blend weights at every size a generation
+/// needs.
+pub struct RepaintMask {
+    /// White = repaint; blurred when `blur` > 0.
+    image: image::DynamicImage,
+    blur: f64,
 }
 
-/// How much of the original picture is laid back over the generated one, `(1, C, height,
-/// width)` f32 in [0, 1], for a mask blurred by `blur` > 0 pixels (`None` for a hard mask,
-/// which [`load_keep_mask`] alone describes): `1 − clip(2·m, 0, 1)` with `m` the blurred mask
-/// resized to `size` (white = 1), as the web UI's overlay does. Inside the mask and on its edge
-/// (m ≥ ½) the generated picture alone; outside, the original fading in over the blur's width.
-pub fn load_keep_weights(input: &ImageInput, image_dims: (u32, u32), size: (usize, usize), channels: usize, blur: f64, device: &Device) -> Result<Option<Tensor>, PipelineError> {
-    if blur <= 0.0 {
-        return Ok(None);
+impl RepaintMask {
+    /// The mask `input`, which must have the init image's size `image_dims`; with `blur` > 0,
+    /// made binary (white from mid-grey up) and blurred by σ = `blur` pixels
+    /// ([`crate::blur_mask`]), as the web UI does.
+    pub fn load(input: &ImageInput, image_dims: (u32, u32), blur: f64) -> Result<Self, PipelineError> {
+        let img = input.decode("mask")?;
+        if (img.width(), img.height()) != image_dims {
+            return Err(PipelineError::bad(
+                "mask",
+                format!(
+                    "the mask must have the same size as the init image, {}×{}; it is {}×{}",
+                    image_dims.0,
+                    image_dims.1,
+                    img.width(),
+                    img.height()
+                ),
+            ));
+        }
+        if blur <= 0.0 {
+            return Ok(Self { image: img, blur });
+        }
+        let mut binary = img.to_luma8();
+        binary.pixels_mut().for_each(|p| p.0[0] = if p.0[0] >= 128 { 255 } else { 0 });
+        Ok(Self { image: image::DynamicImage::ImageLuma8(crate::blur_mask(&binary, blur)), blur })
     }
-    let grey = Tensor::from_vec(prepare_image_sized(&repaint_mask(input, image_dims, blur)?, size, true), (1, 1, size.1, size.0), device)?;
-    // grey = 2m − 1, so 2m = grey + 1.
-    let weights = (1.0 - (grey + 1.0)?.clamp(0f32, 1f32)?)?;
-    Ok(Some(weights.repeat((1, channels, 1, 1))?))
-}
 
-/// The decoded mask, checked against the init image's size; with `blur` > 0, made binary
-/// (white from mid-grey up) and blurred ([`crate::blur_mask`]), as the web UI does.
-fn repaint_mask(input: &ImageInput, image_dims: (u32, u32), blur: f64) -> Result<image::DynamicImage, PipelineError> {
-    let img = input.decode("mask")?;
-    if (img.width(), img.height()) != image_dims {
-        return Err(PipelineError::bad(
-            "mask",
-            format!(
-                "the mask must have the same size as the init image, {}×{}; it is {}×{}",
-                image_dims.0,
-                image_dims.1,
-                img.width(),
-                img.height()
-            ),
-        ));
+    /// `(1, 1, height, width)` in [−1, 1] at `size = (width, height)`, resized as the init image
+    /// is (−1 = black).
+    fn grey(&self, size: (usize, usize), device: &Device) -> Result<Tensor, PipelineError> {
+        Ok(Tensor::from_vec(prepare_image_sized(&self.image, size, true), (1, 1, size.1, size.0), device)?)
     }
-    if blur <= 0.0 {
-        return Ok(img);
+
+    /// `(1, C, height, width)` u8 with 1 = keep (black) and 0 = repaint (white) at `size`: kept
+    /// below mid-grey (with a blur, where the web UI's rounding keeps its latents).
+    pub fn keep(&self, size: (usize, usize), channels: usize, device: &Device) -> Result<Tensor, PipelineError> {
+        Ok(self.grey(size, device)?.lt(0f32)?.to_dtype(DType::U8)?.repeat((1, channels, 1, 1))?)
     }
-    let mut binary = img.to_luma8();
-    binary.pixels_mut().for_each(|p| p.0[0] = if p.0[0] >= 128 { 255 } else { 0 });
-    Ok(image::DynamicImage::ImageLuma8(crate::blur_mask(&binary, blur)))
+
+    /// How much of the original picture is laid back over the generated one, `(1, C, height,
+    /// width)` f32 in [0, 1], for a blurred mask (`None` for a hard one, which [`Self::keep`]
+    /// alone describes): `1 − clip(2·m, 0, 1)` with `m` the blurred mask resized to `size`
+    /// (white = 1), as the web UI's overlay does. Inside the mask and on its edge (m ≥ ½) the
+    /// generated picture alone; outside, the original fading in over the blur's width.
+    pub fn keep_weights(&self, size: (usize, usize), channels: usize, device: &Device) -> Result<Option<Tensor>, PipelineError> {
+        if self.blur <= 0.0 {
+            return Ok(None);
+        }
+        // grey = 2m − 1, so 2m = grey + 1.
+        let weights = (1.0 - (self.grey(size, device)? + 1.0)?.clamp(0f32, 1f32)?)?;
+        Ok(Some(weights.repeat((1, channels, 1, 1))?))
+    }
 }

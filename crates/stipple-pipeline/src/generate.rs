@@ -9,7 +9,7 @@ use stipple_nn::{
 };
 use stipple_sample::{sample, sample_resampled, ClampedX0, Denoiser, Observer, Sigmas};
 
-use crate::{load_init_image, load_keep_mask, load_keep_weights, GenerateSpec, PipelineError, SeededNoise, TokenMaps};
+use crate::{load_init_image, GenerateSpec, PipelineError, RepaintMask, SeededNoise, TokenMaps};
 
 impl GenerateSpec {
     /// The σ's this spec walks for a model trained with `diffusion` (the full schedule, ended
@@ -260,9 +260,9 @@ fn image_init(model: &LoadedModel, spec: &GenerateSpec, device: &Device) -> Resu
     };
     let channels = shape.channels;
     let (pixels, dims) = load_init_image(input, (size, size), channels, device)?;
-    let blur = spec.conditioning.mask_blur;
-    let keep = spec.mask.as_ref().map(|m| load_keep_mask(m, dims, (size, size), channels, blur, device)).transpose()?;
-    let blend = spec.mask.as_ref().map(|m| load_keep_weights(m, dims, (size, size), channels, blur, device)).transpose()?.flatten();
+    let mask = spec.mask.as_ref().map(|m| RepaintMask::load(m, dims, spec.conditioning.mask_blur)).transpose()?;
+    let keep = mask.as_ref().map(|m| m.keep((size, size), channels, device)).transpose()?;
+    let blend = mask.as_ref().map(|m| m.keep_weights((size, size), channels, device)).transpose()?.flatten();
     Ok(Some(Init { known: pixels.clone(), keep: keep.clone(), pixels, keep_pixels: keep, blend }))
 }
 

@@ -11,7 +11,7 @@ use stipple_sample::{sample, Observer, Sigmas, X0Clamp};
 use stipple_sd::{Architecture, SdPipeline};
 
 use crate::generate::{in_batches, inpaint_sample, walked_sigmas, Init};
-use crate::{load_init_image, load_keep_mask, load_keep_weights, GenerateSpec, PipelineError, SeededNoise, TokenMaps};
+use crate::{load_init_image, GenerateSpec, PipelineError, RepaintMask, SeededNoise, TokenMaps};
 
 /// Whether `path` is a Stable Diffusion checkpoint rather than a Stipple model file: a
 /// diffusers folder (`model_index.json`), or a `.safetensors` file without Stipple's
@@ -114,11 +114,11 @@ pub(crate) fn generate_sd(
             let (pixels, dims) = load_init_image(input, (width, height), 3, device)?;
             let unit = ((&pixels + 1.0)? / 2.0)?;
             let known = if spec.vae_tiling { sd.encode_images_tiled(&unit)? } else { sd.encode_images(&unit)? };
-            let blur = c.mask_blur;
-            let mask = |size, channels| spec.mask.as_ref().map(|m| load_keep_mask(m, dims, size, channels, blur, device)).transpose();
-            let keep = if inpainting_unet { None } else { mask((w, h), channels)? };
-            let blend = spec.mask.as_ref().map(|m| load_keep_weights(m, dims, (width, height), 3, blur, device)).transpose()?.flatten();
-            Some(Init { keep_pixels: mask((width, height), 3)?, blend, pixels, known, keep })
+            let mask = spec.mask.as_ref().map(|m| RepaintMask::load(m, dims, c.mask_blur)).transpose()?;
+            let keep = if inpainting_unet { None } else { mask.as_ref().map(|m| m.keep((w, h), channels, device)).transpose()? };
+            let keep_pixels = mask.as_ref().map(|m| m.keep((width, height), 3, device)).transpose()?;
+            let blend = mask.as_ref().map(|m| m.keep_weights((width, height), 3, device)).transpose()?.flatten();
+            Some(Init { keep_pixels, blend, pixels, known, keep })
         }
         None => None,
     };

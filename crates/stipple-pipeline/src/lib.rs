@@ -33,7 +33,7 @@ mod trajectory;
 mod trajectory_render;
 mod transform;
 
-pub use conditioning::{load_init_image, load_keep_mask, load_keep_weights, Conditioning};
+pub use conditioning::{load_init_image, Conditioning, RepaintMask};
 pub use mask_blur::{blur_mask, MAX_MASK_BLUR};
 pub use transform::{prepare_image, prepare_image_sized};
 pub use device::{device, DEVICE_NAMES};
